@@ -1,0 +1,15 @@
+// Copyright 2026 The convstore Authors.
+//
+// Umbrella header: everything a program needs to use convstore. Start with
+// store.h, then options.h.
+
+#ifndef CONVSTORE_CONVSTORE_H_
+#define CONVSTORE_CONVSTORE_H_
+
+#include "convstore/options.h"
+#include "convstore/stats.h"
+#include "convstore/status.h"
+#include "convstore/store.h"
+#include "convstore/types.h"
+
+#endif  // CONVSTORE_CONVSTORE_H_

@@ -1,0 +1,154 @@
+// Copyright 2026 The convstore Authors.
+//
+// Options for Store::Open. Every field says what it does, its default, and
+// what changing it costs. The defaults suit an agent process with a few
+// thousand live conversations on a small machine.
+//
+// Thread safety: a plain value, copied by Store::Open.
+
+#ifndef CONVSTORE_OPTIONS_H_
+#define CONVSTORE_OPTIONS_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace convstore {
+
+enum class LogLevel : int {
+  kTrace = 0,
+  kDebug = 1,
+  kInfo = 2,
+  kWarn = 3,
+  kError = 4,
+  kOff = 5,
+};
+
+// How hard SQLite pushes each commit to stable storage. See
+// docs/durability.md for what each guarantees on a power loss.
+enum class SyncMode : int {
+  // WAL with synchronous=NORMAL: a commit survives a process crash at once;
+  // after a power loss the most recent commits (since the last WAL
+  // checkpoint) may be lost, but the file is never corrupted.
+  kNormal = 0,
+  // WAL with synchronous=FULL: every commit is fsynced before it counts as
+  // durable, so it also survives a power loss. About one fsync (~0.2 ms here)
+  // per batch; with batching the throughput cost is small.
+  kFull = 1,
+};
+
+// Receives every log line convstore emits at or above Options::log_level.
+// Called from the thread that logs (often the background writer); must be
+// thread-safe and must not call back into the store.
+using LogSink = std::function<void(LogLevel level, std::string_view message)>;
+
+struct Options {
+  // ---------------------------------------------------------------- Behaviour
+
+  // The SQLite database file. Its directory is created if missing (when
+  // create_if_missing is true). Default: "./data/convstore.db".
+  std::string path = "./data/convstore.db";
+
+  // Create the file (and its directory) if it does not exist. If false, Open
+  // fails with NotFound for a missing file. Default: true.
+  bool create_if_missing = true;
+
+  // Durability of each batch commit; see SyncMode. Default: kNormal.
+  SyncMode sync_mode = SyncMode::kNormal;
+
+  // How long Append waits for room when the write queue is full. Zero fails
+  // at once with ResourceExhausted. A full queue means the disk cannot keep
+  // up (or is failing); nothing is ever dropped: the caller is told.
+  // Default: 1 s.
+  std::chrono::milliseconds queue_full_wait{1000};
+
+  // Input limits. Anything over them is refused with InvalidArgument and
+  // nothing is written.
+  // Conversation and user ids: 1..max_id_bytes bytes of UTF-8, no NUL
+  // (user_id may be empty). Default: 256.
+  size_t max_id_bytes = 256;
+  // Message content in bytes. Default: 4 MiB.
+  size_t max_content_bytes = 4 << 20;
+  // Metadata JSON text in bytes. Default: 64 KiB.
+  size_t max_metadata_bytes = 64 << 10;
+  // tokens_in and tokens_out each must be in [0, max_tokens_per_message].
+  // Default: 10,000,000.
+  int64_t max_tokens_per_message = 10'000'000;
+
+  // Conversations to load into memory on Open, most recently active first,
+  // as long as they fit the cache bounds. -1: as many as fit; 0: none (every
+  // conversation loads on first use). Default: -1.
+  int64_t warm_conversations = -1;
+
+  // Log lines at or above this level go to log_sink. Default: kWarn.
+  LogLevel log_level = LogLevel::kWarn;
+  // Where log lines go. Empty (the default): standard error.
+  LogSink log_sink;
+
+  // -------------------------------------------------------------- Performance
+
+  // The in-memory cache is bounded three ways; whole conversations are
+  // evicted least recently used first when any bound is passed. A
+  // conversation with writes not yet durable is never evicted (so reads never
+  // miss an acknowledged write); the queue bounds below cap how far that can
+  // push memory over the limits.
+  //
+  // Approximate bytes of cached messages (content, ids, metadata and per
+  // message overhead). Default: 256 MiB.
+  size_t cache_max_bytes = 256 << 20;
+  // Conversations held in memory. Default: 100,000.
+  size_t cache_max_conversations = 100'000;
+  // Newest messages held in memory per conversation; older ones stay on disk
+  // and a History call that needs them reads through. Default: 1,000.
+  size_t cache_max_messages_per_conversation = 1000;
+  // Independent lock shards of the cache. More shards, less contention
+  // between threads touching different conversations; each shard enforces
+  // 1/shards of the bounds. Default: 32.
+  size_t cache_shards = 32;
+
+  // Bounds of the write queue between Append and the background writer.
+  // Items: default 262,144. Bytes (message payload): default 64 MiB.
+  size_t queue_max_items = 262'144;
+  size_t queue_max_bytes = 64 << 20;
+
+  // A batch (one SQLite transaction) closes when it reaches max_batch_ops
+  // writes or max_batch_bytes bytes, or when its oldest write has waited
+  // max_flush_delay, or at once when someone waits (Flush, WaitDurable, a
+  // sync Append, Close). Bigger batches write faster; a longer delay widens
+  // the crash loss window (see docs/durability.md). Defaults: 8192 ops,
+  // 16 MiB, 50 ms.
+  size_t max_batch_ops = 8192;
+  size_t max_batch_bytes = 16 << 20;
+  std::chrono::milliseconds max_flush_delay{50};
+
+  // SQLite page cache per connection, in MiB. Default: 64.
+  int sqlite_cache_mib = 64;
+  // How long SQLite waits on a lock held by another connection or process
+  // before a statement reports busy. Default: 5 s.
+  std::chrono::milliseconds busy_timeout{5000};
+  // WAL pages after which the writer checkpoints (passive) the WAL into the
+  // database. Default: 4096 pages (16 MiB).
+  int wal_autocheckpoint_pages = 4096;
+  // After a checkpoint the WAL file is truncated to at most this many bytes.
+  // Default: 64 MiB.
+  int64_t journal_size_limit = 64 << 20;
+  // Read connections kept for read-through (History misses, listing).
+  // Default: 4.
+  size_t read_connections = 4;
+
+  // When a commit fails with a transient error (busy, I/O error, disk full),
+  // the writer keeps the batch and retries with exponential backoff from
+  // retry_initial_backoff up to retry_max_backoff (with jitter), forever,
+  // while the store reports degraded health after retry_budget of failures.
+  // Defaults: 10 ms, 1 s, 5 s.
+  std::chrono::milliseconds retry_initial_backoff{10};
+  std::chrono::milliseconds retry_max_backoff{1000};
+  std::chrono::milliseconds retry_budget{5000};
+};
+
+}  // namespace convstore
+
+#endif  // CONVSTORE_OPTIONS_H_

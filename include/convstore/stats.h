@@ -1,0 +1,63 @@
+// Copyright 2026 The convstore Authors.
+//
+// Stats: one snapshot of what the store holds and how its write path is
+// doing, returned by Store::GetStats.
+//
+// Thread safety: a plain value. Each group of fields (cache, queue, writer)
+// is read under that part's own lock, so every group is internally
+// consistent; appended_lsn is read first and durable_lsn last, so
+// durable_lsn <= appended_lsn always holds in one snapshot.
+
+#ifndef CONVSTORE_STATS_H_
+#define CONVSTORE_STATS_H_
+
+#include <cstdint>
+#include <string>
+
+namespace convstore {
+
+struct Stats {
+  // In memory.
+  uint64_t cached_conversations = 0;
+  uint64_t cached_messages = 0;
+  uint64_t cached_bytes = 0;
+  uint64_t cache_hits = 0;    // History/Append served from memory
+  uint64_t cache_misses = 0;  // reads that went to the database
+  uint64_t cache_evictions = 0;
+
+  // In the database (committed rows; pending writes not included).
+  uint64_t db_conversations = 0;
+  uint64_t db_messages = 0;
+
+  // Write queue.
+  uint64_t queue_items = 0;
+  uint64_t queue_bytes = 0;
+  uint64_t queue_items_high_water = 0;
+  uint64_t queue_bytes_high_water = 0;
+  uint64_t queue_rejections = 0;  // Appends refused because it was full
+  // Age of the oldest write acknowledged but not yet durable; 0 if none.
+  int64_t oldest_unflushed_age_us = 0;
+
+  // Sequence numbers: every write with lsn <= durable_lsn is committed.
+  uint64_t appended_lsn = 0;
+  uint64_t durable_lsn = 0;
+
+  // Writer.
+  uint64_t batches_committed = 0;
+  uint64_t rows_committed = 0;  // writes (operations) committed
+  uint64_t writes_failed = 0;   // writes the database rejected for good
+  uint64_t commit_errors = 0;   // failed commit attempts (each is retried)
+  uint64_t retries = 0;
+  int64_t commit_latency_p50_us = 0;
+  int64_t commit_latency_p99_us = 0;
+  int64_t enqueue_to_durable_p50_us = 0;
+  int64_t enqueue_to_durable_p99_us = 0;
+
+  // Health: empty when healthy; otherwise the sticky background error
+  // (Status::ToString()) that Flush and Close also report.
+  std::string background_error;
+};
+
+}  // namespace convstore
+
+#endif  // CONVSTORE_STATS_H_

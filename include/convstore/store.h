@@ -1,0 +1,129 @@
+// Copyright 2026 The convstore Authors.
+//
+// Store: a conversation memory for AI agents. Reads are answered from RAM;
+// writes return at once and reach SQLite in batches on a background thread.
+//
+//   convstore::Options options;
+//   options.path = "agent.db";
+//   auto store = convstore::Store::Open(options);
+//   if (!store.ok()) return fail(store.status());
+//   convstore::Message m;
+//   m.role = convstore::Role::kUser;
+//   m.content = "hello";
+//   auto r = (*store)->Append("conv-1", m);
+//   auto window = (*store)->History("conv-1", {.last_n = 20});
+//   convstore::Status s = (*store)->Close().status();
+//
+// DURABILITY CONTRACT (full text and tests: docs/durability.md)
+//  * Append returns once the write is in memory and queued. Its history is
+//    visible to every later History call at once, from any thread.
+//  * A write is durable (committed to SQLite) once Flush() returns OK after
+//    it, WaitDurable(lsn) returns OK, a sync Append returns OK, or Close()
+//    returns OK.
+//  * Process crash (kill -9): durable writes survive; writes not yet durable
+//    are lost - at most the writes of the last max_flush_delay (default
+//    50 ms) plus the batch being committed, and never more than the queue
+//    bound. What survives of a conversation is always a gap-free prefix of
+//    what was appended, in order.
+//  * Power loss: with SyncMode::kFull as a crash; with kNormal (default) the
+//    last commits before the loss may also roll back, the file stays valid.
+//  * Order: per conversation, appends and deletes reach the database in the
+//    order they were acknowledged; a queued append never resurrects a
+//    deleted conversation.
+//
+// Thread safety: every method may be called from any number of threads at
+// once. Close() may be called once; calls after (or during) it return
+// FailedPrecondition. The destructor must not race other calls.
+
+#ifndef CONVSTORE_STORE_H_
+#define CONVSTORE_STORE_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "convstore/options.h"
+#include "convstore/stats.h"
+#include "convstore/status.h"
+#include "convstore/types.h"
+
+namespace convstore {
+
+class Store {
+ public:
+  // Opens (creating if allowed) the database at options.path, applies schema
+  // migrations, warms the cache and starts the background writer. Fails with
+  // NotSupported for a file from a newer convstore, Corruption for a file
+  // that is not a (healthy) convstore database, IOError when the path cannot
+  // be opened or written.
+  static StatusOr<std::unique_ptr<Store>> Open(const Options& options);
+
+  Store() = default;
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+  // Best-effort Close(): drains and commits what it can, logs the outcome.
+  // Call Close() yourself to learn whether everything was written.
+  virtual ~Store() = default;
+
+  // Appends `message` to the conversation (created on first append) and
+  // returns its seq and LSN. Cheap: validates, updates memory, enqueues; it
+  // does not wait for the disk unless options.sync is set. Fails with
+  // InvalidArgument for bad input (nothing written), ResourceExhausted when
+  // the write queue stays full for Options::queue_full_wait, and
+  // FailedPrecondition after Close.
+  virtual StatusOr<AppendResult> Append(std::string_view conversation_id,
+                                        const Message& message,
+                                        const AppendOptions& options = {}) = 0;
+
+  // Messages of the conversation, oldest first, filtered by `options`. A
+  // conversation that does not exist (or was deleted) has no messages: the
+  // result is empty, not an error. Served from memory when cached; otherwise
+  // read from the database and cached.
+  virtual StatusOr<std::vector<MessagePtr>> History(
+      std::string_view conversation_id,
+      const HistoryOptions& options = {}) = 0;
+
+  // One page of conversation summaries, most recently active first. Includes
+  // writes not yet durable. Never reads message content.
+  virtual StatusOr<ConversationPage> ListConversations(
+      const ListOptions& options = {}) = 0;
+
+  // Deletes the conversation from memory at once and from disk through the
+  // ordered write path. Returns the LSN of the delete (usable with
+  // WaitDurable). Deleting a conversation that does not exist is OK.
+  virtual StatusOr<uint64_t> DeleteConversation(
+      std::string_view conversation_id) = 0;
+
+  // Returns OK once every write acknowledged before the call is committed.
+  // DeadlineExceeded if that takes longer than `timeout`; the sticky
+  // background error if the writer is failing.
+  virtual Status Flush(
+      std::chrono::milliseconds timeout = std::chrono::seconds(30)) = 0;
+
+  // Returns OK once the write with this LSN (and every earlier one) is
+  // committed. Same errors as Flush.
+  virtual Status WaitDurable(
+      uint64_t lsn,
+      std::chrono::milliseconds timeout = std::chrono::seconds(30)) = 0;
+
+  // Stops taking writes, drains the queue, commits, checkpoints and
+  // truncates the WAL, closes the database. Returns the report, or the error
+  // that kept some writes from being committed (they are counted in
+  // `remaining`; as after a crash, they are lost). Waits at most `timeout`
+  // for the drain.
+  virtual StatusOr<CloseReport> Close(
+      std::chrono::milliseconds timeout = std::chrono::seconds(60)) = 0;
+
+  // A consistent snapshot of counters; see stats.h.
+  virtual Stats GetStats() = 0;
+
+  // OK while the writer commits normally; otherwise the sticky background
+  // error (the store keeps retrying and clears it when a commit succeeds).
+  virtual Status Health() = 0;
+};
+
+}  // namespace convstore
+
+#endif  // CONVSTORE_STORE_H_

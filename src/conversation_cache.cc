@@ -1,0 +1,200 @@
+// Copyright 2026 The convstore Authors.
+
+#include "conversation_cache.h"
+
+#include <absl/hash/hash.h>
+#include <absl/strings/string_view.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "write_op.h"
+
+namespace convstore::internal {
+namespace {
+
+// shared_ptr control block + deque slot, roughly.
+constexpr size_t kPerMessageOverhead = 48;
+// Map slot, entry struct, LRU node, id.
+constexpr size_t kPerConversationOverhead = 256;
+
+}  // namespace
+
+size_t CachedMessageBytes(const Message& m) {
+  return MessageBytes(m) + kPerMessageOverhead;
+}
+
+ConversationCache::ConversationCache(const CacheLimits& limits)
+    : limits_(limits),
+      shard_max_bytes_(std::max<size_t>(1, limits.max_bytes /
+                                               std::max<size_t>(1, limits.shards))),
+      shard_max_conversations_(std::max<size_t>(
+          1, limits.max_conversations / std::max<size_t>(1, limits.shards))) {
+  size_t n = std::max<size_t>(1, limits.shards);
+  shards_.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    shards_.push_back(std::make_unique<Shard>());
+    shards_.back()->owner_ = this;
+  }
+}
+
+ConversationCache::Shard& ConversationCache::ShardFor(std::string_view id) {
+  return *shards_[absl::HashOf(id) % shards_.size()];
+}
+
+CachedConversation* ConversationCache::Shard::Find(std::string_view id) {
+  auto it = map_.find(absl::string_view(id.data(), id.size()));
+  if (it == map_.end()) return nullptr;
+  CachedConversation* c = it->second.get();
+  lru_.splice(lru_.begin(), lru_, c->lru);
+  return c;
+}
+
+CachedConversation* ConversationCache::Shard::Insert(std::string_view id,
+                                                     bool as_oldest) {
+  auto c = std::make_unique<CachedConversation>();
+  c->id = std::string(id);
+  c->info.conversation_id = c->id;
+  c->bytes = kPerConversationOverhead + id.size();
+  bytes_ += c->bytes;
+  if (as_oldest) {
+    lru_.push_back(c.get());
+    c->lru = std::prev(lru_.end());
+  } else {
+    lru_.push_front(c.get());
+    c->lru = lru_.begin();
+  }
+  CachedConversation* raw = c.get();
+  map_.emplace(raw->id, std::move(c));
+  return raw;
+}
+
+void ConversationCache::Shard::Add(CachedConversation* c, MessagePtr m,
+                                   uint64_t lsn) {
+  const Message& msg = *m;
+  ConversationInfo& info = c->info;
+  if (info.message_count == 0) info.first_at_us = msg.created_at_us;
+  ++info.message_count;
+  info.tokens_in += msg.tokens_in;
+  info.tokens_out += msg.tokens_out;
+  info.last_at_us = std::max(info.last_at_us, msg.created_at_us);
+  info.last_seq = msg.seq;
+  if (info.user_id.empty()) info.user_id = msg.user_id;
+  if (c->messages.empty() && msg.seq == 1) c->complete = true;
+  // Loads set first_system from the database, so a null one here means no
+  // earlier system message exists.
+  if (c->first_system == nullptr && msg.role == Role::kSystem) {
+    c->first_system = m;
+  }
+  size_t b = CachedMessageBytes(msg);
+  c->bytes += b;
+  bytes_ += b;
+  ++messages_;
+  c->messages.push_back({std::move(m), lsn});
+  if (lsn > c->pending_lsn) c->pending_lsn = lsn;
+}
+
+void ConversationCache::Shard::Load(CachedConversation* c,
+                                    StoredConversation&& stored) {
+  c->info = std::move(stored.info);
+  c->first_system = std::move(stored.first_system);
+  c->complete = stored.messages.empty() ? c->info.last_seq == 0
+                                        : stored.messages.front()->seq == 1;
+  for (MessagePtr& m : stored.messages) {
+    size_t b = CachedMessageBytes(*m);
+    c->bytes += b;
+    bytes_ += b;
+    ++messages_;
+    c->messages.push_back({std::move(m), 0});
+  }
+}
+
+void ConversationCache::Shard::Clear(CachedConversation* c, uint64_t lsn) {
+  for (const CachedMessage& cm : c->messages) {
+    size_t b = CachedMessageBytes(*cm.message);
+    c->bytes -= b;
+    bytes_ -= b;
+  }
+  messages_ -= c->messages.size();
+  c->messages.clear();
+  c->info = ConversationInfo();
+  c->info.conversation_id = c->id;
+  c->complete = true;
+  c->first_system.reset();
+  c->pending_lsn = std::max(c->pending_lsn, lsn);
+}
+
+void ConversationCache::Shard::Trim(CachedConversation* c,
+                                    uint64_t durable_lsn) {
+  size_t max = owner_->limits_.max_messages_per_conversation;
+  if (max == 0) max = 1;
+  while (c->messages.size() > max && c->messages.front().lsn <= durable_lsn) {
+    size_t b = CachedMessageBytes(*c->messages.front().message);
+    c->bytes -= b;
+    bytes_ -= b;
+    --messages_;
+    c->messages.pop_front();
+    c->complete = false;
+  }
+}
+
+void ConversationCache::Shard::Erase(CachedConversation* c) {
+  bytes_ -= c->bytes;
+  messages_ -= c->messages.size();
+  lru_.erase(c->lru);
+  map_.erase(c->id);  // destroys c
+}
+
+void ConversationCache::Shard::Enforce(uint64_t durable_lsn,
+                                       const CachedConversation* keep) {
+  if (keep != nullptr) Trim(const_cast<CachedConversation*>(keep), durable_lsn);
+  auto over = [&] {
+    return map_.size() > owner_->shard_max_conversations_ ||
+           bytes_ > owner_->shard_max_bytes_;
+  };
+  auto it = lru_.end();
+  while (over() && it != lru_.begin()) {
+    --it;
+    CachedConversation* c = *it;
+    if (c == keep || c->pending_lsn > durable_lsn) continue;
+    it = std::next(it);  // Erase invalidates c's node only
+    Erase(c);
+    owner_->evictions_.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void ConversationCache::Shard::CollectDirty(
+    uint64_t durable_lsn, std::vector<const CachedConversation*>* out) const {
+  for (const auto& [id, c] : map_) {
+    if (c->pending_lsn > durable_lsn) out->push_back(c.get());
+  }
+}
+
+CacheCounters ConversationCache::Shard::Counters() const {
+  return {map_.size(), messages_, bytes_};
+}
+
+CacheCounters ConversationCache::Totals() {
+  CacheCounters t;
+  for (auto& s : shards_) {
+    absl::MutexLock lock(&s->mu);
+    CacheCounters c = s->Counters();
+    t.conversations += c.conversations;
+    t.messages += c.messages;
+    t.bytes += c.bytes;
+  }
+  return t;
+}
+
+bool ConversationCache::Full() {
+  for (auto& s : shards_) {
+    absl::MutexLock lock(&s->mu);
+    if (s->map_.size() >= shard_max_conversations_ ||
+        s->bytes_ >= shard_max_bytes_) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace convstore::internal

@@ -1,0 +1,163 @@
+// Copyright 2026 The convstore Authors.
+//
+// ConversationCache: the bounded in-memory image of recently used
+// conversations, split into independently locked shards.
+//
+// Thread safety: each Shard is guarded by its own mutex; every method of
+// Shard requires it held (annotated). Hit/miss/eviction counters are
+// atomics and may be read without a lock.
+//
+// Invariants:
+//  1. An entry whose pending_lsn is above the durable LSN (it has writes not
+//     yet committed, including a delete) is never evicted, and no message
+//     that is not durable is ever trimmed from it. So an entry missing from
+//     the cache has nothing queued, and the database alone is its truth.
+//  2. entry.messages is a contiguous run of seqs ending at info.last_seq;
+//     `complete` means it starts at seq 1 (nothing older exists).
+//  3. Shard byte/count totals equal the sum over its entries.
+//  4. Each shard enforces 1/shards of every bound, evicting whole
+//     conversations least recently used first.
+
+#ifndef CONVSTORE_SRC_CONVERSATION_CACHE_H_
+#define CONVSTORE_SRC_CONVERSATION_CACHE_H_
+
+#include <absl/base/thread_annotations.h>
+#include <absl/container/flat_hash_map.h>
+#include <absl/synchronization/mutex.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "convstore/types.h"
+#include "storage_backend.h"
+
+namespace convstore::internal {
+
+struct CachedMessage {
+  MessagePtr message;
+  uint64_t lsn;  // 0 for messages loaded from the database (durable)
+};
+
+struct CachedConversation {
+  std::string id;
+  ConversationInfo info;
+  std::deque<CachedMessage> messages;  // oldest first
+  bool complete = false;
+  // The conversation's first system message, kept even when trimmed.
+  MessagePtr first_system;
+  // LSN of the newest write that touched this conversation.
+  uint64_t pending_lsn = 0;
+  size_t bytes = 0;
+  std::list<CachedConversation*>::iterator lru;
+};
+
+struct CacheLimits {
+  size_t max_bytes = 256 << 20;
+  size_t max_conversations = 100'000;
+  size_t max_messages_per_conversation = 1000;
+  size_t shards = 32;
+};
+
+struct CacheCounters {
+  uint64_t conversations = 0;
+  uint64_t messages = 0;
+  uint64_t bytes = 0;
+};
+
+class ConversationCache {
+ public:
+  class Shard {
+   public:
+    absl::Mutex mu;
+
+    // The entry for `id`, marked most recently used; null if absent.
+    CachedConversation* Find(std::string_view id)
+        ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+    // Adds an empty entry for `id` (which must be absent), as the most
+    // recently used one, or the least when `as_oldest` (cache warming loads
+    // newest first).
+    CachedConversation* Insert(std::string_view id, bool as_oldest = false)
+        ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+    // Fills a new entry with what the database holds (all durable).
+    void Load(CachedConversation* c, StoredConversation&& stored)
+        ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+    // Appends a message (its seq must be info.last_seq + 1) written at
+    // `lsn` (0: already durable) and updates the summary as the database
+    // will.
+    void Add(CachedConversation* c, MessagePtr m, uint64_t lsn)
+        ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+    // Empties the entry: the conversation was deleted at `lsn`.
+    void Clear(CachedConversation* c, uint64_t lsn)
+        ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+    // Trims durable messages over the per-conversation bound and evicts
+    // least recently used durable conversations (never `keep`) until the
+    // shard is within its bounds or nothing more may go.
+    void Enforce(uint64_t durable_lsn, const CachedConversation* keep)
+        ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+    // Entries with writes above durable_lsn (their summaries are newer than
+    // the database's).
+    void CollectDirty(uint64_t durable_lsn,
+                      std::vector<const CachedConversation*>* out) const
+        ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+    CacheCounters Counters() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
+   private:
+    friend class ConversationCache;
+    void Trim(CachedConversation* c, uint64_t durable_lsn)
+        ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+    void Erase(CachedConversation* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
+    ConversationCache* owner_ = nullptr;
+    absl::flat_hash_map<std::string, std::unique_ptr<CachedConversation>>
+        map_ ABSL_GUARDED_BY(mu);
+    std::list<CachedConversation*> lru_ ABSL_GUARDED_BY(mu);  // front: newest
+    size_t messages_ ABSL_GUARDED_BY(mu) = 0;
+    size_t bytes_ ABSL_GUARDED_BY(mu) = 0;
+  };
+
+  explicit ConversationCache(const CacheLimits& limits);
+  ConversationCache(const ConversationCache&) = delete;
+  ConversationCache& operator=(const ConversationCache&) = delete;
+
+  Shard& ShardFor(std::string_view id);
+  size_t shard_count() const { return shards_.size(); }
+  Shard& shard(size_t i) { return *shards_[i]; }
+  const CacheLimits& limits() const { return limits_; }
+
+  // Sums Counters() over all shards (each read under its own lock).
+  CacheCounters Totals();
+  // True when a shard is at its conversation or byte bound: warming stops.
+  bool Full();
+
+  void RecordHit() { hits_.fetch_add(1, std::memory_order_relaxed); }
+  void RecordMiss() { misses_.fetch_add(1, std::memory_order_relaxed); }
+  uint64_t hits() const { return hits_.load(std::memory_order_relaxed); }
+  uint64_t misses() const { return misses_.load(std::memory_order_relaxed); }
+  uint64_t evictions() const {
+    return evictions_.load(std::memory_order_relaxed);
+  }
+
+ private:
+  const CacheLimits limits_;
+  const size_t shard_max_bytes_;
+  const size_t shard_max_conversations_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::atomic<uint64_t> hits_{0};
+  std::atomic<uint64_t> misses_{0};
+  std::atomic<uint64_t> evictions_{0};
+};
+
+// Bytes an entry charges for one message (see write_op.h MessageBytes) plus
+// the cache's own per-message overhead.
+size_t CachedMessageBytes(const Message& m);
+
+}  // namespace convstore::internal
+
+#endif  // CONVSTORE_SRC_CONVERSATION_CACHE_H_

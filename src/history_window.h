@@ -1,0 +1,103 @@
+// Copyright 2026 The convstore Authors.
+//
+// ComputeWindow: which messages of a conversation a History call returns.
+// A pure function over any random-access sequence of messages, so the same
+// code serves the cache (a deque) and read-through (a vector), and unit
+// tests can check it against hand-made conversations.
+//
+// Rules (also in docs/user-guide.md):
+//  * limit: the first `limit` messages; last_n: the newest `last_n`, minus
+//    any tool results at the front whose calling assistant message fell
+//    outside (the window never starts with an orphaned tool result).
+//  * token_budget: whole groups from the newest backwards while they fit. A
+//    group is an assistant message together with the role=tool messages that
+//    directly follow it; every other message is a group of its own.
+//  * pin_system: when last_n or token_budget cut the start of the
+//    conversation (after_seq == 0 only), the conversation's first system
+//    message is put in front; its tokens are reserved from the budget first.
+//
+// Thread safety: pure; the caller guards the sequence it passes.
+
+#ifndef CONVSTORE_SRC_HISTORY_WINDOW_H_
+#define CONVSTORE_SRC_HISTORY_WINDOW_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "convstore/types.h"
+
+namespace convstore::internal {
+
+struct Window {
+  size_t begin = 0;  // [begin, end) of the input sequence
+  size_t end = 0;
+  // Put the conversation's first system message in front.
+  bool pin_system = false;
+  // The window reached the oldest input message and would have taken older
+  // ones had there been any: an input that is only a suffix of the
+  // conversation cannot answer this request.
+  bool wants_older = false;
+};
+
+// `n` messages, oldest first, already filtered to seq > options.after_seq;
+// `at(i)` returns the i-th as `const Message&`. `first_system` is the
+// conversation's first system message or null.
+template <typename At>
+Window ComputeWindow(size_t n, At at, const HistoryOptions& options,
+                     const Message* first_system) {
+  Window w;
+  w.end = n;
+  // True while the window runs to index 0 and would take older messages.
+  bool open_start = true;
+  if (options.limit > 0) {
+    w.end = n < options.limit ? n : options.limit;
+  } else if (options.last_n > 0 && n > options.last_n) {
+    w.begin = n - options.last_n;
+    open_start = false;
+  }
+  const bool cuttable = options.after_seq == 0 && options.limit == 0 &&
+                        (options.last_n > 0 || options.token_budget > 0);
+  const bool pin = cuttable && options.pin_system && first_system != nullptr;
+
+  if (options.token_budget > 0) {
+    int64_t budget = options.token_budget;
+    if (pin) budget -= first_system->tokens();
+    int64_t used = 0;
+    size_t start = w.end;
+    while (start > w.begin) {
+      // The group ending at start-1: trailing tool results plus the message
+      // that called them.
+      size_t g = start - 1;
+      while (g > w.begin && at(g).role == Role::kTool) --g;
+      if (at(g).role == Role::kTool) {
+        // The caller of these results lies before the window.
+        if (g == 0 && open_start) {
+          w.wants_older = true;  // it may be in older data
+          return w;
+        }
+        open_start = false;  // orphans: stop before them
+        break;
+      }
+      int64_t tokens = 0;
+      for (size_t i = g; i < start; ++i) tokens += at(i).tokens();
+      if (used + tokens > budget) {
+        open_start = false;
+        break;
+      }
+      used += tokens;
+      start = g;
+    }
+    w.begin = start;
+  }
+  if (!(open_start && w.begin == 0)) {
+    while (w.begin < w.end && at(w.begin).role == Role::kTool) ++w.begin;
+  }
+  w.wants_older = open_start && w.begin == 0;
+  w.pin_system =
+      pin && (w.begin == w.end || at(w.begin).seq > first_system->seq);
+  return w;
+}
+
+}  // namespace convstore::internal
+
+#endif  // CONVSTORE_SRC_HISTORY_WINDOW_H_

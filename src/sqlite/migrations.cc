@@ -1,0 +1,153 @@
+// Copyright 2026 The convstore Authors.
+
+#include "sqlite/migrations.h"
+
+#include <string>
+
+#include "clock.h"
+
+namespace convstore::internal {
+namespace {
+
+// Version 1. See docs/schema.md for why the layout looks like this:
+// integer conversation keys keep the per-message index small, and the
+// message table is a plain rowid table so batches append at its end.
+constexpr const char* kV1 = R"sql(
+CREATE TABLE store_meta (
+  key   TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+);
+INSERT INTO store_meta(key, value) VALUES ('last_lsn', 0);
+CREATE TABLE conversations (
+  conv_key        INTEGER PRIMARY KEY AUTOINCREMENT,
+  conversation_id TEXT NOT NULL UNIQUE,
+  user_id         TEXT NOT NULL DEFAULT '',
+  message_count   INTEGER NOT NULL DEFAULT 0,
+  tokens_in       INTEGER NOT NULL DEFAULT 0,
+  tokens_out      INTEGER NOT NULL DEFAULT 0,
+  first_at_us     INTEGER NOT NULL DEFAULT 0,
+  last_at_us      INTEGER NOT NULL DEFAULT 0,
+  last_seq        INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX conversations_by_activity
+  ON conversations(last_at_us, conversation_id);
+CREATE INDEX conversations_by_user
+  ON conversations(user_id, last_at_us, conversation_id);
+CREATE TABLE messages (
+  conv_key      INTEGER NOT NULL,
+  seq           INTEGER NOT NULL,
+  lsn           INTEGER NOT NULL,
+  role          INTEGER NOT NULL,
+  content       TEXT NOT NULL,
+  user_id       TEXT,
+  tokens_in     INTEGER NOT NULL,
+  tokens_out    INTEGER NOT NULL,
+  tool_call_id  TEXT,
+  tool_name     TEXT,
+  metadata      TEXT,
+  created_at_us INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX messages_by_conversation ON messages(conv_key, seq);
+)sql";
+
+constexpr Migration kMigrations[] = {
+    {1, "conversations and messages", kV1},
+};
+
+bool TableExists(Db* db, const char* name) {
+  Stmt st;
+  if (!db->Prepare("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
+                   &st)
+           .ok()) {
+    return false;
+  }
+  st.BindText(1, name);
+  Status s;
+  return st.Step(&s);
+}
+
+Status Apply(Db* db, const Migration& m) {
+  Status s = db->Exec("BEGIN IMMEDIATE");
+  if (!s.ok()) return s;
+  s = db->Exec(m.sql);
+  if (s.ok()) {
+    Stmt st;
+    s = db->Prepare(
+        "INSERT INTO schema_migrations(version, name, applied_at_us) "
+        "VALUES (?, ?, ?)",
+        &st);
+    if (s.ok()) {
+      st.Bind(1, m.version);
+      st.BindText(2, m.name);
+      st.Bind(3, WallMicros());
+      s = st.Exec();
+    }
+  }
+  if (s.ok()) {
+    s = db->Exec("PRAGMA user_version = " + std::to_string(m.version));
+  }
+  if (s.ok()) s = db->Exec("COMMIT");
+  if (!s.ok()) {
+    (void)db->Exec("ROLLBACK");
+    return s.WithPrefix("migration " + std::to_string(m.version) + " (" +
+                        m.name + ")");
+  }
+  return s;
+}
+
+}  // namespace
+
+std::span<const Migration> AllMigrations() { return kMigrations; }
+
+int LatestSchemaVersion() {
+  return kMigrations[std::size(kMigrations) - 1].version;
+}
+
+Status SchemaVersion(Db* db, int64_t* out) {
+  *out = 0;
+  if (!TableExists(db, "schema_migrations")) return Status::OK();
+  return db->QueryInt("SELECT coalesce(max(version), 0) FROM schema_migrations",
+                      out);
+}
+
+Status Migrate(Db* db, int target) {
+  int64_t app_id = 0;
+  Status s = db->QueryInt("PRAGMA application_id", &app_id);
+  if (!s.ok()) return s;
+  int64_t tables = 0;
+  s = db->QueryInt("SELECT count(*) FROM sqlite_master", &tables);
+  if (!s.ok()) return s;
+  if (app_id != kApplicationId) {
+    if (app_id != 0 || tables != 0) {
+      return Status::Corruption(
+          "not a convstore database: the SQLite file belongs to another "
+          "application (application_id " +
+          std::to_string(app_id) + ", " + std::to_string(tables) +
+          " schema objects)");
+    }
+    s = db->Exec("PRAGMA application_id = " + std::to_string(kApplicationId) +
+                 ";"
+                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                 "  version INTEGER PRIMARY KEY,"
+                 "  name TEXT NOT NULL,"
+                 "  applied_at_us INTEGER NOT NULL)");
+    if (!s.ok()) return s;
+  }
+  int64_t current = 0;
+  s = SchemaVersion(db, &current);
+  if (!s.ok()) return s;
+  if (current > LatestSchemaVersion()) {
+    return Status::NotSupported(
+        "database schema version " + std::to_string(current) +
+        " is newer than this build of convstore supports (" +
+        std::to_string(LatestSchemaVersion()) + "); upgrade convstore");
+  }
+  for (const Migration& m : kMigrations) {
+    if (m.version <= current || m.version > target) continue;
+    s = Apply(db, m);
+    if (!s.ok()) return s;
+  }
+  return Status::OK();
+}
+
+}  // namespace convstore::internal

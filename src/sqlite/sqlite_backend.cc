@@ -1,0 +1,542 @@
+// Copyright 2026 The convstore Authors.
+
+#include "sqlite/sqlite_backend.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <utility>
+
+#include "sqlite/migrations.h"
+
+namespace convstore::internal {
+namespace {
+
+constexpr const char* kMessageColumns =
+    "seq, role, content, user_id, tokens_in, tokens_out, tool_call_id, "
+    "tool_name, metadata, created_at_us";
+
+constexpr const char* kConversationColumns =
+    "conversation_id, user_id, message_count, tokens_in, tokens_out, "
+    "first_at_us, last_at_us, last_seq";
+
+// The writer forgets cached keys past this many, so a process that touches
+// millions of conversations does not grow without bound.
+constexpr size_t kMaxCachedKeys = 1 << 20;
+
+MessagePtr ReadMessage(const Stmt& st) {
+  auto m = std::make_shared<Message>();
+  m->seq = st.Int(0);
+  m->role = static_cast<Role>(st.Int(1));
+  m->content = st.Text(2);
+  m->user_id = st.Text(3);
+  m->tokens_in = st.Int(4);
+  m->tokens_out = st.Int(5);
+  m->tool_call_id = st.Text(6);
+  m->tool_name = st.Text(7);
+  m->metadata = st.Text(8);
+  m->created_at_us = st.Int(9);
+  return m;
+}
+
+ConversationInfo ReadInfo(const Stmt& st, int first_col) {
+  ConversationInfo info;
+  info.conversation_id = st.Text(first_col + 0);
+  info.user_id = st.Text(first_col + 1);
+  info.message_count = st.Int(first_col + 2);
+  info.tokens_in = st.Int(first_col + 3);
+  info.tokens_out = st.Int(first_col + 4);
+  info.first_at_us = st.Int(first_col + 5);
+  info.last_at_us = st.Int(first_col + 6);
+  info.last_seq = st.Int(first_col + 7);
+  return info;
+}
+
+// What one batch adds to a conversation's summary row.
+struct Delta {
+  int64_t count = 0;
+  int64_t tokens_in = 0;
+  int64_t tokens_out = 0;
+  int64_t first_at_us = 0;
+  int64_t last_at_us = 0;
+  int64_t last_seq = 0;
+  std::string_view user_id;
+};
+
+struct PendingInsert {
+  int64_t key;
+  const AppendMessageOp* op;
+  uint64_t lsn;
+};
+
+}  // namespace
+
+// A reader connection with its statements prepared once.
+struct SqliteBackend::Reader {
+  std::unique_ptr<Db> db;
+  Stmt find_conv;   // conversation row by id
+  Stmt tail;        // newest messages, descending
+  Stmt first_system;  // the first system message
+  Stmt list_all;    // a page of all conversations
+  Stmt list_user;   // a page of one user's conversations
+};
+
+SqliteBackend::SqliteBackend(const Options& options) : options_(options) {}
+
+SqliteBackend::~SqliteBackend() { (void)Close(); }
+
+Status SqliteBackend::Open(const Options& options,
+                           std::unique_ptr<SqliteBackend>* out) {
+  std::unique_ptr<SqliteBackend> b(new SqliteBackend(options));
+  Status s = b->OpenWriter();
+  if (!s.ok()) return s;
+  *out = std::move(b);
+  return Status::OK();
+}
+
+Status SqliteBackend::Configure(Db* db, bool writer) {
+  std::string sql =
+      "PRAGMA busy_timeout = " + std::to_string(options_.busy_timeout.count()) +
+      ";PRAGMA cache_size = -" +
+      std::to_string(std::max(1, options_.sqlite_cache_mib) * 1024) +
+      ";PRAGMA temp_store = MEMORY;";
+  if (writer) {
+    sql += "PRAGMA journal_mode = WAL;PRAGMA synchronous = ";
+    sql += options_.sync_mode == SyncMode::kFull ? "FULL" : "NORMAL";
+    sql += ";PRAGMA wal_autocheckpoint = " +
+           std::to_string(options_.wal_autocheckpoint_pages) +
+           ";PRAGMA journal_size_limit = " +
+           std::to_string(options_.journal_size_limit) + ";";
+  }
+  return db->Exec(sql);
+}
+
+Status SqliteBackend::OpenWriter() {
+  Status s = Db::Open(options_.path, options_.create_if_missing, &writer_);
+  if (!s.ok()) return s;
+  // The first real read is where SQLite notices a file that is not a
+  // database; run it before any PRAGMA that might write.
+  int64_t ignored = 0;
+  s = writer_->QueryInt("SELECT count(*) FROM sqlite_master", &ignored);
+  if (!s.ok()) return s;
+  s = Configure(writer_.get(), /*writer=*/true);
+  if (!s.ok()) return s;
+  int64_t mode_ok = 0;
+  s = writer_->QueryInt("SELECT journal_mode = 'wal' FROM pragma_journal_mode",
+                        &mode_ok);
+  if (s.ok() && mode_ok == 0) {
+    return Status::IOError("could not switch " + options_.path +
+                           " to WAL mode (read-only or unsupported file "
+                           "system?)");
+  }
+  s = Migrate(writer_.get(), LatestSchemaVersion());
+  if (!s.ok()) return s;
+  s = writer_->Exec("PRAGMA quick_check(1)");  // cheap sanity check
+  if (!s.ok()) return s;
+
+  const std::string insert_msg =
+      std::string("INSERT INTO messages(conv_key, lsn, ") + kMessageColumns +
+      ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+  struct {
+    Stmt* stmt;
+    std::string sql;
+  } prepared[] = {
+      {&find_key_,
+       "SELECT conv_key FROM conversations WHERE conversation_id = ?"},
+      {&insert_conv_, "INSERT INTO conversations(conversation_id) VALUES (?)"},
+      {&insert_msg_, insert_msg},
+      {&update_conv_,
+       "UPDATE conversations SET message_count = message_count + ?1,"
+       " tokens_in = tokens_in + ?2, tokens_out = tokens_out + ?3,"
+       " first_at_us = CASE WHEN first_at_us = 0 THEN ?4 ELSE first_at_us END,"
+       " last_at_us = max(last_at_us, ?5), last_seq = max(last_seq, ?6),"
+       " user_id = CASE WHEN user_id = '' THEN ?7 ELSE user_id END"
+       " WHERE conv_key = ?8"},
+      {&delete_msgs_, "DELETE FROM messages WHERE conv_key = ?"},
+      {&delete_conv_, "DELETE FROM conversations WHERE conv_key = ?"},
+      {&set_lsn_, "UPDATE store_meta SET value = ? WHERE key = 'last_lsn'"},
+  };
+  for (auto& p : prepared) {
+    s = writer_->Prepare(p.sql, p.stmt);
+    if (!s.ok()) return s;
+  }
+  int64_t lsn = 0;
+  s = writer_->QueryInt("SELECT value FROM store_meta WHERE key = 'last_lsn'",
+                        &lsn);
+  if (!s.ok()) return s;
+  last_lsn_ = static_cast<uint64_t>(lsn);
+  return Status::OK();
+}
+
+Status SqliteBackend::ResolveKey(const std::string& id, bool create,
+                                 int64_t* key) {
+  auto it = key_cache_.find(id);
+  if (it != key_cache_.end()) {
+    *key = it->second;
+    return Status::OK();
+  }
+  *key = 0;
+  Status s;
+  find_key_.BindText(1, id);
+  if (find_key_.Step(&s)) *key = find_key_.Int(0);
+  find_key_.Reset();
+  if (!s.ok()) return s;
+  if (*key == 0 && create) {
+    insert_conv_.BindText(1, id);
+    s = insert_conv_.Exec();
+    if (!s.ok()) return s;
+    *key = sqlite3_last_insert_rowid(writer_->raw());
+  }
+  if (*key != 0) {
+    if (key_cache_.size() >= kMaxCachedKeys) key_cache_.clear();
+    key_cache_.emplace(id, *key);
+  }
+  return Status::OK();
+}
+
+Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
+  std::vector<PendingInsert> inserts;
+  inserts.reserve(batch.size());
+  absl::flat_hash_map<int64_t, Delta> deltas;
+  absl::flat_hash_map<int64_t, bool> deleted;
+  Status s;
+  // Pass 1, in LSN order: resolve keys and apply deletes. A conversation
+  // re-created after a delete gets a fresh key (AUTOINCREMENT never reuses
+  // one), so deferring the inserts below cannot cross a delete.
+  for (const WriteOp& op : batch) {
+    if (const auto* a = std::get_if<AppendMessageOp>(&op.payload)) {
+      int64_t key = 0;
+      s = ResolveKey(a->conversation_id, /*create=*/true, &key);
+      if (!s.ok()) return s;
+      inserts.push_back({key, a, op.lsn});
+      const Message& m = *a->message;
+      Delta& d = deltas[key];
+      if (d.count == 0) d.first_at_us = m.created_at_us;
+      ++d.count;
+      d.tokens_in += m.tokens_in;
+      d.tokens_out += m.tokens_out;
+      d.last_at_us = std::max(d.last_at_us, m.created_at_us);
+      d.last_seq = std::max(d.last_seq, m.seq);
+      if (d.user_id.empty()) d.user_id = m.user_id;
+    } else {
+      const auto& del = std::get<DeleteConversationOp>(op.payload);
+      int64_t key = 0;
+      s = ResolveKey(del.conversation_id, /*create=*/false, &key);
+      if (!s.ok()) return s;
+      key_cache_.erase(del.conversation_id);
+      if (key == 0) continue;
+      deleted[key] = true;
+      deltas.erase(key);
+      delete_msgs_.Bind(1, key);
+      s = delete_msgs_.Exec();
+      if (!s.ok()) return s;
+      delete_conv_.Bind(1, key);
+      s = delete_conv_.Exec();
+      if (!s.ok()) return s;
+    }
+  }
+  // Pass 2: insert grouped by conversation, so consecutive rows touch the
+  // same (conv_key, seq) index page instead of one page per row.
+  std::sort(inserts.begin(), inserts.end(),
+            [](const PendingInsert& a, const PendingInsert& b) {
+              return a.key != b.key ? a.key < b.key : a.lsn < b.lsn;
+            });
+  for (const PendingInsert& p : inserts) {
+    if (deleted.contains(p.key)) continue;
+    const Message& m = *p.op->message;
+    insert_msg_.Bind(1, p.key);
+    insert_msg_.Bind(2, static_cast<int64_t>(p.lsn));
+    insert_msg_.Bind(3, m.seq);
+    insert_msg_.Bind(4, static_cast<int64_t>(m.role));
+    insert_msg_.BindText(5, m.content);
+    insert_msg_.BindTextOrNull(6, m.user_id);
+    insert_msg_.Bind(7, m.tokens_in);
+    insert_msg_.Bind(8, m.tokens_out);
+    insert_msg_.BindTextOrNull(9, m.tool_call_id);
+    insert_msg_.BindTextOrNull(10, m.tool_name);
+    insert_msg_.BindTextOrNull(11, m.metadata);
+    insert_msg_.Bind(12, m.created_at_us);
+    s = insert_msg_.Exec();
+    if (!s.ok()) return s;
+  }
+  for (const auto& [key, d] : deltas) {
+    update_conv_.Bind(1, d.count);
+    update_conv_.Bind(2, d.tokens_in);
+    update_conv_.Bind(3, d.tokens_out);
+    update_conv_.Bind(4, d.first_at_us);
+    update_conv_.Bind(5, d.last_at_us);
+    update_conv_.Bind(6, d.last_seq);
+    update_conv_.BindText(7, d.user_id);
+    update_conv_.Bind(8, key);
+    s = update_conv_.Exec();
+    if (!s.ok()) return s;
+  }
+  set_lsn_.Bind(1, static_cast<int64_t>(batch.back().lsn));
+  return set_lsn_.Exec();
+}
+
+Status SqliteBackend::Apply(std::span<const WriteOp> batch) {
+  if (batch.empty()) return Status::OK();
+  if (writer_ == nullptr) return Status::FailedPrecondition("backend closed");
+  Status s = writer_->Exec("BEGIN IMMEDIATE");
+  if (!s.ok()) return s;
+  s = ApplyInTransaction(batch);
+  if (s.ok()) s = writer_->Exec("COMMIT");
+  if (!s.ok()) {
+    // A failed COMMIT may leave the transaction open; roll back so the next
+    // attempt starts clean. Keys resolved inside it may be gone.
+    if (sqlite3_get_autocommit(writer_->raw()) == 0) {
+      (void)writer_->Exec("ROLLBACK");
+    }
+    key_cache_.clear();
+    return s;
+  }
+  last_lsn_ = batch.back().lsn;
+  return Status::OK();
+}
+
+Status SqliteBackend::Checkpoint(bool truncate) {
+  if (writer_ == nullptr) return Status::FailedPrecondition("backend closed");
+  int rc = sqlite3_wal_checkpoint_v2(
+      writer_->raw(), nullptr,
+      truncate ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE,
+      nullptr, nullptr);
+  return SqliteStatus(rc, "wal checkpoint", writer_->raw());
+}
+
+Status SqliteBackend::Close() {
+  Status s;
+  if (writer_ != nullptr) {
+    s = Checkpoint(/*truncate=*/true);
+    // Busy readers of other processes can keep a truncating checkpoint from
+    // finishing; that is not a failure of Close.
+    if (s.IsUnavailable()) s = Status::OK();
+    find_key_ = Stmt();
+    insert_conv_ = Stmt();
+    insert_msg_ = Stmt();
+    update_conv_ = Stmt();
+    delete_msgs_ = Stmt();
+    delete_conv_ = Stmt();
+    set_lsn_ = Stmt();
+    writer_.reset();
+  }
+  absl::MutexLock lock(&pool_mu_);
+  idle_readers_.clear();
+  return s;
+}
+
+Status SqliteBackend::AcquireReader(std::unique_ptr<Reader>* out) {
+  {
+    absl::MutexLock lock(&pool_mu_);
+    size_t cap = std::max<size_t>(1, options_.read_connections);
+    auto available = [this, cap]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(pool_mu_) {
+      return !idle_readers_.empty() || open_readers_ < cap;
+    };
+    pool_mu_.Await(absl::Condition(&available));
+    if (!idle_readers_.empty()) {
+      *out = std::move(idle_readers_.back());
+      idle_readers_.pop_back();
+      return Status::OK();
+    }
+    ++open_readers_;
+  }
+  auto r = std::make_unique<Reader>();
+  Status s = Db::Open(options_.path, /*create=*/false, &r->db);
+  if (s.ok()) s = Configure(r->db.get(), /*writer=*/false);
+  const std::string list_sql = std::string("SELECT ") + kConversationColumns +
+                               " FROM conversations WHERE ";
+  const std::string page =
+      "(last_at_us, conversation_id) < (?2, ?3) AND message_count > 0"
+      " ORDER BY last_at_us DESC, conversation_id DESC LIMIT ?4";
+  if (s.ok()) {
+    s = r->db->Prepare(std::string("SELECT conv_key, ") +
+                           kConversationColumns +
+                           " FROM conversations WHERE conversation_id = ?",
+                       &r->find_conv);
+  }
+  if (s.ok()) {
+    s = r->db->Prepare(std::string("SELECT ") + kMessageColumns +
+                           " FROM messages WHERE conv_key = ?1 AND seq > ?2"
+                           " AND seq < ?3 ORDER BY seq DESC LIMIT ?4",
+                       &r->tail);
+  }
+  if (s.ok()) {
+    s = r->db->Prepare(std::string("SELECT ") + kMessageColumns +
+                           " FROM messages WHERE conv_key = ? AND role = 0"
+                           " ORDER BY seq LIMIT 1",
+                       &r->first_system);
+  }
+  if (s.ok()) {
+    s = r->db->Prepare(list_sql + "?1 = ?1 AND " + page, &r->list_all);
+  }
+  if (s.ok()) s = r->db->Prepare(list_sql + "user_id = ?1 AND " + page,
+                                 &r->list_user);
+  if (!s.ok()) {
+    absl::MutexLock lock(&pool_mu_);
+    --open_readers_;
+    return s;
+  }
+  *out = std::move(r);
+  return Status::OK();
+}
+
+void SqliteBackend::ReleaseReader(std::unique_ptr<Reader> reader) {
+  absl::MutexLock lock(&pool_mu_);
+  idle_readers_.push_back(std::move(reader));
+}
+
+// Returns a reader to the pool however the scope is left.
+class SqliteBackend::ReaderLease {
+ public:
+  explicit ReaderLease(SqliteBackend* b) : b_(b) {}
+  ~ReaderLease() {
+    if (r_ != nullptr) b_->ReleaseReader(std::move(r_));
+  }
+  Status Acquire() { return b_->AcquireReader(&r_); }
+  Reader* operator->() { return r_.get(); }
+  Reader* get() { return r_.get(); }
+
+ private:
+  SqliteBackend* b_;
+  std::unique_ptr<Reader> r_;
+};
+
+Status SqliteBackend::LoadWith(Reader* r, std::string_view id,
+                               int64_t after_seq, int64_t before_seq,
+                               size_t max_messages, StoredConversation* out) {
+  *out = StoredConversation();
+  // One read transaction: the summary and the messages come from the same
+  // committed state.
+  Status s = r->db->Exec("BEGIN");
+  if (!s.ok()) return s;
+  int64_t key = 0;
+  r->find_conv.BindText(1, id);
+  if (r->find_conv.Step(&s)) {
+    key = r->find_conv.Int(0);
+    out->exists = true;
+    out->info = ReadInfo(r->find_conv, 1);
+  }
+  r->find_conv.Reset();
+  if (s.ok() && key != 0) {
+    r->tail.Bind(1, key);
+    r->tail.Bind(2, after_seq);
+    r->tail.Bind(3, before_seq > 0 ? before_seq
+                                   : std::numeric_limits<int64_t>::max());
+    r->tail.Bind(4, max_messages == 0 ? -1 : static_cast<int64_t>(max_messages));
+    while (r->tail.Step(&s)) out->messages.push_back(ReadMessage(r->tail));
+    r->tail.Reset();
+    std::reverse(out->messages.begin(), out->messages.end());
+    bool has_older = !out->messages.empty() && out->messages.front()->seq > 1;
+    if (!has_older) {
+      for (const MessagePtr& m : out->messages) {
+        if (m->role == Role::kSystem) {
+          out->first_system = m;
+          break;
+        }
+      }
+    } else if (s.ok() && after_seq == 0) {
+      r->first_system.Bind(1, key);
+      if (r->first_system.Step(&s)) {
+        out->first_system = ReadMessage(r->first_system);
+      }
+      r->first_system.Reset();
+    }
+  }
+  (void)r->db->Exec("COMMIT");
+  // An empty summary row is a conversation whose creating batch held only
+  // messages that a later delete in the same batch removed; treat as absent.
+  if (out->exists && out->info.message_count == 0) *out = StoredConversation();
+  return s;
+}
+
+Status SqliteBackend::LoadConversation(std::string_view conversation_id,
+                                       size_t max_messages,
+                                       StoredConversation* out) {
+  ReaderLease r(this);
+  Status s = r.Acquire();
+  if (!s.ok()) return s;
+  return LoadWith(r.get(), conversation_id, 0, 0, max_messages, out);
+}
+
+Status SqliteBackend::LoadMessages(std::string_view conversation_id,
+                                   int64_t after_seq, int64_t before_seq,
+                                   std::vector<MessagePtr>* out) {
+  ReaderLease r(this);
+  Status s = r.Acquire();
+  if (!s.ok()) return s;
+  StoredConversation conv;
+  s = LoadWith(r.get(), conversation_id, after_seq, before_seq, 0, &conv);
+  if (s.ok()) *out = std::move(conv.messages);
+  return s;
+}
+
+Status SqliteBackend::ListConversations(const ListQuery& query,
+                                        std::vector<ConversationInfo>* out) {
+  out->clear();
+  ReaderLease r(this);
+  Status s = r.Acquire();
+  if (!s.ok()) return s;
+  Stmt& st = query.user_id.empty() ? r->list_all : r->list_user;
+  if (query.user_id.empty()) {
+    st.Bind(1, 0);
+  } else {
+    st.BindText(1, query.user_id);
+  }
+  st.Bind(2, query.has_cursor ? query.cursor_last_at_us
+                              : std::numeric_limits<int64_t>::max());
+  st.BindText(3, query.has_cursor ? std::string_view(query.cursor_id)
+                                  : std::string_view());
+  st.Bind(4, static_cast<int64_t>(query.limit));
+  while (st.Step(&s)) out->push_back(ReadInfo(st, 0));
+  st.Reset();
+  return s;
+}
+
+Status SqliteBackend::ScanRecent(
+    size_t max_conversations, size_t max_messages,
+    const std::function<bool(StoredConversation&&)>& visit) {
+  ReaderLease r(this);
+  Status s = r.Acquire();
+  if (!s.ok()) return s;
+  std::vector<std::string> ids;
+  {
+    Stmt st;
+    s = r->db->Prepare(
+        "SELECT conversation_id FROM conversations WHERE message_count > 0"
+        " ORDER BY last_at_us DESC LIMIT ?",
+        &st);
+    if (!s.ok()) return s;
+    st.Bind(1, static_cast<int64_t>(std::min<size_t>(
+                   max_conversations, std::numeric_limits<int64_t>::max())));
+    while (st.Step(&s)) ids.push_back(st.Text(0));
+    if (!s.ok()) return s;
+  }
+  for (const std::string& id : ids) {
+    StoredConversation conv;
+    s = LoadWith(r.get(), id, 0, 0, max_messages, &conv);
+    if (!s.ok()) return s;
+    if (!conv.exists) continue;
+    if (!visit(std::move(conv))) break;
+  }
+  return Status::OK();
+}
+
+Status SqliteBackend::Counts(StorageCounts* out) {
+  ReaderLease r(this);
+  Status s = r.Acquire();
+  if (!s.ok()) return s;
+  Stmt st;
+  s = r->db->Prepare(
+      "SELECT count(*), coalesce(sum(message_count), 0) FROM conversations"
+      " WHERE message_count > 0",
+      &st);
+  if (!s.ok()) return s;
+  if (st.Step(&s)) {
+    out->conversations = static_cast<uint64_t>(st.Int(0));
+    out->messages = static_cast<uint64_t>(st.Int(1));
+  }
+  return s;
+}
+
+}  // namespace convstore::internal

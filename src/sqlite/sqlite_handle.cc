@@ -1,0 +1,125 @@
+// Copyright 2026 The convstore Authors.
+
+#include "sqlite/sqlite_handle.h"
+
+#include <string>
+
+namespace convstore::internal {
+
+Status SqliteStatus(int rc, std::string_view what, sqlite3* db) {
+  if (rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW) {
+    return Status::OK();
+  }
+  std::string msg(what);
+  msg += ": ";
+  msg += (db != nullptr && sqlite3_errcode(db) == rc) ? sqlite3_errmsg(db)
+                                                      : sqlite3_errstr(rc);
+  msg += " (sqlite code " + std::to_string(rc) + ")";
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return Status::Unavailable(msg);
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_PROTOCOL:
+      return Status::IOError(msg);
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return Status::Corruption(msg);
+    case SQLITE_CONSTRAINT:
+    case SQLITE_TOOBIG:
+    case SQLITE_MISMATCH:
+    case SQLITE_RANGE:
+      return Status::InvalidArgument(msg);
+    default:
+      return Status::Internal(msg);
+  }
+}
+
+Stmt& Stmt::operator=(Stmt&& o) noexcept {
+  if (this != &o) {
+    if (stmt_ != nullptr) sqlite3_finalize(stmt_);
+    db_ = o.db_;
+    stmt_ = o.stmt_;
+    o.stmt_ = nullptr;
+  }
+  return *this;
+}
+
+Stmt::~Stmt() {
+  if (stmt_ != nullptr) sqlite3_finalize(stmt_);
+}
+
+bool Stmt::Step(Status* status) {
+  int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc != SQLITE_DONE) *status = SqliteStatus(rc, "step", db_);
+  return false;
+}
+
+Status Stmt::Exec() {
+  Status s;
+  while (Step(&s)) {
+  }
+  Reset();
+  return s;
+}
+
+std::string Stmt::Text(int col) const {
+  const unsigned char* p = sqlite3_column_text(stmt_, col);
+  int n = sqlite3_column_bytes(stmt_, col);
+  if (p == nullptr) return std::string();
+  return std::string(reinterpret_cast<const char*>(p),
+                     static_cast<size_t>(n));
+}
+
+Status Db::Open(const std::string& path, bool create,
+                std::unique_ptr<Db>* out) {
+  sqlite3* raw = nullptr;
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+  if (create) flags |= SQLITE_OPEN_CREATE;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    Status s = SqliteStatus(rc, "open " + path, raw);
+    sqlite3_close_v2(raw);
+    return s;
+  }
+  sqlite3_extended_result_codes(raw, 1);
+  out->reset(new Db(raw));
+  return Status::OK();
+}
+
+Db::~Db() { sqlite3_close_v2(db_); }
+
+Status Db::Exec(std::string_view sql) {
+  std::string text(sql);
+  char* err = nullptr;
+  int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &err);
+  if (err != nullptr) sqlite3_free(err);
+  return SqliteStatus(rc, text.substr(0, 60), db_);
+}
+
+Status Db::Prepare(std::string_view sql, Stmt* out) {
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                              SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+  if (rc != SQLITE_OK) {
+    return SqliteStatus(rc, "prepare " + std::string(sql.substr(0, 60)), db_);
+  }
+  *out = Stmt(db_, stmt);
+  return Status::OK();
+}
+
+Status Db::QueryInt(std::string_view sql, int64_t* out) {
+  Stmt st;
+  Status s = Prepare(sql, &st);
+  if (!s.ok()) return s;
+  *out = 0;
+  if (st.Step(&s)) *out = st.Int(0);
+  return s;
+}
+
+}  // namespace convstore::internal

@@ -1,0 +1,101 @@
+// Copyright 2026 The convstore Authors.
+//
+// StorageBackend: the seam between the write-behind engine and the database.
+// SQLite implements it (sqlite/sqlite_backend.h); tests wrap it to inject
+// faults; a server backend (PostgreSQL) can implement it later without the
+// cache or the writer changing.
+//
+// Thread safety: Apply, Checkpoint and Close are called only from the single
+// writer thread (Close after the writer stopped). Every read method may be
+// called from any thread, concurrently with Apply; a read sees only
+// committed batches, each either whole or not at all.
+
+#ifndef CONVSTORE_SRC_STORAGE_BACKEND_H_
+#define CONVSTORE_SRC_STORAGE_BACKEND_H_
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "convstore/status.h"
+#include "convstore/types.h"
+#include "write_op.h"
+
+namespace convstore::internal {
+
+// A conversation as stored: its summary and (the newest part of) its
+// messages, oldest first.
+struct StoredConversation {
+  bool exists = false;
+  ConversationInfo info;
+  std::vector<MessagePtr> messages;
+  // The conversation's first system message (null if none), even when it is
+  // older than `messages`.
+  MessagePtr first_system;
+};
+
+// A page request for ListConversations, already decoded from the cursor.
+struct ListQuery {
+  std::string user_id;  // empty: all users
+  // Exclusive upper bound of (last_at_us, conversation_id) in descending
+  // order; has_cursor false means from the top.
+  bool has_cursor = false;
+  int64_t cursor_last_at_us = 0;
+  std::string cursor_id;
+  size_t limit = 100;
+};
+
+struct StorageCounts {
+  uint64_t conversations = 0;
+  uint64_t messages = 0;
+};
+
+class StorageBackend {
+ public:
+  virtual ~StorageBackend() = default;
+
+  // --- Writer thread only.
+
+  // Commits `batch` (in LSN order, contiguous) as one atomic transaction:
+  // after a crash either every op of it is in the database or none is.
+  // On failure nothing of the batch is applied and the error says whether a
+  // retry can help (IOError/Unavailable) or not (InvalidArgument/Corruption
+  // /Internal: the batch holds a record the database will never take).
+  virtual Status Apply(std::span<const WriteOp> batch) = 0;
+  // Moves the WAL into the database; `truncate` also shrinks the WAL file.
+  virtual Status Checkpoint(bool truncate) = 0;
+  // The highest LSN ever committed (0 for a new database).
+  virtual uint64_t LastCommittedLsn() = 0;
+  // Final checkpoint and close. No call may follow.
+  virtual Status Close() = 0;
+
+  // --- Any thread.
+
+  // Loads the conversation's summary and its newest `max_messages`
+  // messages (all of them when max_messages is 0).
+  virtual Status LoadConversation(std::string_view conversation_id,
+                                  size_t max_messages,
+                                  StoredConversation* out) = 0;
+  // Messages with after_seq < seq < before_seq, oldest first (before_seq 0:
+  // no upper bound).
+  virtual Status LoadMessages(std::string_view conversation_id,
+                              int64_t after_seq, int64_t before_seq,
+                              std::vector<MessagePtr>* out) = 0;
+  // One page of summaries, most recently active first.
+  virtual Status ListConversations(const ListQuery& query,
+                                   std::vector<ConversationInfo>* out) = 0;
+  // Calls `visit` with the most recently active conversations (newest
+  // first), each with its newest max_messages messages, until `visit`
+  // returns false or `max_conversations` were visited.
+  virtual Status ScanRecent(
+      size_t max_conversations, size_t max_messages,
+      const std::function<bool(StoredConversation&&)>& visit) = 0;
+  virtual Status Counts(StorageCounts* out) = 0;
+};
+
+}  // namespace convstore::internal
+
+#endif  // CONVSTORE_SRC_STORAGE_BACKEND_H_

@@ -1,0 +1,474 @@
+// Copyright 2026 The convstore Authors.
+
+#include "store_impl.h"
+
+#include <absl/strings/escaping.h>
+#include <absl/strings/numbers.h>
+#include <absl/time/time.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <limits>
+#include <thread>
+#include <utility>
+
+#include "clock.h"
+#include "history_window.h"
+#include "logging.h"
+#include "sqlite/sqlite_backend.h"
+#include "validation.h"
+
+namespace convstore {
+
+StatusOr<std::unique_ptr<Store>> Store::Open(const Options& options) {
+  namespace fs = std::filesystem;
+  if (options.path.empty()) return Status::InvalidArgument("Options::path is empty");
+  std::error_code ec;
+  fs::path path(options.path);
+  bool exists = fs::exists(path, ec);
+  if (!exists && !options.create_if_missing) {
+    return Status::NotFound(options.path +
+                            " does not exist and create_if_missing is false");
+  }
+  if (!exists && path.has_parent_path()) {
+    fs::create_directories(path.parent_path(), ec);
+    if (ec) {
+      return Status::IOError("cannot create directory " +
+                             path.parent_path().string() + ": " +
+                             ec.message());
+    }
+  }
+  std::unique_ptr<internal::SqliteBackend> backend;
+  Status s = internal::SqliteBackend::Open(options, &backend);
+  if (!s.ok()) return s.WithPrefix("open " + options.path);
+  return internal::StoreImpl::OpenWithBackend(options, std::move(backend));
+}
+
+namespace internal {
+namespace {
+
+std::string EncodeCursor(const ConversationInfo& c) {
+  return std::to_string(c.last_at_us) + ":" +
+         absl::BytesToHexString(c.conversation_id);
+}
+
+bool DecodeCursor(const std::string& cursor, ListQuery* q) {
+  size_t colon = cursor.find(':');
+  if (colon == std::string::npos) return false;
+  std::string hex = cursor.substr(colon + 1);
+  if (hex.size() % 2 != 0 ||
+      hex.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return false;
+  }
+  if (!absl::SimpleAtoi(cursor.substr(0, colon), &q->cursor_last_at_us)) {
+    return false;
+  }
+  q->cursor_id = absl::HexStringToBytes(hex);
+  q->has_cursor = true;
+  return true;
+}
+
+// Descending (last_at_us, conversation_id): the ListConversations order.
+bool NewerFirst(const ConversationInfo& a, const ConversationInfo& b) {
+  if (a.last_at_us != b.last_at_us) return a.last_at_us > b.last_at_us;
+  return a.conversation_id > b.conversation_id;
+}
+
+}  // namespace
+
+class StoreImpl::InflightGuard {
+ public:
+  explicit InflightGuard(StoreImpl* s) : s_(s) {
+    s_->inflight_.fetch_add(1, std::memory_order_seq_cst);
+  }
+  ~InflightGuard() { s_->inflight_.fetch_sub(1, std::memory_order_seq_cst); }
+  bool closed() const { return s_->closed_.load(std::memory_order_seq_cst); }
+
+ private:
+  StoreImpl* s_;
+};
+
+StoreImpl::StoreImpl(const Options& options,
+                     std::unique_ptr<StorageBackend> backend,
+                     std::shared_ptr<spdlog::logger> log)
+    : options_(options),
+      log_(std::move(log)),
+      backend_(std::move(backend)),
+      queue_(options.queue_max_items, options.queue_max_bytes),
+      cache_(CacheLimits{options.cache_max_bytes,
+                         options.cache_max_conversations,
+                         options.cache_max_messages_per_conversation,
+                         options.cache_shards}),
+      next_lsn_(backend_->LastCommittedLsn() + 1) {
+  writer_ = std::make_unique<Writer>(backend_.get(), &queue_, options_, log_,
+                                     next_lsn_.load());
+}
+
+StatusOr<std::unique_ptr<Store>> StoreImpl::OpenWithBackend(
+    const Options& options, std::unique_ptr<StorageBackend> backend) {
+  auto log = MakeLogger(options);
+  std::unique_ptr<StoreImpl> store(
+      new StoreImpl(options, std::move(backend), log));
+  int64_t t0 = MonoMicros();
+  Status s = store->Warm();
+  if (!s.ok()) {
+    (void)store->backend_->Close();
+    store->close_done_ = true;
+    return s.WithPrefix("warming the cache");
+  }
+  CacheCounters c = store->cache_.Totals();
+  log->info("opened {}: warmed {} conversations, {} messages in {} ms",
+            options.path, c.conversations, c.messages,
+            (MonoMicros() - t0) / 1000);
+  store->writer_->Start();
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+StoreImpl::~StoreImpl() {
+  bool done;
+  {
+    absl::MutexLock lock(&close_mu_);
+    done = close_done_;
+  }
+  if (done) return;
+  StatusOr<CloseReport> r = Close(std::chrono::seconds(60));
+  if (!r.ok()) log_->error("close in destructor: {}", r.status().ToString());
+}
+
+Status StoreImpl::Warm() {
+  if (options_.warm_conversations == 0) return Status::OK();
+  size_t max = options_.warm_conversations < 0
+                   ? options_.cache_max_conversations
+                   : static_cast<size_t>(options_.warm_conversations);
+  size_t count = 0;
+  size_t bytes = 0;
+  return backend_->ScanRecent(
+      max, options_.cache_max_messages_per_conversation,
+      [&](StoredConversation&& conv) {
+        std::string id = conv.info.conversation_id;
+        ConversationCache::Shard& shard = cache_.ShardFor(id);
+        absl::MutexLock lock(&shard.mu);
+        if (shard.Find(id) != nullptr) return true;
+        CachedConversation* c = shard.Insert(id, /*as_oldest=*/true);
+        shard.Load(c, std::move(conv));
+        bytes += c->bytes;
+        ++count;
+        // Stop before the bounds would evict what was just loaded.
+        return count < options_.cache_max_conversations &&
+               bytes + bytes / 8 < options_.cache_max_bytes;
+      });
+}
+
+Status StoreImpl::LoadEntry(ConversationCache::Shard& shard,
+                            std::string_view id, CachedConversation** out) {
+  *out = nullptr;
+  StoredConversation stored;
+  Status s = backend_->LoadConversation(
+      id, options_.cache_max_messages_per_conversation, &stored);
+  if (!s.ok()) return s.WithPrefix("read-through");
+  if (!stored.exists) return Status::OK();
+  *out = shard.Insert(id);
+  shard.Load(*out, std::move(stored));
+  return Status::OK();
+}
+
+StatusOr<AppendResult> StoreImpl::Append(std::string_view conversation_id,
+                                         const Message& message,
+                                         const AppendOptions& options) {
+  InflightGuard guard(this);
+  if (guard.closed()) return Status::FailedPrecondition("store is closed");
+  Status s = ValidateConversationId(conversation_id, options_);
+  if (s.ok()) s = ValidateMessage(message, options_);
+  if (!s.ok()) return s;
+
+  auto m = std::make_shared<Message>(message);
+  if (m->created_at_us == 0) m->created_at_us = WallMicros();
+  const size_t bytes = MessageBytes(*m);
+  s = queue_.Reserve(bytes, options_.queue_full_wait);
+  if (!s.ok()) return s;
+
+  AppendResult result;
+  {
+    ConversationCache::Shard& shard = cache_.ShardFor(conversation_id);
+    absl::MutexLock lock(&shard.mu);
+    CachedConversation* c = shard.Find(conversation_id);
+    if (c != nullptr) {
+      cache_.RecordHit();
+    } else {
+      cache_.RecordMiss();
+      s = LoadEntry(shard, conversation_id, &c);
+      if (!s.ok()) {
+        queue_.Cancel(bytes);
+        return s;
+      }
+      if (c == nullptr) c = shard.Insert(conversation_id);
+    }
+    m->seq = c->info.last_seq + 1;
+    result.seq = m->seq;
+    result.lsn = next_lsn_.fetch_add(1, std::memory_order_acq_rel);
+    WriteOp op;
+    op.lsn = result.lsn;
+    op.enqueued_mono_us = MonoMicros();
+    op.bytes = bytes;
+    op.payload = AppendMessageOp{c->id, m};
+    shard.Add(c, std::move(m), result.lsn);
+    queue_.Push(std::move(op));
+    shard.Enforce(writer_->durable_lsn(), c);
+  }
+  if (writer_->sleeping() && queue_.items() >= options_.max_batch_ops) {
+    writer_->Nudge();
+  }
+  if (options.sync) {
+    s = writer_->WaitDurable(
+        result.lsn, absl::Now() + absl::FromChrono(options.sync_timeout));
+    if (!s.ok()) return s;
+  }
+  return result;
+}
+
+Status StoreImpl::Answer(const CachedConversation& c,
+                         const HistoryOptions& options,
+                         std::vector<MessagePtr>* out) {
+  const auto& msgs = c.messages;
+  const int64_t first_seq =
+      msgs.empty() ? c.info.last_seq + 1 : msgs.front().message->seq;
+  size_t start = 0;
+  if (options.after_seq >= first_seq) {
+    start = std::min<size_t>(msgs.size(),
+                             static_cast<size_t>(options.after_seq - first_seq) + 1);
+  }
+  Window w = ComputeWindow(
+      msgs.size() - start,
+      [&](size_t i) -> const Message& { return *msgs[start + i].message; },
+      options, c.first_system.get());
+  if (c.complete || !w.wants_older || options.after_seq >= first_seq - 1) {
+    cache_.RecordHit();
+    out->reserve(w.end - w.begin + (w.pin_system ? 1 : 0));
+    if (w.pin_system) out->push_back(c.first_system);
+    for (size_t i = w.begin; i < w.end; ++i) {
+      out->push_back(msgs[start + i].message);
+    }
+    return Status::OK();
+  }
+  // The window reaches past the cached suffix: read the older, durable
+  // messages through and window over the whole range.
+  cache_.RecordMiss();
+  std::vector<MessagePtr> all;
+  Status s = backend_->LoadMessages(c.id, options.after_seq, first_seq, &all);
+  if (!s.ok()) return s.WithPrefix("read-through");
+  all.reserve(all.size() + msgs.size());
+  for (const CachedMessage& cm : msgs) all.push_back(cm.message);
+  w = ComputeWindow(
+      all.size(), [&](size_t i) -> const Message& { return *all[i]; },
+      options, c.first_system.get());
+  if (w.pin_system) out->push_back(c.first_system);
+  out->insert(out->end(), all.begin() + w.begin, all.begin() + w.end);
+  return Status::OK();
+}
+
+StatusOr<std::vector<MessagePtr>> StoreImpl::History(
+    std::string_view conversation_id, const HistoryOptions& options) {
+  if (closed_.load()) return Status::FailedPrecondition("store is closed");
+  Status s = ValidateConversationId(conversation_id, options_);
+  if (s.ok()) s = ValidateHistoryOptions(options);
+  if (!s.ok()) return s;
+  std::vector<MessagePtr> out;
+  if (options.from_storage) {
+    s = Flush(std::chrono::seconds(30));
+    if (!s.ok()) return s.WithPrefix("from_storage needs pending writes durable");
+    StoredConversation stored;
+    s = backend_->LoadConversation(conversation_id, 0, &stored);
+    if (!s.ok()) return s;
+    std::vector<MessagePtr>& all = stored.messages;
+    auto first = std::partition_point(
+        all.begin(), all.end(),
+        [&](const MessagePtr& m) { return m->seq <= options.after_seq; });
+    size_t start = static_cast<size_t>(first - all.begin());
+    Window w = ComputeWindow(
+        all.size() - start,
+        [&](size_t i) -> const Message& { return *all[start + i]; }, options,
+        stored.first_system.get());
+    if (w.pin_system) out.push_back(stored.first_system);
+    out.insert(out.end(), all.begin() + start + w.begin,
+               all.begin() + start + w.end);
+    return out;
+  }
+  ConversationCache::Shard& shard = cache_.ShardFor(conversation_id);
+  absl::MutexLock lock(&shard.mu);
+  CachedConversation* c = shard.Find(conversation_id);
+  if (c == nullptr) {
+    cache_.RecordMiss();
+    s = LoadEntry(shard, conversation_id, &c);
+    if (!s.ok()) return s;
+    if (c == nullptr) return out;  // no such conversation
+    shard.Enforce(writer_->durable_lsn(), c);
+  }
+  s = Answer(*c, options, &out);
+  if (!s.ok()) return s;
+  return out;
+}
+
+StatusOr<ConversationPage> StoreImpl::ListConversations(
+    const ListOptions& options) {
+  if (closed_.load()) return Status::FailedPrecondition("store is closed");
+  if (options.limit == 0 || options.limit > 10000) {
+    return Status::InvalidArgument("limit must be in 1..10000");
+  }
+  ListQuery q;
+  q.user_id = options.user_id;
+  if (!options.cursor.empty() && !DecodeCursor(options.cursor, &q)) {
+    return Status::InvalidArgument("malformed cursor");
+  }
+  // Conversations with writes not yet durable: the cache has their newest
+  // summary (and knows about pending deletes); the database has the rest.
+  const uint64_t durable = writer_->durable_lsn();
+  absl::flat_hash_map<std::string, ConversationInfo> dirty;
+  for (size_t i = 0; i < cache_.shard_count(); ++i) {
+    ConversationCache::Shard& shard = cache_.shard(i);
+    std::vector<const CachedConversation*> found;
+    absl::MutexLock lock(&shard.mu);
+    shard.CollectDirty(durable, &found);
+    for (const CachedConversation* c : found) dirty[c->id] = c->info;
+  }
+  q.limit = options.limit + dirty.size();
+  std::vector<ConversationInfo> rows;
+  Status s = backend_->ListConversations(q, &rows);
+  if (!s.ok()) return s;
+  const bool db_may_have_more = rows.size() == q.limit;
+  std::vector<ConversationInfo> merged;
+  merged.reserve(rows.size() + dirty.size());
+  for (ConversationInfo& r : rows) {
+    if (!dirty.contains(r.conversation_id)) merged.push_back(std::move(r));
+  }
+  ConversationInfo bound;
+  bound.last_at_us = q.cursor_last_at_us;
+  bound.conversation_id = q.cursor_id;
+  for (auto& [id, info] : dirty) {
+    if (info.message_count == 0) continue;  // deleted
+    if (!q.user_id.empty() && info.user_id != q.user_id) continue;
+    if (q.has_cursor && !NewerFirst(bound, info)) continue;
+    merged.push_back(info);
+  }
+  std::sort(merged.begin(), merged.end(), NewerFirst);
+  ConversationPage page;
+  bool more = db_may_have_more || merged.size() > options.limit;
+  if (merged.size() > options.limit) merged.resize(options.limit);
+  page.conversations = std::move(merged);
+  if (more && !page.conversations.empty()) {
+    page.next_cursor = EncodeCursor(page.conversations.back());
+  }
+  return page;
+}
+
+StatusOr<uint64_t> StoreImpl::DeleteConversation(
+    std::string_view conversation_id) {
+  InflightGuard guard(this);
+  if (guard.closed()) return Status::FailedPrecondition("store is closed");
+  Status s = ValidateConversationId(conversation_id, options_);
+  if (!s.ok()) return s;
+  const size_t bytes = sizeof(WriteOp) + conversation_id.size();
+  s = queue_.Reserve(bytes, options_.queue_full_wait);
+  if (!s.ok()) return s;
+  ConversationCache::Shard& shard = cache_.ShardFor(conversation_id);
+  absl::MutexLock lock(&shard.mu);
+  CachedConversation* c = shard.Find(conversation_id);
+  if (c == nullptr) c = shard.Insert(conversation_id);
+  uint64_t lsn = next_lsn_.fetch_add(1, std::memory_order_acq_rel);
+  shard.Clear(c, lsn);
+  WriteOp op;
+  op.lsn = lsn;
+  op.enqueued_mono_us = MonoMicros();
+  op.bytes = bytes;
+  op.payload = DeleteConversationOp{c->id};
+  queue_.Push(std::move(op));
+  shard.Enforce(writer_->durable_lsn(), c);
+  return lsn;
+}
+
+Status StoreImpl::Flush(std::chrono::milliseconds timeout) {
+  return writer_->WaitDurable(appended_lsn(),
+                              absl::Now() + absl::FromChrono(timeout));
+}
+
+Status StoreImpl::WaitDurable(uint64_t lsn, std::chrono::milliseconds timeout) {
+  if (lsn > appended_lsn()) {
+    return Status::InvalidArgument("lsn " + std::to_string(lsn) +
+                                   " has not been handed out yet");
+  }
+  return writer_->WaitDurable(lsn, absl::Now() + absl::FromChrono(timeout));
+}
+
+StatusOr<CloseReport> StoreImpl::Close(std::chrono::milliseconds timeout) {
+  absl::MutexLock lock(&close_mu_);
+  if (close_done_) return Status::FailedPrecondition("store already closed");
+  close_done_ = true;
+  closed_.store(true, std::memory_order_seq_cst);
+  while (inflight_.load(std::memory_order_seq_cst) > 0) {
+    std::this_thread::yield();
+  }
+  const uint64_t final_lsn = appended_lsn();
+  Status s = writer_->Stop(final_lsn, absl::Now() + absl::FromChrono(timeout));
+  WriterCounters wc = writer_->counters();
+  CloseReport report;
+  report.written = wc.rows_committed;
+  report.failed = wc.writes_failed;
+  report.last_durable_lsn = writer_->durable_lsn();
+  report.remaining = final_lsn - report.last_durable_lsn;
+  Status cs = backend_->Close();
+  if (s.ok()) s = cs;
+  log_->info("closed {}: {} written, {} failed, {} remaining, durable lsn {}",
+             options_.path, report.written, report.failed, report.remaining,
+             report.last_durable_lsn);
+  if (!s.ok()) {
+    return s.WithPrefix("close: " + std::to_string(report.remaining) +
+                        " acknowledged writes not committed (durable up to "
+                        "lsn " +
+                        std::to_string(report.last_durable_lsn) + ")");
+  }
+  return report;
+}
+
+Stats StoreImpl::GetStats() {
+  Stats st;
+  st.appended_lsn = appended_lsn();
+  CacheCounters cc = cache_.Totals();
+  st.cached_conversations = cc.conversations;
+  st.cached_messages = cc.messages;
+  st.cached_bytes = cc.bytes;
+  st.cache_hits = cache_.hits();
+  st.cache_misses = cache_.misses();
+  st.cache_evictions = cache_.evictions();
+  StorageCounts counts;
+  if (!closed_.load() && backend_->Counts(&counts).ok()) {
+    st.db_conversations = counts.conversations;
+    st.db_messages = counts.messages;
+  }
+  st.queue_items = queue_.items();
+  st.queue_bytes = queue_.bytes();
+  st.queue_items_high_water = queue_.items_high_water();
+  st.queue_bytes_high_water = queue_.bytes_high_water();
+  st.queue_rejections = queue_.rejections();
+  WriterCounters wc = writer_->counters();
+  st.batches_committed = wc.batches_committed;
+  st.rows_committed = wc.rows_committed;
+  st.writes_failed = wc.writes_failed;
+  st.commit_errors = wc.commit_errors;
+  st.retries = wc.retries;
+  st.commit_latency_p50_us = wc.commit_p50_us;
+  st.commit_latency_p99_us = wc.commit_p99_us;
+  st.enqueue_to_durable_p50_us = wc.e2d_p50_us;
+  st.enqueue_to_durable_p99_us = wc.e2d_p99_us;
+  Status h = writer_->health();
+  if (!h.ok()) st.background_error = h.ToString();
+  st.durable_lsn = writer_->durable_lsn();
+  if (st.durable_lsn < st.appended_lsn) {
+    int64_t oldest = writer_->oldest_pending_mono_us();
+    if (oldest > 0) st.oldest_unflushed_age_us = MonoMicros() - oldest;
+  }
+  return st;
+}
+
+Status StoreImpl::Health() { return writer_->health(); }
+
+}  // namespace internal
+}  // namespace convstore

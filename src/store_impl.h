@@ -1,0 +1,99 @@
+// Copyright 2026 The convstore Authors.
+//
+// StoreImpl: the Store the factory returns. It ties together validation,
+// the sharded cache, the write queue, the writer thread and the storage
+// backend. docs/architecture.md follows one message through it.
+//
+// Thread safety: all public methods are thread-safe. Per conversation, the
+// shard lock serializes seq and LSN assignment with the cache update, so
+// per-conversation LSN order equals acknowledgement order.
+//
+// Invariants:
+//  1. Every LSN handed out is pushed to the queue (room is reserved first;
+//     nothing after the LSN assignment can fail).
+//  2. An Append or Delete that passed the closed_ check is waited for by
+//     Close (inflight_), so final_lsn covers every acknowledged write.
+//  3. Cache invariants: see conversation_cache.h.
+
+#ifndef CONVSTORE_SRC_STORE_IMPL_H_
+#define CONVSTORE_SRC_STORE_IMPL_H_
+
+#include <absl/base/thread_annotations.h>
+#include <absl/synchronization/mutex.h>
+#include <spdlog/logger.h>
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "conversation_cache.h"
+#include "convstore/store.h"
+#include "storage_backend.h"
+#include "write_queue.h"
+#include "writer.h"
+
+namespace convstore::internal {
+
+class StoreImpl final : public Store {
+ public:
+  // Opens a store on an already opened backend (tests pass fault-injecting
+  // ones). Store::Open builds the SQLite backend and calls this.
+  static StatusOr<std::unique_ptr<Store>> OpenWithBackend(
+      const Options& options, std::unique_ptr<StorageBackend> backend);
+  ~StoreImpl() override;
+
+  StatusOr<AppendResult> Append(std::string_view conversation_id,
+                                const Message& message,
+                                const AppendOptions& options) override;
+  StatusOr<std::vector<MessagePtr>> History(
+      std::string_view conversation_id, const HistoryOptions& options) override;
+  StatusOr<ConversationPage> ListConversations(
+      const ListOptions& options) override;
+  StatusOr<uint64_t> DeleteConversation(
+      std::string_view conversation_id) override;
+  Status Flush(std::chrono::milliseconds timeout) override;
+  Status WaitDurable(uint64_t lsn, std::chrono::milliseconds timeout) override;
+  StatusOr<CloseReport> Close(std::chrono::milliseconds timeout) override;
+  Stats GetStats() override;
+  Status Health() override;
+
+ private:
+  StoreImpl(const Options& options, std::unique_ptr<StorageBackend> backend,
+            std::shared_ptr<spdlog::logger> log);
+
+  // Counts a write in flight for Close; fails once the store is closing.
+  class InflightGuard;
+
+  Status Warm();
+  // Reads the conversation from the backend into a new cache entry; *out is
+  // null when it does not exist.
+  Status LoadEntry(ConversationCache::Shard& shard, std::string_view id,
+                   CachedConversation** out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // Answers History from the entry, reading older messages through from the
+  // backend when the cached suffix cannot.
+  Status Answer(const CachedConversation& c, const HistoryOptions& options,
+                std::vector<MessagePtr>* out);
+  uint64_t appended_lsn() const {
+    return next_lsn_.load(std::memory_order_acquire) - 1;
+  }
+
+  const Options options_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::unique_ptr<StorageBackend> backend_;
+  WriteQueue queue_;
+  ConversationCache cache_;
+  std::unique_ptr<Writer> writer_;
+  std::atomic<uint64_t> next_lsn_;
+  std::atomic<bool> closed_{false};
+  std::atomic<int> inflight_{0};
+
+  absl::Mutex close_mu_;
+  bool close_done_ ABSL_GUARDED_BY(close_mu_) = false;
+};
+
+}  // namespace convstore::internal
+
+#endif  // CONVSTORE_SRC_STORE_IMPL_H_

@@ -1,0 +1,151 @@
+// Copyright 2026 The convstore Authors.
+
+#include "validation.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+
+namespace convstore::internal {
+namespace {
+
+Status CheckId(std::string_view what, std::string_view id, bool allow_empty,
+               const Options& options) {
+  if (id.empty()) {
+    if (allow_empty) return Status::OK();
+    return Status::InvalidArgument(std::string(what) + " is empty");
+  }
+  if (id.size() > options.max_id_bytes) {
+    return Status::InvalidArgument(
+        std::string(what) + " is " + std::to_string(id.size()) +
+        " bytes; the limit is Options::max_id_bytes = " +
+        std::to_string(options.max_id_bytes));
+  }
+  for (unsigned char c : id) {
+    if (c < 0x20 || c == 0x7f) {
+      return Status::InvalidArgument(std::string(what) +
+                                     " contains a NUL or control character");
+    }
+  }
+  if (!IsValidUtf8(id)) {
+    return Status::InvalidArgument(std::string(what) +
+                                   " is not valid UTF-8");
+  }
+  return Status::OK();
+}
+
+Status CheckText(std::string_view what, std::string_view text, size_t max) {
+  if (text.size() > max) {
+    return Status::InvalidArgument(std::string(what) + " is " +
+                                   std::to_string(text.size()) +
+                                   " bytes; the limit is " +
+                                   std::to_string(max));
+  }
+  if (!IsValidUtf8(text)) {
+    return Status::InvalidArgument(std::string(what) + " is not valid UTF-8");
+  }
+  return Status::OK();
+}
+
+Status CheckTokens(std::string_view what, int64_t v, const Options& options) {
+  if (v < 0 || v > options.max_tokens_per_message) {
+    return Status::InvalidArgument(
+        std::string(what) + " = " + std::to_string(v) +
+        " is outside [0, Options::max_tokens_per_message = " +
+        std::to_string(options.max_tokens_per_message) + "]");
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+bool IsValidUtf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t n = s.size();
+  size_t i = 0;
+  while (i < n) {
+    unsigned char c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    uint32_t cp;
+    if ((c & 0xe0) == 0xc0) {
+      len = 2;
+      cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      len = 3;
+      cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + len > n) return false;
+    for (size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (p[i + k] & 0x3f);
+    }
+    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+bool IsJsonObject(std::string_view s) {
+  nlohmann::json j = nlohmann::json::parse(s.begin(), s.end(), nullptr,
+                                           /*allow_exceptions=*/false);
+  return !j.is_discarded() && j.is_object();
+}
+
+Status ValidateConversationId(std::string_view id, const Options& options) {
+  return CheckId("conversation_id", id, /*allow_empty=*/false, options);
+}
+
+Status ValidateMessage(const Message& m, const Options& options) {
+  int role = static_cast<int>(m.role);
+  if (role < static_cast<int>(Role::kSystem) ||
+      role > static_cast<int>(Role::kTool)) {
+    return Status::InvalidArgument("role " + std::to_string(role) +
+                                   " is not one of system, user, assistant,"
+                                   " tool");
+  }
+  Status s = CheckText("content", m.content, options.max_content_bytes);
+  if (s.ok()) s = CheckId("user_id", m.user_id, true, options);
+  if (s.ok()) s = CheckId("tool_call_id", m.tool_call_id, true, options);
+  if (s.ok()) s = CheckId("tool_name", m.tool_name, true, options);
+  if (s.ok()) s = CheckTokens("tokens_in", m.tokens_in, options);
+  if (s.ok()) s = CheckTokens("tokens_out", m.tokens_out, options);
+  if (s.ok()) {
+    s = CheckText("metadata", m.metadata, options.max_metadata_bytes);
+  }
+  if (s.ok() && !m.metadata.empty() && !IsJsonObject(m.metadata)) {
+    s = Status::InvalidArgument("metadata is not a JSON object");
+  }
+  if (s.ok() && m.created_at_us < 0) {
+    s = Status::InvalidArgument("created_at_us is negative");
+  }
+  return s;
+}
+
+Status ValidateHistoryOptions(const HistoryOptions& o) {
+  if (o.after_seq < 0) {
+    return Status::InvalidArgument("after_seq is negative");
+  }
+  if (o.limit > 0 && o.last_n > 0) {
+    return Status::InvalidArgument(
+        "limit (forward page) and last_n (newest) cannot be combined");
+  }
+  if (o.token_budget < 0) {
+    return Status::InvalidArgument("token_budget is negative");
+  }
+  return Status::OK();
+}
+
+}  // namespace convstore::internal

@@ -1,0 +1,51 @@
+// Copyright 2026 The convstore Authors.
+//
+// WriteOp: one acknowledged write on its way from the API to the database.
+// Every record kind the store persists (messages and conversation deletes
+// today; keys, audit records, cache entries and analytics later) is one
+// alternative of WriteOp::payload, so all of them share one queue, one LSN
+// order and one batch commit.
+
+#ifndef CONVSTORE_SRC_WRITE_OP_H_
+#define CONVSTORE_SRC_WRITE_OP_H_
+
+#include <cstdint>
+#include <string>
+#include <variant>
+
+#include "convstore/types.h"
+
+namespace convstore::internal {
+
+// Append one message to a conversation. The message is shared with the
+// in-memory cache (immutable), so enqueuing copies no content.
+struct AppendMessageOp {
+  std::string conversation_id;
+  MessagePtr message;
+};
+
+// Remove a conversation and all its messages.
+struct DeleteConversationOp {
+  std::string conversation_id;
+};
+
+struct WriteOp {
+  // Global write sequence number; the writer commits strictly in LSN order.
+  uint64_t lsn = 0;
+  // Monotonic time of acknowledgement, for enqueue-to-durable latency and
+  // batch age.
+  int64_t enqueued_mono_us = 0;
+  // Bytes this op holds against the queue's byte bound.
+  size_t bytes = 0;
+  std::variant<AppendMessageOp, DeleteConversationOp> payload;
+};
+
+// Approximate heap bytes of a message: what the queue and cache count.
+inline size_t MessageBytes(const Message& m) {
+  return sizeof(Message) + m.content.size() + m.user_id.size() +
+         m.tool_call_id.size() + m.tool_name.size() + m.metadata.size();
+}
+
+}  // namespace convstore::internal
+
+#endif  // CONVSTORE_SRC_WRITE_OP_H_

@@ -1,0 +1,103 @@
+// Copyright 2026 The convstore Authors.
+
+#include "write_queue.h"
+
+#include <absl/time/time.h>
+
+#include <utility>
+
+namespace convstore::internal {
+namespace {
+
+void RaiseHighWater(std::atomic<size_t>* hw, size_t value) {
+  size_t cur = hw->load(std::memory_order_relaxed);
+  while (value > cur &&
+         !hw->compare_exchange_weak(cur, value, std::memory_order_relaxed)) {
+  }
+}
+
+}  // namespace
+
+WriteQueue::WriteQueue(size_t max_items, size_t max_bytes)
+    : max_items_(max_items == 0 ? 1 : max_items),
+      max_bytes_(max_bytes == 0 ? 1 : max_bytes),
+      queue_(std::min<size_t>(max_items_, 65536)),
+      consumer_token_(queue_) {}
+
+bool WriteQueue::TryReserve(size_t bytes) {
+  size_t items = items_.fetch_add(1, std::memory_order_acq_rel) + 1;
+  size_t total = bytes_.fetch_add(bytes, std::memory_order_acq_rel) + bytes;
+  // An oversized op may enter an otherwise empty queue.
+  bool fits = items <= max_items_ && (total <= max_bytes_ || items == 1);
+  if (!fits) {
+    items_.fetch_sub(1, std::memory_order_acq_rel);
+    bytes_.fetch_sub(bytes, std::memory_order_acq_rel);
+    return false;
+  }
+  RaiseHighWater(&items_hw_, items);
+  RaiseHighWater(&bytes_hw_, total);
+  return true;
+}
+
+Status WriteQueue::Reserve(size_t bytes, std::chrono::milliseconds wait) {
+  if (TryReserve(bytes)) return Status::OK();
+  if (wait.count() > 0) {
+    absl::Time deadline = absl::Now() + absl::FromChrono(wait);
+    absl::MutexLock lock(&wait_mu_);
+    waiters_.fetch_add(1, std::memory_order_acq_rel);
+    bool ok = false;
+    struct Want {
+      WriteQueue* q;
+      size_t bytes;
+    } want{this, bytes};
+    for (;;) {
+      if (TryReserve(bytes)) {
+        ok = true;
+        break;
+      }
+      if (absl::Now() >= deadline) break;
+      // Release() takes wait_mu_ after freeing room, which re-evaluates this
+      // condition; the 5 ms cap bounds any missed wakeup.
+      wait_mu_.AwaitWithDeadline(
+          absl::Condition(
+              +[](Want* w) {
+                return w->q->items() < w->q->max_items_ &&
+                       (w->q->bytes() + w->bytes <= w->q->max_bytes_ ||
+                        w->q->items() == 0);
+              },
+              &want),
+          std::min(deadline, absl::Now() + absl::Milliseconds(5)));
+    }
+    waiters_.fetch_sub(1, std::memory_order_acq_rel);
+    if (ok) return Status::OK();
+  }
+  rejections_.fetch_add(1, std::memory_order_relaxed);
+  return Status::ResourceExhausted(
+      "write queue full (" + std::to_string(items()) + " writes, " +
+      std::to_string(this->bytes()) +
+      " bytes not yet durable): the database is not keeping up or is failing;"
+      " retry later or raise Options::queue_max_items/queue_max_bytes");
+}
+
+void WriteQueue::Cancel(size_t bytes) { Release(1, bytes); }
+
+void WriteQueue::Push(WriteOp op) { queue_.enqueue(std::move(op)); }
+
+size_t WriteQueue::PopBulk(std::vector<WriteOp>* out, size_t max) {
+  size_t old = out->size();
+  out->resize(old + max);
+  size_t n = queue_.try_dequeue_bulk(consumer_token_, out->begin() + old, max);
+  out->resize(old + n);
+  return n;
+}
+
+void WriteQueue::Release(size_t items, size_t bytes) {
+  items_.fetch_sub(items, std::memory_order_acq_rel);
+  bytes_.fetch_sub(bytes, std::memory_order_acq_rel);
+  if (waiters_.load(std::memory_order_acquire) > 0) {
+    // Taking the lock wakes waiters whose condition now holds.
+    absl::MutexLock lock(&wait_mu_);
+  }
+}
+
+}  // namespace convstore::internal

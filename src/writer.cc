@@ -1,0 +1,316 @@
+// Copyright 2026 The convstore Authors.
+
+#include "writer.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "clock.h"
+
+namespace convstore::internal {
+namespace {
+
+// Ops pulled from the queue per PopBulk call.
+constexpr size_t kPullMax = 4096;
+// How long the writer sleeps while a smaller LSN is still being pushed.
+constexpr absl::Duration kGapWait = absl::Microseconds(200);
+
+bool Retryable(const Status& s) {
+  // Only a record the database refuses by its content (constraint, too big,
+  // type mismatch) is poison. Everything else - busy, I/O error, disk full,
+  // even corruption - says nothing about the records, so they are kept and
+  // retried rather than dropped.
+  return !s.IsInvalidArgument();
+}
+
+}  // namespace
+
+Writer::Writer(StorageBackend* backend, WriteQueue* queue,
+               const Options& options, std::shared_ptr<spdlog::logger> log,
+               uint64_t first_lsn)
+    : backend_(backend),
+      queue_(queue),
+      options_(options),
+      log_(std::move(log)),
+      next_lsn_(first_lsn),
+      rng_(std::random_device{}()),
+      durable_lsn_(first_lsn - 1) {}
+
+Writer::~Writer() {
+  if (thread_.joinable()) {
+    (void)Stop(0, absl::Now());
+  }
+}
+
+void Writer::Start() { thread_ = std::thread([this] { Run(); }); }
+
+void Writer::Wake(uint64_t lsn) {
+  absl::MutexLock lock(&mu_);
+  want_lsn_ = std::max(want_lsn_, lsn);
+  wake_ = true;
+}
+
+void Writer::Nudge() {
+  absl::MutexLock lock(&mu_);
+  wake_ = true;
+}
+
+Status Writer::health() {
+  absl::MutexLock lock(&mu_);
+  return sticky_;
+}
+
+WriterCounters Writer::counters() {
+  absl::MutexLock lock(&mu_);
+  WriterCounters c = counters_;
+  c.commit_p50_us = commit_hist_.Percentile(0.50);
+  c.commit_p99_us = commit_hist_.Percentile(0.99);
+  c.e2d_p50_us = e2d_hist_.Percentile(0.50);
+  c.e2d_p99_us = e2d_hist_.Percentile(0.99);
+  return c;
+}
+
+Status Writer::WaitDurable(uint64_t lsn, absl::Time deadline) {
+  if (durable_lsn() >= lsn) return Status::OK();
+  Wake(lsn);
+  absl::MutexLock lock(&mu_);
+  struct Ctx {
+    Writer* w;
+    uint64_t lsn;
+  } ctx{this, lsn};
+  auto done = +[](Ctx* c) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return c->w->durable_lsn() >= c->lsn || !c->w->sticky_.ok() ||
+           c->w->stopped_;
+  };
+  mu_.AwaitWithDeadline(absl::Condition(done, &ctx), deadline);
+  if (durable_lsn() >= lsn) return Status::OK();
+  if (!sticky_.ok()) return sticky_;
+  if (stopped_) {
+    return Status::FailedPrecondition(
+        "store closed before write " + std::to_string(lsn) +
+        " became durable");
+  }
+  return Status::DeadlineExceeded(
+      "write " + std::to_string(lsn) + " not durable in time (durable up to " +
+      std::to_string(durable_lsn()) + ")");
+}
+
+Status Writer::Stop(uint64_t final_lsn, absl::Time deadline) {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    final_lsn_ = final_lsn;
+    stop_deadline_ = deadline;
+    wake_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+  absl::MutexLock lock(&mu_);
+  stopped_ = true;
+  if (durable_lsn() >= final_lsn) return Status::OK();
+  if (!sticky_.ok()) return sticky_;
+  return Status::DeadlineExceeded(
+      std::to_string(final_lsn - durable_lsn()) +
+      " writes were not committed before the close deadline");
+}
+
+bool Writer::StopDeadlinePassed() {
+  absl::MutexLock lock(&mu_);
+  return stopping_ && absl::Now() >= stop_deadline_;
+}
+
+void Writer::Pull() {
+  inbox_.clear();
+  queue_->PopBulk(&inbox_, kPullMax);
+  for (WriteOp& op : inbox_) {
+    heap_.push_back(std::move(op));
+    std::push_heap(heap_.begin(), heap_.end(), LsnGreater());
+  }
+  while (!heap_.empty() && heap_.front().lsn == next_lsn_ &&
+         batch_.size() < options_.max_batch_ops &&
+         batch_bytes_ < options_.max_batch_bytes) {
+    std::pop_heap(heap_.begin(), heap_.end(), LsnGreater());
+    batch_bytes_ += heap_.back().bytes;
+    batch_.push_back(std::move(heap_.back()));
+    heap_.pop_back();
+    ++next_lsn_;
+  }
+  int64_t oldest = 0;
+  if (!batch_.empty()) {
+    oldest = batch_.front().enqueued_mono_us;
+  } else if (!heap_.empty()) {
+    oldest = heap_.front().enqueued_mono_us;
+  }
+  oldest_pending_.store(oldest, std::memory_order_relaxed);
+}
+
+void Writer::Run() {
+  const int64_t delay_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(
+          options_.max_flush_delay)
+          .count();
+  for (;;) {
+    Pull();
+    uint64_t want = 0;
+    bool stopping = false;
+    uint64_t final_lsn = 0;
+    absl::Time deadline;
+    {
+      absl::MutexLock lock(&mu_);
+      want = want_lsn_;
+      stopping = stopping_;
+      final_lsn = final_lsn_;
+      deadline = stop_deadline_;
+      wake_ = false;
+    }
+    if (!batch_.empty()) {
+      bool full = batch_.size() >= options_.max_batch_ops ||
+                  batch_bytes_ >= options_.max_batch_bytes;
+      int64_t age = MonoMicros() - batch_.front().enqueued_mono_us;
+      if (full || stopping || want >= batch_.front().lsn || age >= delay_us) {
+        if (!CommitBatch()) break;  // Stop's deadline passed while failing
+        continue;
+      }
+    }
+    if (stopping) {
+      if (durable_lsn() >= final_lsn && heap_.empty() && batch_.empty()) break;
+      if (absl::Now() >= deadline) break;
+    }
+    // Sleep until the batch is due, a flush is asked for, or a producer
+    // says a full batch is waiting.
+    absl::Duration timeout = absl::Microseconds(delay_us);
+    if (!batch_.empty()) {
+      int64_t age = MonoMicros() - batch_.front().enqueued_mono_us;
+      timeout = absl::Microseconds(std::max<int64_t>(0, delay_us - age));
+    } else if (!heap_.empty() || queue_->items() > 0) {
+      timeout = kGapWait;  // an LSN is in flight; it will arrive shortly
+    }
+    if (stopping) timeout = std::min(timeout, kGapWait);
+    absl::MutexLock lock(&mu_);
+    sleeping_.store(true, std::memory_order_relaxed);
+    mu_.AwaitWithTimeout(absl::Condition(&wake_), timeout);
+    sleeping_.store(false, std::memory_order_relaxed);
+  }
+  oldest_pending_.store(0, std::memory_order_relaxed);
+}
+
+bool Writer::Backoff(int attempt) {
+  auto cap = absl::FromChrono(options_.retry_max_backoff);
+  auto base = absl::FromChrono(options_.retry_initial_backoff);
+  absl::Duration d = base * (1 << std::min(attempt, 20));
+  if (d > cap) d = cap;
+  // Full jitter on the upper half, so competing processes spread out.
+  std::uniform_real_distribution<double> jitter(0.5, 1.0);
+  d = d * jitter(rng_);
+  absl::MutexLock lock(&mu_);
+  absl::Time until = std::min(absl::Now() + d, stop_deadline_);
+  struct Ctx {
+    Writer* w;
+  } ctx{this};
+  auto past_deadline = +[](Ctx* c) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return c->w->stopping_ && absl::Now() >= c->w->stop_deadline_;
+  };
+  mu_.AwaitWithDeadline(absl::Condition(past_deadline, &ctx), until);
+  return !(stopping_ && absl::Now() >= stop_deadline_);
+}
+
+bool Writer::CommitBatch() {
+  for (int attempt = 0;; ++attempt) {
+    int64_t t0 = MonoMicros();
+    Status s = backend_->Apply(batch_);
+    int64_t t1 = MonoMicros();
+    if (s.ok()) {
+      MarkDurable(batch_, t1 - t0, 0);
+      return true;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      ++counters_.commit_errors;
+      if (attempt > 0) ++counters_.retries;
+    }
+    if (!Retryable(s)) {
+      log_->error("batch of {} writes (lsn {}..{}) rejected: {}; retrying "
+                  "them one by one",
+                  batch_.size(), batch_.front().lsn, batch_.back().lsn,
+                  s.ToString());
+      CommitIsolated();
+      return true;
+    }
+    if (failing_since_us_ == 0) failing_since_us_ = t0;
+    int64_t budget_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                            options_.retry_budget)
+                            .count();
+    if (t1 - failing_since_us_ >= budget_us) {
+      absl::MutexLock lock(&mu_);
+      if (sticky_.ok()) {
+        sticky_ = s.WithPrefix("writer degraded, retrying");
+        log_->error("{} (writes stay queued in memory)", sticky_.ToString());
+      }
+    } else if (attempt == 0) {
+      log_->warn("commit failed, will retry: {}", s.ToString());
+    }
+    if (!Backoff(attempt)) {
+      log_->error("giving up on {} writes at close: {}", batch_.size(),
+                  s.ToString());
+      absl::MutexLock lock(&mu_);
+      if (sticky_.ok()) sticky_ = s;
+      return false;
+    }
+  }
+}
+
+void Writer::CommitIsolated() {
+  std::vector<WriteOp> ops = std::move(batch_);
+  batch_.clear();
+  batch_bytes_ = 0;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    std::span<const WriteOp> one(&ops[i], 1);
+    for (int attempt = 0;; ++attempt) {
+      int64_t t0 = MonoMicros();
+      Status s = backend_->Apply(one);
+      if (s.ok()) {
+        MarkDurable(one, MonoMicros() - t0, 0);
+        break;
+      }
+      if (!Retryable(s)) {
+        log_->error("write lsn {} rejected by the database and not stored: {}",
+                    ops[i].lsn, s.ToString());
+        MarkDurable(one, MonoMicros() - t0, 1);
+        break;
+      }
+      if (!Backoff(attempt)) {
+        // Put the rest back so Stop reports them as remaining.
+        batch_.assign(std::make_move_iterator(ops.begin() + i),
+                      std::make_move_iterator(ops.end()));
+        return;
+      }
+    }
+  }
+}
+
+void Writer::MarkDurable(std::span<const WriteOp> ops, int64_t commit_us,
+                         uint64_t failed) {
+  int64_t now = MonoMicros();
+  size_t bytes = 0;
+  absl::MutexLock lock(&mu_);
+  for (const WriteOp& op : ops) {
+    bytes += op.bytes;
+    e2d_hist_.Record(now - op.enqueued_mono_us);
+  }
+  commit_hist_.Record(commit_us);
+  ++counters_.batches_committed;
+  counters_.rows_committed += ops.size() - failed;
+  counters_.writes_failed += failed;
+  if (failed == 0 && !sticky_.ok()) {
+    log_->warn("writer recovered: commits succeed again");
+    sticky_ = Status::OK();
+  }
+  failing_since_us_ = 0;
+  durable_lsn_.store(ops.back().lsn, std::memory_order_release);
+  queue_->Release(ops.size(), bytes);
+  if (&ops.front() == batch_.data()) {
+    batch_.clear();
+    batch_bytes_ = 0;
+  }
+}
+
+}  // namespace convstore::internal

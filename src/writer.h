@@ -1,0 +1,153 @@
+// Copyright 2026 The convstore Authors.
+//
+// Writer: the one background thread that moves acknowledged writes from the
+// WriteQueue into the database, one transaction per batch, strictly in LSN
+// order.
+//
+// Thread safety: Wake, Nudge, WaitDurable, Stop (once), and the accessors
+// may be called from any thread. The reorder buffer and the current batch
+// belong to the writer thread alone.
+//
+// Invariants:
+//  1. durable_lsn only grows, and every op with lsn <= durable_lsn is
+//     committed (or, for a record the database rejects for good, counted in
+//     writes_failed and logged - never silently dropped).
+//  2. Ops are committed in LSN order with no gaps: an op waits in the
+//     reorder buffer until every smaller LSN has been pulled. Append
+//     reserves queue room before it takes an LSN, so every LSN handed out is
+//     eventually pushed.
+//  3. A batch that fails with a transient error is retried as a whole,
+//     with capped exponential backoff and jitter, until it commits or Stop's
+//     deadline passes. After retry_budget of failures the first error of the
+//     episode becomes sticky (Health, Flush, Close report it) until a commit
+//     succeeds.
+//  4. Queue room is released only after commit, so the queue bound also
+//     bounds what a crash can lose.
+
+#ifndef CONVSTORE_SRC_WRITER_H_
+#define CONVSTORE_SRC_WRITER_H_
+
+#include <absl/base/thread_annotations.h>
+#include <absl/synchronization/mutex.h>
+#include <absl/time/time.h>
+#include <spdlog/logger.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "convstore/options.h"
+#include "convstore/status.h"
+#include "latency_histogram.h"
+#include "storage_backend.h"
+#include "write_queue.h"
+
+namespace convstore::internal {
+
+struct WriterCounters {
+  uint64_t batches_committed = 0;
+  uint64_t rows_committed = 0;
+  uint64_t writes_failed = 0;
+  uint64_t commit_errors = 0;
+  uint64_t retries = 0;
+  int64_t commit_p50_us = 0;
+  int64_t commit_p99_us = 0;
+  int64_t e2d_p50_us = 0;
+  int64_t e2d_p99_us = 0;
+};
+
+class Writer {
+ public:
+  // `first_lsn` is the LSN the first write of this session will carry (one
+  // past the last committed).
+  Writer(StorageBackend* backend, WriteQueue* queue, const Options& options,
+         std::shared_ptr<spdlog::logger> log, uint64_t first_lsn);
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+  ~Writer();
+
+  void Start();
+  // Asks for every op up to `lsn` to be committed without waiting for
+  // max_flush_delay.
+  void Wake(uint64_t lsn);
+  // Cheap hint from producers that a full batch is waiting.
+  void Nudge();
+  bool sleeping() const { return sleeping_.load(std::memory_order_relaxed); }
+  // OK once durable_lsn >= lsn; the sticky error if the writer is degraded;
+  // FailedPrecondition if it stopped first; DeadlineExceeded at `deadline`.
+  Status WaitDurable(uint64_t lsn, absl::Time deadline);
+  // Commits everything up to `final_lsn`, then stops the thread. Gives up
+  // at `deadline`. Returns OK if all of it was committed.
+  Status Stop(uint64_t final_lsn, absl::Time deadline);
+
+  uint64_t durable_lsn() const {
+    return durable_lsn_.load(std::memory_order_acquire);
+  }
+  // Monotonic micros of the oldest write pulled but not yet durable, or 0.
+  int64_t oldest_pending_mono_us() const {
+    return oldest_pending_.load(std::memory_order_relaxed);
+  }
+  Status health();
+  WriterCounters counters();
+
+ private:
+  struct LsnGreater {
+    bool operator()(const WriteOp& a, const WriteOp& b) const {
+      return a.lsn > b.lsn;
+    }
+  };
+
+  void Run();
+  // Pulls queued ops into the reorder heap and moves the contiguous run into
+  // batch_ (up to the batch bounds).
+  void Pull();
+  // Commits batch_, retrying transient failures. False if it gave up
+  // because Stop's deadline passed.
+  bool CommitBatch();
+  // Commits one op at a time after a batch was rejected for good, so one
+  // bad record cannot block the rest.
+  void CommitIsolated();
+  void MarkDurable(std::span<const WriteOp> ops, int64_t commit_us,
+                   uint64_t failed);
+  // Sleeps for the retry backoff; false if Stop's deadline passed.
+  bool Backoff(int attempt);
+  bool StopDeadlinePassed();
+
+  StorageBackend* const backend_;
+  WriteQueue* const queue_;
+  const Options options_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::thread thread_;
+
+  // Writer thread only.
+  std::vector<WriteOp> inbox_;
+  std::vector<WriteOp> heap_;  // min-heap on lsn (LsnGreater)
+  std::vector<WriteOp> batch_;
+  size_t batch_bytes_ = 0;
+  uint64_t next_lsn_;  // the next LSN that may join batch_
+  std::mt19937_64 rng_;
+  int64_t failing_since_us_ = 0;
+
+  std::atomic<uint64_t> durable_lsn_;
+  std::atomic<int64_t> oldest_pending_{0};
+  std::atomic<bool> sleeping_{false};
+
+  absl::Mutex mu_;
+  uint64_t want_lsn_ ABSL_GUARDED_BY(mu_) = 0;
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t final_lsn_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time stop_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  Status sticky_ ABSL_GUARDED_BY(mu_);
+  WriterCounters counters_ ABSL_GUARDED_BY(mu_);
+  LatencyHistogram commit_hist_ ABSL_GUARDED_BY(mu_);
+  LatencyHistogram e2d_hist_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace convstore::internal
+
+#endif  // CONVSTORE_SRC_WRITER_H_

@@ -1,0 +1,3 @@
+// Copyright 2026 The convstore Authors.
+#define CATCH_CONFIG_MAIN
+#include <catch2/catch.hpp>
