@@ -26,8 +26,8 @@ size_t CachedMessageBytes(const Message& m) {
 
 ConversationCache::ConversationCache(const CacheLimits& limits)
     : limits_(limits),
-      shard_max_bytes_(std::max<size_t>(1, limits.max_bytes /
-                                               std::max<size_t>(1, limits.shards))),
+      shard_max_bytes_(std::max<size_t>(
+          1, limits.max_bytes / std::max<size_t>(1, limits.shards))),
       shard_max_conversations_(std::max<size_t>(
           1, limits.max_conversations / std::max<size_t>(1, limits.shards))) {
   size_t n = std::max<size_t>(1, limits.shards);
@@ -177,7 +177,7 @@ CacheCounters ConversationCache::Shard::Counters() const {
 CacheCounters ConversationCache::Totals() {
   CacheCounters t;
   for (auto& s : shards_) {
-    absl::MutexLock lock(&s->mu);
+    MutexLock lock(&s->mu);
     CacheCounters c = s->Counters();
     t.conversations += c.conversations;
     t.messages += c.messages;
@@ -188,7 +188,7 @@ CacheCounters ConversationCache::Totals() {
 
 bool ConversationCache::Full() {
   for (auto& s : shards_) {
-    absl::MutexLock lock(&s->mu);
+    MutexLock lock(&s->mu);
     if (s->map_.size() >= shard_max_conversations_ ||
         s->bytes_ >= shard_max_bytes_) {
       return true;

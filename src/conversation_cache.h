@@ -23,7 +23,6 @@
 
 #include <absl/base/thread_annotations.h>
 #include <absl/container/flat_hash_map.h>
-#include <absl/synchronization/mutex.h>
 
 #include <atomic>
 #include <cstddef>
@@ -36,6 +35,7 @@
 #include <vector>
 
 #include "convstore/types.h"
+#include "mutex.h"
 #include "storage_backend.h"
 
 namespace convstore::internal {
@@ -75,7 +75,7 @@ class ConversationCache {
  public:
   class Shard {
    public:
-    absl::Mutex mu;
+    Mutex mu;
 
     // The entry for `id`, marked most recently used; null if absent.
     CachedConversation* Find(std::string_view id)
@@ -115,8 +115,8 @@ class ConversationCache {
     void Erase(CachedConversation* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
     ConversationCache* owner_ = nullptr;
-    absl::flat_hash_map<std::string, std::unique_ptr<CachedConversation>>
-        map_ ABSL_GUARDED_BY(mu);
+    absl::flat_hash_map<std::string, std::unique_ptr<CachedConversation>> map_
+        ABSL_GUARDED_BY(mu);
     std::list<CachedConversation*> lru_ ABSL_GUARDED_BY(mu);  // front: newest
     size_t messages_ ABSL_GUARDED_BY(mu) = 0;
     size_t bytes_ ABSL_GUARDED_BY(mu) = 0;

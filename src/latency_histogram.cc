@@ -8,7 +8,7 @@ namespace convstore::internal {
 
 int LatencyHistogram::BucketOf(uint64_t v) {
   constexpr uint64_t kSub = 1u << kSubBits;
-  if (v < kSub) return static_cast<int>(v);  // exact for small values
+  if (v < kSub) return static_cast<int>(v);   // exact for small values
   int octave = std::bit_width(v) - kSubBits;  // >= 1
   uint64_t sub = (v >> (octave - 1)) & (kSub - 1);
   int b = (octave << kSubBits) + static_cast<int>(sub);

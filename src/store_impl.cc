@@ -22,7 +22,8 @@ namespace convstore {
 
 StatusOr<std::unique_ptr<Store>> Store::Open(const Options& options) {
   namespace fs = std::filesystem;
-  if (options.path.empty()) return Status::InvalidArgument("Options::path is empty");
+  if (options.path.empty())
+    return Status::InvalidArgument("Options::path is empty");
   std::error_code ec;
   fs::path path(options.path);
   bool exists = fs::exists(path, ec);
@@ -34,8 +35,7 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const Options& options) {
     fs::create_directories(path.parent_path(), ec);
     if (ec) {
       return Status::IOError("cannot create directory " +
-                             path.parent_path().string() + ": " +
-                             ec.message());
+                             path.parent_path().string() + ": " + ec.message());
     }
   }
   std::unique_ptr<internal::SqliteBackend> backend;
@@ -95,10 +95,9 @@ StoreImpl::StoreImpl(const Options& options,
       log_(std::move(log)),
       backend_(std::move(backend)),
       queue_(options.queue_max_items, options.queue_max_bytes),
-      cache_(CacheLimits{options.cache_max_bytes,
-                         options.cache_max_conversations,
-                         options.cache_max_messages_per_conversation,
-                         options.cache_shards}),
+      cache_(CacheLimits{
+          options.cache_max_bytes, options.cache_max_conversations,
+          options.cache_max_messages_per_conversation, options.cache_shards}),
       next_lsn_(backend_->LastCommittedLsn() + 1) {
   writer_ = std::make_unique<Writer>(backend_.get(), &queue_, options_, log_,
                                      next_lsn_.load());
@@ -127,7 +126,7 @@ StatusOr<std::unique_ptr<Store>> StoreImpl::OpenWithBackend(
 StoreImpl::~StoreImpl() {
   bool done;
   {
-    absl::MutexLock lock(&close_mu_);
+    MutexLock lock(&close_mu_);
     done = close_done_;
   }
   if (done) return;
@@ -147,7 +146,7 @@ Status StoreImpl::Warm() {
       [&](StoredConversation&& conv) {
         std::string id = conv.info.conversation_id;
         ConversationCache::Shard& shard = cache_.ShardFor(id);
-        absl::MutexLock lock(&shard.mu);
+        MutexLock lock(&shard.mu);
         if (shard.Find(id) != nullptr) return true;
         CachedConversation* c = shard.Insert(id, /*as_oldest=*/true);
         shard.Load(c, std::move(conv));
@@ -190,7 +189,7 @@ StatusOr<AppendResult> StoreImpl::Append(std::string_view conversation_id,
   AppendResult result;
   {
     ConversationCache::Shard& shard = cache_.ShardFor(conversation_id);
-    absl::MutexLock lock(&shard.mu);
+    MutexLock lock(&shard.mu);
     CachedConversation* c = shard.Find(conversation_id);
     if (c != nullptr) {
       cache_.RecordHit();
@@ -234,8 +233,8 @@ Status StoreImpl::Answer(const CachedConversation& c,
       msgs.empty() ? c.info.last_seq + 1 : msgs.front().message->seq;
   size_t start = 0;
   if (options.after_seq >= first_seq) {
-    start = std::min<size_t>(msgs.size(),
-                             static_cast<size_t>(options.after_seq - first_seq) + 1);
+    start = std::min<size_t>(
+        msgs.size(), static_cast<size_t>(options.after_seq - first_seq) + 1);
   }
   Window w = ComputeWindow(
       msgs.size() - start,
@@ -259,8 +258,8 @@ Status StoreImpl::Answer(const CachedConversation& c,
   all.reserve(all.size() + msgs.size());
   for (const CachedMessage& cm : msgs) all.push_back(cm.message);
   w = ComputeWindow(
-      all.size(), [&](size_t i) -> const Message& { return *all[i]; },
-      options, c.first_system.get());
+      all.size(), [&](size_t i) -> const Message& { return *all[i]; }, options,
+      c.first_system.get());
   if (w.pin_system) out->push_back(c.first_system);
   out->insert(out->end(), all.begin() + w.begin, all.begin() + w.end);
   return Status::OK();
@@ -275,7 +274,8 @@ StatusOr<std::vector<MessagePtr>> StoreImpl::History(
   std::vector<MessagePtr> out;
   if (options.from_storage) {
     s = Flush(std::chrono::seconds(30));
-    if (!s.ok()) return s.WithPrefix("from_storage needs pending writes durable");
+    if (!s.ok())
+      return s.WithPrefix("from_storage needs pending writes durable");
     StoredConversation stored;
     s = backend_->LoadConversation(conversation_id, 0, &stored);
     if (!s.ok()) return s;
@@ -294,7 +294,7 @@ StatusOr<std::vector<MessagePtr>> StoreImpl::History(
     return out;
   }
   ConversationCache::Shard& shard = cache_.ShardFor(conversation_id);
-  absl::MutexLock lock(&shard.mu);
+  MutexLock lock(&shard.mu);
   CachedConversation* c = shard.Find(conversation_id);
   if (c == nullptr) {
     cache_.RecordMiss();
@@ -326,7 +326,7 @@ StatusOr<ConversationPage> StoreImpl::ListConversations(
   for (size_t i = 0; i < cache_.shard_count(); ++i) {
     ConversationCache::Shard& shard = cache_.shard(i);
     std::vector<const CachedConversation*> found;
-    absl::MutexLock lock(&shard.mu);
+    MutexLock lock(&shard.mu);
     shard.CollectDirty(durable, &found);
     for (const CachedConversation* c : found) dirty[c->id] = c->info;
   }
@@ -370,7 +370,7 @@ StatusOr<uint64_t> StoreImpl::DeleteConversation(
   s = queue_.Reserve(bytes, options_.queue_full_wait);
   if (!s.ok()) return s;
   ConversationCache::Shard& shard = cache_.ShardFor(conversation_id);
-  absl::MutexLock lock(&shard.mu);
+  MutexLock lock(&shard.mu);
   CachedConversation* c = shard.Find(conversation_id);
   if (c == nullptr) c = shard.Insert(conversation_id);
   uint64_t lsn = next_lsn_.fetch_add(1, std::memory_order_acq_rel);
@@ -399,7 +399,7 @@ Status StoreImpl::WaitDurable(uint64_t lsn, std::chrono::milliseconds timeout) {
 }
 
 StatusOr<CloseReport> StoreImpl::Close(std::chrono::milliseconds timeout) {
-  absl::MutexLock lock(&close_mu_);
+  MutexLock lock(&close_mu_);
   if (close_done_) return Status::FailedPrecondition("store already closed");
   close_done_ = true;
   closed_.store(true, std::memory_order_seq_cst);

@@ -19,7 +19,6 @@
 #define CONVSTORE_SRC_STORE_IMPL_H_
 
 #include <absl/base/thread_annotations.h>
-#include <absl/synchronization/mutex.h>
 #include <spdlog/logger.h>
 
 #include <atomic>
@@ -30,6 +29,7 @@
 
 #include "conversation_cache.h"
 #include "convstore/store.h"
+#include "mutex.h"
 #include "storage_backend.h"
 #include "write_queue.h"
 #include "writer.h"
@@ -90,7 +90,7 @@ class StoreImpl final : public Store {
   std::atomic<bool> closed_{false};
   std::atomic<int> inflight_{0};
 
-  absl::Mutex close_mu_;
+  Mutex close_mu_;
   bool close_done_ ABSL_GUARDED_BY(close_mu_) = false;
 };
 

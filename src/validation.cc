@@ -2,9 +2,8 @@
 
 #include "validation.h"
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace convstore::internal {
@@ -29,18 +28,16 @@ Status CheckId(std::string_view what, std::string_view id, bool allow_empty,
     }
   }
   if (!IsValidUtf8(id)) {
-    return Status::InvalidArgument(std::string(what) +
-                                   " is not valid UTF-8");
+    return Status::InvalidArgument(std::string(what) + " is not valid UTF-8");
   }
   return Status::OK();
 }
 
 Status CheckText(std::string_view what, std::string_view text, size_t max) {
   if (text.size() > max) {
-    return Status::InvalidArgument(std::string(what) + " is " +
-                                   std::to_string(text.size()) +
-                                   " bytes; the limit is " +
-                                   std::to_string(max));
+    return Status::InvalidArgument(
+        std::string(what) + " is " + std::to_string(text.size()) +
+        " bytes; the limit is " + std::to_string(max));
   }
   if (!IsValidUtf8(text)) {
     return Status::InvalidArgument(std::string(what) + " is not valid UTF-8");

@@ -2,8 +2,7 @@
 
 #include "write_queue.h"
 
-#include <absl/time/time.h>
-
+#include <algorithm>
 #include <utility>
 
 namespace convstore::internal {
@@ -42,33 +41,23 @@ bool WriteQueue::TryReserve(size_t bytes) {
 Status WriteQueue::Reserve(size_t bytes, std::chrono::milliseconds wait) {
   if (TryReserve(bytes)) return Status::OK();
   if (wait.count() > 0) {
-    absl::Time deadline = absl::Now() + absl::FromChrono(wait);
-    absl::MutexLock lock(&wait_mu_);
-    waiters_.fetch_add(1, std::memory_order_acq_rel);
+    auto deadline = DeadlineAfter(wait);
+    MutexLock lock(&wait_mu_);
+    waiters_.fetch_add(1, std::memory_order_seq_cst);
     bool ok = false;
-    struct Want {
-      WriteQueue* q;
-      size_t bytes;
-    } want{this, bytes};
     for (;;) {
       if (TryReserve(bytes)) {
         ok = true;
         break;
       }
-      if (absl::Now() >= deadline) break;
-      // Release() takes wait_mu_ after freeing room, which re-evaluates this
-      // condition; the 5 ms cap bounds any missed wakeup.
-      wait_mu_.AwaitWithDeadline(
-          absl::Condition(
-              +[](Want* w) {
-                return w->q->items() < w->q->max_items_ &&
-                       (w->q->bytes() + w->bytes <= w->q->max_bytes_ ||
-                        w->q->items() == 0);
-              },
-              &want),
-          std::min(deadline, absl::Now() + absl::Milliseconds(5)));
+      if (CondVar::Clock::now() >= deadline) break;
+      // Release() signals under wait_mu_ after freeing room; the 5 ms cap
+      // bounds the cost of a wakeup lost to a concurrent TryReserve.
+      room_cv_.WaitUntil(&wait_mu_,
+                         std::min(deadline, CondVar::Clock::now() +
+                                                std::chrono::milliseconds(5)));
     }
-    waiters_.fetch_sub(1, std::memory_order_acq_rel);
+    waiters_.fetch_sub(1, std::memory_order_seq_cst);
     if (ok) return Status::OK();
   }
   rejections_.fetch_add(1, std::memory_order_relaxed);
@@ -94,9 +83,9 @@ size_t WriteQueue::PopBulk(std::vector<WriteOp>* out, size_t max) {
 void WriteQueue::Release(size_t items, size_t bytes) {
   items_.fetch_sub(items, std::memory_order_acq_rel);
   bytes_.fetch_sub(bytes, std::memory_order_acq_rel);
-  if (waiters_.load(std::memory_order_acquire) > 0) {
-    // Taking the lock wakes waiters whose condition now holds.
-    absl::MutexLock lock(&wait_mu_);
+  if (waiters_.load(std::memory_order_seq_cst) > 0) {
+    MutexLock lock(&wait_mu_);
+    room_cv_.SignalAll();
   }
 }
 

@@ -19,8 +19,6 @@
 #ifndef CONVSTORE_SRC_WRITE_QUEUE_H_
 #define CONVSTORE_SRC_WRITE_QUEUE_H_
 
-#include <absl/base/thread_annotations.h>
-#include <absl/synchronization/mutex.h>
 #include <concurrentqueue/concurrentqueue.h>
 
 #include <atomic>
@@ -30,6 +28,7 @@
 #include <vector>
 
 #include "convstore/status.h"
+#include "mutex.h"
 #include "write_op.h"
 
 namespace convstore::internal {
@@ -79,7 +78,8 @@ class WriteQueue {
   std::atomic<size_t> bytes_hw_{0};
   std::atomic<uint64_t> rejections_{0};
   // Producers waiting for room sleep here; Release wakes them.
-  absl::Mutex wait_mu_;
+  Mutex wait_mu_;
+  CondVar room_cv_;
   std::atomic<int> waiters_{0};
 };
 

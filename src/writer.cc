@@ -2,6 +2,8 @@
 
 #include "writer.h"
 
+#include <absl/time/clock.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -13,7 +15,17 @@ namespace {
 // Ops pulled from the queue per PopBulk call.
 constexpr size_t kPullMax = 4096;
 // How long the writer sleeps while a smaller LSN is still being pushed.
-constexpr absl::Duration kGapWait = absl::Microseconds(200);
+constexpr std::chrono::microseconds kGapWait(200);
+
+// Converts a wall-clock absl deadline to a steady-clock one.
+CondVar::Clock::time_point ToSteady(absl::Time deadline) {
+  if (deadline == absl::InfiniteFuture()) {
+    return DeadlineAfter(std::chrono::hours(24 * 365));
+  }
+  absl::Duration left = deadline - absl::Now();
+  if (left < absl::ZeroDuration()) left = absl::ZeroDuration();
+  return DeadlineAfter(absl::ToChronoMicroseconds(left));
+}
 
 bool Retryable(const Status& s) {
   // Only a record the database refuses by its content (constraint, too big,
@@ -42,26 +54,30 @@ Writer::~Writer() {
   }
 }
 
-void Writer::Start() { thread_ = std::thread([this] { Run(); }); }
+void Writer::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void Writer::Wake(uint64_t lsn) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   want_lsn_ = std::max(want_lsn_, lsn);
   wake_ = true;
+  wake_cv_.SignalAll();
 }
 
 void Writer::Nudge() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   wake_ = true;
+  wake_cv_.SignalAll();
 }
 
 Status Writer::health() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return sticky_;
 }
 
 WriterCounters Writer::counters() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   WriterCounters c = counters_;
   c.commit_p50_us = commit_hist_.Percentile(0.50);
   c.commit_p99_us = commit_hist_.Percentile(0.99);
@@ -73,39 +89,35 @@ WriterCounters Writer::counters() {
 Status Writer::WaitDurable(uint64_t lsn, absl::Time deadline) {
   if (durable_lsn() >= lsn) return Status::OK();
   Wake(lsn);
-  absl::MutexLock lock(&mu_);
-  struct Ctx {
-    Writer* w;
-    uint64_t lsn;
-  } ctx{this, lsn};
-  auto done = +[](Ctx* c) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    return c->w->durable_lsn() >= c->lsn || !c->w->sticky_.ok() ||
-           c->w->stopped_;
-  };
-  mu_.AwaitWithDeadline(absl::Condition(done, &ctx), deadline);
+  MutexLock lock(&mu_);
+  durable_cv_.AwaitUntil(&mu_, ToSteady(deadline), [&]() {
+    mu_.AssertHeld();
+    return durable_lsn() >= lsn || !sticky_.ok() || stopped_;
+  });
   if (durable_lsn() >= lsn) return Status::OK();
   if (!sticky_.ok()) return sticky_;
   if (stopped_) {
-    return Status::FailedPrecondition(
-        "store closed before write " + std::to_string(lsn) +
-        " became durable");
+    return Status::FailedPrecondition("store closed before write " +
+                                      std::to_string(lsn) + " became durable");
   }
-  return Status::DeadlineExceeded(
-      "write " + std::to_string(lsn) + " not durable in time (durable up to " +
-      std::to_string(durable_lsn()) + ")");
+  return Status::DeadlineExceeded("write " + std::to_string(lsn) +
+                                  " not durable in time (durable up to " +
+                                  std::to_string(durable_lsn()) + ")");
 }
 
 Status Writer::Stop(uint64_t final_lsn, absl::Time deadline) {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
     final_lsn_ = final_lsn;
-    stop_deadline_ = deadline;
+    stop_deadline_ = ToSteady(deadline);
     wake_ = true;
+    wake_cv_.SignalAll();
   }
   if (thread_.joinable()) thread_.join();
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   stopped_ = true;
+  durable_cv_.SignalAll();
   if (durable_lsn() >= final_lsn) return Status::OK();
   if (!sticky_.ok()) return sticky_;
   return Status::DeadlineExceeded(
@@ -114,8 +126,7 @@ Status Writer::Stop(uint64_t final_lsn, absl::Time deadline) {
 }
 
 bool Writer::StopDeadlinePassed() {
-  absl::MutexLock lock(&mu_);
-  return stopping_ && absl::Now() >= stop_deadline_;
+  return stopping_ && CondVar::Clock::now() >= stop_deadline_;
 }
 
 void Writer::Pull() {
@@ -153,9 +164,9 @@ void Writer::Run() {
     uint64_t want = 0;
     bool stopping = false;
     uint64_t final_lsn = 0;
-    absl::Time deadline;
+    CondVar::Clock::time_point deadline;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       want = want_lsn_;
       stopping = stopping_;
       final_lsn = final_lsn_;
@@ -173,21 +184,25 @@ void Writer::Run() {
     }
     if (stopping) {
       if (durable_lsn() >= final_lsn && heap_.empty() && batch_.empty()) break;
-      if (absl::Now() >= deadline) break;
+      if (CondVar::Clock::now() >= deadline) break;
     }
     // Sleep until the batch is due, a flush is asked for, or a producer
     // says a full batch is waiting.
-    absl::Duration timeout = absl::Microseconds(delay_us);
+    std::chrono::microseconds timeout(delay_us);
     if (!batch_.empty()) {
       int64_t age = MonoMicros() - batch_.front().enqueued_mono_us;
-      timeout = absl::Microseconds(std::max<int64_t>(0, delay_us - age));
+      timeout = std::chrono::microseconds(std::max<int64_t>(0, delay_us - age));
     } else if (!heap_.empty() || queue_->items() > 0) {
       timeout = kGapWait;  // an LSN is in flight; it will arrive shortly
     }
     if (stopping) timeout = std::min(timeout, kGapWait);
-    absl::MutexLock lock(&mu_);
-    sleeping_.store(true, std::memory_order_relaxed);
-    mu_.AwaitWithTimeout(absl::Condition(&wake_), timeout);
+    MutexLock lock(&mu_);
+    sleeping_.store(true, std::memory_order_seq_cst);
+    // Re-check the queue after announcing sleep: a producer that saw
+    // sleeping_ false did not nudge.
+    if (!wake_ && queue_->items() < options_.max_batch_ops) {
+      wake_cv_.WaitUntil(&mu_, DeadlineAfter(timeout));
+    }
     sleeping_.store(false, std::memory_order_relaxed);
   }
   oldest_pending_.store(0, std::memory_order_relaxed);
@@ -201,16 +216,16 @@ bool Writer::Backoff(int attempt) {
   // Full jitter on the upper half, so competing processes spread out.
   std::uniform_real_distribution<double> jitter(0.5, 1.0);
   d = d * jitter(rng_);
-  absl::MutexLock lock(&mu_);
-  absl::Time until = std::min(absl::Now() + d, stop_deadline_);
-  struct Ctx {
-    Writer* w;
-  } ctx{this};
-  auto past_deadline = +[](Ctx* c) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    return c->w->stopping_ && absl::Now() >= c->w->stop_deadline_;
-  };
-  mu_.AwaitWithDeadline(absl::Condition(past_deadline, &ctx), until);
-  return !(stopping_ && absl::Now() >= stop_deadline_);
+  MutexLock lock(&mu_);
+  auto until =
+      std::min(DeadlineAfter(absl::ToChronoMicroseconds(d)), stop_deadline_);
+  // Sleeps out the backoff; Stop() wakes it so a passed close deadline is
+  // noticed at once.
+  wake_cv_.AwaitUntil(&mu_, until, [&]() {
+    mu_.AssertHeld();
+    return StopDeadlinePassed();
+  });
+  return !StopDeadlinePassed();
 }
 
 bool Writer::CommitBatch() {
@@ -223,15 +238,15 @@ bool Writer::CommitBatch() {
       return true;
     }
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       ++counters_.commit_errors;
       if (attempt > 0) ++counters_.retries;
     }
     if (!Retryable(s)) {
-      log_->error("batch of {} writes (lsn {}..{}) rejected: {}; retrying "
-                  "them one by one",
-                  batch_.size(), batch_.front().lsn, batch_.back().lsn,
-                  s.ToString());
+      log_->error(
+          "batch of {} writes (lsn {}..{}) rejected: {}; retrying "
+          "them one by one",
+          batch_.size(), batch_.front().lsn, batch_.back().lsn, s.ToString());
       CommitIsolated();
       return true;
     }
@@ -240,9 +255,10 @@ bool Writer::CommitBatch() {
                             options_.retry_budget)
                             .count();
     if (t1 - failing_since_us_ >= budget_us) {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       if (sticky_.ok()) {
         sticky_ = s.WithPrefix("writer degraded, retrying");
+        durable_cv_.SignalAll();
         log_->error("{} (writes stay queued in memory)", sticky_.ToString());
       }
     } else if (attempt == 0) {
@@ -251,7 +267,7 @@ bool Writer::CommitBatch() {
     if (!Backoff(attempt)) {
       log_->error("giving up on {} writes at close: {}", batch_.size(),
                   s.ToString());
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       if (sticky_.ok()) sticky_ = s;
       return false;
     }
@@ -291,7 +307,7 @@ void Writer::MarkDurable(std::span<const WriteOp> ops, int64_t commit_us,
                          uint64_t failed) {
   int64_t now = MonoMicros();
   size_t bytes = 0;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   for (const WriteOp& op : ops) {
     bytes += op.bytes;
     e2d_hist_.Record(now - op.enqueued_mono_us);
@@ -306,6 +322,7 @@ void Writer::MarkDurable(std::span<const WriteOp> ops, int64_t commit_us,
   }
   failing_since_us_ = 0;
   durable_lsn_.store(ops.back().lsn, std::memory_order_release);
+  durable_cv_.SignalAll();
   queue_->Release(ops.size(), bytes);
   if (&ops.front() == batch_.data()) {
     batch_.clear();

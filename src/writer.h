@@ -28,7 +28,6 @@
 #define CONVSTORE_SRC_WRITER_H_
 
 #include <absl/base/thread_annotations.h>
-#include <absl/synchronization/mutex.h>
 #include <absl/time/time.h>
 #include <spdlog/logger.h>
 
@@ -42,6 +41,7 @@
 #include "convstore/options.h"
 #include "convstore/status.h"
 #include "latency_histogram.h"
+#include "mutex.h"
 #include "storage_backend.h"
 #include "write_queue.h"
 
@@ -76,6 +76,8 @@ class Writer {
   // Cheap hint from producers that a full batch is waiting.
   void Nudge();
   bool sleeping() const { return sleeping_.load(std::memory_order_relaxed); }
+  // Deadlines are absl::Time for callers' convenience; waits run on the
+  // steady clock.
   // OK once durable_lsn >= lsn; the sticky error if the writer is degraded;
   // FailedPrecondition if it stopped first; DeadlineExceeded at `deadline`.
   Status WaitDurable(uint64_t lsn, absl::Time deadline);
@@ -114,7 +116,7 @@ class Writer {
                    uint64_t failed);
   // Sleeps for the retry backoff; false if Stop's deadline passed.
   bool Backoff(int attempt);
-  bool StopDeadlinePassed();
+  bool StopDeadlinePassed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   StorageBackend* const backend_;
   WriteQueue* const queue_;
@@ -135,13 +137,16 @@ class Writer {
   std::atomic<int64_t> oldest_pending_{0};
   std::atomic<bool> sleeping_{false};
 
-  absl::Mutex mu_;
+  Mutex mu_;
+  CondVar wake_cv_;     // the writer sleeps on it; Wake/Nudge/Stop signal
+  CondVar durable_cv_;  // WaitDurable sleeps on it; commits and errors signal
   uint64_t want_lsn_ ABSL_GUARDED_BY(mu_) = 0;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t final_lsn_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Time stop_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  CondVar::Clock::time_point stop_deadline_ ABSL_GUARDED_BY(mu_) =
+      CondVar::Clock::time_point::max();
   Status sticky_ ABSL_GUARDED_BY(mu_);
   WriterCounters counters_ ABSL_GUARDED_BY(mu_);
   LatencyHistogram commit_hist_ ABSL_GUARDED_BY(mu_);

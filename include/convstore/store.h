@@ -82,8 +82,7 @@ class Store {
   // result is empty, not an error. Served from memory when cached; otherwise
   // read from the database and cached.
   virtual StatusOr<std::vector<MessagePtr>> History(
-      std::string_view conversation_id,
-      const HistoryOptions& options = {}) = 0;
+      std::string_view conversation_id, const HistoryOptions& options = {}) = 0;
 
   // One page of conversation summaries, most recently active first. Includes
   // writes not yet durable. Never reads message content.
@@ -104,9 +103,8 @@ class Store {
 
   // Returns OK once the write with this LSN (and every earlier one) is
   // committed. Same errors as Flush.
-  virtual Status WaitDurable(
-      uint64_t lsn,
-      std::chrono::milliseconds timeout = std::chrono::seconds(30)) = 0;
+  virtual Status WaitDurable(uint64_t lsn, std::chrono::milliseconds timeout =
+                                               std::chrono::seconds(30)) = 0;
 
   // Stops taking writes, drains the queue, commits, checkpoints and
   // truncates the WAL, closes the database. Returns the report, or the error

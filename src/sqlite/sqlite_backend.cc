@@ -75,11 +75,11 @@ struct PendingInsert {
 // A reader connection with its statements prepared once.
 struct SqliteBackend::Reader {
   std::unique_ptr<Db> db;
-  Stmt find_conv;   // conversation row by id
-  Stmt tail;        // newest messages, descending
+  Stmt find_conv;     // conversation row by id
+  Stmt tail;          // newest messages, descending
   Stmt first_system;  // the first system message
-  Stmt list_all;    // a page of all conversations
-  Stmt list_user;   // a page of one user's conversations
+  Stmt list_all;      // a page of all conversations
+  Stmt list_user;     // a page of one user's conversations
 };
 
 SqliteBackend::SqliteBackend(const Options& options) : options_(options) {}
@@ -321,19 +321,20 @@ Status SqliteBackend::Close() {
     set_lsn_ = Stmt();
     writer_.reset();
   }
-  absl::MutexLock lock(&pool_mu_);
+  MutexLock lock(&pool_mu_);
   idle_readers_.clear();
   return s;
 }
 
 Status SqliteBackend::AcquireReader(std::unique_ptr<Reader>* out) {
   {
-    absl::MutexLock lock(&pool_mu_);
+    MutexLock lock(&pool_mu_);
     size_t cap = std::max<size_t>(1, options_.read_connections);
-    auto available = [this, cap]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(pool_mu_) {
-      return !idle_readers_.empty() || open_readers_ < cap;
-    };
-    pool_mu_.Await(absl::Condition(&available));
+    pool_cv_.AwaitUntil(&pool_mu_, DeadlineAfter(std::chrono::hours(24)),
+                        [&]() {
+                          pool_mu_.AssertHeld();
+                          return !idle_readers_.empty() || open_readers_ < cap;
+                        });
     if (!idle_readers_.empty()) {
       *out = std::move(idle_readers_.back());
       idle_readers_.pop_back();
@@ -350,8 +351,7 @@ Status SqliteBackend::AcquireReader(std::unique_ptr<Reader>* out) {
       "(last_at_us, conversation_id) < (?2, ?3) AND message_count > 0"
       " ORDER BY last_at_us DESC, conversation_id DESC LIMIT ?4";
   if (s.ok()) {
-    s = r->db->Prepare(std::string("SELECT conv_key, ") +
-                           kConversationColumns +
+    s = r->db->Prepare(std::string("SELECT conv_key, ") + kConversationColumns +
                            " FROM conversations WHERE conversation_id = ?",
                        &r->find_conv);
   }
@@ -370,11 +370,12 @@ Status SqliteBackend::AcquireReader(std::unique_ptr<Reader>* out) {
   if (s.ok()) {
     s = r->db->Prepare(list_sql + "?1 = ?1 AND " + page, &r->list_all);
   }
-  if (s.ok()) s = r->db->Prepare(list_sql + "user_id = ?1 AND " + page,
-                                 &r->list_user);
+  if (s.ok())
+    s = r->db->Prepare(list_sql + "user_id = ?1 AND " + page, &r->list_user);
   if (!s.ok()) {
-    absl::MutexLock lock(&pool_mu_);
+    MutexLock lock(&pool_mu_);
     --open_readers_;
+    pool_cv_.SignalAll();
     return s;
   }
   *out = std::move(r);
@@ -382,8 +383,9 @@ Status SqliteBackend::AcquireReader(std::unique_ptr<Reader>* out) {
 }
 
 void SqliteBackend::ReleaseReader(std::unique_ptr<Reader> reader) {
-  absl::MutexLock lock(&pool_mu_);
+  MutexLock lock(&pool_mu_);
   idle_readers_.push_back(std::move(reader));
+  pool_cv_.SignalAll();
 }
 
 // Returns a reader to the pool however the scope is left.
@@ -421,9 +423,10 @@ Status SqliteBackend::LoadWith(Reader* r, std::string_view id,
   if (s.ok() && key != 0) {
     r->tail.Bind(1, key);
     r->tail.Bind(2, after_seq);
-    r->tail.Bind(3, before_seq > 0 ? before_seq
-                                   : std::numeric_limits<int64_t>::max());
-    r->tail.Bind(4, max_messages == 0 ? -1 : static_cast<int64_t>(max_messages));
+    r->tail.Bind(
+        3, before_seq > 0 ? before_seq : std::numeric_limits<int64_t>::max());
+    r->tail.Bind(4,
+                 max_messages == 0 ? -1 : static_cast<int64_t>(max_messages));
     while (r->tail.Step(&s)) out->messages.push_back(ReadMessage(r->tail));
     r->tail.Reset();
     std::reverse(out->messages.begin(), out->messages.end());

@@ -16,13 +16,13 @@
 
 #include <absl/base/thread_annotations.h>
 #include <absl/container/flat_hash_map.h>
-#include <absl/synchronization/mutex.h>
 
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "convstore/options.h"
+#include "mutex.h"
 #include "sqlite/sqlite_handle.h"
 #include "storage_backend.h"
 
@@ -40,8 +40,7 @@ class SqliteBackend final : public StorageBackend {
   uint64_t LastCommittedLsn() override { return last_lsn_; }
   Status Close() override;
 
-  Status LoadConversation(std::string_view conversation_id,
-                          size_t max_messages,
+  Status LoadConversation(std::string_view conversation_id, size_t max_messages,
                           StoredConversation* out) override;
   Status LoadMessages(std::string_view conversation_id, int64_t after_seq,
                       int64_t before_seq,
@@ -79,7 +78,8 @@ class SqliteBackend final : public StorageBackend {
   absl::flat_hash_map<std::string, int64_t> key_cache_;
   uint64_t last_lsn_ = 0;
 
-  absl::Mutex pool_mu_;
+  Mutex pool_mu_;
+  CondVar pool_cv_;
   std::vector<std::unique_ptr<Reader>> idle_readers_ ABSL_GUARDED_BY(pool_mu_);
   size_t open_readers_ ABSL_GUARDED_BY(pool_mu_) = 0;
 };

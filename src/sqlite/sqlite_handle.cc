@@ -72,8 +72,7 @@ std::string Stmt::Text(int col) const {
   const unsigned char* p = sqlite3_column_text(stmt_, col);
   int n = sqlite3_column_bytes(stmt_, col);
   if (p == nullptr) return std::string();
-  return std::string(reinterpret_cast<const char*>(p),
-                     static_cast<size_t>(n));
+  return std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(n));
 }
 
 Status Db::Open(const std::string& path, bool create,
