@@ -10,8 +10,10 @@
 //    any tool results at the front whose calling assistant message fell
 //    outside (the window never starts with an orphaned tool result).
 //  * token_budget: whole groups from the newest backwards while they fit. A
-//    group is an assistant message together with the role=tool messages that
-//    directly follow it; every other message is a group of its own.
+//    group is a run of role=tool messages together with the message directly
+//    before them (normally the assistant message that made the calls); every
+//    other message is a group of its own. Grouping goes by position and role,
+//    not by tool_call_id.
 //  * pin_system: when last_n or token_budget cut the start of the
 //    conversation (after_seq == 0 only), the conversation's first system
 //    message is put in front; its tokens are reserved from the budget first.

@@ -61,9 +61,11 @@ class StorageBackend {
 
   // Commits `batch` (in LSN order, contiguous) as one atomic transaction:
   // after a crash either every op of it is in the database or none is.
-  // On failure nothing of the batch is applied and the error says whether a
-  // retry can help (IOError/Unavailable) or not (InvalidArgument/Corruption
-  // /Internal: the batch holds a record the database will never take).
+  // On failure nothing of the batch is applied. InvalidArgument means the
+  // batch holds a record the database will never take (constraint, too
+  // big); the writer then retries the ops one by one to isolate it. Any
+  // other error (busy, I/O, disk full, corruption) says nothing about the
+  // records: the writer keeps them and retries.
   virtual Status Apply(std::span<const WriteOp> batch) = 0;
   // Moves the WAL into the database; `truncate` also shrinks the WAL file.
   virtual Status Checkpoint(bool truncate) = 0;

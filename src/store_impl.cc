@@ -220,7 +220,11 @@ StatusOr<AppendResult> StoreImpl::Append(std::string_view conversation_id,
   if (options.sync) {
     s = writer_->WaitDurable(
         result.lsn, absl::Now() + absl::FromChrono(options.sync_timeout));
-    if (!s.ok()) return s;
+    if (!s.ok()) {
+      return s.WithPrefix("acknowledged as seq " + std::to_string(result.seq) +
+                          ", lsn " + std::to_string(result.lsn) +
+                          ", but not yet durable");
+    }
   }
   return result;
 }

@@ -228,79 +228,95 @@ bool Writer::Backoff(int attempt) {
   return !StopDeadlinePassed();
 }
 
-bool Writer::CommitBatch() {
+Writer::Outcome Writer::ApplyWithRetry(std::span<const WriteOp> ops,
+                                       int64_t* commit_us, Status* error) {
   for (int attempt = 0;; ++attempt) {
     int64_t t0 = MonoMicros();
-    Status s = backend_->Apply(batch_);
+    Status s = backend_->Apply(ops);
     int64_t t1 = MonoMicros();
     if (s.ok()) {
-      MarkDurable(batch_, t1 - t0, 0);
-      return true;
+      *commit_us = t1 - t0;
+      return Outcome::kCommitted;
     }
+    *error = s;
     {
       MutexLock lock(&mu_);
       ++counters_.commit_errors;
-      if (attempt > 0) ++counters_.retries;
     }
-    if (!Retryable(s)) {
-      log_->error(
-          "batch of {} writes (lsn {}..{}) rejected: {}; retrying "
-          "them one by one",
-          batch_.size(), batch_.front().lsn, batch_.back().lsn, s.ToString());
-      CommitIsolated();
-      return true;
+    if (!Retryable(s)) return Outcome::kRejected;
+    if (failing_since_us_ == 0) {
+      failing_since_us_ = t0;
+      first_error_ = s;
+      log_->warn("commit failed, will retry: {}", s.ToString());
     }
-    if (failing_since_us_ == 0) failing_since_us_ = t0;
     int64_t budget_us = std::chrono::duration_cast<std::chrono::microseconds>(
                             options_.retry_budget)
                             .count();
     if (t1 - failing_since_us_ >= budget_us) {
       MutexLock lock(&mu_);
       if (sticky_.ok()) {
-        sticky_ = s.WithPrefix("writer degraded, retrying");
+        sticky_ = first_error_.WithPrefix("writer degraded, retrying");
         durable_cv_.SignalAll();
         log_->error("{} (writes stay queued in memory)", sticky_.ToString());
       }
-    } else if (attempt == 0) {
-      log_->warn("commit failed, will retry: {}", s.ToString());
     }
     if (!Backoff(attempt)) {
-      log_->error("giving up on {} writes at close: {}", batch_.size(),
-                  s.ToString());
       MutexLock lock(&mu_);
-      if (sticky_.ok()) sticky_ = s;
-      return false;
+      if (sticky_.ok()) sticky_ = first_error_;
+      return Outcome::kGaveUp;
     }
+    MutexLock lock(&mu_);
+    ++counters_.retries;
   }
 }
 
-void Writer::CommitIsolated() {
+bool Writer::CommitBatch() {
+  int64_t us = 0;
+  Status error;
+  switch (ApplyWithRetry(batch_, &us, &error)) {
+    case Outcome::kCommitted:
+      MarkDurable(batch_, us, 0);
+      return true;
+    case Outcome::kGaveUp:
+      log_->error("giving up on {} writes at close: {}", batch_.size(),
+                  error.ToString());
+      return false;
+    case Outcome::kRejected:
+      break;
+  }
+  log_->error(
+      "batch of {} writes (lsn {}..{}) rejected: {}; retrying them "
+      "one by one",
+      batch_.size(), batch_.front().lsn, batch_.back().lsn, error.ToString());
+  return CommitIsolated();
+}
+
+bool Writer::CommitIsolated() {
   std::vector<WriteOp> ops = std::move(batch_);
   batch_.clear();
   batch_bytes_ = 0;
   for (size_t i = 0; i < ops.size(); ++i) {
     std::span<const WriteOp> one(&ops[i], 1);
-    for (int attempt = 0;; ++attempt) {
-      int64_t t0 = MonoMicros();
-      Status s = backend_->Apply(one);
-      if (s.ok()) {
-        MarkDurable(one, MonoMicros() - t0, 0);
+    int64_t us = 0;
+    Status error;
+    switch (ApplyWithRetry(one, &us, &error)) {
+      case Outcome::kCommitted:
+        MarkDurable(one, us, 0);
         break;
-      }
-      if (!Retryable(s)) {
+      case Outcome::kRejected:
         log_->error("write lsn {} rejected by the database and not stored: {}",
-                    ops[i].lsn, s.ToString());
-        MarkDurable(one, MonoMicros() - t0, 1);
+                    ops[i].lsn, error.ToString());
+        MarkDurable(one, us, 1);
         break;
-      }
-      if (!Backoff(attempt)) {
+      case Outcome::kGaveUp:
         // Put the rest back so Stop reports them as remaining.
         batch_.assign(std::make_move_iterator(ops.begin() + i),
                       std::make_move_iterator(ops.end()));
-        return;
-      }
+        for (const WriteOp& op : batch_) batch_bytes_ += op.bytes;
+        return false;
     }
   }
+  return true;
 }
 
 void Writer::MarkDurable(std::span<const WriteOp> ops, int64_t commit_us,
@@ -320,7 +336,10 @@ void Writer::MarkDurable(std::span<const WriteOp> ops, int64_t commit_us,
     log_->warn("writer recovered: commits succeed again");
     sticky_ = Status::OK();
   }
-  failing_since_us_ = 0;
+  if (failed == 0) {
+    failing_since_us_ = 0;
+    first_error_ = Status::OK();
+  }
   durable_lsn_.store(ops.back().lsn, std::memory_order_release);
   durable_cv_.SignalAll();
   queue_->Release(ops.size(), bytes);

@@ -20,7 +20,8 @@
 //     with capped exponential backoff and jitter, until it commits or Stop's
 //     deadline passes. After retry_budget of failures the first error of the
 //     episode becomes sticky (Health, Flush, Close report it) until a commit
-//     succeeds.
+//     succeeds. Only a record whose content the database refuses
+//     (InvalidArgument) is set aside: counted in writes_failed and logged.
 //  4. Queue room is released only after commit, so the queue bound also
 //     bounds what a crash can lose.
 
@@ -106,12 +107,18 @@ class Writer {
   // Pulls queued ops into the reorder heap and moves the contiguous run into
   // batch_ (up to the batch bounds).
   void Pull();
-  // Commits batch_, retrying transient failures. False if it gave up
-  // because Stop's deadline passed.
+  enum class Outcome { kCommitted, kRejected, kGaveUp };
+  // Applies `ops` as one transaction, retrying transient failures with
+  // backoff (and turning a long episode into the sticky error). kRejected:
+  // the database refuses the content for good; kGaveUp: Stop's deadline
+  // passed while failing. *error holds the last failure.
+  Outcome ApplyWithRetry(std::span<const WriteOp> ops, int64_t* commit_us,
+                         Status* error);
+  // Commits batch_. False if it gave up because Stop's deadline passed.
   bool CommitBatch();
-  // Commits one op at a time after a batch was rejected for good, so one
-  // bad record cannot block the rest.
-  void CommitIsolated();
+  // Commits batch_ one op at a time after it was rejected for good, so one
+  // bad record cannot block the rest. False as CommitBatch.
+  bool CommitIsolated();
   void MarkDurable(std::span<const WriteOp> ops, int64_t commit_us,
                    uint64_t failed);
   // Sleeps for the retry backoff; false if Stop's deadline passed.
@@ -131,7 +138,8 @@ class Writer {
   size_t batch_bytes_ = 0;
   uint64_t next_lsn_;  // the next LSN that may join batch_
   std::mt19937_64 rng_;
-  int64_t failing_since_us_ = 0;
+  int64_t failing_since_us_ = 0;  // start of the current failure episode
+  Status first_error_;            // its first error
 
   std::atomic<uint64_t> durable_lsn_;
   std::atomic<int64_t> oldest_pending_{0};

@@ -106,7 +106,8 @@ struct Options {
   size_t cache_max_messages_per_conversation = 1000;
   // Independent lock shards of the cache. More shards, less contention
   // between threads touching different conversations; each shard enforces
-  // 1/shards of the bounds. Default: 32.
+  // 1/shards of the byte and conversation bounds (the per-conversation
+  // message bound applies to every conversation as is). Default: 32.
   size_t cache_shards = 32;
 
   // Bounds of the write queue between Append and the background writer.

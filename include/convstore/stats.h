@@ -3,10 +3,11 @@
 // Stats: one snapshot of what the store holds and how its write path is
 // doing, returned by Store::GetStats.
 //
-// Thread safety: a plain value. Each group of fields (cache, queue, writer)
-// is read under that part's own lock, so every group is internally
-// consistent; appended_lsn is read first and durable_lsn last, so
-// durable_lsn <= appended_lsn always holds in one snapshot.
+// Thread safety: a plain value. The writer's counters are read under one
+// lock and are consistent with each other; the cache totals are summed one
+// shard at a time, so under concurrent writes they are approximate (each
+// shard's part is exact). appended_lsn is read first and durable_lsn last,
+// so durable_lsn <= appended_lsn always holds in one snapshot.
 
 #ifndef CONVSTORE_STATS_H_
 #define CONVSTORE_STATS_H_

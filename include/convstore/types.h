@@ -47,8 +47,10 @@ struct Message {
   int64_t tokens_out = 0;
   // Tool calls. An assistant message that calls a tool sets tool_call_id (and
   // usually tool_name); the role=kTool message carrying the result sets the
-  // same tool_call_id. History never separates an assistant message from the
-  // tool results that directly follow it.
+  // same tool_call_id. History keeps role=kTool messages together with the
+  // message directly before them (the assistant message that made the call
+  // when you append in the usual order); it goes by position and role, not
+  // by matching tool_call_id.
   std::string tool_call_id;
   std::string tool_name;
   // Optional metadata: empty, or a JSON object as text (validated on Append,
@@ -78,7 +80,10 @@ struct AppendResult {
 struct AppendOptions {
   // If true, Append returns only once this write is committed to the
   // database (as WaitDurable(lsn, sync_timeout) would), so a process crash
-  // cannot lose it. Costs one batch commit of latency (about
+  // cannot lose it. If that wait fails (DeadlineExceeded, or the writer's
+  // error), the message is nonetheless in memory and queued - visible to
+  // History and still to be written - and the Status message names its seq
+  // and lsn. Costs one batch commit of latency (about
   // Options::max_flush_delay at most, usually much less under load).
   bool sync = false;
   // How long a sync Append waits for durability before it returns

@@ -132,8 +132,19 @@ Status SqliteBackend::OpenWriter() {
   }
   s = Migrate(writer_.get(), LatestSchemaVersion());
   if (!s.ok()) return s;
-  s = writer_->Exec("PRAGMA quick_check(1)");  // cheap sanity check
-  if (!s.ok()) return s;
+  {
+    // A cheap structural check; a damaged file is refused, not written to.
+    Stmt check;
+    s = writer_->Prepare("PRAGMA quick_check(1)", &check);
+    if (!s.ok()) return s;
+    std::string verdict;
+    if (check.Step(&s)) verdict = check.Text(0);
+    if (!s.ok()) return s;
+    if (verdict != "ok") {
+      return Status::Corruption("quick_check of " + options_.path +
+                                " failed: " + verdict);
+    }
+  }
 
   const std::string insert_msg =
       std::string("INSERT INTO messages(conv_key, lsn, ") + kMessageColumns +
@@ -155,7 +166,8 @@ Status SqliteBackend::OpenWriter() {
        " WHERE conv_key = ?8"},
       {&delete_msgs_, "DELETE FROM messages WHERE conv_key = ?"},
       {&delete_conv_, "DELETE FROM conversations WHERE conv_key = ?"},
-      {&set_lsn_, "UPDATE store_meta SET value = ? WHERE key = 'last_lsn'"},
+      {&set_lsn_,
+       "UPDATE store_meta SET value = max(value, ?) WHERE key = 'last_lsn'"},
   };
   for (auto& p : prepared) {
     s = writer_->Prepare(p.sql, p.stmt);
@@ -219,8 +231,9 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       d.last_at_us = std::max(d.last_at_us, m.created_at_us);
       d.last_seq = std::max(d.last_seq, m.seq);
       if (d.user_id.empty()) d.user_id = m.user_id;
-    } else {
-      const auto& del = std::get<DeleteConversationOp>(op.payload);
+    } else if (const auto* del_op =
+                   std::get_if<DeleteConversationOp>(&op.payload)) {
+      const DeleteConversationOp& del = *del_op;
       int64_t key = 0;
       s = ResolveKey(del.conversation_id, /*create=*/false, &key);
       if (!s.ok()) return s;
@@ -234,6 +247,9 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       delete_conv_.Bind(1, key);
       s = delete_conv_.Exec();
       if (!s.ok()) return s;
+    } else {
+      return Status::Internal("SqliteBackend cannot apply write kind " +
+                              std::to_string(op.payload.index()));
     }
   }
   // Pass 2: insert grouped by conversation, so consecutive rows touch the
