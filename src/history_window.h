@@ -53,7 +53,7 @@ Window ComputeWindow(size_t n, At at, const HistoryOptions& options,
   bool open_start = true;
   if (options.limit > 0) {
     w.end = n < options.limit ? n : options.limit;
-  } else if (options.last_n > 0 && n > options.last_n) {
+  } else if (options.last_n > 0 && n >= options.last_n) {
     w.begin = n - options.last_n;
     open_start = false;
   }
@@ -71,15 +71,14 @@ Window ComputeWindow(size_t n, At at, const HistoryOptions& options,
       // that called them.
       size_t g = start - 1;
       while (g > w.begin && at(g).role == Role::kTool) --g;
-      if (at(g).role == Role::kTool) {
-        // The caller of these results lies before the window.
-        if (g == 0 && open_start) {
-          w.wants_older = true;  // it may be in older data
-          return w;
-        }
-        open_start = false;  // orphans: stop before them
+      if (at(g).role == Role::kTool && !(g == 0 && open_start)) {
+        // The caller of these results lies before a cut window: orphans.
+        open_start = false;
         break;
       }
+      // (Tool results at the very start of the input form a group of their
+      // own: either the conversation opens with them, or their caller is in
+      // older data, which wants_older below asks for.)
       int64_t tokens = 0;
       for (size_t i = g; i < start; ++i) tokens += at(i).tokens();
       if (used + tokens > budget) {
@@ -94,7 +93,9 @@ Window ComputeWindow(size_t n, At at, const HistoryOptions& options,
   if (!(open_start && w.begin == 0)) {
     while (w.begin < w.end && at(w.begin).role == Role::kTool) ++w.begin;
   }
-  w.wants_older = open_start && w.begin == 0;
+  // A forward page (limit) is anchored at the oldest input message, so a
+  // suffix of the conversation can never answer it.
+  w.wants_older = (open_start && w.begin == 0) || options.limit > 0;
   w.pin_system =
       pin && (w.begin == w.end || at(w.begin).seq > first_system->seq);
   return w;

@@ -4,7 +4,8 @@
 // memory and bounded relative error.
 //
 // Buckets are log-linear: 16 sub-buckets per power of two, so a reported
-// percentile is within 1/16 (6.25%) of the true value, from 1 us to ~1 h.
+// percentile is within 1/16 (6.25%) of the true value, from 1 us to 2^36 us
+// (~19 h); larger values land in the last bucket.
 //
 // Thread safety: not synchronized; the owner guards it.
 

@@ -204,14 +204,16 @@ StatusOr<AppendResult> StoreImpl::Append(std::string_view conversation_id,
     }
     m->seq = c->info.last_seq + 1;
     result.seq = m->seq;
-    result.lsn = next_lsn_.fetch_add(1, std::memory_order_acq_rel);
+    // Everything that allocates happens before the LSN is taken: an LSN
+    // that never reaches the queue would stall the writer for good.
     WriteOp op;
-    op.lsn = result.lsn;
-    op.enqueued_mono_us = MonoMicros();
     op.bytes = bytes;
     op.payload = AppendMessageOp{c->id, m};
-    shard.Add(c, std::move(m), result.lsn);
+    result.lsn = next_lsn_.fetch_add(1, std::memory_order_acq_rel);
+    op.lsn = result.lsn;
+    op.enqueued_mono_us = MonoMicros();
     queue_.Push(std::move(op));
+    shard.Add(c, std::move(m), result.lsn);
     shard.Enforce(writer_->durable_lsn(), c);
   }
   if (writer_->sleeping() && queue_.items() >= options_.max_batch_ops) {
@@ -377,24 +379,26 @@ StatusOr<uint64_t> StoreImpl::DeleteConversation(
   MutexLock lock(&shard.mu);
   CachedConversation* c = shard.Find(conversation_id);
   if (c == nullptr) c = shard.Insert(conversation_id);
-  uint64_t lsn = next_lsn_.fetch_add(1, std::memory_order_acq_rel);
-  shard.Clear(c, lsn);
   WriteOp op;
-  op.lsn = lsn;
-  op.enqueued_mono_us = MonoMicros();
   op.bytes = bytes;
   op.payload = DeleteConversationOp{c->id};
+  uint64_t lsn = next_lsn_.fetch_add(1, std::memory_order_acq_rel);
+  op.lsn = lsn;
+  op.enqueued_mono_us = MonoMicros();
   queue_.Push(std::move(op));
+  shard.Clear(c, lsn);
   shard.Enforce(writer_->durable_lsn(), c);
   return lsn;
 }
 
 Status StoreImpl::Flush(std::chrono::milliseconds timeout) {
+  if (closed_.load()) return Status::FailedPrecondition("store is closed");
   return writer_->WaitDurable(appended_lsn(),
                               absl::Now() + absl::FromChrono(timeout));
 }
 
 Status StoreImpl::WaitDurable(uint64_t lsn, std::chrono::milliseconds timeout) {
+  if (closed_.load()) return Status::FailedPrecondition("store is closed");
   if (lsn > appended_lsn()) {
     return Status::InvalidArgument("lsn " + std::to_string(lsn) +
                                    " has not been handed out yet");
@@ -434,6 +438,9 @@ StatusOr<CloseReport> StoreImpl::Close(std::chrono::milliseconds timeout) {
 
 Stats StoreImpl::GetStats() {
   Stats st;
+  // durable first: whatever is durable was appended, so durable <= appended
+  // holds however much happens between the two reads.
+  st.durable_lsn = writer_->durable_lsn();
   st.appended_lsn = appended_lsn();
   CacheCounters cc = cache_.Totals();
   st.cached_conversations = cc.conversations;
@@ -464,7 +471,6 @@ Stats StoreImpl::GetStats() {
   st.enqueue_to_durable_p99_us = wc.e2d_p99_us;
   Status h = writer_->health();
   if (!h.ok()) st.background_error = h.ToString();
-  st.durable_lsn = writer_->durable_lsn();
   if (st.durable_lsn < st.appended_lsn) {
     int64_t oldest = writer_->oldest_pending_mono_us();
     if (oldest > 0) st.oldest_unflushed_age_us = MonoMicros() - oldest;

@@ -3,6 +3,8 @@
 #include "write_queue.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <utility>
 
 namespace convstore::internal {
@@ -70,7 +72,19 @@ Status WriteQueue::Reserve(size_t bytes, std::chrono::milliseconds wait) {
 
 void WriteQueue::Cancel(size_t bytes) { Release(1, bytes); }
 
-void WriteQueue::Push(WriteOp op) { queue_.enqueue(std::move(op)); }
+void WriteQueue::Push(WriteOp op) {
+  const uint64_t lsn = op.lsn;
+  if (!queue_.enqueue(std::move(op))) {
+    // Only an allocation failure gets here. The op holds an LSN the writer
+    // must commit before any later one; losing it would stall every later
+    // write silently, so stop loudly instead.
+    std::fprintf(stderr,
+                 "convstore: out of memory enqueuing write lsn %llu; "
+                 "aborting\n",
+                 static_cast<unsigned long long>(lsn));
+    std::abort();
+  }
+}
 
 size_t WriteQueue::PopBulk(std::vector<WriteOp>* out, size_t max) {
   size_t old = out->size();

@@ -45,7 +45,8 @@ class WriteQueue {
   Status Reserve(size_t bytes, std::chrono::milliseconds wait);
   // Gives back room taken by Reserve for an op that will not be pushed.
   void Cancel(size_t bytes);
-  // Enqueues an op whose room was reserved. Lock-free.
+  // Enqueues an op whose room was reserved. Lock-free. Aborts the process
+  // if the queue cannot allocate (see write_queue.cc).
   void Push(WriteOp op);
   // Writer: moves up to `max` queued ops into `out` (appended). Returns the
   // number moved.

@@ -173,6 +173,8 @@ void Writer::Run() {
       deadline = stop_deadline_;
       wake_ = false;
     }
+    // Close's deadline bounds the drain even while commits succeed (slowly).
+    if (stopping && CondVar::Clock::now() >= deadline) break;
     if (!batch_.empty()) {
       bool full = batch_.size() >= options_.max_batch_ops ||
                   batch_bytes_ >= options_.max_batch_bytes;
@@ -182,9 +184,9 @@ void Writer::Run() {
         continue;
       }
     }
-    if (stopping) {
-      if (durable_lsn() >= final_lsn && heap_.empty() && batch_.empty()) break;
-      if (CondVar::Clock::now() >= deadline) break;
+    if (stopping && durable_lsn() >= final_lsn && heap_.empty() &&
+        batch_.empty()) {
+      break;
     }
     // Sleep until the batch is due, a flush is asked for, or a producer
     // says a full batch is waiting.
@@ -336,10 +338,9 @@ void Writer::MarkDurable(std::span<const WriteOp> ops, int64_t commit_us,
     log_->warn("writer recovered: commits succeed again");
     sticky_ = Status::OK();
   }
-  if (failed == 0) {
-    failing_since_us_ = 0;
-    first_error_ = Status::OK();
-  }
+  // Any completed op, even one set aside as poison, ends a failure episode.
+  failing_since_us_ = 0;
+  first_error_ = Status::OK();
   durable_lsn_.store(ops.back().lsn, std::memory_order_release);
   durable_cv_.SignalAll();
   queue_->Release(ops.size(), bytes);

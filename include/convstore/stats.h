@@ -6,8 +6,8 @@
 // Thread safety: a plain value. The writer's counters are read under one
 // lock and are consistent with each other; the cache totals are summed one
 // shard at a time, so under concurrent writes they are approximate (each
-// shard's part is exact). appended_lsn is read first and durable_lsn last,
-// so durable_lsn <= appended_lsn always holds in one snapshot.
+// shard's part is exact). durable_lsn is read before appended_lsn, so
+// durable_lsn <= appended_lsn always holds in one snapshot.
 
 #ifndef CONVSTORE_STATS_H_
 #define CONVSTORE_STATS_H_

@@ -35,10 +35,10 @@ bool ParseRole(const std::string& name, Role* out);
 struct Message {
   Role role = Role::kUser;
   // UTF-8 text. Validated on Append; limited by Options::max_content_bytes.
-  std::string content;
+  std::string content{};
   // Who sent it (may be empty). The first non-empty user_id appended to a
   // conversation becomes the conversation's owner in ListConversations.
-  std::string user_id;
+  std::string user_id{};
   // Token counts as your model reported them. A message's size for
   // HistoryOptions::token_budget is tokens_in + tokens_out, so record prompt
   // side messages in tokens_in and generated ones in tokens_out. Must be
@@ -51,11 +51,11 @@ struct Message {
   // message directly before them (the assistant message that made the call
   // when you append in the usual order); it goes by position and role, not
   // by matching tool_call_id.
-  std::string tool_call_id;
-  std::string tool_name;
+  std::string tool_call_id{};
+  std::string tool_name{};
   // Optional metadata: empty, or a JSON object as text (validated on Append,
   // stored verbatim).
-  std::string metadata;
+  std::string metadata{};
   // Microseconds since the Unix epoch. 0 on Append means "now".
   int64_t created_at_us = 0;
   // Per-conversation sequence number, 1, 2, 3, ... in append order. Set by

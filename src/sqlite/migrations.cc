@@ -110,28 +110,43 @@ Status SchemaVersion(Db* db, int64_t* out) {
                       out);
 }
 
-Status Migrate(Db* db, int target) {
+Status CheckOwnership(Db* db) {
   int64_t app_id = 0;
   Status s = db->QueryInt("PRAGMA application_id", &app_id);
   if (!s.ok()) return s;
-  int64_t tables = 0;
-  s = db->QueryInt("SELECT count(*) FROM sqlite_master", &tables);
+  if (app_id == kApplicationId) return Status::OK();
+  int64_t objects = 0;
+  s = db->QueryInt("SELECT count(*) FROM sqlite_master", &objects);
   if (!s.ok()) return s;
-  if (app_id != kApplicationId) {
-    if (app_id != 0 || tables != 0) {
-      return Status::Corruption(
-          "not a convstore database: the SQLite file belongs to another "
-          "application (application_id " +
-          std::to_string(app_id) + ", " + std::to_string(tables) +
-          " schema objects)");
-    }
-    s = db->Exec("PRAGMA application_id = " + std::to_string(kApplicationId) +
-                 ";"
-                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                 "  version INTEGER PRIMARY KEY,"
-                 "  name TEXT NOT NULL,"
-                 "  applied_at_us INTEGER NOT NULL)");
-    if (!s.ok()) return s;
+  if (app_id != 0 || objects != 0) {
+    return Status::Corruption(
+        "not a convstore database: the SQLite file belongs to another "
+        "application (application_id " +
+        std::to_string(app_id) + ", " + std::to_string(objects) +
+        " schema objects)");
+  }
+  return Status::OK();
+}
+
+Status Migrate(Db* db, int target) {
+  Status s = CheckOwnership(db);
+  if (!s.ok()) return s;
+  // Marking the file and creating the bookkeeping table are one
+  // transaction, and the table is created whenever it is missing, so an
+  // open interrupted at any point leaves a file the next open can finish.
+  s = db->Exec(
+      "BEGIN IMMEDIATE;"
+      "PRAGMA application_id = " +
+      std::to_string(kApplicationId) +
+      ";"
+      "CREATE TABLE IF NOT EXISTS schema_migrations ("
+      "  version INTEGER PRIMARY KEY,"
+      "  name TEXT NOT NULL,"
+      "  applied_at_us INTEGER NOT NULL);"
+      "COMMIT");
+  if (!s.ok()) {
+    (void)db->Exec("ROLLBACK");
+    return s;
   }
   int64_t current = 0;
   s = SchemaVersion(db, &current);

@@ -37,6 +37,9 @@ int LatestSchemaVersion();
 // build knows, and with Corruption a SQLite file that is not a convstore
 // database (foreign tables, wrong application_id).
 Status Migrate(Db* db, int target);
+// OK for an empty file or one marked as convstore's (application_id);
+// Corruption for a SQLite file of another application. Reads only.
+Status CheckOwnership(Db* db);
 // The applied schema version (0 for an empty file).
 Status SchemaVersion(Db* db, int64_t* out);
 

@@ -116,9 +116,9 @@ Status SqliteBackend::OpenWriter() {
   Status s = Db::Open(options_.path, options_.create_if_missing, &writer_);
   if (!s.ok()) return s;
   // The first real read is where SQLite notices a file that is not a
-  // database; run it before any PRAGMA that might write.
-  int64_t ignored = 0;
-  s = writer_->QueryInt("SELECT count(*) FROM sqlite_master", &ignored);
+  // database, and another application's database is refused before any
+  // PRAGMA below writes to it (journal_mode=WAL is stored in the file).
+  s = CheckOwnership(writer_.get());
   if (!s.ok()) return s;
   s = Configure(writer_.get(), /*writer=*/true);
   if (!s.ok()) return s;
@@ -338,7 +338,10 @@ Status SqliteBackend::Close() {
     writer_.reset();
   }
   MutexLock lock(&pool_mu_);
+  pool_closed_ = true;
+  open_readers_ -= idle_readers_.size();
   idle_readers_.clear();
+  pool_cv_.SignalAll();
   return s;
 }
 
@@ -346,11 +349,12 @@ Status SqliteBackend::AcquireReader(std::unique_ptr<Reader>* out) {
   {
     MutexLock lock(&pool_mu_);
     size_t cap = std::max<size_t>(1, options_.read_connections);
-    pool_cv_.AwaitUntil(&pool_mu_, DeadlineAfter(std::chrono::hours(24)),
-                        [&]() {
-                          pool_mu_.AssertHeld();
-                          return !idle_readers_.empty() || open_readers_ < cap;
-                        });
+    pool_cv_.AwaitUntil(
+        &pool_mu_, DeadlineAfter(std::chrono::hours(24)), [&]() {
+          pool_mu_.AssertHeld();
+          return pool_closed_ || !idle_readers_.empty() || open_readers_ < cap;
+        });
+    if (pool_closed_) return Status::FailedPrecondition("store is closed");
     if (!idle_readers_.empty()) {
       *out = std::move(idle_readers_.back());
       idle_readers_.pop_back();
@@ -400,6 +404,10 @@ Status SqliteBackend::AcquireReader(std::unique_ptr<Reader>* out) {
 
 void SqliteBackend::ReleaseReader(std::unique_ptr<Reader> reader) {
   MutexLock lock(&pool_mu_);
+  if (pool_closed_) {
+    --open_readers_;
+    return;  // `reader` closes its connection as it goes out of scope
+  }
   idle_readers_.push_back(std::move(reader));
   pool_cv_.SignalAll();
 }
@@ -462,7 +470,7 @@ Status SqliteBackend::LoadWith(Reader* r, std::string_view id,
       r->first_system.Reset();
     }
   }
-  (void)r->db->Exec("COMMIT");
+  if (!r->db->Exec("COMMIT").ok()) (void)r->db->Exec("ROLLBACK");
   // An empty summary row is a conversation whose creating batch held only
   // messages that a later delete in the same batch removed; treat as absent.
   if (out->exists && out->info.message_count == 0) *out = StoredConversation();
@@ -504,8 +512,9 @@ Status SqliteBackend::ListConversations(const ListQuery& query,
   }
   st.Bind(2, query.has_cursor ? query.cursor_last_at_us
                               : std::numeric_limits<int64_t>::max());
+  // Without a cursor the bound is (INT64_MAX, ""): every row is below it.
   st.BindText(3, query.has_cursor ? std::string_view(query.cursor_id)
-                                  : std::string_view());
+                                  : std::string_view(""));
   st.Bind(4, static_cast<int64_t>(query.limit));
   while (st.Step(&s)) out->push_back(ReadInfo(st, 0));
   st.Reset();

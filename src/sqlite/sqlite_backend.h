@@ -82,6 +82,7 @@ class SqliteBackend final : public StorageBackend {
   CondVar pool_cv_;
   std::vector<std::unique_ptr<Reader>> idle_readers_ ABSL_GUARDED_BY(pool_mu_);
   size_t open_readers_ ABSL_GUARDED_BY(pool_mu_) = 0;
+  bool pool_closed_ ABSL_GUARDED_BY(pool_mu_) = false;
 };
 
 }  // namespace convstore::internal

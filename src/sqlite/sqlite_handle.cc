@@ -82,7 +82,7 @@ Status Db::Open(const std::string& path, bool create,
   if (create) flags |= SQLITE_OPEN_CREATE;
   int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
   if (rc != SQLITE_OK) {
-    Status s = SqliteStatus(rc, "open " + path, raw);
+    Status s = SqliteStatus(rc, "sqlite3_open_v2", raw);
     sqlite3_close_v2(raw);
     return s;
   }
