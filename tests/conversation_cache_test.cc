@@ -1,0 +1,575 @@
+// Copyright 2026 The convstore Authors.
+//
+// ConversationCache: summaries kept by Add and Load, per-conversation trim
+// of durable messages only, LRU eviction by count and bytes that never drops
+// undurable or kept entries, deletes, dirty collection and counters.
+
+#include "conversation_cache.h"
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mutex.h"
+
+namespace convstore::internal {
+namespace {
+
+using Shard = ConversationCache::Shard;
+
+MessagePtr Msg(int64_t seq, Role role = Role::kUser, std::string content = "",
+               int64_t created_at = 0, std::string user_id = "",
+               int64_t tokens_in = 0, int64_t tokens_out = 0) {
+  auto m = std::make_shared<Message>();
+  m->seq = seq;
+  m->role = role;
+  m->content = content.empty() ? "message " + std::to_string(seq) : content;
+  m->created_at_us = created_at;
+  m->user_id = std::move(user_id);
+  m->tokens_in = tokens_in;
+  m->tokens_out = tokens_out;
+  return m;
+}
+
+CacheLimits OneShard(size_t max_conversations, size_t max_bytes,
+                     size_t max_messages = 1000) {
+  CacheLimits l;
+  l.max_bytes = max_bytes;
+  l.max_conversations = max_conversations;
+  l.max_messages_per_conversation = max_messages;
+  l.shards = 1;
+  return l;
+}
+
+// What an empty entry for a one-byte id charges, measured once so the tests
+// do not depend on the exact overhead constant.
+size_t EmptyEntryBytes(size_t id_size) {
+  ConversationCache cache(OneShard(10, 1 << 20));
+  Shard& s = cache.shard(0);
+  MutexLock lock(&s.mu);
+  CachedConversation* c = s.Insert("x");
+  return c->bytes - 1 + id_size;
+}
+
+std::vector<int64_t> Seqs(const CachedConversation& c) {
+  std::vector<int64_t> out;
+  for (const CachedMessage& m : c.messages) out.push_back(m.message->seq);
+  return out;
+}
+
+std::vector<uint64_t> Lsns(const CachedConversation& c) {
+  std::vector<uint64_t> out;
+  for (const CachedMessage& m : c.messages) out.push_back(m.lsn);
+  return out;
+}
+
+TEST_CASE("Insert, Find and Add keep the conversation summary",
+          "[conversation_cache]") {
+  ConversationCache cache(OneShard(10, 1 << 20));
+  Shard& s = cache.ShardFor("c1");
+  CHECK(&s == &cache.ShardFor("c1"));
+  MutexLock lock(&s.mu);
+  CHECK(s.Find("c1") == nullptr);
+  CachedConversation* c = s.Insert("c1");
+  REQUIRE(c != nullptr);
+  CHECK(s.Find("c1") == c);
+  CHECK(c->id == "c1");
+  CHECK(c->info.conversation_id == "c1");
+  CHECK(c->info.message_count == 0);
+  CHECK(c->bytes == EmptyEntryBytes(2));
+
+  MessagePtr m1 = Msg(1, Role::kSystem, "be brief", 100, "", 5, 0);
+  MessagePtr m2 = Msg(2, Role::kUser, "hi", 200, "alice", 7, 0);
+  MessagePtr m3 = Msg(3, Role::kAssistant, "hello", 150, "bob", 0, 11);
+  MessagePtr m4 = Msg(4, Role::kSystem, "second system", 300, "carol", 1, 2);
+  s.Add(c, m1, 1);
+  s.Add(c, m2, 2);
+  s.Add(c, m3, 0);  // durable already
+  s.Add(c, m4, 9);
+
+  const ConversationInfo& info = c->info;
+  CHECK(info.conversation_id == "c1");
+  CHECK(info.message_count == 4);
+  CHECK(info.tokens_in == 13);
+  CHECK(info.tokens_out == 13);
+  CHECK(info.first_at_us == 100);
+  CHECK(info.last_at_us == 300);  // the maximum, not the last appended
+  CHECK(info.last_seq == 4);
+  CHECK(info.user_id == "alice");  // first non-empty user id
+  CHECK(c->first_system == m1);    // the first, not the later one
+  CHECK(c->complete);
+  CHECK(c->pending_lsn == 9);
+  CHECK(Seqs(*c) == std::vector<int64_t>{1, 2, 3, 4});
+  CHECK(Lsns(*c) == std::vector<uint64_t>{1, 2, 0, 9});
+  CHECK(c->messages[1].message == m2);  // shared, not copied
+
+  size_t want_bytes = EmptyEntryBytes(2) + CachedMessageBytes(*m1) +
+                      CachedMessageBytes(*m2) + CachedMessageBytes(*m3) +
+                      CachedMessageBytes(*m4);
+  CHECK(c->bytes == want_bytes);
+  CacheCounters k = s.Counters();
+  CHECK(k.conversations == 1);
+  CHECK(k.messages == 4);
+  CHECK(k.bytes == want_bytes);
+
+  // last_at tracks the maximum even when clocks go backwards.
+  s.Add(c, Msg(5, Role::kUser, "", 250), 10);
+  CHECK(c->info.last_at_us == 300);
+  CHECK(c->info.last_seq == 5);
+  CHECK(c->pending_lsn == 10);
+}
+
+TEST_CASE("Add to an entry that does not start at seq 1 is incomplete",
+          "[conversation_cache]") {
+  ConversationCache cache(OneShard(10, 1 << 20));
+  Shard& s = cache.shard(0);
+  MutexLock lock(&s.mu);
+  CachedConversation* c = s.Insert("c");
+  s.Add(c, Msg(5, Role::kSystem), 3);
+  CHECK_FALSE(c->complete);
+  CHECK(c->info.message_count == 1);
+  CHECK(c->info.last_seq == 5);
+  // No earlier system message is known to the entry, so this one is taken.
+  REQUIRE(c->first_system != nullptr);
+  CHECK(c->first_system->seq == 5);
+}
+
+StoredConversation Stored(int64_t first_seq, int64_t last_seq,
+                          MessagePtr first_system) {
+  StoredConversation st;
+  st.exists = true;
+  st.info.conversation_id = "c";
+  st.info.user_id = "owner";
+  st.info.message_count = last_seq;
+  st.info.tokens_in = 40;
+  st.info.tokens_out = 2;
+  st.info.first_at_us = 10;
+  st.info.last_at_us = 99;
+  st.info.last_seq = last_seq;
+  for (int64_t seq = first_seq; seq <= last_seq && first_seq > 0; ++seq) {
+    st.messages.push_back(Msg(seq));
+  }
+  st.first_system = std::move(first_system);
+  return st;
+}
+
+TEST_CASE("Load takes the stored summary and sets complete",
+          "[conversation_cache]") {
+  ConversationCache cache(OneShard(10, 1 << 20));
+  Shard& s = cache.shard(0);
+  MutexLock lock(&s.mu);
+  MessagePtr sys = Msg(1, Role::kSystem);
+
+  SECTION("a suffix is incomplete") {
+    CachedConversation* c = s.Insert("c");
+    StoredConversation st = Stored(8, 10, sys);
+    size_t want = c->bytes;
+    for (const MessagePtr& m : st.messages) want += CachedMessageBytes(*m);
+    s.Load(c, std::move(st));
+    CHECK_FALSE(c->complete);
+    CHECK(c->info.user_id == "owner");
+    CHECK(c->info.message_count == 10);
+    CHECK(c->info.tokens_in == 40);
+    CHECK(c->info.first_at_us == 10);
+    CHECK(c->info.last_at_us == 99);
+    CHECK(c->info.last_seq == 10);
+    CHECK(c->first_system == sys);
+    CHECK(Seqs(*c) == std::vector<int64_t>{8, 9, 10});
+    CHECK(Lsns(*c) == std::vector<uint64_t>{0, 0, 0});
+    CHECK(c->pending_lsn == 0);
+    CHECK(c->bytes == want);
+    CHECK(s.Counters().messages == 3);
+    CHECK(s.Counters().bytes == want);
+    // New writes continue the summary.
+    s.Add(c, Msg(11, Role::kUser, "", 120, "", 1, 1), 4);
+    CHECK(c->info.message_count == 11);
+    CHECK(c->info.tokens_in == 41);
+    CHECK(c->info.tokens_out == 3);
+    CHECK(c->info.last_at_us == 120);
+    CHECK(c->info.first_at_us == 10);
+    CHECK(c->info.user_id == "owner");
+    CHECK_FALSE(c->complete);
+    CHECK(c->first_system == sys);
+    CHECK(c->pending_lsn == 4);
+  }
+  SECTION("all messages from seq 1 is complete") {
+    CachedConversation* c = s.Insert("c");
+    s.Load(c, Stored(1, 3, sys));
+    CHECK(c->complete);
+    CHECK(Seqs(*c) == std::vector<int64_t>{1, 2, 3});
+  }
+  SECTION("an empty new conversation is complete") {
+    CachedConversation* c = s.Insert("c");
+    StoredConversation st;
+    s.Load(c, std::move(st));
+    CHECK(c->complete);
+    CHECK(c->messages.empty());
+    CHECK(c->info.last_seq == 0);
+    CHECK(c->first_system == nullptr);
+  }
+  SECTION("a summary without loaded messages is incomplete") {
+    CachedConversation* c = s.Insert("c");
+    s.Load(c, Stored(0, 5, nullptr));
+    CHECK_FALSE(c->complete);
+    CHECK(c->messages.empty());
+    CHECK(c->info.last_seq == 5);
+  }
+}
+
+TEST_CASE("Trim drops only durable messages and clears complete",
+          "[conversation_cache]") {
+  ConversationCache cache(OneShard(10, 1 << 20, /*max_messages=*/3));
+  Shard& s = cache.shard(0);
+  MutexLock lock(&s.mu);
+  CachedConversation* c = s.Insert("c");
+  std::vector<MessagePtr> msgs;
+  for (int64_t seq = 1; seq <= 5; ++seq) {
+    msgs.push_back(Msg(seq, seq == 1 ? Role::kSystem : Role::kUser));
+    s.Add(c, msgs.back(), static_cast<uint64_t>(seq));  // lsn = seq
+  }
+  const size_t full_bytes = c->bytes;
+  REQUIRE(c->complete);
+
+  // Nothing durable: nothing may go, even over the bound.
+  s.Enforce(/*durable_lsn=*/0, c);
+  CHECK(Seqs(*c) == std::vector<int64_t>{1, 2, 3, 4, 5});
+  CHECK(c->complete);
+
+  // Only lsn 1 is durable: one message goes, the entry stays over bound.
+  s.Enforce(1, c);
+  CHECK(Seqs(*c) == std::vector<int64_t>{2, 3, 4, 5});
+  CHECK_FALSE(c->complete);
+  CHECK(c->bytes == full_bytes - CachedMessageBytes(*msgs[0]));
+
+  // Everything durable: trimmed to the bound of 3.
+  s.Enforce(5, c);
+  CHECK(Seqs(*c) == std::vector<int64_t>{3, 4, 5});
+  CHECK(c->bytes == full_bytes - CachedMessageBytes(*msgs[0]) -
+                        CachedMessageBytes(*msgs[1]));
+  // The summary and the first system message survive the trim.
+  CHECK(c->info.message_count == 5);
+  CHECK(c->info.last_seq == 5);
+  CHECK(c->first_system == msgs[0]);
+  CacheCounters k = s.Counters();
+  CHECK(k.conversations == 1);
+  CHECK(k.messages == 3);
+  CHECK(k.bytes == c->bytes);
+  CHECK(cache.evictions() == 0);
+}
+
+TEST_CASE("Trim stops at the oldest message that is not durable",
+          "[conversation_cache]") {
+  ConversationCache cache(OneShard(10, 1 << 20, /*max_messages=*/1));
+  Shard& s = cache.shard(0);
+  MutexLock lock(&s.mu);
+  CachedConversation* c = s.Insert("c");
+  s.Add(c, Msg(1), 0);
+  s.Add(c, Msg(2), 7);
+  s.Add(c, Msg(3), 0);  // durable, but behind an undurable one
+  s.Enforce(6, c);
+  CHECK(Seqs(*c) == std::vector<int64_t>{2, 3});
+  CHECK_FALSE(c->complete);
+  s.Enforce(7, c);
+  CHECK(Seqs(*c) == std::vector<int64_t>{3});
+}
+
+// Adds one message of `content_size` bytes at `lsn` to a new entry `id`.
+CachedConversation* AddConversation(Shard& s, const std::string& id,
+                                    uint64_t lsn, size_t content_size = 10)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu) {
+  CachedConversation* c = s.Insert(id);
+  s.Add(c, Msg(1, Role::kUser, std::string(content_size, 'x')), lsn);
+  return c;
+}
+
+TEST_CASE("LRU eviction by conversation count", "[conversation_cache]") {
+  ConversationCache cache(OneShard(3, 1 << 20));
+  Shard& s = cache.shard(0);
+  MutexLock lock(&s.mu);
+  for (const char* id : {"a", "b", "c"}) {
+    CachedConversation* c = AddConversation(s, id, 0);
+    s.Enforce(0, c);
+  }
+  CHECK(cache.evictions() == 0);
+  CHECK(s.Counters().conversations == 3);
+
+  REQUIRE(s.Find("a") != nullptr);  // LRU order now: a c b (newest first)
+  CachedConversation* d = AddConversation(s, "d", 0);
+  s.Enforce(0, d);  // d a c b: b goes
+  CHECK(cache.evictions() == 1);
+  CHECK(s.Counters().conversations == 3);
+  CHECK(s.Find("b") == nullptr);
+  REQUIRE(s.Find("c") != nullptr);  // c d a
+  CachedConversation* e = AddConversation(s, "e", 0);
+  s.Enforce(0, e);  // e c d a: a goes
+  CHECK(cache.evictions() == 2);
+  CHECK(s.Find("a") == nullptr);
+  CHECK(s.Find("c") != nullptr);
+  CHECK(s.Find("d") != nullptr);
+  CHECK(s.Find("e") != nullptr);
+  CacheCounters k = s.Counters();
+  CHECK(k.conversations == 3);
+  CHECK(k.messages == 3);
+  size_t one = EmptyEntryBytes(1) +
+               CachedMessageBytes(*Msg(1, Role::kUser, std::string(10, 'x')));
+  CHECK(k.bytes == 3 * one);
+}
+
+TEST_CASE("An entry inserted as oldest is evicted first",
+          "[conversation_cache]") {
+  ConversationCache cache(OneShard(2, 1 << 20));
+  Shard& s = cache.shard(0);
+  MutexLock lock(&s.mu);
+  AddConversation(s, "new", 0);
+  CachedConversation* warm = s.Insert("warm", /*as_oldest=*/true);
+  s.Add(warm, Msg(1), 0);
+  CachedConversation* x = AddConversation(s, "x", 0);
+  s.Enforce(0, x);
+  CHECK(s.Find("warm") == nullptr);
+  CHECK(s.Find("new") != nullptr);
+  CHECK(cache.evictions() == 1);
+}
+
+TEST_CASE("LRU eviction by bytes", "[conversation_cache]") {
+  const size_t one =
+      EmptyEntryBytes(1) +
+      CachedMessageBytes(*Msg(1, Role::kUser, std::string(1000, 'x')));
+  // Room for three such conversations, not four.
+  ConversationCache cache(OneShard(1000, 3 * one + one / 2));
+  Shard& s = cache.shard(0);
+  MutexLock lock(&s.mu);
+  for (const char* id : {"a", "b", "c"}) {
+    CachedConversation* c = AddConversation(s, id, 0, 1000);
+    REQUIRE(c->bytes == one);
+    s.Enforce(0, c);
+  }
+  CHECK(cache.evictions() == 0);
+  CHECK(s.Counters().bytes == 3 * one);
+  REQUIRE(s.Find("a") != nullptr);  // a c b
+  CachedConversation* d = AddConversation(s, "d", 0, 1000);
+  s.Enforce(0, d);
+  CHECK(cache.evictions() == 1);
+  CHECK(s.Find("b") == nullptr);
+  CHECK(s.Counters().bytes == 3 * one);
+  CHECK(s.Counters().conversations == 3);
+
+  // One big conversation pushes out as many old ones as needed.
+  CachedConversation* big = AddConversation(s, "e", 0, 2 * one + 1000);
+  s.Enforce(0, big);  // e d a c: c, a and d go
+  CHECK(cache.evictions() == 4);
+  CHECK(s.Counters().conversations == 1);
+  CHECK(s.Find("e") == big);
+  CHECK(s.Counters().bytes == big->bytes);
+}
+
+TEST_CASE("Eviction never drops undurable entries or the kept one",
+          "[conversation_cache]") {
+  ConversationCache cache(OneShard(2, 1 << 20));
+  Shard& s = cache.shard(0);
+  MutexLock lock(&s.mu);
+  AddConversation(s, "a", 5);  // oldest, not durable until 5
+  AddConversation(s, "b", 6);
+  CachedConversation* c = AddConversation(s, "c", 0);
+  s.Enforce(/*durable_lsn=*/4, c);  // a and b pending, c kept: none goes
+  CHECK(cache.evictions() == 0);
+  CHECK(s.Counters().conversations == 3);
+
+  s.Enforce(5, nullptr);  // a is durable now and least recently used
+  CHECK(cache.evictions() == 1);
+  CHECK(s.Counters().conversations == 2);
+
+  // Order c b (c newest). Keep b, the least recently used: c goes instead.
+  CachedConversation* b = s.Find("b");
+  REQUIRE(b != nullptr);                               // b c
+  CachedConversation* d = AddConversation(s, "d", 0);  // d b c
+  s.Enforce(6, d);
+  CHECK(cache.evictions() == 2);
+  CHECK(s.Find("c") == nullptr);
+  CHECK(s.Find("b") == b);
+  CHECK(s.Find("d") == d);
+  // Order d b: keeping the LRU entry b while over bound takes d.
+  CachedConversation* e = AddConversation(s, "e", 0);  // e d b
+  s.Enforce(6, b);
+  CHECK(s.Find("d") == nullptr);
+  CHECK(s.Find("b") == b);
+  CHECK(s.Find("e") == e);
+  CHECK(cache.evictions() == 3);
+}
+
+TEST_CASE("Clear empties a deleted conversation and pins it until durable",
+          "[conversation_cache]") {
+  ConversationCache cache(OneShard(1, 1 << 20));
+  Shard& s = cache.shard(0);
+  MutexLock lock(&s.mu);
+  CachedConversation* c = s.Insert("gone");
+  const size_t empty = c->bytes;
+  s.Add(c, Msg(1, Role::kSystem, "sys", 5, "u", 3, 0), 2);
+  s.Add(c, Msg(2, Role::kUser, "hi", 6, "u", 4, 0), 3);
+  s.Clear(c, 8);
+  CHECK(c->messages.empty());
+  CHECK(c->bytes == empty);
+  CHECK(c->complete);
+  CHECK(c->first_system == nullptr);
+  CHECK(c->pending_lsn == 8);
+  CHECK(c->info.conversation_id == "gone");
+  CHECK(c->info.message_count == 0);
+  CHECK(c->info.tokens_in == 0);
+  CHECK(c->info.last_seq == 0);
+  CHECK(c->info.user_id.empty());
+  CHECK(c->info.first_at_us == 0);
+  CHECK(c->info.last_at_us == 0);
+  CacheCounters k = s.Counters();
+  CHECK(k.conversations == 1);
+  CHECK(k.messages == 0);
+  CHECK(k.bytes == empty);
+
+  // A clear at a lower lsn does not lower pending_lsn.
+  s.Clear(c, 5);
+  CHECK(c->pending_lsn == 8);
+
+  // The tombstone is pinned until the delete is durable.
+  AddConversation(s, "other", 0);  // over the bound of one conversation
+  s.Enforce(7, nullptr);           // "other" is newer; "gone" is pinned
+  CHECK(s.Find("gone") == c);      // gone other
+  CHECK(s.Find("other") == nullptr);
+  CHECK(cache.evictions() == 1);
+
+  // The conversation starts over at seq 1.
+  s.Add(c, Msg(1, Role::kUser, "again", 9, "v"), 9);
+  CHECK(c->complete);
+  CHECK(c->info.message_count == 1);
+  CHECK(c->info.user_id == "v");
+  CHECK(c->pending_lsn == 9);
+}
+
+TEST_CASE("CollectDirty returns entries with undurable writes",
+          "[conversation_cache]") {
+  CacheLimits limits = OneShard(100, 1 << 20);
+  limits.shards = 4;
+  ConversationCache cache(limits);
+  auto add = [&](const std::string& id, uint64_t lsn) {
+    Shard& s = cache.ShardFor(id);
+    MutexLock lock(&s.mu);
+    AddConversation(s, id, lsn);
+  };
+  add("a", 3);
+  add("b", 0);
+  add("c", 7);
+  add("d", 5);
+  {
+    Shard& s = cache.ShardFor("d");
+    MutexLock lock(&s.mu);
+    s.Clear(s.Find("d"), 9);  // a delete is a write too
+  }
+  auto dirty = [&](uint64_t durable) {
+    std::vector<const CachedConversation*> out;
+    for (size_t i = 0; i < cache.shard_count(); ++i) {
+      Shard& s = cache.shard(i);
+      MutexLock lock(&s.mu);
+      s.CollectDirty(durable, &out);
+    }
+    std::vector<std::string> ids;
+    for (const CachedConversation* c : out) ids.push_back(c->id);
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  };
+  CHECK(dirty(0) == std::vector<std::string>{"a", "c", "d"});
+  CHECK(dirty(2) == std::vector<std::string>{"a", "c", "d"});
+  CHECK(dirty(3) == std::vector<std::string>{"c", "d"});
+  CHECK(dirty(7) == std::vector<std::string>{"d"});
+  CHECK(dirty(9).empty());
+}
+
+TEST_CASE("Totals add up the shards' counters", "[conversation_cache]") {
+  CacheLimits limits;
+  limits.shards = 4;
+  ConversationCache cache(limits);
+  CHECK(cache.shard_count() == 4);
+  uint64_t want_messages = 0;
+  uint64_t want_bytes = 0;
+  for (int i = 0; i < 20; ++i) {
+    std::string id = "conv-" + std::to_string(i);
+    Shard& s = cache.ShardFor(id);
+    MutexLock lock(&s.mu);
+    CachedConversation* c = s.Insert(id);
+    want_bytes += EmptyEntryBytes(id.size());
+    for (int seq = 1; seq <= i % 5; ++seq) {
+      MessagePtr m = Msg(seq, Role::kUser, std::string(seq * 10, 'y'));
+      s.Add(c, m, 0);
+      want_bytes += CachedMessageBytes(*m);
+      ++want_messages;
+    }
+  }
+  CacheCounters sum;
+  for (size_t i = 0; i < cache.shard_count(); ++i) {
+    Shard& s = cache.shard(i);
+    MutexLock lock(&s.mu);
+    CacheCounters k = s.Counters();
+    sum.conversations += k.conversations;
+    sum.messages += k.messages;
+    sum.bytes += k.bytes;
+  }
+  CacheCounters t = cache.Totals();
+  CHECK(t.conversations == 20);
+  CHECK(t.messages == want_messages);
+  CHECK(want_messages == 40);  // 4 x (0 + 1 + 2 + 3 + 4)
+  CHECK(t.bytes == want_bytes);
+  CHECK(sum.conversations == t.conversations);
+  CHECK(sum.messages == t.messages);
+  CHECK(sum.bytes == t.bytes);
+}
+
+TEST_CASE("Full reports a shard at its bound", "[conversation_cache]") {
+  ConversationCache cache(OneShard(2, 1 << 20));
+  CHECK_FALSE(cache.Full());
+  {
+    Shard& s = cache.shard(0);
+    MutexLock lock(&s.mu);
+    AddConversation(s, "a", 0);
+  }
+  CHECK_FALSE(cache.Full());
+  {
+    Shard& s = cache.shard(0);
+    MutexLock lock(&s.mu);
+    AddConversation(s, "b", 0);
+  }
+  CHECK(cache.Full());
+
+  ConversationCache small(OneShard(100, EmptyEntryBytes(1) + 10));
+  {
+    Shard& s = small.shard(0);
+    MutexLock lock(&s.mu);
+    AddConversation(s, "a", 0, 10);
+  }
+  CHECK(small.Full());
+}
+
+TEST_CASE("Hit, miss and eviction counters", "[conversation_cache]") {
+  ConversationCache cache(OneShard(1, 1 << 20));
+  CHECK(cache.hits() == 0);
+  CHECK(cache.misses() == 0);
+  CHECK(cache.evictions() == 0);
+  cache.RecordHit();
+  cache.RecordHit();
+  cache.RecordHit();
+  cache.RecordMiss();
+  cache.RecordMiss();
+  CHECK(cache.hits() == 3);
+  CHECK(cache.misses() == 2);
+  Shard& s = cache.shard(0);
+  MutexLock lock(&s.mu);
+  for (int i = 0; i < 5; ++i) {
+    CachedConversation* c = AddConversation(s, "c" + std::to_string(i), 0);
+    s.Enforce(0, c);
+  }
+  CHECK(cache.evictions() == 4);
+  CHECK(s.Counters().conversations == 1);
+  CHECK(s.Find("c4") != nullptr);
+  CHECK(cache.hits() == 3);  // Find does not count; the store does
+}
+
+}  // namespace
+}  // namespace convstore::internal

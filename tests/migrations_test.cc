@@ -1,0 +1,432 @@
+// Copyright 2026 The convstore Authors.
+//
+// Tests of src/sqlite/migrations.h: a fresh file reaches the latest schema,
+// migrating is idempotent, and files this build must not touch (a newer
+// schema, another application's database, not SQLite at all, truncated) are
+// refused with the documented code and left as they were.
+
+#include "sqlite/migrations.h"
+
+#include <sqlite3.h>
+
+#include <catch2/catch.hpp>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "convstore/convstore.h"
+#include "sqlite/sqlite_handle.h"
+#include "testutil.h"
+
+namespace convstore::internal {
+namespace {
+
+using test::TempDir;
+
+std::unique_ptr<Db> OpenDb(const std::string& path) {
+  std::unique_ptr<Db> db;
+  Status s = Db::Open(path, /*create=*/true, &db);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  return db;
+}
+
+int64_t QueryInt(Db* db, const std::string& sql) {
+  int64_t v = -1;
+  Status s = db->QueryInt(sql, &v);
+  INFO(sql << ": " << s.ToString());
+  REQUIRE(s.ok());
+  return v;
+}
+
+using MigrationRow = std::tuple<int64_t, std::string, int64_t>;
+
+std::vector<MigrationRow> MigrationRows(Db* db) {
+  Stmt st;
+  REQUIRE(db->Prepare("SELECT version, name, applied_at_us FROM "
+                      "schema_migrations ORDER BY version",
+                      &st)
+              .ok());
+  std::vector<MigrationRow> rows;
+  Status s;
+  while (st.Step(&s)) rows.emplace_back(st.Int(0), st.Text(1), st.Int(2));
+  REQUIRE(s.ok());
+  return rows;
+}
+
+// Every schema object as "type name: sql", in a stable order.
+std::vector<std::string> SchemaObjects(Db* db) {
+  Stmt st;
+  REQUIRE(db->Prepare("SELECT type, name, coalesce(sql, '') FROM sqlite_master "
+                      "ORDER BY type, name",
+                      &st)
+              .ok());
+  std::vector<std::string> out;
+  Status s;
+  while (st.Step(&s)) {
+    out.push_back(st.Text(0) + " " + st.Text(1) + ": " + st.Text(2));
+  }
+  REQUIRE(s.ok());
+  return out;
+}
+
+bool TableExists(Db* db, const std::string& name) {
+  return QueryInt(db,
+                  "SELECT count(*) FROM sqlite_master WHERE type='table' AND "
+                  "name='" +
+                      name + "'") == 1;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in),
+                     std::istreambuf_iterator<char>());
+}
+
+void WriteFile(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  REQUIRE(out.good());
+}
+
+// Runs raw SQL through the sqlite3 C API, bypassing convstore entirely.
+void RawExec(const std::string& path, const std::string& sql) {
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &raw) == SQLITE_OK);
+  char* err = nullptr;
+  int rc = sqlite3_exec(raw, sql.c_str(), nullptr, nullptr, &err);
+  std::string msg = err != nullptr ? err : "";
+  sqlite3_free(err);
+  sqlite3_close(raw);
+  INFO(msg);
+  REQUIRE(rc == SQLITE_OK);
+}
+
+Options QuietOptions(const std::string& path) {
+  Options o;
+  o.path = path;
+  o.log_level = LogLevel::kOff;
+  o.max_flush_delay = std::chrono::milliseconds(5);
+  return o;
+}
+
+TEST_CASE("migration list is well formed", "[migrations]") {
+  std::span<const Migration> all = AllMigrations();
+  REQUIRE_FALSE(all.empty());
+  for (size_t i = 0; i < all.size(); ++i) {
+    // Versions are 1, 2, 3, ... with no gap, each named.
+    CHECK(all[i].version == static_cast<int>(i) + 1);
+    REQUIRE(all[i].name != nullptr);
+    CHECK(std::string(all[i].name).size() > 0);
+    REQUIRE(all[i].sql != nullptr);
+  }
+  CHECK(LatestSchemaVersion() == all.back().version);
+}
+
+TEST_CASE("a fresh file migrates to the latest version", "[migrations]") {
+  TempDir dir;
+  auto db = OpenDb(dir.File("fresh.db"));
+
+  int64_t version = -1;
+  REQUIRE(SchemaVersion(db.get(), &version).ok());
+  CHECK(version == 0);
+
+  Status s = Migrate(db.get(), LatestSchemaVersion());
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+
+  REQUIRE(SchemaVersion(db.get(), &version).ok());
+  CHECK(version == LatestSchemaVersion());
+  CHECK(QueryInt(db.get(), "PRAGMA user_version") == LatestSchemaVersion());
+  CHECK(QueryInt(db.get(), "PRAGMA application_id") == kApplicationId);
+  CHECK(kApplicationId == 0x43565354);  // "CVST"
+
+  // One row per migration, with its name and a plausible time.
+  std::vector<MigrationRow> rows = MigrationRows(db.get());
+  std::span<const Migration> all = AllMigrations();
+  REQUIRE(rows.size() == all.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    CHECK(std::get<0>(rows[i]) == all[i].version);
+    CHECK(std::get<1>(rows[i]) == all[i].name);
+    CHECK(std::get<2>(rows[i]) > 1'600'000'000'000'000);  // after 2020
+  }
+
+  // The tables the backend relies on exist, and the LSN starts at 0.
+  CHECK(TableExists(db.get(), "conversations"));
+  CHECK(TableExists(db.get(), "messages"));
+  CHECK(TableExists(db.get(), "store_meta"));
+  CHECK(QueryInt(db.get(),
+                 "SELECT value FROM store_meta WHERE key = "
+                 "'last_lsn'") == 0);
+  CHECK(QueryInt(db.get(), "SELECT count(*) FROM messages") == 0);
+  CHECK(QueryInt(db.get(), "SELECT count(*) FROM conversations") == 0);
+}
+
+TEST_CASE("migrating twice is a no-op", "[migrations]") {
+  TempDir dir;
+  const std::string path = dir.File("twice.db");
+  std::vector<MigrationRow> rows_before;
+  std::vector<std::string> schema_before;
+  {
+    auto db = OpenDb(path);
+    REQUIRE(Migrate(db.get(), LatestSchemaVersion()).ok());
+    rows_before = MigrationRows(db.get());
+    schema_before = SchemaObjects(db.get());
+    // Again on the same connection.
+    Status s = Migrate(db.get(), LatestSchemaVersion());
+    INFO(s.ToString());
+    REQUIRE(s.ok());
+    CHECK(MigrationRows(db.get()) == rows_before);
+    CHECK(SchemaObjects(db.get()) == schema_before);
+  }
+  // And again on a new connection, as a reopened store does.
+  auto db = OpenDb(path);
+  Status s = Migrate(db.get(), LatestSchemaVersion());
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  CHECK(MigrationRows(db.get()) == rows_before);
+  CHECK(SchemaObjects(db.get()) == schema_before);
+  CHECK(QueryInt(db.get(), "PRAGMA user_version") == LatestSchemaVersion());
+  CHECK(QueryInt(db.get(), "PRAGMA application_id") == kApplicationId);
+  int64_t version = -1;
+  REQUIRE(SchemaVersion(db.get(), &version).ok());
+  CHECK(version == LatestSchemaVersion());
+}
+
+TEST_CASE("migrating a store's file keeps its data", "[migrations]") {
+  TempDir dir;
+  Options o = QuietOptions(dir.File("data.db"));
+  {
+    auto store = test::OpenOrDie(o);
+    for (int i = 0; i < 5; ++i) {
+      REQUIRE(
+          store->Append("c", test::Msg(Role::kUser, "m" + std::to_string(i)))
+              .ok());
+    }
+    REQUIRE(store->Close().ok());
+  }
+  auto db = OpenDb(o.path);
+  REQUIRE(Migrate(db.get(), LatestSchemaVersion()).ok());
+  CHECK(QueryInt(db.get(), "SELECT count(*) FROM messages") == 5);
+  CHECK(MigrationRows(db.get()).size() == AllMigrations().size());
+}
+
+TEST_CASE("a database from a newer version is refused untouched",
+          "[migrations]") {
+  TempDir dir;
+  const std::string path = dir.File("newer.db");
+  const int newer = LatestSchemaVersion() + 1;
+  {
+    auto db = OpenDb(path);
+    REQUIRE(Migrate(db.get(), LatestSchemaVersion()).ok());
+    // What a future convstore would have left behind.
+    REQUIRE(db->Exec("INSERT INTO schema_migrations(version, name, "
+                     "applied_at_us) VALUES (" +
+                     std::to_string(newer) +
+                     ", 'from the future', 1);"
+                     "PRAGMA user_version = " +
+                     std::to_string(newer) +
+                     ";"
+                     "CREATE TABLE future_table (x INTEGER)")
+                .ok());
+  }
+  auto db = OpenDb(path);
+  const std::vector<MigrationRow> rows_before = MigrationRows(db.get());
+  const std::vector<std::string> schema_before = SchemaObjects(db.get());
+
+  Status s = Migrate(db.get(), LatestSchemaVersion());
+  INFO(s.ToString());
+  CHECK(s.IsNotSupported());
+  CHECK(s.message().find(std::to_string(newer)) != std::string::npos);
+
+  CHECK(MigrationRows(db.get()) == rows_before);
+  CHECK(SchemaObjects(db.get()) == schema_before);
+  CHECK(QueryInt(db.get(), "PRAGMA user_version") == newer);
+  CHECK(QueryInt(db.get(), "PRAGMA application_id") == kApplicationId);
+  int64_t version = -1;
+  REQUIRE(SchemaVersion(db.get(), &version).ok());
+  CHECK(version == newer);
+  db.reset();
+
+  // The public entry point says the same.
+  auto opened = Store::Open(QuietOptions(path));
+  INFO(opened.status().ToString());
+  CHECK(opened.status().IsNotSupported());
+  auto check = OpenDb(path);
+  CHECK(MigrationRows(check.get()) == rows_before);
+  CHECK(SchemaObjects(check.get()) == schema_before);
+}
+
+TEST_CASE("another application's SQLite file is refused", "[migrations]") {
+  TempDir dir;
+  const std::string path = dir.File("foreign.db");
+
+  SECTION("foreign tables, no application_id") {
+    RawExec(path,
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);"
+            "INSERT INTO users(name) VALUES ('alice'), ('bob');");
+  }
+  SECTION("a foreign application_id on an empty file") {
+    RawExec(path, "PRAGMA application_id = 1234567;");
+  }
+  SECTION("a convstore-looking table without the application_id") {
+    RawExec(path, "CREATE TABLE conversations (x INTEGER);");
+  }
+
+  auto db = OpenDb(path);
+  const std::vector<std::string> schema_before = SchemaObjects(db.get());
+  const int64_t app_before = QueryInt(db.get(), "PRAGMA application_id");
+  const int64_t user_version_before = QueryInt(db.get(), "PRAGMA user_version");
+
+  Status s = Migrate(db.get(), LatestSchemaVersion());
+  INFO(s.ToString());
+  CHECK(s.IsCorruption());
+
+  // Nothing of ours was written into the file.
+  CHECK(SchemaObjects(db.get()) == schema_before);
+  CHECK_FALSE(TableExists(db.get(), "schema_migrations"));
+  CHECK(QueryInt(db.get(), "PRAGMA application_id") == app_before);
+  CHECK(QueryInt(db.get(), "PRAGMA user_version") == user_version_before);
+  db.reset();
+
+  auto opened = Store::Open(QuietOptions(path));
+  INFO(opened.status().ToString());
+  CHECK(opened.status().IsCorruption());
+  auto check = OpenDb(path);
+  CHECK(SchemaObjects(check.get()) == schema_before);
+  CHECK(QueryInt(check.get(), "PRAGMA application_id") == app_before);
+}
+
+TEST_CASE("a file that is not SQLite is refused with Corruption",
+          "[migrations]") {
+  TempDir dir;
+  const std::string path = dir.File("garbage.db");
+  std::string bytes;
+  SECTION("random bytes") {
+    std::mt19937 rng(12345);
+    bytes.resize(16384);
+    for (char& c : bytes) c = static_cast<char>(rng() & 0xff);
+  }
+  SECTION("a short text file") { bytes = "hello, this is not a database\n"; }
+  SECTION("a long text file") {
+    for (int i = 0; i < 2000; ++i) {
+      bytes += "line " + std::to_string(i) + " of a plain text file\n";
+    }
+  }
+  WriteFile(path, bytes);
+
+  auto opened = Store::Open(QuietOptions(path));
+  INFO(opened.status().ToString());
+  CHECK(opened.status().IsCorruption());
+  // The file is not modified.
+  CHECK(ReadFile(path) == bytes);
+}
+
+// A store file with 20 conversations of 20 messages, closed so that the WAL
+// is checkpointed into it. Returns its bytes.
+std::string MakeStoreFile(const TempDir& dir, const std::string& name) {
+  const std::string path = dir.File(name);
+  {
+    auto store = test::OpenOrDie(QuietOptions(path));
+    const std::string filler(300, 'x');
+    for (int c = 0; c < 20; ++c) {
+      for (int i = 0; i < 20; ++i) {
+        REQUIRE(store
+                    ->Append("conv-" + std::to_string(c),
+                             test::Msg(Role::kUser, filler + std::to_string(i)))
+                    .ok());
+      }
+    }
+    REQUIRE(store->Close().ok());
+  }
+  // Close checkpointed the WAL into the main file: all data is in it.
+  REQUIRE((!std::filesystem::exists(path + "-wal") ||
+           std::filesystem::file_size(path + "-wal") == 0));
+  return ReadFile(path);
+}
+
+TEST_CASE("a truncated database fails cleanly", "[migrations]") {
+  TempDir dir;
+  const std::string full = MakeStoreFile(dir, "good.db");
+  const size_t page = 4096;
+  REQUIRE(full.size() % page == 0);
+  REQUIRE(full.size() > 16 * page);
+
+  struct Cut {
+    size_t size;
+    // Whole pages are missing: SQLite sees the file is shorter than its
+    // header says, so opening must fail. A cut inside the last page only
+    // zeroes that page's tail, which SQLite cannot always tell from data.
+    bool pages_missing;
+  };
+  const Cut cuts[] = {
+      {50, true},
+      {100, true},
+      {page, true},
+      {page + 100, true},
+      {full.size() / 2, true},
+      {full.size() / 2 + 7, true},
+      {full.size() - page, true},
+      {full.size() - page + 1, false},
+      {full.size() - 100, false},
+      {full.size() - 1, false},
+  };
+  for (const Cut& cut : cuts) {
+    INFO("truncated to " << cut.size << " of " << full.size() << " bytes");
+    const std::string path =
+        dir.File("truncated_" + std::to_string(cut.size) + ".db");
+    WriteFile(path, full.substr(0, cut.size));
+    auto opened = Store::Open(QuietOptions(path));
+    INFO(opened.status().ToString());
+    if (cut.pages_missing) {
+      // Missing pages are damage, never an empty or partial store.
+      CHECK(opened.status().IsCorruption());
+    } else {
+      CHECK((opened.ok() || opened.status().IsCorruption()));
+    }
+    if (opened.ok()) {
+      // Opened anyway: reading every conversation must not crash, and what
+      // it returns is either an error or well-formed messages.
+      for (int c = 0; c < 20; ++c) {
+        HistoryOptions h;
+        h.from_storage = true;
+        auto hist = (*opened)->History("conv-" + std::to_string(c), h);
+        if (hist.ok()) {
+          CHECK(hist->size() <= 20);
+          for (const MessagePtr& m : *hist) CHECK(m != nullptr);
+        }
+      }
+      (void)(*opened)->Close();
+    }
+  }
+}
+
+TEST_CASE("a database with a damaged page is refused at open", "[migrations]") {
+  // Regression: SqliteBackend runs PRAGMA quick_check(1) at open. The pragma
+  // reports damage as a result row, not as an error code; its verdict used
+  // to be ignored, so a damaged file opened.
+  TempDir dir;
+  std::string bytes = MakeStoreFile(dir, "good.db");
+  const size_t page = 4096;
+  const size_t victim = bytes.size() / page / 2;  // a page in the middle
+  REQUIRE(victim > 1);
+  for (size_t i = 0; i < 8; ++i) bytes[victim * page + i] = '\xff';
+  const std::string path = dir.File("damaged.db");
+  WriteFile(path, bytes);
+
+  Options o = QuietOptions(path);
+  o.warm_conversations = 0;  // so only the open-time check can notice
+  auto opened = Store::Open(o);
+  INFO(opened.status().ToString());
+  CHECK(opened.status().IsCorruption());
+  if (opened.ok()) (void)(*opened)->Close();
+}
+
+}  // namespace
+}  // namespace convstore::internal
