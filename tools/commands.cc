@@ -1,0 +1,401 @@
+// Copyright 2026 The convstore Authors.
+
+#include "commands.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <utility>
+
+namespace convstore::tools {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+// Page size used when listing every conversation.
+constexpr size_t kListPage = 1000;
+
+// Never throws on invalid UTF-8 (the store validates content, but a file
+// edited by hand might not be valid).
+void PrintJson(const json& j, std::ostream& out) {
+  out << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+}
+
+// Makes text safe for a terminal: control characters other than newline
+// and tab are shown as \r or \xNN.
+std::string Printable(const std::string& s) {
+  std::string r;
+  r.reserve(s.size());
+  for (unsigned char c : s) {
+    if (c == '\n' || c == '\t' || c >= 0x20) {
+      r.push_back(static_cast<char>(c));
+    } else if (c == '\r') {
+      r += "\\r";
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
+      r += buf;
+    }
+  }
+  return r;
+}
+
+// Display width of UTF-8 text (code points; good enough for ids and names).
+size_t Width(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+void Pad(std::ostream& out, const std::string& s, size_t width, bool right) {
+  const size_t w = Width(s);
+  const std::string fill(w < width ? width - w : 0, ' ');
+  if (right) {
+    out << fill << s;
+  } else {
+    out << s << fill;
+  }
+}
+
+// Prints rows under a header, columns separated by two spaces. The last
+// column is not padded; its continuation lines (after '\n') are indented to
+// where it starts.
+void PrintTable(const std::vector<std::string>& header,
+                const std::vector<bool>& right_align,
+                const std::vector<std::vector<std::string>>& rows,
+                std::ostream& out, const std::string& indent) {
+  const size_t cols = header.size();
+  std::vector<size_t> width(cols, 0);
+  for (size_t c = 0; c < cols; ++c) width[c] = Width(header[c]);
+  for (const auto& row : rows) {
+    for (size_t c = 0; c + 1 < cols; ++c) {
+      width[c] = std::max(width[c], Width(row[c]));
+    }
+  }
+  size_t last_col = indent.size();
+  for (size_t c = 0; c + 1 < cols; ++c) last_col += width[c] + 2;
+  const std::string continuation(last_col, ' ');
+  auto print_row = [&](const std::vector<std::string>& row) {
+    out << indent;
+    for (size_t c = 0; c + 1 < cols; ++c) {
+      Pad(out, row[c], width[c], right_align[c]);
+      out << "  ";
+    }
+    const std::string& tail = row[cols - 1];
+    size_t begin = 0;
+    while (true) {
+      size_t nl = tail.find('\n', begin);
+      out << tail.substr(begin, nl - begin) << "\n";
+      if (nl == std::string::npos) break;
+      begin = nl + 1;
+      out << continuation;
+    }
+  };
+  print_row(header);
+  for (const auto& row : rows) print_row(row);
+}
+
+json MessageToJson(const Message& m) {
+  json j;
+  j["seq"] = m.seq;
+  j["role"] = RoleName(m.role);
+  j["content"] = m.content;
+  j["user_id"] = m.user_id;
+  j["tokens_in"] = m.tokens_in;
+  j["tokens_out"] = m.tokens_out;
+  if (!m.tool_call_id.empty()) j["tool_call_id"] = m.tool_call_id;
+  if (!m.tool_name.empty()) j["tool_name"] = m.tool_name;
+  if (!m.metadata.empty()) {
+    // Stored verbatim; embed it as JSON when it parses (it was validated as a
+    // JSON object on Append), else as the raw text.
+    json meta = json::parse(m.metadata, nullptr, /*allow_exceptions=*/false);
+    if (meta.is_discarded()) {
+      j["metadata"] = m.metadata;
+    } else {
+      j["metadata"] = std::move(meta);
+    }
+  }
+  j["created_at_us"] = m.created_at_us;
+  j["created_at"] = FormatTimestamp(m.created_at_us);
+  return j;
+}
+
+json ConversationToJson(const ConversationInfo& c) {
+  return json{{"conversation_id", c.conversation_id},
+              {"user_id", c.user_id},
+              {"message_count", c.message_count},
+              {"tokens_in", c.tokens_in},
+              {"tokens_out", c.tokens_out},
+              {"first_at_us", c.first_at_us},
+              {"last_at_us", c.last_at_us},
+              {"first_at", FormatTimestamp(c.first_at_us)},
+              {"last_at", FormatTimestamp(c.last_at_us)},
+              {"last_seq", c.last_seq}};
+}
+
+json StatsToJson(const Stats& s) {
+  return json{{"cached_conversations", s.cached_conversations},
+              {"cached_messages", s.cached_messages},
+              {"cached_bytes", s.cached_bytes},
+              {"cache_hits", s.cache_hits},
+              {"cache_misses", s.cache_misses},
+              {"cache_evictions", s.cache_evictions},
+              {"db_conversations", s.db_conversations},
+              {"db_messages", s.db_messages},
+              {"queue_items", s.queue_items},
+              {"queue_bytes", s.queue_bytes},
+              {"queue_items_high_water", s.queue_items_high_water},
+              {"queue_bytes_high_water", s.queue_bytes_high_water},
+              {"queue_rejections", s.queue_rejections},
+              {"oldest_unflushed_age_us", s.oldest_unflushed_age_us},
+              {"appended_lsn", s.appended_lsn},
+              {"durable_lsn", s.durable_lsn},
+              {"batches_committed", s.batches_committed},
+              {"rows_committed", s.rows_committed},
+              {"writes_failed", s.writes_failed},
+              {"commit_errors", s.commit_errors},
+              {"retries", s.retries},
+              {"commit_latency_p50_us", s.commit_latency_p50_us},
+              {"commit_latency_p99_us", s.commit_latency_p99_us},
+              {"enqueue_to_durable_p50_us", s.enqueue_to_durable_p50_us},
+              {"enqueue_to_durable_p99_us", s.enqueue_to_durable_p99_us},
+              {"background_error", s.background_error}};
+}
+
+std::string FormatBytes(uint64_t bytes) {
+  char buf[32];
+  if (bytes < 1024) {
+    std::snprintf(buf, sizeof(buf), "%" PRIu64 " B", bytes);
+  } else if (bytes < (uint64_t{1} << 20)) {
+    std::snprintf(buf, sizeof(buf), "%.1f KiB", bytes / 1024.0);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.1f MiB", bytes / 1048576.0);
+  }
+  return buf;
+}
+
+// "a / b" for a pair of counters.
+template <typename A, typename B>
+std::string Pair(A a, B b) {
+  return std::to_string(a) + " / " + std::to_string(b);
+}
+
+// The text shown in the history table's content column: the tool-call tag,
+// then the content.
+std::string ContentCell(const Message& m) {
+  std::string tag;
+  if (m.role == Role::kTool) {
+    tag = "[result";
+    if (!m.tool_name.empty()) tag += " of " + m.tool_name;
+    if (!m.tool_call_id.empty()) tag += " id=" + m.tool_call_id;
+    tag += "] ";
+  } else if (!m.tool_call_id.empty() || !m.tool_name.empty()) {
+    tag = "[call";
+    if (!m.tool_name.empty()) tag += " " + m.tool_name;
+    if (!m.tool_call_id.empty()) tag += " id=" + m.tool_call_id;
+    tag += "] ";
+  }
+  return Printable(tag + m.content);
+}
+
+}  // namespace
+
+std::string FormatTimestamp(int64_t micros) {
+  if (micros <= 0) return "-";
+  const std::time_t secs = static_cast<std::time_t>(micros / 1000000);
+  std::tm tm{};
+  if (gmtime_r(&secs, &tm) == nullptr) return "-";
+  char date[32];
+  std::strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
+  char buf[48];
+  std::snprintf(buf, sizeof(buf), "%s.%03d", date,
+                static_cast<int>((micros % 1000000) / 1000));
+  return buf;
+}
+
+std::string FormatDuration(int64_t micros) {
+  char buf[32];
+  if (micros < 1000) {
+    std::snprintf(buf, sizeof(buf), "%" PRId64 " us", micros);
+  } else if (micros < 1000000) {
+    std::snprintf(buf, sizeof(buf), "%.1f ms", micros / 1000.0);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.2f s", micros / 1e6);
+  }
+  return buf;
+}
+
+StatusOr<std::unique_ptr<Store>> OpenExisting(const std::string& db) {
+  Options options;
+  options.path = db;
+  options.create_if_missing = false;
+  options.warm_conversations = 0;
+  return Store::Open(options);
+}
+
+Status CloseAfter(Store& store, Status status) {
+  StatusOr<CloseReport> closed = store.Close();
+  if (!status.ok()) return status;
+  return closed.ok() ? Status::OK() : closed.status();
+}
+
+void PrintStatsText(const Stats& s, std::ostream& out,
+                    const std::string& indent) {
+  auto us = [](int64_t v) { return FormatDuration(v); };
+  const std::vector<
+      std::pair<std::string, std::vector<std::pair<std::string, std::string>>>>
+      groups = {
+          {"memory",
+           {{"conversations", std::to_string(s.cached_conversations)},
+            {"messages", std::to_string(s.cached_messages)},
+            {"bytes", std::to_string(s.cached_bytes) + " (" +
+                          FormatBytes(s.cached_bytes) + ")"},
+            {"hits / misses", Pair(s.cache_hits, s.cache_misses)},
+            {"evictions", std::to_string(s.cache_evictions)}}},
+          {"database",
+           {{"conversations", std::to_string(s.db_conversations)},
+            {"messages", std::to_string(s.db_messages)}}},
+          {"write queue",
+           {{"items / bytes", Pair(s.queue_items, s.queue_bytes)},
+            {"high water items / bytes",
+             Pair(s.queue_items_high_water, s.queue_bytes_high_water)},
+            {"rejections", std::to_string(s.queue_rejections)},
+            {"oldest unflushed write", s.oldest_unflushed_age_us > 0
+                                           ? us(s.oldest_unflushed_age_us)
+                                           : std::string("-")}}},
+          {"writer",
+           {{"appended / durable lsn", Pair(s.appended_lsn, s.durable_lsn)},
+            {"batches committed", std::to_string(s.batches_committed)},
+            {"rows committed", std::to_string(s.rows_committed)},
+            {"writes failed", std::to_string(s.writes_failed)},
+            {"commit errors / retries", Pair(s.commit_errors, s.retries)},
+            {"commit latency p50 / p99",
+             us(s.commit_latency_p50_us) + " / " + us(s.commit_latency_p99_us)},
+            {"enqueue->durable p50 / p99", us(s.enqueue_to_durable_p50_us) +
+                                               " / " +
+                                               us(s.enqueue_to_durable_p99_us)},
+            {"health", s.background_error.empty() ? std::string("OK")
+                                                  : s.background_error}}}};
+  size_t width = 0;
+  for (const auto& g : groups) {
+    for (const auto& row : g.second) width = std::max(width, row.first.size());
+  }
+  for (const auto& g : groups) {
+    out << indent << g.first << "\n";
+    for (const auto& row : g.second) {
+      out << indent << "  ";
+      Pad(out, row.first, width, false);
+      out << "  " << row.second << "\n";
+    }
+  }
+}
+
+void PrintMessagesText(const std::vector<MessagePtr>& messages,
+                       std::ostream& out, const std::string& indent) {
+  std::vector<std::vector<std::string>> rows;
+  int64_t prev_seq = 0;
+  for (const MessagePtr& m : messages) {
+    if (prev_seq != 0 && m->seq > prev_seq + 1) {
+      rows.push_back({"...", "", "", "", "",
+                      "(" + std::to_string(m->seq - prev_seq - 1) +
+                          " messages not shown)"});
+    }
+    prev_seq = m->seq;
+    rows.push_back({std::to_string(m->seq), FormatTimestamp(m->created_at_us),
+                    RoleName(m->role), std::to_string(m->tokens_in),
+                    std::to_string(m->tokens_out), ContentCell(*m)});
+  }
+  PrintTable({"SEQ", "TIME (UTC)", "ROLE", "IN", "OUT", "CONTENT"},
+             {true, false, false, true, true, false}, rows, out, indent);
+}
+
+void PrintCloseReportText(const CloseReport& r, std::ostream& out) {
+  out << "written " << r.written << ", remaining " << r.remaining << ", failed "
+      << r.failed << ", last durable lsn " << r.last_durable_lsn;
+}
+
+Status RunStats(const StatsArgs& args, std::ostream& out) {
+  StatusOr<std::unique_ptr<Store>> store = OpenExisting(args.db);
+  if (!store.ok()) return store.status();
+  const Stats stats = (*store)->GetStats();
+  if (args.json) {
+    PrintJson(StatsToJson(stats), out);
+  } else {
+    out << "file " << args.db
+        << " (memory and writer counters cover this process only; the read "
+           "commands do not warm the cache)\n";
+    PrintStatsText(stats, out);
+  }
+  return CloseAfter(**store, Status::OK());
+}
+
+Status RunHistory(const HistoryArgs& args, std::ostream& out) {
+  StatusOr<std::unique_ptr<Store>> store = OpenExisting(args.db);
+  if (!store.ok()) return store.status();
+  HistoryOptions options;
+  options.last_n = args.last;
+  StatusOr<std::vector<MessagePtr>> history =
+      (*store)->History(args.conversation, options);
+  if (!history.ok()) return CloseAfter(**store, history.status());
+  if (history->empty()) {
+    return CloseAfter(**store,
+                      Status::NotFound("no conversation '" + args.conversation +
+                                       "' in " + args.db));
+  }
+  if (args.json) {
+    json messages = json::array();
+    for (const MessagePtr& m : *history) messages.push_back(MessageToJson(*m));
+    PrintJson(json{{"conversation_id", args.conversation},
+                   {"messages", std::move(messages)}},
+              out);
+  } else {
+    PrintMessagesText(*history, out);
+  }
+  return CloseAfter(**store, Status::OK());
+}
+
+Status RunConversations(const ConversationsArgs& args, std::ostream& out) {
+  StatusOr<std::unique_ptr<Store>> store = OpenExisting(args.db);
+  if (!store.ok()) return store.status();
+  std::vector<ConversationInfo> all;
+  ListOptions options;
+  options.user_id = args.user;
+  options.limit = args.limit > 0 ? args.limit : kListPage;
+  std::string next_cursor;
+  while (true) {
+    StatusOr<ConversationPage> page = (*store)->ListConversations(options);
+    if (!page.ok()) return CloseAfter(**store, page.status());
+    for (ConversationInfo& c : page->conversations) all.push_back(std::move(c));
+    next_cursor = page->next_cursor;
+    if (args.limit > 0 || next_cursor.empty()) break;
+    options.cursor = next_cursor;
+  }
+  if (args.json) {
+    json list = json::array();
+    for (const ConversationInfo& c : all) list.push_back(ConversationToJson(c));
+    json j{{"conversations", std::move(list)}};
+    if (!next_cursor.empty()) j["next_cursor"] = next_cursor;
+    PrintJson(j, out);
+  } else {
+    std::vector<std::vector<std::string>> rows;
+    for (const ConversationInfo& c : all) {
+      rows.push_back({Printable(c.conversation_id), Printable(c.user_id),
+                      std::to_string(c.message_count),
+                      std::to_string(c.tokens_in), std::to_string(c.tokens_out),
+                      FormatTimestamp(c.first_at_us),
+                      FormatTimestamp(c.last_at_us)});
+    }
+    PrintTable({"CONVERSATION", "USER", "MESSAGES", "TOKENS IN", "TOKENS OUT",
+                "FIRST (UTC)", "LAST ACTIVITY (UTC)"},
+               {false, false, true, true, true, false, false}, rows, out, "");
+    out << all.size() << (all.size() == 1 ? " conversation" : " conversations");
+    if (!args.user.empty()) out << " of user " << Printable(args.user);
+    if (!next_cursor.empty()) out << " (more exist: raise or drop --limit)";
+    out << "\n";
+  }
+  return CloseAfter(**store, Status::OK());
+}
+
+}  // namespace convstore::tools

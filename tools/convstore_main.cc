@@ -1,1 +1,97 @@
-int main() { return 0; }
+// Copyright 2026 The convstore Authors.
+//
+// The convstore command-line tool: wires the subcommands to CLI11. Errors
+// print the Status to stderr and exit 1; nothing is thrown out of main.
+
+#include <CLI/CLI.hpp>
+#include <exception>
+#include <iostream>
+
+#include "commands.h"
+#include "demo.h"
+
+int main(int argc, char** argv) {
+  using convstore::Status;
+  namespace tools = convstore::tools;
+  try {
+    CLI::App app{
+        "convstore: a conversation memory for AI agents (in-memory cache, "
+        "write-behind SQLite)"};
+    app.require_subcommand(1);
+
+    tools::DemoArgs demo;
+    CLI::App* demo_cmd = app.add_subcommand(
+        "demo",
+        "Simulate an agent workload, close, reopen and verify that history "
+        "survived");
+    demo_cmd
+        ->add_option("--db", demo.db,
+                     "Demo database; deleted first so each run starts clean")
+        ->capture_default_str();
+    demo_cmd
+        ->add_option("--conversations", demo.conversations,
+                     "Conversations to simulate")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100000));
+    demo_cmd
+        ->add_option("--turns", demo.turns,
+                     "Messages appended to each conversation")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000000));
+
+    tools::StatsArgs stats;
+    CLI::App* stats_cmd =
+        app.add_subcommand("stats", "Print the store's counters");
+    stats_cmd->add_option("--db", stats.db, "Database file")->required();
+    stats_cmd->add_flag("--json", stats.json, "Print JSON");
+
+    tools::HistoryArgs history;
+    CLI::App* history_cmd = app.add_subcommand(
+        "history", "Print a conversation's messages, oldest first");
+    history_cmd->add_option("--db", history.db, "Database file")->required();
+    history_cmd
+        ->add_option("--conversation", history.conversation, "Conversation id")
+        ->required();
+    history_cmd
+        ->add_option("--last", history.last,
+                     "Only the newest N messages (the first system message "
+                     "stays pinned in front); 0 for all")
+        ->capture_default_str();
+    history_cmd->add_flag("--json", history.json, "Print JSON");
+
+    tools::ConversationsArgs list;
+    CLI::App* list_cmd = app.add_subcommand(
+        "conversations", "List conversations, most recently active first");
+    list_cmd->add_option("--db", list.db, "Database file")->required();
+    list_cmd->add_option("--user", list.user, "Only this user's conversations");
+    list_cmd
+        ->add_option("--limit", list.limit,
+                     "At most N conversations (1..10000); default: all")
+        ->check(CLI::Range(1, 10000));
+    list_cmd->add_flag("--json", list.json, "Print JSON");
+
+    CLI11_PARSE(app, argc, argv);
+
+    Status s;
+    if (*demo_cmd) {
+      s = tools::RunDemo(demo, std::cout);
+    } else if (*stats_cmd) {
+      s = tools::RunStats(stats, std::cout);
+    } else if (*history_cmd) {
+      s = tools::RunHistory(history, std::cout);
+    } else if (*list_cmd) {
+      s = tools::RunConversations(list, std::cout);
+    }
+    std::cout.flush();
+    if (!s.ok()) {
+      std::cerr << "convstore: " << s.ToString() << "\n";
+      return 1;
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "convstore: unexpected error: " << e.what() << "\n";
+  } catch (...) {
+    std::cerr << "convstore: unexpected error\n";
+  }
+  return 1;
+}

@@ -1,0 +1,70 @@
+// Copyright 2026 The convstore Authors.
+//
+// The read-only subcommands of the convstore tool (stats, history,
+// conversations) and the text/JSON printers the demo shares with them.
+//
+// Every Run* function writes its result to `out` and returns a Status; it
+// never throws. The read commands open the database with
+// create_if_missing=false and warm_conversations=0, so a mistyped path is a
+// NotFound error rather than a new empty file, and opening costs nothing
+// beyond the schema check.
+
+#ifndef CONVSTORE_TOOLS_COMMANDS_H_
+#define CONVSTORE_TOOLS_COMMANDS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "convstore/convstore.h"
+
+namespace convstore::tools {
+
+struct StatsArgs {
+  std::string db;
+  bool json = false;
+};
+
+struct HistoryArgs {
+  std::string db;
+  std::string conversation;
+  size_t last = 0;  // 0: the whole conversation
+  bool json = false;
+};
+
+struct ConversationsArgs {
+  std::string db;
+  std::string user;  // empty: every user
+  size_t limit = 0;  // 0: all conversations (follows next_cursor)
+  bool json = false;
+};
+
+Status RunStats(const StatsArgs& args, std::ostream& out);
+Status RunHistory(const HistoryArgs& args, std::ostream& out);
+Status RunConversations(const ConversationsArgs& args, std::ostream& out);
+
+// Opens an existing database for the read commands (see above).
+StatusOr<std::unique_ptr<Store>> OpenExisting(const std::string& db);
+
+// Closes `store` and returns `status` if it is an error, else the Close
+// outcome.
+Status CloseAfter(Store& store, Status status);
+
+// Text printers, aligned for a terminal. `indent` prefixes every line.
+void PrintStatsText(const Stats& stats, std::ostream& out,
+                    const std::string& indent = "");
+void PrintMessagesText(const std::vector<MessagePtr>& messages,
+                       std::ostream& out, const std::string& indent = "");
+void PrintCloseReportText(const CloseReport& report, std::ostream& out);
+
+// "2026-03-01 10:00:00.123" (UTC) for microseconds since the Unix epoch.
+std::string FormatTimestamp(int64_t micros);
+// "850 us", "12.3 ms", "1.20 s".
+std::string FormatDuration(int64_t micros);
+
+}  // namespace convstore::tools
+
+#endif  // CONVSTORE_TOOLS_COMMANDS_H_
