@@ -132,8 +132,9 @@ Status SqliteBackend::OpenWriter() {
   }
   s = Migrate(writer_.get(), LatestSchemaVersion());
   if (!s.ok()) return s;
-  {
-    // A cheap structural check; a damaged file is refused, not written to.
+  if (options_.verify_on_open) {
+    // A structural check of every page; a damaged file is refused, not
+    // written to.
     Stmt check;
     s = writer_->Prepare("PRAGMA quick_check(1)", &check);
     if (!s.ok()) return s;
