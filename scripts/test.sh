@@ -20,8 +20,12 @@ if [ "${CONVSTORE_SLOW:-0}" = "1" ]; then label_args=(); fi
 step() { printf '\n==== %s (%s)\n' "$1" "$(date +%H:%M:%S)"; }
 
 step "clang-format"
-find include src tests tools benchmarks fuzz -name '*.h' -o -name '*.cc' 2>/dev/null |
-  sort | xargs clang-format --dry-run -Werror
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  git ls-files -- '*.h' '*.cc' | xargs clang-format --dry-run -Werror
+else
+  find include src tests tools benchmarks -name '*.h' -o -name '*.cc' |
+    xargs clang-format --dry-run -Werror
+fi
 
 build_and_test() {  # dir, extra cmake args...
   local dir=$1
