@@ -201,11 +201,15 @@ TEST_CASE("Appenders and readers: History is always a complete prefix",
   std::vector<std::atomic<int64_t>> acked(convs.size());
   for (auto& a : acked) a.store(0);
   std::atomic<int> appenders_left{kAppenders};
+  // Appenders start once every reader runs, so reads overlap the writes even
+  // when the reader threads are scheduled late on a busy machine.
+  std::atomic<int> readers_running{0};
   Errors errors;
 
   std::vector<std::thread> threads;
   for (int a = 0; a < kAppenders; ++a) {
     threads.emplace_back([&, a] {
+      while (readers_running.load() < kReaders) std::this_thread::yield();
       for (int64_t seq = 1; seq <= kMsgs; ++seq) {
         for (int j = 0; j < kConvsEach; ++j) {
           const size_t idx = static_cast<size_t>(a * kConvsEach + j);
@@ -236,6 +240,7 @@ TEST_CASE("Appenders and readers: History is always a complete prefix",
   for (int t = 0; t < kReaders; ++t) {
     threads.emplace_back([&, t] {
       std::mt19937_64 rng(static_cast<uint64_t>(t) * 7919 + 1);
+      readers_running.fetch_add(1);
       while (appenders_left.load() > 0) {
         const size_t idx = rng() % convs.size();
         const int64_t before = acked[idx].load(std::memory_order_acquire);
