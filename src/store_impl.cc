@@ -391,6 +391,37 @@ StatusOr<uint64_t> StoreImpl::DeleteConversation(
   return lsn;
 }
 
+StatusOr<uint64_t> StoreImpl::Submit(WritePayload payload, size_t bytes,
+                                     Durability durability,
+                                     std::chrono::milliseconds sync_timeout) {
+  InflightGuard guard(this);
+  if (guard.closed()) return Status::FailedPrecondition("store is closed");
+  const bool shed = durability == Durability::kBestEffort;
+  Status s = queue_.Reserve(
+      bytes, shed ? std::chrono::milliseconds(0) : options_.queue_full_wait);
+  if (!s.ok()) return s;
+  WriteOp op;
+  op.bytes = bytes;
+  op.payload = std::move(payload);
+  const uint64_t lsn = next_lsn_.fetch_add(1, std::memory_order_acq_rel);
+  op.lsn = lsn;
+  op.enqueued_mono_us = MonoMicros();
+  queue_.Push(std::move(op));
+  if (writer_->sleeping() && queue_.items() >= options_.max_batch_ops) {
+    writer_->Nudge();
+  }
+  if (durability == Durability::kSync) {
+    s = writer_->WaitDurable(lsn, absl::Now() + absl::FromChrono(sync_timeout));
+    if (!s.ok()) {
+      return s.WithPrefix("acknowledged as lsn " + std::to_string(lsn) +
+                          ", but not yet durable");
+    }
+  }
+  return lsn;
+}
+
+uint64_t StoreImpl::DurableLsn() const { return writer_->durable_lsn(); }
+
 Status StoreImpl::Flush(std::chrono::milliseconds timeout) {
   if (closed_.load()) return Status::FailedPrecondition("store is closed");
   return writer_->WaitDurable(appended_lsn(),

@@ -31,12 +31,13 @@
 #include "convstore/store.h"
 #include "mutex.h"
 #include "storage_backend.h"
+#include "write_path.h"
 #include "write_queue.h"
 #include "writer.h"
 
 namespace convstore::internal {
 
-class StoreImpl final : public Store {
+class StoreImpl final : public Store, public WritePath {
  public:
   // Opens a store on an already opened backend (tests pass fault-injecting
   // ones). Store::Open builds the SQLite backend and calls this.
@@ -58,6 +59,12 @@ class StoreImpl final : public Store {
   StatusOr<CloseReport> Close(std::chrono::milliseconds timeout) override;
   Stats GetStats() override;
   Status Health() override;
+
+  // WritePath, for record kinds other than messages.
+  StatusOr<uint64_t> Submit(WritePayload payload, size_t bytes,
+                            Durability durability,
+                            std::chrono::milliseconds sync_timeout) override;
+  uint64_t DurableLsn() const override;
 
  private:
   StoreImpl(const Options& options, std::unique_ptr<StorageBackend> backend,

@@ -29,6 +29,10 @@ struct DeleteConversationOp {
   std::string conversation_id;
 };
 
+// Every record kind the engine persists. A new kind adds its op struct
+// (in its own header) to this list and a branch to each backend's Apply.
+using WritePayload = std::variant<AppendMessageOp, DeleteConversationOp>;
+
 struct WriteOp {
   // Global write sequence number; the writer commits strictly in LSN order.
   uint64_t lsn = 0;
@@ -37,7 +41,7 @@ struct WriteOp {
   int64_t enqueued_mono_us = 0;
   // Bytes this op holds against the queue's byte bound.
   size_t bytes = 0;
-  std::variant<AppendMessageOp, DeleteConversationOp> payload;
+  WritePayload payload;
 };
 
 // Approximate heap bytes of a message: what the queue and cache count.
