@@ -109,6 +109,30 @@ void ConversationCache::Shard::Load(CachedConversation* c,
   }
 }
 
+void ConversationCache::Shard::Prepend(CachedConversation* c,
+                                       const std::vector<MessagePtr>& older) {
+  if (older.empty()) return;
+  const int64_t end = c->messages.empty()
+                          ? c->info.last_seq
+                          : c->messages.front().message->seq - 1;
+  if (older.back()->seq != end ||
+      older.front()->seq + static_cast<int64_t>(older.size()) - 1 != end) {
+    return;
+  }
+  const size_t cap = owner_->limits_.max_messages_per_conversation;
+  const size_t room = cap > c->messages.size() ? cap - c->messages.size() : 0;
+  const size_t take = std::min(room, older.size());
+  for (size_t i = older.size(); i > older.size() - take; --i) {
+    const MessagePtr& m = older[i - 1];
+    size_t b = CachedMessageBytes(*m);
+    c->bytes += b;
+    bytes_ += b;
+    ++messages_;
+    c->messages.push_front({m, 0});
+  }
+  if (take == older.size() && older.front()->seq == 1) c->complete = true;
+}
+
 void ConversationCache::Shard::Clear(CachedConversation* c, uint64_t lsn) {
   for (const CachedMessage& cm : c->messages) {
     size_t b = CachedMessageBytes(*cm.message);

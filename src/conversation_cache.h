@@ -88,6 +88,12 @@ class ConversationCache {
     // Fills a new entry with what the database holds (all durable).
     void Load(CachedConversation* c, StoredConversation&& stored)
         ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+    // Adds durable messages read through from the database in front of the
+    // cached ones, newest first, as far as the per-conversation bound
+    // allows. `older` must be contiguous and end right before the first
+    // cached seq (otherwise nothing is added).
+    void Prepend(CachedConversation* c, const std::vector<MessagePtr>& older)
+        ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
     // Appends a message (its seq must be info.last_seq + 1) written at
     // `lsn` (0: already durable) and updates the summary as the database
     // will.

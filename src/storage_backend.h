@@ -67,6 +67,10 @@ class StorageBackend {
   // other error (busy, I/O, disk full, corruption) says nothing about the
   // records: the writer keeps them and retries.
   virtual Status Apply(std::span<const WriteOp> batch) = 0;
+  // Upkeep between batches (SQLite: merging its recent index). Called by the
+  // writer after each commit; cheap when there is nothing to do. A failure
+  // loses nothing (it is logged and tried again later).
+  virtual Status Maintain() { return Status::OK(); }
   // Moves the WAL into the database; `truncate` also shrinks the WAL file.
   virtual Status Checkpoint(bool truncate) = 0;
   // The highest LSN ever committed (0 for a new database).

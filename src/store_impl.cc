@@ -76,6 +76,9 @@ bool NewerFirst(const ConversationInfo& a, const ConversationInfo& b) {
 
 }  // namespace
 
+// Messages an Append on an uncached conversation loads with its summary.
+constexpr size_t kAppendLoadMessages = 16;
+
 class StoreImpl::InflightGuard {
  public:
   explicit InflightGuard(StoreImpl* s) : s_(s) {
@@ -159,11 +162,15 @@ Status StoreImpl::Warm() {
 }
 
 Status StoreImpl::LoadEntry(ConversationCache::Shard& shard,
-                            std::string_view id, CachedConversation** out) {
+                            std::string_view id, size_t max_messages,
+                            CachedConversation** out) {
   *out = nullptr;
   StoredConversation stored;
   Status s = backend_->LoadConversation(
-      id, options_.cache_max_messages_per_conversation, &stored);
+      id,
+      std::clamp<size_t>(max_messages, 1,
+                         options_.cache_max_messages_per_conversation),
+      &stored);
   if (!s.ok()) return s.WithPrefix("read-through");
   if (!stored.exists) return Status::OK();
   *out = shard.Insert(id);
@@ -195,7 +202,9 @@ StatusOr<AppendResult> StoreImpl::Append(std::string_view conversation_id,
       cache_.RecordHit();
     } else {
       cache_.RecordMiss();
-      s = LoadEntry(shard, conversation_id, &c);
+      // Appending needs only the summary (for the next seq); a few newest
+      // messages come along for a History call that usually follows.
+      s = LoadEntry(shard, conversation_id, kAppendLoadMessages, &c);
       if (!s.ok()) {
         queue_.Cancel(bytes);
         return s;
@@ -231,12 +240,12 @@ StatusOr<AppendResult> StoreImpl::Append(std::string_view conversation_id,
   return result;
 }
 
-Status StoreImpl::Answer(const CachedConversation& c,
+Status StoreImpl::Answer(ConversationCache::Shard& shard, CachedConversation* c,
                          const HistoryOptions& options,
                          std::vector<MessagePtr>* out) {
-  const auto& msgs = c.messages;
+  const auto& msgs = c->messages;
   const int64_t first_seq =
-      msgs.empty() ? c.info.last_seq + 1 : msgs.front().message->seq;
+      msgs.empty() ? c->info.last_seq + 1 : msgs.front().message->seq;
   size_t start = 0;
   if (options.after_seq >= first_seq) {
     start = std::min<size_t>(
@@ -245,29 +254,42 @@ Status StoreImpl::Answer(const CachedConversation& c,
   Window w = ComputeWindow(
       msgs.size() - start,
       [&](size_t i) -> const Message& { return *msgs[start + i].message; },
-      options, c.first_system.get());
-  if (c.complete || !w.wants_older || options.after_seq >= first_seq - 1) {
+      options, c->first_system.get());
+  if (c->complete || !w.wants_older || options.after_seq >= first_seq - 1) {
     cache_.RecordHit();
     out->reserve(w.end - w.begin + (w.pin_system ? 1 : 0));
-    if (w.pin_system) out->push_back(c.first_system);
+    if (w.pin_system) out->push_back(c->first_system);
     for (size_t i = w.begin; i < w.end; ++i) {
       out->push_back(msgs[start + i].message);
     }
     return Status::OK();
   }
   // The window reaches past the cached suffix: read the older, durable
-  // messages through and window over the whole range.
+  // messages through (seqs are gap-free, so last_n alone bounds how many)
+  // and window over the whole range.
   cache_.RecordMiss();
+  int64_t after = options.after_seq;
+  if (options.last_n > 0 && options.token_budget == 0) {
+    const int64_t need = static_cast<int64_t>(options.last_n) -
+                         static_cast<int64_t>(msgs.size());
+    after = std::max(after, first_seq - 1 - need);
+  }
   std::vector<MessagePtr> all;
-  Status s = backend_->LoadMessages(c.id, options.after_seq, first_seq, &all);
+  Status s = backend_->LoadMessages(c->id, after, first_seq, &all);
   if (!s.ok()) return s.WithPrefix("read-through");
+  shard.Prepend(c, all);
   all.reserve(all.size() + msgs.size());
-  for (const CachedMessage& cm : msgs) all.push_back(cm.message);
+  for (const CachedMessage& cm : msgs) {
+    if (all.empty() || cm.message->seq > all.back()->seq) {
+      all.push_back(cm.message);
+    }
+  }
   w = ComputeWindow(
       all.size(), [&](size_t i) -> const Message& { return *all[i]; }, options,
-      c.first_system.get());
-  if (w.pin_system) out->push_back(c.first_system);
+      c->first_system.get());
+  if (w.pin_system) out->push_back(c->first_system);
   out->insert(out->end(), all.begin() + w.begin, all.begin() + w.end);
+  shard.Enforce(writer_->durable_lsn(), c);
   return Status::OK();
 }
 
@@ -304,12 +326,18 @@ StatusOr<std::vector<MessagePtr>> StoreImpl::History(
   CachedConversation* c = shard.Find(conversation_id);
   if (c == nullptr) {
     cache_.RecordMiss();
-    s = LoadEntry(shard, conversation_id, &c);
+    // last_n alone says how much is needed; otherwise load up to the bound.
+    const bool only_last_n = options.last_n > 0 && options.token_budget == 0 &&
+                             options.after_seq == 0;
+    s = LoadEntry(shard, conversation_id,
+                  only_last_n ? options.last_n
+                              : options_.cache_max_messages_per_conversation,
+                  &c);
     if (!s.ok()) return s;
     if (c == nullptr) return out;  // no such conversation
     shard.Enforce(writer_->durable_lsn(), c);
   }
-  s = Answer(*c, options, &out);
+  s = Answer(shard, c, options, &out);
   if (!s.ok()) return s;
   return out;
 }

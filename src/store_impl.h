@@ -77,12 +77,15 @@ class StoreImpl final : public Store, public WritePath {
   // Reads the conversation from the backend into a new cache entry; *out is
   // null when it does not exist.
   Status LoadEntry(ConversationCache::Shard& shard, std::string_view id,
-                   CachedConversation** out)
+                   size_t max_messages, CachedConversation** out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   // Answers History from the entry, reading older messages through from the
   // backend when the cached suffix cannot.
-  Status Answer(const CachedConversation& c, const HistoryOptions& options,
-                std::vector<MessagePtr>* out);
+  // Messages read through are added to the entry as far as its bound
+  // allows, so the next call finds them in memory.
+  Status Answer(ConversationCache::Shard& shard, CachedConversation* c,
+                const HistoryOptions& options, std::vector<MessagePtr>* out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   uint64_t appended_lsn() const {
     return next_lsn_.load(std::memory_order_acquire) - 1;
   }

@@ -3,6 +3,7 @@
 #include "writer.h"
 
 #include <absl/time/clock.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <utility>
@@ -55,7 +56,11 @@ Writer::~Writer() {
 }
 
 void Writer::Start() {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    // Named so that top, perf and gdb show which thread is the writer.
+    pthread_setname_np(pthread_self(), "convstore-wr");
+    Run();
+  });
 }
 
 void Writer::Wake(uint64_t lsn) {
@@ -181,6 +186,7 @@ void Writer::Run() {
       int64_t age = MonoMicros() - batch_.front().enqueued_mono_us;
       if (full || stopping || want >= batch_.front().lsn || age >= delay_us) {
         if (!CommitBatch()) break;  // Stop's deadline passed while failing
+        Maintain();
         continue;
       }
     }
@@ -270,6 +276,19 @@ Writer::Outcome Writer::ApplyWithRetry(std::span<const WriteOp> ops,
     MutexLock lock(&mu_);
     ++counters_.retries;
   }
+}
+
+void Writer::Maintain() {
+  Status s = backend_->Maintain();
+  if (!s.ok() && !maintain_failing_) {
+    log_->warn(
+        "storage upkeep failed (nothing is lost; retried after the "
+        "next batch): {}",
+        s.ToString());
+  } else if (s.ok() && maintain_failing_) {
+    log_->info("storage upkeep succeeds again");
+  }
+  maintain_failing_ = !s.ok();
 }
 
 bool Writer::CommitBatch() {

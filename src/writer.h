@@ -114,6 +114,8 @@ class Writer {
   // passed while failing. *error holds the last failure.
   Outcome ApplyWithRetry(std::span<const WriteOp> ops, int64_t* commit_us,
                          Status* error);
+  // Backend upkeep after a commit; failures are logged once per episode.
+  void Maintain();
   // Commits batch_. False if it gave up because Stop's deadline passed.
   bool CommitBatch();
   // Commits batch_ one op at a time after it was rejected for good, so one
@@ -136,6 +138,7 @@ class Writer {
   std::vector<WriteOp> heap_;  // min-heap on lsn (LsnGreater)
   std::vector<WriteOp> batch_;
   size_t batch_bytes_ = 0;
+  bool maintain_failing_ = false;
   uint64_t next_lsn_;  // the next LSN that may join batch_
   std::mt19937_64 rng_;
   int64_t failing_since_us_ = 0;  // start of the current failure episode

@@ -511,9 +511,13 @@ void RunDeleteRace(Store* store, const std::vector<std::string>& convs,
   constexpr int kPerAppender = 400;
   std::mutex log_mu;
   std::atomic<int> left{kAppenders};
+  // Appends start once the deleter runs, so deletes overlap them even when
+  // its thread is scheduled late on a busy machine.
+  std::atomic<bool> deleter_running{false};
   std::vector<std::thread> threads;
   for (int t = 0; t < kAppenders; ++t) {
     threads.emplace_back([&, t] {
+      while (!deleter_running.load()) std::this_thread::yield();
       std::vector<Acked> mine;
       for (int i = 0; i < kPerAppender; ++i) {
         Acked a;
@@ -539,6 +543,7 @@ void RunDeleteRace(Store* store, const std::vector<std::string>& convs,
   threads.emplace_back([&] {  // the deleter
     std::mt19937_64 rng(42);
     std::vector<Acked> mine;
+    deleter_running.store(true);
     while (left.load() > 0) {
       Acked d;
       d.is_delete = true;

@@ -571,5 +571,46 @@ TEST_CASE("Hit, miss and eviction counters", "[conversation_cache]") {
   CHECK(cache.hits() == 3);  // Find does not count; the store does
 }
 
+TEST_CASE("Prepend adds older durable messages up to the bound",
+          "[conversation_cache]") {
+  ConversationCache cache(OneShard(10, 1 << 20, /*max_messages=*/5));
+  Shard& s = cache.shard(0);
+  MutexLock lock(&s.mu);
+  CachedConversation* c = s.Insert("c");
+  s.Load(c, Stored(8, 10, nullptr));  // seqs 8..10 of 10
+  REQUIRE(Seqs(*c) == std::vector<int64_t>{8, 9, 10});
+  const size_t bytes_before = c->bytes;
+
+  SECTION("not adjacent: nothing is added") {
+    s.Prepend(c, {Msg(5), Msg(6)});
+    CHECK(Seqs(*c) == std::vector<int64_t>{8, 9, 10});
+    CHECK(c->bytes == bytes_before);
+  }
+  SECTION("room for two of four: the newest two") {
+    MessagePtr m6 = Msg(6);
+    MessagePtr m7 = Msg(7);
+    s.Prepend(c, {Msg(4), Msg(5), m6, m7});
+    CHECK(Seqs(*c) == std::vector<int64_t>{6, 7, 8, 9, 10});
+    CHECK(c->bytes ==
+          bytes_before + CachedMessageBytes(*m6) + CachedMessageBytes(*m7));
+    CHECK(s.Counters().messages == 5);
+    CHECK(Lsns(*c) == std::vector<uint64_t>{0, 0, 0, 0, 0});
+    CHECK_FALSE(c->complete);
+  }
+  SECTION("everything down to seq 1 completes the entry") {
+    ConversationCache big(OneShard(10, 1 << 20, /*max_messages=*/100));
+    Shard& b = big.shard(0);
+    MutexLock block(&b.mu);
+    CachedConversation* d = b.Insert("d");
+    b.Load(d, Stored(8, 10, nullptr));
+    std::vector<MessagePtr> older;
+    for (int64_t seq = 1; seq <= 7; ++seq) older.push_back(Msg(seq));
+    b.Prepend(d, older);
+    CHECK(Seqs(*d).size() == 10);
+    CHECK(Seqs(*d).front() == 1);
+    CHECK(d->complete);
+  }
+}
+
 }  // namespace
 }  // namespace convstore::internal

@@ -10,8 +10,10 @@ namespace convstore::internal {
 namespace {
 
 // Version 1. See docs/schema.md for why the layout looks like this:
-// integer conversation keys keep the per-message index small, and the
-// message table is a plain rowid table so batches append at its end.
+// `messages` is a rowid table that every batch appends to at its end, and
+// the (conversation, seq) index is split in two - a small recent part that
+// each batch writes and a large merged part that is written only in bulk
+// merges - so the pages a batch dirties do not grow with the file.
 constexpr const char* kV1 = R"sql(
 CREATE TABLE store_meta (
   key   TEXT PRIMARY KEY,
@@ -19,21 +21,23 @@ CREATE TABLE store_meta (
 );
 INSERT INTO store_meta(key, value) VALUES ('last_lsn', 0);
 CREATE TABLE conversations (
-  conv_key        INTEGER PRIMARY KEY AUTOINCREMENT,
-  conversation_id TEXT NOT NULL UNIQUE,
-  user_id         TEXT NOT NULL DEFAULT '',
-  message_count   INTEGER NOT NULL DEFAULT 0,
-  tokens_in       INTEGER NOT NULL DEFAULT 0,
-  tokens_out      INTEGER NOT NULL DEFAULT 0,
-  first_at_us     INTEGER NOT NULL DEFAULT 0,
-  last_at_us      INTEGER NOT NULL DEFAULT 0,
-  last_seq        INTEGER NOT NULL DEFAULT 0
+  conv_key         INTEGER PRIMARY KEY AUTOINCREMENT,
+  conversation_id  TEXT NOT NULL UNIQUE,
+  user_id          TEXT NOT NULL DEFAULT '',
+  message_count    INTEGER NOT NULL DEFAULT 0,
+  tokens_in        INTEGER NOT NULL DEFAULT 0,
+  tokens_out       INTEGER NOT NULL DEFAULT 0,
+  first_at_us      INTEGER NOT NULL DEFAULT 0,
+  last_at_us       INTEGER NOT NULL DEFAULT 0,
+  last_seq         INTEGER NOT NULL DEFAULT 0,
+  first_system_seq INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX conversations_by_activity
   ON conversations(last_at_us, conversation_id);
 CREATE INDEX conversations_by_user
   ON conversations(user_id, last_at_us, conversation_id);
 CREATE TABLE messages (
+  id            INTEGER PRIMARY KEY,
   conv_key      INTEGER NOT NULL,
   seq           INTEGER NOT NULL,
   lsn           INTEGER NOT NULL,
@@ -47,7 +51,18 @@ CREATE TABLE messages (
   metadata      TEXT,
   created_at_us INTEGER NOT NULL
 );
-CREATE UNIQUE INDEX messages_by_conversation ON messages(conv_key, seq);
+CREATE TABLE message_index (
+  conv_key   INTEGER NOT NULL,
+  seq        INTEGER NOT NULL,
+  message_id INTEGER NOT NULL,
+  PRIMARY KEY (conv_key, seq)
+) WITHOUT ROWID;
+CREATE TABLE recent_message_index (
+  conv_key   INTEGER NOT NULL,
+  seq        INTEGER NOT NULL,
+  message_id INTEGER NOT NULL,
+  PRIMARY KEY (conv_key, seq)
+) WITHOUT ROWID;
 )sql";
 
 constexpr Migration kMigrations[] = {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <deque>
 #include <limits>
 #include <string>
 #include <utility>
@@ -17,6 +18,19 @@ constexpr const char* kMessageColumns =
     "seq, role, content, user_id, tokens_in, tokens_out, tool_call_id, "
     "tool_name, metadata, created_at_us";
 
+// The same columns read through the index join (alias m).
+constexpr const char* kJoinedMessageColumns =
+    "m.seq, m.role, m.content, m.user_id, m.tokens_in, m.tokens_out, "
+    "m.tool_call_id, m.tool_name, m.metadata, m.created_at_us";
+
+// (seq, message_id) of one conversation's messages with ?2 < seq < ?3,
+// from both parts of the index.
+constexpr const char* kIndexRange =
+    "SELECT seq, message_id FROM recent_message_index"
+    " WHERE conv_key = ?1 AND seq > ?2 AND seq < ?3 UNION ALL "
+    "SELECT seq, message_id FROM message_index"
+    " WHERE conv_key = ?1 AND seq > ?2 AND seq < ?3";
+
 constexpr const char* kConversationColumns =
     "conversation_id, user_id, message_count, tokens_in, tokens_out, "
     "first_at_us, last_at_us, last_seq";
@@ -25,20 +39,23 @@ constexpr const char* kConversationColumns =
 // millions of conversations does not grow without bound.
 constexpr size_t kMaxCachedKeys = 1 << 20;
 
-MessagePtr ReadMessage(const Stmt& st) {
+// Reads kMessageColumns starting at column `c`.
+MessagePtr ReadMessageAt(const Stmt& st, int c) {
   auto m = std::make_shared<Message>();
-  m->seq = st.Int(0);
-  m->role = static_cast<Role>(st.Int(1));
-  m->content = st.Text(2);
-  m->user_id = st.Text(3);
-  m->tokens_in = st.Int(4);
-  m->tokens_out = st.Int(5);
-  m->tool_call_id = st.Text(6);
-  m->tool_name = st.Text(7);
-  m->metadata = st.Text(8);
-  m->created_at_us = st.Int(9);
+  m->seq = st.Int(c + 0);
+  m->role = static_cast<Role>(st.Int(c + 1));
+  m->content = st.Text(c + 2);
+  m->user_id = st.Text(c + 3);
+  m->tokens_in = st.Int(c + 4);
+  m->tokens_out = st.Int(c + 5);
+  m->tool_call_id = st.Text(c + 6);
+  m->tool_name = st.Text(c + 7);
+  m->metadata = st.Text(c + 8);
+  m->created_at_us = st.Int(c + 9);
   return m;
 }
+
+MessagePtr ReadMessage(const Stmt& st) { return ReadMessageAt(st, 0); }
 
 ConversationInfo ReadInfo(const Stmt& st, int first_col) {
   ConversationInfo info;
@@ -61,6 +78,7 @@ struct Delta {
   int64_t first_at_us = 0;
   int64_t last_at_us = 0;
   int64_t last_seq = 0;
+  int64_t first_system_seq = 0;
   std::string_view user_id;
 };
 
@@ -158,14 +176,24 @@ Status SqliteBackend::OpenWriter() {
        "SELECT conv_key FROM conversations WHERE conversation_id = ?"},
       {&insert_conv_, "INSERT INTO conversations(conversation_id) VALUES (?)"},
       {&insert_msg_, insert_msg},
+      {&insert_recent_,
+       "INSERT INTO recent_message_index(conv_key, seq, message_id)"
+       " VALUES (?, ?, ?)"},
       {&update_conv_,
        "UPDATE conversations SET message_count = message_count + ?1,"
        " tokens_in = tokens_in + ?2, tokens_out = tokens_out + ?3,"
        " first_at_us = CASE WHEN first_at_us = 0 THEN ?4 ELSE first_at_us END,"
        " last_at_us = max(last_at_us, ?5), last_seq = max(last_seq, ?6),"
-       " user_id = CASE WHEN user_id = '' THEN ?7 ELSE user_id END"
+       " user_id = CASE WHEN user_id = '' THEN ?7 ELSE user_id END,"
+       " first_system_seq = CASE WHEN first_system_seq = 0 THEN ?9"
+       " ELSE first_system_seq END"
        " WHERE conv_key = ?8"},
-      {&delete_msgs_, "DELETE FROM messages WHERE conv_key = ?"},
+      {&delete_msgs_,
+       "DELETE FROM messages WHERE id IN ("
+       "SELECT message_id FROM message_index WHERE conv_key = ?1 UNION ALL "
+       "SELECT message_id FROM recent_message_index WHERE conv_key = ?1)"},
+      {&delete_index_, "DELETE FROM message_index WHERE conv_key = ?"},
+      {&delete_recent_, "DELETE FROM recent_message_index WHERE conv_key = ?"},
       {&delete_conv_, "DELETE FROM conversations WHERE conv_key = ?"},
       {&set_lsn_,
        "UPDATE store_meta SET value = max(value, ?) WHERE key = 'last_lsn'"},
@@ -179,6 +207,10 @@ Status SqliteBackend::OpenWriter() {
                         &lsn);
   if (!s.ok()) return s;
   last_lsn_ = static_cast<uint64_t>(lsn);
+  int64_t recent = 0;
+  s = writer_->QueryInt("SELECT count(*) FROM recent_message_index", &recent);
+  if (!s.ok()) return s;
+  recent_rows_ = static_cast<size_t>(recent);
   return Status::OK();
 }
 
@@ -232,6 +264,9 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       d.last_at_us = std::max(d.last_at_us, m.created_at_us);
       d.last_seq = std::max(d.last_seq, m.seq);
       if (d.user_id.empty()) d.user_id = m.user_id;
+      if (m.role == Role::kSystem && d.first_system_seq == 0) {
+        d.first_system_seq = m.seq;
+      }
     } else if (const auto* del_op =
                    std::get_if<DeleteConversationOp>(&op.payload)) {
       const DeleteConversationOp& del = *del_op;
@@ -242,9 +277,11 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       if (key == 0) continue;
       deleted[key] = true;
       deltas.erase(key);
-      delete_msgs_.Bind(1, key);
-      s = delete_msgs_.Exec();
-      if (!s.ok()) return s;
+      for (Stmt* st : {&delete_msgs_, &delete_index_, &delete_recent_}) {
+        st->Bind(1, key);
+        s = st->Exec();
+        if (!s.ok()) return s;
+      }
       delete_conv_.Bind(1, key);
       s = delete_conv_.Exec();
       if (!s.ok()) return s;
@@ -253,8 +290,9 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
                               std::to_string(op.payload.index()));
     }
   }
-  // Pass 2: insert grouped by conversation, so consecutive rows touch the
-  // same (conv_key, seq) index page instead of one page per row.
+  // Pass 2: insert grouped by conversation, so consecutive entries of the
+  // recent index land on the same page. Message rows append at the end of
+  // `messages` whatever the order.
   std::sort(inserts.begin(), inserts.end(),
             [](const PendingInsert& a, const PendingInsert& b) {
               return a.key != b.key ? a.key < b.key : a.lsn < b.lsn;
@@ -276,6 +314,12 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
     insert_msg_.Bind(12, m.created_at_us);
     s = insert_msg_.Exec();
     if (!s.ok()) return s;
+    insert_recent_.Bind(1, p.key);
+    insert_recent_.Bind(2, m.seq);
+    insert_recent_.Bind(3, sqlite3_last_insert_rowid(writer_->raw()));
+    s = insert_recent_.Exec();
+    if (!s.ok()) return s;
+    ++added_recent_;
   }
   for (const auto& [key, d] : deltas) {
     update_conv_.Bind(1, d.count);
@@ -286,6 +330,7 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
     update_conv_.Bind(6, d.last_seq);
     update_conv_.BindText(7, d.user_id);
     update_conv_.Bind(8, key);
+    update_conv_.Bind(9, d.first_system_seq);
     s = update_conv_.Exec();
     if (!s.ok()) return s;
   }
@@ -298,6 +343,7 @@ Status SqliteBackend::Apply(std::span<const WriteOp> batch) {
   if (writer_ == nullptr) return Status::FailedPrecondition("backend closed");
   Status s = writer_->Exec("BEGIN IMMEDIATE");
   if (!s.ok()) return s;
+  added_recent_ = 0;
   s = ApplyInTransaction(batch);
   if (s.ok()) s = writer_->Exec("COMMIT");
   if (!s.ok()) {
@@ -310,6 +356,34 @@ Status SqliteBackend::Apply(std::span<const WriteOp> batch) {
     return s;
   }
   last_lsn_ = batch.back().lsn;
+  recent_rows_ += added_recent_;
+  return Status::OK();
+}
+
+Status SqliteBackend::Maintain() {
+  if (writer_ == nullptr) return Status::FailedPrecondition("backend closed");
+  if (recent_rows_ < std::max<size_t>(1, options_.index_merge_rows)) {
+    return Status::OK();
+  }
+  // One bulk merge: the recent entries, read in (conv_key, seq) order, go
+  // into the big index together, so each of its pages is written once per
+  // merge rather than once per batch.
+  Status s = writer_->Exec("BEGIN IMMEDIATE");
+  if (!s.ok()) return s;
+  s = writer_->Exec(
+      "INSERT INTO message_index(conv_key, seq, message_id)"
+      " SELECT conv_key, seq, message_id FROM recent_message_index"
+      " ORDER BY conv_key, seq;"
+      "DELETE FROM recent_message_index;");
+  if (s.ok()) s = writer_->Exec("COMMIT");
+  if (!s.ok()) {
+    if (sqlite3_get_autocommit(writer_->raw()) == 0) {
+      (void)writer_->Exec("ROLLBACK");
+    }
+    return s.WithPrefix("merging the recent message index");
+  }
+  recent_rows_ = 0;
+  ++merges_;
   return Status::OK();
 }
 
@@ -332,8 +406,11 @@ Status SqliteBackend::Close() {
     find_key_ = Stmt();
     insert_conv_ = Stmt();
     insert_msg_ = Stmt();
+    insert_recent_ = Stmt();
     update_conv_ = Stmt();
     delete_msgs_ = Stmt();
+    delete_index_ = Stmt();
+    delete_recent_ = Stmt();
     delete_conv_ = Stmt();
     set_lsn_ = Stmt();
     writer_.reset();
@@ -372,20 +449,24 @@ Status SqliteBackend::AcquireReader(std::unique_ptr<Reader>* out) {
       "(last_at_us, conversation_id) < (?2, ?3) AND message_count > 0"
       " ORDER BY last_at_us DESC, conversation_id DESC LIMIT ?4";
   if (s.ok()) {
-    s = r->db->Prepare(std::string("SELECT conv_key, ") + kConversationColumns +
+    s = r->db->Prepare(std::string("SELECT conv_key, first_system_seq, ") +
+                           kConversationColumns +
                            " FROM conversations WHERE conversation_id = ?",
                        &r->find_conv);
   }
   if (s.ok()) {
-    s = r->db->Prepare(std::string("SELECT ") + kMessageColumns +
-                           " FROM messages WHERE conv_key = ?1 AND seq > ?2"
-                           " AND seq < ?3 ORDER BY seq DESC LIMIT ?4",
+    s = r->db->Prepare(std::string("SELECT ") + kJoinedMessageColumns +
+                           " FROM (" + kIndexRange +
+                           " ORDER BY seq DESC LIMIT ?4) AS i"
+                           " JOIN messages AS m ON m.id = i.message_id"
+                           " ORDER BY i.seq DESC",
                        &r->tail);
   }
   if (s.ok()) {
-    s = r->db->Prepare(std::string("SELECT ") + kMessageColumns +
-                           " FROM messages WHERE conv_key = ? AND role = 0"
-                           " ORDER BY seq LIMIT 1",
+    s = r->db->Prepare(std::string("SELECT ") + kJoinedMessageColumns +
+                           " FROM (" + kIndexRange +
+                           " LIMIT 1) AS i"
+                           " JOIN messages AS m ON m.id = i.message_id",
                        &r->first_system);
   }
   if (s.ok()) {
@@ -438,11 +519,13 @@ Status SqliteBackend::LoadWith(Reader* r, std::string_view id,
   Status s = r->db->Exec("BEGIN");
   if (!s.ok()) return s;
   int64_t key = 0;
+  int64_t first_system_seq = 0;
   r->find_conv.BindText(1, id);
   if (r->find_conv.Step(&s)) {
     key = r->find_conv.Int(0);
+    first_system_seq = r->find_conv.Int(1);
     out->exists = true;
-    out->info = ReadInfo(r->find_conv, 1);
+    out->info = ReadInfo(r->find_conv, 2);
   }
   r->find_conv.Reset();
   if (s.ok() && key != 0) {
@@ -455,20 +538,21 @@ Status SqliteBackend::LoadWith(Reader* r, std::string_view id,
     while (r->tail.Step(&s)) out->messages.push_back(ReadMessage(r->tail));
     r->tail.Reset();
     std::reverse(out->messages.begin(), out->messages.end());
-    bool has_older = !out->messages.empty() && out->messages.front()->seq > 1;
-    if (!has_older) {
-      for (const MessagePtr& m : out->messages) {
-        if (m->role == Role::kSystem) {
-          out->first_system = m;
-          break;
+    if (s.ok() && first_system_seq > 0 && after_seq == 0) {
+      if (!out->messages.empty() &&
+          out->messages.front()->seq <= first_system_seq &&
+          first_system_seq <= out->messages.back()->seq) {
+        out->first_system = out->messages[static_cast<size_t>(
+            first_system_seq - out->messages.front()->seq)];
+      } else {
+        r->first_system.Bind(1, key);
+        r->first_system.Bind(2, first_system_seq - 1);
+        r->first_system.Bind(3, first_system_seq + 1);
+        if (r->first_system.Step(&s)) {
+          out->first_system = ReadMessage(r->first_system);
         }
+        r->first_system.Reset();
       }
-    } else if (s.ok() && after_seq == 0) {
-      r->first_system.Bind(1, key);
-      if (r->first_system.Step(&s)) {
-        out->first_system = ReadMessage(r->first_system);
-      }
-      r->first_system.Reset();
     }
   }
   if (!r->db->Exec("COMMIT").ok()) (void)r->db->Exec("ROLLBACK");
@@ -528,24 +612,95 @@ Status SqliteBackend::ScanRecent(
   ReaderLease r(this);
   Status s = r.Acquire();
   if (!s.ok()) return s;
-  std::vector<std::string> ids;
+  struct Selected {
+    int64_t key;
+    int64_t first_system_seq;
+    StoredConversation conv;
+  };
+  std::vector<Selected> selected;
+  uint64_t wanted = 0;
+  int64_t total = 0;
   {
     Stmt st;
-    s = r->db->Prepare(
-        "SELECT conversation_id FROM conversations WHERE message_count > 0"
-        " ORDER BY last_at_us DESC LIMIT ?",
-        &st);
+    s = r->db->Prepare(std::string("SELECT conv_key, first_system_seq, ") +
+                           kConversationColumns +
+                           " FROM conversations WHERE message_count > 0"
+                           " ORDER BY last_at_us DESC LIMIT ?",
+                       &st);
     if (!s.ok()) return s;
     st.Bind(1, static_cast<int64_t>(std::min<size_t>(
                    max_conversations, std::numeric_limits<int64_t>::max())));
-    while (st.Step(&s)) ids.push_back(st.Text(0));
+    while (st.Step(&s)) {
+      Selected sel{st.Int(0), st.Int(1), StoredConversation()};
+      sel.conv.exists = true;
+      sel.conv.info = ReadInfo(st, 2);
+      const auto count = static_cast<uint64_t>(sel.conv.info.message_count);
+      wanted +=
+          max_messages == 0 ? count : std::min<uint64_t>(count, max_messages);
+      selected.push_back(std::move(sel));
+    }
+    if (!s.ok()) return s;
+    s = r->db->QueryInt(
+        "SELECT coalesce(sum(message_count), 0) FROM conversations", &total);
     if (!s.ok()) return s;
   }
-  for (const std::string& id : ids) {
-    StoredConversation conv;
-    s = LoadWith(r.get(), id, 0, 0, max_messages, &conv);
+  // Few of the stored messages wanted: look each conversation up through
+  // the index. Most of them: one sequential pass over `messages` (in
+  // append order, so each conversation's rows come in seq order) beats a
+  // random lookup per message.
+  if (wanted * 4 < static_cast<uint64_t>(total)) {
+    for (Selected& sel : selected) {
+      StoredConversation conv;
+      s = LoadWith(r.get(), sel.conv.info.conversation_id, 0, 0, max_messages,
+                   &conv);
+      if (!s.ok()) return s;
+      if (!conv.exists) continue;
+      if (!visit(std::move(conv))) break;
+    }
+    return Status::OK();
+  }
+  absl::flat_hash_map<int64_t, size_t> slot;
+  for (size_t i = 0; i < selected.size(); ++i) slot[selected[i].key] = i;
+  std::vector<std::deque<MessagePtr>> tails(selected.size());
+  // Stop holding conversations (least recent first) once the tails pass
+  // the cache budget by a margin: the cache could not take them anyway.
+  const size_t budget = options_.cache_max_bytes + options_.cache_max_bytes / 4;
+  size_t bytes = 0;
+  size_t kept = selected.size();
+  {
+    Stmt st;
+    s = r->db->Prepare(std::string("SELECT conv_key, ") + kMessageColumns +
+                           " FROM messages ORDER BY id",
+                       &st);
     if (!s.ok()) return s;
-    if (!conv.exists) continue;
+    while (st.Step(&s)) {
+      auto it = slot.find(st.Int(0));
+      if (it == slot.end() || it->second >= kept) continue;
+      const size_t i = it->second;
+      MessagePtr m = ReadMessageAt(st, 1);
+      Selected& sel = selected[i];
+      if (m->role == Role::kSystem && m->seq == sel.first_system_seq) {
+        sel.conv.first_system = m;
+      }
+      bytes += MessageBytes(*m);
+      tails[i].push_back(std::move(m));
+      if (max_messages > 0 && tails[i].size() > max_messages) {
+        bytes -= MessageBytes(*tails[i].front());
+        tails[i].pop_front();
+      }
+      while (bytes > budget && kept > 1) {
+        --kept;
+        for (const MessagePtr& d : tails[kept]) bytes -= MessageBytes(*d);
+        tails[kept].clear();
+      }
+    }
+    if (!s.ok()) return s;
+  }
+  for (size_t i = 0; i < kept; ++i) {
+    StoredConversation& conv = selected[i].conv;
+    conv.messages.assign(std::make_move_iterator(tails[i].begin()),
+                         std::make_move_iterator(tails[i].end()));
+    tails[i].clear();
     if (!visit(std::move(conv))) break;
   }
   return Status::OK();

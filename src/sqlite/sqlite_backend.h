@@ -37,6 +37,9 @@ class SqliteBackend final : public StorageBackend {
 
   Status Apply(std::span<const WriteOp> batch) override;
   Status Checkpoint(bool truncate) override;
+  // Merges recent_message_index into message_index once it holds
+  // Options::index_merge_rows entries.
+  Status Maintain() override;
   uint64_t LastCommittedLsn() override { return last_lsn_; }
   Status Close() override;
 
@@ -73,8 +76,13 @@ class SqliteBackend final : public StorageBackend {
 
   // Writer thread only.
   std::unique_ptr<Db> writer_;
-  Stmt find_key_, insert_conv_, insert_msg_, update_conv_, delete_msgs_,
-      delete_conv_, set_lsn_;
+  Stmt find_key_, insert_conv_, insert_msg_, insert_recent_, update_conv_,
+      delete_msgs_, delete_index_, delete_recent_, delete_conv_, set_lsn_;
+  // Entries in recent_message_index (approximate: deletes do not lower it;
+  // another process's rows are counted at the next open).
+  size_t recent_rows_ = 0;
+  size_t added_recent_ = 0;  // by the batch being applied
+  uint64_t merges_ = 0;
   absl::flat_hash_map<std::string, int64_t> key_cache_;
   uint64_t last_lsn_ = 0;
 
