@@ -3,6 +3,7 @@
 #include "validation.h"
 
 #include <cstdint>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -62,6 +63,14 @@ bool IsValidUtf8(std::string_view s) {
   size_t n = s.size();
   size_t i = 0;
   while (i < n) {
+    // ASCII fast path: eight bytes at a time while no high bit is set.
+    while (i + 8 <= n) {
+      uint64_t word;
+      std::memcpy(&word, p + i, sizeof(word));
+      if ((word & 0x8080808080808080ULL) != 0) break;
+      i += 8;
+    }
+    if (i >= n) break;
     unsigned char c = p[i];
     if (c < 0x80) {
       ++i;
