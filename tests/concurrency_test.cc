@@ -40,6 +40,8 @@
 namespace convstore {
 namespace {
 
+using test::Contents;
+using test::Hist;
 using test::OpenOrDie;
 using test::TempDir;
 using test::TestOptions;
@@ -150,20 +152,6 @@ std::string ReadAndCheck(Store* store, const std::string& conv, int64_t acked,
     }
   }
   return "";
-}
-
-std::vector<std::string> Contents(const std::vector<MessagePtr>& v) {
-  std::vector<std::string> out;
-  for (const MessagePtr& m : v) out.push_back(m->content);
-  return out;
-}
-
-std::vector<MessagePtr> Hist(Store* store, const std::string& id,
-                             const HistoryOptions& o = {}) {
-  StatusOr<std::vector<MessagePtr>> r = store->History(id, o);
-  INFO("History(" << id << "): " << r.status().ToString());
-  REQUIRE(r.ok());
-  return *r;
 }
 
 // Every conversation holds exactly Gen(conv, 1..count).

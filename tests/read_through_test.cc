@@ -14,29 +14,17 @@
 namespace convstore {
 namespace {
 
+using test::Hist;
 using test::Msg;
 using test::OpenOrDie;
+using test::Seqs;
 using test::TempDir;
 using test::TestOptions;
-
-std::vector<int64_t> Seqs(const std::vector<MessagePtr>& ms) {
-  std::vector<int64_t> out;
-  for (const MessagePtr& m : ms) out.push_back(m->seq);
-  return out;
-}
 
 std::vector<int64_t> Range(int64_t from, int64_t to) {
   std::vector<int64_t> out;
   for (int64_t s = from; s <= to; ++s) out.push_back(s);
   return out;
-}
-
-std::vector<MessagePtr> Hist(Store* s, const std::string& id,
-                             const HistoryOptions& o = {}) {
-  StatusOr<std::vector<MessagePtr>> r = s->History(id, o);
-  INFO(r.status().ToString());
-  REQUIRE(r.ok());
-  return *r;
 }
 
 // A file with conversation "long" of `n` messages (a system prompt first),

@@ -24,8 +24,11 @@
 namespace convstore {
 namespace {
 
+using test::Contents;
+using test::Hist;
 using test::Msg;
 using test::OpenOrDie;
+using test::Seqs;
 using test::TempDir;
 using test::TestOptions;
 
@@ -45,26 +48,6 @@ std::vector<std::string> DescribeAll(const std::vector<MessagePtr>& v) {
   std::vector<std::string> out;
   for (const MessagePtr& m : v) out.push_back(Describe(*m));
   return out;
-}
-
-std::vector<int64_t> Seqs(const std::vector<MessagePtr>& v) {
-  std::vector<int64_t> out;
-  for (const MessagePtr& m : v) out.push_back(m->seq);
-  return out;
-}
-
-std::vector<std::string> Contents(const std::vector<MessagePtr>& v) {
-  std::vector<std::string> out;
-  for (const MessagePtr& m : v) out.push_back(m->content);
-  return out;
-}
-
-std::vector<MessagePtr> Hist(Store* store, std::string_view id,
-                             const HistoryOptions& o = {}) {
-  StatusOr<std::vector<MessagePtr>> r = store->History(id, o);
-  INFO("History(" << id << "): " << r.status().ToString());
-  REQUIRE(r.ok());
-  return *r;
 }
 
 AppendResult Add(Store* store, std::string_view id, const Message& m) {

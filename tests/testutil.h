@@ -9,10 +9,14 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <catch2/catch.hpp>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "convstore/convstore.h"
 
@@ -74,6 +78,27 @@ inline std::unique_ptr<Store> OpenOrDie(const Options& o) {
     std::abort();
   }
   return std::move(s).value();
+}
+
+inline std::vector<int64_t> Seqs(const std::vector<MessagePtr>& v) {
+  std::vector<int64_t> out;
+  for (const MessagePtr& m : v) out.push_back(m->seq);
+  return out;
+}
+
+inline std::vector<std::string> Contents(const std::vector<MessagePtr>& v) {
+  std::vector<std::string> out;
+  for (const MessagePtr& m : v) out.push_back(m->content);
+  return out;
+}
+
+// History that must succeed.
+inline std::vector<MessagePtr> Hist(Store* store, std::string_view id,
+                                    const HistoryOptions& o = {}) {
+  StatusOr<std::vector<MessagePtr>> r = store->History(id, o);
+  INFO("History(" << id << "): " << r.status().ToString());
+  REQUIRE(r.ok());
+  return *r;
 }
 
 }  // namespace convstore::test
