@@ -10,50 +10,59 @@
 namespace convstore::internal {
 namespace {
 
-Status CheckId(std::string_view what, std::string_view id, bool allow_empty,
-               const Options& options) {
+// Each check returns true when the field is acceptable and otherwise sets
+// *error. The happy path builds no Status: Append runs these on every call.
+bool CheckId(std::string_view what, std::string_view id, bool allow_empty,
+             const Options& options, Status* error) {
   if (id.empty()) {
-    if (allow_empty) return Status::OK();
-    return Status::InvalidArgument(std::string(what) + " is empty");
+    if (allow_empty) return true;
+    *error = Status::InvalidArgument(std::string(what) + " is empty");
+    return false;
   }
   if (id.size() > options.max_id_bytes) {
-    return Status::InvalidArgument(
+    *error = Status::InvalidArgument(
         std::string(what) + " is " + std::to_string(id.size()) +
         " bytes; the limit is Options::max_id_bytes = " +
         std::to_string(options.max_id_bytes));
+    return false;
   }
   for (unsigned char c : id) {
     if (c < 0x20 || c == 0x7f) {
-      return Status::InvalidArgument(std::string(what) +
-                                     " contains a NUL or control character");
+      *error = Status::InvalidArgument(std::string(what) +
+                                       " contains a NUL or control character");
+      return false;
     }
   }
   if (!IsValidUtf8(id)) {
-    return Status::InvalidArgument(std::string(what) + " is not valid UTF-8");
+    *error = Status::InvalidArgument(std::string(what) + " is not valid UTF-8");
+    return false;
   }
-  return Status::OK();
+  return true;
 }
 
-Status CheckText(std::string_view what, std::string_view text, size_t max) {
+bool CheckText(std::string_view what, std::string_view text, size_t max,
+               Status* error) {
   if (text.size() > max) {
-    return Status::InvalidArgument(
+    *error = Status::InvalidArgument(
         std::string(what) + " is " + std::to_string(text.size()) +
         " bytes; the limit is " + std::to_string(max));
+    return false;
   }
   if (!IsValidUtf8(text)) {
-    return Status::InvalidArgument(std::string(what) + " is not valid UTF-8");
+    *error = Status::InvalidArgument(std::string(what) + " is not valid UTF-8");
+    return false;
   }
-  return Status::OK();
+  return true;
 }
 
-Status CheckTokens(std::string_view what, int64_t v, const Options& options) {
-  if (v < 0 || v > options.max_tokens_per_message) {
-    return Status::InvalidArgument(
-        std::string(what) + " = " + std::to_string(v) +
-        " is outside [0, Options::max_tokens_per_message = " +
-        std::to_string(options.max_tokens_per_message) + "]");
-  }
-  return Status::OK();
+bool CheckTokens(std::string_view what, int64_t v, const Options& options,
+                 Status* error) {
+  if (v >= 0 && v <= options.max_tokens_per_message) return true;
+  *error = Status::InvalidArgument(
+      std::string(what) + " = " + std::to_string(v) +
+      " is outside [0, Options::max_tokens_per_message = " +
+      std::to_string(options.max_tokens_per_message) + "]");
+  return false;
 }
 
 }  // namespace
@@ -111,7 +120,9 @@ bool IsJsonObject(std::string_view s) {
 }
 
 Status ValidateConversationId(std::string_view id, const Options& options) {
-  return CheckId("conversation_id", id, /*allow_empty=*/false, options);
+  Status error;
+  CheckId("conversation_id", id, /*allow_empty=*/false, options, &error);
+  return error;
 }
 
 Status ValidateMessage(const Message& m, const Options& options) {
@@ -122,22 +133,23 @@ Status ValidateMessage(const Message& m, const Options& options) {
                                    " is not one of system, user, assistant,"
                                    " tool");
   }
-  Status s = CheckText("content", m.content, options.max_content_bytes);
-  if (s.ok()) s = CheckId("user_id", m.user_id, true, options);
-  if (s.ok()) s = CheckId("tool_call_id", m.tool_call_id, true, options);
-  if (s.ok()) s = CheckId("tool_name", m.tool_name, true, options);
-  if (s.ok()) s = CheckTokens("tokens_in", m.tokens_in, options);
-  if (s.ok()) s = CheckTokens("tokens_out", m.tokens_out, options);
-  if (s.ok()) {
-    s = CheckText("metadata", m.metadata, options.max_metadata_bytes);
+  Status error;
+  if (!CheckText("content", m.content, options.max_content_bytes, &error) ||
+      !CheckId("user_id", m.user_id, true, options, &error) ||
+      !CheckId("tool_call_id", m.tool_call_id, true, options, &error) ||
+      !CheckId("tool_name", m.tool_name, true, options, &error) ||
+      !CheckTokens("tokens_in", m.tokens_in, options, &error) ||
+      !CheckTokens("tokens_out", m.tokens_out, options, &error) ||
+      !CheckText("metadata", m.metadata, options.max_metadata_bytes, &error)) {
+    return error;
   }
-  if (s.ok() && !m.metadata.empty() && !IsJsonObject(m.metadata)) {
-    s = Status::InvalidArgument("metadata is not a JSON object");
+  if (!m.metadata.empty() && !IsJsonObject(m.metadata)) {
+    return Status::InvalidArgument("metadata is not a JSON object");
   }
-  if (s.ok() && m.created_at_us < 0) {
-    s = Status::InvalidArgument("created_at_us is negative");
+  if (m.created_at_us < 0) {
+    return Status::InvalidArgument("created_at_us is negative");
   }
-  return s;
+  return error;
 }
 
 Status ValidateHistoryOptions(const HistoryOptions& o) {
