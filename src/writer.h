@@ -79,7 +79,9 @@ class Writer {
   bool sleeping() const { return sleeping_.load(std::memory_order_relaxed); }
   // Deadlines are absl::Time for callers' convenience; waits run on the
   // steady clock.
-  // OK once durable_lsn >= lsn; the sticky error if the writer is degraded;
+  // OK once durable_lsn >= lsn; the sticky error if the writer is degraded
+  // (while degraded it first asks for an immediate retry and returns that
+  // attempt's outcome);
   // FailedPrecondition if it stopped first; DeadlineExceeded at `deadline`.
   Status WaitDurable(uint64_t lsn, absl::Time deadline);
   // Commits everything up to `final_lsn`, then stops the thread. Gives up
@@ -155,6 +157,11 @@ class Writer {
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  // Set by a WaitDurable while degraded: cut the current backoff short.
+  bool retry_now_ ABSL_GUARDED_BY(mu_) = false;
+  // Commit attempts started, and the number of the last one that failed.
+  std::atomic<uint64_t> attempts_started_{0};
+  uint64_t last_failed_attempt_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t final_lsn_ ABSL_GUARDED_BY(mu_) = 0;
   CondVar::Clock::time_point stop_deadline_ ABSL_GUARDED_BY(mu_) =
       CondVar::Clock::time_point::max();

@@ -178,6 +178,11 @@ struct Options {
   // next batch by roughly 1-2 us per entry. Default: 65,536.
   size_t index_merge_rows = 65'536;
 
+  // Name of a registered SQLite VFS to open the database with (every
+  // connection of the store). Empty: SQLite's default (unix). Tests use it
+  // to open a store on a fault-injecting VFS. Default: empty.
+  std::string sqlite_vfs;
+
   // SQLite page cache per connection, in MiB. Default: 64.
   int sqlite_cache_mib = 64;
   // How long SQLite waits on a lock held by another connection or process

@@ -131,7 +131,8 @@ Status SqliteBackend::Configure(Db* db, bool writer) {
 }
 
 Status SqliteBackend::OpenWriter() {
-  Status s = Db::Open(options_.path, options_.create_if_missing, &writer_);
+  Status s = Db::Open(options_.path, options_.create_if_missing, &writer_,
+                      options_.sqlite_vfs);
   if (!s.ok()) return s;
   // The first real read is where SQLite notices a file that is not a
   // database, and another application's database is refused before any
@@ -441,7 +442,8 @@ Status SqliteBackend::AcquireReader(std::unique_ptr<Reader>* out) {
     ++open_readers_;
   }
   auto r = std::make_unique<Reader>();
-  Status s = Db::Open(options_.path, /*create=*/false, &r->db);
+  Status s =
+      Db::Open(options_.path, /*create=*/false, &r->db, options_.sqlite_vfs);
   if (s.ok()) s = Configure(r->db.get(), /*writer=*/false);
   const std::string list_sql = std::string("SELECT ") + kConversationColumns +
                                " FROM conversations WHERE ";
