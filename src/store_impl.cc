@@ -528,6 +528,8 @@ Stats StoreImpl::GetStats() {
   st.writes_failed = wc.writes_failed;
   st.commit_errors = wc.commit_errors;
   st.retries = wc.retries;
+  st.dead_letters = wc.dead_letters;
+  st.dead_letters_in_file = wc.dead_letters_in_file;
   st.commit_latency_p50_us = wc.commit_p50_us;
   st.commit_latency_p99_us = wc.commit_p99_us;
   st.enqueue_to_durable_p50_us = wc.e2d_p50_us;
@@ -539,6 +541,17 @@ Stats StoreImpl::GetStats() {
     if (oldest > 0) st.oldest_unflushed_age_us = MonoMicros() - oldest;
   }
   return st;
+}
+
+StatusOr<std::vector<DeadLetter>> StoreImpl::DeadLetters(size_t limit) {
+  if (closed_.load()) return Status::FailedPrecondition("store is closed");
+  if (limit == 0 || limit > 10000) {
+    return Status::InvalidArgument("limit must be in 1..10000");
+  }
+  std::vector<DeadLetter> out;
+  Status s = backend_->ReadDeadLetters(limit, &out);
+  if (!s.ok()) return s;
+  return out;
 }
 
 Status StoreImpl::Health() { return writer_->health(); }

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "clock.h"
+#include "dead_letter.h"
 
 namespace convstore::internal {
 namespace {
@@ -341,8 +342,7 @@ bool Writer::CommitIsolated() {
         MarkDurable(one, us, 0);
         break;
       case Outcome::kRejected:
-        log_->error("write lsn {} rejected by the database and not stored: {}",
-                    ops[i].lsn, error.ToString());
+        SetAside(ops[i], error);
         MarkDurable(one, us, 1);
         break;
       case Outcome::kGaveUp:
@@ -354,6 +354,36 @@ bool Writer::CommitIsolated() {
     }
   }
   return true;
+}
+
+void Writer::SetAside(const WriteOp& op, const Status& error) {
+  DeadLetter d = MakeDeadLetter(op, error);
+  Status s = backend_->WriteDeadLetter(d);
+  bool saved = s.ok();
+  bool to_file = false;
+  if (!saved) {
+    const std::string file = DeadLetterFilePath(options_.path);
+    Status f = AppendDeadLetterFile(file, d);
+    saved = to_file = f.ok();
+    if (!f.ok()) s = Status::IOError(s.ToString() + "; " + f.ToString());
+  }
+  // The key is an id, not content; the payload is never logged.
+  if (!saved) {
+    log_->error(
+        "write lsn {} ({} for '{}') rejected by the database ({}) and could "
+        "not be set aside: {}; it is counted in writes_failed only",
+        op.lsn, d.kind, d.key, d.error, s.ToString());
+  } else {
+    log_->error(
+        "write lsn {} ({} for '{}') rejected by the database ({}); "
+        "set aside as a dead letter in {}",
+        op.lsn, d.kind, d.key, d.error,
+        to_file ? DeadLetterFilePath(options_.path)
+                : std::string("the dead_letters table"));
+  }
+  MutexLock lock(&mu_);
+  if (saved) ++counters_.dead_letters;
+  if (to_file) ++counters_.dead_letters_in_file;
 }
 
 void Writer::MarkDurable(std::span<const WriteOp> ops, int64_t commit_us,

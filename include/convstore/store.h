@@ -44,6 +44,7 @@
 #include <string_view>
 #include <vector>
 
+#include "convstore/dead_letter.h"
 #include "convstore/options.h"
 #include "convstore/stats.h"
 #include "convstore/status.h"
@@ -113,6 +114,13 @@ class Store {
   // for the drain.
   virtual StatusOr<CloseReport> Close(
       std::chrono::milliseconds timeout = std::chrono::seconds(60)) = 0;
+
+  // The newest `limit` (1..10000) dead letters - writes the database
+  // refused for good and the writer set aside (dead_letter.h) - newest
+  // first, from the dead_letters table. Ones that went to the
+  // `<path>.deadletter.jsonl` file (when the table could not take them) are
+  // only in that file.
+  virtual StatusOr<std::vector<DeadLetter>> DeadLetters(size_t limit = 100) = 0;
 
   // A consistent snapshot of counters; see stats.h.
   virtual Stats GetStats() = 0;

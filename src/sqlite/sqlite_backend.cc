@@ -9,6 +9,7 @@
 #include <string>
 #include <utility>
 
+#include "sqlite/dead_letter_table.h"
 #include "sqlite/migrations.h"
 
 namespace convstore::internal {
@@ -723,6 +724,20 @@ Status SqliteBackend::Counts(StorageCounts* out) {
     out->messages = static_cast<uint64_t>(st.Int(1));
   }
   return s;
+}
+
+Status SqliteBackend::WriteDeadLetter(const DeadLetter& d) {
+  Status s = InsertDeadLetter(writer_.get(), d);
+  if (s.ok()) last_lsn_ = std::max<uint64_t>(last_lsn_, d.lsn);
+  return s;
+}
+
+Status SqliteBackend::ReadDeadLetters(size_t limit,
+                                      std::vector<DeadLetter>* out) {
+  ReaderLease r(this);
+  Status s = r.Acquire();
+  if (!s.ok()) return s;
+  return SelectDeadLetters(r->db.get(), limit, out);
 }
 
 }  // namespace convstore::internal
