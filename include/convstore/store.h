@@ -30,6 +30,14 @@
 //  * Order: per conversation, appends and deletes reach the database in the
 //    order they were acknowledged; a queued append never resurrects a
 //    deleted conversation.
+//  * Durability classes (Options::durability): messages batched (as above),
+//    audit and key changes sync (committed before the call returns), cache
+//    entries best-effort (shed first, once the queue is 3/4 full; counted).
+//  * Failures: busy, I/O errors and disk full are retried with backoff;
+//    writes stay in memory (within the queue bound). Past retry_budget,
+//    Health/Flush/Close/GetStats report a sticky error until a commit
+//    succeeds. A record the database refuses for good is not dropped: it
+//    becomes a dead letter (DeadLetters(), Stats::dead_letters).
 //
 // Thread safety: every method may be called from any number of threads at
 // once. Close() may be called once; calls after (or during) it return
