@@ -48,8 +48,9 @@ enum class Durability : int {
   // Options::queue_full_wait for room when the queue is full.
   kBatched = 0,
   // Queued, then the call waits until the write is committed (a barrier):
-  // it survives a crash once the call returns OK. Costs one batch commit
-  // (about max_flush_delay is skipped: the writer is woken at once).
+  // it survives a crash once the call returns OK. Costs the caller one
+  // commit's latency (the writer is woken at once rather than waiting out
+  // max_flush_delay); concurrent sync calls share a batch.
   kSync = 1,
   // Queued only while the queue is below 3/4 of its bounds, never waiting;
   // otherwise shed with ResourceExhausted and counted in
