@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "convstore/dead_letter.h"
 #include "convstore/status.h"
 #include "convstore/types.h"
 #include "write_op.h"
@@ -67,6 +68,13 @@ class StorageBackend {
   // other error (busy, I/O, disk full, corruption) says nothing about the
   // records: the writer keeps them and retries.
   virtual Status Apply(std::span<const WriteOp> batch) = 0;
+  // Sets aside one write the database refused for good (after Apply of it
+  // alone returned InvalidArgument), in its own transaction. On failure
+  // nothing is written and the writer falls back to the dead-letter file.
+  virtual Status WriteDeadLetter(const DeadLetter& d) {
+    (void)d;
+    return Status::NotSupported("this backend keeps no dead letters");
+  }
   // Upkeep between batches (SQLite: merging its recent index). Called by the
   // writer after each commit; cheap when there is nothing to do. A failure
   // loses nothing (it is logged and tried again later).
@@ -100,6 +108,12 @@ class StorageBackend {
       size_t max_conversations, size_t max_messages,
       const std::function<bool(StoredConversation&&)>& visit) = 0;
   virtual Status Counts(StorageCounts* out) = 0;
+  // The newest `limit` dead letters, newest first.
+  virtual Status ReadDeadLetters(size_t limit, std::vector<DeadLetter>* out) {
+    (void)limit;
+    (void)out;
+    return Status::NotSupported("this backend keeps no dead letters");
+  }
 };
 
 }  // namespace convstore::internal

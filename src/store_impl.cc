@@ -190,7 +190,10 @@ StatusOr<AppendResult> StoreImpl::Append(std::string_view conversation_id,
   auto m = std::make_shared<Message>(message);
   if (m->created_at_us == 0) m->created_at_us = WallMicros();
   const size_t bytes = MessageBytes(*m);
-  s = queue_.Reserve(bytes, options_.queue_full_wait);
+  const Durability durability = options_.durability.messages;
+  s = durability == Durability::kBestEffort
+          ? queue_.ReserveBestEffort(bytes)
+          : queue_.Reserve(bytes, options_.queue_full_wait);
   if (!s.ok()) return s;
 
   AppendResult result;
@@ -228,7 +231,7 @@ StatusOr<AppendResult> StoreImpl::Append(std::string_view conversation_id,
   if (writer_->sleeping() && queue_.items() >= options_.max_batch_ops) {
     writer_->Nudge();
   }
-  if (options.sync) {
+  if (options.sync || durability == Durability::kSync) {
     s = writer_->WaitDurable(
         result.lsn, absl::Now() + absl::FromChrono(options.sync_timeout));
     if (!s.ok()) {
@@ -424,9 +427,9 @@ StatusOr<uint64_t> StoreImpl::Submit(WritePayload payload, size_t bytes,
                                      std::chrono::milliseconds sync_timeout) {
   InflightGuard guard(this);
   if (guard.closed()) return Status::FailedPrecondition("store is closed");
-  const bool shed = durability == Durability::kBestEffort;
-  Status s = queue_.Reserve(
-      bytes, shed ? std::chrono::milliseconds(0) : options_.queue_full_wait);
+  Status s = durability == Durability::kBestEffort
+                 ? queue_.ReserveBestEffort(bytes)
+                 : queue_.Reserve(bytes, options_.queue_full_wait);
   if (!s.ok()) return s;
   WriteOp op;
   op.bytes = bytes;
@@ -518,12 +521,15 @@ Stats StoreImpl::GetStats() {
   st.queue_items_high_water = queue_.items_high_water();
   st.queue_bytes_high_water = queue_.bytes_high_water();
   st.queue_rejections = queue_.rejections();
+  st.best_effort_shed = queue_.shed();
   WriterCounters wc = writer_->counters();
   st.batches_committed = wc.batches_committed;
   st.rows_committed = wc.rows_committed;
   st.writes_failed = wc.writes_failed;
   st.commit_errors = wc.commit_errors;
   st.retries = wc.retries;
+  st.dead_letters = wc.dead_letters;
+  st.dead_letters_in_file = wc.dead_letters_in_file;
   st.commit_latency_p50_us = wc.commit_p50_us;
   st.commit_latency_p99_us = wc.commit_p99_us;
   st.enqueue_to_durable_p50_us = wc.e2d_p50_us;
@@ -535,6 +541,17 @@ Stats StoreImpl::GetStats() {
     if (oldest > 0) st.oldest_unflushed_age_us = MonoMicros() - oldest;
   }
   return st;
+}
+
+StatusOr<std::vector<DeadLetter>> StoreImpl::DeadLetters(size_t limit) {
+  if (closed_.load()) return Status::FailedPrecondition("store is closed");
+  if (limit == 0 || limit > 10000) {
+    return Status::InvalidArgument("limit must be in 1..10000");
+  }
+  std::vector<DeadLetter> out;
+  Status s = backend_->ReadDeadLetters(limit, &out);
+  if (!s.ok()) return s;
+  return out;
 }
 
 Status StoreImpl::Health() { return writer_->health(); }

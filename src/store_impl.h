@@ -57,6 +57,7 @@ class StoreImpl final : public Store, public WritePath {
   Status Flush(std::chrono::milliseconds timeout) override;
   Status WaitDurable(uint64_t lsn, std::chrono::milliseconds timeout) override;
   StatusOr<CloseReport> Close(std::chrono::milliseconds timeout) override;
+  StatusOr<std::vector<DeadLetter>> DeadLetters(size_t limit) override;
   Stats GetStats() override;
   Status Health() override;
 

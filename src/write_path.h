@@ -16,23 +16,20 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "convstore/options.h"
 #include "convstore/status.h"
 #include "write_op.h"
 
 namespace convstore::internal {
 
-// The durability class of a write (docs/durability.md).
-enum class Durability {
-  // Queued; durable within the loss window (max_flush_delay, batch size).
-  // Waits up to Options::queue_full_wait for room when the queue is full.
-  kBatched,
-  // Queued, then Submit waits until it is committed (or fails with the
-  // writer's error / DeadlineExceeded, the write staying queued).
-  kSync,
-  // Queued only if there is room right now; otherwise shed with
-  // ResourceExhausted (counted), never waiting. For caches.
-  kBestEffort,
-};
+// The durability class of a write: the public enum (convstore/options.h,
+// docs/durability.md), so a module passes Options::durability.<kind> as is.
+//  kBatched: waits up to Options::queue_full_wait for room.
+//  kSync: then waits until committed (or fails with the writer's error /
+//    DeadlineExceeded, the write staying queued).
+//  kBestEffort: queued only while the queue is below 3/4 of its bounds;
+//    otherwise shed with ResourceExhausted (Stats::best_effort_shed).
+using Durability = ::convstore::Durability;
 
 class WritePath {
  public:

@@ -25,11 +25,11 @@ WriteQueue::WriteQueue(size_t max_items, size_t max_bytes)
       queue_(std::min<size_t>(max_items_, 65536)),
       consumer_token_(queue_) {}
 
-bool WriteQueue::TryReserve(size_t bytes) {
+bool WriteQueue::TryReserve(size_t bytes, size_t max_items, size_t max_bytes) {
   size_t items = items_.fetch_add(1, std::memory_order_acq_rel) + 1;
   size_t total = bytes_.fetch_add(bytes, std::memory_order_acq_rel) + bytes;
   // An oversized op may enter an otherwise empty queue.
-  bool fits = items <= max_items_ && (total <= max_bytes_ || items == 1);
+  bool fits = items <= max_items && (total <= max_bytes || items == 1);
   if (!fits) {
     items_.fetch_sub(1, std::memory_order_acq_rel);
     bytes_.fetch_sub(bytes, std::memory_order_acq_rel);
@@ -41,14 +41,14 @@ bool WriteQueue::TryReserve(size_t bytes) {
 }
 
 Status WriteQueue::Reserve(size_t bytes, std::chrono::milliseconds wait) {
-  if (TryReserve(bytes)) return Status::OK();
+  if (TryReserve(bytes, max_items_, max_bytes_)) return Status::OK();
   if (wait.count() > 0) {
     auto deadline = DeadlineAfter(wait);
     MutexLock lock(&wait_mu_);
     waiters_.fetch_add(1, std::memory_order_seq_cst);
     bool ok = false;
     for (;;) {
-      if (TryReserve(bytes)) {
+      if (TryReserve(bytes, max_items_, max_bytes_)) {
         ok = true;
         break;
       }
@@ -68,6 +68,17 @@ Status WriteQueue::Reserve(size_t bytes, std::chrono::milliseconds wait) {
       std::to_string(this->bytes()) +
       " bytes not yet durable): the database is not keeping up or is failing;"
       " retry later or raise Options::queue_max_items/queue_max_bytes");
+}
+
+Status WriteQueue::ReserveBestEffort(size_t bytes) {
+  if (TryReserve(bytes, max_items_ / 4 * 3, max_bytes_ / 4 * 3)) {
+    return Status::OK();
+  }
+  shed_.fetch_add(1, std::memory_order_relaxed);
+  return Status::ResourceExhausted(
+      "best-effort write shed: the write queue is past 3/4 of its bounds (" +
+      std::to_string(items()) + " writes, " + std::to_string(this->bytes()) +
+      " bytes not yet durable)");
 }
 
 void WriteQueue::Cancel(size_t bytes) { Release(1, bytes); }

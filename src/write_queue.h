@@ -43,6 +43,11 @@ class WriteQueue {
   // full. An op larger than max_bytes is admitted only into an empty queue
   // (so it cannot starve). ResourceExhausted when no room came in time.
   Status Reserve(size_t bytes, std::chrono::milliseconds wait);
+  // Takes room for a best-effort op only while the queue (counting it)
+  // stays within 3/4 of both bounds; never waits. ResourceExhausted
+  // otherwise (counted in shed(), not in rejections()), so best-effort
+  // writes are the first to go and leave the last quarter to others.
+  Status ReserveBestEffort(size_t bytes);
   // Gives back room taken by Reserve for an op that will not be pushed.
   void Cancel(size_t bytes);
   // Enqueues an op whose room was reserved. Lock-free. Aborts the process
@@ -65,9 +70,11 @@ class WriteQueue {
   uint64_t rejections() const {
     return rejections_.load(std::memory_order_relaxed);
   }
+  uint64_t shed() const { return shed_.load(std::memory_order_relaxed); }
 
  private:
-  bool TryReserve(size_t bytes);
+  // Takes room if the queue then holds at most max_items/max_bytes.
+  bool TryReserve(size_t bytes, size_t max_items, size_t max_bytes);
 
   const size_t max_items_;
   const size_t max_bytes_;
@@ -78,6 +85,7 @@ class WriteQueue {
   std::atomic<size_t> items_hw_{0};
   std::atomic<size_t> bytes_hw_{0};
   std::atomic<uint64_t> rejections_{0};
+  std::atomic<uint64_t> shed_{0};
   // Producers waiting for room sleep here; Release wakes them.
   Mutex wait_mu_;
   CondVar room_cv_;

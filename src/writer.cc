@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "clock.h"
+#include "dead_letter.h"
 
 namespace convstore::internal {
 namespace {
@@ -95,9 +96,21 @@ Status Writer::WaitDurable(uint64_t lsn, absl::Time deadline) {
   if (durable_lsn() >= lsn) return Status::OK();
   Wake(lsn);
   MutexLock lock(&mu_);
+  // While degraded, ask for a commit attempt now (not after the backoff)
+  // and report its outcome: OK if the fault has cleared, else the sticky
+  // error - so a caller neither waits out its timeout nor gets an error
+  // the store has already recovered from.
+  // Attempts already started may have begun before the fault cleared; only
+  // one started after this call counts.
+  const uint64_t seen_attempts = attempts_started_.load();
+  if (!sticky_.ok()) {
+    retry_now_ = true;
+    wake_cv_.SignalAll();
+  }
   durable_cv_.AwaitUntil(&mu_, ToSteady(deadline), [&]() {
     mu_.AssertHeld();
-    return durable_lsn() >= lsn || !sticky_.ok() || stopped_;
+    return durable_lsn() >= lsn || stopped_ ||
+           (!sticky_.ok() && last_failed_attempt_ > seen_attempts);
   });
   if (durable_lsn() >= lsn) return Status::OK();
   if (!sticky_.ok()) return sticky_;
@@ -231,14 +244,16 @@ bool Writer::Backoff(int attempt) {
   // noticed at once.
   wake_cv_.AwaitUntil(&mu_, until, [&]() {
     mu_.AssertHeld();
-    return StopDeadlinePassed();
+    return StopDeadlinePassed() || retry_now_;
   });
+  retry_now_ = false;
   return !StopDeadlinePassed();
 }
 
 Writer::Outcome Writer::ApplyWithRetry(std::span<const WriteOp> ops,
                                        int64_t* commit_us, Status* error) {
   for (int attempt = 0;; ++attempt) {
+    const uint64_t attempt_no = attempts_started_.fetch_add(1) + 1;
     int64_t t0 = MonoMicros();
     Status s = backend_->Apply(ops);
     int64_t t1 = MonoMicros();
@@ -250,6 +265,8 @@ Writer::Outcome Writer::ApplyWithRetry(std::span<const WriteOp> ops,
     {
       MutexLock lock(&mu_);
       ++counters_.commit_errors;
+      last_failed_attempt_ = attempt_no;
+      durable_cv_.SignalAll();  // a degraded WaitDurable awaits this attempt
     }
     if (!Retryable(s)) return Outcome::kRejected;
     if (failing_since_us_ == 0) {
@@ -325,8 +342,7 @@ bool Writer::CommitIsolated() {
         MarkDurable(one, us, 0);
         break;
       case Outcome::kRejected:
-        log_->error("write lsn {} rejected by the database and not stored: {}",
-                    ops[i].lsn, error.ToString());
+        SetAside(ops[i], error);
         MarkDurable(one, us, 1);
         break;
       case Outcome::kGaveUp:
@@ -338,6 +354,36 @@ bool Writer::CommitIsolated() {
     }
   }
   return true;
+}
+
+void Writer::SetAside(const WriteOp& op, const Status& error) {
+  DeadLetter d = MakeDeadLetter(op, error);
+  Status s = backend_->WriteDeadLetter(d);
+  bool saved = s.ok();
+  bool to_file = false;
+  if (!saved) {
+    const std::string file = DeadLetterFilePath(options_.path);
+    Status f = AppendDeadLetterFile(file, d);
+    saved = to_file = f.ok();
+    if (!f.ok()) s = Status::IOError(s.ToString() + "; " + f.ToString());
+  }
+  // The key is an id, not content; the payload is never logged.
+  if (!saved) {
+    log_->error(
+        "write lsn {} ({} for '{}') rejected by the database ({}) and could "
+        "not be set aside: {}; it is counted in writes_failed only",
+        op.lsn, d.kind, d.key, d.error, s.ToString());
+  } else {
+    log_->error(
+        "write lsn {} ({} for '{}') rejected by the database ({}); "
+        "set aside as a dead letter in {}",
+        op.lsn, d.kind, d.key, d.error,
+        to_file ? DeadLetterFilePath(options_.path)
+                : std::string("the dead_letters table"));
+  }
+  MutexLock lock(&mu_);
+  if (saved) ++counters_.dead_letters;
+  if (to_file) ++counters_.dead_letters_in_file;
 }
 
 void Writer::MarkDurable(std::span<const WriteOp> ops, int64_t commit_us,

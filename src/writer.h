@@ -21,7 +21,8 @@
 //     deadline passes. After retry_budget of failures the first error of the
 //     episode becomes sticky (Health, Flush, Close report it) until a commit
 //     succeeds. Only a record whose content the database refuses
-//     (InvalidArgument) is set aside: counted in writes_failed and logged.
+//     (InvalidArgument) is set aside: counted in writes_failed, logged, and
+//     kept as a dead letter (table, else file; see dead_letter.h).
 //  4. Queue room is released only after commit, so the queue bound also
 //     bounds what a crash can lose.
 
@@ -54,6 +55,8 @@ struct WriterCounters {
   uint64_t writes_failed = 0;
   uint64_t commit_errors = 0;
   uint64_t retries = 0;
+  uint64_t dead_letters = 0;          // rejected writes set aside
+  uint64_t dead_letters_in_file = 0;  // of those, into the file
   int64_t commit_p50_us = 0;
   int64_t commit_p99_us = 0;
   int64_t e2d_p50_us = 0;
@@ -79,7 +82,9 @@ class Writer {
   bool sleeping() const { return sleeping_.load(std::memory_order_relaxed); }
   // Deadlines are absl::Time for callers' convenience; waits run on the
   // steady clock.
-  // OK once durable_lsn >= lsn; the sticky error if the writer is degraded;
+  // OK once durable_lsn >= lsn; the sticky error if the writer is degraded
+  // (while degraded it first asks for an immediate retry and returns that
+  // attempt's outcome);
   // FailedPrecondition if it stopped first; DeadlineExceeded at `deadline`.
   Status WaitDurable(uint64_t lsn, absl::Time deadline);
   // Commits everything up to `final_lsn`, then stops the thread. Gives up
@@ -121,6 +126,9 @@ class Writer {
   // Commits batch_ one op at a time after it was rejected for good, so one
   // bad record cannot block the rest. False as CommitBatch.
   bool CommitIsolated();
+  // Sets aside a write the database refused for good: the dead_letters
+  // table, else the dead-letter file, else (logged) only counted.
+  void SetAside(const WriteOp& op, const Status& error);
   void MarkDurable(std::span<const WriteOp> ops, int64_t commit_us,
                    uint64_t failed);
   // Sleeps for the retry backoff; false if Stop's deadline passed.
@@ -155,6 +163,11 @@ class Writer {
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  // Set by a WaitDurable while degraded: cut the current backoff short.
+  bool retry_now_ ABSL_GUARDED_BY(mu_) = false;
+  // Commit attempts started, and the number of the last one that failed.
+  std::atomic<uint64_t> attempts_started_{0};
+  uint64_t last_failed_attempt_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t final_lsn_ ABSL_GUARDED_BY(mu_) = 0;
   CondVar::Clock::time_point stop_deadline_ ABSL_GUARDED_BY(mu_) =
       CondVar::Clock::time_point::max();

@@ -465,5 +465,25 @@ TEST_CASE("without verify_on_open a damaged page is reported when read",
   (void)(*opened)->Close();
 }
 
+TEST_CASE("a version-1 file upgrades to v2 with dead_letters, data kept",
+          "[migrations]") {
+  TempDir dir;
+  auto db = OpenDb(dir.File("v1.db"));
+  REQUIRE(Migrate(db.get(), 1).ok());
+  CHECK_FALSE(TableExists(db.get(), "dead_letters"));
+  REQUIRE(db->Exec("INSERT INTO conversations(conversation_id) VALUES ('c');"
+                   "UPDATE store_meta SET value = 9 WHERE key = 'last_lsn'")
+              .ok());
+  Status s = Migrate(db.get(), LatestSchemaVersion());
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  CHECK(TableExists(db.get(), "dead_letters"));
+  CHECK(QueryInt(db.get(), "SELECT count(*) FROM dead_letters") == 0);
+  CHECK(QueryInt(db.get(), "SELECT count(*) FROM conversations") == 1);
+  CHECK(QueryInt(db.get(),
+                 "SELECT value FROM store_meta WHERE key = 'last_lsn'") == 9);
+  CHECK(QueryInt(db.get(), "SELECT max(version) FROM schema_migrations") >= 2);
+}
+
 }  // namespace
 }  // namespace convstore::internal

@@ -47,6 +47,27 @@ TEST_CASE("Reserve within bounds counts items and bytes", "[write_queue]") {
   CHECK(q.rejections() == 0);
 }
 
+TEST_CASE("Best-effort room ends at 3/4 of the bounds and is counted",
+          "[write_queue]") {
+  WriteQueue q(8, 1000);
+  for (int i = 0; i < 6; ++i) REQUIRE(q.ReserveBestEffort(10).ok());
+  Status s = q.ReserveBestEffort(10);
+  CHECK(s.IsResourceExhausted());
+  CHECK(q.shed() == 1);
+  CHECK(q.rejections() == 0);
+  CHECK(q.items() == 6);
+  // The last quarter stays for batched and sync writes.
+  REQUIRE(q.Reserve(10, kNoWait).ok());
+  REQUIRE(q.Reserve(10, kNoWait).ok());
+  CHECK(q.Reserve(10, kNoWait).IsResourceExhausted());
+  // The byte bound sheds too.
+  WriteQueue b(100, 100);
+  REQUIRE(b.ReserveBestEffort(70).ok());
+  CHECK(b.ReserveBestEffort(10).IsResourceExhausted());
+  CHECK(b.shed() == 1);
+  REQUIRE(b.Reserve(30, kNoWait).ok());
+}
+
 TEST_CASE("The item bound rejects with ResourceExhausted", "[write_queue]") {
   WriteQueue q(3, 1000);
   for (int i = 0; i < 3; ++i) REQUIRE(q.Reserve(10, kNoWait).ok());

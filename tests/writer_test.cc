@@ -241,6 +241,10 @@ class FakeBackend final : public StorageBackend {
 
 Options WriterOptions() {
   Options o;
+  // FakeBackend keeps no dead letters, so a poison write falls back to
+  // `<path>.deadletter.jsonl`; a directory that does not exist keeps that
+  // file out of the working directory (the failure is logged and counted).
+  o.path = "/nonexistent-convstore-writer-test/w.db";
   o.log_level = LogLevel::kOff;
   o.max_batch_ops = 64;
   o.max_batch_bytes = 16 << 20;

@@ -149,12 +149,15 @@ json StatsToJson(const Stats& s) {
               {"queue_items_high_water", s.queue_items_high_water},
               {"queue_bytes_high_water", s.queue_bytes_high_water},
               {"queue_rejections", s.queue_rejections},
+              {"best_effort_shed", s.best_effort_shed},
               {"oldest_unflushed_age_us", s.oldest_unflushed_age_us},
               {"appended_lsn", s.appended_lsn},
               {"durable_lsn", s.durable_lsn},
               {"batches_committed", s.batches_committed},
               {"rows_committed", s.rows_committed},
               {"writes_failed", s.writes_failed},
+              {"dead_letters", s.dead_letters},
+              {"dead_letters_in_file", s.dead_letters_in_file},
               {"commit_errors", s.commit_errors},
               {"retries", s.retries},
               {"commit_latency_p50_us", s.commit_latency_p50_us},
@@ -262,6 +265,7 @@ void PrintStatsText(const Stats& s, std::ostream& out,
             {"high water items / bytes",
              Pair(s.queue_items_high_water, s.queue_bytes_high_water)},
             {"rejections", std::to_string(s.queue_rejections)},
+            {"best-effort shed", std::to_string(s.best_effort_shed)},
             {"oldest unflushed write", s.oldest_unflushed_age_us > 0
                                            ? us(s.oldest_unflushed_age_us)
                                            : std::string("-")}}},
@@ -270,6 +274,8 @@ void PrintStatsText(const Stats& s, std::ostream& out,
             {"batches committed", std::to_string(s.batches_committed)},
             {"rows committed", std::to_string(s.rows_committed)},
             {"writes failed", std::to_string(s.writes_failed)},
+            {"dead letters (in file)",
+             Pair(s.dead_letters, s.dead_letters_in_file)},
             {"commit errors / retries", Pair(s.commit_errors, s.retries)},
             {"commit latency p50 / p99",
              us(s.commit_latency_p50_us) + " / " + us(s.commit_latency_p99_us)},
@@ -320,13 +326,34 @@ Status RunStats(const StatsArgs& args, std::ostream& out) {
   StatusOr<std::unique_ptr<Store>> store = OpenExisting(args.db);
   if (!store.ok()) return store.status();
   const Stats stats = (*store)->GetStats();
+  // Dead letters kept in the database, newest first (the payload is left out:
+  // `sqlite3 <db> "SELECT * FROM dead_letters"` shows it).
+  StatusOr<std::vector<DeadLetter>> dead = (*store)->DeadLetters(20);
+  if (!dead.ok()) return CloseAfter(**store, dead.status());
   if (args.json) {
-    PrintJson(StatsToJson(stats), out);
+    json j = StatsToJson(stats);
+    j["dead_letters_newest"] = json::array();
+    for (const DeadLetter& d : *dead) {
+      j["dead_letters_newest"].push_back(
+          json{{"id", d.id},
+               {"lsn", d.lsn},
+               {"kind", d.kind},
+               {"key", d.key},
+               {"error", d.error},
+               {"created_at_us", d.created_at_us}});
+    }
+    PrintJson(j, out);
   } else {
     out << "file " << args.db
         << " (memory and writer counters cover this process only; the read "
            "commands do not warm the cache)\n";
     PrintStatsText(stats, out);
+    out << "dead letters in the database (newest " << dead->size() << ")\n";
+    for (const DeadLetter& d : *dead) {
+      out << "  #" << d.id << " lsn " << d.lsn << " " << d.kind << " '" << d.key
+          << "' at " << FormatTimestamp(d.created_at_us) << ": " << d.error
+          << "\n";
+    }
   }
   return CloseAfter(**store, Status::OK());
 }

@@ -6,6 +6,7 @@
 #ifndef CONVSTORE_CONVSTORE_H_
 #define CONVSTORE_CONVSTORE_H_
 
+#include "convstore/dead_letter.h"
 #include "convstore/options.h"
 #include "convstore/stats.h"
 #include "convstore/status.h"

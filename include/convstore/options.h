@@ -40,6 +40,40 @@ enum class SyncMode : int {
   kFull = 1,
 };
 
+// When a write counts as done for its caller; one class per record kind
+// (Options::durability). See docs/durability.md.
+enum class Durability : int {
+  // Queued and acknowledged at once; committed in the next batch, within
+  // the loss window (max_flush_delay, batch size). Waits up to
+  // Options::queue_full_wait for room when the queue is full.
+  kBatched = 0,
+  // Queued, then the call waits until the write is committed (a barrier):
+  // it survives a crash once the call returns OK. Costs the caller one
+  // commit's latency (the writer is woken at once rather than waiting out
+  // max_flush_delay); concurrent sync calls share a batch.
+  kSync = 1,
+  // Queued only while the queue is below 3/4 of its bounds, never waiting;
+  // otherwise shed with ResourceExhausted and counted in
+  // Stats::best_effort_shed. The first class to go when the disk cannot
+  // keep up, so that batched and sync writes keep their room.
+  kBestEffort = 2,
+};
+
+// The durability class of each record kind.
+struct DurabilityClasses {
+  // Chat messages (Append). kSync here makes every
+  // Append wait for its commit, like AppendOptions::sync. Default: kBatched.
+  Durability messages = Durability::kBatched;
+  // Audit-log records. Default: kSync.
+  Durability audit = Durability::kSync;
+  // API-key changes. Default: kSync.
+  Durability keys = Durability::kSync;
+  // Cache entries (recomputable). Default: kBestEffort.
+  Durability cache = Durability::kBestEffort;
+  // Analytics events. Default: kBatched.
+  Durability analytics = Durability::kBatched;
+};
+
 // Receives every log line convstore emits at or above Options::log_level.
 // Called from the thread that logs (often the background writer); must be
 // thread-safe and must not call back into the store.
@@ -51,6 +85,11 @@ struct Options {
   // The SQLite database file. Its directory is created if missing (when
   // create_if_missing is true). Default: "./data/convstore.db".
   std::string path = "./data/convstore.db";
+
+  // Durability class per record kind; see DurabilityClasses. Defaults:
+  // messages batched, audit and keys sync, cache best-effort, analytics
+  // batched.
+  DurabilityClasses durability;
 
   // Create the file (and its directory) if it does not exist. If false, Open
   // fails with NotFound for a missing file. Default: true.
@@ -139,6 +178,11 @@ struct Options {
   // merges and fewer index pages written per message; each merge delays the
   // next batch by roughly 1-2 us per entry. Default: 65,536.
   size_t index_merge_rows = 65'536;
+
+  // Name of a registered SQLite VFS to open the database with (every
+  // connection of the store). Empty: SQLite's default (unix). Tests use it
+  // to open a store on a fault-injecting VFS. Default: empty.
+  std::string sqlite_vfs;
 
   // SQLite page cache per connection, in MiB. Default: 64.
   int sqlite_cache_mib = 64;

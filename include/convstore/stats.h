@@ -36,6 +36,9 @@ struct Stats {
   uint64_t queue_items_high_water = 0;
   uint64_t queue_bytes_high_water = 0;
   uint64_t queue_rejections = 0;  // Appends refused because it was full
+  // Best-effort writes (Durability::kBestEffort) shed because the queue was
+  // past 3/4 of its bounds; not counted in queue_rejections.
+  uint64_t best_effort_shed = 0;
   // Age of the oldest write acknowledged but not yet durable; 0 if none.
   int64_t oldest_unflushed_age_us = 0;
 
@@ -47,7 +50,14 @@ struct Stats {
   uint64_t batches_committed = 0;
   uint64_t rows_committed = 0;  // writes (operations) committed
   uint64_t writes_failed = 0;   // writes the database rejected for good
-  uint64_t commit_errors = 0;   // failed commit attempts (each is retried)
+  // Of writes_failed, those set aside as dead letters (include/convstore/
+  // dead_letter.h), and of those, the ones that went to the
+  // `<path>.deadletter.jsonl` file because the table could not take them.
+  // writes_failed - dead_letters were refused and could not be set aside at
+  // all (each logged at error level). This session only.
+  uint64_t dead_letters = 0;
+  uint64_t dead_letters_in_file = 0;
+  uint64_t commit_errors = 0;  // failed commit attempts (each is retried)
   uint64_t retries = 0;
   int64_t commit_latency_p50_us = 0;
   int64_t commit_latency_p99_us = 0;

@@ -30,6 +30,14 @@
 //  * Order: per conversation, appends and deletes reach the database in the
 //    order they were acknowledged; a queued append never resurrects a
 //    deleted conversation.
+//  * Durability classes (Options::durability): messages batched (as above),
+//    audit and key changes sync (committed before the call returns), cache
+//    entries best-effort (shed first, once the queue is 3/4 full; counted).
+//  * Failures: busy, I/O errors and disk full are retried with backoff;
+//    writes stay in memory (within the queue bound). Past retry_budget,
+//    Health/Flush/Close/GetStats report a sticky error until a commit
+//    succeeds. A record the database refuses for good is not dropped: it
+//    becomes a dead letter (DeadLetters(), Stats::dead_letters).
 //
 // Thread safety: every method may be called from any number of threads at
 // once. Close() may be called once; calls after (or during) it return
@@ -44,6 +52,7 @@
 #include <string_view>
 #include <vector>
 
+#include "convstore/dead_letter.h"
 #include "convstore/options.h"
 #include "convstore/stats.h"
 #include "convstore/status.h"
@@ -113,6 +122,13 @@ class Store {
   // for the drain.
   virtual StatusOr<CloseReport> Close(
       std::chrono::milliseconds timeout = std::chrono::seconds(60)) = 0;
+
+  // The newest `limit` (1..10000) dead letters - writes the database
+  // refused for good and the writer set aside (dead_letter.h) - newest
+  // first, from the dead_letters table. Ones that went to the
+  // `<path>.deadletter.jsonl` file (when the table could not take them) are
+  // only in that file.
+  virtual StatusOr<std::vector<DeadLetter>> DeadLetters(size_t limit = 100) = 0;
 
   // A consistent snapshot of counters; see stats.h.
   virtual Stats GetStats() = 0;

@@ -65,8 +65,23 @@ CREATE TABLE recent_message_index (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 2 (issue 4): writes the database refused for good, set aside
+// by the writer instead of blocking the queue or being dropped.
+constexpr const char* kV2 = R"sql(
+CREATE TABLE dead_letters (
+  id            INTEGER PRIMARY KEY,
+  lsn           INTEGER NOT NULL,
+  kind          TEXT NOT NULL,
+  record_key    TEXT NOT NULL,
+  payload       TEXT NOT NULL,
+  error         TEXT NOT NULL,
+  created_at_us INTEGER NOT NULL
+);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "conversations and messages", kV1},
+    {2, "dead letters", kV2},
 };
 
 bool TableExists(Db* db, const char* name) {

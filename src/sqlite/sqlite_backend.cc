@@ -9,6 +9,7 @@
 #include <string>
 #include <utility>
 
+#include "sqlite/dead_letter_table.h"
 #include "sqlite/migrations.h"
 
 namespace convstore::internal {
@@ -131,7 +132,8 @@ Status SqliteBackend::Configure(Db* db, bool writer) {
 }
 
 Status SqliteBackend::OpenWriter() {
-  Status s = Db::Open(options_.path, options_.create_if_missing, &writer_);
+  Status s = Db::Open(options_.path, options_.create_if_missing, &writer_,
+                      options_.sqlite_vfs);
   if (!s.ok()) return s;
   // The first real read is where SQLite notices a file that is not a
   // database, and another application's database is refused before any
@@ -441,7 +443,8 @@ Status SqliteBackend::AcquireReader(std::unique_ptr<Reader>* out) {
     ++open_readers_;
   }
   auto r = std::make_unique<Reader>();
-  Status s = Db::Open(options_.path, /*create=*/false, &r->db);
+  Status s =
+      Db::Open(options_.path, /*create=*/false, &r->db, options_.sqlite_vfs);
   if (s.ok()) s = Configure(r->db.get(), /*writer=*/false);
   const std::string list_sql = std::string("SELECT ") + kConversationColumns +
                                " FROM conversations WHERE ";
@@ -721,6 +724,20 @@ Status SqliteBackend::Counts(StorageCounts* out) {
     out->messages = static_cast<uint64_t>(st.Int(1));
   }
   return s;
+}
+
+Status SqliteBackend::WriteDeadLetter(const DeadLetter& d) {
+  Status s = InsertDeadLetter(writer_.get(), d);
+  if (s.ok()) last_lsn_ = std::max<uint64_t>(last_lsn_, d.lsn);
+  return s;
+}
+
+Status SqliteBackend::ReadDeadLetters(size_t limit,
+                                      std::vector<DeadLetter>* out) {
+  ReaderLease r(this);
+  Status s = r.Acquire();
+  if (!s.ok()) return s;
+  return SelectDeadLetters(r->db.get(), limit, out);
 }
 
 }  // namespace convstore::internal

@@ -54,6 +54,8 @@ class SqliteBackend final : public StorageBackend {
       size_t max_conversations, size_t max_messages,
       const std::function<bool(StoredConversation&&)>& visit) override;
   Status Counts(StorageCounts* out) override;
+  Status WriteDeadLetter(const DeadLetter& d) override;
+  Status ReadDeadLetters(size_t limit, std::vector<DeadLetter>* out) override;
 
  private:
   struct Reader;

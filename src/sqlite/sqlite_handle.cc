@@ -75,12 +75,13 @@ std::string Stmt::Text(int col) const {
   return std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(n));
 }
 
-Status Db::Open(const std::string& path, bool create,
-                std::unique_ptr<Db>* out) {
+Status Db::Open(const std::string& path, bool create, std::unique_ptr<Db>* out,
+                const std::string& vfs) {
   sqlite3* raw = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
   if (create) flags |= SQLITE_OPEN_CREATE;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  int rc = sqlite3_open_v2(path.c_str(), &raw, flags,
+                           vfs.empty() ? nullptr : vfs.c_str());
   if (rc != SQLITE_OK) {
     Status s = SqliteStatus(rc, "sqlite3_open_v2", raw);
     sqlite3_close_v2(raw);

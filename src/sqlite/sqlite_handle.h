@@ -72,9 +72,10 @@ class Stmt {
 
 class Db {
  public:
-  // Opens `path` read-write (creating it if `create`), in WAL mode.
+  // Opens `path` read-write (creating it if `create`), in WAL mode, on the
+  // named SQLite VFS (empty: the default one).
   static Status Open(const std::string& path, bool create,
-                     std::unique_ptr<Db>* out);
+                     std::unique_ptr<Db>* out, const std::string& vfs = "");
   ~Db();
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;

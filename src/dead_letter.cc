@@ -1,0 +1,137 @@
+// Copyright 2026 The convstore Authors.
+
+#include "dead_letter.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <type_traits>
+#include <variant>
+
+#include "clock.h"
+
+namespace convstore::internal {
+namespace {
+
+using nlohmann::json;
+
+// Dumps without throwing: invalid UTF-8 (the very thing a record may have
+// been refused for) is replaced, not an exception.
+std::string Dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+json MessageJson(const Message& m) {
+  return json{{"seq", m.seq},
+              {"role", RoleName(m.role)},
+              {"content", m.content},
+              {"user_id", m.user_id},
+              {"tokens_in", m.tokens_in},
+              {"tokens_out", m.tokens_out},
+              {"tool_call_id", m.tool_call_id},
+              {"tool_name", m.tool_name},
+              {"metadata", m.metadata},
+              {"created_at_us", m.created_at_us}};
+}
+
+}  // namespace
+
+DeadLetter MakeDeadLetter(const WriteOp& op, const Status& error) {
+  DeadLetter d;
+  d.lsn = op.lsn;
+  d.error = error.ToString();
+  d.created_at_us = WallMicros();
+  std::visit(
+      [&](const auto& p) {
+        using T = std::decay_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, AppendMessageOp>) {
+          d.kind = "message";
+          d.key = p.conversation_id;
+          d.payload = p.message != nullptr ? Dump(MessageJson(*p.message))
+                                           : std::string("null");
+        } else if constexpr (std::is_same_v<T, DeleteConversationOp>) {
+          d.kind = "delete_conversation";
+          d.key = p.conversation_id;
+          d.payload = "{}";
+        } else {
+          // A record kind without a description here: its type is still
+          // named, so it is never anonymous.
+          d.kind = "record kind #" + std::to_string(op.payload.index());
+          d.payload = "{}";
+        }
+      },
+      op.payload);
+  return d;
+}
+
+std::string DeadLetterFilePath(const std::string& db_path) {
+  return db_path + ".deadletter.jsonl";
+}
+
+std::string DeadLetterToJson(const DeadLetter& d) {
+  return Dump(json{{"lsn", d.lsn},
+                   {"kind", d.kind},
+                   {"key", d.key},
+                   {"payload", d.payload},
+                   {"error", d.error},
+                   {"created_at_us", d.created_at_us}});
+}
+
+Status DeadLetterFromJson(const std::string& line, DeadLetter* out) {
+  json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return Status::InvalidArgument("dead-letter line is not a JSON object");
+  }
+  auto str = [&](const char* k, std::string* v) {
+    auto it = j.find(k);
+    if (it == j.end() || !it->is_string()) return false;
+    *v = it->get<std::string>();
+    return true;
+  };
+  auto num = [&](const char* k, auto* v) {
+    auto it = j.find(k);
+    if (it == j.end() || !it->is_number_integer()) return false;
+    *v = it->get<std::decay_t<decltype(*v)>>();
+    return true;
+  };
+  if (!num("lsn", &out->lsn) || !str("kind", &out->kind) ||
+      !str("key", &out->key) || !str("payload", &out->payload) ||
+      !str("error", &out->error) ||
+      !num("created_at_us", &out->created_at_us)) {
+    return Status::InvalidArgument("dead-letter line lacks a field");
+  }
+  out->id = 0;
+  return Status::OK();
+}
+
+Status AppendDeadLetterFile(const std::string& path, const DeadLetter& d) {
+  std::string line = DeadLetterToJson(d) + "\n";
+  int fd =
+      ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return Status::IOError("open " + path + ": " + std::strerror(errno));
+  }
+  size_t done = 0;
+  while (done < line.size()) {
+    ssize_t n = ::write(fd, line.data() + done, line.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int e = errno;
+      ::close(fd);
+      return Status::IOError("write " + path + ": " + std::strerror(e));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    int e = errno;
+    ::close(fd);
+    return Status::IOError("fsync " + path + ": " + std::strerror(e));
+  }
+  ::close(fd);
+  return Status::OK();
+}
+
+}  // namespace convstore::internal
