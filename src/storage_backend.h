@@ -26,6 +26,8 @@
 
 namespace convstore::internal {
 
+class AnalyticsStorage;
+
 // A conversation as stored: its summary and (the newest part of) its
 // messages, oldest first.
 struct StoredConversation {
@@ -100,6 +102,9 @@ class StorageBackend {
       size_t max_conversations, size_t max_messages,
       const std::function<bool(StoredConversation&&)>& visit) = 0;
   virtual Status Counts(StorageCounts* out) = 0;
+  // The analytics tables' reads (analytics/analytics_storage.h); null when
+  // the backend keeps no analytics. Owned by the backend.
+  virtual AnalyticsStorage* analytics() { return nullptr; }
 };
 
 }  // namespace convstore::internal

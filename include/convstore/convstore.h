@@ -6,6 +6,8 @@
 #ifndef CONVSTORE_CONVSTORE_H_
 #define CONVSTORE_CONVSTORE_H_
 
+#include "convstore/analytics.h"
+#include "convstore/analytics_types.h"
 #include "convstore/options.h"
 #include "convstore/stats.h"
 #include "convstore/status.h"

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "clock.h"
+#include "sqlite/analytics_schema.h"
 
 namespace convstore::internal {
 namespace {
@@ -67,6 +68,7 @@ CREATE TABLE recent_message_index (
 
 constexpr Migration kMigrations[] = {
     {1, "conversations and messages", kV1},
+    {4, "voice-agent session analytics", kAnalyticsSchemaV4},
 };
 
 bool TableExists(Db* db, const char* name) {
