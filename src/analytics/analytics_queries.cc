@@ -18,7 +18,8 @@ double Ratio(double num, double den) { return den > 0 ? num / den : 0; }
 
 struct GroupAcc {
   GroupAggregate out;
-  std::map<std::string, std::vector<double>> latencies;
+  // Values of each TurnFields() entry (latency fields only).
+  std::vector<std::vector<double>> latencies{TurnFields().size()};
   std::map<std::pair<std::string, int>, int64_t> errors;
   std::map<std::string, std::pair<int64_t, double>> durations;
   int64_t slot_confidences = 0;
@@ -26,19 +27,31 @@ struct GroupAcc {
   int64_t slots_flagged = 0, slots_validated = 0;
 };
 
-// Fills mean/p50/p95/p99/max of `v` (sorted in place; non-empty).
+// The same value as Percentile() on sorted `v`, found by selection in
+// O(n) (v is reordered).
+double Select(std::vector<double>* v, double p) {
+  const double rank = p * static_cast<double>(v->size() - 1);
+  const size_t lo = static_cast<size_t>(rank);
+  auto nth = v->begin() + static_cast<std::ptrdiff_t>(lo);
+  std::nth_element(v->begin(), nth, v->end());
+  const double a = *nth;
+  if (lo + 1 >= v->size()) return a;
+  const double b = *std::min_element(nth + 1, v->end());
+  return a + (b - a) * (rank - static_cast<double>(lo));
+}
+
+// Fills mean/p50/p95/p99/max of `v` (non-empty; reordered).
 LatencyStats Stats(std::string field, std::vector<double>* v) {
-  std::sort(v->begin(), v->end());
   LatencyStats st;
   st.field = std::move(field);
   st.count = static_cast<int64_t>(v->size());
   double sum = 0;
   for (double x : *v) sum += x;
   st.mean = sum / static_cast<double>(v->size());
-  st.p50 = Percentile(*v, 0.50);
-  st.p95 = Percentile(*v, 0.95);
-  st.p99 = Percentile(*v, 0.99);
-  st.max = v->back();
+  st.max = *std::max_element(v->begin(), v->end());
+  st.p50 = Select(v, 0.50);
+  st.p95 = Select(v, 0.95);
+  st.p99 = Select(v, 0.99);
   return st;
 }
 
@@ -105,13 +118,10 @@ StatusOr<AggregateResult> AnalyticsImpl::Aggregate(
   AggregateResult result;
   s = ResolveRange(query.range, &result.from_us, &result.to_us);
   if (!s.ok()) return s;
-  std::vector<TurnRow> turns;
   std::vector<SessionSummary> sessions;
   std::vector<ErrorRow> errors;
   std::vector<SlotRow> slots;
-  s = storage_->ScanTurns(result.from_us, result.to_us, &turns);
-  if (s.ok())
-    s = storage_->ScanSessions(result.from_us, result.to_us, &sessions);
+  s = storage_->ScanSessions(result.from_us, result.to_us, &sessions);
   if (s.ok()) s = storage_->ScanErrors(result.from_us, result.to_us, &errors);
   if (s.ok()) s = storage_->ScanSlots(result.from_us, result.to_us, &slots);
   if (!s.ok()) return s;
@@ -135,13 +145,41 @@ StatusOr<AggregateResult> AnalyticsImpl::Aggregate(
   };
   // For model/provider: a session belongs to the group of its first turn
   // in the range that names one (turns come oldest first).
+  const bool by_turn = by == GroupBy::kModel || by == GroupBy::kProvider;
   std::map<std::string, std::string> session_group;
-  if (by == GroupBy::kModel || by == GroupBy::kProvider) {
-    for (const TurnRow& r : turns) {
-      const std::string& k = turn_key(r);
-      if (!k.empty()) session_group.emplace(r.turn.session_id, k);
-    }
-  }
+  std::map<std::string, GroupAcc> groups;
+  GroupAcc* last = nullptr;  // turns of a key tend to come in runs
+  std::string last_key;
+  s = storage_->ScanTurns(result.from_us, result.to_us,
+                          by == GroupBy::kTenant || by == GroupBy::kFinalState,
+                          [&](const TurnRow& r) {
+                            const std::string& key = turn_key(r);
+                            if (by_turn && !key.empty()) {
+                              session_group.emplace(r.turn.session_id, key);
+                            }
+                            if (last == nullptr || key != last_key) {
+                              last = &groups[key];
+                              last_key = key;
+                            }
+                            GroupAcc& g = *last;
+                            const TurnMetrics& t = r.turn;
+                            ++g.out.turns;
+                            if (t.interrupted.value_or(false))
+                              ++g.out.interrupted;
+                            g.out.prompt_tokens += t.prompt_tokens.value_or(0);
+                            g.out.completion_tokens +=
+                                t.completion_tokens.value_or(0);
+                            g.out.cached_tokens += t.cached_tokens.value_or(0);
+                            g.out.cost += t.cost.value_or(0);
+                            const auto fields = TurnFields();
+                            for (size_t i = 0; i < fields.size(); ++i) {
+                              if (!fields[i].latency) continue;
+                              if (auto v = TurnFieldValue(fields[i], t)) {
+                                g.latencies[i].push_back(*v);
+                              }
+                            }
+                          });
+  if (!s.ok()) return s;
   auto record_key = [&](const std::string& session_id,
                         const SessionKeys& keys) -> std::string {
     switch (by) {
@@ -160,21 +198,6 @@ StatusOr<AggregateResult> AnalyticsImpl::Aggregate(
     return std::string();
   };
 
-  std::map<std::string, GroupAcc> groups;
-  for (const TurnRow& r : turns) {
-    GroupAcc& g = groups[turn_key(r)];
-    const TurnMetrics& t = r.turn;
-    ++g.out.turns;
-    if (t.interrupted.value_or(false)) ++g.out.interrupted;
-    g.out.prompt_tokens += t.prompt_tokens.value_or(0);
-    g.out.completion_tokens += t.completion_tokens.value_or(0);
-    g.out.cached_tokens += t.cached_tokens.value_or(0);
-    g.out.cost += t.cost.value_or(0);
-    for (const TurnField& f : TurnFields()) {
-      if (!f.latency) continue;
-      if (auto v = TurnFieldValue(f, t)) g.latencies[f.name].push_back(*v);
-    }
-  }
   for (const SessionSummary& ss : sessions) {
     SessionKeys keys{ss.start.tenant, ss.final_state};
     GroupAcc& g = groups[record_key(ss.start.session_id, keys)];
@@ -215,10 +238,10 @@ StatusOr<AggregateResult> AnalyticsImpl::Aggregate(
     o.interruption_rate = Ratio(o.interrupted, o.turns);
     o.error_rate = Ratio(o.errors, o.turns);
     // In TurnFields order, so the output is stable.
-    for (const TurnField& f : TurnFields()) {
-      auto it = g.latencies.find(f.name);
-      if (it != g.latencies.end()) {
-        o.latencies.push_back(Stats(f.name, &it->second));
+    const auto fields = TurnFields();
+    for (size_t i = 0; i < fields.size(); ++i) {
+      if (!g.latencies[i].empty()) {
+        o.latencies.push_back(Stats(fields[i].name, &g.latencies[i]));
       }
     }
     for (const auto& [type_sev, n] : g.errors) {

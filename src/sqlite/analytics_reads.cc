@@ -285,26 +285,34 @@ Status SqliteAnalytics::ScanSessions(int64_t from_us, int64_t to_us,
   });
 }
 
-Status SqliteAnalytics::ScanTurns(int64_t from_us, int64_t to_us,
-                                  std::vector<TurnRow>* out) {
+Status SqliteAnalytics::ScanTurns(
+    int64_t from_us, int64_t to_us, bool with_keys,
+    const std::function<void(const TurnRow&)>& row) {
   return Read([&](Db* db) {
     Stmt st;
     Status s = db->Prepare(
-        "SELECT " + TurnColumns() +
-            ", coalesce(s.tenant, ''), coalesce(s.final_state, '')"
-            " FROM analytics_turns t LEFT JOIN analytics_sessions s"
-            " ON s.session_id = t.session_id"
-            " WHERE t.at_us >= ? AND t.at_us < ? ORDER BY t.at_us, t.id",
+        with_keys
+            ? "SELECT " + TurnColumns() +
+                  ", coalesce(s.tenant, ''), coalesce(s.final_state, '')"
+                  " FROM analytics_turns t LEFT JOIN analytics_sessions s"
+                  " ON s.session_id = t.session_id"
+                  " WHERE t.at_us >= ? AND t.at_us < ? ORDER BY t.at_us, t.id"
+            : "SELECT " + TurnColumns() +
+                  " FROM analytics_turns t"
+                  " WHERE t.at_us >= ? AND t.at_us < ? ORDER BY t.at_us, t.id",
         &st);
     if (!s.ok()) return s;
     st.Bind(1, from_us);
     st.Bind(2, to_us);
-    return ForEach(&st, [&](const Stmt& r) {
-      TurnRow row;
-      const int c = ReadTurn(r, &row.turn);
-      row.keys.tenant = r.Text(c);
-      row.keys.final_state = r.Text(c + 1);
-      out->push_back(std::move(row));
+    TurnRow r;
+    return ForEach(&st, [&](const Stmt& q) {
+      r.turn = TurnMetrics();
+      const int c = ReadTurn(q, &r.turn);
+      if (with_keys) {
+        r.keys.tenant = q.Text(c);
+        r.keys.final_state = q.Text(c + 1);
+      }
+      row(r);
     });
   });
 }

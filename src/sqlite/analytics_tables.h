@@ -47,8 +47,8 @@ class SqliteAnalytics final : public AnalyticsStorage {
                      bool* found) override;
   Status ScanSessions(int64_t from_us, int64_t to_us,
                       std::vector<SessionSummary>* out) override;
-  Status ScanTurns(int64_t from_us, int64_t to_us,
-                   std::vector<TurnRow>* out) override;
+  Status ScanTurns(int64_t from_us, int64_t to_us, bool with_keys,
+                   const std::function<void(const TurnRow&)>& row) override;
   Status ScanErrors(int64_t from_us, int64_t to_us,
                     std::vector<ErrorRow>* out) override;
   Status ScanSlots(int64_t from_us, int64_t to_us,
