@@ -10,6 +10,8 @@
 
 #include "analytics_testutil.h"
 #include "clock.h"
+#include "sqlite/migrations.h"
+#include "sqlite/sqlite_handle.h"
 
 namespace convstore::test {
 namespace {
@@ -101,6 +103,32 @@ TEST_CASE("analytics survive a restart", "[analytics]") {
   RequireOk(d.status());
   CHECK(d->summary.status == SessionStatus::kFailed);
   CHECK(*d->summary.duration_ms == Catch::Detail::Approx(30000));
+}
+
+TEST_CASE("a version-1 file is upgraded and takes analytics", "[analytics]") {
+  TempDir dir;
+  const Options o = TestOptions(dir);
+  {
+    std::unique_ptr<internal::Db> db;
+    RequireOk(internal::Db::Open(o.path, true, &db));
+    RequireOk(internal::Migrate(db.get(), 1));
+    int64_t version = 0;
+    RequireOk(internal::SchemaVersion(db.get(), &version));
+    REQUIRE(version == 1);
+  }
+  auto store = OpenOrDie(o);
+  RequireOk(store->analytics().StartSession({"s", "", "", "t", "", "", kT0}));
+  RequireOk(store->analytics().RecordTurn(Turn("s", 1, kT0, 9, "m", "p")));
+  auto d = store->analytics().GetSession("s");
+  RequireOk(d.status());
+  CHECK(d->turns.size() == 1);
+  // Retention works on such a file too (without shrinking it).
+  CleanupOptions c;
+  c.older_than = std::chrono::hours(1);
+  auto r = store->analytics().Cleanup(c);
+  RequireOk(r.status());
+  CHECK(r->turns == 1);
+  CHECK(r->sessions == 1);
 }
 
 TEST_CASE("a session end recorded before its start is merged", "[analytics]") {
