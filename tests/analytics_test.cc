@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "analytics_testutil.h"
 #include "clock.h"
@@ -268,6 +270,39 @@ TEST_CASE(
   CleanupOptions zero;
   zero.batch_rows = 0;
   CHECK(a.Cleanup(zero).status().IsInvalidArgument());
+}
+
+TEST_CASE("analytics record and query from many threads at once",
+          "[analytics]") {
+  TempDir dir;
+  auto store = OpenOrDie(TestOptions(dir));
+  Analytics& a = store->analytics();
+  constexpr int kThreads = 4, kTurns = 200;
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kThreads; ++w) {
+    threads.emplace_back([&, w] {
+      const std::string id = "s" + std::to_string(w);
+      CHECK(a.StartSession({id, "", "", "t", "", "", kT0}).ok());
+      for (int i = 0; i < kTurns; ++i) {
+        CHECK(a.RecordTurn(Turn(id, i, kT0 + i, i, "m", "p")).ok());
+      }
+    });
+  }
+  std::thread reader([&] {
+    for (int i = 0; i < 20; ++i) {
+      auto r = a.Aggregate(DataSetHour(GroupBy::kTenant));
+      CHECK(r.ok());
+      auto s = a.RecentSessions({});
+      CHECK(s.ok());
+    }
+  });
+  for (auto& t : threads) t.join();
+  reader.join();
+  auto r = a.Aggregate(DataSetHour(GroupBy::kNone));
+  RequireOk(r.status());
+  REQUIRE(r->groups.size() == 1);
+  CHECK(r->groups[0].turns == kThreads * kTurns);
+  CHECK(r->groups[0].sessions == kThreads);
 }
 
 }  // namespace
