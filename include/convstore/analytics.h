@@ -4,16 +4,22 @@
 // through the same write-behind engine (one queue, one LSN order, one batch
 // commit). Get it from Store::analytics().
 //
-//   auto& a = store->analytics();
-//   a.StartSession({.session_id = "call-1", .conversation_id = "conv-1",
-//                   .tenant = "acme"});
+//   convstore::Analytics& a = store->analytics();
+//   convstore::SessionStart start;
+//   start.session_id = "call-1";
+//   start.conversation_id = "conv-1";  // its transcript
+//   start.tenant = "acme";
+//   a.StartSession(start);
 //   convstore::TurnMetrics t;
 //   t.session_id = "call-1";
 //   t.turn_number = 1;
 //   t.e2e_ms = 820;
+//   t.llm_model = "gpt-4o";
 //   a.RecordTurn(t);
-//   auto agg = a.Aggregate({.last_hours = 24,
-//                           .group_by = convstore::GroupBy::kModel});
+//   convstore::AggregateQuery q;
+//   q.range.last_hours = 24;
+//   q.group_by = convstore::GroupBy::kModel;
+//   auto agg = a.Aggregate(q);
 //
 // RECORDING: every Record*/StartSession/EndSession call validates its input
 // (InvalidArgument naming the field, nothing written), then queues the
