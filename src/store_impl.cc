@@ -109,7 +109,8 @@ StoreImpl::StoreImpl(const Options& options,
       [this](std::string_view id) { return History(id, HistoryOptions{}); },
       [this](uint64_t lsn) {
         return WaitDurable(lsn, std::chrono::seconds(30));
-      });
+      },
+      log_);
 }
 
 StatusOr<std::unique_ptr<Store>> StoreImpl::OpenWithBackend(

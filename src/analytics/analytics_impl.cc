@@ -164,12 +164,14 @@ Durability AnalyticsDurability(const Options& /*options*/) {
 
 AnalyticsImpl::AnalyticsImpl(const Options& options, WritePath* write_path,
                              AnalyticsStorage* storage, HistoryFn history,
-                             WaitFn wait_durable)
+                             WaitFn wait_durable,
+                             std::shared_ptr<spdlog::logger> log)
     : options_(options),
       write_path_(write_path),
       storage_(storage),
       history_(std::move(history)),
-      wait_durable_(std::move(wait_durable)) {}
+      wait_durable_(std::move(wait_durable)),
+      log_(std::move(log)) {}
 
 Status AnalyticsImpl::Submit(AnalyticsOp op, size_t bytes,
                              Durability durability) {

@@ -17,9 +17,12 @@
 #ifndef CONVSTORE_SRC_ANALYTICS_ANALYTICS_IMPL_H_
 #define CONVSTORE_SRC_ANALYTICS_ANALYTICS_IMPL_H_
 
+#include <spdlog/logger.h>
+
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string_view>
 #include <vector>
 
@@ -45,7 +48,7 @@ class AnalyticsImpl final : public Analytics {
   // still queues, every query fails with NotSupported.
   AnalyticsImpl(const Options& options, WritePath* write_path,
                 AnalyticsStorage* storage, HistoryFn history,
-                WaitFn wait_durable);
+                WaitFn wait_durable, std::shared_ptr<spdlog::logger> log);
 
   Status StartSession(const SessionStart& start) override;
   Status EndSession(const SessionEnd& end) override;
@@ -76,6 +79,7 @@ class AnalyticsImpl final : public Analytics {
   AnalyticsStorage* const storage_;
   const HistoryFn history_;
   const WaitFn wait_durable_;
+  const std::shared_ptr<spdlog::logger> log_;  // the store's logger
   std::atomic<uint64_t> last_lsn_{0};
 };
 

@@ -92,6 +92,12 @@ StatusOr<CleanupReport> AnalyticsImpl::Cleanup(const CleanupOptions& options) {
     if (!s.ok()) return s;
   }
   report.file_bytes_after = storage_->FileBytes();
+  log_->info(
+      "analytics cleanup: removed {} sessions, {} turns, {} metrics, {} "
+      "errors, {} events ({} archived); file {} -> {} bytes",
+      report.sessions, report.turns, report.metrics, report.errors,
+      report.events, report.archived, report.file_bytes_before,
+      report.file_bytes_after);
   return report;
 }
 
@@ -107,6 +113,11 @@ StatusOr<ConsistencyReport> AnalyticsImpl::CheckConsistency(bool repair) {
     s = Submit({AnalyticsRepair{}}, sizeof(AnalyticsOp), Durability::kSync);
     if (!s.ok()) return s;
     report.repaired = true;
+    log_->warn(
+        "analytics consistency: deleted orphans ({} turns, {} metrics, {} "
+        "errors, {} events)",
+        report.orphan_turns, report.orphan_metrics, report.orphan_errors,
+        report.orphan_events);
   }
   return report;
 }
