@@ -52,25 +52,29 @@ const std::string& TurnColumns() {
   return *cols;
 }
 
-// Reads TurnColumns(); returns the next column index.
+// Reads TurnColumns() into *t, overwriting every field (so one TurnMetrics
+// can be reused across rows without reallocating its strings); returns the
+// next column index.
 int ReadTurn(const Stmt& st, TurnMetrics* t) {
   int c = 0;
-  t->session_id = st.Text(c++);
+  t->session_id.assign(st.TextView(c++));
   t->turn_number = st.Int(c++);
   t->at_us = st.Int(c++);
+  t->interrupted.reset();
   if (!st.IsNull(c)) t->interrupted = st.Int(c) != 0;
   ++c;
   for (const TurnField& f : TurnFields()) {
-    if (!st.IsNull(c)) {
-      if (f.real != nullptr) {
-        t->*f.real = st.Double(c);
-      } else {
-        t->*f.integer = st.Int(c);
-      }
+    const bool null = st.IsNull(c);
+    if (f.real != nullptr) {
+      t->*f.real = null ? std::nullopt : std::optional<double>(st.Double(c));
+    } else {
+      t->*f.integer = null ? std::nullopt : std::optional<int64_t>(st.Int(c));
     }
     ++c;
   }
-  for (const TurnTextField& f : TurnTextFields()) t->*f.member = st.Text(c++);
+  for (const TurnTextField& f : TurnTextFields()) {
+    (t->*f.member).assign(st.TextView(c++));
+  }
   return c;
 }
 
@@ -306,11 +310,10 @@ Status SqliteAnalytics::ScanTurns(
     st.Bind(2, to_us);
     TurnRow r;
     return ForEach(&st, [&](const Stmt& q) {
-      r.turn = TurnMetrics();
       const int c = ReadTurn(q, &r.turn);
       if (with_keys) {
-        r.keys.tenant = q.Text(c);
-        r.keys.final_state = q.Text(c + 1);
+        r.keys.tenant.assign(q.TextView(c));
+        r.keys.final_state.assign(q.TextView(c + 1));
       }
       row(r);
     });

@@ -64,6 +64,14 @@ class Stmt {
 
   int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
   std::string Text(int col) const;
+  // The column's text, valid until the next Step/Reset (no copy).
+  std::string_view TextView(int col) const {
+    const unsigned char* p = sqlite3_column_text(stmt_, col);
+    if (p == nullptr) return std::string_view();
+    return std::string_view(
+        reinterpret_cast<const char*>(p),
+        static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
+  }
   double Double(int col) const { return sqlite3_column_double(stmt_, col); }
   int ColumnCount() const { return sqlite3_column_count(stmt_); }
   const char* ColumnName(int col) const {
