@@ -203,6 +203,11 @@ TEST_CASE(
   constexpr int kOld = 3000, kYoung = 50;
   RequireOk(a.StartSession({"old", "", "", "", "", "", old_at}));
   RequireOk(a.StartSession({"young", "", "", "", "", "", young_at}));
+  // Started long ago but ended recently, and ended without a recorded
+  // start: both are younger than the cut-off.
+  RequireOk(a.StartSession({"long", "", "", "", "", "", old_at}));
+  RequireOk(a.EndSession({"long", SessionStatus::kCompleted, "", young_at}));
+  RequireOk(a.EndSession({"endonly", SessionStatus::kFailed, "", young_at}));
   for (int i = 0; i < kOld; ++i) {
     TurnMetrics t = Turn("old", i, old_at + i, 10, pad.substr(0, 250), "p");
     RequireOk(a.RecordTurn(t));
@@ -254,6 +259,8 @@ TEST_CASE(
   CHECK(young->turns.size() == young_before->turns.size());
   CHECK(young->metrics.size() == 1);
   CHECK(young->summary.start.started_at_us == young_at);
+  RequireOk(a.GetSession("long").status());
+  RequireOk(a.GetSession("endonly").status());
 
   // A second run finds nothing to do.
   r = a.Cleanup(CleanupOptions{});

@@ -96,7 +96,8 @@ struct SeriesQuery {
 };
 
 // What Cleanup removes. Every record older than its kind's cut-off (by its
-// own timestamp; sessions by their start) is deleted.
+// own timestamp; sessions by their end, or their start while not ended) is
+// deleted.
 struct CleanupOptions {
   // Default cut-off age for every kind. Default 30 days.
   std::chrono::hours older_than = std::chrono::hours(24 * 30);

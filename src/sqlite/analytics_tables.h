@@ -94,6 +94,7 @@ class SqliteAnalytics final : public AnalyticsStorage {
 
 // Helpers shared by the two implementation files.
 const char* AnalyticsTableName(AnalyticsTable t);
+// The SQL expression of a row's time (for WHERE clauses).
 const char* AnalyticsTimeColumn(AnalyticsTable t);
 
 }  // namespace convstore::internal

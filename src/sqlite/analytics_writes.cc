@@ -93,7 +93,11 @@ const char* AnalyticsTableName(AnalyticsTable t) {
 }
 
 const char* AnalyticsTimeColumn(AnalyticsTable t) {
-  return t == AnalyticsTable::kSessions ? "started_at_us" : "at_us";
+  // A session's time is its last known activity: an open session counts
+  // from its start, an ended one from its end, and one whose start was
+  // never recorded is not taken for ancient.
+  return t == AnalyticsTable::kSessions ? "max(started_at_us, ended_at_us)"
+                                        : "at_us";
 }
 
 SqliteAnalytics::SqliteAnalytics(std::string path,
