@@ -63,8 +63,10 @@ class AnalyticsStorage {
   // Records with from_us <= time < to_us.
   virtual Status ScanSessions(int64_t from_us, int64_t to_us,
                               std::vector<SessionSummary>* out) = 0;
-  // Streams the turns oldest first; `row` is reused between calls. The
-  // session keys are filled only when `with_keys`.
+  // Streams the turns oldest first; `row` is reused between calls. Only
+  // what Aggregate reads is filled: session_id, interrupted, the latency
+  // fields, tokens, cost, llm_model and llm_provider. The session keys are
+  // filled only when `with_keys`.
   virtual Status ScanTurns(int64_t from_us, int64_t to_us, bool with_keys,
                            const std::function<void(const TurnRow&)>& row) = 0;
   virtual Status ScanErrors(int64_t from_us, int64_t to_us,

@@ -78,6 +78,50 @@ int ReadTurn(const Stmt& st, TurnMetrics* t) {
   return c;
 }
 
+// The fields Aggregate reads: latencies, tokens and cost.
+bool AggregateField(const TurnField& f) {
+  const std::string_view n = f.name;
+  return f.latency || n == "prompt_tokens" || n == "completion_tokens" ||
+         n == "cached_tokens" || n == "cost";
+}
+
+// "t.session_id, t.interrupted, <AggregateField columns>, t.llm_model,
+// t.llm_provider"
+const std::string& AggregateTurnColumns() {
+  static const std::string* cols = [] {
+    auto* s = new std::string("t.session_id, t.interrupted");
+    for (const TurnField& f : TurnFields()) {
+      if (AggregateField(f)) *s += std::string(", t.") + f.name;
+    }
+    *s += ", t.llm_model, t.llm_provider";
+    return s;
+  }();
+  return *cols;
+}
+
+// Reads AggregateTurnColumns() into *t (other fields untouched); returns
+// the next column index.
+int ReadAggregateTurn(const Stmt& st, TurnMetrics* t) {
+  int c = 0;
+  t->session_id.assign(st.TextView(c++));
+  t->interrupted.reset();
+  if (!st.IsNull(c)) t->interrupted = st.Int(c) != 0;
+  ++c;
+  for (const TurnField& f : TurnFields()) {
+    if (!AggregateField(f)) continue;
+    const bool null = st.IsNull(c);
+    if (f.real != nullptr) {
+      t->*f.real = null ? std::nullopt : std::optional<double>(st.Double(c));
+    } else {
+      t->*f.integer = null ? std::nullopt : std::optional<int64_t>(st.Int(c));
+    }
+    ++c;
+  }
+  t->llm_model.assign(st.TextView(c++));
+  t->llm_provider.assign(st.TextView(c++));
+  return c;
+}
+
 ErrorRecord ReadError(const Stmt& st) {
   ErrorRecord e;
   e.session_id = st.Text(0);
@@ -296,12 +340,12 @@ Status SqliteAnalytics::ScanTurns(
     Stmt st;
     Status s = db->Prepare(
         with_keys
-            ? "SELECT " + TurnColumns() +
+            ? "SELECT " + AggregateTurnColumns() +
                   ", coalesce(s.tenant, ''), coalesce(s.final_state, '')"
                   " FROM analytics_turns t LEFT JOIN analytics_sessions s"
                   " ON s.session_id = t.session_id"
                   " WHERE t.at_us >= ? AND t.at_us < ? ORDER BY t.at_us, t.id"
-            : "SELECT " + TurnColumns() +
+            : "SELECT " + AggregateTurnColumns() +
                   " FROM analytics_turns t"
                   " WHERE t.at_us >= ? AND t.at_us < ? ORDER BY t.at_us, t.id",
         &st);
@@ -310,7 +354,7 @@ Status SqliteAnalytics::ScanTurns(
     st.Bind(2, to_us);
     TurnRow r;
     return ForEach(&st, [&](const Stmt& q) {
-      const int c = ReadTurn(q, &r.turn);
+      const int c = ReadAggregateTurn(q, &r.turn);
       if (with_keys) {
         r.keys.tenant.assign(q.TextView(c));
         r.keys.final_state.assign(q.TextView(c + 1));
