@@ -7,7 +7,8 @@
 #   bash benchmarks/run.sh            # everything (about 15 minutes here)
 #   BENCH_QUICK=1 bash benchmarks/run.sh   # 1 repetition, no 10M rows, 1M soak
 #
-# Fixtures (1M and 10M message files) are built once and kept under
+# Fixtures (1M and 10M message files, the 1M-turn analytics month) are
+# built once and kept under
 # $CONVSTORE_BENCH_FIXTURES (default /tmp/convstore_fixtures).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -98,6 +98,13 @@ def main():
     ratio("AppendDurable at 10M rows / at 0 rows", durable10m, durable2, 0.5)
     at_most("Append p50", lat.get("p50_ns"), 300)
     at_most("Append p99", lat.get("p99_ns"), 2000)
+    # Analytics (issue 6): times are in ms (the benchmarks' time unit).
+    agg24 = find(meds, "BM_Analytics_Aggregate24h") or {}
+    agg_month = find(meds, "BM_Analytics_AggregateMonth") or {}
+    at_most("Analytics Aggregate, 24h of a 1M-turn month",
+            agg24.get("real_time"), 1000, "ms")
+    at_most("Analytics Aggregate, the whole 1M-turn month",
+            agg_month.get("real_time"), 1000, "ms")
     at_most("HistoryHot p50", hot.get("p50_ns"), 500)
     at_most("HistoryHot p99", hot.get("p99_ns"), 2000)
     at_most("HistoryCold p99", cold.get("p99_ns"), 200000)

@@ -27,6 +27,8 @@
 
 namespace convstore::internal {
 
+class AnalyticsStorage;
+
 // A conversation as stored: its summary and (the newest part of) its
 // messages, oldest first.
 struct StoredConversation {
@@ -114,6 +116,9 @@ class StorageBackend {
     (void)out;
     return Status::NotSupported("this backend keeps no dead letters");
   }
+  // The analytics tables' reads (analytics/analytics_storage.h); null when
+  // the backend keeps no analytics. Owned by the backend.
+  virtual AnalyticsStorage* analytics() { return nullptr; }
 };
 
 }  // namespace convstore::internal

@@ -104,6 +104,13 @@ StoreImpl::StoreImpl(const Options& options,
       next_lsn_(backend_->LastCommittedLsn() + 1) {
   writer_ = std::make_unique<Writer>(backend_.get(), &queue_, options_, log_,
                                      next_lsn_.load());
+  analytics_ = std::make_unique<AnalyticsImpl>(
+      options_, this, backend_->analytics(),
+      [this](std::string_view id) { return History(id, HistoryOptions{}); },
+      [this](uint64_t lsn) {
+        return WaitDurable(lsn, std::chrono::seconds(30));
+      },
+      log_);
 }
 
 StatusOr<std::unique_ptr<Store>> StoreImpl::OpenWithBackend(

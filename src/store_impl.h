@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "analytics/analytics_impl.h"
 #include "conversation_cache.h"
 #include "convstore/store.h"
 #include "mutex.h"
@@ -60,6 +61,7 @@ class StoreImpl final : public Store, public WritePath {
   StatusOr<std::vector<DeadLetter>> DeadLetters(size_t limit) override;
   Stats GetStats() override;
   Status Health() override;
+  Analytics& analytics() override { return *analytics_; }
 
   // WritePath, for record kinds other than messages.
   StatusOr<uint64_t> Submit(WritePayload payload, size_t bytes,
@@ -97,6 +99,7 @@ class StoreImpl final : public Store, public WritePath {
   WriteQueue queue_;
   ConversationCache cache_;
   std::unique_ptr<Writer> writer_;
+  std::unique_ptr<AnalyticsImpl> analytics_;
   std::atomic<uint64_t> next_lsn_;
   std::atomic<bool> closed_{false};
   std::atomic<int> inflight_{0};

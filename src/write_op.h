@@ -13,6 +13,7 @@
 #include <string>
 #include <variant>
 
+#include "analytics/analytics_op.h"
 #include "convstore/types.h"
 
 namespace convstore::internal {
@@ -31,7 +32,8 @@ struct DeleteConversationOp {
 
 // Every record kind the engine persists. A new kind adds its op struct
 // (in its own header) to this list and a branch to each backend's Apply.
-using WritePayload = std::variant<AppendMessageOp, DeleteConversationOp>;
+using WritePayload =
+    std::variant<AppendMessageOp, DeleteConversationOp, AnalyticsOp>;
 
 struct WriteOp {
   // Global write sequence number; the writer commits strictly in LSN order.

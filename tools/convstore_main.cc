@@ -7,6 +7,7 @@
 #include <exception>
 #include <iostream>
 
+#include "analytics_commands.h"
 #include "commands.h"
 #include "demo.h"
 
@@ -70,6 +71,55 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1, 10000));
     list_cmd->add_flag("--json", list.json, "Print JSON");
 
+    tools::SessionsArgs sessions;
+    CLI::App* sessions_cmd = app.add_subcommand(
+        "sessions", "List analytics sessions, newest first, with summaries");
+    sessions_cmd->add_option("--db", sessions.db, "Database file")->required();
+    sessions_cmd->add_option("--tenant", sessions.tenant, "Only this tenant");
+    sessions_cmd->add_option("--limit", sessions.limit, "At most N sessions")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100000));
+    sessions_cmd->add_flag("--json", sessions.json, "Print JSON");
+
+    tools::SessionArgs session;
+    CLI::App* session_cmd = app.add_subcommand(
+        "session", "One session in full: turns, errors, events, transcript");
+    session_cmd->add_option("--db", session.db, "Database file")->required();
+    session_cmd->add_option("id", session.session, "Session id")->required();
+    session_cmd->add_flag("--json", session.json, "Print JSON");
+
+    tools::AggregateArgs aggregate;
+    CLI::App* aggregate_cmd = app.add_subcommand(
+        "aggregate",
+        "Session analytics over the last N hours: rates, latency "
+        "percentiles, errors, tokens and cost");
+    aggregate_cmd->add_option("--db", aggregate.db, "Database file")
+        ->required();
+    aggregate_cmd->add_option("--hours", aggregate.hours, "Last N hours")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    aggregate_cmd
+        ->add_option("--group-by", aggregate.group_by,
+                     "none, tenant, model, provider or final_state")
+        ->capture_default_str();
+    aggregate_cmd->add_flag("--json", aggregate.json, "Print JSON");
+
+    tools::SeriesArgs series;
+    CLI::App* series_cmd = app.add_subcommand(
+        "series", "A metric in time buckets over the last N hours");
+    series_cmd->add_option("--db", series.db, "Database file")->required();
+    series_cmd
+        ->add_option("--metric", series.metric,
+                     "A turn field (e2e_ms, llm_ttft_ms, ...) or a metric name")
+        ->required();
+    series_cmd->add_option("--hours", series.hours, "Last N hours")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    series_cmd->add_option("--bucket", series.bucket, "Bucket: 30s, 5m, 1h, 1d")
+        ->capture_default_str();
+    series_cmd->add_option("--session", series.session, "Only this session");
+    series_cmd->add_flag("--json", series.json, "Print JSON");
+
     CLI11_PARSE(app, argc, argv);
 
     Status s;
@@ -81,6 +131,14 @@ int main(int argc, char** argv) {
       s = tools::RunHistory(history, std::cout);
     } else if (*list_cmd) {
       s = tools::RunConversations(list, std::cout);
+    } else if (*sessions_cmd) {
+      s = tools::RunSessions(sessions, std::cout);
+    } else if (*session_cmd) {
+      s = tools::RunSession(session, std::cout);
+    } else if (*aggregate_cmd) {
+      s = tools::RunAggregate(aggregate, std::cout);
+    } else if (*series_cmd) {
+      s = tools::RunSeries(series, std::cout);
     }
     std::cout.flush();
     if (!s.ok()) {

@@ -7,6 +7,8 @@
 #define CONVSTORE_CONVSTORE_H_
 
 #include "convstore/dead_letter.h"
+#include "convstore/analytics.h"
+#include "convstore/analytics_types.h"
 #include "convstore/options.h"
 #include "convstore/stats.h"
 #include "convstore/status.h"

@@ -53,6 +53,7 @@
 #include <vector>
 
 #include "convstore/dead_letter.h"
+#include "convstore/analytics.h"
 #include "convstore/options.h"
 #include "convstore/stats.h"
 #include "convstore/status.h"
@@ -136,6 +137,10 @@ class Store {
   // OK while the writer commits normally; otherwise the sticky background
   // error (the store keeps retrying and clears it when a commit succeeds).
   virtual Status Health() = 0;
+
+  // Voice-agent session analytics recorded through this store's writer
+  // (analytics.h). Lives as long as the store.
+  virtual Analytics& analytics() = 0;
 };
 
 }  // namespace convstore

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "clock.h"
+#include "sqlite/analytics_schema.h"
 
 namespace convstore::internal {
 namespace {
@@ -82,6 +83,7 @@ CREATE TABLE dead_letters (
 constexpr Migration kMigrations[] = {
     {1, "conversations and messages", kV1},
     {2, "dead letters", kV2},
+    {3, "voice-agent session analytics", kAnalyticsSchemaV3},
 };
 
 bool TableExists(Db* db, const char* name) {

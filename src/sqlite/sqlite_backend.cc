@@ -101,7 +101,10 @@ struct SqliteBackend::Reader {
   Stmt list_user;     // a page of one user's conversations
 };
 
-SqliteBackend::SqliteBackend(const Options& options) : options_(options) {}
+SqliteBackend::SqliteBackend(const Options& options)
+    : options_(options),
+      analytics_(std::make_unique<SqliteAnalytics>(options.path,
+                                                   options.busy_timeout)) {}
 
 SqliteBackend::~SqliteBackend() { (void)Close(); }
 
@@ -121,6 +124,9 @@ Status SqliteBackend::Configure(Db* db, bool writer) {
       std::to_string(std::max(1, options_.sqlite_cache_mib) * 1024) +
       ";PRAGMA temp_store = MEMORY;";
   if (writer) {
+    // Takes effect only for a new file (before its first table), so that
+    // retention can give freed pages back (analytics Cleanup).
+    sql += "PRAGMA auto_vacuum = INCREMENTAL;";
     sql += "PRAGMA journal_mode = WAL;PRAGMA synchronous = ";
     sql += options_.sync_mode == SyncMode::kFull ? "FULL" : "NORMAL";
     sql += ";PRAGMA wal_autocheckpoint = " +
@@ -287,6 +293,9 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       delete_conv_.Bind(1, key);
       s = delete_conv_.Exec();
       if (!s.ok()) return s;
+    } else if (const auto* an = std::get_if<AnalyticsOp>(&op.payload)) {
+      s = analytics_->Apply(writer_.get(), *an);
+      if (!s.ok()) return s;
     } else {
       return Status::Internal("SqliteBackend cannot apply write kind " +
                               std::to_string(op.payload.index()));
@@ -415,8 +424,10 @@ Status SqliteBackend::Close() {
     delete_recent_ = Stmt();
     delete_conv_ = Stmt();
     set_lsn_ = Stmt();
+    analytics_->ReleaseWriter();
     writer_.reset();
   }
+  analytics_->CloseReader();
   MutexLock lock(&pool_mu_);
   pool_closed_ = true;
   open_readers_ -= idle_readers_.size();

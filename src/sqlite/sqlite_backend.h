@@ -23,6 +23,7 @@
 
 #include "convstore/options.h"
 #include "mutex.h"
+#include "sqlite/analytics_tables.h"
 #include "sqlite/sqlite_handle.h"
 #include "storage_backend.h"
 
@@ -56,6 +57,7 @@ class SqliteBackend final : public StorageBackend {
   Status Counts(StorageCounts* out) override;
   Status WriteDeadLetter(const DeadLetter& d) override;
   Status ReadDeadLetters(size_t limit, std::vector<DeadLetter>* out) override;
+  AnalyticsStorage* analytics() override { return analytics_.get(); }
 
  private:
   struct Reader;
@@ -87,6 +89,9 @@ class SqliteBackend final : public StorageBackend {
   uint64_t merges_ = 0;
   absl::flat_hash_map<std::string, int64_t> key_cache_;
   uint64_t last_lsn_ = 0;
+  // Analytics tables: writes on the writer thread, reads on its own
+  // connection.
+  std::unique_ptr<SqliteAnalytics> analytics_;
 
   Mutex pool_mu_;
   CondVar pool_cv_;

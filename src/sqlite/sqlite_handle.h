@@ -50,6 +50,9 @@ class Stmt {
       BindText(idx, v);
     }
   }
+  bool prepared() const { return stmt_ != nullptr; }
+  void BindDouble(int idx, double v) { sqlite3_bind_double(stmt_, idx, v); }
+  void BindNull(int idx) { sqlite3_bind_null(stmt_, idx); }
   // Steps once: true with a row, false when done; *status set on error.
   bool Step(Status* status);
   // Steps to completion (for statements without rows).
@@ -61,6 +64,20 @@ class Stmt {
 
   int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
   std::string Text(int col) const;
+  // The column's text, valid until the next Step/Reset (no copy).
+  std::string_view TextView(int col) const {
+    const unsigned char* p = sqlite3_column_text(stmt_, col);
+    if (p == nullptr) return std::string_view();
+    return std::string_view(
+        reinterpret_cast<const char*>(p),
+        static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
+  }
+  double Double(int col) const { return sqlite3_column_double(stmt_, col); }
+  int ColumnCount() const { return sqlite3_column_count(stmt_); }
+  const char* ColumnName(int col) const {
+    return sqlite3_column_name(stmt_, col);
+  }
+  int ColumnType(int col) const { return sqlite3_column_type(stmt_, col); }
   bool IsNull(int col) const {
     return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
   }

@@ -1,0 +1,306 @@
+// Copyright 2026 The convstore Authors.
+//
+// AnalyticsImpl, query side: groups, rates and exact percentiles computed
+// over the rows AnalyticsStorage fetches for the range.
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <utility>
+
+#include "analytics/analytics_impl.h"
+#include "analytics/turn_fields.h"
+
+namespace convstore::internal {
+namespace {
+
+double Ratio(double num, double den) { return den > 0 ? num / den : 0; }
+
+struct GroupAcc {
+  GroupAggregate out;
+  // Values of each TurnFields() entry (latency fields only).
+  std::vector<std::vector<double>> latencies{TurnFields().size()};
+  std::map<std::pair<std::string, int>, int64_t> errors;
+  std::map<std::string, std::pair<int64_t, double>> durations;
+  int64_t slot_confidences = 0;
+  double slot_confidence_sum = 0;
+  int64_t slots_flagged = 0, slots_validated = 0;
+};
+
+// The same value as Percentile() on sorted `v`, found by selection in
+// O(n) (v is reordered).
+double Select(std::vector<double>* v, double p) {
+  const double rank = p * static_cast<double>(v->size() - 1);
+  const size_t lo = static_cast<size_t>(rank);
+  auto nth = v->begin() + static_cast<std::ptrdiff_t>(lo);
+  std::nth_element(v->begin(), nth, v->end());
+  const double a = *nth;
+  if (lo + 1 >= v->size()) return a;
+  const double b = *std::min_element(nth + 1, v->end());
+  return a + (b - a) * (rank - static_cast<double>(lo));
+}
+
+// Fills mean/p50/p95/p99/max of `v` (non-empty; reordered).
+LatencyStats Stats(std::string field, std::vector<double>* v) {
+  LatencyStats st;
+  st.field = std::move(field);
+  st.count = static_cast<int64_t>(v->size());
+  double sum = 0;
+  for (double x : *v) sum += x;
+  st.mean = sum / static_cast<double>(v->size());
+  st.max = *std::max_element(v->begin(), v->end());
+  st.p50 = Select(v, 0.50);
+  st.p95 = Select(v, 0.95);
+  st.p99 = Select(v, 0.99);
+  return st;
+}
+
+}  // namespace
+
+StatusOr<std::vector<SessionSummary>> AnalyticsImpl::RecentSessions(
+    const SessionQuery& query) {
+  Status s = BeforeQuery();
+  if (!s.ok()) return s;
+  if (query.limit == 0 || query.limit > 100000) {
+    return Status::InvalidArgument("limit must be 1..100000");
+  }
+  std::vector<SessionSummary> out;
+  s = storage_->ListSessions(query, &out);
+  if (!s.ok()) return s;
+  for (SessionSummary& summary : out) {
+    std::vector<double> e2e;
+    s = storage_->SessionCounts(summary.start.session_id, &summary.turns,
+                                &summary.errors, &e2e);
+    if (!s.ok()) return s;
+    if (!e2e.empty()) {
+      std::sort(e2e.begin(), e2e.end());
+      summary.e2e_p50_ms = Percentile(e2e, 0.50);
+      summary.e2e_p95_ms = Percentile(e2e, 0.95);
+    }
+  }
+  return out;
+}
+
+StatusOr<SessionDetail> AnalyticsImpl::GetSession(std::string_view session_id) {
+  Status s = BeforeQuery();
+  if (!s.ok()) return s;
+  SessionDetail d;
+  bool found = false;
+  s = storage_->LoadSession(session_id, &d, &found);
+  if (!s.ok()) return s;
+  if (!found) {
+    return Status::NotFound("no analytics recorded for session '" +
+                            std::string(session_id) + "'");
+  }
+  d.summary.turns = static_cast<int64_t>(d.turns.size());
+  d.summary.errors = static_cast<int64_t>(d.errors.size());
+  std::vector<double> e2e;
+  for (const TurnMetrics& t : d.turns) {
+    if (t.e2e_ms) e2e.push_back(*t.e2e_ms);
+  }
+  if (!e2e.empty()) {
+    std::sort(e2e.begin(), e2e.end());
+    d.summary.e2e_p50_ms = Percentile(e2e, 0.50);
+    d.summary.e2e_p95_ms = Percentile(e2e, 0.95);
+  }
+  if (!d.summary.start.conversation_id.empty() && history_) {
+    auto h = history_(d.summary.start.conversation_id);
+    if (!h.ok()) return h.status();
+    d.transcript = std::move(*h);
+  }
+  return d;
+}
+
+StatusOr<AggregateResult> AnalyticsImpl::Aggregate(
+    const AggregateQuery& query) {
+  Status s = BeforeQuery();
+  if (!s.ok()) return s;
+  AggregateResult result;
+  s = ResolveRange(query.range, &result.from_us, &result.to_us);
+  if (!s.ok()) return s;
+  std::vector<SessionSummary> sessions;
+  std::vector<ErrorRow> errors;
+  std::vector<SlotRow> slots;
+  s = storage_->ScanSessions(result.from_us, result.to_us, &sessions);
+  if (s.ok()) s = storage_->ScanErrors(result.from_us, result.to_us, &errors);
+  if (s.ok()) s = storage_->ScanSlots(result.from_us, result.to_us, &slots);
+  if (!s.ok()) return s;
+
+  const GroupBy by = query.group_by;
+  auto turn_key = [by](const TurnRow& r) -> const std::string& {
+    static const std::string kEmpty;
+    switch (by) {
+      case GroupBy::kTenant:
+        return r.keys.tenant;
+      case GroupBy::kFinalState:
+        return r.keys.final_state;
+      case GroupBy::kModel:
+        return r.turn.llm_model;
+      case GroupBy::kProvider:
+        return r.turn.llm_provider;
+      case GroupBy::kNone:
+        break;
+    }
+    return kEmpty;
+  };
+  // For model/provider: a session belongs to the group of its first turn
+  // in the range that names one (turns come oldest first).
+  const bool by_turn = by == GroupBy::kModel || by == GroupBy::kProvider;
+  std::map<std::string, std::string> session_group;
+  std::map<std::string, GroupAcc> groups;
+  GroupAcc* last = nullptr;  // turns of a key tend to come in runs
+  std::string last_key;
+  s = storage_->ScanTurns(result.from_us, result.to_us,
+                          by == GroupBy::kTenant || by == GroupBy::kFinalState,
+                          [&](const TurnRow& r) {
+                            const std::string& key = turn_key(r);
+                            if (by_turn && !key.empty()) {
+                              session_group.emplace(r.turn.session_id, key);
+                            }
+                            if (last == nullptr || key != last_key) {
+                              last = &groups[key];
+                              last_key = key;
+                            }
+                            GroupAcc& g = *last;
+                            const TurnMetrics& t = r.turn;
+                            ++g.out.turns;
+                            if (t.interrupted.value_or(false))
+                              ++g.out.interrupted;
+                            g.out.prompt_tokens += t.prompt_tokens.value_or(0);
+                            g.out.completion_tokens +=
+                                t.completion_tokens.value_or(0);
+                            g.out.cached_tokens += t.cached_tokens.value_or(0);
+                            g.out.cost += t.cost.value_or(0);
+                            const auto fields = TurnFields();
+                            for (size_t i = 0; i < fields.size(); ++i) {
+                              if (!fields[i].latency) continue;
+                              if (auto v = TurnFieldValue(fields[i], t)) {
+                                g.latencies[i].push_back(*v);
+                              }
+                            }
+                          });
+  if (!s.ok()) return s;
+  auto record_key = [&](const std::string& session_id,
+                        const SessionKeys& keys) -> std::string {
+    switch (by) {
+      case GroupBy::kTenant:
+        return keys.tenant;
+      case GroupBy::kFinalState:
+        return keys.final_state;
+      case GroupBy::kModel:
+      case GroupBy::kProvider: {
+        auto it = session_group.find(session_id);
+        return it == session_group.end() ? std::string() : it->second;
+      }
+      case GroupBy::kNone:
+        break;
+    }
+    return std::string();
+  };
+
+  for (const SessionSummary& ss : sessions) {
+    SessionKeys keys{ss.start.tenant, ss.final_state};
+    GroupAcc& g = groups[record_key(ss.start.session_id, keys)];
+    ++g.out.sessions;
+    if (ss.status == SessionStatus::kActive) continue;
+    ++g.out.ended;
+    if (ss.status == SessionStatus::kCompleted) ++g.out.completed;
+    if (ss.status == SessionStatus::kFailed) ++g.out.failed;
+    if (ss.status == SessionStatus::kAbandoned) ++g.out.abandoned;
+    if (ss.duration_ms) {
+      auto& d = g.durations[ss.final_state];
+      ++d.first;
+      d.second += *ss.duration_ms;
+    }
+  }
+  for (const ErrorRow& e : errors) {
+    GroupAcc& g = groups[record_key(e.error.session_id, e.keys)];
+    ++g.out.errors;
+    ++g.errors[{e.error.type, static_cast<int>(e.error.severity)}];
+  }
+  for (const SlotRow& sl : slots) {
+    GroupAcc& g = groups[record_key(sl.session_id, sl.keys)];
+    ++g.out.slots;
+    if (sl.confidence) {
+      ++g.slot_confidences;
+      g.slot_confidence_sum += *sl.confidence;
+    }
+    if (sl.validated) {
+      ++g.slots_flagged;
+      if (*sl.validated) ++g.slots_validated;
+    }
+  }
+
+  for (auto& [key, g] : groups) {
+    GroupAggregate& o = g.out;
+    o.key = key;
+    o.success_rate = Ratio(o.completed, o.ended);
+    o.interruption_rate = Ratio(o.interrupted, o.turns);
+    o.error_rate = Ratio(o.errors, o.turns);
+    // In TurnFields order, so the output is stable.
+    const auto fields = TurnFields();
+    for (size_t i = 0; i < fields.size(); ++i) {
+      if (!g.latencies[i].empty()) {
+        o.latencies.push_back(Stats(fields[i].name, &g.latencies[i]));
+      }
+    }
+    for (const auto& [type_sev, n] : g.errors) {
+      o.errors_by_type.push_back({type_sev.first,
+                                  static_cast<Severity>(type_sev.second), n,
+                                  Ratio(n, o.turns)});
+    }
+    for (const auto& [state, d] : g.durations) {
+      o.duration_by_final_state.push_back(
+          {state, d.first, d.second / static_cast<double>(d.first)});
+    }
+    o.slot_confidence = Ratio(g.slot_confidence_sum, g.slot_confidences);
+    o.slot_validation_rate = Ratio(g.slots_validated, g.slots_flagged);
+    result.groups.push_back(std::move(o));
+  }
+  return result;
+}
+
+StatusOr<std::vector<SeriesPoint>> AnalyticsImpl::Series(
+    const SeriesQuery& query) {
+  Status s = BeforeQuery();
+  if (!s.ok()) return s;
+  if (query.metric.empty())
+    return Status::InvalidArgument("metric is required");
+  const int64_t width = query.bucket.count();
+  if (width <= 0) return Status::InvalidArgument("bucket must be > 0");
+  int64_t from = 0, to = 0;
+  s = ResolveRange(query.range, &from, &to);
+  if (!s.ok()) return s;
+  const bool turn_field = FindTurnField(query.metric) != nullptr;
+  std::vector<std::pair<int64_t, double>> values;
+  s = storage_->ScanValues(query.metric, turn_field, query.session_id, from, to,
+                           &values);
+  if (!s.ok()) return s;
+  std::vector<SeriesPoint> out;
+  std::vector<double> bucket;
+  auto finish = [&](int64_t start) {
+    std::sort(bucket.begin(), bucket.end());
+    SeriesPoint p;
+    p.bucket_start_us = start;
+    p.count = static_cast<int64_t>(bucket.size());
+    for (double v : bucket) p.sum += v;
+    p.mean = p.sum / static_cast<double>(p.count);
+    p.min = bucket.front();
+    p.max = bucket.back();
+    p.p50 = Percentile(bucket, 0.50);
+    p.p95 = Percentile(bucket, 0.95);
+    out.push_back(p);
+    bucket.clear();
+  };
+  int64_t current = 0;
+  for (const auto& [at, v] : values) {
+    const int64_t start = at - at % width;
+    if (!bucket.empty() && start != current) finish(current);
+    current = start;
+    bucket.push_back(v);
+  }
+  if (!bucket.empty()) finish(current);
+  return out;
+}
+
+}  // namespace convstore::internal

@@ -1,0 +1,125 @@
+// Copyright 2026 The convstore Authors.
+//
+// AnalyticsImpl, upkeep side: Cleanup (archive, purge in bounded batches
+// through the writer, shrink) and the orphan check.
+
+#include <fstream>
+#include <string>
+
+#include "analytics/analytics_impl.h"
+#include "clock.h"
+
+namespace convstore::internal {
+
+StatusOr<CleanupReport> AnalyticsImpl::Cleanup(const CleanupOptions& options) {
+  Status s = BeforeQuery();
+  if (!s.ok()) return s;
+  if (options.batch_rows == 0) {
+    return Status::InvalidArgument("batch_rows must be > 0");
+  }
+  struct Kind {
+    AnalyticsTable table;
+    std::chrono::hours age;
+    int64_t* removed;
+    AnalyticsPurge purge;
+    int64_t count = 0;
+  };
+  CleanupReport report;
+  Kind kinds[] = {
+      {AnalyticsTable::kTurns, options.turns, &report.turns, {}},
+      {AnalyticsTable::kMetrics, options.metrics, &report.metrics, {}},
+      {AnalyticsTable::kErrors, options.errors, &report.errors, {}},
+      {AnalyticsTable::kEvents, options.events, &report.events, {}},
+      {AnalyticsTable::kSessions, options.sessions, &report.sessions, {}},
+  };
+  const int64_t now = WallMicros();
+  report.file_bytes_before = storage_->FileBytes();
+  for (Kind& k : kinds) {
+    const std::chrono::hours age =
+        k.age.count() != 0 ? k.age : options.older_than;
+    if (age.count() < 0) {
+      return Status::InvalidArgument("cleanup ages must not be negative");
+    }
+    k.purge.table = k.table;
+    k.purge.cutoff_us =
+        now -
+        std::chrono::duration_cast<std::chrono::microseconds>(age).count();
+    k.purge.limit = options.batch_rows;
+    s = storage_->MaxId(k.table, &k.purge.max_id);
+    if (s.ok()) s = storage_->CountPurgeable(k.purge, &k.count);
+    if (!s.ok()) return s;
+  }
+
+  // Archive everything first: if that fails, nothing is deleted.
+  if (!options.archive_path.empty()) {
+    std::ofstream out(options.archive_path, std::ios::app | std::ios::binary);
+    if (!out) {
+      return Status::IOError("cannot open archive " + options.archive_path);
+    }
+    for (Kind& k : kinds) {
+      if (k.count == 0) continue;
+      s = storage_->Export(k.purge, [&](std::string&& line) {
+        out << line << '\n';
+        ++report.archived;
+        return out ? Status::OK()
+                   : Status::IOError("writing archive " + options.archive_path);
+      });
+      if (!s.ok()) return s;
+    }
+    out.flush();
+    if (!out) {
+      return Status::IOError("writing archive " + options.archive_path);
+    }
+  }
+
+  // Purge: one bounded delete per write op, each committed (kSync) before
+  // the next is queued, so the writer interleaves other writes between.
+  for (Kind& k : kinds) {
+    int64_t remaining = k.count;
+    const int64_t max_rounds =
+        k.count / static_cast<int64_t>(options.batch_rows) + 2;
+    for (int64_t round = 0; remaining > 0 && round < max_rounds; ++round) {
+      s = Submit({k.purge}, sizeof(AnalyticsOp), Durability::kSync);
+      if (s.ok()) s = storage_->CountPurgeable(k.purge, &remaining);
+      if (!s.ok()) return s;
+    }
+    *k.removed = k.count - remaining;
+  }
+
+  if (options.shrink) {
+    s = Submit({AnalyticsShrink{}}, sizeof(AnalyticsOp), Durability::kSync);
+    if (s.ok()) s = storage_->TruncateWal();
+    if (!s.ok()) return s;
+  }
+  report.file_bytes_after = storage_->FileBytes();
+  log_->info(
+      "analytics cleanup: removed {} sessions, {} turns, {} metrics, {} "
+      "errors, {} events ({} archived); file {} -> {} bytes",
+      report.sessions, report.turns, report.metrics, report.errors,
+      report.events, report.archived, report.file_bytes_before,
+      report.file_bytes_after);
+  return report;
+}
+
+StatusOr<ConsistencyReport> AnalyticsImpl::CheckConsistency(bool repair) {
+  Status s = BeforeQuery();
+  if (!s.ok()) return s;
+  ConsistencyReport report;
+  s = storage_->CountOrphans(&report);
+  if (!s.ok()) return s;
+  const int64_t orphans = report.orphan_turns + report.orphan_metrics +
+                          report.orphan_errors + report.orphan_events;
+  if (repair && orphans > 0) {
+    s = Submit({AnalyticsRepair{}}, sizeof(AnalyticsOp), Durability::kSync);
+    if (!s.ok()) return s;
+    report.repaired = true;
+    log_->warn(
+        "analytics consistency: deleted orphans ({} turns, {} metrics, {} "
+        "errors, {} events)",
+        report.orphan_turns, report.orphan_metrics, report.orphan_errors,
+        report.orphan_events);
+  }
+  return report;
+}
+
+}  // namespace convstore::internal

@@ -1,0 +1,285 @@
+// Copyright 2026 The convstore Authors.
+//
+// SqliteAnalytics, write side: the v3 schema and the writer's inserts,
+// upserts and upkeep steps.
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "analytics/turn_fields.h"
+#include "sqlite/analytics_tables.h"
+
+namespace convstore::internal {
+
+namespace {
+
+void BindOpt(Stmt* st, int idx, const std::optional<double>& v) {
+  if (v) {
+    st->BindDouble(idx, *v);
+  } else {
+    st->BindNull(idx);
+  }
+}
+
+void BindOptInt(Stmt* st, int idx, const std::optional<int64_t>& v) {
+  if (v) {
+    st->Bind(idx, *v);
+  } else {
+    st->BindNull(idx);
+  }
+}
+
+std::string TurnInsertSql() {
+  std::string cols = "session_id, turn_number, at_us, interrupted";
+  std::string params = "?, ?, ?, ?";
+  for (const TurnField& f : TurnFields()) {
+    cols += std::string(", ") + f.name;
+    params += ", ?";
+  }
+  for (const TurnTextField& f : TurnTextFields()) {
+    cols += std::string(", ") + f.name;
+    params += ", ?";
+  }
+  return "INSERT INTO analytics_turns(" + cols + ") VALUES (" + params + ")";
+}
+
+std::string WriterSql(int which) {
+  switch (which) {
+    case 0:
+      return "INSERT INTO analytics_sessions(session_id, conversation_id,"
+             " user_id, tenant, channel, metadata, started_at_us)"
+             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+             " ON CONFLICT(session_id) DO UPDATE SET"
+             " conversation_id = excluded.conversation_id,"
+             " user_id = excluded.user_id, tenant = excluded.tenant,"
+             " channel = excluded.channel, metadata = excluded.metadata,"
+             " started_at_us = excluded.started_at_us";
+    case 1:
+      return "INSERT INTO analytics_sessions(session_id, ended_at_us, status,"
+             " final_state) VALUES (?1, ?2, ?3, ?4)"
+             " ON CONFLICT(session_id) DO UPDATE SET"
+             " ended_at_us = excluded.ended_at_us, status = excluded.status,"
+             " final_state = excluded.final_state";
+    case 2:
+      return TurnInsertSql();
+    case 3:
+      return "INSERT INTO analytics_metrics(session_id, name, value, tags,"
+             " at_us) VALUES (?, ?, ?, ?, ?)";
+    case 4:
+      return "INSERT INTO analytics_errors(session_id, at_us, type, severity,"
+             " message, context, resolved) VALUES (?, ?, ?, ?, ?, ?, ?)";
+    default:
+      return "INSERT INTO analytics_events(session_id, at_us, kind, name,"
+             " value, detail, number, flag) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+  }
+}
+
+}  // namespace
+
+const char* AnalyticsTableName(AnalyticsTable t) {
+  switch (t) {
+    case AnalyticsTable::kSessions:
+      return "analytics_sessions";
+    case AnalyticsTable::kTurns:
+      return "analytics_turns";
+    case AnalyticsTable::kMetrics:
+      return "analytics_metrics";
+    case AnalyticsTable::kErrors:
+      return "analytics_errors";
+    case AnalyticsTable::kEvents:
+      return "analytics_events";
+  }
+  return "analytics_turns";
+}
+
+const char* AnalyticsTimeColumn(AnalyticsTable t) {
+  // A session's time is its last known activity: an open session counts
+  // from its start, an ended one from its end, and one whose start was
+  // never recorded is not taken for ancient.
+  return t == AnalyticsTable::kSessions ? "max(started_at_us, ended_at_us)"
+                                        : "at_us";
+}
+
+SqliteAnalytics::SqliteAnalytics(std::string path,
+                                 std::chrono::milliseconds busy_timeout)
+    : path_(std::move(path)), busy_timeout_(busy_timeout) {}
+
+SqliteAnalytics::~SqliteAnalytics() {
+  ReleaseWriter();
+  CloseReader();
+}
+
+void SqliteAnalytics::ReleaseWriter() {
+  for (Stmt& st : writer_stmts_) st = Stmt();
+}
+
+Status SqliteAnalytics::Prepared(Db* writer, WriterStmt which, Stmt** out) {
+  Stmt* st = &writer_stmts_[which];
+  if (!st->prepared()) {
+    Status s = writer->Prepare(WriterSql(which), st);
+    if (!s.ok()) return s;
+  }
+  *out = st;
+  return Status::OK();
+}
+
+Status SqliteAnalytics::ApplyTurn(Db* writer, const TurnMetrics& t) {
+  Stmt* st = nullptr;
+  Status s = Prepared(writer, kTurn, &st);
+  if (!s.ok()) return s;
+  int i = 1;
+  st->BindText(i++, t.session_id);
+  st->Bind(i++, t.turn_number);
+  st->Bind(i++, t.at_us);
+  if (t.interrupted) {
+    st->Bind(i++, *t.interrupted ? 1 : 0);
+  } else {
+    st->BindNull(i++);
+  }
+  for (const TurnField& f : TurnFields()) {
+    if (f.real != nullptr) {
+      BindOpt(st, i++, t.*f.real);
+    } else {
+      BindOptInt(st, i++, t.*f.integer);
+    }
+  }
+  for (const TurnTextField& f : TurnTextFields()) {
+    st->BindTextOrNull(i++, t.*f.member);
+  }
+  return st->Exec();
+}
+
+Status SqliteAnalytics::ApplyMetrics(Db* writer,
+                                     const std::vector<Metric>& metrics) {
+  Stmt* st = nullptr;
+  Status s = Prepared(writer, kMetric, &st);
+  if (!s.ok()) return s;
+  for (const Metric& m : metrics) {
+    std::string tags;
+    if (!m.tags.empty()) {
+      nlohmann::json j = nlohmann::json::object();
+      for (const auto& [k, v] : m.tags) j[k] = v;
+      tags = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    }
+    st->BindText(1, m.session_id);
+    st->BindText(2, m.name);
+    st->BindDouble(3, m.value);
+    st->BindTextOrNull(4, tags);
+    st->Bind(5, m.at_us);
+    s = st->Exec();
+    if (!s.ok()) return s;
+  }
+  return Status::OK();
+}
+
+Status SqliteAnalytics::ApplyEvent(Db* writer, const Event& e) {
+  Stmt* st = nullptr;
+  Status s = Prepared(writer, kEvent, &st);
+  if (!s.ok()) return s;
+  st->BindText(1, e.session_id);
+  st->Bind(2, e.at_us);
+  st->Bind(3, static_cast<int64_t>(e.body.index()) + 1);
+  std::optional<double> number;
+  std::optional<int64_t> flag;
+  if (const auto* t = std::get_if<StateTransition>(&e.body)) {
+    st->BindTextOrNull(4, t->from_state);
+    st->BindTextOrNull(5, t->to_state);
+    st->BindTextOrNull(6, t->trigger);
+    number = t->latency_ms;
+  } else if (const auto* sl = std::get_if<SlotExtraction>(&e.body)) {
+    st->BindTextOrNull(4, sl->name);
+    st->BindTextOrNull(5, sl->value);
+    st->BindTextOrNull(6, sl->method);
+    number = sl->confidence;
+    if (sl->validated) flag = *sl->validated ? 1 : 0;
+  } else if (const auto* f = std::get_if<Feedback>(&e.body)) {
+    st->BindTextOrNull(4, f->type);
+    st->BindTextOrNull(5, f->text);
+    number = f->rating;
+  } else if (const auto* sys = std::get_if<SystemEvent>(&e.body)) {
+    st->BindTextOrNull(4, sys->name);
+    st->BindTextOrNull(6, sys->data);
+  }
+  BindOpt(st, 7, number);
+  BindOptInt(st, 8, flag);
+  return st->Exec();
+}
+
+Status SqliteAnalytics::Apply(Db* writer, const AnalyticsOp& op) {
+  Stmt* st = nullptr;
+  Status s;
+  if (const auto* start = std::get_if<SessionStart>(&op.record)) {
+    s = Prepared(writer, kStart, &st);
+    if (!s.ok()) return s;
+    st->BindText(1, start->session_id);
+    st->BindText(2, start->conversation_id);
+    st->BindText(3, start->user_id);
+    st->BindText(4, start->tenant);
+    st->BindText(5, start->channel);
+    st->BindTextOrNull(6, start->metadata);
+    st->Bind(7, start->started_at_us);
+    return st->Exec();
+  }
+  if (const auto* end = std::get_if<SessionEnd>(&op.record)) {
+    s = Prepared(writer, kEnd, &st);
+    if (!s.ok()) return s;
+    st->BindText(1, end->session_id);
+    st->Bind(2, end->ended_at_us);
+    st->Bind(3, static_cast<int64_t>(end->status));
+    st->BindText(4, end->final_state);
+    return st->Exec();
+  }
+  if (const auto* turn = std::get_if<TurnMetrics>(&op.record)) {
+    return ApplyTurn(writer, *turn);
+  }
+  if (const auto* metrics = std::get_if<std::vector<Metric>>(&op.record)) {
+    return ApplyMetrics(writer, *metrics);
+  }
+  if (const auto* e = std::get_if<ErrorRecord>(&op.record)) {
+    s = Prepared(writer, kError, &st);
+    if (!s.ok()) return s;
+    st->BindText(1, e->session_id);
+    st->Bind(2, e->at_us);
+    st->BindText(3, e->type);
+    st->Bind(4, static_cast<int64_t>(e->severity));
+    st->BindText(5, e->message);
+    st->BindTextOrNull(6, e->context);
+    st->Bind(7, e->resolved ? 1 : 0);
+    return st->Exec();
+  }
+  if (const auto* ev = std::get_if<Event>(&op.record)) {
+    return ApplyEvent(writer, *ev);
+  }
+  if (const auto* p = std::get_if<AnalyticsPurge>(&op.record)) {
+    const std::string table = AnalyticsTableName(p->table);
+    Stmt del;
+    s = writer->Prepare("DELETE FROM " + table +
+                            " WHERE id IN (SELECT id FROM " + table +
+                            " WHERE " + AnalyticsTimeColumn(p->table) +
+                            " < ?1 AND id <= ?2 LIMIT ?3)",
+                        &del);
+    if (!s.ok()) return s;
+    del.Bind(1, p->cutoff_us);
+    del.Bind(2, p->max_id);
+    del.Bind(3, static_cast<int64_t>(p->limit));
+    return del.Exec();
+  }
+  if (std::holds_alternative<AnalyticsRepair>(op.record)) {
+    return writer->Exec(
+        "DELETE FROM analytics_turns WHERE session_id NOT IN"
+        " (SELECT session_id FROM analytics_sessions);"
+        "DELETE FROM analytics_metrics WHERE session_id <> '' AND session_id"
+        " NOT IN (SELECT session_id FROM analytics_sessions);"
+        "DELETE FROM analytics_errors WHERE session_id NOT IN"
+        " (SELECT session_id FROM analytics_sessions);"
+        "DELETE FROM analytics_events WHERE session_id NOT IN"
+        " (SELECT session_id FROM analytics_sessions);");
+  }
+  if (std::holds_alternative<AnalyticsShrink>(op.record)) {
+    // Runs to completion (the pragma returns no rows we need).
+    return writer->Exec("PRAGMA incremental_vacuum");
+  }
+  return Status::Internal("unknown analytics record");
+}
+
+}  // namespace convstore::internal

@@ -1,0 +1,316 @@
+// Copyright 2026 The convstore Authors.
+//
+// Analytics recording: validation, survival across a restart, retention
+// (Cleanup) and the orphan check. Queries: analytics_query_test.cc.
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "analytics_testutil.h"
+#include "clock.h"
+#include "sqlite/migrations.h"
+#include "sqlite/sqlite_handle.h"
+
+namespace convstore::test {
+namespace {
+
+TEST_CASE("analytics input is validated and nothing bad is queued",
+          "[analytics]") {
+  TempDir dir;
+  auto store = OpenOrDie(TestOptions(dir));
+  Analytics& a = store->analytics();
+  CHECK(a.StartSession({}).IsInvalidArgument());
+  CHECK(
+      a.StartSession({"s", "", "", "", "", "not json", 0}).IsInvalidArgument());
+  CHECK(a.StartSession({"s", "", "", "", "", "[1]", 0}).IsInvalidArgument());
+  CHECK(a.StartSession({"s\x01", "", "", "", "", "", 0}).IsInvalidArgument());
+  CHECK(a.StartSession({std::string(257, 'x'), "", "", "", "", "", 0})
+            .IsInvalidArgument());
+  CHECK(a.EndSession({"s", SessionStatus::kActive, "", 0}).IsInvalidArgument());
+  CHECK(a.EndSession({"s", static_cast<SessionStatus>(9), "", 0})
+            .IsInvalidArgument());
+
+  TurnMetrics t = Turn("s", 1, 0, 10, "", "");
+  t.e2e_ms = -1;
+  CHECK(a.RecordTurn(t).IsInvalidArgument());
+  t.e2e_ms = std::nan("");
+  CHECK(a.RecordTurn(t).IsInvalidArgument());
+  t.e2e_ms = 10;
+  t.llm_ttft_ms = -0.5;
+  CHECK(a.RecordTurn(t).IsInvalidArgument());
+  t.llm_ttft_ms.reset();
+  t.stt_confidence = 1.5;
+  CHECK(a.RecordTurn(t).IsInvalidArgument());
+  t.stt_confidence.reset();
+  t.prompt_tokens = -3;
+  CHECK(a.RecordTurn(t).IsInvalidArgument());
+  t.prompt_tokens.reset();
+  t.turn_number = -1;
+  CHECK(a.RecordTurn(t).IsInvalidArgument());
+
+  CHECK(a.RecordError({"s", 0, "t", static_cast<Severity>(0), "", "", false})
+            .IsInvalidArgument());
+  CHECK(a.RecordError({"s", 0, "", Severity::kLow, "", "", false})
+            .IsInvalidArgument());
+  CHECK(a.RecordError({"s", 0, "t", Severity::kLow, "", "{bad", false})
+            .IsInvalidArgument());
+  CHECK(a.RecordEvent({"s", 0, Feedback{0, "", ""}}).IsInvalidArgument());
+  CHECK(a.RecordEvent({"s", 0, Feedback{6, "", ""}}).IsInvalidArgument());
+  CHECK(a.RecordEvent({"s", 0, SlotExtraction{"n", "v", 2.0, "", {}}})
+            .IsInvalidArgument());
+  CHECK(a.RecordEvent({"s", 0, StateTransition{"a", "", "", {}}})
+            .IsInvalidArgument());
+  CHECK(a.RecordEvent({"s", 0, SystemEvent{"x", "nope"}}).IsInvalidArgument());
+  CHECK(a.RecordSample({"s", 0, {}, {}, {}, {}}).IsInvalidArgument());
+  CHECK(a.RecordSample({"s", 0, {}, {}, 1.5, {}}).IsInvalidArgument());
+  CHECK(a.RecordMetric({"s", "", 1, {}, 0}).IsInvalidArgument());
+  CHECK(a.RecordMetric({"s", "m", std::nan(""), {}, 0}).IsInvalidArgument());
+  CHECK(a.RecordMetric({"s", "m", 1, {}, -5}).IsInvalidArgument());
+
+  // None of the rejected records reached the database.
+  auto sessions = a.RecentSessions({});
+  RequireOk(sessions.status());
+  CHECK(sessions->empty());
+  auto agg = a.Aggregate({});
+  RequireOk(agg.status());
+  CHECK(agg->groups.empty());
+  // Valid ones are accepted, and a timestamp of 0 means now.
+  RequireOk(a.StartSession({"s", "", "", "", "", "", 0}));
+  RequireOk(a.RecordEvent({"s", 0, Feedback{5, "great", "csat"}}));
+  auto d = a.GetSession("s");
+  RequireOk(d.status());
+  const int64_t now = internal::WallMicros();
+  CHECK(d->summary.start.started_at_us > now - 60 * kSec);
+  CHECK(d->summary.start.started_at_us <= now);
+}
+
+TEST_CASE("analytics survive a restart", "[analytics]") {
+  TempDir dir;
+  {
+    auto store = OpenOrDie(TestOptions(dir));
+    RecordDataSet(store->analytics());
+    RequireOk(store->Close().status());
+  }
+  auto store = OpenOrDie(TestOptions(dir));
+  auto r = store->analytics().Aggregate(DataSetHour(GroupBy::kNone));
+  RequireOk(r.status());
+  REQUIRE(r->groups.size() == 1);
+  CHECK(r->groups[0].turns == 6);
+  CHECK(r->groups[0].errors == 3);
+  auto d = store->analytics().GetSession("s2");
+  RequireOk(d.status());
+  CHECK(d->summary.status == SessionStatus::kFailed);
+  CHECK(*d->summary.duration_ms == Catch::Detail::Approx(30000));
+}
+
+TEST_CASE("a version-1 file is upgraded and takes analytics", "[analytics]") {
+  TempDir dir;
+  const Options o = TestOptions(dir);
+  {
+    std::unique_ptr<internal::Db> db;
+    RequireOk(internal::Db::Open(o.path, true, &db));
+    RequireOk(internal::Migrate(db.get(), 1));
+    int64_t version = 0;
+    RequireOk(internal::SchemaVersion(db.get(), &version));
+    REQUIRE(version == 1);
+  }
+  auto store = OpenOrDie(o);
+  RequireOk(store->analytics().StartSession({"s", "", "", "t", "", "", kT0}));
+  RequireOk(store->analytics().RecordTurn(Turn("s", 1, kT0, 9, "m", "p")));
+  auto d = store->analytics().GetSession("s");
+  RequireOk(d.status());
+  CHECK(d->turns.size() == 1);
+  // Retention works on such a file too (without shrinking it).
+  CleanupOptions c;
+  c.older_than = std::chrono::hours(1);
+  auto r = store->analytics().Cleanup(c);
+  RequireOk(r.status());
+  CHECK(r->turns == 1);
+  CHECK(r->sessions == 1);
+}
+
+TEST_CASE("a session end recorded before its start is merged", "[analytics]") {
+  TempDir dir;
+  auto store = OpenOrDie(TestOptions(dir));
+  Analytics& a = store->analytics();
+  RequireOk(a.EndSession(
+      {"late", SessionStatus::kAbandoned, "hangup", kT0 + 90 * kSec}));
+  RequireOk(a.StartSession({"late", "", "", "t", "", "", kT0}));
+  auto d = a.GetSession("late");
+  RequireOk(d.status());
+  CHECK(d->summary.status == SessionStatus::kAbandoned);
+  CHECK(d->summary.start.tenant == "t");
+  CHECK(*d->summary.duration_ms == Catch::Detail::Approx(90000));
+}
+
+TEST_CASE("CheckConsistency reports orphans and repairs them", "[analytics]") {
+  TempDir dir;
+  auto store = OpenOrDie(TestOptions(dir));
+  Analytics& a = store->analytics();
+  RecordDataSet(a);
+  // Records for a session that was never started are accepted.
+  RequireOk(a.RecordTurn(Turn("ghost", 1, kT0, 5, "", "")));
+  RequireOk(a.RecordMetric({"ghost", "m", 1, {}, kT0}));
+  RequireOk(a.RecordMetric({"", "m", 1, {}, kT0}));  // no session: not orphan
+  RequireOk(a.RecordError({"ghost", kT0, "x", Severity::kLow, "", "", false}));
+  RequireOk(a.RecordEvent({"ghost", kT0, SystemEvent{"boot", ""}}));
+  auto r = a.CheckConsistency(false);
+  RequireOk(r.status());
+  CHECK(r->orphan_turns == 1);
+  CHECK(r->orphan_metrics == 1);
+  CHECK(r->orphan_errors == 1);
+  CHECK(r->orphan_events == 1);
+  CHECK_FALSE(r->repaired);
+  r = a.CheckConsistency(true);
+  RequireOk(r.status());
+  CHECK(r->repaired);
+  r = a.CheckConsistency(false);
+  RequireOk(r.status());
+  CHECK(r->orphan_turns + r->orphan_metrics + r->orphan_errors +
+            r->orphan_events ==
+        0);
+  CHECK(a.GetSession("ghost").status().IsNotFound());
+  // The valid data set is untouched.
+  auto agg = a.Aggregate(DataSetHour(GroupBy::kNone));
+  RequireOk(agg.status());
+  CHECK(agg->groups[0].turns == 6);
+  SeriesQuery q;
+  q.metric = "m";
+  q.range.from_us = kT0;
+  q.range.to_us = kT0 + kSec;
+  auto series = a.Series(q);
+  RequireOk(series.status());
+  REQUIRE(series->size() == 1);
+  CHECK((*series)[0].count == 1);
+}
+
+TEST_CASE(
+    "Cleanup removes only old records, archives them and shrinks the "
+    "file",
+    "[analytics]") {
+  TempDir dir;
+  auto store = OpenOrDie(TestOptions(dir));
+  Analytics& a = store->analytics();
+  const int64_t now = internal::WallMicros();
+  const int64_t day = 24 * 3600 * kSec;
+  const int64_t old_at = now - 40 * day;
+  const int64_t young_at = now - 29 * day;  // just inside 30 days
+  const std::string pad(300, 'p');
+  constexpr int kOld = 3000, kYoung = 50;
+  RequireOk(a.StartSession({"old", "", "", "", "", "", old_at}));
+  RequireOk(a.StartSession({"young", "", "", "", "", "", young_at}));
+  // Started long ago but ended recently, and ended without a recorded
+  // start: both are younger than the cut-off.
+  RequireOk(a.StartSession({"long", "", "", "", "", "", old_at}));
+  RequireOk(a.EndSession({"long", SessionStatus::kCompleted, "", young_at}));
+  RequireOk(a.EndSession({"endonly", SessionStatus::kFailed, "", young_at}));
+  for (int i = 0; i < kOld; ++i) {
+    TurnMetrics t = Turn("old", i, old_at + i, 10, pad.substr(0, 250), "p");
+    RequireOk(a.RecordTurn(t));
+    if (i % 10 == 0) {
+      RequireOk(a.RecordError(
+          {"old", old_at + i, "e", Severity::kLow, pad, "", false}));
+    }
+  }
+  for (int i = 0; i < kYoung; ++i) {
+    RequireOk(a.RecordTurn(Turn("young", i, young_at + i, 20, "m", "p")));
+  }
+  RequireOk(a.RecordMetric({"young", "m", 1, {}, young_at}));
+  RequireOk(a.RecordMetric({"old", "m", 1, {}, old_at}));
+  RequireOk(store->Flush());
+  const auto young_before = a.GetSession("young");
+  RequireOk(young_before.status());
+
+  CleanupOptions o;
+  o.batch_rows = 500;  // several purge ops per table
+  o.archive_path = dir.File("archive.jsonl");
+  auto r = a.Cleanup(o);
+  RequireOk(r.status());
+  CHECK(r->turns == kOld);
+  CHECK(r->errors == kOld / 10);
+  CHECK(r->metrics == 1);
+  CHECK(r->sessions == 1);
+  CHECK(r->events == 0);
+  CHECK(r->archived == kOld + kOld / 10 + 2);
+  INFO("file " << r->file_bytes_before << " -> " << r->file_bytes_after);
+  CHECK(r->file_bytes_after < r->file_bytes_before);
+
+  // The archive holds one JSON object per removed record.
+  std::ifstream in(o.archive_path);
+  std::string line;
+  int lines = 0, turns = 0;
+  while (std::getline(in, line)) {
+    ++lines;
+    if (line.find("\"table\":\"analytics_turns\"") != std::string::npos) {
+      ++turns;
+    }
+  }
+  CHECK(lines == r->archived);
+  CHECK(turns == kOld);
+
+  // Nothing younger than the cut-off was touched.
+  CHECK(a.GetSession("old").status().IsNotFound());
+  auto young = a.GetSession("young");
+  RequireOk(young.status());
+  CHECK(young->turns.size() == young_before->turns.size());
+  CHECK(young->metrics.size() == 1);
+  CHECK(young->summary.start.started_at_us == young_at);
+  RequireOk(a.GetSession("long").status());
+  RequireOk(a.GetSession("endonly").status());
+
+  // A second run finds nothing to do.
+  r = a.Cleanup(CleanupOptions{});
+  RequireOk(r.status());
+  CHECK(r->turns + r->errors + r->metrics + r->sessions == 0);
+  // Per-kind ages: metrics younger than 1 day survive a 1-hour turn cut.
+  CleanupOptions per_kind;
+  per_kind.turns = std::chrono::hours(1);
+  r = a.Cleanup(per_kind);
+  RequireOk(r.status());
+  CHECK(r->turns == kYoung);
+  CHECK(r->metrics == 0);
+  CHECK(r->sessions == 0);
+  CleanupOptions zero;
+  zero.batch_rows = 0;
+  CHECK(a.Cleanup(zero).status().IsInvalidArgument());
+}
+
+TEST_CASE("analytics record and query from many threads at once",
+          "[analytics]") {
+  TempDir dir;
+  auto store = OpenOrDie(TestOptions(dir));
+  Analytics& a = store->analytics();
+  constexpr int kThreads = 4, kTurns = 200;
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kThreads; ++w) {
+    threads.emplace_back([&, w] {
+      const std::string id = "s" + std::to_string(w);
+      CHECK(a.StartSession({id, "", "", "t", "", "", kT0}).ok());
+      for (int i = 0; i < kTurns; ++i) {
+        CHECK(a.RecordTurn(Turn(id, i, kT0 + i, i, "m", "p")).ok());
+      }
+    });
+  }
+  std::thread reader([&] {
+    for (int i = 0; i < 20; ++i) {
+      auto r = a.Aggregate(DataSetHour(GroupBy::kTenant));
+      CHECK(r.ok());
+      auto s = a.RecentSessions({});
+      CHECK(s.ok());
+    }
+  });
+  for (auto& t : threads) t.join();
+  reader.join();
+  auto r = a.Aggregate(DataSetHour(GroupBy::kNone));
+  RequireOk(r.status());
+  REQUIRE(r->groups.size() == 1);
+  CHECK(r->groups[0].turns == kThreads * kTurns);
+  CHECK(r->groups[0].sessions == kThreads);
+}
+
+}  // namespace
+}  // namespace convstore::test
