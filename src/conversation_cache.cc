@@ -50,6 +50,11 @@ CachedConversation* ConversationCache::Shard::Find(std::string_view id) {
   return c;
 }
 
+CachedConversation* ConversationCache::Shard::Peek(std::string_view id) {
+  auto it = map_.find(absl::string_view(id.data(), id.size()));
+  return it == map_.end() ? nullptr : it->second.get();
+}
+
 CachedConversation* ConversationCache::Shard::Insert(std::string_view id,
                                                      bool as_oldest) {
   auto c = std::make_unique<CachedConversation>();
@@ -153,6 +158,24 @@ void ConversationCache::Shard::Trim(CachedConversation* c,
   size_t max = owner_->limits_.max_messages_per_conversation;
   if (max == 0) max = 1;
   while (c->messages.size() > max && c->messages.front().lsn <= durable_lsn) {
+    size_t b = CachedMessageBytes(*c->messages.front().message);
+    c->bytes -= b;
+    bytes_ -= b;
+    --messages_;
+    c->messages.pop_front();
+    c->complete = false;
+  }
+}
+
+void ConversationCache::Shard::DropThrough(CachedConversation* c, int64_t seq,
+                                           bool drop_system,
+                                           uint64_t durable_lsn) {
+  if (drop_system && c->first_system != nullptr &&
+      c->first_system->seq <= seq) {
+    c->first_system.reset();
+  }
+  while (!c->messages.empty() && c->messages.front().message->seq <= seq &&
+         c->messages.front().lsn <= durable_lsn) {
     size_t b = CachedMessageBytes(*c->messages.front().message);
     c->bytes -= b;
     bytes_ -= b;

@@ -80,6 +80,9 @@ class ConversationCache {
     // The entry for `id`, marked most recently used; null if absent.
     CachedConversation* Find(std::string_view id)
         ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+    // The entry for `id` without touching its recency; null if absent.
+    CachedConversation* Peek(std::string_view id)
+        ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
     // Adds an empty entry for `id` (which must be absent), as the most
     // recently used one, or the least when `as_oldest` (cache warming loads
     // newest first).
@@ -107,6 +110,12 @@ class ConversationCache {
     // shard is within its bounds or nothing more may go.
     void Enforce(uint64_t durable_lsn, const CachedConversation* keep)
         ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+    // Drops the cached durable messages with seq <= `seq` (retention removed
+    // them from the database); the entry stays a suffix, now incomplete.
+    // With `drop_system`, the pinned first system message goes too if it is
+    // among them.
+    void DropThrough(CachedConversation* c, int64_t seq, bool drop_system,
+                     uint64_t durable_lsn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
     // Entries with writes above durable_lsn (their summaries are newer than
     // the database's).
     void CollectDirty(uint64_t durable_lsn,

@@ -56,6 +56,13 @@ DeadLetter MakeDeadLetter(const WriteOp& op, const Status& error) {
           d.kind = "delete_conversation";
           d.key = p.conversation_id;
           d.payload = "{}";
+        } else if constexpr (std::is_same_v<T, PurgeMessagesOp>) {
+          d.kind = "purge_messages";
+          json rows = json::array();
+          for (const StoredMessageRef& r : p.rows) {
+            rows.push_back({r.row_id, r.conversation_key, r.seq});
+          }
+          d.payload = Dump(json{{"rows", std::move(rows)}});
         } else {
           // A record kind without a description here: its type is still
           // named, so it is never anonymous.

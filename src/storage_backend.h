@@ -51,6 +51,23 @@ struct ListQuery {
   size_t limit = 100;
 };
 
+// Which stored messages a retention run removes (convstore/retention.h).
+struct PurgeQuery {
+  // Messages created before this (wall micros); 0: no age rule.
+  int64_t created_before_us = 0;
+  // Messages beyond the newest `keep_newest` of their conversation; 0: no
+  // count rule.
+  int64_t keep_newest = 0;
+  bool keep_first_system = true;
+};
+
+// One conversation's share of a retention run.
+struct PurgeCandidates {
+  std::string conversation_id;
+  // Oldest first; the run removes them in batches.
+  std::vector<StoredMessageRef> rows;
+};
+
 struct StorageCounts {
   uint64_t conversations = 0;
   uint64_t messages = 0;
@@ -110,6 +127,16 @@ class StorageBackend {
       size_t max_conversations, size_t max_messages,
       const std::function<bool(StoredConversation&&)>& visit) = 0;
   virtual Status Counts(StorageCounts* out) = 0;
+  // Calls `visit` with the committed messages `query` selects, grouped by
+  // conversation, until it returns false. Reads only; the removal goes
+  // through Apply (PurgeMessagesOp).
+  virtual Status SelectPurgeable(
+      const PurgeQuery& query,
+      const std::function<bool(PurgeCandidates&&)>& visit) {
+    (void)query;
+    (void)visit;
+    return Status::NotSupported("this backend has no message retention");
+  }
   // The newest `limit` dead letters, newest first.
   virtual Status ReadDeadLetters(size_t limit, std::vector<DeadLetter>* out) {
     (void)limit;

@@ -59,6 +59,8 @@ class StoreImpl final : public Store, public WritePath {
   Status WaitDurable(uint64_t lsn, std::chrono::milliseconds timeout) override;
   StatusOr<CloseReport> Close(std::chrono::milliseconds timeout) override;
   StatusOr<std::vector<DeadLetter>> DeadLetters(size_t limit) override;
+  StatusOr<RetentionReport> PruneMessages(
+      const MessageRetention& retention) override;
   Stats GetStats() override;
   Status Health() override;
   Analytics& analytics() override { return *analytics_; }

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "analytics/analytics_op.h"
 #include "convstore/types.h"
@@ -30,10 +31,25 @@ struct DeleteConversationOp {
   std::string conversation_id;
 };
 
+// A stored message as the backend names it (ids the backend chose, opaque
+// to the engine), so a retention run can remove exactly the rows it chose.
+struct StoredMessageRef {
+  int64_t row_id = 0;
+  int64_t conversation_key = 0;
+  int64_t seq = 0;
+};
+
+// Remove stored messages chosen by a retention run (retention.h). A row
+// that no longer matches all three fields (its conversation was deleted
+// meanwhile) is skipped.
+struct PurgeMessagesOp {
+  std::vector<StoredMessageRef> rows;
+};
+
 // Every record kind the engine persists. A new kind adds its op struct
 // (in its own header) to this list and a branch to each backend's Apply.
-using WritePayload =
-    std::variant<AppendMessageOp, DeleteConversationOp, AnalyticsOp>;
+using WritePayload = std::variant<AppendMessageOp, DeleteConversationOp,
+                                  PurgeMessagesOp, AnalyticsOp>;
 
 struct WriteOp {
   // Global write sequence number; the writer commits strictly in LSN order.

@@ -6,10 +6,11 @@
 #ifndef CONVSTORE_CONVSTORE_H_
 #define CONVSTORE_CONVSTORE_H_
 
-#include "convstore/dead_letter.h"
 #include "convstore/analytics.h"
 #include "convstore/analytics_types.h"
+#include "convstore/dead_letter.h"
 #include "convstore/options.h"
+#include "convstore/retention.h"
 #include "convstore/stats.h"
 #include "convstore/status.h"
 #include "convstore/store.h"

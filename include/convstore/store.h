@@ -52,9 +52,10 @@
 #include <string_view>
 #include <vector>
 
-#include "convstore/dead_letter.h"
 #include "convstore/analytics.h"
+#include "convstore/dead_letter.h"
 #include "convstore/options.h"
+#include "convstore/retention.h"
 #include "convstore/stats.h"
 #include "convstore/status.h"
 #include "convstore/types.h"
@@ -130,6 +131,15 @@ class Store {
   // `<path>.deadletter.jsonl` file (when the table could not take them) are
   // only in that file.
   virtual StatusOr<std::vector<DeadLetter>> DeadLetters(size_t limit = 100) = 0;
+
+  // Applies `retention` (retention.h) to the stored messages: removes what
+  // it selects in batches through the ordered write path, each committed
+  // before the next, and drops the same messages from memory. Safe while
+  // the store is in use. InvalidArgument for a negative age or count or a
+  // batch size out of range; the writer's error if a batch cannot commit
+  // (batches already committed stay removed).
+  virtual StatusOr<RetentionReport> PruneMessages(
+      const MessageRetention& retention) = 0;
 
   // A consistent snapshot of counters; see stats.h.
   virtual Stats GetStats() = 0;

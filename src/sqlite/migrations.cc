@@ -80,10 +80,18 @@ CREATE TABLE dead_letters (
 );
 )sql";
 
+// Version 4 (issue 6, message retention): how many of a conversation's
+// messages retention removed. message_count keeps counting every message
+// ever appended; message_count - purged_count are stored.
+constexpr const char* kV4 = R"sql(
+ALTER TABLE conversations ADD COLUMN purged_count INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "conversations and messages", kV1},
     {2, "dead letters", kV2},
     {3, "voice-agent session analytics", kAnalyticsSchemaV3},
+    {4, "message retention", kV4},
 };
 
 bool TableExists(Db* db, const char* name) {

@@ -293,6 +293,9 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       delete_conv_.Bind(1, key);
       s = delete_conv_.Exec();
       if (!s.ok()) return s;
+    } else if (const auto* purge = std::get_if<PurgeMessagesOp>(&op.payload)) {
+      s = ApplyPurge(*purge);
+      if (!s.ok()) return s;
     } else if (const auto* an = std::get_if<AnalyticsOp>(&op.payload)) {
       s = analytics_->Apply(writer_.get(), *an);
       if (!s.ok()) return s;
@@ -726,8 +729,8 @@ Status SqliteBackend::Counts(StorageCounts* out) {
   if (!s.ok()) return s;
   Stmt st;
   s = r->db->Prepare(
-      "SELECT count(*), coalesce(sum(message_count), 0) FROM conversations"
-      " WHERE message_count > 0",
+      "SELECT count(*), coalesce(sum(message_count - purged_count), 0)"
+      " FROM conversations WHERE message_count > 0",
       &st);
   if (!s.ok()) return s;
   if (st.Step(&s)) {

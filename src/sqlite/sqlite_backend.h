@@ -55,6 +55,9 @@ class SqliteBackend final : public StorageBackend {
       size_t max_conversations, size_t max_messages,
       const std::function<bool(StoredConversation&&)>& visit) override;
   Status Counts(StorageCounts* out) override;
+  Status SelectPurgeable(
+      const PurgeQuery& query,
+      const std::function<bool(PurgeCandidates&&)>& visit) override;
   Status WriteDeadLetter(const DeadLetter& d) override;
   Status ReadDeadLetters(size_t limit, std::vector<DeadLetter>* out) override;
   AnalyticsStorage* analytics() override { return analytics_.get(); }
@@ -70,6 +73,8 @@ class SqliteBackend final : public StorageBackend {
   // Returns 0 when absent and not created.
   Status ResolveKey(const std::string& id, bool create, int64_t* key);
   Status ApplyInTransaction(std::span<const WriteOp> batch);
+  // Removes the rows of a retention batch (sqlite/message_retention.cc).
+  Status ApplyPurge(const PurgeMessagesOp& op);
   Status AcquireReader(std::unique_ptr<Reader>* out);
   void ReleaseReader(std::unique_ptr<Reader> reader);
   Status LoadWith(Reader* r, std::string_view id, int64_t after_seq,
@@ -82,6 +87,8 @@ class SqliteBackend final : public StorageBackend {
   std::unique_ptr<Db> writer_;
   Stmt find_key_, insert_conv_, insert_msg_, insert_recent_, update_conv_,
       delete_msgs_, delete_index_, delete_recent_, delete_conv_, set_lsn_;
+  // Retention (prepared on first use).
+  Stmt purge_msg_, purge_index_, purge_recent_, count_purged_, unpin_system_;
   // Entries in recent_message_index (approximate: deletes do not lower it;
   // another process's rows are counted at the next open).
   size_t recent_rows_ = 0;

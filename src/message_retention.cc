@@ -1,0 +1,123 @@
+// Copyright 2026 The convstore Authors.
+//
+// StoreImpl::PruneMessages: message retention (convstore/retention.h). The
+// backend chooses the rows from committed data; each batch of them goes
+// through the write path as one PurgeMessagesOp, committed (sync class)
+// before the next is queued, and is then dropped from the cache.
+
+#include <absl/container/flat_hash_set.h>
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "clock.h"
+#include "store_impl.h"
+
+namespace convstore::internal {
+namespace {
+
+constexpr size_t kMaxBatchRows = 100'000;
+
+// What one batch removes from one conversation (for the cache).
+struct Touched {
+  std::string conversation_id;
+  int64_t max_seq = 0;
+};
+
+}  // namespace
+
+StatusOr<RetentionReport> StoreImpl::PruneMessages(
+    const MessageRetention& retention) {
+  if (closed_.load()) return Status::FailedPrecondition("store is closed");
+  if (retention.max_age.count() < 0) {
+    return Status::InvalidArgument("retention max_age must not be negative");
+  }
+  if (retention.max_messages_per_conversation < 0) {
+    return Status::InvalidArgument(
+        "retention max_messages_per_conversation must not be negative");
+  }
+  if (retention.batch_rows == 0 || retention.batch_rows > kMaxBatchRows) {
+    return Status::InvalidArgument("retention batch_rows must be in 1..100000");
+  }
+  RetentionReport report;
+  if (retention.max_age.count() == 0 &&
+      retention.max_messages_per_conversation == 0) {
+    return report;  // no rule: nothing to remove
+  }
+  // Only what is durable now is chosen; the scan reads committed data.
+  Status s = Flush(std::chrono::seconds(30));
+  if (!s.ok()) return s.WithPrefix("retention needs pending writes durable");
+
+  PurgeQuery query;
+  if (retention.max_age.count() > 0) {
+    query.created_before_us =
+        WallMicros() -
+        std::chrono::duration_cast<std::chrono::microseconds>(retention.max_age)
+            .count();
+  }
+  query.keep_newest = retention.max_messages_per_conversation;
+  query.keep_first_system = retention.keep_first_system;
+
+  PurgeMessagesOp batch;
+  std::vector<Touched> touched;
+  auto submit = [&]() -> Status {
+    if (batch.rows.empty()) return Status::OK();
+    const size_t bytes =
+        sizeof(WriteOp) + batch.rows.size() * sizeof(StoredMessageRef);
+    const int64_t rows = static_cast<int64_t>(batch.rows.size());
+    StatusOr<uint64_t> lsn =
+        Submit(WritePayload(std::move(batch)), bytes, Durability::kSync,
+               std::chrono::seconds(60));
+    batch = PurgeMessagesOp();
+    if (!lsn.ok()) return lsn.status();
+    report.messages_removed += rows;
+    ++report.batches;
+    const uint64_t durable = writer_->durable_lsn();
+    for (const Touched& t : touched) {
+      ConversationCache::Shard& shard = cache_.ShardFor(t.conversation_id);
+      MutexLock lock(&shard.mu);
+      CachedConversation* c = shard.Peek(t.conversation_id);
+      if (c != nullptr)
+        shard.DropThrough(c, t.max_seq, !retention.keep_first_system, durable);
+    }
+    touched.clear();
+    return Status::OK();
+  };
+
+  Status failed;
+  absl::flat_hash_set<std::string> conversations;
+  s = backend_->SelectPurgeable(query, [&](PurgeCandidates&& c) {
+    conversations.insert(c.conversation_id);
+    for (const StoredMessageRef& r : c.rows) {
+      if (touched.empty() ||
+          touched.back().conversation_id != c.conversation_id) {
+        touched.push_back({c.conversation_id, 0});
+      }
+      touched.back().max_seq = std::max(touched.back().max_seq, r.seq);
+      batch.rows.push_back(r);
+      if (batch.rows.size() >= retention.batch_rows) {
+        failed = submit();
+        if (!failed.ok()) return false;
+      }
+    }
+    return true;
+  });
+  if (s.ok()) s = failed;
+  if (s.ok()) s = submit();
+  report.conversations_touched = static_cast<int64_t>(conversations.size());
+  if (!s.ok()) {
+    log_->error("message retention stopped after {} messages: {}",
+                report.messages_removed, s.ToString());
+    return s;
+  }
+  log_->info(
+      "message retention: removed {} messages of {} conversations in "
+      "{} batches",
+      report.messages_removed, report.conversations_touched, report.batches);
+  return report;
+}
+
+}  // namespace convstore::internal

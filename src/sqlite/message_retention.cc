@@ -1,0 +1,167 @@
+// Copyright 2026 The convstore Authors.
+//
+// SqliteBackend, message retention: choosing the messages a retention run
+// removes (on a connection of its own, so the reader pool stays free) and
+// removing them on the writer (one PurgeMessagesOp per transaction).
+
+#include <absl/container/flat_hash_map.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sqlite/sqlite_backend.h"
+
+namespace convstore::internal {
+namespace {
+
+// Conversations whose oldest messages lie beyond the newest ?1, with what
+// the count rule may not touch.
+constexpr const char* kOverCount =
+    "SELECT conv_key, conversation_id, last_seq, first_system_seq"
+    " FROM conversations WHERE last_seq - purged_count > ?1 ORDER BY conv_key";
+
+// One conversation's stored messages with seq <= ?2, oldest first, from
+// both parts of the index.
+constexpr const char* kUpToSeq =
+    "SELECT seq, message_id FROM message_index"
+    " WHERE conv_key = ?1 AND seq <= ?2"
+    " UNION ALL SELECT seq, message_id FROM recent_message_index"
+    " WHERE conv_key = ?1 AND seq <= ?2 ORDER BY 1";
+
+// Messages created before ?1, in storage order (which is seq order within
+// a conversation). ?2 = 1 spares each conversation's first system message;
+// ?3 > 0 skips what the count rule (keep the newest ?3) already chose.
+constexpr const char* kOlderThan =
+    "SELECT m.id, m.conv_key, m.seq, c.conversation_id"
+    " FROM messages m JOIN conversations c ON c.conv_key = m.conv_key"
+    " WHERE m.created_at_us < ?1"
+    " AND (?2 = 0 OR m.seq != c.first_system_seq)"
+    " AND (?3 = 0 OR m.seq > c.last_seq - ?3)";
+
+// Rows the age scan holds before handing them out.
+constexpr size_t kAgeChunkRows = 16384;
+
+}  // namespace
+
+Status SqliteBackend::SelectPurgeable(
+    const PurgeQuery& query,
+    const std::function<bool(PurgeCandidates&&)>& visit) {
+  std::unique_ptr<Db> db;
+  Status s =
+      Db::Open(options_.path, /*create=*/false, &db, options_.sqlite_vfs);
+  if (s.ok()) s = Configure(db.get(), /*writer=*/false);
+  if (!s.ok()) return s.WithPrefix("retention scan");
+  // One read transaction: every choice comes from the same committed state.
+  s = db->Exec("BEGIN");
+  if (!s.ok()) return s;
+  bool go_on = true;
+
+  if (query.keep_newest > 0) {
+    Stmt convs, range;
+    s = db->Prepare(kOverCount, &convs);
+    if (s.ok()) s = db->Prepare(kUpToSeq, &range);
+    if (!s.ok()) return s;
+    convs.Bind(1, query.keep_newest);
+    while (go_on && convs.Step(&s)) {
+      PurgeCandidates c;
+      const int64_t key = convs.Int(0);
+      c.conversation_id = convs.Text(1);
+      const int64_t spare = query.keep_first_system ? convs.Int(3) : 0;
+      range.Bind(1, key);
+      range.Bind(2, convs.Int(2) - query.keep_newest);
+      while (range.Step(&s)) {
+        const int64_t seq = range.Int(0);
+        if (seq != spare) c.rows.push_back({range.Int(1), key, seq});
+      }
+      range.Reset();
+      if (!s.ok()) return s;
+      if (!c.rows.empty()) go_on = visit(std::move(c));
+    }
+    if (!s.ok()) return s;
+  }
+
+  if (go_on && query.created_before_us > 0) {
+    Stmt older;
+    s = db->Prepare(kOlderThan, &older);
+    if (!s.ok()) return s;
+    older.Bind(1, query.created_before_us);
+    older.Bind(2, query.keep_first_system ? 1 : 0);
+    older.Bind(3, query.keep_newest);
+    // Grouped by conversation a chunk at a time, so memory stays bounded
+    // and each conversation's rows reach `visit` oldest first.
+    absl::flat_hash_map<int64_t, PurgeCandidates> chunk;
+    size_t rows = 0;
+    auto hand_out = [&] {
+      for (auto& [key, c] : chunk) {
+        if (go_on) go_on = visit(std::move(c));
+      }
+      chunk.clear();
+      rows = 0;
+    };
+    while (go_on && older.Step(&s)) {
+      const int64_t key = older.Int(1);
+      PurgeCandidates& c = chunk[key];
+      if (c.conversation_id.empty()) c.conversation_id = older.Text(3);
+      c.rows.push_back({older.Int(0), key, older.Int(2)});
+      if (++rows >= kAgeChunkRows) hand_out();
+    }
+    if (!s.ok()) return s;
+    hand_out();
+  }
+  return db->Exec("COMMIT");
+}
+
+Status SqliteBackend::ApplyPurge(const PurgeMessagesOp& op) {
+  if (!purge_msg_.prepared()) {
+    struct {
+      Stmt* stmt;
+      const char* sql;
+    } prepared[] = {
+        {&purge_msg_,
+         "DELETE FROM messages WHERE id = ?1 AND conv_key = ?2 AND seq = ?3"},
+        {&purge_index_,
+         "DELETE FROM message_index WHERE conv_key = ?1 AND seq = ?2"},
+        {&purge_recent_,
+         "DELETE FROM recent_message_index WHERE conv_key = ?1 AND seq = ?2"},
+        {&count_purged_,
+         "UPDATE conversations SET purged_count = purged_count + ?1"
+         " WHERE conv_key = ?2"},
+        // A removed first system message is no longer pinned; the next
+        // system message appended takes its place (as in the cache).
+        {&unpin_system_,
+         "UPDATE conversations SET first_system_seq = 0"
+         " WHERE conv_key = ?1 AND first_system_seq = ?2"},
+    };
+    for (auto& p : prepared) {
+      Status s = writer_->Prepare(p.sql, p.stmt);
+      if (!s.ok()) return s;
+    }
+  }
+  absl::flat_hash_map<int64_t, int64_t> removed;  // conv_key -> rows
+  for (const StoredMessageRef& r : op.rows) {
+    purge_msg_.Bind(1, r.row_id);
+    purge_msg_.Bind(2, r.conversation_key);
+    purge_msg_.Bind(3, r.seq);
+    Status s = purge_msg_.Exec();
+    if (!s.ok()) return s;
+    // Gone already (its conversation was deleted since it was chosen).
+    if (sqlite3_changes(writer_->raw()) == 0) continue;
+    ++removed[r.conversation_key];
+    for (Stmt* st : {&purge_index_, &purge_recent_, &unpin_system_}) {
+      st->Bind(1, r.conversation_key);
+      st->Bind(2, r.seq);
+      s = st->Exec();
+      if (!s.ok()) return s;
+    }
+  }
+  for (const auto& [key, n] : removed) {
+    count_purged_.Bind(1, n);
+    count_purged_.Bind(2, key);
+    Status s = count_purged_.Exec();
+    if (!s.ok()) return s;
+  }
+  return Status::OK();
+}
+
+}  // namespace convstore::internal

@@ -1,0 +1,236 @@
+// Copyright 2026 The convstore Authors.
+//
+// Store::PruneMessages: the count and age rules, the first system message,
+// batching, memory and disk agreeing, restart, and bad options.
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "clock.h"
+#include "testutil.h"
+
+namespace convstore {
+namespace {
+
+using test::Contents;
+using test::Hist;
+using test::Msg;
+using test::OpenOrDie;
+using test::Seqs;
+using test::TempDir;
+using test::TestOptions;
+using V = std::vector<int64_t>;
+
+constexpr int64_t kHourUs = 3'600'000'000;
+
+// A system prompt then `n` user/assistant messages, created `age_hours` ago.
+void Fill(Store* store, const std::string& id, int n, int64_t age_hours = 0) {
+  const int64_t at = internal::WallMicros() - age_hours * kHourUs;
+  Message sys = Msg(Role::kSystem, "prompt of " + id);
+  sys.created_at_us = at;
+  REQUIRE(store->Append(id, sys).ok());
+  for (int i = 0; i < n; ++i) {
+    Message m = Msg(i % 2 == 0 ? Role::kUser : Role::kAssistant,
+                    id + " #" + std::to_string(i), 3, 4);
+    m.created_at_us = at + i;
+    REQUIRE(store->Append(id, m).ok());
+  }
+}
+
+HistoryOptions FromStorage() {
+  HistoryOptions o;
+  o.from_storage = true;
+  return o;
+}
+
+// Small merges so that the rows a run removes sit in both index parts.
+Options RetentionOptions(const TempDir& dir) {
+  Options o = TestOptions(dir);
+  o.index_merge_rows = 7;
+  return o;
+}
+
+TEST_CASE("the count rule keeps the newest messages and the system prompt",
+          "[retention]") {
+  TempDir dir;
+  auto store = OpenOrDie(RetentionOptions(dir));
+  Fill(store.get(), "long", 9);   // seqs 1 (system) .. 10
+  Fill(store.get(), "short", 3);  // seqs 1 .. 4: within the limit
+  REQUIRE(store->Flush().ok());
+
+  MessageRetention r;
+  r.max_messages_per_conversation = 4;
+  auto report = store->PruneMessages(r);
+  INFO(report.status().ToString());
+  REQUIRE(report.ok());
+  CHECK(report->messages_removed == 5);  // seqs 2..6
+  CHECK(report->conversations_touched == 1);
+
+  CHECK(Seqs(Hist(store.get(), "long", FromStorage())) == V{1, 7, 8, 9, 10});
+  // Memory agrees with the disk.
+  CHECK(Seqs(Hist(store.get(), "long")) == V{1, 7, 8, 9, 10});
+  HistoryOptions last3;
+  last3.last_n = 3;
+  // The kept prompt is pinned in front of a cut window, as before.
+  CHECK(Seqs(Hist(store.get(), "long", last3)) == V{1, 8, 9, 10});
+  CHECK(Seqs(Hist(store.get(), "short")) == V{1, 2, 3, 4});
+
+  // Appending goes on after the removal, with the next seq.
+  auto next = store->Append("long", Msg(Role::kUser, "after"));
+  REQUIRE(next.ok());
+  CHECK(next->seq == 11);
+
+  // A second run removes only what the new message pushed out.
+  report = store->PruneMessages(r);
+  REQUIRE(report.ok());
+  CHECK(report->messages_removed == 1);
+  CHECK(Seqs(Hist(store.get(), "long", FromStorage())) == V{1, 8, 9, 10, 11});
+
+  // Summaries count every message appended; Stats counts what is stored.
+  auto page = store->ListConversations();
+  REQUIRE(page.ok());
+  for (const ConversationInfo& info : page->conversations) {
+    if (info.conversation_id == "long") {
+      CHECK(info.message_count == 11);
+      CHECK(info.last_seq == 11);
+    }
+  }
+  CHECK(store->GetStats().db_messages == 5 + 4);
+  REQUIRE(store->Close().ok());
+}
+
+TEST_CASE("the age rule removes old messages only", "[retention]") {
+  TempDir dir;
+  const Options o = RetentionOptions(dir);
+  {
+    auto store = OpenOrDie(o);
+    Fill(store.get(), "old", 6, /*age_hours=*/72);
+    Fill(store.get(), "new", 6, /*age_hours=*/1);
+    // A conversation whose first part is old and the rest is new.
+    Fill(store.get(), "mixed", 4, /*age_hours=*/72);
+    for (int i = 0; i < 3; ++i) {
+      REQUIRE(store->Append("mixed", Msg(Role::kUser, "fresh")).ok());
+    }
+    REQUIRE(store->Flush().ok());
+
+    MessageRetention r;
+    r.max_age = std::chrono::hours(48);
+    r.batch_rows = 3;  // several transactions
+    auto report = store->PruneMessages(r);
+    INFO(report.status().ToString());
+    REQUIRE(report.ok());
+    CHECK(report->messages_removed == 6 + 4);
+    CHECK(report->conversations_touched == 2);
+    CHECK(report->batches == 4);
+
+    CHECK(Seqs(Hist(store.get(), "old")) == V{1});
+    CHECK(Seqs(Hist(store.get(), "new")) == V{1, 2, 3, 4, 5, 6, 7});
+    CHECK(Seqs(Hist(store.get(), "mixed")) == V{1, 6, 7, 8});
+    CHECK(Contents(Hist(store.get(), "mixed", FromStorage()))[1] == "fresh");
+    REQUIRE(store->Close().ok());
+  }
+  // The removal is durable, and the reloaded cache agrees.
+  auto store = OpenOrDie(o);
+  CHECK(Seqs(Hist(store.get(), "old")) == V{1});
+  CHECK(Seqs(Hist(store.get(), "mixed")) == V{1, 6, 7, 8});
+  CHECK(Seqs(Hist(store.get(), "new")) == V{1, 2, 3, 4, 5, 6, 7});
+  CHECK(store->GetStats().db_messages == 1 + 7 + 4);
+  REQUIRE(store->Close().ok());
+}
+
+TEST_CASE("keep_first_system = false removes the prompt too", "[retention]") {
+  TempDir dir;
+  auto store = OpenOrDie(RetentionOptions(dir));
+  Fill(store.get(), "c", 5);
+  REQUIRE(store->Flush().ok());
+  MessageRetention r;
+  r.max_messages_per_conversation = 2;
+  r.keep_first_system = false;
+  auto report = store->PruneMessages(r);
+  REQUIRE(report.ok());
+  CHECK(report->messages_removed == 4);
+  CHECK(Seqs(Hist(store.get(), "c", FromStorage())) == V{5, 6});
+  CHECK(Seqs(Hist(store.get(), "c")) == V{5, 6});
+  // The removed prompt is no longer pinned in front of a window.
+  HistoryOptions last1;
+  last1.last_n = 1;
+  CHECK(Seqs(Hist(store.get(), "c", last1)) == V{6});
+  HistoryOptions stored_last1 = FromStorage();
+  stored_last1.last_n = 1;
+  CHECK(Seqs(Hist(store.get(), "c", stored_last1)) == V{6});
+  // The next system message appended is the one pinned, in memory and on
+  // disk alike.
+  REQUIRE(store->Append("c", Msg(Role::kSystem, "new prompt")).ok());
+  REQUIRE(store->Append("c", Msg(Role::kUser, "hi")).ok());
+  CHECK(Seqs(Hist(store.get(), "c", last1)) == V{7, 8});
+  CHECK(Seqs(Hist(store.get(), "c", stored_last1)) == V{7, 8});
+  REQUIRE(store->Close().ok());
+}
+
+TEST_CASE("both rules together remove each message once", "[retention]") {
+  TempDir dir;
+  auto store = OpenOrDie(RetentionOptions(dir));
+  Fill(store.get(), "c", 8, /*age_hours=*/100);  // seqs 1..9, all old
+  Fill(store.get(), "d", 8, /*age_hours=*/1);    // seqs 1..9, all new
+  REQUIRE(store->Flush().ok());
+  MessageRetention r;
+  r.max_age = std::chrono::hours(24);
+  r.max_messages_per_conversation = 5;
+  auto report = store->PruneMessages(r);
+  REQUIRE(report.ok());
+  // c: everything but the prompt (8); d: seqs 2..4 by count (3).
+  CHECK(report->messages_removed == 8 + 3);
+  CHECK(report->conversations_touched == 2);
+  CHECK(Seqs(Hist(store.get(), "c", FromStorage())) == V{1});
+  CHECK(Seqs(Hist(store.get(), "d", FromStorage())) == V{1, 5, 6, 7, 8, 9});
+  CHECK(store->GetStats().db_messages == 1 + 6);
+  REQUIRE(store->Close().ok());
+}
+
+TEST_CASE("a deleted conversation stays deleted after retention",
+          "[retention]") {
+  TempDir dir;
+  auto store = OpenOrDie(RetentionOptions(dir));
+  Fill(store.get(), "gone", 6);
+  Fill(store.get(), "kept", 6);
+  REQUIRE(store->DeleteConversation("gone").ok());
+  MessageRetention r;
+  r.max_messages_per_conversation = 3;
+  auto report = store->PruneMessages(r);
+  REQUIRE(report.ok());
+  CHECK(report->messages_removed == 3);
+  CHECK(Hist(store.get(), "gone", FromStorage()).empty());
+  CHECK(Seqs(Hist(store.get(), "kept", FromStorage())) == V{1, 5, 6, 7});
+  REQUIRE(store->Close().ok());
+}
+
+TEST_CASE("retention rejects bad options and does nothing without a rule",
+          "[retention]") {
+  TempDir dir;
+  auto store = OpenOrDie(RetentionOptions(dir));
+  Fill(store.get(), "c", 3);
+  MessageRetention r;
+  r.max_age = std::chrono::hours(-1);
+  CHECK(store->PruneMessages(r).status().IsInvalidArgument());
+  r = MessageRetention();
+  r.max_messages_per_conversation = -2;
+  CHECK(store->PruneMessages(r).status().IsInvalidArgument());
+  r = MessageRetention();
+  r.max_messages_per_conversation = 1;
+  r.batch_rows = 0;
+  CHECK(store->PruneMessages(r).status().IsInvalidArgument());
+  r.batch_rows = 100'001;
+  CHECK(store->PruneMessages(r).status().IsInvalidArgument());
+
+  auto none = store->PruneMessages(MessageRetention());
+  REQUIRE(none.ok());
+  CHECK(none->messages_removed == 0);
+  CHECK(Seqs(Hist(store.get(), "c", FromStorage())) == V{1, 2, 3, 4});
+  REQUIRE(store->Close().ok());
+  CHECK(store->PruneMessages(r).status().IsFailedPrecondition());
+}
+
+}  // namespace
+}  // namespace convstore
