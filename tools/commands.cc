@@ -383,6 +383,28 @@ Status RunHistory(const HistoryArgs& args, std::ostream& out) {
   return CloseAfter(**store, Status::OK());
 }
 
+Status RunPrune(const PruneArgs& args, std::ostream& out) {
+  StatusOr<std::unique_ptr<Store>> store = OpenExisting(args.db);
+  if (!store.ok()) return store.status();
+  MessageRetention r;
+  r.max_age = std::chrono::hours(args.max_age_hours);
+  r.max_messages_per_conversation = args.max_messages;
+  r.keep_first_system = !args.drop_system;
+  StatusOr<RetentionReport> report = (*store)->PruneMessages(r);
+  if (!report.ok()) return CloseAfter(**store, report.status());
+  if (args.json) {
+    PrintJson(json{{"messages_removed", report->messages_removed},
+                   {"conversations_touched", report->conversations_touched},
+                   {"batches", report->batches}},
+              out);
+  } else {
+    out << "removed " << report->messages_removed << " messages of "
+        << report->conversations_touched << " conversations in "
+        << report->batches << " batches\n";
+  }
+  return CloseAfter(**store, Status::OK());
+}
+
 Status RunConversations(const ConversationsArgs& args, std::ostream& out) {
   StatusOr<std::unique_ptr<Store>> store = OpenExisting(args.db);
   if (!store.ok()) return store.status();

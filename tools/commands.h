@@ -42,7 +42,17 @@ struct ConversationsArgs {
   bool json = false;
 };
 
+struct PruneArgs {
+  std::string db;
+  int64_t max_age_hours = 0;  // 0: no age rule
+  int64_t max_messages = 0;   // 0: no count rule
+  bool drop_system = false;   // also remove the first system message
+  bool json = false;
+};
+
 Status RunStats(const StatsArgs& args, std::ostream& out);
+// Applies message retention (Store::PruneMessages) and prints the report.
+Status RunPrune(const PruneArgs& args, std::ostream& out);
 Status RunHistory(const HistoryArgs& args, std::ostream& out);
 Status RunConversations(const ConversationsArgs& args, std::ostream& out);
 

@@ -71,6 +71,23 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1, 10000));
     list_cmd->add_flag("--json", list.json, "Print JSON");
 
+    tools::PruneArgs prune;
+    CLI::App* prune_cmd =
+        app.add_subcommand("prune", "Remove old messages (message retention)");
+    prune_cmd->add_option("--db", prune.db, "Database file")->required();
+    prune_cmd
+        ->add_option("--max-age-hours", prune.max_age_hours,
+                     "Remove messages older than N hours; 0: no age limit")
+        ->check(CLI::Range(0, 1000000000));
+    prune_cmd
+        ->add_option("--max-messages", prune.max_messages,
+                     "Keep at most the newest N messages per conversation; "
+                     "0: no limit")
+        ->check(CLI::Range(0, 1000000000));
+    prune_cmd->add_flag("--drop-system", prune.drop_system,
+                        "Also remove each conversation's first system message");
+    prune_cmd->add_flag("--json", prune.json, "Print JSON");
+
     tools::SessionsArgs sessions;
     CLI::App* sessions_cmd = app.add_subcommand(
         "sessions", "List analytics sessions, newest first, with summaries");
@@ -131,6 +148,8 @@ int main(int argc, char** argv) {
       s = tools::RunHistory(history, std::cout);
     } else if (*list_cmd) {
       s = tools::RunConversations(list, std::cout);
+    } else if (*prune_cmd) {
+      s = tools::RunPrune(prune, std::cout);
     } else if (*sessions_cmd) {
       s = tools::RunSessions(sessions, std::cout);
     } else if (*session_cmd) {
