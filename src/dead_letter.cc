@@ -2,6 +2,7 @@
 
 #include "dead_letter.h"
 
+#include <absl/strings/escaping.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -37,6 +38,33 @@ json MessageJson(const Message& m) {
               {"created_at_us", m.created_at_us}};
 }
 
+// A cache write: kind cache_upsert / cache_delete / cache_purge, key
+// "<ns>/<key>", the value base64 (it may be any bytes).
+void CacheDeadLetter(const CacheOp& op, DeadLetter* d) {
+  std::visit(
+      [&](const auto& r) {
+        using T = std::decay_t<decltype(r)>;
+        if constexpr (std::is_same_v<T, CacheUpsert>) {
+          d->kind = "cache_upsert";
+          d->key = r.ns + "/" + r.key;
+          d->payload = Dump(
+              json{{"value_base64",
+                    r.value != nullptr ? absl::Base64Escape(*r.value) : ""},
+                   {"expires_at_us", r.expires_at_us},
+                   {"updated_at_us", r.updated_at_us}});
+        } else if constexpr (std::is_same_v<T, CacheDelete>) {
+          d->kind = "cache_delete";
+          d->key = r.ns + "/" + r.key;
+          d->payload = "{}";
+        } else {
+          d->kind = "cache_purge";
+          d->payload =
+              Dump(json{{"cutoff_us", r.cutoff_us}, {"limit", r.limit}});
+        }
+      },
+      op.record);
+}
+
 }  // namespace
 
 DeadLetter MakeDeadLetter(const WriteOp& op, const Status& error) {
@@ -63,6 +91,8 @@ DeadLetter MakeDeadLetter(const WriteOp& op, const Status& error) {
             rows.push_back({r.row_id, r.conversation_key, r.seq});
           }
           d.payload = Dump(json{{"rows", std::move(rows)}});
+        } else if constexpr (std::is_same_v<T, CacheOp>) {
+          CacheDeadLetter(p, &d);
         } else {
           // A record kind without a description here: its type is still
           // named, so it is never anonymous.

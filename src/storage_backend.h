@@ -28,6 +28,7 @@
 namespace convstore::internal {
 
 class AnalyticsStorage;
+class CacheStorage;
 
 // A conversation as stored: its summary and (the newest part of) its
 // messages, oldest first.
@@ -146,6 +147,10 @@ class StorageBackend {
   // The analytics tables' reads (analytics/analytics_storage.h); null when
   // the backend keeps no analytics. Owned by the backend.
   virtual AnalyticsStorage* analytics() { return nullptr; }
+  // The key-value cache table's reads (cache/cache_storage.h); null when
+  // the backend keeps no cache entries (nothing is reloaded). Owned by the
+  // backend.
+  virtual CacheStorage* cache() { return nullptr; }
 };
 
 }  // namespace convstore::internal

@@ -111,6 +111,12 @@ StoreImpl::StoreImpl(const Options& options,
         return WaitDurable(lsn, std::chrono::seconds(30));
       },
       log_);
+  kv_cache_ = std::make_unique<CacheImpl>(
+      options_, this, backend_->cache(),
+      [this](uint64_t lsn) {
+        return writer_->WaitDurable(lsn, absl::Now() + absl::Seconds(30));
+      },
+      [] { return WallMicros(); }, log_);
 }
 
 StatusOr<std::unique_ptr<Store>> StoreImpl::OpenWithBackend(
@@ -120,16 +126,18 @@ StatusOr<std::unique_ptr<Store>> StoreImpl::OpenWithBackend(
       new StoreImpl(options, std::move(backend), log));
   int64_t t0 = MonoMicros();
   Status s = store->Warm();
+  if (s.ok()) s = store->kv_cache_->Reload();
   if (!s.ok()) {
     (void)store->backend_->Close();
     store->close_done_ = true;
-    return s.WithPrefix("warming the cache");
+    return s.WithPrefix("warming the caches");
   }
   CacheCounters c = store->cache_.Totals();
   log->info("opened {}: warmed {} conversations, {} messages in {} ms",
             options.path, c.conversations, c.messages,
             (MonoMicros() - t0) / 1000);
   store->writer_->Start();
+  store->kv_cache_->Start();
   return std::unique_ptr<Store>(std::move(store));
 }
 
@@ -479,6 +487,8 @@ StatusOr<CloseReport> StoreImpl::Close(std::chrono::milliseconds timeout) {
   MutexLock lock(&close_mu_);
   if (close_done_) return Status::FailedPrecondition("store already closed");
   close_done_ = true;
+  // The cache's sweep thread queues writes: it stops before the drain.
+  kv_cache_->Stop();
   closed_.store(true, std::memory_order_seq_cst);
   while (inflight_.load(std::memory_order_seq_cst) > 0) {
     std::this_thread::yield();

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "analytics/analytics_impl.h"
+#include "cache/cache_impl.h"
 #include "conversation_cache.h"
 #include "convstore/store.h"
 #include "mutex.h"
@@ -64,6 +65,7 @@ class StoreImpl final : public Store, public WritePath {
   Stats GetStats() override;
   Status Health() override;
   Analytics& analytics() override { return *analytics_; }
+  Cache& cache() override { return *kv_cache_; }
 
   // WritePath, for record kinds other than messages.
   StatusOr<uint64_t> Submit(WritePayload payload, size_t bytes,
@@ -102,6 +104,8 @@ class StoreImpl final : public Store, public WritePath {
   ConversationCache cache_;
   std::unique_ptr<Writer> writer_;
   std::unique_ptr<AnalyticsImpl> analytics_;
+  // The key-value cache (cache.h); `cache_` is the conversation cache.
+  std::unique_ptr<CacheImpl> kv_cache_;
   std::atomic<uint64_t> next_lsn_;
   std::atomic<bool> closed_{false};
   std::atomic<int> inflight_{0};

@@ -1,8 +1,8 @@
 // Copyright 2026 The convstore Authors.
 //
 // WriteOp: one acknowledged write on its way from the API to the database.
-// Every record kind the store persists (messages and conversation deletes
-// today; keys, audit records, cache entries and analytics later) is one
+// Every record kind the store persists (messages, conversation deletes,
+// analytics and cache entries; keys and audit records later) is one
 // alternative of WriteOp::payload, so all of them share one queue, one LSN
 // order and one batch commit.
 
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "analytics/analytics_op.h"
+#include "cache/cache_op.h"
 #include "convstore/types.h"
 
 namespace convstore::internal {
@@ -49,7 +50,7 @@ struct PurgeMessagesOp {
 // Every record kind the engine persists. A new kind adds its op struct
 // (in its own header) to this list and a branch to each backend's Apply.
 using WritePayload = std::variant<AppendMessageOp, DeleteConversationOp,
-                                  PurgeMessagesOp, AnalyticsOp>;
+                                  PurgeMessagesOp, AnalyticsOp, CacheOp>;
 
 struct WriteOp {
   // Global write sequence number; the writer commits strictly in LSN order.

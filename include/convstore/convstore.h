@@ -8,6 +8,7 @@
 
 #include "convstore/analytics.h"
 #include "convstore/analytics_types.h"
+#include "convstore/cache.h"
 #include "convstore/dead_letter.h"
 #include "convstore/options.h"
 #include "convstore/retention.h"

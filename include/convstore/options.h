@@ -68,7 +68,12 @@ struct DurabilityClasses {
   Durability audit = Durability::kSync;
   // API-key changes. Default: kSync.
   Durability keys = Durability::kSync;
-  // Cache entries (recomputable). Default: kBestEffort.
+  // Cache entries (cache.h; recomputable). Default: kBestEffort: a Set,
+  // Touch or Increment whose write is shed still takes effect in memory,
+  // and the database keeps the entry's previous state for the next Open.
+  // Cache deletes always wait for queue room (at least kBatched) so that a
+  // deleted entry never comes back. kSync makes every cache write wait for
+  // its commit (about one commit's latency per call).
   Durability cache = Durability::kBestEffort;
   // Analytics events. Default: kBatched.
   Durability analytics = Durability::kBatched;
@@ -156,6 +161,32 @@ struct Options {
   // 1/shards of the byte and conversation bounds (the per-conversation
   // message bound applies to every conversation as is). Default: 32.
   size_t cache_shards = 32;
+
+  // The key-value cache (cache.h, Store::cache()), separate from the
+  // conversation cache above.
+  //
+  // Approximate bytes of cache entries held in memory (namespace, key,
+  // value and about 230 bytes of bookkeeping per entry); past it the least
+  // recently used entries are evicted, from memory and from the database.
+  // Split evenly over cache_entries_shards, each shard evicting on its own,
+  // so a shard can fill before the total does. Cost: this much RAM at most;
+  // the database file holds about as much again. Default: 64 MiB.
+  size_t cache_entries_max_bytes = 64 << 20;
+  // Independent lock shards of the key-value cache. More shards, less
+  // contention between threads on different keys; the largest value must
+  // fit one shard's share of cache_entries_max_bytes. Default: 16.
+  size_t cache_entries_shards = 16;
+  // Largest value Cache::Set takes, in bytes; bigger values are refused
+  // with InvalidArgument. Default: 1 MiB.
+  size_t cache_max_value_bytes = 1 << 20;
+  // How often a small background thread of the cache removes expired
+  // entries from memory (a few hundred per shard lock hold) and queues
+  // batched deletes of expired rows in the database. Expired entries are
+  // never served in between (Get checks the expiry); the sweep only gives
+  // their memory back and keeps the file from growing. Shorter: memory
+  // returns sooner, a little more CPU per tick. Zero: no sweep thread
+  // (expired entries then go only when read or evicted). Default: 1 s.
+  std::chrono::milliseconds cache_sweep_interval{1000};
 
   // Bounds of the write queue between Append and the background writer.
   // Items: default 262,144. Bytes (message payload): default 64 MiB.

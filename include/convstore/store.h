@@ -53,6 +53,7 @@
 #include <vector>
 
 #include "convstore/analytics.h"
+#include "convstore/cache.h"
 #include "convstore/dead_letter.h"
 #include "convstore/options.h"
 #include "convstore/retention.h"
@@ -151,6 +152,11 @@ class Store {
   // Voice-agent session analytics recorded through this store's writer
   // (analytics.h). Lives as long as the store.
   virtual Analytics& analytics() = 0;
+
+  // The namespaced key-value cache with TTL kept by this store (cache.h):
+  // in memory, persisted write-behind, reloaded on Open. Lives as long as
+  // the store.
+  virtual Cache& cache() = 0;
 };
 
 }  // namespace convstore

@@ -6,6 +6,7 @@
 
 #include "clock.h"
 #include "sqlite/analytics_schema.h"
+#include "sqlite/cache_schema.h"
 
 namespace convstore::internal {
 namespace {
@@ -92,6 +93,7 @@ constexpr Migration kMigrations[] = {
     {2, "dead letters", kV2},
     {3, "voice-agent session analytics", kAnalyticsSchemaV3},
     {4, "message retention", kV4},
+    {5, "cache entries", kCacheSchemaV5},
 };
 
 bool TableExists(Db* db, const char* name) {

@@ -104,7 +104,9 @@ struct SqliteBackend::Reader {
 SqliteBackend::SqliteBackend(const Options& options)
     : options_(options),
       analytics_(std::make_unique<SqliteAnalytics>(options.path,
-                                                   options.busy_timeout)) {}
+                                                   options.busy_timeout)),
+      cache_entries_(std::make_unique<SqliteCache>(
+          options.path, options.sqlite_vfs, options.busy_timeout)) {}
 
 SqliteBackend::~SqliteBackend() { (void)Close(); }
 
@@ -299,6 +301,9 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
     } else if (const auto* an = std::get_if<AnalyticsOp>(&op.payload)) {
       s = analytics_->Apply(writer_.get(), *an);
       if (!s.ok()) return s;
+    } else if (const auto* co = std::get_if<CacheOp>(&op.payload)) {
+      s = cache_entries_->Apply(writer_.get(), *co);
+      if (!s.ok()) return s;
     } else {
       return Status::Internal("SqliteBackend cannot apply write kind " +
                               std::to_string(op.payload.index()));
@@ -428,9 +433,11 @@ Status SqliteBackend::Close() {
     delete_conv_ = Stmt();
     set_lsn_ = Stmt();
     analytics_->ReleaseWriter();
+    cache_entries_->ReleaseWriter();
     writer_.reset();
   }
   analytics_->CloseReader();
+  cache_entries_->CloseReader();
   MutexLock lock(&pool_mu_);
   pool_closed_ = true;
   open_readers_ -= idle_readers_.size();

@@ -24,6 +24,7 @@
 #include "convstore/options.h"
 #include "mutex.h"
 #include "sqlite/analytics_tables.h"
+#include "sqlite/cache_table.h"
 #include "sqlite/sqlite_handle.h"
 #include "storage_backend.h"
 
@@ -61,6 +62,7 @@ class SqliteBackend final : public StorageBackend {
   Status WriteDeadLetter(const DeadLetter& d) override;
   Status ReadDeadLetters(size_t limit, std::vector<DeadLetter>* out) override;
   AnalyticsStorage* analytics() override { return analytics_.get(); }
+  CacheStorage* cache() override { return cache_entries_.get(); }
 
  private:
   struct Reader;
@@ -99,6 +101,9 @@ class SqliteBackend final : public StorageBackend {
   // Analytics tables: writes on the writer thread, reads on its own
   // connection.
   std::unique_ptr<SqliteAnalytics> analytics_;
+  // The key-value cache table: writes on the writer thread, reads on its
+  // own connection.
+  std::unique_ptr<SqliteCache> cache_entries_;
 
   Mutex pool_mu_;
   CondVar pool_cv_;

@@ -50,6 +50,11 @@ class Stmt {
       BindText(idx, v);
     }
   }
+  // Binds bytes as a BLOB (an empty one for empty input), without copying.
+  void BindBlob(int idx, std::string_view v) {
+    sqlite3_bind_blob(stmt_, idx, v.empty() ? "" : v.data(),
+                      static_cast<int>(v.size()), SQLITE_STATIC);
+  }
   bool prepared() const { return stmt_ != nullptr; }
   void BindDouble(int idx, double v) { sqlite3_bind_double(stmt_, idx, v); }
   void BindNull(int idx) { sqlite3_bind_null(stmt_, idx); }
@@ -70,6 +75,14 @@ class Stmt {
     if (p == nullptr) return std::string_view();
     return std::string_view(
         reinterpret_cast<const char*>(p),
+        static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
+  }
+  // The column's bytes (BLOB or text), valid until the next Step/Reset.
+  std::string_view BlobView(int col) const {
+    const void* p = sqlite3_column_blob(stmt_, col);
+    if (p == nullptr) return std::string_view();
+    return std::string_view(
+        static_cast<const char*>(p),
         static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
   }
   double Double(int col) const { return sqlite3_column_double(stmt_, col); }

@@ -1,0 +1,436 @@
+// Copyright 2026 The convstore Authors.
+
+#include "cache/cache_impl.h"
+
+#include <absl/strings/numbers.h>
+
+#include <algorithm>
+#include <limits>
+#include <string>
+#include <utility>
+
+#include "validation.h"
+
+namespace convstore::internal {
+namespace {
+
+Status CheckName(const char* what, std::string_view v, size_t max) {
+  if (v.empty()) {
+    return Status::InvalidArgument(std::string("cache ") + what + " is empty");
+  }
+  if (v.size() > max) {
+    return Status::InvalidArgument(std::string("cache ") + what + " is " +
+                                   std::to_string(v.size()) +
+                                   " bytes, more than " + std::to_string(max));
+  }
+  if (v.find('\0') != std::string_view::npos) {
+    return Status::InvalidArgument(std::string("cache ") + what +
+                                   " contains NUL");
+  }
+  if (!IsValidUtf8(v)) {
+    return Status::InvalidArgument(std::string("cache ") + what +
+                                   " is not valid UTF-8");
+  }
+  return Status::OK();
+}
+
+Status CheckNsKey(std::string_view ns, std::string_view key) {
+  Status s = CheckName("namespace", ns, kCacheMaxNsBytes);
+  if (s.ok()) s = CheckName("key", key, kCacheMaxKeyBytes);
+  return s;
+}
+
+size_t OpBytes(std::string_view ns, std::string_view key, size_t value) {
+  return sizeof(WriteOp) + ns.size() + key.size() + value;
+}
+
+}  // namespace
+
+CacheImpl::CacheImpl(const Options& options, WritePath* write_path,
+                     CacheStorage* storage, WaitFn wait_durable, NowFn now,
+                     std::shared_ptr<spdlog::logger> log)
+    : options_(options),
+      write_path_(write_path),
+      storage_(storage),
+      wait_durable_(std::move(wait_durable)),
+      now_(std::move(now)),
+      log_(std::move(log)),
+      durability_(options.durability.cache),
+      shard_budget_(options.cache_entries_max_bytes /
+                    std::max<size_t>(1, options.cache_entries_shards)) {
+  const size_t n = std::max<size_t>(1, options.cache_entries_shards);
+  shards_.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    shards_.push_back(std::make_unique<EntryShard>());
+  }
+}
+
+CacheImpl::~CacheImpl() { Stop(); }
+
+EntryShard& CacheImpl::ShardFor(std::string_view ns, std::string_view key) {
+  const size_t h = absl::HashOf(NsKeyView{ns, key});
+  return *shards_[h % shards_.size()];
+}
+
+Status CacheImpl::CheckOpen() const {
+  if (stopped_.load(std::memory_order_relaxed)) {
+    return Status::FailedPrecondition("store is closed");
+  }
+  return Status::OK();
+}
+
+Status CacheImpl::ExpiryFor(std::chrono::milliseconds ttl, int64_t now_us,
+                            int64_t* out) const {
+  if (ttl.count() < 0) {
+    return Status::InvalidArgument("cache ttl is negative (" +
+                                   std::to_string(ttl.count()) + " ms)");
+  }
+  if (ttl.count() == 0) {
+    *out = 0;
+    return Status::OK();
+  }
+  const int64_t max = std::numeric_limits<int64_t>::max();
+  const int64_t ttl_ms = ttl.count();
+  *out = ttl_ms > (max - now_us) / 1000 ? max : now_us + ttl_ms * 1000;
+  return Status::OK();
+}
+
+StatusOr<uint64_t> CacheImpl::Queue(CacheOp op, size_t bytes,
+                                    Durability durability) {
+  if (durability == Durability::kSync) durability = Durability::kBatched;
+  StatusOr<uint64_t> lsn =
+      write_path_->Submit(WritePayload(std::move(op)), bytes, durability);
+  if (!lsn.ok() && durability == Durability::kBestEffort &&
+      lsn.status().IsResourceExhausted()) {
+    shed_.fetch_add(1, std::memory_order_relaxed);
+    return uint64_t{0};
+  }
+  return lsn;
+}
+
+void CacheImpl::Evict(EntryShard& shard, const CacheEntry* keep) {
+  if (shard.bytes() <= shard_budget_) return;
+  std::vector<std::pair<std::string, std::string>> evicted;
+  shard.EvictOver(shard_budget_, keep, &evicted);
+  // The rows go too, so the file stays about as big as memory. Never
+  // waiting: a shed delete leaves a row that a later Open reloads only if
+  // it still has time left and fits.
+  for (auto& [ns, key] : evicted) {
+    const size_t bytes = OpBytes(ns, key, 0);
+    (void)Queue(CacheOp{CacheDelete{std::move(ns), std::move(key)}}, bytes,
+                Durability::kBestEffort);
+  }
+}
+
+StatusOr<uint64_t> CacheImpl::QueueUpsert(
+    EntryShard& shard, std::string_view ns, std::string_view key,
+    std::shared_ptr<const std::string> value, int64_t expires_at_us) {
+  CacheUpsert up;
+  up.ns.assign(ns);
+  up.key.assign(key);
+  up.value = value;
+  up.expires_at_us = expires_at_us;
+  up.updated_at_us = now_();
+  const size_t bytes = OpBytes(ns, key, value->size());
+  StatusOr<uint64_t> lsn = Queue(CacheOp{std::move(up)}, bytes, durability_);
+  if (!lsn.ok()) return lsn;
+  CacheEntry* e = shard.Put(ns, key, std::move(value), expires_at_us);
+  Evict(shard, e);
+  return lsn;
+}
+
+Status CacheImpl::AfterWrite(uint64_t lsn) {
+  if (durability_ != Durability::kSync || lsn == 0) return Status::OK();
+  Status s = wait_durable_(lsn);
+  if (!s.ok()) {
+    return s.WithPrefix("cache write applied in memory as lsn " +
+                        std::to_string(lsn) + ", but not yet durable");
+  }
+  return s;
+}
+
+Status CacheImpl::Set(std::string_view ns, std::string_view key,
+                      std::string_view value, std::chrono::milliseconds ttl) {
+  Status s = CheckOpen();
+  if (s.ok()) s = CheckNsKey(ns, key);
+  if (!s.ok()) return s;
+  if (value.size() > options_.cache_max_value_bytes) {
+    return Status::InvalidArgument(
+        "cache value is " + std::to_string(value.size()) +
+        " bytes, more than Options::cache_max_value_bytes (" +
+        std::to_string(options_.cache_max_value_bytes) + ")");
+  }
+  if (CacheEntryBytes(ns, key, value.size()) > shard_budget_) {
+    return Status::InvalidArgument(
+        "cache entry of " + std::to_string(value.size()) +
+        " value bytes does not fit one shard's share of "
+        "Options::cache_entries_max_bytes (" +
+        std::to_string(shard_budget_) + " bytes)");
+  }
+  const int64_t now = now_();
+  int64_t expires = 0;
+  s = ExpiryFor(ttl, now, &expires);
+  if (!s.ok()) return s;
+  auto v = std::make_shared<const std::string>(value);
+  uint64_t lsn = 0;
+  {
+    EntryShard& shard = ShardFor(ns, key);
+    MutexLock lock(&shard.mu);
+    StatusOr<uint64_t> r = QueueUpsert(shard, ns, key, std::move(v), expires);
+    if (!r.ok()) return r.status();
+    lsn = *r;
+  }
+  return AfterWrite(lsn);
+}
+
+StatusOr<std::string> CacheImpl::Get(std::string_view ns,
+                                     std::string_view key) {
+  Status s = CheckOpen();
+  if (s.ok()) s = CheckNsKey(ns, key);
+  if (!s.ok()) return s;
+  const int64_t now = now_();
+  std::shared_ptr<const std::string> value;
+  {
+    EntryShard& shard = ShardFor(ns, key);
+    MutexLock lock(&shard.mu);
+    CacheEntry* e = shard.Find(ns, key);
+    if (e != nullptr && IsExpired(e->expires_at_us, now)) {
+      // Its row goes with the sweep's next purge.
+      shard.Remove(e);
+      ++shard.expirations;
+      e = nullptr;
+    }
+    if (e == nullptr) {
+      ++shard.misses;
+      return Status::NotFound("no live cache entry");
+    }
+    ++shard.hits;
+    shard.MarkUsed(e);
+    value = e->value;
+  }
+  // Copied outside the lock: a large value does not hold up the shard.
+  return std::string(*value);
+}
+
+Status CacheImpl::Delete(std::string_view ns, std::string_view key) {
+  Status s = CheckOpen();
+  if (s.ok()) s = CheckNsKey(ns, key);
+  if (!s.ok()) return s;
+  // Never shed: a delete lost on the way would let the entry come back
+  // at the next Open.
+  const Durability d = durability_ == Durability::kBestEffort
+                           ? Durability::kBatched
+                           : durability_;
+  uint64_t lsn = 0;
+  {
+    EntryShard& shard = ShardFor(ns, key);
+    MutexLock lock(&shard.mu);
+    StatusOr<uint64_t> r =
+        Queue(CacheOp{CacheDelete{std::string(ns), std::string(key)}},
+              OpBytes(ns, key, 0), d);
+    if (!r.ok()) return r.status();
+    lsn = *r;
+    if (CacheEntry* e = shard.Find(ns, key); e != nullptr) shard.Remove(e);
+  }
+  return AfterWrite(lsn);
+}
+
+Status CacheImpl::Touch(std::string_view ns, std::string_view key,
+                        std::chrono::milliseconds ttl) {
+  Status s = CheckOpen();
+  if (s.ok()) s = CheckNsKey(ns, key);
+  if (!s.ok()) return s;
+  const int64_t now = now_();
+  int64_t expires = 0;
+  s = ExpiryFor(ttl, now, &expires);
+  if (!s.ok()) return s;
+  uint64_t lsn = 0;
+  {
+    EntryShard& shard = ShardFor(ns, key);
+    MutexLock lock(&shard.mu);
+    CacheEntry* e = shard.Find(ns, key);
+    if (e != nullptr && IsExpired(e->expires_at_us, now)) {
+      shard.Remove(e);
+      ++shard.expirations;
+      e = nullptr;
+    }
+    if (e == nullptr) return Status::NotFound("no live cache entry to touch");
+    StatusOr<uint64_t> r = QueueUpsert(shard, ns, key, e->value, expires);
+    if (!r.ok()) return r.status();
+    lsn = *r;
+  }
+  return AfterWrite(lsn);
+}
+
+StatusOr<int64_t> CacheImpl::Increment(std::string_view ns,
+                                       std::string_view key, int64_t delta,
+                                       std::chrono::milliseconds ttl) {
+  Status s = CheckOpen();
+  if (s.ok()) s = CheckNsKey(ns, key);
+  if (!s.ok()) return s;
+  const int64_t now = now_();
+  int64_t new_expires = 0;
+  s = ExpiryFor(ttl, now, &new_expires);
+  if (!s.ok()) return s;
+  int64_t result = 0;
+  uint64_t lsn = 0;
+  {
+    EntryShard& shard = ShardFor(ns, key);
+    MutexLock lock(&shard.mu);
+    CacheEntry* e = shard.Find(ns, key);
+    if (e != nullptr && IsExpired(e->expires_at_us, now)) {
+      shard.Remove(e);
+      ++shard.expirations;
+      e = nullptr;
+    }
+    int64_t current = 0;
+    int64_t expires = new_expires;
+    if (e != nullptr) {
+      if (!absl::SimpleAtoi(*e->value, &current)) {
+        return Status::FailedPrecondition(
+            "cache entry is not an integer counter");
+      }
+      expires = e->expires_at_us;
+    }
+    if (__builtin_add_overflow(current, delta, &result)) {
+      return Status::InvalidArgument("cache counter would overflow int64");
+    }
+    StatusOr<uint64_t> r = QueueUpsert(
+        shard, ns, key,
+        std::make_shared<const std::string>(std::to_string(result)), expires);
+    if (!r.ok()) return r.status();
+    lsn = *r;
+  }
+  s = AfterWrite(lsn);
+  if (!s.ok()) return s;
+  return result;
+}
+
+CacheStats CacheImpl::GetStats() {
+  CacheStats st;
+  for (const auto& shard : shards_) {
+    MutexLock lock(&shard->mu);
+    st.hits += shard->hits;
+    st.misses += shard->misses;
+    st.expirations += shard->expirations;
+    st.evictions += shard->evictions;
+    st.entries += shard->size();
+    st.bytes += shard->bytes();
+  }
+  st.persist_shed = shed_.load(std::memory_order_relaxed);
+  st.reloaded = reloaded_.load(std::memory_order_relaxed);
+  st.purge_batches = purge_batches_.load(std::memory_order_relaxed);
+  return st;
+}
+
+Status CacheImpl::Reload() {
+  if (storage_ == nullptr) return Status::OK();
+  std::vector<std::pair<std::string, std::string>> over;
+  uint64_t loaded = 0;
+  Status s = storage_->ScanLive(now_(), [&](CacheRow&& row) {
+    if (CheckNsKey(row.ns, row.key).ok()) {
+      EntryShard& shard = ShardFor(row.ns, row.key);
+      MutexLock lock(&shard.mu);
+      const size_t bytes = CacheEntryBytes(row.ns, row.key, row.value.size());
+      // Newest first, so each row goes in as the least recently used.
+      if (shard.Find(row.ns, row.key) == nullptr &&
+          shard.bytes() + bytes <= shard_budget_) {
+        shard.Put(row.ns, row.key,
+                  std::make_shared<const std::string>(std::move(row.value)),
+                  row.expires_at_us, /*as_oldest=*/true);
+        ++loaded;
+        return true;
+      }
+    }
+    over.emplace_back(std::move(row.ns), std::move(row.key));
+    return true;
+  });
+  if (!s.ok()) return s.WithPrefix("reloading cache entries");
+  reloaded_.store(loaded, std::memory_order_relaxed);
+  // Rows past the bound (their eviction's delete was shed): drop them now.
+  for (auto& [ns, key] : over) {
+    const size_t bytes = OpBytes(ns, key, 0);
+    (void)Queue(CacheOp{CacheDelete{std::move(ns), std::move(key)}}, bytes,
+                Durability::kBestEffort);
+  }
+  if (!over.empty()) {
+    log_->info("cache reload: {} rows over the bound queued for deletion",
+               over.size());
+  }
+  return Status::OK();
+}
+
+void CacheImpl::Start() {
+  if (options_.cache_sweep_interval.count() <= 0) return;
+  sweeper_ = std::thread([this] { SweepLoop(); });
+}
+
+void CacheImpl::Stop() {
+  stopped_.store(true, std::memory_order_relaxed);
+  {
+    MutexLock lock(&sweep_mu_);
+    sweep_stop_ = true;
+  }
+  sweep_cv_.SignalAll();
+  if (sweeper_.joinable()) sweeper_.join();
+}
+
+void CacheImpl::SweepLoop() {
+  for (;;) {
+    {
+      MutexLock lock(&sweep_mu_);
+      const auto deadline = DeadlineAfter(options_.cache_sweep_interval);
+      while (!sweep_stop_ && CondVar::Clock::now() < deadline) {
+        sweep_cv_.WaitUntil(&sweep_mu_, deadline);
+      }
+      if (sweep_stop_) return;
+    }
+    SweepOnce();
+  }
+}
+
+void CacheImpl::SweepOnce() {
+  const int64_t now = now_();
+  // Memory: a bounded number of entries per lock hold, so a Get waits at
+  // most for one short batch.
+  size_t expired = 0;
+  for (const auto& shard : shards_) {
+    size_t n;
+    do {
+      MutexLock lock(&shard->mu);
+      n = shard->RemoveExpired(now, kCachePurgeBatch);
+      expired += n;
+    } while (n == kCachePurgeBatch);
+  }
+  // Database: purges of kCachePurgeBatch rows, once the previous ones are
+  // committed. Best-effort: an expired row is never served or reloaded,
+  // so a shed purge only delays giving its space back.
+  int64_t rows = 0;
+  if (storage_ != nullptr && !stopped_.load(std::memory_order_relaxed) &&
+      write_path_->DurableLsn() >=
+          last_purge_lsn_.load(std::memory_order_relaxed)) {
+    Status s = storage_->CountExpired(now, &rows);
+    if (!s.ok()) {
+      log_->warn("cache sweep: counting expired rows: {}", s.ToString());
+      rows = 0;
+    }
+    constexpr int64_t kMaxPurgesPerTick = 64;
+    const int64_t batches = std::min<int64_t>(
+        kMaxPurgesPerTick, (rows + static_cast<int64_t>(kCachePurgeBatch) - 1) /
+                               static_cast<int64_t>(kCachePurgeBatch));
+    for (int64_t i = 0; i < batches; ++i) {
+      StatusOr<uint64_t> lsn =
+          Queue(CacheOp{CachePurgeExpired{now, kCachePurgeBatch}},
+                sizeof(WriteOp), Durability::kBestEffort);
+      if (!lsn.ok() || *lsn == 0) break;
+      last_purge_lsn_.store(*lsn, std::memory_order_relaxed);
+      purge_batches_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  if (expired > 0 || rows > 0) {
+    log_->debug("cache sweep: {} expired entries dropped, {} expired rows",
+                expired, rows);
+  }
+}
+
+}  // namespace convstore::internal

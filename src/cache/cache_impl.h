@@ -1,0 +1,140 @@
+// Copyright 2026 The convstore Authors.
+//
+// CacheImpl: the Cache a Store hands out (include/convstore/cache.h).
+// Memory is a fixed set of EntryShards; every write is applied to its
+// shard and queued through the WritePath as a CacheOp while the shard lock
+// is held, so the LSN order of one entry's writes is the order memory saw
+// them (a delete can never be overtaken by an older upsert). Reads never
+// touch the database.
+//
+// The sweep runs on a small thread of its own, sleeping on a condition
+// variable between ticks (Options::cache_sweep_interval). Not on the
+// writer: the writer's loop is the commit path, and taking cache shard
+// locks there would put cache contention into commit latency and tie the
+// engine to this module; a sleeping thread costs no CPU.
+//
+// Thread safety: all public methods are thread-safe. Start/Stop are called
+// by the Store (Stop may be called more than once).
+//
+// Invariants:
+//  1. A write's op is queued (or shed, best-effort only) before memory
+//     changes, under the shard lock; if queuing fails otherwise, memory is
+//     left as it was.
+//  2. Each shard holds at most max_bytes / shards bytes once a write
+//     returns (the entry just written is never its own victim).
+
+#ifndef CONVSTORE_SRC_CACHE_CACHE_IMPL_H_
+#define CONVSTORE_SRC_CACHE_CACHE_IMPL_H_
+
+#include <absl/base/thread_annotations.h>
+#include <spdlog/logger.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "cache/cache_op.h"
+#include "cache/cache_storage.h"
+#include "cache/entry_shard.h"
+#include "convstore/cache.h"
+#include "convstore/options.h"
+#include "mutex.h"
+#include "write_path.h"
+
+namespace convstore::internal {
+
+// Input limits of the cache (documented in cache.h).
+inline constexpr size_t kCacheMaxNsBytes = 256;
+inline constexpr size_t kCacheMaxKeyBytes = 1024;
+// Rows one purge op deletes at most (one short statement in a batch).
+inline constexpr size_t kCachePurgeBatch = 256;
+
+class CacheImpl final : public Cache {
+ public:
+  using WaitFn = std::function<Status(uint64_t lsn)>;
+  using NowFn = std::function<int64_t()>;  // wall-clock microseconds
+
+  // `storage` may be null (nothing to reload, no purges counted).
+  CacheImpl(const Options& options, WritePath* write_path,
+            CacheStorage* storage, WaitFn wait_durable, NowFn now,
+            std::shared_ptr<spdlog::logger> log);
+  ~CacheImpl() override;
+
+  // Loads the entries with time left from storage (before the writer
+  // starts taking this store's writes is fine: deletes of rows over the
+  // bound are only queued).
+  Status Reload();
+  // Starts the sweep thread (if Options::cache_sweep_interval > 0).
+  void Start();
+  // Stops and joins the sweep thread; later calls fail with
+  // FailedPrecondition. Idempotent.
+  void Stop();
+  // One sweep tick: drops expired entries from memory and queues purges of
+  // expired rows. Called by the sweep thread; tests call it directly.
+  void SweepOnce();
+
+  Status Set(std::string_view ns, std::string_view key, std::string_view value,
+             std::chrono::milliseconds ttl) override;
+  StatusOr<std::string> Get(std::string_view ns, std::string_view key) override;
+  Status Delete(std::string_view ns, std::string_view key) override;
+  Status Touch(std::string_view ns, std::string_view key,
+               std::chrono::milliseconds ttl) override;
+  StatusOr<int64_t> Increment(std::string_view ns, std::string_view key,
+                              int64_t delta,
+                              std::chrono::milliseconds ttl) override;
+  CacheStats GetStats() override;
+
+ private:
+  EntryShard& ShardFor(std::string_view ns, std::string_view key);
+  // Queues `op` (kSync as kBatched: the caller waits after unlocking).
+  // Returns the LSN, 0 when a best-effort write was shed (counted), or the
+  // error that kept it from being queued.
+  StatusOr<uint64_t> Queue(CacheOp op, size_t bytes, Durability durability);
+  // Queues an upsert of `e` and the deletes of whatever the bound evicts.
+  StatusOr<uint64_t> QueueUpsert(EntryShard& shard, std::string_view ns,
+                                 std::string_view key,
+                                 std::shared_ptr<const std::string> value,
+                                 int64_t expires_at_us)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // Enforces the shard bound after a write of `keep`.
+  void Evict(EntryShard& shard, const CacheEntry* keep)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // After unlocking: waits for `lsn` when the class is kSync.
+  Status AfterWrite(uint64_t lsn);
+  // Expiry for `ttl` from now; InvalidArgument for a negative ttl.
+  Status ExpiryFor(std::chrono::milliseconds ttl, int64_t now_us,
+                   int64_t* out) const;
+  Status CheckOpen() const;
+  void SweepLoop();
+
+  const Options options_;
+  WritePath* const write_path_;
+  CacheStorage* const storage_;
+  const WaitFn wait_durable_;
+  const NowFn now_;
+  const std::shared_ptr<spdlog::logger> log_;
+  const Durability durability_;
+  const size_t shard_budget_;
+  std::vector<std::unique_ptr<EntryShard>> shards_;
+
+  std::atomic<bool> stopped_{false};
+  std::atomic<uint64_t> shed_{0};
+  std::atomic<uint64_t> reloaded_{0};
+  std::atomic<uint64_t> purge_batches_{0};
+  // LSN of the last purge queued; no new purges until it is durable (the
+  // count of expired rows would still include what it deletes).
+  std::atomic<uint64_t> last_purge_lsn_{0};
+
+  Mutex sweep_mu_;
+  CondVar sweep_cv_;
+  bool sweep_stop_ ABSL_GUARDED_BY(sweep_mu_) = false;
+  std::thread sweeper_;
+};
+
+}  // namespace convstore::internal
+
+#endif  // CONVSTORE_SRC_CACHE_CACHE_IMPL_H_

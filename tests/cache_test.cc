@@ -1,0 +1,594 @@
+// Copyright 2026 The convstore Authors.
+//
+// The key-value cache (include/convstore/cache.h). Unit tests drive
+// CacheImpl on a recording WritePath and a fake clock, so expiry and the
+// sweep are exact; store tests run the whole path (queue, writer, SQLite)
+// and reopen the file to check what survives a restart.
+
+#include <sqlite3.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <thread>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "cache/cache_impl.h"
+#include "convstore/convstore.h"
+#include "dead_letter.h"
+#include "logging.h"
+#include "mutex.h"
+#include "testutil.h"
+#include "write_path.h"
+
+namespace convstore {
+namespace {
+
+using internal::CacheDelete;
+using internal::CacheImpl;
+using internal::CacheOp;
+using internal::CachePurgeExpired;
+using internal::CacheUpsert;
+using std::chrono::milliseconds;
+using test::OpenOrDie;
+using test::TempDir;
+using test::TestOptions;
+
+constexpr int64_t kT0 = 1'700'000'000'000'000;  // fake wall clock start
+
+// Records every submitted cache op in LSN order. `full` makes every
+// non-sync submit fail with ResourceExhausted (a full queue); `shed` fails
+// only best-effort ones (a queue past 3/4).
+class RecordingWritePath final : public internal::WritePath {
+ public:
+  StatusOr<uint64_t> Submit(internal::WritePayload payload, size_t bytes,
+                            Durability durability,
+                            milliseconds sync_timeout) override {
+    (void)bytes;
+    (void)sync_timeout;
+    if (full.load() || (shed.load() && durability == Durability::kBestEffort)) {
+      return Status::ResourceExhausted("queue full");
+    }
+    internal::MutexLock lock(&mu_);
+    ops_.push_back(std::get<CacheOp>(payload));
+    durabilities_.push_back(durability);
+    return static_cast<uint64_t>(ops_.size());
+  }
+  uint64_t DurableLsn() const override {
+    internal::MutexLock lock(&mu_);
+    return ops_.size();
+  }
+  std::vector<CacheOp> ops() const {
+    internal::MutexLock lock(&mu_);
+    return ops_;
+  }
+  std::vector<Durability> durabilities() const {
+    internal::MutexLock lock(&mu_);
+    return durabilities_;
+  }
+
+  std::atomic<bool> full{false};
+  std::atomic<bool> shed{false};
+
+ private:
+  mutable internal::Mutex mu_;
+  std::vector<CacheOp> ops_ ABSL_GUARDED_BY(mu_);
+  std::vector<Durability> durabilities_ ABSL_GUARDED_BY(mu_);
+};
+
+// A CacheImpl on a RecordingWritePath and a clock the test moves.
+struct Harness {
+  explicit Harness(Options o = Options()) : options(std::move(o)) {
+    options.log_level = LogLevel::kError;
+    cache = std::make_unique<CacheImpl>(
+        options, &path, nullptr, [](uint64_t) { return Status::OK(); },
+        [this] { return now.load(); }, internal::MakeLogger(options));
+  }
+  void Advance(milliseconds d) { now.fetch_add(d.count() * 1000); }
+
+  Options options;
+  RecordingWritePath path;
+  std::atomic<int64_t> now{kT0};
+  std::unique_ptr<CacheImpl> cache;
+};
+
+std::string GetOr(Cache& c, std::string_view ns, std::string_view key,
+                  std::string missing = "<missing>") {
+  StatusOr<std::string> r = c.Get(ns, key);
+  if (!r.ok()) {
+    INFO(r.status().ToString());
+    REQUIRE(r.status().IsNotFound());
+    return missing;
+  }
+  return *r;
+}
+
+int64_t CountRows(const std::string& db_path, const char* where = "1") {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY,
+                          nullptr) == SQLITE_OK);
+  std::string sql =
+      std::string("SELECT count(*) FROM cache_entries WHERE ") + where;
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  int64_t n = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return n;
+}
+
+TEST_CASE("Cache Set, Get and Delete round-trip and queue ordered ops",
+          "[cache]") {
+  Harness h;
+  Cache& c = *h.cache;
+  REQUIRE(c.Set("tools", "weather", "sunny", milliseconds(0)).ok());
+  REQUIRE(
+      c.Set("tools", "other", std::string("a\0b", 3), milliseconds(0)).ok());
+  CHECK(GetOr(c, "tools", "weather") == "sunny");
+  CHECK(GetOr(c, "tools", "other") == std::string("a\0b", 3));
+  CHECK(GetOr(c, "other-ns", "weather") == "<missing>");
+  REQUIRE(c.Set("tools", "weather", "rain", milliseconds(0)).ok());
+  CHECK(GetOr(c, "tools", "weather") == "rain");
+  REQUIRE(c.Delete("tools", "weather").ok());
+  CHECK(GetOr(c, "tools", "weather") == "<missing>");
+  // Deleting a missing entry is OK and still reaches the database.
+  REQUIRE(c.Delete("tools", "never-set").ok());
+
+  std::vector<CacheOp> ops = h.path.ops();
+  REQUIRE(ops.size() == 5);
+  CHECK(std::get<CacheUpsert>(ops[0].record).key == "weather");
+  CHECK(*std::get<CacheUpsert>(ops[0].record).value == "sunny");
+  CHECK(*std::get<CacheUpsert>(ops[2].record).value == "rain");
+  CHECK(std::get<CacheDelete>(ops[3].record).key == "weather");
+  CHECK(std::get<CacheDelete>(ops[4].record).key == "never-set");
+  // Upserts are best-effort by default; deletes are never shed.
+  std::vector<Durability> d = h.path.durabilities();
+  CHECK(d[0] == Durability::kBestEffort);
+  CHECK(d[3] == Durability::kBatched);
+
+  CacheStats st = c.GetStats();
+  CHECK(st.entries == 1);
+  CHECK(st.hits == 3);
+  CHECK(st.misses == 2);
+  CHECK(st.bytes > 0);
+}
+
+TEST_CASE("Cache refuses bad input with InvalidArgument and changes nothing",
+          "[cache]") {
+  Options o;
+  o.cache_max_value_bytes = 1000;
+  Harness h(o);
+  Cache& c = *h.cache;
+  REQUIRE(c.Set("ns", "k", "v", milliseconds(0)).ok());
+  const std::string long_ns(257, 'n');
+  const std::string long_key(1025, 'k');
+  const std::string big(1001, 'x');
+  const std::string nul("a\0b", 3);
+  const std::string bad_utf8("\xff\xfe");
+  auto invalid = [](const Status& s) {
+    INFO(s.ToString());
+    CHECK(s.IsInvalidArgument());
+  };
+  invalid(c.Set("", "k", "v", milliseconds(0)));
+  invalid(c.Set("ns", "", "v", milliseconds(0)));
+  invalid(c.Set(long_ns, "k", "v", milliseconds(0)));
+  invalid(c.Set("ns", long_key, "v", milliseconds(0)));
+  invalid(c.Set(nul, "k", "v", milliseconds(0)));
+  invalid(c.Set("ns", bad_utf8, "v", milliseconds(0)));
+  invalid(c.Set("ns", "k", big, milliseconds(0)));
+  invalid(c.Set("ns", "k", "v", milliseconds(-1)));
+  invalid(c.Touch("ns", "k", milliseconds(-5)));
+  invalid(c.Increment("ns", "n", 1, milliseconds(-1)).status());
+  invalid(c.Get("", "k").status());
+  invalid(c.Get("ns", long_key).status());
+  invalid(c.Delete(long_ns, "k"));
+  // Exactly at the limits is fine.
+  CHECK(c.Set(std::string(256, 'n'), std::string(1024, 'k'),
+              std::string(1000, 'x'), milliseconds(0))
+            .ok());
+  CHECK(GetOr(c, "ns", "k") == "v");
+  CHECK(h.path.ops().size() == 2);
+}
+
+TEST_CASE("Cache entry expires on read at its TTL", "[cache]") {
+  Harness h;
+  Cache& c = *h.cache;
+  REQUIRE(c.Set("s", "k", "v", milliseconds(1000)).ok());
+  REQUIRE(c.Set("s", "forever", "v", milliseconds(0)).ok());
+  CHECK(std::get<CacheUpsert>(h.path.ops()[0].record).expires_at_us ==
+        kT0 + 1'000'000);
+  CHECK(std::get<CacheUpsert>(h.path.ops()[1].record).expires_at_us == 0);
+  h.Advance(milliseconds(999));
+  CHECK(GetOr(c, "s", "k") == "v");
+  h.Advance(milliseconds(1));
+  CHECK(GetOr(c, "s", "k") == "<missing>");
+  h.Advance(std::chrono::hours(24 * 365));
+  CHECK(GetOr(c, "s", "forever") == "v");
+  CacheStats st = c.GetStats();
+  CHECK(st.expirations == 1);
+  CHECK(st.entries == 1);
+  CHECK(st.misses == 1);
+}
+
+TEST_CASE("Cache Touch gives a live entry a new expiry", "[cache]") {
+  Harness h;
+  Cache& c = *h.cache;
+  REQUIRE(c.Set("s", "k", "v", milliseconds(100)).ok());
+  h.Advance(milliseconds(90));
+  REQUIRE(c.Touch("s", "k", milliseconds(100)).ok());
+  h.Advance(milliseconds(90));
+  CHECK(GetOr(c, "s", "k") == "v");
+  REQUIRE(c.Touch("s", "k", milliseconds(0)).ok());  // never expires now
+  h.Advance(std::chrono::hours(1));
+  CHECK(GetOr(c, "s", "k") == "v");
+  CHECK(c.Touch("s", "missing", milliseconds(10)).IsNotFound());
+  REQUIRE(c.Set("s", "short", "v", milliseconds(10)).ok());
+  h.Advance(milliseconds(10));
+  CHECK(c.Touch("s", "short", milliseconds(10)).IsNotFound());
+  // The touches were persisted as upserts carrying the same value.
+  std::vector<CacheOp> ops = h.path.ops();
+  REQUIRE(ops.size() == 4);
+  const auto& touched = std::get<CacheUpsert>(ops[2].record);
+  CHECK(*touched.value == "v");
+  CHECK(touched.expires_at_us == 0);
+}
+
+TEST_CASE("Cache sweep drops expired entries and queues purges", "[cache]") {
+  Harness h;
+  Cache& c = *h.cache;
+  for (int i = 0; i < 600; ++i) {
+    REQUIRE(
+        c.Set("s", "short" + std::to_string(i), "v", milliseconds(10 + i % 3))
+            .ok());
+  }
+  REQUIRE(c.Set("s", "long", "v", milliseconds(60'000)).ok());
+  REQUIRE(c.Set("s", "forever", "v", milliseconds(0)).ok());
+  h.cache->SweepOnce();
+  CHECK(c.GetStats().entries == 602);  // nothing expired yet
+  h.Advance(milliseconds(12));
+  h.cache->SweepOnce();
+  CacheStats st = c.GetStats();
+  CHECK(st.entries == 2);
+  CHECK(st.expirations == 600);
+  CHECK(st.hits + st.misses == 0);  // the sweep is not a read
+  CHECK(GetOr(c, "s", "long") == "v");
+  CHECK(GetOr(c, "s", "forever") == "v");
+}
+
+TEST_CASE("Cache evicts least recently used entries at its byte bound",
+          "[cache]") {
+  Options o;
+  o.cache_entries_shards = 1;
+  const size_t per_entry =
+      internal::CacheEntryBytes("s", "k00", 1000);  // all keys 3 bytes
+  o.cache_entries_max_bytes = per_entry * 10;
+  Harness h(o);
+  Cache& c = *h.cache;
+  const std::string value(1000, 'x');
+  auto key = [](int i) {
+    return std::string("k") + (i < 10 ? "0" : "") + std::to_string(i);
+  };
+  for (int i = 0; i < 10; ++i) {
+    REQUIRE(c.Set("s", key(i), value, milliseconds(0)).ok());
+  }
+  CHECK(c.GetStats().entries == 10);
+  CHECK(c.GetStats().evictions == 0);
+  REQUIRE(GetOr(c, "s", key(0)) == value);  // k00 is now recently used
+  REQUIRE(c.Set("s", key(10), value, milliseconds(0)).ok());
+  REQUIRE(c.Set("s", key(11), value, milliseconds(0)).ok());
+  CacheStats st = c.GetStats();
+  CHECK(st.entries == 10);
+  CHECK(st.evictions == 2);
+  CHECK(st.bytes <= o.cache_entries_max_bytes);
+  CHECK(GetOr(c, "s", key(0)) == value);
+  CHECK(GetOr(c, "s", key(1)) == "<missing>");
+  CHECK(GetOr(c, "s", key(2)) == "<missing>");
+  CHECK(GetOr(c, "s", key(3)) == value);
+  // The evicted rows are deleted from the database too.
+  std::vector<std::string> deleted;
+  for (const CacheOp& op : h.path.ops()) {
+    if (const auto* d = std::get_if<CacheDelete>(&op.record)) {
+      deleted.push_back(d->key);
+    }
+  }
+  CHECK(deleted == std::vector<std::string>{key(1), key(2)});
+  // An entry that cannot fit the bound at all is refused, not evicting all.
+  CHECK(c.Set("s", "huge", std::string(per_entry * 10, 'x'), milliseconds(0))
+            .IsInvalidArgument());
+  CHECK(c.GetStats().entries == 10);
+}
+
+TEST_CASE("Cache Increment counts, keeps its window and refuses non-counters",
+          "[cache]") {
+  Harness h;
+  Cache& c = *h.cache;
+  StatusOr<int64_t> r = c.Increment("rate", "u1", 1, milliseconds(1000));
+  REQUIRE(r.ok());
+  CHECK(*r == 1);
+  h.Advance(milliseconds(600));
+  // A later increment with another ttl keeps the window of the first.
+  r = c.Increment("rate", "u1", 5, milliseconds(1000));
+  REQUIRE(r.ok());
+  CHECK(*r == 6);
+  CHECK(GetOr(c, "rate", "u1") == "6");
+  h.Advance(milliseconds(400));
+  r = c.Increment("rate", "u1", 1, milliseconds(1000));
+  REQUIRE(r.ok());
+  CHECK(*r == 1);  // new window
+  r = c.Increment("rate", "u1", -3, milliseconds(0));
+  REQUIRE(r.ok());
+  CHECK(*r == -2);
+
+  REQUIRE(c.Set("rate", "text", "hello", milliseconds(0)).ok());
+  CHECK(c.Increment("rate", "text", 1, milliseconds(0))
+            .status()
+            .IsFailedPrecondition());
+  CHECK(GetOr(c, "rate", "text") == "hello");
+  REQUIRE(c.Set("rate", "big",
+                std::to_string(std::numeric_limits<int64_t>::max()),
+                milliseconds(0))
+              .ok());
+  CHECK(c.Increment("rate", "big", 1, milliseconds(0))
+            .status()
+            .IsInvalidArgument());
+  // The counter's last state went to the database as decimal text.
+  const std::vector<CacheOp> ops = h.path.ops();
+  const auto& last = std::get<CacheUpsert>(ops[3].record);
+  CHECK(*last.value == "-2");
+  CHECK(last.expires_at_us == kT0 + 2'000'000);
+}
+
+TEST_CASE("Cache Increment from many threads loses no count", "[cache]") {
+  Harness h;
+  Cache& c = *h.cache;
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 2000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        (void)c.Increment("usage", "tokens", 3, milliseconds(0));
+        (void)c.Increment("usage", "t" + std::to_string(t % 2), 1,
+                          milliseconds(0));
+        (void)c.Get("usage", "tokens");
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  CHECK(GetOr(c, "usage", "tokens") ==
+        std::to_string(3 * kThreads * kPerThread));
+  CHECK(GetOr(c, "usage", "t0") == std::to_string(kThreads / 2 * kPerThread));
+  CHECK(GetOr(c, "usage", "t1") == std::to_string(kThreads / 2 * kPerThread));
+  // Per key, the queued values increase in LSN order (memory order).
+  int64_t last = 0;
+  for (const CacheOp& op : h.path.ops()) {
+    const auto& up = std::get<CacheUpsert>(op.record);
+    if (up.key != "tokens") continue;
+    CHECK(std::stoll(*up.value) == last + 3);
+    last = std::stoll(*up.value);
+  }
+  CHECK(last == 3 * kThreads * kPerThread);
+}
+
+TEST_CASE("Cache: a shed write is served from memory; a full queue fails",
+          "[cache]") {
+  Harness h;
+  Cache& c = *h.cache;
+  REQUIRE(c.Set("s", "k", "old", milliseconds(0)).ok());
+  h.path.shed = true;
+  REQUIRE(c.Set("s", "k", "new", milliseconds(0)).ok());
+  CHECK(GetOr(c, "s", "k") == "new");
+  CHECK(c.GetStats().persist_shed == 1);
+  // A delete is never shed: it takes the batched path and lands.
+  REQUIRE(c.Delete("s", "k").ok());
+  CHECK(GetOr(c, "s", "k") == "<missing>");
+  CHECK(h.path.ops().size() == 2);
+  // A queue full for batched writes too: the delete fails and memory keeps
+  // the entry (nothing half-done).
+  h.path.shed = false;
+  REQUIRE(c.Set("s", "k2", "v", milliseconds(0)).ok());
+  h.path.full = true;
+  CHECK(c.Delete("s", "k2").IsResourceExhausted());
+  CHECK(GetOr(c, "s", "k2") == "v");
+}
+
+TEST_CASE("Cache calls fail with FailedPrecondition once stopped", "[cache]") {
+  Harness h;
+  REQUIRE(h.cache->Set("s", "k", "v", milliseconds(0)).ok());
+  h.cache->Stop();
+  h.cache->Stop();  // idempotent
+  CHECK(h.cache->Get("s", "k").status().IsFailedPrecondition());
+  CHECK(h.cache->Set("s", "k", "v", milliseconds(0)).IsFailedPrecondition());
+}
+
+TEST_CASE("Cache writes the database refuses become described dead letters",
+          "[cache]") {
+  internal::WriteOp op;
+  op.lsn = 42;
+  CacheUpsert up;
+  up.ns = "tools";
+  up.key = "k";
+  up.value = std::make_shared<const std::string>(std::string("\xff\0", 2));
+  up.expires_at_us = 123;
+  op.payload = CacheOp{up};
+  DeadLetter d = internal::MakeDeadLetter(op, Status::InvalidArgument("no"));
+  CHECK(d.lsn == 42);
+  CHECK(d.kind == "cache_upsert");
+  CHECK(d.key == "tools/k");
+  CHECK(d.payload.find("\"value_base64\":\"/wA=\"") != std::string::npos);
+  CHECK(d.payload.find("\"expires_at_us\":123") != std::string::npos);
+  op.payload = CacheOp{CacheDelete{"tools", "k"}};
+  d = internal::MakeDeadLetter(op, Status::InvalidArgument("no"));
+  CHECK(d.kind == "cache_delete");
+  CHECK(d.key == "tools/k");
+  op.payload = CacheOp{CachePurgeExpired{5, 256}};
+  CHECK(internal::MakeDeadLetter(op, Status::InvalidArgument("no")).kind ==
+        "cache_purge");
+}
+
+// ------------------------------------------------------------------ Store
+
+TEST_CASE(
+    "Store cache survives a restart: live entries back, expired and "
+    "deleted ones not",
+    "[cache][restart]") {
+  TempDir dir;
+  Options o = TestOptions(dir);
+  o.durability.cache = Durability::kBatched;  // nothing shed in this test
+  o.cache_sweep_interval = milliseconds(0);
+  {
+    auto store = OpenOrDie(o);
+    Cache& c = store->cache();
+    REQUIRE(c.Set("tools", "hour", "h", std::chrono::hours(1)).ok());
+    REQUIRE(c.Set("tools", "forever", std::string("\0bin", 4), milliseconds(0))
+                .ok());
+    REQUIRE(c.Set("tools", "short", "s", milliseconds(200)).ok());
+    REQUIRE(c.Set("tools", "gone", "g", std::chrono::hours(1)).ok());
+    REQUIRE(c.Delete("tools", "gone").ok());
+    REQUIRE(c.Set("tools", "set-again", "1", std::chrono::hours(1)).ok());
+    REQUIRE(c.Delete("tools", "set-again").ok());
+    REQUIRE(c.Set("tools", "set-again", "2", std::chrono::hours(1)).ok());
+    for (int i = 0; i < 7; ++i) {
+      REQUIRE(c.Increment("usage", "calls", 1, std::chrono::hours(1)).ok());
+    }
+    REQUIRE(store->Close().ok());
+  }
+  std::this_thread::sleep_for(milliseconds(300));  // "short" is expired now
+  CHECK(CountRows(o.path) == 5);  // the expired row is still on disk
+  {
+    auto store = OpenOrDie(o);
+    Cache& c = store->cache();
+    CHECK(GetOr(c, "tools", "hour") == "h");
+    CHECK(GetOr(c, "tools", "forever") == std::string("\0bin", 4));
+    CHECK(GetOr(c, "tools", "short") == "<missing>");
+    CHECK(GetOr(c, "tools", "gone") == "<missing>");
+    CHECK(GetOr(c, "tools", "set-again") == "2");
+    CHECK(GetOr(c, "usage", "calls") == "7");
+    StatusOr<int64_t> n = c.Increment("usage", "calls", 1, milliseconds(0));
+    REQUIRE(n.ok());
+    CHECK(*n == 8);
+    CacheStats st = c.GetStats();
+    CHECK(st.reloaded == 4);
+    CHECK(st.expirations == 0);  // never loaded, so never expired in memory
+    REQUIRE(store->Close().ok());
+  }
+}
+
+TEST_CASE("Store cache sweep deletes expired rows from disk", "[cache]") {
+  TempDir dir;
+  Options o = TestOptions(dir);
+  o.durability.cache = Durability::kBatched;
+  o.cache_sweep_interval = milliseconds(20);
+  auto store = OpenOrDie(o);
+  Cache& c = store->cache();
+  for (int i = 0; i < 600; ++i) {
+    REQUIRE(c.Set("s", "k" + std::to_string(i), "v", milliseconds(50)).ok());
+  }
+  REQUIRE(c.Set("s", "keep", "v", milliseconds(0)).ok());
+  REQUIRE(store->Flush().ok());
+  // (How many rows are on disk now depends on how fast the sets ran.)
+  // Wait (bounded) for the sweep to drop the expired entries and for its
+  // purges to be committed.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (c.GetStats().entries == 1) {
+      REQUIRE(store->Flush().ok());
+      if (CountRows(o.path) == 1) break;
+    }
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  CHECK(c.GetStats().entries == 1);
+  CHECK(c.GetStats().expirations == 600);
+  CHECK(c.GetStats().purge_batches >= 3);  // 600 rows, 256 per purge
+  CHECK(CountRows(o.path) == 1);
+  CHECK(GetOr(c, "s", "keep") == "v");
+  REQUIRE(store->Close().ok());
+}
+
+TEST_CASE("Store cache: evicted entries leave the disk too", "[cache]") {
+  TempDir dir;
+  Options o = TestOptions(dir);
+  o.durability.cache = Durability::kBatched;
+  o.cache_entries_shards = 2;
+  o.cache_entries_max_bytes = 64 << 10;
+  {
+    auto store = OpenOrDie(o);
+    for (int i = 0; i < 500; ++i) {
+      REQUIRE(store->cache()
+                  .Set("s", "k" + std::to_string(i), std::string(1000, 'x'),
+                       milliseconds(0))
+                  .ok());
+    }
+    CacheStats st = store->cache().GetStats();
+    CHECK(st.evictions > 400);
+    CHECK(st.bytes <= o.cache_entries_max_bytes);
+    REQUIRE(store->Close().ok());
+    CHECK(CountRows(o.path) == static_cast<int64_t>(st.entries));
+  }
+  auto store = OpenOrDie(o);
+  CacheStats st = store->cache().GetStats();
+  CHECK(st.reloaded == static_cast<uint64_t>(CountRows(o.path)));
+  CHECK(GetOr(store->cache(), "s", "k499") == std::string(1000, 'x'));
+  CHECK(GetOr(store->cache(), "s", "k0") == "<missing>");
+  REQUIRE(store->Close().ok());
+}
+
+TEST_CASE("Store cache: concurrent increments are exact after a restart",
+          "[cache][restart]") {
+  TempDir dir;
+  Options o = TestOptions(dir);
+  o.durability.cache = Durability::kBatched;
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 1000;
+  {
+    auto store = OpenOrDie(o);
+    std::vector<std::thread> threads;
+    std::atomic<int> failures{0};
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&] {
+        for (int i = 0; i < kPerThread; ++i) {
+          if (!store->cache()
+                   .Increment("usage", "tokens", 2, milliseconds(0))
+                   .ok()) {
+            failures.fetch_add(1);
+          }
+        }
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    CHECK(failures.load() == 0);
+    CHECK(GetOr(store->cache(), "usage", "tokens") ==
+          std::to_string(2 * kThreads * kPerThread));
+    REQUIRE(store->Close().ok());
+  }
+  auto store = OpenOrDie(o);
+  CHECK(GetOr(store->cache(), "usage", "tokens") ==
+        std::to_string(2 * kThreads * kPerThread));
+  REQUIRE(store->Close().ok());
+}
+
+TEST_CASE("Store cache with the sync class is durable when Set returns",
+          "[cache]") {
+  TempDir dir;
+  Options o = TestOptions(dir);
+  o.durability.cache = Durability::kSync;
+  o.max_flush_delay = milliseconds(1000);  // only the sync wait commits soon
+  auto store = OpenOrDie(o);
+  REQUIRE(store->cache().Set("s", "k", "v", milliseconds(0)).ok());
+  Stats st = store->GetStats();
+  CHECK(st.durable_lsn == st.appended_lsn);
+  CHECK(CountRows(o.path) == 1);
+  REQUIRE(store->cache().Delete("s", "k").ok());
+  CHECK(CountRows(o.path) == 0);
+  REQUIRE(store->Close().ok());
+  CHECK(store->cache().Get("s", "k").status().IsFailedPrecondition());
+}
+
+}  // namespace
+}  // namespace convstore
