@@ -121,11 +121,16 @@ StoreImpl::StoreImpl(const Options& options,
 
 StatusOr<std::unique_ptr<Store>> StoreImpl::OpenWithBackend(
     const Options& options, std::unique_ptr<StorageBackend> backend) {
+  Status s = CacheImpl::ValidateOptions(options);
+  if (!s.ok()) {
+    (void)backend->Close();
+    return s;
+  }
   auto log = MakeLogger(options);
   std::unique_ptr<StoreImpl> store(
       new StoreImpl(options, std::move(backend), log));
   int64_t t0 = MonoMicros();
-  Status s = store->Warm();
+  s = store->Warm();
   if (s.ok()) s = store->kv_cache_->Reload();
   if (!s.ok()) {
     (void)store->backend_->Close();

@@ -23,6 +23,7 @@
 #include "dead_letter.h"
 #include "logging.h"
 #include "mutex.h"
+#include "sqlite/fault_vfs.h"
 #include "testutil.h"
 #include "write_path.h"
 
@@ -478,6 +479,95 @@ TEST_CASE(
     CHECK(st.expirations == 0);  // never loaded, so never expired in memory
     REQUIRE(store->Close().ok());
   }
+  // With no sweep thread, Open itself queued the expired row's deletion.
+  CHECK(CountRows(o.path) == 4);
+}
+
+TEST_CASE("Store cache: a Delete after shed writes wins after a restart",
+          "[cache][restart]") {
+  StatusOr<internal::FaultVfs*> vfs = internal::FaultVfs::Install();
+  REQUIRE(vfs.ok());
+  (*vfs)->Reset();
+  TempDir dir;
+  Options o = TestOptions(dir);
+  o.sqlite_vfs = internal::FaultVfs::kName;
+  o.log_level = LogLevel::kOff;
+  o.retry_initial_backoff = milliseconds(2);
+  o.retry_max_backoff = milliseconds(20);
+  o.retry_budget = std::chrono::seconds(30);
+  o.queue_max_items = 16;
+  o.queue_full_wait = milliseconds(0);
+  o.cache_sweep_interval = milliseconds(0);
+  {
+    auto store = OpenOrDie(o);
+    Cache& c = store->cache();
+    REQUIRE(c.Set("ns", "old", "v1", milliseconds(0)).ok());
+    REQUIRE(store->Flush().ok());
+    (*vfs)->FailWrites(internal::FaultVfs::Fault::kIoError);  // no commits
+    // Best-effort writes fill the queue up to 3/4 of its 16 items.
+    for (int i = 0; i < 12; ++i) {
+      REQUIRE(c.Set("fill", std::to_string(i), "x", milliseconds(0)).ok());
+    }
+    CHECK(c.GetStats().persist_shed == 0);
+    REQUIRE(c.Set("ns", "old", "v2", milliseconds(0)).ok());  // shed
+    REQUIRE(c.Set("ns", "new", "n1", milliseconds(0)).ok());  // shed
+    CHECK(c.GetStats().persist_shed == 2);
+    CHECK(GetOr(c, "ns", "old") == "v2");  // memory has the shed value
+    // Deletes are not shed: they take the last quarter of the queue.
+    REQUIRE(c.Delete("ns", "old").ok());
+    REQUIRE(c.Delete("ns", "new").ok());
+    (*vfs)->Reset();
+    REQUIRE(store->Flush(std::chrono::seconds(20)).ok());
+    REQUIRE(store->Close().ok());
+  }
+  auto store = OpenOrDie(o);
+  Cache& c = store->cache();
+  CHECK(GetOr(c, "ns", "old") == "<missing>");  // v1 on disk was deleted
+  CHECK(GetOr(c, "ns", "new") == "<missing>");
+  CHECK(GetOr(c, "fill", "11") == "x");
+  CHECK(c.GetStats().reloaded == 12);
+  REQUIRE(store->Close().ok());
+}
+
+TEST_CASE("Store cache: Open refuses cache options that cannot work",
+          "[cache]") {
+  TempDir dir;
+  Options o = TestOptions(dir);
+  o.cache_max_value_bytes = size_t{1} << 30;  // past what one row takes
+  StatusOr<std::unique_ptr<Store>> s = Store::Open(o);
+  CHECK(s.status().IsInvalidArgument());
+  CHECK(s.status().ToString().find("cache_max_value_bytes") !=
+        std::string::npos);
+  o = TestOptions(dir);
+  o.cache_entries_max_bytes = 8000;  // 500 bytes per shard of 16
+  s = Store::Open(o);
+  CHECK(s.status().IsInvalidArgument());
+  CHECK(s.status().ToString().find("cache_entries_max_bytes") !=
+        std::string::npos);
+  o.cache_entries_shards = 4;  // 2000 bytes per shard: enough
+  s = Store::Open(o);
+  REQUIRE(s.ok());
+  REQUIRE((*s)->Close().ok());
+}
+
+TEST_CASE("Store cache: Increment takes only plain decimal counters",
+          "[cache]") {
+  TempDir dir;
+  auto store = OpenOrDie(TestOptions(dir));
+  Cache& c = store->cache();
+  for (const char* text : {"+7", " 7", "7 ", "0x7", "", "7.0"}) {
+    INFO("value [" << text << "]");
+    REQUIRE(c.Set("n", "k", text, milliseconds(0)).ok());
+    CHECK(c.Increment("n", "k", 1, milliseconds(0))
+              .status()
+              .IsFailedPrecondition());
+    CHECK(GetOr(c, "n", "k") == text);  // unchanged
+  }
+  REQUIRE(c.Set("n", "k", "-7", milliseconds(0)).ok());
+  StatusOr<int64_t> v = c.Increment("n", "k", 10, milliseconds(0));
+  REQUIRE(v.ok());
+  CHECK(*v == 3);
+  REQUIRE(store->Close().ok());
 }
 
 TEST_CASE("Store cache sweep deletes expired rows from disk", "[cache]") {

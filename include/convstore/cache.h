@@ -27,8 +27,9 @@
 //
 // BOUND: entries are held within Options::cache_entries_max_bytes; past it
 // the least recently used entries (read or written) are evicted, and their
-// rows are deleted from the database too, so the file holds about as much as
-// memory does.
+// rows are deleted from the database too (best-effort deletes: a shed one
+// leaves the row, which the next Open reloads only if it has time left and
+// fits the bound), so the file holds about as much as memory does.
 //
 // DURABILITY (docs/durability.md, "Cache entries"): every Set, Touch,
 // Increment and Delete is applied to memory and queued as one ordered write
@@ -38,9 +39,12 @@
 // database keeps the entry's previous state (older value and expiry, or
 // nothing) - after a restart that is what comes back. Shed writes are
 // counted in CacheStats::persist_shed. A Delete is never shed (it waits for
-// queue room like a batched write), so a deleted entry never comes back
-// after a restart. On Open, entries with time left are reloaded (most
-// recently written first, within the bound); expired ones never are.
+// queue room like a batched write), so once it is durable (Flush, a clean
+// Close, or the kSync class) a deleted entry never comes back after a
+// restart; like any batched write, a delete not yet durable at a crash is
+// lost. On Open, entries with time left are reloaded (most recently written
+// first, within the bound); expired ones never are, and their rows are
+// deleted.
 //
 // Thread safety: every method may be called from any thread at once.
 // Operations on one (namespace, key) are linearizable: concurrent
@@ -113,8 +117,10 @@ class Cache {
   // after this call (zero: never); an existing counter keeps its expiry, so
   // a counter set up with a window's ttl counts that window only. The value
   // is stored as decimal text ("42"), readable with Get. FailedPrecondition
-  // if the entry holds something that is not a decimal int64;
-  // InvalidArgument if the sum overflows int64.
+  // if the entry holds something that is not a decimal int64 (an optional
+  // '-' and digits only: no '+', no spaces); InvalidArgument if the sum
+  // overflows int64. With the kSync class an error from the commit wait
+  // comes after memory was incremented: do not retry blindly, Get the value.
   virtual StatusOr<int64_t> Increment(std::string_view ns, std::string_view key,
                                       int64_t delta,
                                       std::chrono::milliseconds ttl) = 0;

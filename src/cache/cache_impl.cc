@@ -2,9 +2,8 @@
 
 #include "cache/cache_impl.h"
 
-#include <absl/strings/numbers.h>
-
 #include <algorithm>
+#include <charconv>
 #include <limits>
 #include <string>
 #include <utility>
@@ -44,6 +43,20 @@ size_t OpBytes(std::string_view ns, std::string_view key, size_t value) {
   return sizeof(WriteOp) + ns.size() + key.size() + value;
 }
 
+// A counter's text: an optional '-' and decimal digits, nothing else (no
+// sign '+', no spaces), within int64.
+bool ParseCounter(std::string_view text, int64_t* out) {
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, *out);
+  return ec == std::errc() && ptr == end && !text.empty();
+}
+
+// The largest value a row can hold: below SQLite's default
+// SQLITE_MAX_LENGTH (1e9) and INT_MAX, the bind length.
+constexpr size_t kCacheValueLimit = size_t{512} << 20;
+// The smallest useful shard share: a few small entries.
+constexpr size_t kCacheMinShardBytes = 1024;
+
 }  // namespace
 
 CacheImpl::CacheImpl(const Options& options, WritePath* write_path,
@@ -67,9 +80,30 @@ CacheImpl::CacheImpl(const Options& options, WritePath* write_path,
 
 CacheImpl::~CacheImpl() { Stop(); }
 
+Status CacheImpl::ValidateOptions(const Options& options) {
+  if (options.cache_max_value_bytes > kCacheValueLimit) {
+    return Status::InvalidArgument(
+        "Options::cache_max_value_bytes is " +
+        std::to_string(options.cache_max_value_bytes) + "; at most " +
+        std::to_string(kCacheValueLimit) + " bytes fit one database row");
+  }
+  const size_t shards = std::max<size_t>(1, options.cache_entries_shards);
+  if (options.cache_entries_max_bytes / shards < kCacheMinShardBytes) {
+    return Status::InvalidArgument(
+        "Options::cache_entries_max_bytes (" +
+        std::to_string(options.cache_entries_max_bytes) +
+        ") split over cache_entries_shards (" + std::to_string(shards) +
+        ") leaves less than " + std::to_string(kCacheMinShardBytes) +
+        " bytes per shard");
+  }
+  return Status::OK();
+}
+
 EntryShard& CacheImpl::ShardFor(std::string_view ns, std::string_view key) {
-  const size_t h = absl::HashOf(NsKeyView{ns, key});
-  return *shards_[h % shards_.size()];
+  // The shard comes from the hash's top bits: the shard's own map uses the
+  // low 7 bits as control bytes, which a `h % n` shard choice would fix.
+  const uint64_t h = absl::HashOf(NsKeyView{ns, key});
+  return *shards_[(h >> 40) % shards_.size()];
 }
 
 Status CacheImpl::CheckOpen() const {
@@ -96,13 +130,13 @@ Status CacheImpl::ExpiryFor(std::chrono::milliseconds ttl, int64_t now_us,
 }
 
 StatusOr<uint64_t> CacheImpl::Queue(CacheOp op, size_t bytes,
-                                    Durability durability) {
+                                    Durability durability, bool count_shed) {
   if (durability == Durability::kSync) durability = Durability::kBatched;
   StatusOr<uint64_t> lsn =
       write_path_->Submit(WritePayload(std::move(op)), bytes, durability);
   if (!lsn.ok() && durability == Durability::kBestEffort &&
       lsn.status().IsResourceExhausted()) {
-    shed_.fetch_add(1, std::memory_order_relaxed);
+    if (count_shed) shed_.fetch_add(1, std::memory_order_relaxed);
     return uint64_t{0};
   }
   return lsn;
@@ -118,7 +152,7 @@ void CacheImpl::Evict(EntryShard& shard, const CacheEntry* keep) {
   for (auto& [ns, key] : evicted) {
     const size_t bytes = OpBytes(ns, key, 0);
     (void)Queue(CacheOp{CacheDelete{std::move(ns), std::move(key)}}, bytes,
-                Durability::kBestEffort);
+                Durability::kBestEffort, /*count_shed=*/false);
   }
 }
 
@@ -286,7 +320,7 @@ StatusOr<int64_t> CacheImpl::Increment(std::string_view ns,
     int64_t current = 0;
     int64_t expires = new_expires;
     if (e != nullptr) {
-      if (!absl::SimpleAtoi(*e->value, &current)) {
+      if (!ParseCounter(*e->value, &current)) {
         return Status::FailedPrecondition(
             "cache entry is not an integer counter");
       }
@@ -295,9 +329,15 @@ StatusOr<int64_t> CacheImpl::Increment(std::string_view ns,
     if (__builtin_add_overflow(current, delta, &result)) {
       return Status::InvalidArgument("cache counter would overflow int64");
     }
-    StatusOr<uint64_t> r = QueueUpsert(
-        shard, ns, key,
-        std::make_shared<const std::string>(std::to_string(result)), expires);
+    auto text = std::make_shared<const std::string>(std::to_string(result));
+    if (CacheEntryBytes(ns, key, text->size()) > shard_budget_) {
+      return Status::InvalidArgument(
+          "cache counter entry does not fit one shard's share of "
+          "Options::cache_entries_max_bytes (" +
+          std::to_string(shard_budget_) + " bytes)");
+    }
+    StatusOr<uint64_t> r =
+        QueueUpsert(shard, ns, key, std::move(text), expires);
     if (!r.ok()) return r.status();
     lsn = *r;
   }
@@ -351,11 +391,17 @@ Status CacheImpl::Reload() {
   for (auto& [ns, key] : over) {
     const size_t bytes = OpBytes(ns, key, 0);
     (void)Queue(CacheOp{CacheDelete{std::move(ns), std::move(key)}}, bytes,
-                Durability::kBestEffort);
+                Durability::kBestEffort, /*count_shed=*/false);
   }
   if (!over.empty()) {
     log_->info("cache reload: {} rows over the bound queued for deletion",
                over.size());
+  }
+  // Expired rows are never loaded; without a sweep thread nothing else
+  // would delete them, so they go now.
+  const int64_t expired = PurgeExpiredRows(now_());
+  if (expired > 0) {
+    log_->info("cache reload: {} expired rows queued for deletion", expired);
   }
   return Status::OK();
 }
@@ -402,35 +448,45 @@ void CacheImpl::SweepOnce() {
       expired += n;
     } while (n == kCachePurgeBatch);
   }
-  // Database: purges of kCachePurgeBatch rows, once the previous ones are
-  // committed. Best-effort: an expired row is never served or reloaded,
-  // so a shed purge only delays giving its space back.
-  int64_t rows = 0;
-  if (storage_ != nullptr && !stopped_.load(std::memory_order_relaxed) &&
-      write_path_->DurableLsn() >=
-          last_purge_lsn_.load(std::memory_order_relaxed)) {
-    Status s = storage_->CountExpired(now, &rows);
-    if (!s.ok()) {
-      log_->warn("cache sweep: counting expired rows: {}", s.ToString());
-      rows = 0;
-    }
-    constexpr int64_t kMaxPurgesPerTick = 64;
-    const int64_t batches = std::min<int64_t>(
-        kMaxPurgesPerTick, (rows + static_cast<int64_t>(kCachePurgeBatch) - 1) /
-                               static_cast<int64_t>(kCachePurgeBatch));
-    for (int64_t i = 0; i < batches; ++i) {
-      StatusOr<uint64_t> lsn =
-          Queue(CacheOp{CachePurgeExpired{now, kCachePurgeBatch}},
-                sizeof(WriteOp), Durability::kBestEffort);
-      if (!lsn.ok() || *lsn == 0) break;
-      last_purge_lsn_.store(*lsn, std::memory_order_relaxed);
-      purge_batches_.fetch_add(1, std::memory_order_relaxed);
-    }
-  }
+  const int64_t rows = PurgeExpiredRows(now);
   if (expired > 0 || rows > 0) {
     log_->debug("cache sweep: {} expired entries dropped, {} expired rows",
                 expired, rows);
   }
+}
+
+}  // namespace convstore::internal
+
+namespace convstore::internal {
+
+int64_t CacheImpl::PurgeExpiredRows(int64_t now_us) {
+  // Purges of kCachePurgeBatch rows, once the previous ones are committed.
+  // Best-effort: an expired row is never served or reloaded, so a shed
+  // purge only delays giving its space back.
+  int64_t rows = 0;
+  if (storage_ == nullptr || stopped_.load(std::memory_order_relaxed) ||
+      write_path_->DurableLsn() <
+          last_purge_lsn_.load(std::memory_order_relaxed)) {
+    return 0;
+  }
+  Status s = storage_->CountExpired(now_us, &rows);
+  if (!s.ok()) {
+    log_->warn("cache: counting expired rows: {}", s.ToString());
+    return 0;
+  }
+  constexpr int64_t kMaxPurgesPerCall = 64;
+  const int64_t batches = std::min<int64_t>(
+      kMaxPurgesPerCall, (rows + static_cast<int64_t>(kCachePurgeBatch) - 1) /
+                             static_cast<int64_t>(kCachePurgeBatch));
+  for (int64_t i = 0; i < batches; ++i) {
+    StatusOr<uint64_t> lsn =
+        Queue(CacheOp{CachePurgeExpired{now_us, kCachePurgeBatch}},
+              sizeof(WriteOp), Durability::kBestEffort, /*count_shed=*/false);
+    if (!lsn.ok() || *lsn == 0) break;
+    last_purge_lsn_.store(*lsn, std::memory_order_relaxed);
+    purge_batches_.fetch_add(1, std::memory_order_relaxed);
+  }
+  return rows;
 }
 
 }  // namespace convstore::internal

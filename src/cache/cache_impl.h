@@ -64,6 +64,11 @@ class CacheImpl final : public Cache {
             std::shared_ptr<spdlog::logger> log);
   ~CacheImpl() override;
 
+  // InvalidArgument when the cache options cannot work: a value limit past
+  // what SQLite stores in one row, or a shard share of
+  // cache_entries_max_bytes too small for even a small entry.
+  static Status ValidateOptions(const Options& options);
+
   // Loads the entries with time left from storage (before the writer
   // starts taking this store's writes is fine: deletes of rows over the
   // bound are only queued).
@@ -91,9 +96,14 @@ class CacheImpl final : public Cache {
  private:
   EntryShard& ShardFor(std::string_view ns, std::string_view key);
   // Queues `op` (kSync as kBatched: the caller waits after unlocking).
-  // Returns the LSN, 0 when a best-effort write was shed (counted), or the
-  // error that kept it from being queued.
-  StatusOr<uint64_t> Queue(CacheOp op, size_t bytes, Durability durability);
+  // Returns the LSN, 0 when a best-effort write was shed, or the error that
+  // kept it from being queued. A shed caller write (count_shed) is counted
+  // in CacheStats::persist_shed; the store's own deletes and purges are not.
+  StatusOr<uint64_t> Queue(CacheOp op, size_t bytes, Durability durability,
+                           bool count_shed = true);
+  // Queues purges of the expired rows in storage (at most 64 batches), once
+  // the previous purges are committed. Returns the rows counted.
+  int64_t PurgeExpiredRows(int64_t now_us);
   // Queues an upsert of `e` and the deletes of whatever the bound evicts.
   StatusOr<uint64_t> QueueUpsert(EntryShard& shard, std::string_view ns,
                                  std::string_view key,
