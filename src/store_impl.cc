@@ -447,20 +447,12 @@ StatusOr<uint64_t> StoreImpl::Submit(WritePayload payload, size_t bytes,
                                      std::chrono::milliseconds sync_timeout) {
   InflightGuard guard(this);
   if (guard.closed()) return Status::FailedPrecondition("store is closed");
-  Status s = durability == Durability::kBestEffort
-                 ? queue_.ReserveBestEffort(bytes)
-                 : queue_.Reserve(bytes, options_.queue_full_wait);
+  Status s = Reserve(bytes, durability);
   if (!s.ok()) return s;
-  WriteOp op;
-  op.bytes = bytes;
-  op.payload = std::move(payload);
-  const uint64_t lsn = next_lsn_.fetch_add(1, std::memory_order_acq_rel);
-  op.lsn = lsn;
-  op.enqueued_mono_us = MonoMicros();
-  queue_.Push(std::move(op));
-  if (writer_->sleeping() && queue_.items() >= options_.max_batch_ops) {
-    writer_->Nudge();
-  }
+  StatusOr<uint64_t> pushed =
+      SubmitReserved(std::move(payload), bytes, durability);
+  if (!pushed.ok()) return pushed;
+  const uint64_t lsn = *pushed;
   if (durability == Durability::kSync) {
     s = writer_->WaitDurable(lsn, absl::Now() + absl::FromChrono(sync_timeout));
     if (!s.ok()) {
@@ -472,6 +464,35 @@ StatusOr<uint64_t> StoreImpl::Submit(WritePayload payload, size_t bytes,
 }
 
 uint64_t StoreImpl::DurableLsn() const { return writer_->durable_lsn(); }
+
+Status StoreImpl::Reserve(size_t bytes, Durability durability) {
+  return durability == Durability::kBestEffort
+             ? queue_.ReserveBestEffort(bytes)
+             : queue_.Reserve(bytes, options_.queue_full_wait);
+}
+
+StatusOr<uint64_t> StoreImpl::SubmitReserved(WritePayload payload, size_t bytes,
+                                             Durability durability) {
+  (void)durability;  // chosen at Reserve; the caller waits for kSync
+  InflightGuard guard(this);
+  if (guard.closed()) {
+    queue_.Cancel(bytes);
+    return Status::FailedPrecondition("store is closed");
+  }
+  WriteOp op;
+  op.bytes = bytes;
+  op.payload = std::move(payload);
+  const uint64_t lsn = next_lsn_.fetch_add(1, std::memory_order_acq_rel);
+  op.lsn = lsn;
+  op.enqueued_mono_us = MonoMicros();
+  queue_.Push(std::move(op));
+  if (writer_->sleeping() && queue_.items() >= options_.max_batch_ops) {
+    writer_->Nudge();
+  }
+  return lsn;
+}
+
+void StoreImpl::CancelReserved(size_t bytes) { queue_.Cancel(bytes); }
 
 Status StoreImpl::Flush(std::chrono::milliseconds timeout) {
   if (closed_.load()) return Status::FailedPrecondition("store is closed");

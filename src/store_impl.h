@@ -72,6 +72,10 @@ class StoreImpl final : public Store, public WritePath {
                             Durability durability,
                             std::chrono::milliseconds sync_timeout) override;
   uint64_t DurableLsn() const override;
+  Status Reserve(size_t bytes, Durability durability) override;
+  StatusOr<uint64_t> SubmitReserved(WritePayload payload, size_t bytes,
+                                    Durability durability) override;
+  void CancelReserved(size_t bytes) override;
 
  private:
   StoreImpl(const Options& options, std::unique_ptr<StorageBackend> backend,

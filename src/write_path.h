@@ -43,6 +43,23 @@ class WritePath {
       std::chrono::milliseconds sync_timeout = std::chrono::seconds(30)) = 0;
   // The highest LSN committed so far.
   virtual uint64_t DurableLsn() const = 0;
+
+  // Submit in two steps, for a module that enqueues under a lock of its own
+  // (so that its memory order and the LSN order agree) and must not wait
+  // for queue room while holding that lock:
+  //  1. Reserve(bytes, durability), before locking: waits for room as
+  //     Submit does for the class (kSync as kBatched); ResourceExhausted
+  //     when there is none (at once, for kBestEffort past 3/4).
+  //  2. Under the lock, SubmitReserved(payload, bytes, durability): never
+  //     waits for room; the LSN, or FailedPrecondition once the store is
+  //     closing (the room is then given back). It does not wait for the
+  //     commit: a kSync caller waits itself, after unlocking.
+  //  Or CancelReserved(bytes) when the write will not be submitted.
+  // `bytes` must be the same in each call for one write.
+  virtual Status Reserve(size_t bytes, Durability durability) = 0;
+  virtual StatusOr<uint64_t> SubmitReserved(WritePayload payload, size_t bytes,
+                                            Durability durability) = 0;
+  virtual void CancelReserved(size_t bytes) = 0;
 };
 
 }  // namespace convstore::internal

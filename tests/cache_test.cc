@@ -60,6 +60,28 @@ class RecordingWritePath final : public internal::WritePath {
     durabilities_.push_back(durability);
     return static_cast<uint64_t>(ops_.size());
   }
+  Status Reserve(size_t bytes, Durability durability) override {
+    (void)bytes;
+    if (full.load() || (shed.load() && durability == Durability::kBestEffort)) {
+      return Status::ResourceExhausted("queue full");
+    }
+    outstanding.fetch_add(1);
+    return Status::OK();
+  }
+  StatusOr<uint64_t> SubmitReserved(internal::WritePayload payload,
+                                    size_t bytes,
+                                    Durability durability) override {
+    (void)bytes;
+    outstanding.fetch_sub(1);
+    internal::MutexLock lock(&mu_);
+    ops_.push_back(std::get<CacheOp>(payload));
+    durabilities_.push_back(durability);
+    return static_cast<uint64_t>(ops_.size());
+  }
+  void CancelReserved(size_t bytes) override {
+    (void)bytes;
+    outstanding.fetch_sub(1);
+  }
   uint64_t DurableLsn() const override {
     internal::MutexLock lock(&mu_);
     return ops_.size();
@@ -75,6 +97,8 @@ class RecordingWritePath final : public internal::WritePath {
 
   std::atomic<bool> full{false};
   std::atomic<bool> shed{false};
+  // Reservations neither submitted nor cancelled (0 between calls).
+  std::atomic<int> outstanding{0};
 
  private:
   mutable internal::Mutex mu_;
@@ -232,6 +256,7 @@ TEST_CASE("Cache Touch gives a live entry a new expiry", "[cache]") {
   REQUIRE(c.Set("s", "short", "v", milliseconds(10)).ok());
   h.Advance(milliseconds(10));
   CHECK(c.Touch("s", "short", milliseconds(10)).IsNotFound());
+  CHECK(h.path.outstanding.load() == 0);
   // The touches were persisted as upserts carrying the same value.
   std::vector<CacheOp> ops = h.path.ops();
   REQUIRE(ops.size() == 4);
@@ -338,6 +363,7 @@ TEST_CASE("Cache Increment counts, keeps its window and refuses non-counters",
   CHECK(c.Increment("rate", "big", 1, milliseconds(0))
             .status()
             .IsInvalidArgument());
+  CHECK(h.path.outstanding.load() == 0);  // refused: queue room given back
   // The counter's last state went to the database as decimal text.
   const std::vector<CacheOp> ops = h.path.ops();
   const auto& last = std::get<CacheUpsert>(ops[3].record);
@@ -526,6 +552,45 @@ TEST_CASE("Store cache: a Delete after shed writes wins after a restart",
   CHECK(GetOr(c, "ns", "new") == "<missing>");
   CHECK(GetOr(c, "fill", "11") == "x");
   CHECK(c.GetStats().reloaded == 12);
+  REQUIRE(store->Close().ok());
+}
+
+TEST_CASE("Store cache: a Delete waiting for queue room does not block Get",
+          "[cache]") {
+  StatusOr<internal::FaultVfs*> vfs = internal::FaultVfs::Install();
+  REQUIRE(vfs.ok());
+  (*vfs)->Reset();
+  TempDir dir;
+  Options o = TestOptions(dir);
+  o.sqlite_vfs = internal::FaultVfs::kName;
+  o.log_level = LogLevel::kOff;
+  o.retry_initial_backoff = milliseconds(2);
+  o.retry_max_backoff = milliseconds(20);
+  o.retry_budget = std::chrono::seconds(30);
+  o.queue_max_items = 8;
+  o.queue_full_wait = std::chrono::seconds(20);
+  o.cache_entries_shards = 1;  // every key on the Delete's shard
+  auto store = OpenOrDie(o);
+  Cache& c = store->cache();
+  REQUIRE(c.Set("ns", "k", "v", milliseconds(0)).ok());
+  REQUIRE(store->Flush().ok());
+  (*vfs)->FailWrites(internal::FaultVfs::Fault::kIoError);  // no commits
+  Message m;
+  m.role = Role::kUser;
+  m.content = "fill";
+  for (int i = 0; i < 8; ++i) REQUIRE(store->Append("conv", m).ok());
+  std::atomic<bool> deleted{false};
+  std::thread deleter([&] {
+    CHECK(c.Delete("ns", "k").ok());  // waits for room
+    deleted.store(true);
+  });
+  std::this_thread::sleep_for(milliseconds(200));
+  // Served while the Delete waits: the shard lock is not held meanwhile.
+  CHECK(GetOr(c, "ns", "k") == "v");
+  CHECK_FALSE(deleted.load());
+  (*vfs)->Reset();  // commits resume, room returns, the Delete goes in
+  deleter.join();
+  CHECK(GetOr(c, "ns", "k") == "<missing>");
   REQUIRE(store->Close().ok());
 }
 

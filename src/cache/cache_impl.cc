@@ -156,17 +156,35 @@ void CacheImpl::Evict(EntryShard& shard, const CacheEntry* keep) {
   }
 }
 
+StatusOr<bool> CacheImpl::ReserveRoom(size_t bytes, Durability d) {
+  if (d == Durability::kSync) d = Durability::kBatched;
+  Status s = write_path_->Reserve(bytes, d);
+  if (s.ok()) return true;
+  if (d == Durability::kBestEffort && s.IsResourceExhausted()) {
+    shed_.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  return s;
+}
+
+StatusOr<uint64_t> CacheImpl::SubmitInto(CacheOp op, size_t bytes,
+                                         bool reserved, Durability d) {
+  if (!reserved) return uint64_t{0};
+  return write_path_->SubmitReserved(WritePayload(std::move(op)), bytes, d);
+}
+
 StatusOr<uint64_t> CacheImpl::QueueUpsert(
     EntryShard& shard, std::string_view ns, std::string_view key,
-    std::shared_ptr<const std::string> value, int64_t expires_at_us) {
+    std::shared_ptr<const std::string> value, int64_t expires_at_us,
+    size_t bytes, bool reserved) {
   CacheUpsert up;
   up.ns.assign(ns);
   up.key.assign(key);
   up.value = value;
   up.expires_at_us = expires_at_us;
   up.updated_at_us = now_();
-  const size_t bytes = OpBytes(ns, key, value->size());
-  StatusOr<uint64_t> lsn = Queue(CacheOp{std::move(up)}, bytes, durability_);
+  StatusOr<uint64_t> lsn =
+      SubmitInto(CacheOp{std::move(up)}, bytes, reserved, durability_);
   if (!lsn.ok()) return lsn;
   CacheEntry* e = shard.Put(ns, key, std::move(value), expires_at_us);
   Evict(shard, e);
@@ -206,11 +224,17 @@ Status CacheImpl::Set(std::string_view ns, std::string_view key,
   s = ExpiryFor(ttl, now, &expires);
   if (!s.ok()) return s;
   auto v = std::make_shared<const std::string>(value);
+  // Queue room is taken before the shard lock, so a full queue never
+  // stalls readers of the shard.
+  const size_t bytes = OpBytes(ns, key, value.size());
+  StatusOr<bool> reserved = ReserveRoom(bytes, durability_);
+  if (!reserved.ok()) return reserved.status();
   uint64_t lsn = 0;
   {
     EntryShard& shard = ShardFor(ns, key);
     MutexLock lock(&shard.mu);
-    StatusOr<uint64_t> r = QueueUpsert(shard, ns, key, std::move(v), expires);
+    StatusOr<uint64_t> r =
+        QueueUpsert(shard, ns, key, std::move(v), expires, bytes, *reserved);
     if (!r.ok()) return r.status();
     lsn = *r;
   }
@@ -255,13 +279,16 @@ Status CacheImpl::Delete(std::string_view ns, std::string_view key) {
   const Durability d = durability_ == Durability::kBestEffort
                            ? Durability::kBatched
                            : durability_;
+  const size_t bytes = OpBytes(ns, key, 0);
+  StatusOr<bool> reserved = ReserveRoom(bytes, d);  // waits unlocked
+  if (!reserved.ok()) return reserved.status();
   uint64_t lsn = 0;
   {
     EntryShard& shard = ShardFor(ns, key);
     MutexLock lock(&shard.mu);
     StatusOr<uint64_t> r =
-        Queue(CacheOp{CacheDelete{std::string(ns), std::string(key)}},
-              OpBytes(ns, key, 0), d);
+        SubmitInto(CacheOp{CacheDelete{std::string(ns), std::string(key)}},
+                   bytes, *reserved, d);
     if (!r.ok()) return r.status();
     lsn = *r;
     if (CacheEntry* e = shard.Find(ns, key); e != nullptr) shard.Remove(e);
@@ -278,6 +305,11 @@ Status CacheImpl::Touch(std::string_view ns, std::string_view key,
   int64_t expires = 0;
   s = ExpiryFor(ttl, now, &expires);
   if (!s.ok()) return s;
+  // The queued upsert shares the entry's value with memory: only the names
+  // count against the queue's bytes.
+  const size_t bytes = OpBytes(ns, key, 0);
+  StatusOr<bool> reserved = ReserveRoom(bytes, durability_);
+  if (!reserved.ok()) return reserved.status();
   uint64_t lsn = 0;
   {
     EntryShard& shard = ShardFor(ns, key);
@@ -288,8 +320,12 @@ Status CacheImpl::Touch(std::string_view ns, std::string_view key,
       ++shard.expirations;
       e = nullptr;
     }
-    if (e == nullptr) return Status::NotFound("no live cache entry to touch");
-    StatusOr<uint64_t> r = QueueUpsert(shard, ns, key, e->value, expires);
+    if (e == nullptr) {
+      if (*reserved) write_path_->CancelReserved(bytes);
+      return Status::NotFound("no live cache entry to touch");
+    }
+    StatusOr<uint64_t> r =
+        QueueUpsert(shard, ns, key, e->value, expires, bytes, *reserved);
     if (!r.ok()) return r.status();
     lsn = *r;
   }
@@ -308,6 +344,15 @@ StatusOr<int64_t> CacheImpl::Increment(std::string_view ns,
   if (!s.ok()) return s;
   int64_t result = 0;
   uint64_t lsn = 0;
+  // Room for the longest counter text ("-9223372036854775808").
+  const size_t bytes = OpBytes(ns, key, 20);
+  StatusOr<bool> reserved = ReserveRoom(bytes, durability_);
+  if (!reserved.ok()) return reserved.status();
+  // Room not used by a refused Increment goes back.
+  auto refuse = [&](Status error) {
+    if (*reserved) write_path_->CancelReserved(bytes);
+    return error;
+  };
   {
     EntryShard& shard = ShardFor(ns, key);
     MutexLock lock(&shard.mu);
@@ -321,23 +366,24 @@ StatusOr<int64_t> CacheImpl::Increment(std::string_view ns,
     int64_t expires = new_expires;
     if (e != nullptr) {
       if (!ParseCounter(*e->value, &current)) {
-        return Status::FailedPrecondition(
-            "cache entry is not an integer counter");
+        return refuse(Status::FailedPrecondition(
+            "cache entry is not an integer counter"));
       }
       expires = e->expires_at_us;
     }
     if (__builtin_add_overflow(current, delta, &result)) {
-      return Status::InvalidArgument("cache counter would overflow int64");
+      return refuse(
+          Status::InvalidArgument("cache counter would overflow int64"));
     }
     auto text = std::make_shared<const std::string>(std::to_string(result));
     if (CacheEntryBytes(ns, key, text->size()) > shard_budget_) {
-      return Status::InvalidArgument(
+      return refuse(Status::InvalidArgument(
           "cache counter entry does not fit one shard's share of "
           "Options::cache_entries_max_bytes (" +
-          std::to_string(shard_budget_) + " bytes)");
+          std::to_string(shard_budget_) + " bytes)"));
     }
     StatusOr<uint64_t> r =
-        QueueUpsert(shard, ns, key, std::move(text), expires);
+        QueueUpsert(shard, ns, key, std::move(text), expires, bytes, *reserved);
     if (!r.ok()) return r.status();
     lsn = *r;
   }

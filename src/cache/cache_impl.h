@@ -104,11 +104,21 @@ class CacheImpl final : public Cache {
   // Queues purges of the expired rows in storage (at most 64 batches), once
   // the previous purges are committed. Returns the rows counted.
   int64_t PurgeExpiredRows(int64_t now_us);
-  // Queues an upsert of `e` and the deletes of whatever the bound evicts.
+  // Before the shard lock: reserves queue room for a write of `bytes` in
+  // class `d` (waiting for room unless best-effort). True when reserved,
+  // false when a best-effort write was shed (counted), or the error.
+  StatusOr<bool> ReserveRoom(size_t bytes, Durability d);
+  // Under the shard lock: submits `op` into the room ReserveRoom took (if
+  // `reserved`). The LSN, 0 when shed, or the error (room given back).
+  StatusOr<uint64_t> SubmitInto(CacheOp op, size_t bytes, bool reserved,
+                                Durability d);
+  // Submits an upsert (see SubmitInto), then applies it to memory and
+  // queues the deletes of whatever the bound evicts.
   StatusOr<uint64_t> QueueUpsert(EntryShard& shard, std::string_view ns,
                                  std::string_view key,
                                  std::shared_ptr<const std::string> value,
-                                 int64_t expires_at_us)
+                                 int64_t expires_at_us, size_t bytes,
+                                 bool reserved)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   // Enforces the shard bound after a write of `keep`.
   void Evict(EntryShard& shard, const CacheEntry* keep)
