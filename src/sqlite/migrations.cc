@@ -167,13 +167,23 @@ Status SchemaVersion(Db* db, int64_t* out) {
 }
 
 Status CheckOwnership(Db* db) {
+  // One statement, so one read transaction: read apart, another process
+  // creating the file could commit in between and make a fresh file look
+  // like a foreign one (no application_id yet, but tables).
+  Stmt st;
+  Status s = db->Prepare(
+      "SELECT (SELECT application_id FROM pragma_application_id),"
+      " (SELECT count(*) FROM sqlite_master)",
+      &st);
+  if (!s.ok()) return s;
   int64_t app_id = 0;
-  Status s = db->QueryInt("PRAGMA application_id", &app_id);
+  int64_t objects = 0;
+  if (st.Step(&s)) {
+    app_id = st.Int(0);
+    objects = st.Int(1);
+  }
   if (!s.ok()) return s;
   if (app_id == kApplicationId) return Status::OK();
-  int64_t objects = 0;
-  s = db->QueryInt("SELECT count(*) FROM sqlite_master", &objects);
-  if (!s.ok()) return s;
   if (app_id != 0 || objects != 0) {
     return Status::Corruption(
         "not a convstore database: the SQLite file belongs to another "
