@@ -3,10 +3,12 @@
 #include "sqlite/sqlite_backend.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <limits>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "sqlite/dead_letter_table.h"
@@ -159,6 +161,17 @@ Status SqliteBackend::OpenWriter() {
   s = CheckOwnership(writer_.get());
   if (!s.ok()) return s;
   s = Configure(writer_.get(), /*writer=*/true);
+  // Switching a new file to WAL upgrades a read lock to a write lock, and
+  // SQLite does not call the busy handler for an upgrade (it could
+  // deadlock): when several processes create the file at once, all but one
+  // get SQLITE_BUSY at once. The pragmas are idempotent; retry them for up
+  // to busy_timeout.
+  const auto deadline =
+      std::chrono::steady_clock::now() + options_.busy_timeout;
+  while (s.IsUnavailable() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    s = Configure(writer_.get(), /*writer=*/true);
+  }
   if (!s.ok()) return s;
   int64_t mode_ok = 0;
   s = writer_->QueryInt("SELECT journal_mode = 'wal' FROM pragma_journal_mode",
