@@ -16,6 +16,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -103,20 +105,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Check(!opened.status().message().empty(), "empty error message");
     return 0;
   }
+  // CONVSTORE_FUZZ_VERBOSE=1 prints what each call returned, to replay one
+  // input by hand.
+  static const bool verbose = std::getenv("CONVSTORE_FUZZ_VERBOSE") != nullptr;
+  auto note = [&](const char* what, const Status& st) {
+    if (verbose) std::fprintf(stderr, "%s: %s\n", what, st.ToString().c_str());
+  };
   Store* store = opened->get();
   for (int c = 0; c < 3; ++c) {
     const std::string id = "conv-" + std::to_string(c);
-    (void)store->History(id).status();
+    note("History", store->History(id).status());
     HistoryOptions h;
     h.from_storage = true;
-    (void)store->History(id, h).status();
+    note("History from storage", store->History(id, h).status());
   }
-  (void)store->ListConversations().status();
-  (void)store->cache().Get("ns", "key").status();
+  note("ListConversations", store->ListConversations().status());
+  note("cache Get", store->cache().Get("ns", "key").status());
   Message m;
   m.content = "after";
-  (void)store->Append("conv-0", m).status();
-  (void)store->Flush(std::chrono::seconds(5));
-  (void)store->Close(std::chrono::seconds(5)).status();
+  note("Append", store->Append("conv-0", m).status());
+  // Short timeouts: on a damaged page the writer keeps retrying (degraded,
+  // Corruption) and Flush / Close wait out their timeout.
+  note("Flush", store->Flush(std::chrono::milliseconds(200)));
+  note("Close", store->Close(std::chrono::milliseconds(500)).status());
   return 0;
 }
