@@ -4,8 +4,11 @@
 #   2. RelWithDebInfo build with warnings as errors, the Catch2 suite via ctest,
 #      and a run of the demo;
 #   3. the same suite under AddressSanitizer + UndefinedBehaviorSanitizer;
-#   4. the same suite under ThreadSanitizer.
-# Each build has its own directory (build-ci, build-asan, build-tsan).
+#   4. the same suite under ThreadSanitizer;
+#   5. the libFuzzer targets in fuzz/ (clang, ASan + UBSan), each run for
+#      CONVSTORE_FUZZ_SECONDS (default 45) from a small seed corpus.
+# Each build has its own directory (build-ci, build-asan, build-tsan,
+# build-fuzz).
 # CONVSTORE_SLOW=1 also runs the tests labelled "slow" (long crash loops).
 # CONVSTORE_SKIP_SETUP=1 skips installing packages.
 set -euo pipefail
@@ -50,5 +53,36 @@ step "ThreadSanitizer"
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 build_and_test build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONVSTORE_SANITIZE=thread \
   -DCONVSTORE_BUILD_BENCHMARKS=OFF
+
+step "libFuzzer targets (clang, ASan + UBSan)"
+# The library is built again with clang and -fsanitize=fuzzer-no-link,...;
+# only the two fuzz executables are built (about 2 CPU-minutes), then each
+# runs for a bounded time. Crash reproducers land in build-fuzz/.
+fuzz_seconds=${CONVSTORE_FUZZ_SECONDS:-45}
+cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONVSTORE_FUZZ=ON -DCONVSTORE_WERROR=ON \
+  -DCONVSTORE_BUILD_TESTS=OFF -DCONVSTORE_BUILD_BENCHMARKS=OFF \
+  -DCONVSTORE_BUILD_TOOLS=OFF -DCONVSTORE_INSTALL=OFF >/dev/null
+cmake --build build-fuzz
+seeds=build-fuzz/seeds
+rm -rf "$seeds"
+mkdir -p "$seeds/store_ops" "$seeds/open_corrupt"
+# store_ops: FuzzedDataProvider reads choices from the end and strings from
+# the front; a few fixed byte strings are enough to start from.
+printf 'hello\x00\x01\x02\x03\x04\x05\x06\x07' >"$seeds/store_ops/a"
+printf '{"k":1}\xff\xfe\x10\x20\x30\x09\x08\x07\x06\x05' >"$seeds/store_ops/b"
+printf "x'); DROP TABLE messages;--\x00\x00\x09\x07\x03\x01" >"$seeds/store_ops/c"
+# open_corrupt: byte 0 picks the mode (see fuzz/open_corrupt_fuzzer.cc).
+printf '\x01' >"$seeds/open_corrupt/valid"
+printf '\x05' >"$seeds/open_corrupt/valid_verified"
+printf '\x03\x00\x40\x00\x00\x00' >"$seeds/open_corrupt/truncated"
+printf '\x01\x1c\x00\x00\x00\xff\x00\x10\x00\x00\x00' >"$seeds/open_corrupt/patched"
+printf '\x00SQLite format 3\x00\x10\x00\x02\x02' >"$seeds/open_corrupt/header_only"
+printf '\x00this is not a database\n' >"$seeds/open_corrupt/text"
+for target in store_ops open_corrupt; do
+  ./build-fuzz/fuzz/${target}_fuzzer -max_total_time="$fuzz_seconds" \
+    -print_final_stats=1 -artifact_prefix=build-fuzz/${target}- \
+    "$seeds/$target"
+done
 
 step "all test suites passed"

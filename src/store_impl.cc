@@ -24,6 +24,10 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const Options& options) {
   namespace fs = std::filesystem;
   if (options.path.empty())
     return Status::InvalidArgument("Options::path is empty");
+  // SQLite takes a C string: the path would silently end at the NUL.
+  if (options.path.find('\0') != std::string::npos) {
+    return Status::InvalidArgument("Options::path contains a NUL byte");
+  }
   std::error_code ec;
   fs::path path(options.path);
   bool exists = fs::exists(path, ec);

@@ -2,6 +2,7 @@
 
 #include "sqlite/migrations.h"
 
+#include <algorithm>
 #include <string>
 
 #include "clock.h"
@@ -111,7 +112,20 @@ bool TableExists(Db* db, const char* name) {
 Status Apply(Db* db, const Migration& m) {
   Status s = db->Exec("BEGIN IMMEDIATE");
   if (!s.ok()) return s;
-  s = db->Exec(m.sql);
+  // Another process opening the same file may have applied this migration
+  // between our version check and our write lock: look again under it.
+  int64_t applied = 0;
+  if (TableExists(db, "schema_migrations")) {
+    Stmt st;
+    s = db->Prepare("SELECT count(*) FROM schema_migrations WHERE version = ?",
+                    &st);
+    if (s.ok()) {
+      st.Bind(1, m.version);
+      if (st.Step(&s)) applied = st.Int(0);
+    }
+  }
+  if (s.ok() && applied != 0) return db->Exec("COMMIT");
+  if (s.ok()) s = db->Exec(m.sql);
   if (s.ok()) {
     Stmt st;
     s = db->Prepare(
@@ -153,13 +167,23 @@ Status SchemaVersion(Db* db, int64_t* out) {
 }
 
 Status CheckOwnership(Db* db) {
+  // One statement, so one read transaction: read apart, another process
+  // creating the file could commit in between and make a fresh file look
+  // like a foreign one (no application_id yet, but tables).
+  Stmt st;
+  Status s = db->Prepare(
+      "SELECT (SELECT application_id FROM pragma_application_id),"
+      " (SELECT count(*) FROM sqlite_master)",
+      &st);
+  if (!s.ok()) return s;
   int64_t app_id = 0;
-  Status s = db->QueryInt("PRAGMA application_id", &app_id);
+  int64_t objects = 0;
+  if (st.Step(&s)) {
+    app_id = st.Int(0);
+    objects = st.Int(1);
+  }
   if (!s.ok()) return s;
   if (app_id == kApplicationId) return Status::OK();
-  int64_t objects = 0;
-  s = db->QueryInt("SELECT count(*) FROM sqlite_master", &objects);
-  if (!s.ok()) return s;
   if (app_id != 0 || objects != 0) {
     return Status::Corruption(
         "not a convstore database: the SQLite file belongs to another "
@@ -173,6 +197,23 @@ Status CheckOwnership(Db* db) {
 Status Migrate(Db* db, int target) {
   Status s = CheckOwnership(db);
   if (!s.ok()) return s;
+  int64_t current = 0;
+  s = SchemaVersion(db, &current);
+  if (!s.ok()) return s;
+  // Checked before anything is written, so a newer file is refused byte
+  // for byte untouched. A newer convstore sets user_version with each
+  // migration it applies; trust it too, so a file whose bookkeeping table
+  // lags (or was edited) is still not written to by an older build.
+  int64_t user_version = 0;
+  s = db->QueryInt("PRAGMA user_version", &user_version);
+  if (!s.ok()) return s;
+  const int64_t newest = std::max(current, user_version);
+  if (newest > LatestSchemaVersion()) {
+    return Status::NotSupported(
+        "database schema version " + std::to_string(newest) +
+        " is newer than this build of convstore supports (" +
+        std::to_string(LatestSchemaVersion()) + "); upgrade convstore");
+  }
   // Marking the file and creating the bookkeeping table are one
   // transaction, and the table is created whenever it is missing, so an
   // open interrupted at any point leaves a file the next open can finish.
@@ -189,15 +230,6 @@ Status Migrate(Db* db, int target) {
   if (!s.ok()) {
     (void)db->Exec("ROLLBACK");
     return s;
-  }
-  int64_t current = 0;
-  s = SchemaVersion(db, &current);
-  if (!s.ok()) return s;
-  if (current > LatestSchemaVersion()) {
-    return Status::NotSupported(
-        "database schema version " + std::to_string(current) +
-        " is newer than this build of convstore supports (" +
-        std::to_string(LatestSchemaVersion()) + "); upgrade convstore");
   }
   for (const Migration& m : kMigrations) {
     if (m.version <= current || m.version > target) continue;

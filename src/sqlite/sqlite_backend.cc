@@ -3,10 +3,12 @@
 #include "sqlite/sqlite_backend.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <limits>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "sqlite/dead_letter_table.h"
@@ -127,8 +129,14 @@ Status SqliteBackend::Configure(Db* db, bool writer) {
       ";PRAGMA temp_store = MEMORY;";
   if (writer) {
     // Takes effect only for a new file (before its first table), so that
-    // retention can give freed pages back (analytics Cleanup).
-    sql += "PRAGMA auto_vacuum = INCREMENTAL;";
+    // retention can give freed pages back (analytics Cleanup). Issued only
+    // then: on an existing file the pragma commits a write of page 1 even
+    // when nothing changes, and a file about to be refused (newer schema)
+    // must stay untouched.
+    int64_t pages = 0;
+    Status s = db->QueryInt("PRAGMA page_count", &pages);
+    if (!s.ok()) return s;
+    if (pages == 0) sql += "PRAGMA auto_vacuum = INCREMENTAL;";
     sql += "PRAGMA journal_mode = WAL;PRAGMA synchronous = ";
     sql += options_.sync_mode == SyncMode::kFull ? "FULL" : "NORMAL";
     sql += ";PRAGMA wal_autocheckpoint = " +
@@ -143,12 +151,27 @@ Status SqliteBackend::OpenWriter() {
   Status s = Db::Open(options_.path, options_.create_if_missing, &writer_,
                       options_.sqlite_vfs);
   if (!s.ok()) return s;
+  // Before the first read: several processes opening a fresh file at once
+  // take turns on its locks instead of failing with SQLITE_BUSY.
+  sqlite3_busy_timeout(writer_->raw(),
+                       static_cast<int>(options_.busy_timeout.count()));
   // The first real read is where SQLite notices a file that is not a
   // database, and another application's database is refused before any
   // PRAGMA below writes to it (journal_mode=WAL is stored in the file).
   s = CheckOwnership(writer_.get());
   if (!s.ok()) return s;
   s = Configure(writer_.get(), /*writer=*/true);
+  // Switching a new file to WAL upgrades a read lock to a write lock, and
+  // SQLite does not call the busy handler for an upgrade (it could
+  // deadlock): when several processes create the file at once, all but one
+  // get SQLITE_BUSY at once. The pragmas are idempotent; retry them for up
+  // to busy_timeout.
+  const auto deadline =
+      std::chrono::steady_clock::now() + options_.busy_timeout;
+  while (s.IsUnavailable() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    s = Configure(writer_.get(), /*writer=*/true);
+  }
   if (!s.ok()) return s;
   int64_t mode_ok = 0;
   s = writer_->QueryInt("SELECT journal_mode = 'wal' FROM pragma_journal_mode",
