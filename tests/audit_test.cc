@@ -770,5 +770,32 @@ TEST_CASE("the audit log refuses calls after Close", "[audit]") {
   CHECK(store->audit().Prune(1).status().IsFailedPrecondition());
 }
 
+TEST_CASE("a batch rolled back mid-way relinks its records on retry",
+          "[audit]") {
+  TempDir dir;
+  Options o = MakeClosedLog(dir, 3);
+  // The database refuses one record in the middle of a batch, after the
+  // batch already linked and inserted the record before it.
+  Sql(o.path,
+      "CREATE TRIGGER refuse_poison BEFORE INSERT ON audit_log"
+      " WHEN NEW.action = 'POISON' BEGIN SELECT RAISE(ABORT, 'poison'); END;");
+  o.max_flush_delay = std::chrono::milliseconds(300);
+  o.log_level = LogLevel::kOff;
+  auto store = OpenOrDie(o);
+  REQUIRE(store->audit().RecordAsync(Ev("u", "ok1")).ok());
+  REQUIRE(store->audit().RecordAsync(Ev("u", "POISON")).ok());
+  REQUIRE(store->audit().RecordAsync(Ev("u", "ok2")).ok());
+  REQUIRE(store->Flush().ok());
+  CHECK(store->GetStats().dead_letters == 1);
+  AuditPage page = QueryOrDie(store.get(), {});
+  REQUIRE(Ids(page) == std::vector<int64_t>{5, 4, 3, 2, 1});
+  CHECK(page.records[0].event.action == "ok2");
+  CHECK(page.records[1].event.action == "ok1");
+  AuditVerification v = VerifyOrDie(store.get());
+  INFO(v.detail);
+  CHECK(v.ok);
+  CHECK(v.last_id == 5);
+}
+
 }  // namespace
 }  // namespace convstore
