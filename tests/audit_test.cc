@@ -1,14 +1,13 @@
 // Copyright 2026 The convstore Authors.
 //
 // The audit log (convstore/audit.h): Record and Query with each filter and
-// paging, validation, the chain across restarts, tamper detection with raw
-// SQLite edits of a closed file, Prune with its anchor, concurrent
-// recorders, and the automatic records of deletes and retention runs.
-
-#include <absl/strings/escaping.h>
-#include <sqlite3.h>
+// paging, validation, the chain across restarts, Prune with its anchor
+// (and tampering around it), concurrent recorders, rollback and dead
+// letters, and the automatic records of deletes and retention runs.
+// Tampering with the chain itself: audit_tamper_test.cc.
 
 #include <algorithm>
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -17,104 +16,15 @@
 #include <vector>
 
 #include "audit/audit_chain.h"
+#include "audit_testutil.h"
 #include "backend_testutil.h"
 #include "sqlite/sqlite_backend.h"
 #include "store_impl.h"
-#include "testutil.h"
 
-namespace convstore {
+namespace convstore::audit_test {
 namespace {
 
 using test::Msg;
-using test::OpenOrDie;
-using test::TempDir;
-using test::TestOptions;
-
-AuditEvent Ev(std::string actor, std::string action, std::string resource = "",
-              std::string outcome = "success", std::string details = "") {
-  AuditEvent e;
-  e.actor = std::move(actor);
-  e.action = std::move(action);
-  e.resource = std::move(resource);
-  e.outcome = std::move(outcome);
-  e.details_json = std::move(details);
-  return e;
-}
-
-std::vector<int64_t> Ids(const AuditPage& page) {
-  std::vector<int64_t> out;
-  for (const AuditRecord& r : page.records) out.push_back(r.id);
-  return out;
-}
-
-AuditPage QueryOrDie(Store* store, const AuditQuery& q) {
-  StatusOr<AuditPage> page = store->audit().Query(q);
-  INFO(page.status().ToString());
-  REQUIRE(page.ok());
-  return std::move(page).value();
-}
-
-AuditVerification VerifyOrDie(Store* store) {
-  StatusOr<AuditVerification> v = store->audit().Verify();
-  INFO(v.status().ToString());
-  REQUIRE(v.ok());
-  return std::move(v).value();
-}
-
-// Records `n` events "a1".."an" by actor "alice" (resource "r<i>").
-void RecordN(Store* store, int n) {
-  for (int i = 1; i <= n; ++i) {
-    Status s = store->audit().Record(
-        Ev("alice", "a" + std::to_string(i), "r" + std::to_string(i)));
-    INFO(s.ToString());
-    REQUIRE(s.ok());
-  }
-}
-
-// Raw SQL on a closed store file.
-void Sql(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-  char* err = nullptr;
-  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-  INFO((err != nullptr ? err : ""));
-  sqlite3_free(err);
-  sqlite3_close(db);
-  REQUIRE(rc == SQLITE_OK);
-}
-
-int64_t SqlInt(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
-  int64_t v = -1;
-  if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return v;
-}
-
-// Opens a store, records `n` events, closes it; returns the options.
-Options MakeClosedLog(const TempDir& dir, int n) {
-  Options o = TestOptions(dir);
-  auto store = OpenOrDie(o);
-  RecordN(store.get(), n);
-  REQUIRE(VerifyOrDie(store.get()).ok);
-  REQUIRE(store->Close().ok());
-  return o;
-}
-
-// Reopens and verifies; the chain must break at `id` for `reason`.
-void ExpectBreak(const Options& o, int64_t id, AuditBreak reason) {
-  auto store = OpenOrDie(o);
-  AuditVerification v = VerifyOrDie(store.get());
-  INFO(v.detail);
-  CHECK_FALSE(v.ok);
-  CHECK(v.broken_id == id);
-  CHECK(v.reason == reason);
-  CHECK(store->Close().ok());
-}
 
 TEST_CASE("record and query: fields, ids, hashes, newest first", "[audit]") {
   TempDir dir;
@@ -326,118 +236,6 @@ TEST_CASE("batched audit class: Record returns once queued", "[audit]") {
   REQUIRE(store->Flush().ok());
   CHECK(QueryOrDie(store.get(), {}).records.size() == 20);
   CHECK(VerifyOrDie(store.get()).last_id == 20);
-}
-
-TEST_CASE("tamper: an edited field breaks the chain at that record",
-          "[audit]") {
-  TempDir dir;
-  Options o = MakeClosedLog(dir, 10);
-  SECTION("actor") {
-    Sql(o.path, "UPDATE audit_log SET actor = 'mallory' WHERE id = 6");
-    ExpectBreak(o, 6, AuditBreak::kContentHash);
-  }
-  SECTION("details") {
-    Sql(o.path, "UPDATE audit_log SET details_json = '{\"x\":1}' WHERE id = 3");
-    ExpectBreak(o, 3, AuditBreak::kContentHash);
-  }
-  SECTION("timestamp") {
-    Sql(o.path, "UPDATE audit_log SET ts_us = ts_us + 1 WHERE id = 10");
-    ExpectBreak(o, 10, AuditBreak::kContentHash);
-  }
-  SECTION("field boundary shifted: actor 'alicea' + action '1'") {
-    // Same concatenated bytes ("alice"+"a1" == "alicea"+"1"): only the
-    // length prefixes tell them apart.
-    Sql(o.path,
-        "UPDATE audit_log SET actor = 'alicea', action = '1' WHERE id = 1");
-    ExpectBreak(o, 1, AuditBreak::kContentHash);
-  }
-  SECTION("hash rewritten to match the edit") {
-    // The edited record is consistent again, but its successor's
-    // prev_hash still names the original.
-    Sql(o.path, "UPDATE audit_log SET actor = 'mallory' WHERE id = 4");
-    std::string hex;
-    {
-      auto store = OpenOrDie(o);
-      AuditQuery q;
-      q.before_id = 5;
-      q.limit = 2;
-      AuditPage page = QueryOrDie(store.get(), q);
-      REQUIRE(Ids(page) == std::vector<int64_t>{4, 3});
-      AuditEvent e = page.records[0].event;
-      hex = internal::HexOf(internal::AuditRecordHash(
-          absl::HexStringToBytes(page.records[1].hash), 4,
-          page.records[0].ts_us, e));
-      REQUIRE(store->Close().ok());
-    }
-    Sql(o.path, "UPDATE audit_log SET hash = x'" + hex + "' WHERE id = 4");
-    ExpectBreak(o, 5, AuditBreak::kPrevHash);
-  }
-}
-
-TEST_CASE("tamper: a deleted middle record is a gap at its successor",
-          "[audit]") {
-  TempDir dir;
-  Options o = MakeClosedLog(dir, 10);
-  Sql(o.path, "DELETE FROM audit_log WHERE id = 5");
-  auto store = OpenOrDie(o);
-  AuditVerification v = VerifyOrDie(store.get());
-  CHECK_FALSE(v.ok);
-  CHECK(v.broken_id == 6);
-  CHECK(v.expected_id == 5);
-  CHECK(v.reason == AuditBreak::kGap);
-  CHECK(v.records_checked == 5);
-  CHECK(std::string(AuditBreakName(v.reason)) == "gap in ids");
-}
-
-TEST_CASE("tamper: a forged record is caught", "[audit]") {
-  TempDir dir;
-  Options o = MakeClosedLog(dir, 10);
-  SECTION("appended with a copied hash") {
-    Sql(o.path,
-        "INSERT INTO audit_log SELECT 11, ts_us, 'mallory', action, resource,"
-        " outcome, details_json, source_address,"
-        " (SELECT hash FROM audit_log WHERE id = 10), hash"
-        " FROM audit_log WHERE id = 5");
-    ExpectBreak(o, 11, AuditBreak::kContentHash);
-  }
-  SECTION("inserted past a gap") {
-    Sql(o.path,
-        "INSERT INTO audit_log SELECT 20, ts_us, actor, action, resource,"
-        " outcome, details_json, source_address, hash, hash"
-        " FROM audit_log WHERE id = 10");
-    ExpectBreak(o, 20, AuditBreak::kGap);
-  }
-  SECTION("replacing a record") {
-    Sql(o.path,
-        "DELETE FROM audit_log WHERE id = 7;"
-        "INSERT INTO audit_log SELECT 7, ts_us, actor, action, resource,"
-        " outcome, details_json, source_address, prev_hash, hash"
-        " FROM audit_log WHERE id = 2");
-    ExpectBreak(o, 7, AuditBreak::kPrevHash);
-  }
-}
-
-TEST_CASE("tamper: two records swapping ids breaks at the first", "[audit]") {
-  TempDir dir;
-  Options o = MakeClosedLog(dir, 10);
-  Sql(o.path,
-      "UPDATE audit_log SET id = -4 WHERE id = 4;"
-      "UPDATE audit_log SET id = 4 WHERE id = 3;"
-      "UPDATE audit_log SET id = 3 WHERE id = -4;");
-  REQUIRE(SqlInt(o.path, "SELECT count(*) FROM audit_log") == 10);
-  ExpectBreak(o, 3, AuditBreak::kPrevHash);
-}
-
-TEST_CASE("tamper: the oldest records deleted without Prune", "[audit]") {
-  TempDir dir;
-  Options o = MakeClosedLog(dir, 10);
-  Sql(o.path, "DELETE FROM audit_log WHERE id <= 3");
-  auto store = OpenOrDie(o);
-  AuditVerification v = VerifyOrDie(store.get());
-  CHECK_FALSE(v.ok);
-  CHECK(v.broken_id == 4);
-  CHECK(v.expected_id == 1);
-  CHECK(v.reason == AuditBreak::kGap);
 }
 
 TEST_CASE("prune deletes old records, anchors the rest, records itself",
@@ -798,4 +596,4 @@ TEST_CASE("a batch rolled back mid-way relinks its records on retry",
 }
 
 }  // namespace
-}  // namespace convstore
+}  // namespace convstore::audit_test

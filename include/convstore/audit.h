@@ -183,9 +183,10 @@ class AuditLog {
   virtual StatusOr<AuditPage> Query(const AuditQuery& query) = 0;
 
   // Walks the whole chain, oldest first, from the anchor (or genesis), and
-  // reports whether it is intact, or where it first breaks. Reads every
-  // record once (about 1 s per million records here); the walk is one read
-  // transaction, so writes go on meanwhile and are not seen.
+  // reports whether it is intact, or where it first breaks. Reads and
+  // hashes every record once, so its cost grows with the log (Prune keeps
+  // it bounded); the walk is one read transaction, so writes go on
+  // meanwhile and are not seen.
   virtual StatusOr<AuditVerification> Verify() = 0;
 
   // Deletes the records made before `before_us` (wall-clock microseconds
