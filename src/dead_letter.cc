@@ -65,6 +65,33 @@ void CacheDeadLetter(const CacheOp& op, DeadLetter* d) {
       op.record);
 }
 
+// An audit write: kind "audit", key the action, payload the event (or the
+// prune request). Ids and hashes are not part of it: they are assigned at
+// commit, and a refused record never got them.
+void AuditDeadLetter(const AuditOp& op, DeadLetter* d) {
+  d->kind = "audit";
+  std::visit(
+      [&](const auto& r) {
+        using T = std::decay_t<decltype(r)>;
+        if constexpr (std::is_same_v<T, AuditAppend>) {
+          const AuditEvent& e = r.event;
+          d->key = e.action;
+          d->payload = Dump(json{{"actor", e.actor},
+                                 {"action", e.action},
+                                 {"resource", e.resource},
+                                 {"outcome", e.outcome},
+                                 {"details_json", e.details_json},
+                                 {"source_address", e.source_address},
+                                 {"ts_us", r.ts_us}});
+        } else {
+          d->key = "audit.prune";
+          d->payload =
+              Dump(json{{"before_us", r.before_us}, {"ts_us", r.ts_us}});
+        }
+      },
+      op.record);
+}
+
 }  // namespace
 
 DeadLetter MakeDeadLetter(const WriteOp& op, const Status& error) {
@@ -93,6 +120,8 @@ DeadLetter MakeDeadLetter(const WriteOp& op, const Status& error) {
           d.payload = Dump(json{{"rows", std::move(rows)}});
         } else if constexpr (std::is_same_v<T, CacheOp>) {
           CacheDeadLetter(p, &d);
+        } else if constexpr (std::is_same_v<T, AuditOp>) {
+          AuditDeadLetter(p, &d);
         } else {
           // A record kind without a description here: its type is still
           // named, so it is never anonymous.

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
@@ -108,6 +109,20 @@ StatusOr<RetentionReport> StoreImpl::PruneMessages(
   if (s.ok()) s = failed;
   if (s.ok()) s = submit();
   report.conversations_touched = static_cast<int64_t>(conversations.size());
+  // Every run that got this far is audited, a failed one too (it may have
+  // removed some batches).
+  nlohmann::json details{
+      {"messages_removed", report.messages_removed},
+      {"conversations_touched", report.conversations_touched},
+      {"batches", report.batches},
+      {"max_age_hours", retention.max_age.count()},
+      {"max_messages_per_conversation",
+       retention.max_messages_per_conversation}};
+  if (!s.ok()) details["error"] = s.ToString();
+  AuditSystem(
+      "retention.messages", "", s.ok() ? "success" : "failure",
+      details.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+      /*wait=*/true);
   if (!s.ok()) {
     log_->error("message retention stopped after {} messages: {}",
                 report.messages_removed, s.ToString());

@@ -28,6 +28,7 @@
 namespace convstore::internal {
 
 class AnalyticsStorage;
+class AuditStorage;
 class CacheStorage;
 
 // A conversation as stored: its summary and (the newest part of) its
@@ -151,6 +152,10 @@ class StorageBackend {
   // the backend keeps no cache entries (nothing is reloaded). Owned by the
   // backend.
   virtual CacheStorage* cache() { return nullptr; }
+  // The audit tables' reads (audit/audit_storage.h); null when the backend
+  // keeps no audit log (Query and Verify then fail with NotSupported).
+  // Owned by the backend.
+  virtual AuditStorage* audit() { return nullptr; }
 };
 
 }  // namespace convstore::internal

@@ -121,6 +121,26 @@ StoreImpl::StoreImpl(const Options& options,
         return writer_->WaitDurable(lsn, absl::Now() + absl::Seconds(30));
       },
       [] { return WallMicros(); }, log_);
+  audit_ = std::make_unique<AuditLogImpl>(
+      options_, this, backend_->audit(), [] { return WallMicros(); },
+      [this] { return closed_.load(); });
+  analytics_->set_audit_sink(audit_.get());
+}
+
+void StoreImpl::AuditSystem(std::string action, std::string resource,
+                            std::string outcome, std::string details_json,
+                            bool wait) {
+  AuditEvent e;
+  e.actor = "system";
+  e.action = std::move(action);
+  e.resource = std::move(resource);
+  e.outcome = std::move(outcome);
+  e.details_json = std::move(details_json);
+  const std::string what = e.action + " '" + e.resource + "'";
+  Status s = audit_->Record(std::move(e), wait);
+  if (!s.ok()) {
+    log_->error("audit record for {} not written: {}", what, s.ToString());
+  }
 }
 
 StatusOr<std::unique_ptr<Store>> StoreImpl::OpenWithBackend(
@@ -430,13 +450,21 @@ StatusOr<uint64_t> StoreImpl::DeleteConversation(
   const size_t bytes = sizeof(WriteOp) + conversation_id.size();
   s = queue_.Reserve(bytes, options_.queue_full_wait);
   if (!s.ok()) return s;
+  // The audit record rides on the delete op: one LSN, one transaction.
+  AuditAppend record;
+  record.event.actor = "system";
+  record.event.action = "conversation.delete";
+  record.event.resource = std::string(conversation_id);
+  record.event.outcome = "success";
+  record.ts_us = WallMicros();
+  auto audit = std::make_shared<const AuditAppend>(std::move(record));
   ConversationCache::Shard& shard = cache_.ShardFor(conversation_id);
   MutexLock lock(&shard.mu);
   CachedConversation* c = shard.Find(conversation_id);
   if (c == nullptr) c = shard.Insert(conversation_id);
   WriteOp op;
   op.bytes = bytes;
-  op.payload = DeleteConversationOp{c->id};
+  op.payload = DeleteConversationOp{c->id, std::move(audit)};
   uint64_t lsn = next_lsn_.fetch_add(1, std::memory_order_acq_rel);
   op.lsn = lsn;
   op.enqueued_mono_us = MonoMicros();

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "analytics/analytics_impl.h"
+#include "audit/audit_log_impl.h"
 #include "cache/cache_impl.h"
 #include "conversation_cache.h"
 #include "convstore/store.h"
@@ -66,6 +67,11 @@ class StoreImpl final : public Store, public WritePath {
   Status Health() override;
   Analytics& analytics() override { return *analytics_; }
   Cache& cache() override { return *kv_cache_; }
+  AuditLog& audit() override { return *audit_; }
+
+  // Where the store's own parts (API keys, deletes, retention) write audit
+  // events. Lives as long as the store.
+  AuditSink* audit_sink() { return audit_.get(); }
 
   // WritePath, for record kinds other than messages.
   StatusOr<uint64_t> Submit(WritePayload payload, size_t bytes,
@@ -85,6 +91,10 @@ class StoreImpl final : public Store, public WritePath {
   class InflightGuard;
 
   Status Warm();
+  // Records an automatic audit event (actor "system"); a failure to record
+  // is logged, not returned: the audited operation is already done.
+  void AuditSystem(std::string action, std::string resource,
+                   std::string outcome, std::string details_json, bool wait);
   // Reads the conversation from the backend into a new cache entry; *out is
   // null when it does not exist.
   Status LoadEntry(ConversationCache::Shard& shard, std::string_view id,
@@ -110,6 +120,8 @@ class StoreImpl final : public Store, public WritePath {
   std::unique_ptr<AnalyticsImpl> analytics_;
   // The key-value cache (cache.h); `cache_` is the conversation cache.
   std::unique_ptr<CacheImpl> kv_cache_;
+  // The audit log (audit.h); also the store's AuditSink.
+  std::unique_ptr<AuditLogImpl> audit_;
   std::atomic<uint64_t> next_lsn_;
   std::atomic<bool> closed_{false};
   std::atomic<int> inflight_{0};

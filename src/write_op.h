@@ -2,7 +2,7 @@
 //
 // WriteOp: one acknowledged write on its way from the API to the database.
 // Every record kind the store persists (messages, conversation deletes,
-// analytics and cache entries; keys and audit records later) is one
+// analytics and cache entries, audit records; keys later) is one
 // alternative of WriteOp::payload, so all of them share one queue, one LSN
 // order and one batch commit.
 
@@ -10,11 +10,13 @@
 #define CONVSTORE_SRC_WRITE_OP_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <variant>
 #include <vector>
 
 #include "analytics/analytics_op.h"
+#include "audit/audit_op.h"
 #include "cache/cache_op.h"
 #include "convstore/types.h"
 
@@ -30,6 +32,10 @@ struct AppendMessageOp {
 // Remove a conversation and all its messages.
 struct DeleteConversationOp {
   std::string conversation_id;
+  // The "conversation.delete" audit record, linked onto the audit chain in
+  // the same transaction as the delete (so the two commit, or are set
+  // aside, together). Null: not audited. Immutable once queued.
+  std::shared_ptr<const AuditAppend> audit = nullptr;
 };
 
 // A stored message as the backend names it (ids the backend chose, opaque
@@ -49,8 +55,9 @@ struct PurgeMessagesOp {
 
 // Every record kind the engine persists. A new kind adds its op struct
 // (in its own header) to this list and a branch to each backend's Apply.
-using WritePayload = std::variant<AppendMessageOp, DeleteConversationOp,
-                                  PurgeMessagesOp, AnalyticsOp, CacheOp>;
+using WritePayload =
+    std::variant<AppendMessageOp, DeleteConversationOp, PurgeMessagesOp,
+                 AnalyticsOp, CacheOp, AuditOp>;
 
 struct WriteOp {
   // Global write sequence number; the writer commits strictly in LSN order.

@@ -485,5 +485,46 @@ TEST_CASE("a version-1 file upgrades to v2 with dead_letters, data kept",
   CHECK(QueryInt(db.get(), "SELECT max(version) FROM schema_migrations") >= 2);
 }
 
+TEST_CASE("a version-5 file upgrades to v6 with the audit log, data kept",
+          "[migrations]") {
+  TempDir dir;
+  const std::string path = dir.File("v5.db");
+  {
+    auto db = OpenDb(path);
+    REQUIRE(Migrate(db.get(), 5).ok());
+    CHECK_FALSE(TableExists(db.get(), "audit_log"));
+    CHECK_FALSE(TableExists(db.get(), "audit_anchor"));
+    REQUIRE(db->Exec("INSERT INTO conversations(conversation_id) VALUES ('c');"
+                     "UPDATE store_meta SET value = 9 WHERE key = 'last_lsn'")
+                .ok());
+    Status s = Migrate(db.get(), LatestSchemaVersion());
+    INFO(s.ToString());
+    REQUIRE(s.ok());
+    CHECK(TableExists(db.get(), "audit_log"));
+    CHECK(TableExists(db.get(), "audit_anchor"));
+    CHECK(QueryInt(db.get(), "SELECT count(*) FROM audit_log") == 0);
+    CHECK(QueryInt(db.get(), "SELECT count(*) FROM conversations") == 1);
+    CHECK(QueryInt(db.get(),
+                   "SELECT name = 'audit log' FROM schema_migrations"
+                   " WHERE version = 6") == 1);
+    CHECK(QueryInt(db.get(), "PRAGMA user_version") == 6);
+  }
+  // A store on the upgraded file starts the chain at id 1.
+  Options o;
+  o.path = path;
+  o.log_level = LogLevel::kError;
+  auto store = test::OpenOrDie(o);
+  AuditEvent e;
+  e.actor = "u";
+  e.action = "a";
+  e.outcome = "success";
+  REQUIRE(store->audit().Record(e).ok());
+  auto v = store->audit().Verify();
+  REQUIRE(v.ok());
+  CHECK(v->ok);
+  CHECK(v->last_id == 1);
+  REQUIRE(store->Close().ok());
+}
+
 }  // namespace
 }  // namespace convstore::internal

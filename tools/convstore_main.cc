@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "analytics_commands.h"
+#include "audit_commands.h"
 #include "commands.h"
 #include "demo.h"
 
@@ -137,6 +138,28 @@ int main(int argc, char** argv) {
     series_cmd->add_option("--session", series.session, "Only this session");
     series_cmd->add_flag("--json", series.json, "Print JSON");
 
+    tools::AuditVerifyArgs audit_verify;
+    tools::AuditListArgs audit_list;
+    CLI::App* audit_cmd =
+        app.add_subcommand("audit", "The tamper-evident audit log");
+    audit_cmd->require_subcommand(1);
+    CLI::App* audit_verify_cmd = audit_cmd->add_subcommand(
+        "verify", "Walk the hash chain; exit 1 if it is broken");
+    audit_verify_cmd->add_option("--db", audit_verify.db, "Database file")
+        ->required();
+    audit_verify_cmd->add_flag("--json", audit_verify.json, "Print JSON");
+    CLI::App* audit_list_cmd =
+        audit_cmd->add_subcommand("list", "The newest audit records");
+    audit_list_cmd->add_option("--db", audit_list.db, "Database file")
+        ->required();
+    audit_list_cmd->add_option("--actor", audit_list.actor, "Only this actor");
+    audit_list_cmd->add_option("--action", audit_list.action,
+                               "Only this action");
+    audit_list_cmd->add_option("--limit", audit_list.limit, "At most N")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 10000));
+    audit_list_cmd->add_flag("--json", audit_list.json, "Print JSON");
+
     CLI11_PARSE(app, argc, argv);
 
     Status s;
@@ -158,6 +181,10 @@ int main(int argc, char** argv) {
       s = tools::RunAggregate(aggregate, std::cout);
     } else if (*series_cmd) {
       s = tools::RunSeries(series, std::cout);
+    } else if (*audit_verify_cmd) {
+      s = tools::RunAuditVerify(audit_verify, std::cout);
+    } else if (*audit_list_cmd) {
+      s = tools::RunAuditList(audit_list, std::cout);
     }
     std::cout.flush();
     if (!s.ok()) {

@@ -8,6 +8,8 @@
 
 #include "convstore/analytics.h"
 #include "convstore/analytics_types.h"
+#include "convstore/audit.h"
+#include "convstore/audit_types.h"
 #include "convstore/cache.h"
 #include "convstore/dead_letter.h"
 #include "convstore/options.h"

@@ -64,7 +64,12 @@ struct DurabilityClasses {
   // Chat messages (Append). kSync here makes every
   // Append wait for its commit, like AppendOptions::sync. Default: kBatched.
   Durability messages = Durability::kBatched;
-  // Audit-log records. Default: kSync.
+  // Audit-log records (audit.h). Default: kSync: AuditLog::Record returns
+  // once the record is committed (about one commit's latency per call).
+  // kBatched returns once queued: faster, but a crash can lose the last
+  // batch window's records (the chain stays valid: ids are assigned at
+  // commit). kBestEffort records fail with ResourceExhausted instead of
+  // being shed silently. RecordAsync and Prune ignore this (batched, sync).
   Durability audit = Durability::kSync;
   // API-key changes. Default: kSync.
   Durability keys = Durability::kSync;

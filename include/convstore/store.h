@@ -53,6 +53,7 @@
 #include <vector>
 
 #include "convstore/analytics.h"
+#include "convstore/audit.h"
 #include "convstore/cache.h"
 #include "convstore/dead_letter.h"
 #include "convstore/options.h"
@@ -103,7 +104,9 @@ class Store {
 
   // Deletes the conversation from memory at once and from disk through the
   // ordered write path. Returns the LSN of the delete (usable with
-  // WaitDurable). Deleting a conversation that does not exist is OK.
+  // WaitDurable). Deleting a conversation that does not exist is OK. The
+  // delete carries a "conversation.delete" audit record (audit.h), committed
+  // in the same transaction as the delete.
   virtual StatusOr<uint64_t> DeleteConversation(
       std::string_view conversation_id) = 0;
 
@@ -157,6 +160,11 @@ class Store {
   // in memory, persisted write-behind, reloaded on Open. Lives as long as
   // the store.
   virtual Cache& cache() = 0;
+
+  // The tamper-evident audit log kept by this store (audit.h): Record,
+  // Query, Verify, Prune. Deletes and retention runs are recorded in it
+  // automatically. Lives as long as the store.
+  virtual AuditLog& audit() = 0;
 };
 
 }  // namespace convstore

@@ -28,6 +28,7 @@
 
 #include "analytics/analytics_op.h"
 #include "analytics/analytics_storage.h"
+#include "audit_sink.h"
 #include "convstore/analytics.h"
 #include "convstore/options.h"
 #include "write_path.h"
@@ -66,6 +67,10 @@ class AnalyticsImpl final : public Analytics {
   StatusOr<CleanupReport> Cleanup(const CleanupOptions& options) override;
   StatusOr<ConsistencyReport> CheckConsistency(bool repair) override;
 
+  // Where Cleanup records its "retention.analytics" audit event. Set once
+  // by the Store before the object is shared; null: not audited.
+  void set_audit_sink(AuditSink* sink) { audit_sink_ = sink; }
+
  private:
   // Queues `op` (kSync for upkeep steps) and records its LSN.
   Status Submit(AnalyticsOp op, size_t bytes, Durability durability);
@@ -80,6 +85,7 @@ class AnalyticsImpl final : public Analytics {
   const WaitFn wait_durable_;
   const std::shared_ptr<spdlog::logger> log_;  // the store's logger
   std::atomic<uint64_t> last_lsn_{0};
+  AuditSink* audit_sink_ = nullptr;
 };
 
 // [from, to) of a TimeRange, resolved against the wall clock.

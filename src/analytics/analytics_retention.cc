@@ -4,6 +4,7 @@
 // through the writer, shrink) and the orphan check.
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "analytics/analytics_impl.h"
@@ -98,6 +99,23 @@ StatusOr<CleanupReport> AnalyticsImpl::Cleanup(const CleanupOptions& options) {
       report.sessions, report.turns, report.metrics, report.errors,
       report.events, report.archived, report.file_bytes_before,
       report.file_bytes_after);
+  if (audit_sink_ != nullptr) {
+    AuditEvent e;
+    e.actor = "system";
+    e.action = "retention.analytics";
+    e.outcome = "success";
+    e.details_json =
+        nlohmann::json{
+            {"sessions", report.sessions}, {"turns", report.turns},
+            {"metrics", report.metrics},   {"errors", report.errors},
+            {"events", report.events},     {"archived", report.archived}}
+            .dump();
+    Status as = audit_sink_->Record(std::move(e), /*wait=*/true);
+    if (!as.ok()) {
+      log_->error("audit record for analytics cleanup not written: {}",
+                  as.ToString());
+    }
+  }
   return report;
 }
 

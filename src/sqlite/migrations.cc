@@ -7,6 +7,7 @@
 
 #include "clock.h"
 #include "sqlite/analytics_schema.h"
+#include "sqlite/audit_schema.h"
 #include "sqlite/cache_schema.h"
 
 namespace convstore::internal {
@@ -95,6 +96,7 @@ constexpr Migration kMigrations[] = {
     {3, "voice-agent session analytics", kAnalyticsSchemaV3},
     {4, "message retention", kV4},
     {5, "cache entries", kCacheSchemaV5},
+    {6, "audit log", kAuditSchemaV6},
 };
 
 bool TableExists(Db* db, const char* name) {

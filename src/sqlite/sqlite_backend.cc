@@ -108,7 +108,9 @@ SqliteBackend::SqliteBackend(const Options& options)
       analytics_(std::make_unique<SqliteAnalytics>(options.path,
                                                    options.busy_timeout)),
       cache_entries_(std::make_unique<SqliteCache>(
-          options.path, options.sqlite_vfs, options.busy_timeout)) {}
+          options.path, options.sqlite_vfs, options.busy_timeout)),
+      audit_(std::make_unique<SqliteAudit>(options.path, options.sqlite_vfs,
+                                           options.busy_timeout)) {}
 
 SqliteBackend::~SqliteBackend() { (void)Close(); }
 
@@ -244,7 +246,7 @@ Status SqliteBackend::OpenWriter() {
   s = writer_->QueryInt("SELECT count(*) FROM recent_message_index", &recent);
   if (!s.ok()) return s;
   recent_rows_ = static_cast<size_t>(recent);
-  return Status::OK();
+  return audit_->LoadHead(writer_.get());
 }
 
 Status SqliteBackend::ResolveKey(const std::string& id, bool create,
@@ -307,6 +309,10 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       s = ResolveKey(del.conversation_id, /*create=*/false, &key);
       if (!s.ok()) return s;
       key_cache_.erase(del.conversation_id);
+      if (del.audit != nullptr) {
+        s = audit_->Apply(writer_.get(), AuditOp{*del.audit});
+        if (!s.ok()) return s;
+      }
       if (key == 0) continue;
       deleted[key] = true;
       deltas.erase(key);
@@ -326,6 +332,9 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       if (!s.ok()) return s;
     } else if (const auto* co = std::get_if<CacheOp>(&op.payload)) {
       s = cache_entries_->Apply(writer_.get(), *co);
+      if (!s.ok()) return s;
+    } else if (const auto* au = std::get_if<AuditOp>(&op.payload)) {
+      s = audit_->Apply(writer_.get(), *au);
       if (!s.ok()) return s;
     } else {
       return Status::Internal("SqliteBackend cannot apply write kind " +
@@ -386,6 +395,7 @@ Status SqliteBackend::Apply(std::span<const WriteOp> batch) {
   Status s = writer_->Exec("BEGIN IMMEDIATE");
   if (!s.ok()) return s;
   added_recent_ = 0;
+  audit_->BeginBatch();
   s = ApplyInTransaction(batch);
   if (s.ok()) s = writer_->Exec("COMMIT");
   if (!s.ok()) {
@@ -399,6 +409,7 @@ Status SqliteBackend::Apply(std::span<const WriteOp> batch) {
   }
   last_lsn_ = batch.back().lsn;
   recent_rows_ += added_recent_;
+  audit_->CommitBatch();
   return Status::OK();
 }
 
@@ -457,10 +468,12 @@ Status SqliteBackend::Close() {
     set_lsn_ = Stmt();
     analytics_->ReleaseWriter();
     cache_entries_->ReleaseWriter();
+    audit_->ReleaseWriter();
     writer_.reset();
   }
   analytics_->CloseReader();
   cache_entries_->CloseReader();
+  audit_->CloseReader();
   MutexLock lock(&pool_mu_);
   pool_closed_ = true;
   open_readers_ -= idle_readers_.size();
