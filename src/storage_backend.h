@@ -29,6 +29,7 @@ namespace convstore::internal {
 
 class AnalyticsStorage;
 class CacheStorage;
+class KeyStorage;
 
 // A conversation as stored: its summary and (the newest part of) its
 // messages, oldest first.
@@ -151,6 +152,9 @@ class StorageBackend {
   // the backend keeps no cache entries (nothing is reloaded). Owned by the
   // backend.
   virtual CacheStorage* cache() { return nullptr; }
+  // The API keys table's read (keys/key_storage.h); null when the backend
+  // keeps no keys (nothing is loaded at Open). Owned by the backend.
+  virtual KeyStorage* keys() { return nullptr; }
 };
 
 }  // namespace convstore::internal

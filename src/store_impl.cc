@@ -117,6 +117,13 @@ StoreImpl::StoreImpl(const Options& options,
         return writer_->WaitDurable(lsn, absl::Now() + absl::Seconds(30));
       },
       [] { return WallMicros(); }, log_);
+  keys_ = std::make_unique<KeysImpl>(
+      options_, this, backend_->keys(),
+      /*audit=*/nullptr,  // Wired to the audit log at merge
+      [this](uint64_t lsn) {
+        return writer_->WaitDurable(lsn, absl::Now() + absl::Seconds(30));
+      },
+      [] { return WallMicros(); }, [] { return MonoMicros(); }, log_);
 }
 
 StatusOr<std::unique_ptr<Store>> StoreImpl::OpenWithBackend(
@@ -127,6 +134,7 @@ StatusOr<std::unique_ptr<Store>> StoreImpl::OpenWithBackend(
   int64_t t0 = MonoMicros();
   Status s = store->Warm();
   if (s.ok()) s = store->kv_cache_->Reload();
+  if (s.ok()) s = store->keys_->Reload();
   if (!s.ok()) {
     (void)store->backend_->Close();
     store->close_done_ = true;
@@ -138,6 +146,7 @@ StatusOr<std::unique_ptr<Store>> StoreImpl::OpenWithBackend(
             (MonoMicros() - t0) / 1000);
   store->writer_->Start();
   store->kv_cache_->Start();
+  store->keys_->Start();
   return std::unique_ptr<Store>(std::move(store));
 }
 
@@ -489,6 +498,8 @@ StatusOr<CloseReport> StoreImpl::Close(std::chrono::milliseconds timeout) {
   close_done_ = true;
   // The cache's sweep thread queues writes: it stops before the drain.
   kv_cache_->Stop();
+  // Queues the last usage counts while the store still takes writes.
+  keys_->Stop();
   closed_.store(true, std::memory_order_seq_cst);
   while (inflight_.load(std::memory_order_seq_cst) > 0) {
     std::this_thread::yield();

@@ -31,6 +31,7 @@
 #include "cache/cache_impl.h"
 #include "conversation_cache.h"
 #include "convstore/store.h"
+#include "keys/keys_impl.h"
 #include "mutex.h"
 #include "storage_backend.h"
 #include "write_path.h"
@@ -66,6 +67,7 @@ class StoreImpl final : public Store, public WritePath {
   Status Health() override;
   Analytics& analytics() override { return *analytics_; }
   Cache& cache() override { return *kv_cache_; }
+  Keys& keys() override { return *keys_; }
 
   // WritePath, for record kinds other than messages.
   StatusOr<uint64_t> Submit(WritePayload payload, size_t bytes,
@@ -106,6 +108,7 @@ class StoreImpl final : public Store, public WritePath {
   std::unique_ptr<AnalyticsImpl> analytics_;
   // The key-value cache (cache.h); `cache_` is the conversation cache.
   std::unique_ptr<CacheImpl> kv_cache_;
+  std::unique_ptr<KeysImpl> keys_;
   std::atomic<uint64_t> next_lsn_;
   std::atomic<bool> closed_{false};
   std::atomic<int> inflight_{0};

@@ -2,7 +2,7 @@
 //
 // WriteOp: one acknowledged write on its way from the API to the database.
 // Every record kind the store persists (messages, conversation deletes,
-// analytics and cache entries; keys and audit records later) is one
+// analytics and cache entries, API keys; audit records later) is one
 // alternative of WriteOp::payload, so all of them share one queue, one LSN
 // order and one batch commit.
 
@@ -17,6 +17,7 @@
 #include "analytics/analytics_op.h"
 #include "cache/cache_op.h"
 #include "convstore/types.h"
+#include "keys/key_op.h"
 
 namespace convstore::internal {
 
@@ -50,7 +51,7 @@ struct PurgeMessagesOp {
 // Every record kind the engine persists. A new kind adds its op struct
 // (in its own header) to this list and a branch to each backend's Apply.
 using WritePayload = std::variant<AppendMessageOp, DeleteConversationOp,
-                                  PurgeMessagesOp, AnalyticsOp, CacheOp>;
+                                  PurgeMessagesOp, AnalyticsOp, CacheOp, KeyOp>;
 
 struct WriteOp {
   // Global write sequence number; the writer commits strictly in LSN order.

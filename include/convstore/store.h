@@ -55,6 +55,7 @@
 #include "convstore/analytics.h"
 #include "convstore/cache.h"
 #include "convstore/dead_letter.h"
+#include "convstore/keys.h"
 #include "convstore/options.h"
 #include "convstore/retention.h"
 #include "convstore/stats.h"
@@ -157,6 +158,11 @@ class Store {
   // in memory, persisted write-behind, reloaded on Open. Lives as long as
   // the store.
   virtual Cache& cache() = 0;
+
+  // The API keys kept by this store (keys.h): all in memory, changes
+  // committed before the call returns, usage written behind. Lives as long
+  // as the store.
+  virtual Keys& keys() = 0;
 };
 
 }  // namespace convstore

@@ -7,6 +7,7 @@
 #include "clock.h"
 #include "sqlite/analytics_schema.h"
 #include "sqlite/cache_schema.h"
+#include "sqlite/keys_schema.h"
 
 namespace convstore::internal {
 namespace {
@@ -94,6 +95,10 @@ constexpr Migration kMigrations[] = {
     {3, "voice-agent session analytics", kAnalyticsSchemaV3},
     {4, "message retention", kV4},
     {5, "cache entries", kCacheSchemaV5},
+    // Version 6 is the audit log's, built on another branch: this
+    // placeholder only keeps the list gap-free until the merge replaces it.
+    {6, "reserved for the audit log", "SELECT 1;"},
+    {7, "api keys", kKeysSchemaV7},
 };
 
 bool TableExists(Db* db, const char* name) {

@@ -106,7 +106,9 @@ SqliteBackend::SqliteBackend(const Options& options)
       analytics_(std::make_unique<SqliteAnalytics>(options.path,
                                                    options.busy_timeout)),
       cache_entries_(std::make_unique<SqliteCache>(
-          options.path, options.sqlite_vfs, options.busy_timeout)) {}
+          options.path, options.sqlite_vfs, options.busy_timeout)),
+      api_keys_(std::make_unique<SqliteKeys>(options.path, options.sqlite_vfs,
+                                             options.busy_timeout)) {}
 
 SqliteBackend::~SqliteBackend() { (void)Close(); }
 
@@ -304,6 +306,9 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
     } else if (const auto* co = std::get_if<CacheOp>(&op.payload)) {
       s = cache_entries_->Apply(writer_.get(), *co);
       if (!s.ok()) return s;
+    } else if (const auto* ko = std::get_if<KeyOp>(&op.payload)) {
+      s = api_keys_->Apply(writer_.get(), *ko);
+      if (!s.ok()) return s;
     } else {
       return Status::Internal("SqliteBackend cannot apply write kind " +
                               std::to_string(op.payload.index()));
@@ -434,6 +439,7 @@ Status SqliteBackend::Close() {
     set_lsn_ = Stmt();
     analytics_->ReleaseWriter();
     cache_entries_->ReleaseWriter();
+    api_keys_->ReleaseWriter();
     writer_.reset();
   }
   analytics_->CloseReader();

@@ -25,6 +25,7 @@
 #include "mutex.h"
 #include "sqlite/analytics_tables.h"
 #include "sqlite/cache_table.h"
+#include "sqlite/keys_table.h"
 #include "sqlite/sqlite_handle.h"
 #include "storage_backend.h"
 
@@ -63,6 +64,7 @@ class SqliteBackend final : public StorageBackend {
   Status ReadDeadLetters(size_t limit, std::vector<DeadLetter>* out) override;
   AnalyticsStorage* analytics() override { return analytics_.get(); }
   CacheStorage* cache() override { return cache_entries_.get(); }
+  KeyStorage* keys() override { return api_keys_.get(); }
 
  private:
   struct Reader;
@@ -104,6 +106,9 @@ class SqliteBackend final : public StorageBackend {
   // The key-value cache table: writes on the writer thread, reads on its
   // own connection.
   std::unique_ptr<SqliteCache> cache_entries_;
+  // The API keys table: writes on the writer thread, read once at Open on a
+  // connection of its own.
+  std::unique_ptr<SqliteKeys> api_keys_;
 
   Mutex pool_mu_;
   CondVar pool_cv_;
