@@ -4,6 +4,7 @@
 
 #include <absl/strings/escaping.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -92,10 +93,38 @@ bool ParseSecret(std::string_view secret, std::string_view* id) {
   return true;
 }
 
+// OpenSSL 3's one-shot SHA256() looks the algorithm up in its provider
+// tables on every call (about 450 ns here, more than the rest of a
+// validation); a digest fetched once and a context reused per thread take
+// about 150 ns.
+class Sha256Context {
+ public:
+  Sha256Context() : ctx_(EVP_MD_CTX_new()) {}
+  ~Sha256Context() { EVP_MD_CTX_free(ctx_); }
+  Sha256Context(const Sha256Context&) = delete;
+  Sha256Context& operator=(const Sha256Context&) = delete;
+
+  bool Digest(std::string_view data, unsigned char* out) {
+    static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    unsigned int n = 0;
+    return ctx_ != nullptr && md != nullptr &&
+           EVP_DigestInit_ex2(ctx_, md, nullptr) == 1 &&
+           EVP_DigestUpdate(ctx_, data.data(), data.size()) == 1 &&
+           EVP_DigestFinal_ex(ctx_, out, &n) == 1 && n == kKeyHashBytes;
+  }
+
+ private:
+  EVP_MD_CTX* const ctx_;
+};
+
 std::string HashSecret(std::string_view secret) {
   std::string out(kKeyHashBytes, '\0');
-  SHA256(reinterpret_cast<const unsigned char*>(secret.data()), secret.size(),
-         reinterpret_cast<unsigned char*>(out.data()));
+  auto* bytes = reinterpret_cast<unsigned char*>(out.data());
+  thread_local Sha256Context ctx;
+  if (!ctx.Digest(secret, bytes)) {
+    SHA256(reinterpret_cast<const unsigned char*>(secret.data()), secret.size(),
+           bytes);
+  }
   return out;
 }
 

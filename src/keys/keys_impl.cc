@@ -225,6 +225,7 @@ StatusOr<CreatedKey> KeysImpl::CreateKey(const KeySpec& spec) {
 
 Status KeysImpl::Deny(Status result, std::string_view reason,
                       std::string_view id, std::string_view scope) {
+  if (audit_ == nullptr) return result;
   json details{{"reason", reason}};
   if (!id.empty()) {
     details["key_id"] = id;
