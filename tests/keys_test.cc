@@ -682,6 +682,39 @@ TEST_CASE("the periodic flush writes usage without Close", "[keys][store]") {
   REQUIRE(store->Close().ok());
 }
 
+TEST_CASE("in the store, a burst of validations commits a few usage writes",
+          "[keys][store]") {
+  TempDir dir;
+  Options o = TestOptions(dir);
+  o.keys_usage_flush_interval = milliseconds(50);
+  auto store = OpenOrDie(o);
+  CreatedKey a = MustCreate(store.get(), Spec());
+  REQUIRE(store->Flush().ok());
+  const uint64_t before = store->GetStats().rows_committed;
+  const auto t0 = std::chrono::steady_clock::now();
+  constexpr int kValidations = 200'000;
+  for (int i = 0; i < kValidations; ++i) {
+    REQUIRE(store->keys().ValidateKey(a.secret).ok());
+  }
+  const auto elapsed = std::chrono::steady_clock::now() - t0;
+  std::this_thread::sleep_for(milliseconds(120));  // at least one more tick
+  REQUIRE(store->Flush().ok());
+  const uint64_t writes = store->GetStats().rows_committed - before;
+  // At most one usage write per flush tick, whatever the number of
+  // validations: ticks = time / interval, plus the tick after the loop.
+  const auto ticks =
+      std::chrono::duration_cast<milliseconds>(elapsed + milliseconds(120))
+          .count() /
+      50;
+  INFO("writes " << writes << ", ticks " << ticks);
+  CHECK(writes >= 1);
+  CHECK(writes <= static_cast<uint64_t>(ticks) + 2);
+  CHECK(writes < 1000);
+  REQUIRE(store->Close().ok());
+  CHECK(QueryInt(o.path, "SELECT request_count FROM api_keys WHERE id = '" +
+                             a.info.id + "'") == kValidations);
+}
+
 TEST_CASE("the secret is in no log line and nowhere in the database files",
           "[keys][store]") {
   TempDir dir;
