@@ -102,6 +102,13 @@ KeyInfo ToKeyInfo(const KeyRow& row) {
   return k;
 }
 
+void KeysImpl::Entry::Set(KeyRow r) {
+  row = std::move(r);
+  hash_ok = row.hash.size() == hash.size();
+  hash.fill('\0');
+  if (hash_ok) std::copy(row.hash.begin(), row.hash.end(), hash.begin());
+}
+
 KeysImpl::KeysImpl(const Options& options, WritePath* write_path,
                    KeyStorage* storage, AuditSink* audit, WaitFn wait_durable,
                    NowFn wall, NowFn mono, std::shared_ptr<spdlog::logger> log)
@@ -180,8 +187,7 @@ StatusOr<CreatedKey> KeysImpl::Insert(KeyRow row, uint64_t* lsn) {
     if (!r.ok()) return r.status();
     *lsn = *r;
     created.info = ToKeyInfo(row);
-    Entry& e = shard.keys[row.id];
-    e.row = std::move(row);
+    shard.keys[row.id].Set(std::move(row));
     return created;
   }
   return Status::Internal("could not draw an unused API key id");
@@ -258,7 +264,8 @@ StatusOr<KeyInfo> KeysImpl::ValidateKey(std::string_view secret,
       reason = "unknown_key";
     } else {
       Entry& e = it->second;
-      if (!HashEquals(hash, e.row.hash)) {
+      if (!e.hash_ok ||
+          !HashEquals(hash, std::string_view(e.hash.data(), e.hash.size()))) {
         reason = "wrong_secret";
       } else if (e.row.revoked_us != 0) {
         reason = "revoked";
@@ -479,7 +486,7 @@ Status KeysImpl::Reload() {
     Shard& shard = ShardFor(row.id);
     MutexLock lock(&shard.mu);
     std::string id = row.id;
-    shard.keys[id].row = std::move(row);
+    shard.keys[id].Set(std::move(row));
     ++loaded;
     return true;
   });

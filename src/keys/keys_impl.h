@@ -34,6 +34,7 @@
 #include <absl/container/flat_hash_map.h>
 #include <spdlog/logger.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -48,6 +49,7 @@
 #include "convstore/keys.h"
 #include "convstore/options.h"
 #include "keys/key_op.h"
+#include "keys/key_secret.h"
 #include "keys/key_storage.h"
 #include "keys/token_bucket.h"
 #include "mutex.h"
@@ -99,7 +101,14 @@ class KeysImpl final : public Keys {
 
  private:
   struct Entry {
+    // Sets row and the inline copy of its hash.
+    void Set(KeyRow r);
     KeyRow row;
+    // row.hash again, inline: the compare on the validation path then
+    // touches no memory outside the map slot. Empty (no match possible)
+    // when row.hash is not kKeyHashBytes long.
+    std::array<char, kKeyHashBytes> hash{};
+    bool hash_ok = false;
     bool usage_dirty = false;
     TokenBucket bucket;
   };
