@@ -376,6 +376,27 @@ TEST_CASE("RotateKey keeps the old key valid for the overlap only", "[keys]") {
   CHECK(h.keys->ValidateKey(again->secret).ok());
 }
 
+TEST_CASE("a rotated key with a lifetime gets the same lifetime again",
+          "[keys]") {
+  Harness h;
+  KeySpec spec = Spec();
+  spec.expires_at_us = kT0 + 3600 * kSecond;  // one hour
+  CreatedKey old = h.Create(spec);
+  h.Advance(microseconds(600 * kSecond));
+  StatusOr<CreatedKey> r =
+      h.keys->RotateKey(old.info.id, microseconds(7200 * kSecond));
+  REQUIRE(r.ok());
+  CHECK(r->info.expires_at_us == kT0 + 600 * kSecond + 3600 * kSecond);
+  // The overlap never extends the old key past its own expiry.
+  StatusOr<std::vector<KeyInfo>> list = h.keys->ListKeys(std::nullopt);
+  REQUIRE(list.ok());
+  REQUIRE(list->size() == 2);
+  CHECK((*list)[0].expires_at_us == kT0 + 3600 * kSecond);
+  CHECK(h.keys->RotateKey(old.info.id, microseconds(-1))
+            .status()
+            .IsInvalidArgument());
+}
+
 TEST_CASE("ListKeys filters by owner and shows neither secret nor hash",
           "[keys]") {
   Harness h;

@@ -146,10 +146,10 @@ class Keys {
   virtual Status RevokeKey(std::string_view id) = 0;
 
   // Replaces key `id` with a new key of the same name, owner, scopes and
-  // limits. The old key keeps validating for `overlap` more (zero: it
-  // expires at once; never later than its own expiry), so clients can
-  // switch over. NotFound for an unknown id, FailedPrecondition for a
-  // revoked or expired one.
+  // limits (and, if the old key had an expiry, the same lifetime from now). The
+  // old key keeps validating for `overlap` more (zero: it expires at once;
+  // never later than its own expiry), so clients can switch over. NotFound for
+  // an unknown id, FailedPrecondition for a revoked or expired one.
   virtual StatusOr<CreatedKey> RotateKey(std::string_view id,
                                          std::chrono::microseconds overlap) = 0;
 
