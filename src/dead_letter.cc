@@ -92,6 +92,38 @@ void AuditDeadLetter(const AuditOp& op, DeadLetter* d) {
       op.record);
 }
 
+// A key write: kind key_put / key_usage, key the key id (or the ids). The
+// hash is left out (it is enough to validate nothing, but a dead letter is
+// for people to read, and there is no reason to spread it); the secret is
+// never in an op to begin with.
+void KeyDeadLetter(const KeyOp& op, DeadLetter* d) {
+  if (const auto* put = std::get_if<KeyPut>(&op.record)) {
+    const KeyRow& r = put->row;
+    d->kind = "key_put";
+    d->key = r.id;
+    d->payload = Dump(json{{"name", r.name},
+                           {"owner", r.owner},
+                           {"scopes", r.scopes},
+                           {"created_us", r.created_us},
+                           {"expires_us", r.expires_us},
+                           {"revoked_us", r.revoked_us},
+                           {"rate_per_s", r.rate_per_s},
+                           {"burst", r.burst},
+                           {"rotated_from", r.rotated_from},
+                           {"replaced_by", r.replaced_by}});
+    return;
+  }
+  const auto& flush = std::get<KeyUsageFlush>(op.record);
+  d->kind = "key_usage";
+  json keys = json::array();
+  for (const KeyUsage& u : flush.keys) {
+    if (!d->key.empty()) d->key += ",";
+    d->key += u.id;
+    keys.push_back({u.id, u.request_count, u.last_used_us});
+  }
+  d->payload = Dump(json{{"keys", std::move(keys)}});
+}
+
 }  // namespace
 
 DeadLetter MakeDeadLetter(const WriteOp& op, const Status& error) {
@@ -122,6 +154,8 @@ DeadLetter MakeDeadLetter(const WriteOp& op, const Status& error) {
           CacheDeadLetter(p, &d);
         } else if constexpr (std::is_same_v<T, AuditOp>) {
           AuditDeadLetter(p, &d);
+        } else if constexpr (std::is_same_v<T, KeyOp>) {
+          KeyDeadLetter(p, &d);
         } else {
           // A record kind without a description here: its type is still
           // named, so it is never anonymous.

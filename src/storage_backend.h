@@ -30,6 +30,7 @@ namespace convstore::internal {
 class AnalyticsStorage;
 class AuditStorage;
 class CacheStorage;
+class KeyStorage;
 
 // A conversation as stored: its summary and (the newest part of) its
 // messages, oldest first.
@@ -156,6 +157,9 @@ class StorageBackend {
   // keeps no audit log (Query and Verify then fail with NotSupported).
   // Owned by the backend.
   virtual AuditStorage* audit() { return nullptr; }
+  // The API keys table's read (keys/key_storage.h); null when the backend
+  // keeps no keys (nothing is loaded at Open). Owned by the backend.
+  virtual KeyStorage* keys() { return nullptr; }
 };
 
 }  // namespace convstore::internal

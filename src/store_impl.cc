@@ -125,6 +125,12 @@ StoreImpl::StoreImpl(const Options& options,
       options_, this, backend_->audit(), [] { return WallMicros(); },
       [this] { return closed_.load(); });
   analytics_->set_audit_sink(audit_.get());
+  keys_ = std::make_unique<KeysImpl>(
+      options_, this, backend_->keys(), audit_.get(),
+      [this](uint64_t lsn) {
+        return writer_->WaitDurable(lsn, absl::Now() + absl::Seconds(30));
+      },
+      [] { return WallMicros(); }, [] { return MonoMicros(); }, log_);
 }
 
 void StoreImpl::AuditSystem(std::string action, std::string resource,
@@ -156,6 +162,7 @@ StatusOr<std::unique_ptr<Store>> StoreImpl::OpenWithBackend(
   int64_t t0 = MonoMicros();
   s = store->Warm();
   if (s.ok()) s = store->kv_cache_->Reload();
+  if (s.ok()) s = store->keys_->Reload();
   if (!s.ok()) {
     (void)store->backend_->Close();
     store->close_done_ = true;
@@ -167,6 +174,7 @@ StatusOr<std::unique_ptr<Store>> StoreImpl::OpenWithBackend(
             (MonoMicros() - t0) / 1000);
   store->writer_->Start();
   store->kv_cache_->Start();
+  store->keys_->Start();
   return std::unique_ptr<Store>(std::move(store));
 }
 
@@ -547,6 +555,8 @@ StatusOr<CloseReport> StoreImpl::Close(std::chrono::milliseconds timeout) {
   close_done_ = true;
   // The cache's sweep thread queues writes: it stops before the drain.
   kv_cache_->Stop();
+  // Queues the last usage counts while the store still takes writes.
+  keys_->Stop();
   closed_.store(true, std::memory_order_seq_cst);
   while (inflight_.load(std::memory_order_seq_cst) > 0) {
     std::this_thread::yield();

@@ -32,6 +32,7 @@
 #include "cache/cache_impl.h"
 #include "conversation_cache.h"
 #include "convstore/store.h"
+#include "keys/keys_impl.h"
 #include "mutex.h"
 #include "storage_backend.h"
 #include "write_path.h"
@@ -72,6 +73,7 @@ class StoreImpl final : public Store, public WritePath {
   // Where the store's own parts (API keys, deletes, retention) write audit
   // events. Lives as long as the store.
   AuditSink* audit_sink() { return audit_.get(); }
+  Keys& keys() override { return *keys_; }
 
   // WritePath, for record kinds other than messages.
   StatusOr<uint64_t> Submit(WritePayload payload, size_t bytes,
@@ -122,6 +124,7 @@ class StoreImpl final : public Store, public WritePath {
   std::unique_ptr<CacheImpl> kv_cache_;
   // The audit log (audit.h); also the store's AuditSink.
   std::unique_ptr<AuditLogImpl> audit_;
+  std::unique_ptr<KeysImpl> keys_;
   std::atomic<uint64_t> next_lsn_;
   std::atomic<bool> closed_{false};
   std::atomic<int> inflight_{0};

@@ -2,7 +2,7 @@
 //
 // WriteOp: one acknowledged write on its way from the API to the database.
 // Every record kind the store persists (messages, conversation deletes,
-// analytics and cache entries, audit records; keys later) is one
+// analytics and cache entries, audit records, API keys) is one
 // alternative of WriteOp::payload, so all of them share one queue, one LSN
 // order and one batch commit.
 
@@ -19,6 +19,7 @@
 #include "audit/audit_op.h"
 #include "cache/cache_op.h"
 #include "convstore/types.h"
+#include "keys/key_op.h"
 
 namespace convstore::internal {
 
@@ -57,7 +58,7 @@ struct PurgeMessagesOp {
 // (in its own header) to this list and a branch to each backend's Apply.
 using WritePayload =
     std::variant<AppendMessageOp, DeleteConversationOp, PurgeMessagesOp,
-                 AnalyticsOp, CacheOp, AuditOp>;
+                 AnalyticsOp, CacheOp, AuditOp, KeyOp>;
 
 struct WriteOp {
   // Global write sequence number; the writer commits strictly in LSN order.

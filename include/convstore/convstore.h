@@ -12,6 +12,7 @@
 #include "convstore/audit_types.h"
 #include "convstore/cache.h"
 #include "convstore/dead_letter.h"
+#include "convstore/keys.h"
 #include "convstore/options.h"
 #include "convstore/retention.h"
 #include "convstore/stats.h"

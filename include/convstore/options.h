@@ -193,6 +193,24 @@ struct Options {
   // (expired entries then go only when read or evicted). Default: 1 s.
   std::chrono::milliseconds cache_sweep_interval{1000};
 
+  // API keys (keys.h, Store::keys()). Every key is held in memory (a few
+  // hundred bytes each; keys are expected to number in the thousands).
+  //
+  // The rate limit of a key created without one (KeySpec::rate_per_s 0):
+  // sustained requests per second refilled into a token bucket of
+  // keys_default_burst tokens. 0: unlimited (CheckRateLimit always
+  // allows). The bucket lives in memory only; a restart refills it.
+  // Defaults: 0 (unlimited), burst 0 (taken as max(1, rate) when a rate is
+  // set).
+  double keys_default_rate_per_s = 0;
+  int64_t keys_default_burst = 0;
+  // How often the request counts and last-used times of keys used since
+  // the last flush are written (one small UPDATE per used key, in one
+  // write, however many validations happened). They are also written at
+  // Close. Longer: fewer writes; a crash loses up to this much usage.
+  // Zero: no periodic flush (only at Close). Default: 1 s.
+  std::chrono::milliseconds keys_usage_flush_interval{1000};
+
   // Bounds of the write queue between Append and the background writer.
   // Items: default 262,144. Bytes (message payload): default 64 MiB.
   size_t queue_max_items = 262'144;

@@ -52,6 +52,12 @@ enum class StatusCode : int {
   kInternal = 9,
   // A transient condition (busy database); retrying is expected to work.
   kUnavailable = 10,
+  // The caller is known but may not do this: an API key that is revoked,
+  // expired, or lacks the required scope (keys.h).
+  kPermissionDenied = 11,
+  // The caller could not be identified: a malformed, unknown or wrong API
+  // key secret (keys.h).
+  kUnauthenticated = 12,
 };
 
 // Returns a stable human-readable name for `code`, e.g. "IOError".
@@ -94,6 +100,12 @@ class [[nodiscard]] Status {
   static Status Unavailable(std::string_view msg) {
     return Status(StatusCode::kUnavailable, msg);
   }
+  static Status PermissionDenied(std::string_view msg) {
+    return Status(StatusCode::kPermissionDenied, msg);
+  }
+  static Status Unauthenticated(std::string_view msg) {
+    return Status(StatusCode::kUnauthenticated, msg);
+  }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }
@@ -116,6 +128,12 @@ class [[nodiscard]] Status {
   bool IsNotSupported() const { return code_ == StatusCode::kNotSupported; }
   bool IsIOError() const { return code_ == StatusCode::kIOError; }
   bool IsUnavailable() const { return code_ == StatusCode::kUnavailable; }
+  bool IsPermissionDenied() const {
+    return code_ == StatusCode::kPermissionDenied;
+  }
+  bool IsUnauthenticated() const {
+    return code_ == StatusCode::kUnauthenticated;
+  }
 
   // "OK" or "<CodeName>: <message>".
   std::string ToString() const;

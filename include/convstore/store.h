@@ -56,6 +56,7 @@
 #include "convstore/audit.h"
 #include "convstore/cache.h"
 #include "convstore/dead_letter.h"
+#include "convstore/keys.h"
 #include "convstore/options.h"
 #include "convstore/retention.h"
 #include "convstore/stats.h"
@@ -165,6 +166,10 @@ class Store {
   // Query, Verify, Prune. Deletes and retention runs are recorded in it
   // automatically. Lives as long as the store.
   virtual AuditLog& audit() = 0;
+  // The API keys kept by this store (keys.h): all in memory, changes
+  // committed before the call returns, usage written behind. Lives as long
+  // as the store.
+  virtual Keys& keys() = 0;
 };
 
 }  // namespace convstore

@@ -9,6 +9,7 @@
 #include "sqlite/analytics_schema.h"
 #include "sqlite/audit_schema.h"
 #include "sqlite/cache_schema.h"
+#include "sqlite/keys_schema.h"
 
 namespace convstore::internal {
 namespace {
@@ -97,6 +98,7 @@ constexpr Migration kMigrations[] = {
     {4, "message retention", kV4},
     {5, "cache entries", kCacheSchemaV5},
     {6, "audit log", kAuditSchemaV6},
+    {7, "api keys", kKeysSchemaV7},
 };
 
 bool TableExists(Db* db, const char* name) {

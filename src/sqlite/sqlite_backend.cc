@@ -110,7 +110,9 @@ SqliteBackend::SqliteBackend(const Options& options)
       cache_entries_(std::make_unique<SqliteCache>(
           options.path, options.sqlite_vfs, options.busy_timeout)),
       audit_(std::make_unique<SqliteAudit>(options.path, options.sqlite_vfs,
-                                           options.busy_timeout)) {}
+                                           options.busy_timeout)),
+      api_keys_(std::make_unique<SqliteKeys>(options.path, options.sqlite_vfs,
+                                             options.busy_timeout)) {}
 
 SqliteBackend::~SqliteBackend() { (void)Close(); }
 
@@ -336,6 +338,9 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
     } else if (const auto* au = std::get_if<AuditOp>(&op.payload)) {
       s = audit_->Apply(writer_.get(), *au);
       if (!s.ok()) return s;
+    } else if (const auto* ko = std::get_if<KeyOp>(&op.payload)) {
+      s = api_keys_->Apply(writer_.get(), *ko);
+      if (!s.ok()) return s;
     } else {
       return Status::Internal("SqliteBackend cannot apply write kind " +
                               std::to_string(op.payload.index()));
@@ -469,6 +474,7 @@ Status SqliteBackend::Close() {
     analytics_->ReleaseWriter();
     cache_entries_->ReleaseWriter();
     audit_->ReleaseWriter();
+    api_keys_->ReleaseWriter();
     writer_.reset();
   }
   analytics_->CloseReader();

@@ -26,6 +26,7 @@
 #include "sqlite/analytics_tables.h"
 #include "sqlite/audit_table.h"
 #include "sqlite/cache_table.h"
+#include "sqlite/keys_table.h"
 #include "sqlite/sqlite_handle.h"
 #include "storage_backend.h"
 
@@ -65,6 +66,7 @@ class SqliteBackend final : public StorageBackend {
   AnalyticsStorage* analytics() override { return analytics_.get(); }
   CacheStorage* cache() override { return cache_entries_.get(); }
   AuditStorage* audit() override { return audit_.get(); }
+  KeyStorage* keys() override { return api_keys_.get(); }
 
  private:
   struct Reader;
@@ -109,6 +111,9 @@ class SqliteBackend final : public StorageBackend {
   // The audit log: the chain head and writes on the writer thread, reads
   // on its own connection.
   std::unique_ptr<SqliteAudit> audit_;
+  // The API keys table: writes on the writer thread, read once at Open on a
+  // connection of its own.
+  std::unique_ptr<SqliteKeys> api_keys_;
 
   Mutex pool_mu_;
   CondVar pool_cv_;

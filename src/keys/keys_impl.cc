@@ -1,0 +1,531 @@
+// Copyright 2026 The convstore Authors.
+
+#include "keys/keys_impl.h"
+
+#include <absl/hash/hash.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <utility>
+
+#include "keys/key_secret.h"
+#include "validation.h"
+
+namespace convstore::internal {
+namespace {
+
+using nlohmann::json;
+
+// One message for every way a secret can fail to identify a key, so the
+// answer does not tell a guesser which part was wrong.
+constexpr const char* kBadKey = "invalid API key";
+constexpr const char* kInactiveKey = "API key is not active";
+constexpr const char* kNoScope = "API key lacks the required scope";
+
+Status CheckText(const char* what, std::string_view v, size_t max) {
+  if (v.empty()) {
+    return Status::InvalidArgument(std::string("key ") + what + " is empty");
+  }
+  if (v.size() > max) {
+    return Status::InvalidArgument(std::string("key ") + what + " is " +
+                                   std::to_string(v.size()) +
+                                   " bytes, more than " + std::to_string(max));
+  }
+  if (v.find('\0') != std::string_view::npos || !IsValidUtf8(v)) {
+    return Status::InvalidArgument(std::string("key ") + what +
+                                   " is not valid UTF-8 without NUL");
+  }
+  return Status::OK();
+}
+
+Status CheckSpec(const KeySpec& spec, int64_t now_us) {
+  Status s = CheckText("name", spec.name, kKeyMaxNameBytes);
+  if (s.ok()) s = CheckText("owner", spec.owner, kKeyMaxNameBytes);
+  if (!s.ok()) return s;
+  if (spec.scopes.size() > kKeyMaxScopes) {
+    return Status::InvalidArgument("key has more than " +
+                                   std::to_string(kKeyMaxScopes) + " scopes");
+  }
+  for (const std::string& scope : spec.scopes) {
+    s = CheckText("scope", scope, kKeyMaxScopeBytes);
+    if (!s.ok()) return s;
+  }
+  if (spec.expires_at_us < 0 ||
+      (spec.expires_at_us > 0 && spec.expires_at_us <= now_us)) {
+    return Status::InvalidArgument("key expiry is not in the future");
+  }
+  if (!std::isfinite(spec.rate_per_s) || spec.rate_per_s < 0) {
+    return Status::InvalidArgument("key rate_per_s is negative or not finite");
+  }
+  if (spec.burst < 0) return Status::InvalidArgument("key burst is negative");
+  return Status::OK();
+}
+
+// This abseil is built with its own string_view, which its string-keyed
+// maps take for heterogeneous lookup (std::string_view is not).
+absl::string_view AView(std::string_view v) {
+  return absl::string_view(v.data(), v.size());
+}
+
+bool IsExpired(const KeyRow& r, int64_t now_us) {
+  return r.expires_us > 0 && now_us >= r.expires_us;
+}
+
+size_t RowBytes(const KeyRow& r) {
+  size_t n = sizeof(WriteOp) + sizeof(KeyRow) + r.id.size() + r.name.size() +
+             r.owner.size() + r.hash.size() + r.rotated_from.size() +
+             r.replaced_by.size();
+  for (const std::string& s : r.scopes) n += s.size() + sizeof(std::string);
+  return n;
+}
+
+}  // namespace
+
+KeyInfo ToKeyInfo(const KeyRow& row) {
+  KeyInfo k;
+  k.id = row.id;
+  k.prefix = KeyPrefix(row.id);
+  k.name = row.name;
+  k.owner = row.owner;
+  k.scopes = row.scopes;
+  k.created_at_us = row.created_us;
+  k.expires_at_us = row.expires_us;
+  k.revoked_at_us = row.revoked_us;
+  k.request_count = row.request_count;
+  k.last_used_at_us = row.last_used_us;
+  k.rate_per_s = row.rate_per_s;
+  k.burst = row.burst;
+  k.rotated_from = row.rotated_from;
+  k.replaced_by = row.replaced_by;
+  return k;
+}
+
+void KeysImpl::Entry::Set(KeyRow r) {
+  row = std::move(r);
+  hash_ok = row.hash.size() == hash.size();
+  hash.fill('\0');
+  if (hash_ok) std::copy(row.hash.begin(), row.hash.end(), hash.begin());
+}
+
+KeysImpl::KeysImpl(const Options& options, WritePath* write_path,
+                   KeyStorage* storage, AuditSink* audit, WaitFn wait_durable,
+                   NowFn wall, NowFn mono, std::shared_ptr<spdlog::logger> log)
+    : options_(options),
+      write_path_(write_path),
+      storage_(storage),
+      audit_(audit),
+      wait_durable_(std::move(wait_durable)),
+      wall_(std::move(wall)),
+      mono_(std::move(mono)),
+      log_(std::move(log)),
+      durability_(options.durability.keys) {
+  shards_.reserve(kKeyShards);
+  for (size_t i = 0; i < kKeyShards; ++i) {
+    shards_.push_back(std::make_unique<Shard>());
+  }
+}
+
+KeysImpl::~KeysImpl() { Stop(); }
+
+KeysImpl::Shard& KeysImpl::ShardFor(std::string_view id) {
+  return *shards_[absl::HashOf(id) % shards_.size()];
+}
+
+Status KeysImpl::CheckOpen() const {
+  if (stopped_.load(std::memory_order_relaxed)) {
+    return Status::FailedPrecondition("store is closed");
+  }
+  return Status::OK();
+}
+
+StatusOr<uint64_t> KeysImpl::QueuePut(const KeyRow& row) {
+  const Durability d =
+      durability_ == Durability::kSync ? Durability::kBatched : durability_;
+  return write_path_->Submit(WritePayload(KeyOp{KeyPut{row}}), RowBytes(row),
+                             d);
+}
+
+Status KeysImpl::AfterWrite(uint64_t lsn, std::string_view id) {
+  if (durability_ != Durability::kSync || lsn == 0) return Status::OK();
+  Status s = wait_durable_(lsn);
+  if (!s.ok()) {
+    return s.WithPrefix("change of API key " + std::string(id) +
+                        " applied in memory as lsn " + std::to_string(lsn) +
+                        ", but not yet durable");
+  }
+  return s;
+}
+
+void KeysImpl::Audit(std::string action, std::string resource,
+                     std::string outcome, std::string details_json, bool wait) {
+  if (audit_ == nullptr) return;
+  AuditEvent e;
+  e.actor = "system";
+  e.action = std::move(action);
+  e.resource = std::move(resource);
+  e.outcome = std::move(outcome);
+  e.details_json = std::move(details_json);
+  Status s = audit_->Record(std::move(e), wait);
+  if (!s.ok()) log_->warn("API keys: audit record failed: {}", s.ToString());
+}
+
+StatusOr<CreatedKey> KeysImpl::Insert(KeyRow row, uint64_t* lsn) {
+  // An id collision (1 in 2.8e12 per pair) just draws again.
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    Status s = NewKeyId(&row.id);
+    if (!s.ok()) return s;
+    CreatedKey created;
+    s = NewSecret(row.id, &created.secret);
+    if (!s.ok()) return s;
+    row.hash = HashSecret(created.secret);
+    Shard& shard = ShardFor(row.id);
+    MutexLock lock(&shard.mu);
+    if (shard.keys.contains(row.id)) continue;
+    StatusOr<uint64_t> r = QueuePut(row);
+    if (!r.ok()) return r.status();
+    *lsn = *r;
+    created.info = ToKeyInfo(row);
+    shard.keys[row.id].Set(std::move(row));
+    return created;
+  }
+  return Status::Internal("could not draw an unused API key id");
+}
+
+StatusOr<CreatedKey> KeysImpl::CreateKey(const KeySpec& spec) {
+  Status s = CheckOpen();
+  if (!s.ok()) return s;
+  const int64_t now = wall_();
+  s = CheckSpec(spec, now);
+  if (!s.ok()) return s;
+  KeyRow row;
+  row.name = spec.name;
+  row.owner = spec.owner;
+  row.scopes = spec.scopes;
+  row.created_us = now;
+  row.expires_us = spec.expires_at_us;
+  row.rate_per_s =
+      spec.rate_per_s > 0 ? spec.rate_per_s : options_.keys_default_rate_per_s;
+  row.burst = spec.burst > 0 ? spec.burst : options_.keys_default_burst;
+  if (row.rate_per_s > 0 && row.burst <= 0) {
+    row.burst = std::max<int64_t>(1, static_cast<int64_t>(row.rate_per_s));
+  }
+  uint64_t lsn = 0;
+  StatusOr<CreatedKey> created = Insert(std::move(row), &lsn);
+  if (!created.ok()) return created.status();
+  s = AfterWrite(lsn, created->info.id);
+  if (!s.ok()) return s;
+  const KeyInfo& k = created->info;
+  Audit("key.create", k.id, "success",
+        json{{"prefix", k.prefix},
+             {"name", k.name},
+             {"owner", k.owner},
+             {"scopes", k.scopes},
+             {"expires_at_us", k.expires_at_us}}
+            .dump(-1, ' ', false, json::error_handler_t::replace),
+        /*wait=*/true);
+  log_->info("API key {} created for owner {}", k.prefix, k.owner);
+  return created;
+}
+
+Status KeysImpl::Deny(Status result, std::string_view reason,
+                      std::string_view id, std::string_view scope) {
+  if (audit_ == nullptr) return result;
+  json details{{"reason", reason}};
+  if (!id.empty()) {
+    details["key_id"] = id;
+    details["prefix"] = KeyPrefix(id);
+  }
+  if (!scope.empty()) details["required_scope"] = scope;
+  Audit("key.validate", std::string(id), "denied",
+        details.dump(-1, ' ', false, json::error_handler_t::replace),
+        /*wait=*/false);
+  return result;
+}
+
+StatusOr<KeyInfo> KeysImpl::ValidateKey(std::string_view secret,
+                                        std::string_view required_scope) {
+  Status s = CheckOpen();
+  if (!s.ok()) return s;
+  std::string_view id;
+  if (!ParseSecret(secret, &id)) {
+    // Nothing of the input is recorded: it may be a secret of another kind.
+    return Deny(Status::Unauthenticated(kBadKey), "malformed", {}, {});
+  }
+  const std::string hash = HashSecret(secret);
+  const int64_t now = wall_();
+  Shard& shard = ShardFor(id);
+  const char* reason = nullptr;
+  {
+    MutexLock lock(&shard.mu);
+    auto it = shard.keys.find(AView(id));
+    if (it == shard.keys.end()) {
+      reason = "unknown_key";
+    } else {
+      Entry& e = it->second;
+      if (!e.hash_ok ||
+          !HashEquals(hash, std::string_view(e.hash.data(), e.hash.size()))) {
+        reason = "wrong_secret";
+      } else if (e.row.revoked_us != 0) {
+        reason = "revoked";
+      } else if (IsExpired(e.row, now)) {
+        reason = "expired";
+      } else if (!required_scope.empty() &&
+                 std::find(e.row.scopes.begin(), e.row.scopes.end(),
+                           required_scope) == e.row.scopes.end()) {
+        reason = "missing_scope";
+      } else {
+        ++e.row.request_count;
+        e.row.last_used_us = std::max(e.row.last_used_us, now);
+        if (!e.usage_dirty) {
+          e.usage_dirty = true;
+          shard.dirty.emplace_back(id);
+        }
+        return ToKeyInfo(e.row);
+      }
+    }
+  }
+  const std::string_view r(reason);
+  if (r == "unknown_key" || r == "wrong_secret") {
+    // The id is recorded only for a key that exists.
+    return Deny(Status::Unauthenticated(kBadKey), r,
+                r == "wrong_secret" ? id : std::string_view(), {});
+  }
+  if (r == "missing_scope") {
+    return Deny(Status::PermissionDenied(kNoScope), r, id, required_scope);
+  }
+  return Deny(Status::PermissionDenied(kInactiveKey), r, id, {});
+}
+
+Status KeysImpl::RevokeKey(std::string_view id) {
+  Status s = CheckOpen();
+  if (!s.ok()) return s;
+  if (!IsKeyId(id)) return Status::NotFound("no such API key");
+  uint64_t lsn = 0;
+  {
+    Shard& shard = ShardFor(id);
+    MutexLock lock(&shard.mu);
+    auto it = shard.keys.find(AView(id));
+    if (it == shard.keys.end()) return Status::NotFound("no such API key");
+    Entry& e = it->second;
+    if (e.row.revoked_us != 0) return Status::OK();
+    KeyRow row = e.row;
+    row.revoked_us = std::max<int64_t>(1, wall_());
+    StatusOr<uint64_t> r = QueuePut(row);
+    if (!r.ok()) return r.status();
+    lsn = *r;
+    e.row.revoked_us = row.revoked_us;
+  }
+  s = AfterWrite(lsn, id);
+  if (!s.ok()) return s;
+  Audit("key.revoke", std::string(id), "success",
+        json{{"prefix", KeyPrefix(id)}}.dump(), /*wait=*/true);
+  log_->info("API key {} revoked", KeyPrefix(id));
+  return Status::OK();
+}
+
+StatusOr<CreatedKey> KeysImpl::RotateKey(std::string_view id,
+                                         std::chrono::microseconds overlap) {
+  Status s = CheckOpen();
+  if (!s.ok()) return s;
+  if (overlap.count() < 0) {
+    return Status::InvalidArgument("rotation overlap is negative");
+  }
+  if (!IsKeyId(id)) return Status::NotFound("no such API key");
+  const int64_t now = wall_();
+  KeyRow old;
+  {
+    Shard& shard = ShardFor(id);
+    MutexLock lock(&shard.mu);
+    auto it = shard.keys.find(AView(id));
+    if (it == shard.keys.end()) return Status::NotFound("no such API key");
+    old = it->second.row;
+  }
+  if (old.revoked_us != 0 || IsExpired(old, now)) {
+    return Status::FailedPrecondition(
+        "a revoked or expired key is not rotated");
+  }
+  KeyRow row;
+  row.name = old.name;
+  row.owner = old.owner;
+  row.scopes = old.scopes;
+  row.created_us = now;
+  // A key made with a lifetime gets the same lifetime again.
+  row.expires_us =
+      old.expires_us > 0 ? now + (old.expires_us - old.created_us) : 0;
+  row.rate_per_s = old.rate_per_s;
+  row.burst = old.burst;
+  row.rotated_from = old.id;
+  uint64_t lsn = 0;
+  StatusOr<CreatedKey> created = Insert(std::move(row), &lsn);
+  if (!created.ok()) return created.status();
+  const std::string new_id = created->info.id;
+  const int64_t max = std::numeric_limits<int64_t>::max();
+  const int64_t overlap_end =
+      overlap.count() > max - now ? max : now + overlap.count();
+  int64_t old_expires = 0;
+  {
+    Shard& shard = ShardFor(id);
+    MutexLock lock(&shard.mu);
+    auto it = shard.keys.find(AView(id));
+    if (it != shard.keys.end()) {
+      Entry& e = it->second;
+      KeyRow updated = e.row;
+      updated.replaced_by = new_id;
+      updated.expires_us = updated.expires_us > 0
+                               ? std::min(updated.expires_us, overlap_end)
+                               : overlap_end;
+      // An expiry of 0 means "never": a zero overlap at time 0 still ends.
+      if (updated.expires_us == 0) updated.expires_us = 1;
+      StatusOr<uint64_t> r = QueuePut(updated);
+      if (r.ok()) {
+        lsn = *r;
+        e.row.replaced_by = updated.replaced_by;
+        e.row.expires_us = updated.expires_us;
+        old_expires = updated.expires_us;
+      } else {
+        s = r.status().WithPrefix("new API key " + new_id +
+                                  " made, but the old key " + std::string(id) +
+                                  " was not given its end");
+      }
+    }
+  }
+  Status w = AfterWrite(lsn, new_id);
+  if (s.ok()) s = w;
+  if (!s.ok()) return s;
+  created->info.rotated_from = old.id;
+  Audit("key.rotate", std::string(id), "success",
+        json{{"prefix", KeyPrefix(id)},
+             {"new_key_id", new_id},
+             {"new_prefix", created->info.prefix},
+             {"old_expires_at_us", old_expires}}
+            .dump(),
+        /*wait=*/true);
+  log_->info("API key {} rotated to {}", KeyPrefix(id), created->info.prefix);
+  return created;
+}
+
+StatusOr<std::vector<KeyInfo>> KeysImpl::ListKeys(
+    std::optional<std::string> owner) {
+  Status s = CheckOpen();
+  if (!s.ok()) return s;
+  std::vector<KeyInfo> out;
+  for (const auto& shard : shards_) {
+    MutexLock lock(&shard->mu);
+    for (const auto& [id, e] : shard->keys) {
+      if (owner.has_value() && e.row.owner != *owner) continue;
+      out.push_back(ToKeyInfo(e.row));
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const KeyInfo& a, const KeyInfo& b) {
+    return a.created_at_us != b.created_at_us
+               ? a.created_at_us < b.created_at_us
+               : a.id < b.id;
+  });
+  return out;
+}
+
+StatusOr<RateDecision> KeysImpl::CheckRateLimit(std::string_view id) {
+  Status s = CheckOpen();
+  if (!s.ok()) return s;
+  const int64_t now = mono_();
+  Shard& shard = ShardFor(id);
+  MutexLock lock(&shard.mu);
+  auto it = shard.keys.find(AView(id));
+  if (it == shard.keys.end()) return Status::NotFound("no such API key");
+  Entry& e = it->second;
+  return e.bucket.Take(e.row.rate_per_s, e.row.burst, now);
+}
+
+size_t KeysImpl::FlushUsage() {
+  KeyUsageFlush flush;
+  for (const auto& shard : shards_) {
+    MutexLock lock(&shard->mu);
+    for (std::string& id : shard->dirty) {
+      auto it = shard->keys.find(id);
+      if (it == shard->keys.end() || !it->second.usage_dirty) continue;
+      it->second.usage_dirty = false;
+      flush.keys.push_back(KeyUsage{std::move(id), it->second.row.request_count,
+                                    it->second.row.last_used_us});
+    }
+    shard->dirty.clear();
+  }
+  const size_t n = flush.keys.size();
+  if (n == 0) return 0;
+  size_t bytes = sizeof(WriteOp);
+  for (const KeyUsage& u : flush.keys) bytes += sizeof(KeyUsage) + u.id.size();
+  std::vector<std::string> ids;
+  ids.reserve(n);
+  for (const KeyUsage& u : flush.keys) ids.push_back(u.id);
+  StatusOr<uint64_t> lsn = write_path_->Submit(
+      WritePayload(KeyOp{std::move(flush)}), bytes, Durability::kBatched);
+  if (lsn.ok()) return n;
+  // Not queued: mark the keys dirty again so the next flush carries them.
+  log_->warn("API key usage flush of {} keys not queued: {}", n,
+             lsn.status().ToString());
+  for (std::string& id : ids) {
+    Shard& shard = ShardFor(id);
+    MutexLock lock(&shard.mu);
+    auto it = shard.keys.find(AView(id));
+    if (it == shard.keys.end() || it->second.usage_dirty) continue;
+    it->second.usage_dirty = true;
+    shard.dirty.push_back(std::move(id));
+  }
+  return 0;
+}
+
+Status KeysImpl::Reload() {
+  if (storage_ == nullptr) return Status::OK();
+  size_t loaded = 0;
+  Status s = storage_->ScanAll([&](KeyRow&& row) {
+    if (!IsKeyId(row.id)) {
+      log_->warn("API keys: skipping a stored key with a malformed id");
+      return true;
+    }
+    Shard& shard = ShardFor(row.id);
+    MutexLock lock(&shard.mu);
+    std::string id = row.id;
+    shard.keys[id].Set(std::move(row));
+    ++loaded;
+    return true;
+  });
+  if (!s.ok()) return s.WithPrefix("loading API keys");
+  if (loaded > 0) log_->info("loaded {} API keys", loaded);
+  return Status::OK();
+}
+
+void KeysImpl::Start() {
+  if (options_.keys_usage_flush_interval.count() <= 0) return;
+  flusher_ = std::thread([this] { FlushLoop(); });
+}
+
+void KeysImpl::Stop() {
+  {
+    MutexLock lock(&flush_mu_);
+    if (flush_stop_) return;
+    flush_stop_ = true;
+  }
+  // New calls fail from here on, so the last flush carries every use
+  // counted by a call that returned before Stop.
+  stopped_.store(true, std::memory_order_seq_cst);
+  flush_cv_.SignalAll();
+  if (flusher_.joinable()) flusher_.join();
+  (void)FlushUsage();
+}
+
+void KeysImpl::FlushLoop() {
+  for (;;) {
+    {
+      MutexLock lock(&flush_mu_);
+      const auto deadline = DeadlineAfter(options_.keys_usage_flush_interval);
+      while (!flush_stop_ && CondVar::Clock::now() < deadline) {
+        flush_cv_.WaitUntil(&flush_mu_, deadline);
+      }
+      if (flush_stop_) return;
+    }
+    (void)FlushUsage();
+  }
+}
+
+}  // namespace convstore::internal

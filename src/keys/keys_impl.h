@@ -1,0 +1,164 @@
+// Copyright 2026 The convstore Authors.
+//
+// KeysImpl: the Keys a Store hands out (include/convstore/keys.h). Every
+// key lives in memory in one of a fixed set of shards (by id); a change is
+// applied to its shard and queued through the WritePath as a KeyOp while
+// the shard lock is held, so the LSN order of one key's writes is the order
+// memory saw them. Validation never touches the database.
+//
+// Usage counts are bumped in memory on each successful validation and the
+// key's id is put on its shard's dirty list; FlushUsage drains the lists
+// into one KeyUsageFlush op holding each used key once. A small thread
+// calls it every Options::keys_usage_flush_interval, and Stop calls it a
+// last time, so a million validations of one key between flushes cost one
+// UPDATE.
+//
+// Audit: with a sink, create/revoke/rotate are recorded and waited for
+// after their commit; failed validations are recorded without waiting.
+//
+// Thread safety: all public methods are thread-safe. Start/Stop are called
+// by the Store (Stop may be called more than once).
+//
+// Invariants:
+//  1. A key's op is queued before its memory changes, under the shard
+//     lock; if queuing fails, memory is left as it was.
+//  2. An id is on its shard's dirty list iff its entry's usage_dirty is
+//     set (or the entry is gone).
+//  3. No secret is stored, logged or audited: only its hash (in KeyRow)
+//     and its id/prefix leave CreateKey.
+
+#ifndef CONVSTORE_SRC_KEYS_KEYS_IMPL_H_
+#define CONVSTORE_SRC_KEYS_KEYS_IMPL_H_
+
+#include <absl/base/thread_annotations.h>
+#include <absl/container/flat_hash_map.h>
+#include <spdlog/logger.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "audit_sink.h"
+#include "convstore/keys.h"
+#include "convstore/options.h"
+#include "keys/key_op.h"
+#include "keys/key_secret.h"
+#include "keys/key_storage.h"
+#include "keys/token_bucket.h"
+#include "mutex.h"
+#include "write_path.h"
+
+namespace convstore::internal {
+
+// Input limits of KeySpec (documented in keys.h).
+inline constexpr size_t kKeyMaxNameBytes = 256;
+inline constexpr size_t kKeyMaxScopeBytes = 128;
+inline constexpr size_t kKeyMaxScopes = 64;
+inline constexpr size_t kKeyShards = 16;
+
+class KeysImpl final : public Keys {
+ public:
+  using WaitFn = std::function<Status(uint64_t lsn)>;
+  using NowFn = std::function<int64_t()>;  // microseconds
+
+  // `storage` may be null (nothing to reload); `audit` may be null (no
+  // auditing). `wall` gives wall-clock time (created, expiry, last used),
+  // `mono` monotonic time (rate-limit buckets).
+  KeysImpl(const Options& options, WritePath* write_path, KeyStorage* storage,
+           AuditSink* audit, WaitFn wait_durable, NowFn wall, NowFn mono,
+           std::shared_ptr<spdlog::logger> log);
+  ~KeysImpl() override;
+
+  // Loads every stored key.
+  Status Reload();
+  // Starts the usage flush thread (if keys_usage_flush_interval > 0).
+  void Start();
+  // Stops the flush thread, flushes usage a last time; later calls fail
+  // with FailedPrecondition. Idempotent.
+  void Stop();
+  // Queues the usage of every key used since the last flush as one op.
+  // Returns the number of keys in it (0: nothing queued). Called by the
+  // flush thread and Stop; tests call it directly.
+  size_t FlushUsage();
+
+  StatusOr<CreatedKey> CreateKey(const KeySpec& spec) override;
+  using Keys::ValidateKey;
+  StatusOr<KeyInfo> ValidateKey(std::string_view secret,
+                                std::string_view required_scope) override;
+  Status RevokeKey(std::string_view id) override;
+  StatusOr<CreatedKey> RotateKey(std::string_view id,
+                                 std::chrono::microseconds overlap) override;
+  StatusOr<std::vector<KeyInfo>> ListKeys(
+      std::optional<std::string> owner) override;
+  StatusOr<RateDecision> CheckRateLimit(std::string_view id) override;
+
+ private:
+  struct Entry {
+    // Sets row and the inline copy of its hash.
+    void Set(KeyRow r);
+    KeyRow row;
+    // row.hash again, inline: the compare on the validation path then
+    // touches no memory outside the map slot. Empty (no match possible)
+    // when row.hash is not kKeyHashBytes long.
+    std::array<char, kKeyHashBytes> hash{};
+    bool hash_ok = false;
+    bool usage_dirty = false;
+    TokenBucket bucket;
+  };
+  struct Shard {
+    Mutex mu;
+    absl::flat_hash_map<std::string, Entry> keys ABSL_GUARDED_BY(mu);
+    std::vector<std::string> dirty ABSL_GUARDED_BY(mu);
+  };
+
+  Shard& ShardFor(std::string_view id);
+  Status CheckOpen() const;
+  // Queues a put of `row` (kSync as kBatched: the caller waits after
+  // unlocking). Returns the LSN.
+  StatusOr<uint64_t> QueuePut(const KeyRow& row);
+  // After unlocking: waits for `lsn` when the class is kSync.
+  Status AfterWrite(uint64_t lsn, std::string_view id);
+  // Makes a key from `spec`-like fields, stores and queues it; the LSN of
+  // its put in *lsn. Does not wait.
+  StatusOr<CreatedKey> Insert(KeyRow row, uint64_t* lsn);
+  // Audits (when there is a sink). Never fails the caller: a failure is
+  // logged.
+  void Audit(std::string action, std::string resource, std::string outcome,
+             std::string details_json, bool wait);
+  // A failed validation: audits it (not waiting) and returns `result`.
+  Status Deny(Status result, std::string_view reason, std::string_view id,
+              std::string_view scope);
+  void FlushLoop();
+
+  const Options options_;
+  WritePath* const write_path_;
+  KeyStorage* const storage_;
+  AuditSink* const audit_;
+  const WaitFn wait_durable_;
+  const NowFn wall_;
+  const NowFn mono_;
+  const std::shared_ptr<spdlog::logger> log_;
+  const Durability durability_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+
+  std::atomic<bool> stopped_{false};
+
+  Mutex flush_mu_;
+  CondVar flush_cv_;
+  bool flush_stop_ ABSL_GUARDED_BY(flush_mu_) = false;
+  std::thread flusher_;
+};
+
+// The public view of a stored key (no hash).
+KeyInfo ToKeyInfo(const KeyRow& row);
+
+}  // namespace convstore::internal
+
+#endif  // CONVSTORE_SRC_KEYS_KEYS_IMPL_H_

@@ -1,0 +1,907 @@
+// Copyright 2026 The convstore Authors.
+//
+// API keys (include/convstore/keys.h). Unit tests drive KeysImpl on a
+// recording WritePath, fake clocks and a recording AuditSink, so expiry,
+// rotation overlap, rate limits and usage coalescing are exact; store tests
+// run the whole path (queue, writer, SQLite), reopen the file, and grep the
+// logs and the database bytes for the secret.
+
+#include <absl/strings/escaping.h>
+#include <openssl/sha.h>
+#include <sqlite3.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "audit_sink.h"
+#include "convstore/convstore.h"
+#include "dead_letter.h"
+#include "keys/key_secret.h"
+#include "keys/keys_impl.h"
+#include "logging.h"
+#include "mutex.h"
+#include "testutil.h"
+#include "write_path.h"
+
+namespace convstore {
+namespace {
+
+using internal::KeyOp;
+using internal::KeyPut;
+using internal::KeysImpl;
+using internal::KeyUsageFlush;
+using std::chrono::microseconds;
+using std::chrono::milliseconds;
+using test::OpenOrDie;
+using test::TempDir;
+using test::TestOptions;
+
+constexpr int64_t kT0 = 1'700'000'000'000'000;  // fake wall clock start
+constexpr int64_t kSecond = 1'000'000;
+
+// Records every submitted key op in LSN order.
+class RecordingWritePath final : public internal::WritePath {
+ public:
+  StatusOr<uint64_t> Submit(internal::WritePayload payload, size_t bytes,
+                            Durability durability,
+                            milliseconds sync_timeout) override {
+    (void)bytes;
+    (void)durability;
+    (void)sync_timeout;
+    if (full.load()) return Status::ResourceExhausted("queue full");
+    internal::MutexLock lock(&mu_);
+    ops_.push_back(std::get<KeyOp>(payload));
+    return static_cast<uint64_t>(ops_.size());
+  }
+  Status Reserve(size_t bytes, Durability durability) override {
+    (void)bytes;
+    (void)durability;
+    if (full.load()) return Status::ResourceExhausted("queue full");
+    return Status::OK();
+  }
+  StatusOr<uint64_t> SubmitReserved(internal::WritePayload payload,
+                                    size_t bytes,
+                                    Durability durability) override {
+    (void)bytes;
+    (void)durability;
+    internal::MutexLock lock(&mu_);
+    ops_.push_back(std::get<KeyOp>(payload));
+    return static_cast<uint64_t>(ops_.size());
+  }
+  void CancelReserved(size_t bytes) override { (void)bytes; }
+  uint64_t DurableLsn() const override {
+    internal::MutexLock lock(&mu_);
+    return ops_.size();
+  }
+  std::vector<KeyOp> ops() const {
+    internal::MutexLock lock(&mu_);
+    return ops_;
+  }
+  size_t usage_ops() const {
+    size_t n = 0;
+    for (const KeyOp& op : ops()) {
+      n += std::holds_alternative<KeyUsageFlush>(op.record) ? 1 : 0;
+    }
+    return n;
+  }
+
+  std::atomic<bool> full{false};
+
+ private:
+  mutable internal::Mutex mu_;
+  std::vector<KeyOp> ops_ ABSL_GUARDED_BY(mu_);
+};
+
+class RecordingAuditSink final : public internal::AuditSink {
+ public:
+  Status Record(AuditEvent event, bool wait) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    events_.push_back({std::move(event), wait});
+    return Status::OK();
+  }
+  std::vector<std::pair<AuditEvent, bool>> events() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return events_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::pair<AuditEvent, bool>> events_;
+};
+
+// A KeysImpl on a RecordingWritePath, a recording audit sink and clocks
+// the test moves (wall and monotonic move together).
+struct Harness {
+  explicit Harness(Options o = Options()) : options(std::move(o)) {
+    options.log_level = LogLevel::kError;
+    options.keys_usage_flush_interval = milliseconds(0);  // tests flush
+    keys = std::make_unique<KeysImpl>(
+        options, &path, nullptr, &audit, [](uint64_t) { return Status::OK(); },
+        [this] { return now.load(); }, [this] { return now.load() - kT0; },
+        internal::MakeLogger(options));
+  }
+  void Advance(microseconds d) { now.fetch_add(d.count()); }
+  CreatedKey Create(KeySpec spec) {
+    StatusOr<CreatedKey> r = keys->CreateKey(spec);
+    INFO(r.status().ToString());
+    REQUIRE(r.ok());
+    return *r;
+  }
+
+  Options options;
+  RecordingWritePath path;
+  RecordingAuditSink audit;
+  std::atomic<int64_t> now{kT0};
+  std::unique_ptr<KeysImpl> keys;
+};
+
+KeySpec Spec(std::string name = "ci", std::string owner = "tenant-1",
+             std::vector<std::string> scopes = {"chat:read", "chat:write"}) {
+  KeySpec s;
+  s.name = std::move(name);
+  s.owner = std::move(owner);
+  s.scopes = std::move(scopes);
+  return s;
+}
+
+std::string RandomPart(const std::string& secret) {
+  return secret.substr(internal::kSecretTag.size() + internal::kKeyIdChars + 1);
+}
+
+std::string Sha256(const std::string& s) {
+  std::string out(32, '\0');
+  SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(),
+         reinterpret_cast<unsigned char*>(out.data()));
+  return out;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in),
+                     std::istreambuf_iterator<char>());
+}
+
+// Every text field of a KeyInfo, joined: what a caller could print.
+std::string Dump(const KeyInfo& k) {
+  std::string s = k.id + "|" + k.prefix + "|" + k.name + "|" + k.owner + "|" +
+                  k.rotated_from + "|" + k.replaced_by;
+  for (const std::string& sc : k.scopes) s += "|" + sc;
+  return s;
+}
+
+TEST_CASE("CreateKey returns a well-formed secret once and stores its hash",
+          "[keys]") {
+  Harness h;
+  CreatedKey k = h.Create(Spec());
+  const std::string& secret = k.secret;
+  REQUIRE(secret.size() == 56);
+  CHECK(secret.substr(0, 4) == "csk_");
+  CHECK(secret.substr(4, 8) == k.info.id);
+  CHECK(secret[12] == '_');
+  CHECK(k.info.prefix == "csk_" + k.info.id);
+  CHECK(k.info.name == "ci");
+  CHECK(k.info.owner == "tenant-1");
+  CHECK(k.info.scopes == std::vector<std::string>{"chat:read", "chat:write"});
+  CHECK(k.info.created_at_us == kT0);
+  CHECK(k.info.request_count == 0);
+  std::string_view id;
+  CHECK(internal::ParseSecret(secret, &id));
+
+  // One put, carrying the SHA-256 of the secret and nothing of the secret.
+  std::vector<KeyOp> ops = h.path.ops();
+  REQUIRE(ops.size() == 1);
+  const auto& put = std::get<KeyPut>(ops[0].record);
+  CHECK(put.row.id == k.info.id);
+  CHECK(put.row.hash == Sha256(secret));
+  CHECK(put.row.hash.find(RandomPart(secret)) == std::string::npos);
+
+  // Two keys never share a secret or an id.
+  CreatedKey k2 = h.Create(Spec());
+  CHECK(k2.secret != secret);
+  CHECK(k2.info.id != k.info.id);
+  CHECK(RandomPart(k2.secret) != RandomPart(secret));
+}
+
+TEST_CASE("ValidateKey accepts the secret and checks scope, with exact codes",
+          "[keys]") {
+  Harness h;
+  CreatedKey k = h.Create(Spec());
+  StatusOr<KeyInfo> ok = h.keys->ValidateKey(k.secret);
+  REQUIRE(ok.ok());
+  CHECK(ok->id == k.info.id);
+  CHECK(ok->request_count == 1);
+  CHECK(ok->last_used_at_us == kT0);
+  REQUIRE(h.keys->ValidateKey(k.secret, "chat:write").ok());
+
+  StatusOr<KeyInfo> no_scope = h.keys->ValidateKey(k.secret, "admin");
+  REQUIRE_FALSE(no_scope.ok());
+  CHECK(no_scope.status().code() == StatusCode::kPermissionDenied);
+  CHECK(no_scope.status().message() == "API key lacks the required scope");
+
+  // Right id, wrong random part: the same answer as an unknown key.
+  std::string wrong = k.secret;
+  wrong.back() = wrong.back() == 'A' ? 'B' : 'A';
+  StatusOr<KeyInfo> bad = h.keys->ValidateKey(wrong);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().code() == StatusCode::kUnauthenticated);
+  CHECK(bad.status().message() == "invalid API key");
+
+  std::string unknown = k.secret;
+  unknown[4] = unknown[4] == 'a' ? 'b' : 'a';  // another id
+  StatusOr<KeyInfo> unk = h.keys->ValidateKey(unknown);
+  REQUIRE_FALSE(unk.ok());
+  CHECK(unk.status().code() == StatusCode::kUnauthenticated);
+  CHECK(unk.status().message() == "invalid API key");
+
+  // Only the successful validations counted.
+  StatusOr<std::vector<KeyInfo>> list = h.keys->ListKeys(std::nullopt);
+  REQUIRE(list.ok());
+  REQUIRE(list->size() == 1);
+  CHECK((*list)[0].request_count == 2);
+}
+
+TEST_CASE("malformed secrets get the unknown-key answer and are not echoed",
+          "[keys]") {
+  Harness h;
+  CreatedKey k = h.Create(Spec());
+  const std::string s = k.secret;
+  const std::vector<std::string> malformed = {
+      "",
+      "csk_",
+      s.substr(0, s.size() - 1),                        // short
+      s + "A",                                          // long
+      "xsk_" + s.substr(4),                             // wrong tag
+      s.substr(0, 12) + "-" + s.substr(13),             // wrong separator
+      "csk_" + std::string("ABCDEFGH") + s.substr(12),  // id upper case
+      s.substr(0, 20) + "!" + s.substr(21),             // not base64url
+      s.substr(0, 20) + std::string(1, '\0') + s.substr(21),
+      "Bearer " + s,
+      std::string(4096, 'x'),
+  };
+  for (const std::string& m : malformed) {
+    StatusOr<KeyInfo> r = h.keys->ValidateKey(m);
+    INFO("input of " << m.size() << " bytes");
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == StatusCode::kUnauthenticated);
+    CHECK(r.status().message() == "invalid API key");
+  }
+  // The real one still works.
+  CHECK(h.keys->ValidateKey(s).ok());
+}
+
+TEST_CASE("revoked and expired keys are denied; revoke is idempotent",
+          "[keys]") {
+  Harness h;
+  CreatedKey a = h.Create(Spec("a"));
+  KeySpec exp_spec = Spec("b");
+  exp_spec.expires_at_us = kT0 + 60 * kSecond;
+  CreatedKey b = h.Create(exp_spec);
+  CHECK(b.info.expires_at_us == kT0 + 60 * kSecond);
+
+  REQUIRE(h.keys->RevokeKey(a.info.id).ok());
+  StatusOr<KeyInfo> r = h.keys->ValidateKey(a.secret);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == StatusCode::kPermissionDenied);
+  CHECK(r.status().message() == "API key is not active");
+  const size_t ops_before = h.path.ops().size();
+  CHECK(h.keys->RevokeKey(a.info.id).ok());  // again: OK, no new write
+  CHECK(h.path.ops().size() == ops_before);
+  CHECK(h.keys->RevokeKey("zzzzzzzz").IsNotFound());
+  CHECK(h.keys->RevokeKey("not an id").IsNotFound());
+
+  h.Advance(microseconds(59 * kSecond));
+  CHECK(h.keys->ValidateKey(b.secret).ok());
+  h.Advance(microseconds(kSecond));
+  StatusOr<KeyInfo> e = h.keys->ValidateKey(b.secret);
+  REQUIRE_FALSE(e.ok());
+  CHECK(e.status().code() == StatusCode::kPermissionDenied);
+  CHECK(e.status().message() == "API key is not active");
+}
+
+TEST_CASE("CreateKey refuses bad specs and writes nothing", "[keys]") {
+  Harness h;
+  KeySpec s = Spec();
+  s.name = "";
+  CHECK(h.keys->CreateKey(s).status().IsInvalidArgument());
+  s = Spec();
+  s.owner = std::string(300, 'o');
+  CHECK(h.keys->CreateKey(s).status().IsInvalidArgument());
+  s = Spec();
+  s.scopes = {""};
+  CHECK(h.keys->CreateKey(s).status().IsInvalidArgument());
+  s = Spec();
+  s.expires_at_us = kT0;  // not in the future
+  CHECK(h.keys->CreateKey(s).status().IsInvalidArgument());
+  s = Spec();
+  s.rate_per_s = -1;
+  CHECK(h.keys->CreateKey(s).status().IsInvalidArgument());
+  s = Spec();
+  s.name = "\xff\xfe";
+  CHECK(h.keys->CreateKey(s).status().IsInvalidArgument());
+  CHECK(h.path.ops().empty());
+  // A full queue: the error comes back and memory is unchanged.
+  h.path.full = true;
+  CHECK(h.keys->CreateKey(Spec()).status().IsResourceExhausted());
+  h.path.full = false;
+  CHECK(h.keys->ListKeys(std::nullopt)->empty());
+}
+
+TEST_CASE("RotateKey keeps the old key valid for the overlap only", "[keys]") {
+  Options o;
+  o.keys_default_rate_per_s = 0;
+  Harness h(o);
+  KeySpec spec = Spec("deploy", "tenant-9", {"deploy"});
+  spec.rate_per_s = 7;
+  spec.burst = 11;
+  CreatedKey old = h.Create(spec);
+  h.Advance(microseconds(kSecond));
+  StatusOr<CreatedKey> rotated =
+      h.keys->RotateKey(old.info.id, std::chrono::minutes(10));
+  REQUIRE(rotated.ok());
+  const KeyInfo& n = rotated->info;
+  CHECK(n.id != old.info.id);
+  CHECK(n.name == "deploy");
+  CHECK(n.owner == "tenant-9");
+  CHECK(n.scopes == std::vector<std::string>{"deploy"});
+  CHECK(n.rate_per_s == 7);
+  CHECK(n.burst == 11);
+  CHECK(n.rotated_from == old.info.id);
+  CHECK(n.expires_at_us == 0);
+  CHECK(rotated->secret != old.secret);
+
+  StatusOr<std::vector<KeyInfo>> list = h.keys->ListKeys(std::nullopt);
+  REQUIRE(list.ok());
+  REQUIRE(list->size() == 2);
+  CHECK((*list)[0].id == old.info.id);
+  CHECK((*list)[0].replaced_by == n.id);
+  CHECK((*list)[0].expires_at_us == kT0 + kSecond + 600 * kSecond);
+
+  // Both work during the overlap.
+  h.Advance(microseconds(599 * kSecond));
+  CHECK(h.keys->ValidateKey(old.secret, "deploy").ok());
+  CHECK(h.keys->ValidateKey(rotated->secret, "deploy").ok());
+  // At its end the old one is expired; the new one goes on.
+  h.Advance(microseconds(kSecond));
+  StatusOr<KeyInfo> r = h.keys->ValidateKey(old.secret, "deploy");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == StatusCode::kPermissionDenied);
+  CHECK(h.keys->ValidateKey(rotated->secret, "deploy").ok());
+
+  // An expired (or revoked) key is not rotated; unknown ids are NotFound.
+  CHECK(h.keys->RotateKey(old.info.id, microseconds(0))
+            .status()
+            .IsFailedPrecondition());
+  CHECK(h.keys->RotateKey("abcdefgh", microseconds(0)).status().IsNotFound());
+
+  // Zero overlap: the old key stops at once.
+  StatusOr<CreatedKey> again = h.keys->RotateKey(n.id, microseconds(0));
+  REQUIRE(again.ok());
+  CHECK(h.keys->ValidateKey(rotated->secret).status().code() ==
+        StatusCode::kPermissionDenied);
+  CHECK(h.keys->ValidateKey(again->secret).ok());
+}
+
+TEST_CASE("a rotated key with a lifetime gets the same lifetime again",
+          "[keys]") {
+  Harness h;
+  KeySpec spec = Spec();
+  spec.expires_at_us = kT0 + 3600 * kSecond;  // one hour
+  CreatedKey old = h.Create(spec);
+  h.Advance(microseconds(600 * kSecond));
+  StatusOr<CreatedKey> r =
+      h.keys->RotateKey(old.info.id, microseconds(7200 * kSecond));
+  REQUIRE(r.ok());
+  CHECK(r->info.expires_at_us == kT0 + 600 * kSecond + 3600 * kSecond);
+  // The overlap never extends the old key past its own expiry.
+  StatusOr<std::vector<KeyInfo>> list = h.keys->ListKeys(std::nullopt);
+  REQUIRE(list.ok());
+  REQUIRE(list->size() == 2);
+  CHECK((*list)[0].expires_at_us == kT0 + 3600 * kSecond);
+  CHECK(h.keys->RotateKey(old.info.id, microseconds(-1))
+            .status()
+            .IsInvalidArgument());
+}
+
+TEST_CASE("ListKeys filters by owner and shows neither secret nor hash",
+          "[keys]") {
+  Harness h;
+  CreatedKey a = h.Create(Spec("a", "alice"));
+  h.Advance(microseconds(1));
+  CreatedKey b = h.Create(Spec("b", "bob"));
+  h.Advance(microseconds(1));
+  CreatedKey c = h.Create(Spec("c", "alice"));
+  StatusOr<std::vector<KeyInfo>> alice = h.keys->ListKeys("alice");
+  REQUIRE(alice.ok());
+  REQUIRE(alice->size() == 2);
+  CHECK((*alice)[0].id == a.info.id);
+  CHECK((*alice)[1].id == c.info.id);
+  StatusOr<std::vector<KeyInfo>> all = h.keys->ListKeys(std::nullopt);
+  REQUIRE(all.ok());
+  REQUIRE(all->size() == 3);
+  CHECK(h.keys->ListKeys("nobody")->empty());
+  for (const KeyInfo& k : *all) {
+    const std::string text = Dump(k);
+    for (const CreatedKey* ck : {&a, &b, &c}) {
+      CHECK(text.find(ck->secret) == std::string::npos);
+      CHECK(text.find(RandomPart(ck->secret)) == std::string::npos);
+      CHECK(text.find(Sha256(ck->secret)) == std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("a million validations are a handful of usage writes", "[keys]") {
+  Harness h;
+  CreatedKey a = h.Create(Spec("a"));
+  CreatedKey b = h.Create(Spec("b"));
+  const size_t puts = h.path.ops().size();
+  constexpr int kValidations = 1'000'000;
+  constexpr int kFlushEvery = 100'000;  // ten flush intervals
+  for (int i = 1; i <= kValidations; ++i) {
+    REQUIRE(h.keys->ValidateKey(i % 2 == 0 ? a.secret : b.secret).ok());
+    if (i % kFlushEvery == 0) CHECK(h.keys->FlushUsage() == 2);
+  }
+  // Nothing used since the last flush: nothing to write.
+  CHECK(h.keys->FlushUsage() == 0);
+  std::vector<KeyOp> ops = h.path.ops();
+  CHECK(ops.size() - puts == 10);
+  CHECK(h.path.usage_ops() <= 10);
+  size_t usage_rows = 0;
+  int64_t last_a = 0;
+  for (const KeyOp& op : ops) {
+    if (const auto* f = std::get_if<KeyUsageFlush>(&op.record)) {
+      usage_rows += f->keys.size();
+      for (const auto& u : f->keys) {
+        if (u.id == a.info.id) last_a = u.request_count;
+      }
+    }
+  }
+  CHECK(usage_rows == 20);  // one UPDATE per used key per flush
+  CHECK(last_a == kValidations / 2);
+}
+
+TEST_CASE("a usage flush the queue refuses is carried by the next one",
+          "[keys]") {
+  Harness h;
+  CreatedKey a = h.Create(Spec());
+  REQUIRE(h.keys->ValidateKey(a.secret).ok());
+  h.path.full = true;
+  CHECK(h.keys->FlushUsage() == 0);
+  h.path.full = false;
+  REQUIRE(h.keys->ValidateKey(a.secret).ok());
+  CHECK(h.keys->FlushUsage() == 1);
+  const KeyOp last = h.path.ops().back();
+  const auto& f = std::get<KeyUsageFlush>(last.record);
+  REQUIRE(f.keys.size() == 1);
+  CHECK(f.keys[0].request_count == 2);
+}
+
+TEST_CASE("the token bucket allows the burst, then one per 1/rate", "[keys]") {
+  Options o;
+  o.keys_default_rate_per_s = 5;
+  o.keys_default_burst = 0;  // taken as the rate
+  Harness h(o);
+  KeySpec spec = Spec();
+  spec.rate_per_s = 2;
+  spec.burst = 3;
+  CreatedKey k = h.Create(spec);
+  for (int i = 0; i < 3; ++i) {
+    StatusOr<RateDecision> d = h.keys->CheckRateLimit(k.info.id);
+    REQUIRE(d.ok());
+    CHECK(d->allowed);
+    CHECK(d->remaining == 2 - i);
+    CHECK(d->retry_after == microseconds(0));
+  }
+  StatusOr<RateDecision> d = h.keys->CheckRateLimit(k.info.id);
+  REQUIRE(d.ok());
+  CHECK_FALSE(d->allowed);
+  CHECK(d->retry_after == microseconds(500'000));
+  h.Advance(microseconds(250'000));
+  d = h.keys->CheckRateLimit(k.info.id);
+  CHECK_FALSE(d->allowed);
+  CHECK(d->retry_after == microseconds(250'000));
+  h.Advance(microseconds(250'000));
+  d = h.keys->CheckRateLimit(k.info.id);
+  CHECK(d->allowed);
+  CHECK_FALSE(h.keys->CheckRateLimit(k.info.id)->allowed);
+  // A long pause refills to the burst, not beyond.
+  h.Advance(microseconds(3600 * kSecond));
+  int allowed = 0;
+  for (int i = 0; i < 10; ++i) {
+    allowed += h.keys->CheckRateLimit(k.info.id)->allowed ? 1 : 0;
+  }
+  CHECK(allowed == 3);
+
+  // A key without its own limit gets the Options default (5/s, burst 5).
+  CreatedKey def = h.Create(Spec("default"));
+  CHECK(def.info.rate_per_s == 5);
+  CHECK(def.info.burst == 5);
+  allowed = 0;
+  for (int i = 0; i < 10; ++i) {
+    allowed += h.keys->CheckRateLimit(def.info.id)->allowed ? 1 : 0;
+  }
+  CHECK(allowed == 5);
+  CHECK(h.keys->CheckRateLimit("abcdefgh").status().IsNotFound());
+}
+
+TEST_CASE("without a rate, CheckRateLimit always allows", "[keys]") {
+  Harness h;  // Options default: unlimited
+  CreatedKey k = h.Create(Spec());
+  CHECK(k.info.rate_per_s == 0);
+  for (int i = 0; i < 1000; ++i) {
+    REQUIRE(h.keys->CheckRateLimit(k.info.id)->allowed);
+  }
+}
+
+TEST_CASE("changes and failed validations are audited, never the secret",
+          "[keys][audit]") {
+  Harness h;
+  CreatedKey k = h.Create(Spec());
+  REQUIRE(h.keys->ValidateKey(k.secret).ok());  // success: not audited
+  std::string wrong = k.secret;
+  wrong.back() = wrong.back() == 'A' ? 'B' : 'A';
+  CHECK_FALSE(h.keys->ValidateKey(wrong).ok());
+  CHECK_FALSE(h.keys->ValidateKey("garbage " + k.secret).ok());
+  CHECK_FALSE(h.keys->ValidateKey(k.secret, "admin").ok());
+  StatusOr<CreatedKey> r = h.keys->RotateKey(k.info.id, std::chrono::hours(1));
+  REQUIRE(r.ok());
+  REQUIRE(h.keys->RevokeKey(r->info.id).ok());
+  CHECK_FALSE(h.keys->ValidateKey(r->secret).ok());
+
+  std::vector<std::pair<AuditEvent, bool>> ev = h.audit.events();
+  REQUIRE(ev.size() == 7);
+  auto check = [&](size_t i, const char* action, const char* outcome, bool wait,
+                   const std::string& resource, const char* reason) {
+    INFO("event " << i << ": " << ev[i].first.action << " "
+                  << ev[i].first.details_json);
+    CHECK(ev[i].first.action == action);
+    CHECK(ev[i].first.outcome == outcome);
+    CHECK(ev[i].second == wait);
+    CHECK(ev[i].first.resource == resource);
+    CHECK_FALSE(ev[i].first.actor.empty());
+    if (reason != nullptr) {
+      CHECK(ev[i].first.details_json.find(std::string("\"reason\":\"") +
+                                          reason + "\"") != std::string::npos);
+    }
+  };
+  check(0, "key.create", "success", true, k.info.id, nullptr);
+  check(1, "key.validate", "denied", false, k.info.id, "wrong_secret");
+  check(2, "key.validate", "denied", false, "", "malformed");
+  check(3, "key.validate", "denied", false, k.info.id, "missing_scope");
+  check(4, "key.rotate", "success", true, k.info.id, nullptr);
+  check(5, "key.revoke", "success", true, r->info.id, nullptr);
+  check(6, "key.validate", "denied", false, r->info.id, "revoked");
+  CHECK(ev[1].first.details_json.find(k.info.prefix) != std::string::npos);
+  for (const auto& [e, wait] : ev) {
+    const std::string all = e.actor + e.action + e.resource + e.outcome +
+                            e.details_json + e.source_address;
+    for (const std::string& secret : {k.secret, r->secret, wrong}) {
+      CHECK(all.find(secret) == std::string::npos);
+      CHECK(all.find(RandomPart(secret)) == std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("key writes become readable dead letters without the hash",
+          "[keys][dead_letter]") {
+  Harness h;
+  CreatedKey k = h.Create(Spec());
+  REQUIRE(h.keys->ValidateKey(k.secret).ok());
+  REQUIRE(h.keys->FlushUsage() == 1);
+  std::vector<KeyOp> ops = h.path.ops();
+  REQUIRE(ops.size() == 2);
+  internal::WriteOp put;
+  put.lsn = 7;
+  put.payload = ops[0];
+  DeadLetter d = internal::MakeDeadLetter(put, Status::InvalidArgument("x"));
+  CHECK(d.kind == "key_put");
+  CHECK(d.key == k.info.id);
+  CHECK(d.payload.find("\"owner\":\"tenant-1\"") != std::string::npos);
+  const std::string hash = std::get<KeyPut>(ops[0].record).row.hash;
+  CHECK(d.payload.find(hash) == std::string::npos);
+  CHECK(d.payload.find(absl::BytesToHexString(hash)) == std::string::npos);
+  CHECK(d.payload.find(RandomPart(k.secret)) == std::string::npos);
+  internal::WriteOp usage;
+  usage.lsn = 8;
+  usage.payload = ops[1];
+  d = internal::MakeDeadLetter(usage, Status::InvalidArgument("x"));
+  CHECK(d.kind == "key_usage");
+  CHECK(d.key == k.info.id);
+  CHECK(d.payload.find("\"keys\"") != std::string::npos);
+}
+
+// --------------------------------------------------------------- Store tests
+
+int64_t QueryInt(const std::string& db_path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY,
+                          nullptr) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  int64_t n = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return n;
+}
+
+CreatedKey MustCreate(Store* store, KeySpec spec) {
+  StatusOr<CreatedKey> r = store->keys().CreateKey(spec);
+  INFO(r.status().ToString());
+  REQUIRE(r.ok());
+  return *r;
+}
+
+TEST_CASE("key changes are committed when the call returns (sync class)",
+          "[keys][store]") {
+  TempDir dir;
+  Options o = TestOptions(dir);
+  o.max_flush_delay = milliseconds(10'000);  // only a barrier commits soon
+  auto store = OpenOrDie(o);
+  CreatedKey k = MustCreate(store.get(), Spec());
+  CHECK(QueryInt(o.path, "SELECT count(*) FROM api_keys WHERE id = '" +
+                             k.info.id + "' AND revoked_us = 0") == 1);
+  REQUIRE(store->keys().RevokeKey(k.info.id).ok());
+  CHECK(QueryInt(o.path, "SELECT count(*) FROM api_keys WHERE id = '" +
+                             k.info.id + "' AND revoked_us > 0") == 1);
+  CHECK(QueryInt(o.path, "SELECT max(version) FROM schema_migrations") == 7);
+  REQUIRE(store->Close().ok());
+  CHECK(store->keys().ValidateKey(k.secret).status().IsFailedPrecondition());
+}
+
+TEST_CASE("keys, revocations and usage counts survive a restart",
+          "[keys][store]") {
+  TempDir dir;
+  Options o = TestOptions(dir);
+  CreatedKey a, b, c;
+  {
+    auto store = OpenOrDie(o);
+    a = MustCreate(store.get(), Spec("a", "alice"));
+    b = MustCreate(store.get(), Spec("b", "bob"));
+    KeySpec cs = Spec("c", "alice", {"x"});
+    cs.rate_per_s = 3;
+    cs.burst = 4;
+    c = MustCreate(store.get(), cs);
+    for (int i = 0; i < 5; ++i)
+      REQUIRE(store->keys().ValidateKey(a.secret).ok());
+    REQUIRE(store->keys().RevokeKey(b.info.id).ok());
+    REQUIRE(store->Close().ok());  // flushes the usage counts
+  }
+  auto store = OpenOrDie(o);
+  Keys& keys = store->keys();
+  StatusOr<std::vector<KeyInfo>> list = keys.ListKeys(std::nullopt);
+  REQUIRE(list.ok());
+  REQUIRE(list->size() == 3);
+  const KeyInfo& la = (*list)[0];
+  CHECK(la.id == a.info.id);
+  CHECK(la.request_count == 5);
+  CHECK(la.last_used_at_us > 0);
+  CHECK((*list)[1].revoked_at_us > 0);
+  CHECK((*list)[2].scopes == std::vector<std::string>{"x"});
+  CHECK((*list)[2].rate_per_s == 3);
+  CHECK((*list)[2].burst == 4);
+  StatusOr<KeyInfo> r = keys.ValidateKey(a.secret);
+  REQUIRE(r.ok());
+  CHECK(r->request_count == 6);
+  CHECK(keys.ValidateKey(b.secret).status().code() ==
+        StatusCode::kPermissionDenied);
+  CHECK(keys.ValidateKey(c.secret, "x").ok());
+  REQUIRE(store->Close().ok());
+}
+
+TEST_CASE("the periodic flush writes usage without Close", "[keys][store]") {
+  TempDir dir;
+  Options o = TestOptions(dir);
+  o.keys_usage_flush_interval = milliseconds(20);
+  auto store = OpenOrDie(o);
+  CreatedKey a = MustCreate(store.get(), Spec());
+  for (int i = 0; i < 1000; ++i)
+    REQUIRE(store->keys().ValidateKey(a.secret).ok());
+  const std::string q =
+      "SELECT request_count FROM api_keys WHERE id = '" + a.info.id + "'";
+  int64_t n = 0;
+  for (int i = 0; i < 500 && n != 1000; ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+    REQUIRE(store->Flush().ok());
+    n = QueryInt(o.path, q);
+  }
+  CHECK(n == 1000);
+  REQUIRE(store->Close().ok());
+}
+
+TEST_CASE("in the store, a burst of validations commits a few usage writes",
+          "[keys][store]") {
+  TempDir dir;
+  Options o = TestOptions(dir);
+  o.keys_usage_flush_interval = milliseconds(50);
+  auto store = OpenOrDie(o);
+  CreatedKey a = MustCreate(store.get(), Spec());
+  REQUIRE(store->Flush().ok());
+  const uint64_t before = store->GetStats().rows_committed;
+  const auto t0 = std::chrono::steady_clock::now();
+  constexpr int kValidations = 200'000;
+  for (int i = 0; i < kValidations; ++i) {
+    REQUIRE(store->keys().ValidateKey(a.secret).ok());
+  }
+  const auto elapsed = std::chrono::steady_clock::now() - t0;
+  std::this_thread::sleep_for(milliseconds(120));  // at least one more tick
+  REQUIRE(store->Flush().ok());
+  const uint64_t writes = store->GetStats().rows_committed - before;
+  // At most one usage write per flush tick, whatever the number of
+  // validations: ticks = time / interval, plus the tick after the loop.
+  const auto ticks =
+      std::chrono::duration_cast<milliseconds>(elapsed + milliseconds(120))
+          .count() /
+      50;
+  INFO("writes " << writes << ", ticks " << ticks);
+  CHECK(writes >= 1);
+  CHECK(writes <= static_cast<uint64_t>(ticks) + 2);
+  CHECK(writes < 1000);
+  REQUIRE(store->Close().ok());
+  CHECK(QueryInt(o.path, "SELECT request_count FROM api_keys WHERE id = '" +
+                             a.info.id + "'") == kValidations);
+}
+
+TEST_CASE("the secret is in no log line and nowhere in the database files",
+          "[keys][store]") {
+  TempDir dir;
+  Options o = TestOptions(dir);
+  o.log_level = LogLevel::kTrace;
+  auto logs = std::make_shared<std::vector<std::string>>();
+  auto mu = std::make_shared<std::mutex>();
+  o.log_sink = [logs, mu](LogLevel, std::string_view m) {
+    std::lock_guard<std::mutex> lock(*mu);
+    logs->emplace_back(m);
+  };
+  auto store = OpenOrDie(o);
+  Keys& keys = store->keys();
+  CreatedKey a = MustCreate(store.get(), Spec());
+  CreatedKey b = MustCreate(store.get(), Spec("b"));
+  std::vector<std::string> secrets = {a.secret, b.secret};
+  std::vector<std::string> errors;
+  auto note = [&](const Status& s) { errors.push_back(s.ToString()); };
+  REQUIRE(keys.ValidateKey(a.secret, "chat:read").ok());
+  note(keys.ValidateKey(a.secret, "admin").status());
+  std::string wrong = a.secret;
+  wrong.back() = wrong.back() == 'A' ? 'B' : 'A';
+  note(keys.ValidateKey(wrong).status());
+  note(keys.ValidateKey(a.secret + "x").status());
+  StatusOr<CreatedKey> rot = keys.RotateKey(a.info.id, std::chrono::hours(1));
+  REQUIRE(rot.ok());
+  secrets.push_back(rot->secret);
+  REQUIRE(keys.RevokeKey(b.info.id).ok());
+  note(keys.ValidateKey(b.secret).status());
+  note(keys.RevokeKey("nothere1"));
+  REQUIRE(store->Flush().ok());
+
+  auto check_files = [&](const char* when) {
+    for (const char* suffix : {"", "-wal", ".deadletter.jsonl"}) {
+      const std::string bytes = ReadAll(o.path + suffix);
+      INFO(when << ": file " << o.path + suffix);
+      for (const std::string& s : secrets) {
+        CHECK(bytes.find(s) == std::string::npos);
+        CHECK(bytes.find(RandomPart(s)) == std::string::npos);
+        CHECK(bytes.find(RandomPart(s).substr(0, 16)) == std::string::npos);
+      }
+    }
+  };
+  // Sanity: the files hold the keys' public ids, so the grep can hit.
+  CHECK((ReadAll(o.path) + ReadAll(o.path + "-wal")).find(a.info.id) !=
+        std::string::npos);
+  check_files("before close");
+  REQUIRE(store->Close().ok());
+  check_files("after close");
+
+  std::lock_guard<std::mutex> lock(*mu);
+  CHECK_FALSE(logs->empty());  // trace level: the grep has lines to search
+  for (const std::string& s : secrets) {
+    for (const std::string& line : *logs) {
+      CHECK(line.find(s) == std::string::npos);
+      CHECK(line.find(RandomPart(s).substr(0, 16)) == std::string::npos);
+    }
+    for (const std::string& e : errors) {
+      CHECK(e.find(s) == std::string::npos);
+      CHECK(e.find(RandomPart(s).substr(0, 16)) == std::string::npos);
+    }
+  }
+  for (const std::string& e : errors) {
+    CHECK(e.find(wrong) == std::string::npos);
+  }
+}
+
+TEST_CASE("validation runs in parallel with creates and revokes",
+          "[keys][store][concurrency]") {
+  TempDir dir;
+  Options o = TestOptions(dir);
+  o.keys_usage_flush_interval = milliseconds(5);
+  auto store = OpenOrDie(o);
+  Keys& keys = store->keys();
+  std::vector<CreatedKey> stable;
+  for (int i = 0; i < 4; ++i) stable.push_back(MustCreate(store.get(), Spec()));
+  std::atomic<bool> stop{false};
+  std::atomic<int> churned{0};
+  std::vector<std::string> churn_secrets;
+  std::mutex churn_mu;
+  std::atomic<int> unexpected{0};
+  std::vector<std::atomic<int64_t>> ok_counts(stable.size());
+
+  std::thread admin([&] {
+    for (int i = 0; i < 40; ++i) {
+      StatusOr<CreatedKey> k = keys.CreateKey(Spec("churn"));
+      if (!k.ok()) {
+        unexpected.fetch_add(1);
+        continue;
+      }
+      {
+        std::lock_guard<std::mutex> lock(churn_mu);
+        churn_secrets.push_back(k->secret);
+      }
+      if (!keys.RevokeKey(k->info.id).ok()) unexpected.fetch_add(1);
+      churned.fetch_add(1);
+    }
+    stop.store(true);
+  });
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 8; ++t) {
+    readers.emplace_back([&, t] {
+      size_t i = static_cast<size_t>(t);
+      while (!stop.load()) {
+        const size_t which = i % stable.size();
+        StatusOr<KeyInfo> r =
+            keys.ValidateKey(stable[which].secret, "chat:read");
+        if (r.ok()) {
+          ok_counts[which].fetch_add(1);
+        } else {
+          unexpected.fetch_add(1);
+        }
+        std::string churn;
+        {
+          std::lock_guard<std::mutex> lock(churn_mu);
+          if (!churn_secrets.empty()) {
+            churn = churn_secrets[i % churn_secrets.size()];
+          }
+        }
+        if (!churn.empty()) {
+          StatusOr<KeyInfo> c = keys.ValidateKey(churn);
+          // Created, then revoked: OK before the revocation, denied after.
+          if (!c.ok() && !c.status().IsPermissionDenied()) unexpected++;
+        }
+        (void)keys.ListKeys("tenant-1");
+        ++i;
+      }
+    });
+  }
+  admin.join();
+  for (std::thread& t : readers) t.join();
+  CHECK(unexpected.load() == 0);
+  CHECK(churned.load() == 40);
+  StatusOr<std::vector<KeyInfo>> list = keys.ListKeys(std::nullopt);
+  REQUIRE(list.ok());
+  CHECK(list->size() == stable.size() + 40);
+  for (size_t i = 0; i < stable.size(); ++i) {
+    for (const KeyInfo& k : *list) {
+      if (k.id == stable[i].info.id) {
+        CHECK(k.request_count == ok_counts[i].load());
+      }
+    }
+  }
+  REQUIRE(store->Close().ok());
+  // And the database agrees after the final flush.
+  int64_t stored = QueryInt(o.path, "SELECT sum(request_count) FROM api_keys");
+  int64_t counted = 0;
+  for (auto& n : ok_counts) counted += n.load();
+  CHECK(stored >= counted);  // churn keys add their successes on top
+}
+
+}  // namespace
+}  // namespace convstore
