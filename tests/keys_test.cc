@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -783,6 +784,26 @@ TEST_CASE("the secret is in no log line and nowhere in the database files",
   note(keys.ValidateKey(b.secret).status());
   note(keys.RevokeKey("nothere1"));
   REQUIRE(store->Flush().ok());
+
+  // The store's audit log got every change and every failed validation
+  // (asynchronous ones included, after the Flush), and no secret.
+  StatusOr<AuditPage> page = store->audit().Query({});
+  REQUIRE(page.ok());
+  std::map<std::string, int> seen;  // "action/outcome" -> records
+  for (const AuditRecord& r : page->records) {
+    ++seen[r.event.action + "/" + r.event.outcome];
+    for (const std::string& s : secrets) {
+      CHECK(r.event.details_json.find(RandomPart(s).substr(0, 16)) ==
+            std::string::npos);
+    }
+  }
+  CHECK(seen["key.create/success"] == 2);
+  CHECK(seen["key.rotate/success"] == 1);
+  CHECK(seen["key.revoke/success"] == 1);
+  CHECK(seen["key.validate/denied"] == 4);
+  StatusOr<AuditVerification> verified = store->audit().Verify();
+  REQUIRE(verified.ok());
+  CHECK(verified->ok);
 
   auto check_files = [&](const char* when) {
     for (const char* suffix : {"", "-wal", ".deadletter.jsonl"}) {
