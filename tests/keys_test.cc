@@ -593,6 +593,38 @@ TEST_CASE("changes and failed validations are audited, never the secret",
   }
 }
 
+TEST_CASE("a flood of failed validations is coalesced in the audit log",
+          "[keys][audit]") {
+  Harness h;
+  CreatedKey k = h.Create(Spec());
+  std::string wrong = k.secret;
+  wrong.back() = wrong.back() == 'A' ? 'B' : 'A';
+  for (int i = 0; i < 1000; ++i) {
+    CHECK(h.keys->ValidateKey(wrong).status().IsUnauthenticated());
+    CHECK(h.keys->ValidateKey("csk_nosuchid_x").status().IsUnauthenticated());
+  }
+  // The first of each kind is recorded at once; the rest only counted.
+  REQUIRE(h.audit.events().size() == 3);  // create, wrong_secret, 1st unknown
+  CHECK(h.keys->FlushDenials() == 2);
+  std::vector<std::pair<AuditEvent, bool>> ev = h.audit.events();
+  REQUIRE(ev.size() == 5);
+  int repeats_seen = 0;
+  for (size_t i = 3; i < 5; ++i) {
+    INFO(ev[i].first.details_json);
+    CHECK(ev[i].first.action == "key.validate");
+    CHECK(ev[i].first.outcome == "denied");
+    CHECK_FALSE(ev[i].second);  // never waited for
+    CHECK(ev[i].first.details_json.find("\"repeated\":999") !=
+          std::string::npos);
+    ++repeats_seen;
+  }
+  CHECK(repeats_seen == 2);
+  // Nothing left to report; the next denial opens a new window at once.
+  CHECK(h.keys->FlushDenials() == 0);
+  CHECK_FALSE(h.keys->ValidateKey(wrong).ok());
+  CHECK(h.audit.events().size() == 6);
+}
+
 TEST_CASE("key writes become readable dead letters without the hash",
           "[keys][dead_letter]") {
   Harness h;

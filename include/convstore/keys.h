@@ -29,7 +29,8 @@
 // and the hash compared in constant time. A failure says why only by its
 // code: kUnauthenticated (malformed text, unknown id, wrong secret - one
 // message for all three), kPermissionDenied (revoked or expired: "not
-// active"; or lacking the required scope). Failures are audited.
+// active"; or lacking the required scope). Failures are audited (repeats
+// coalesced per usage flush interval).
 //
 // DURABILITY (docs/durability.md, "API keys"): CreateKey, RevokeKey and
 // RotateKey are in the class Options::durability.keys (default kSync:

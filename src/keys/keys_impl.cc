@@ -232,16 +232,63 @@ StatusOr<CreatedKey> KeysImpl::CreateKey(const KeySpec& spec) {
 Status KeysImpl::Deny(Status result, std::string_view reason,
                       std::string_view id, std::string_view scope) {
   if (audit_ == nullptr) return result;
+  std::string kind;
+  kind.reserve(reason.size() + id.size() + scope.size() + 2);
+  kind.append(reason).append(1, '\x1f').append(id).append(1, '\x1f');
+  kind.append(scope);
+  {
+    MutexLock lock(&deny_mu_);
+    auto it = denials_.find(kind);
+    if (it != denials_.end()) {
+      ++it->second.repeats;
+      return result;
+    }
+    if (denials_.size() >= kMaxDenialKinds) {
+      ++denials_untracked_;
+      return result;
+    }
+    denials_.emplace(std::move(kind),
+                     DenialKind{std::string(reason), std::string(id),
+                                std::string(scope), 0});
+  }
+  AuditDenial(reason, id, scope, 0);
+  return result;
+}
+
+void KeysImpl::AuditDenial(std::string_view reason, std::string_view id,
+                           std::string_view scope, int64_t repeated) {
   json details{{"reason", reason}};
   if (!id.empty()) {
     details["key_id"] = id;
     details["prefix"] = KeyPrefix(id);
   }
   if (!scope.empty()) details["required_scope"] = scope;
+  if (repeated > 0) details["repeated"] = repeated;
   Audit("key.validate", std::string(id), "denied",
         details.dump(-1, ' ', false, json::error_handler_t::replace),
         /*wait=*/false);
-  return result;
+}
+
+size_t KeysImpl::FlushDenials() {
+  if (audit_ == nullptr) return 0;
+  absl::flat_hash_map<std::string, DenialKind> kinds;
+  int64_t untracked = 0;
+  {
+    MutexLock lock(&deny_mu_);
+    kinds.swap(denials_);
+    std::swap(untracked, denials_untracked_);
+  }
+  size_t written = 0;
+  for (const auto& [kind, d] : kinds) {
+    if (d.repeats == 0) continue;
+    AuditDenial(d.reason, d.id, d.scope, d.repeats);
+    ++written;
+  }
+  if (untracked > 0) {
+    AuditDenial("various", {}, {}, untracked);
+    ++written;
+  }
+  return written;
 }
 
 StatusOr<KeyInfo> KeysImpl::ValidateKey(std::string_view secret,
@@ -512,6 +559,7 @@ void KeysImpl::Stop() {
   flush_cv_.SignalAll();
   if (flusher_.joinable()) flusher_.join();
   (void)FlushUsage();
+  (void)FlushDenials();
 }
 
 void KeysImpl::FlushLoop() {
@@ -525,6 +573,7 @@ void KeysImpl::FlushLoop() {
       if (flush_stop_) return;
     }
     (void)FlushUsage();
+    (void)FlushDenials();
   }
 }
 

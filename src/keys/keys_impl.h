@@ -87,6 +87,11 @@ class KeysImpl final : public Keys {
   // Returns the number of keys in it (0: nothing queued). Called by the
   // flush thread and Stop; tests call it directly.
   size_t FlushUsage();
+  // Audits the failed validations coalesced since the last call: one record
+  // per (reason, key, scope) that was denied again after its first record
+  // (details "repeated": n), plus one for denials past the tracking bound.
+  // Returns the records written. Called with FlushUsage.
+  size_t FlushDenials();
 
   StatusOr<CreatedKey> CreateKey(const KeySpec& spec) override;
   using Keys::ValidateKey;
@@ -132,9 +137,14 @@ class KeysImpl final : public Keys {
   // logged.
   void Audit(std::string action, std::string resource, std::string outcome,
              std::string details_json, bool wait);
-  // A failed validation: audits it (not waiting) and returns `result`.
+  // A failed validation: audits the first of its kind (reason, key, scope)
+  // at once, not waiting, and counts repeats for FlushDenials, so a flood
+  // of bad keys costs the write queue at most two records per kind and
+  // flush interval. Returns `result`.
   Status Deny(Status result, std::string_view reason, std::string_view id,
               std::string_view scope);
+  void AuditDenial(std::string_view reason, std::string_view id,
+                   std::string_view scope, int64_t repeated);
   void FlushLoop();
 
   const Options options_;
@@ -149,6 +159,17 @@ class KeysImpl final : public Keys {
   std::vector<std::unique_ptr<Shard>> shards_;
 
   std::atomic<bool> stopped_{false};
+
+  // Failed validations since the last FlushDenials, by kind.
+  struct DenialKind {
+    std::string reason, id, scope;
+    int64_t repeats = 0;  // after the first, which was recorded at once
+  };
+  static constexpr size_t kMaxDenialKinds = 1024;
+  Mutex deny_mu_;
+  absl::flat_hash_map<std::string, DenialKind> denials_
+      ABSL_GUARDED_BY(deny_mu_);
+  int64_t denials_untracked_ ABSL_GUARDED_BY(deny_mu_) = 0;
 
   Mutex flush_mu_;
   CondVar flush_cv_;
