@@ -191,33 +191,10 @@ Status ForEach(Stmt* st, F row) {
 }  // namespace
 
 Status SqliteAnalytics::Read(const std::function<Status(Db*)>& fn) {
-  MutexLock lock(&mu_);
-  if (reader_ == nullptr) {
-    Status s = Db::Open(path_, /*create=*/false, &reader_);
-    if (s.ok()) {
-      s = reader_->Exec("PRAGMA busy_timeout = " +
-                        std::to_string(busy_timeout_.count()));
-    }
-    if (!s.ok()) {
-      reader_.reset();
-      return s;
-    }
-  }
-  Status s = reader_->Exec("BEGIN");
-  if (!s.ok()) return s;
-  s = fn(reader_.get());
-  if (s.ok()) {
-    s = reader_->Exec("COMMIT");
-  } else {
-    (void)reader_->Exec("ROLLBACK");
-  }
-  return s;
+  return reader_.Read(fn);
 }
 
-void SqliteAnalytics::CloseReader() {
-  MutexLock lock(&mu_);
-  reader_.reset();
-}
+void SqliteAnalytics::CloseReader() { reader_.Close(); }
 
 Status SqliteAnalytics::ListSessions(const SessionQuery& q,
                                      std::vector<SessionSummary>* out) {
@@ -528,17 +505,17 @@ Status SqliteAnalytics::CountOrphans(ConsistencyReport* out) {
 }
 
 Status SqliteAnalytics::TruncateWal() {
-  MutexLock lock(&mu_);
-  if (reader_ == nullptr) return Status::OK();
-  int rc = sqlite3_wal_checkpoint_v2(
-      reader_->raw(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
-  Status s = SqliteStatus(rc, "wal checkpoint", reader_->raw());
-  return s.IsUnavailable() ? Status::OK() : s;
+  return reader_.IfOpen([](Db* db) {
+    int rc = sqlite3_wal_checkpoint_v2(
+        db->raw(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+    Status s = SqliteStatus(rc, "wal checkpoint", db->raw());
+    return s.IsUnavailable() ? Status::OK() : s;
+  });
 }
 
 int64_t SqliteAnalytics::FileBytes() {
   int64_t total = 0;
-  for (const std::string& p : {path_, path_ + "-wal"}) {
+  for (const std::string& p : {reader_.path(), reader_.path() + "-wal"}) {
     std::error_code ec;
     const auto n = std::filesystem::file_size(p, ec);
     if (!ec) total += static_cast<int64_t>(n);

@@ -7,22 +7,19 @@
 //
 // Thread safety: Apply and ReleaseWriter only on the writer thread. The
 // AnalyticsStorage reads may be called from any thread; they are
-// serialized on the reader connection by mu_.
+// serialized on their own ReaderConnection.
 
 #ifndef CONVSTORE_SRC_SQLITE_ANALYTICS_TABLES_H_
 #define CONVSTORE_SRC_SQLITE_ANALYTICS_TABLES_H_
 
-#include <absl/base/thread_annotations.h>
-
 #include <chrono>
 #include <functional>
-#include <memory>
 #include <string>
 #include <vector>
 
 #include "analytics/analytics_op.h"
 #include "analytics/analytics_storage.h"
-#include "mutex.h"
+#include "sqlite/reader_connection.h"
 #include "sqlite/sqlite_handle.h"
 
 namespace convstore::internal {
@@ -82,14 +79,10 @@ class SqliteAnalytics final : public AnalyticsStorage {
   // Runs `fn` on the reader connection inside one read transaction.
   Status Read(const std::function<Status(Db*)>& fn);
 
-  const std::string path_;
-  const std::chrono::milliseconds busy_timeout_;
-
   // Writer thread only.
   Stmt writer_stmts_[kNumWriterStmts];
 
-  Mutex mu_;
-  std::unique_ptr<Db> reader_ ABSL_GUARDED_BY(mu_);
+  ReaderConnection reader_;
 };
 
 // Helpers shared by the two implementation files.

@@ -102,7 +102,7 @@ const char* AnalyticsTimeColumn(AnalyticsTable t) {
 
 SqliteAnalytics::SqliteAnalytics(std::string path,
                                  std::chrono::milliseconds busy_timeout)
-    : path_(std::move(path)), busy_timeout_(busy_timeout) {}
+    : reader_(std::move(path), /*vfs=*/"", busy_timeout) {}
 
 SqliteAnalytics::~SqliteAnalytics() {
   ReleaseWriter();

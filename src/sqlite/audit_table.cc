@@ -69,9 +69,7 @@ Status StepOnce(Stmt* st, bool* found) {
 
 SqliteAudit::SqliteAudit(std::string path, std::string vfs,
                          std::chrono::milliseconds busy_timeout)
-    : path_(std::move(path)),
-      vfs_(std::move(vfs)),
-      busy_timeout_(busy_timeout) {
+    : reader_(std::move(path), std::move(vfs), busy_timeout) {
   committed_.hash = GenesisHash();
   pending_ = committed_;
 }
@@ -231,33 +229,10 @@ Status SqliteAudit::Apply(Db* writer, const AuditOp& op) {
 }
 
 Status SqliteAudit::Read(const std::function<Status(Db*)>& fn) {
-  MutexLock lock(&mu_);
-  if (reader_ == nullptr) {
-    Status s = Db::Open(path_, /*create=*/false, &reader_, vfs_);
-    if (s.ok()) {
-      s = reader_->Exec("PRAGMA busy_timeout = " +
-                        std::to_string(busy_timeout_.count()));
-    }
-    if (!s.ok()) {
-      reader_.reset();
-      return s;
-    }
-  }
-  Status s = reader_->Exec("BEGIN");
-  if (!s.ok()) return s;
-  s = fn(reader_.get());
-  if (s.ok()) {
-    s = reader_->Exec("COMMIT");
-  } else {
-    (void)reader_->Exec("ROLLBACK");
-  }
-  return s;
+  return reader_.Read(fn);
 }
 
-void SqliteAudit::CloseReader() {
-  MutexLock lock(&mu_);
-  reader_.reset();
-}
+void SqliteAudit::CloseReader() { reader_.Close(); }
 
 Status SqliteAudit::Select(const AuditQuery& query,
                            std::vector<AuditRow>* out) {

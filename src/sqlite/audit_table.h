@@ -7,7 +7,7 @@
 //
 // Thread safety: LoadHead, BeginBatch, Apply, CommitBatch and ReleaseWriter
 // only on the writer thread. The AuditStorage reads may be called from any
-// thread; they are serialized on the reader connection by mu_.
+// thread; they are serialized on their own ReaderConnection.
 //
 // Invariants:
 //  1. committed_ is the newest record (or the anchor, or genesis) of the
@@ -20,17 +20,14 @@
 #ifndef CONVSTORE_SRC_SQLITE_AUDIT_TABLE_H_
 #define CONVSTORE_SRC_SQLITE_AUDIT_TABLE_H_
 
-#include <absl/base/thread_annotations.h>
-
 #include <chrono>
 #include <functional>
-#include <memory>
 #include <string>
 #include <vector>
 
 #include "audit/audit_op.h"
 #include "audit/audit_storage.h"
-#include "mutex.h"
+#include "sqlite/reader_connection.h"
 #include "sqlite/sqlite_handle.h"
 
 namespace convstore::internal {
@@ -82,17 +79,12 @@ class SqliteAudit final : public AuditStorage {
   Status Prune(Db* writer, const AuditPrune& op);
   Status Read(const std::function<Status(Db*)>& fn);
 
-  const std::string path_;
-  const std::string vfs_;
-  const std::chrono::milliseconds busy_timeout_;
-
   // Writer thread only.
   Stmt writer_stmts_[kNumWriterStmts];
   Head committed_;
   Head pending_;
 
-  Mutex mu_;
-  std::unique_ptr<Db> reader_ ABSL_GUARDED_BY(mu_);
+  ReaderConnection reader_;
 };
 
 }  // namespace convstore::internal

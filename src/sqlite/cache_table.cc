@@ -30,9 +30,7 @@ const char* WriterSql(int which) {
 
 SqliteCache::SqliteCache(std::string path, std::string vfs,
                          std::chrono::milliseconds busy_timeout)
-    : path_(std::move(path)),
-      vfs_(std::move(vfs)),
-      busy_timeout_(busy_timeout) {}
+    : reader_(std::move(path), std::move(vfs), busy_timeout) {}
 
 SqliteCache::~SqliteCache() {
   ReleaseWriter();
@@ -85,33 +83,10 @@ Status SqliteCache::Apply(Db* writer, const CacheOp& op) {
 }
 
 Status SqliteCache::Read(const std::function<Status(Db*)>& fn) {
-  MutexLock lock(&mu_);
-  if (reader_ == nullptr) {
-    Status s = Db::Open(path_, /*create=*/false, &reader_, vfs_);
-    if (s.ok()) {
-      s = reader_->Exec("PRAGMA busy_timeout = " +
-                        std::to_string(busy_timeout_.count()));
-    }
-    if (!s.ok()) {
-      reader_.reset();
-      return s;
-    }
-  }
-  Status s = reader_->Exec("BEGIN");
-  if (!s.ok()) return s;
-  s = fn(reader_.get());
-  if (s.ok()) {
-    s = reader_->Exec("COMMIT");
-  } else {
-    (void)reader_->Exec("ROLLBACK");
-  }
-  return s;
+  return reader_.Read(fn);
 }
 
-void SqliteCache::CloseReader() {
-  MutexLock lock(&mu_);
-  reader_.reset();
-}
+void SqliteCache::CloseReader() { reader_.Close(); }
 
 Status SqliteCache::ScanLive(int64_t now_us,
                              const std::function<bool(CacheRow&&)>& visit) {

@@ -6,21 +6,18 @@
 //
 // Thread safety: Apply and ReleaseWriter only on the writer thread. The
 // CacheStorage reads may be called from any thread; they are serialized on
-// the reader connection by mu_.
+// the reader connection by reader_ (one ReaderConnection).
 
 #ifndef CONVSTORE_SRC_SQLITE_CACHE_TABLE_H_
 #define CONVSTORE_SRC_SQLITE_CACHE_TABLE_H_
 
-#include <absl/base/thread_annotations.h>
-
 #include <chrono>
 #include <functional>
-#include <memory>
 #include <string>
 
 #include "cache/cache_op.h"
 #include "cache/cache_storage.h"
-#include "mutex.h"
+#include "sqlite/reader_connection.h"
 #include "sqlite/sqlite_handle.h"
 
 namespace convstore::internal {
@@ -49,15 +46,10 @@ class SqliteCache final : public CacheStorage {
   // Runs `fn` on the reader connection inside one read transaction.
   Status Read(const std::function<Status(Db*)>& fn);
 
-  const std::string path_;
-  const std::string vfs_;
-  const std::chrono::milliseconds busy_timeout_;
-
   // Writer thread only.
   Stmt writer_stmts_[kNumWriterStmts];
 
-  Mutex mu_;
-  std::unique_ptr<Db> reader_ ABSL_GUARDED_BY(mu_);
+  ReaderConnection reader_;
 };
 
 }  // namespace convstore::internal
