@@ -62,6 +62,7 @@ CachedConversation* ConversationCache::Shard::Insert(std::string_view id,
   c->info.conversation_id = c->id;
   c->bytes = kPerConversationOverhead + id.size();
   bytes_ += c->bytes;
+  futile_walk_lsn_ = kNoFutileWalk;  // the new entry may be evictable
   if (as_oldest) {
     lru_.push_back(c.get());
     c->lru = std::prev(lru_.end());
@@ -199,6 +200,10 @@ void ConversationCache::Shard::Enforce(uint64_t durable_lsn,
     return map_.size() > owner_->shard_max_conversations_ ||
            bytes_ > owner_->shard_max_bytes_;
   };
+  if (!over() || durable_lsn == futile_walk_lsn_) return;
+  // Whether every entry the walk leaves is pinned by pending writes; a
+  // skipped `keep` that is itself durable could go on a later call.
+  const bool all_pinned = keep == nullptr || keep->pending_lsn > durable_lsn;
   auto it = lru_.end();
   while (over() && it != lru_.begin()) {
     --it;
@@ -208,6 +213,7 @@ void ConversationCache::Shard::Enforce(uint64_t durable_lsn,
     Erase(c);
     owner_->evictions_.fetch_add(1, std::memory_order_relaxed);
   }
+  futile_walk_lsn_ = over() && all_pinned ? durable_lsn : kNoFutileWalk;
 }
 
 void ConversationCache::Shard::CollectDirty(

@@ -135,6 +135,13 @@ class ConversationCache {
     std::list<CachedConversation*> lru_ ABSL_GUARDED_BY(mu);  // front: newest
     size_t messages_ ABSL_GUARDED_BY(mu) = 0;
     size_t bytes_ ABSL_GUARDED_BY(mu) = 0;
+    // The durable LSN at which the last eviction walk found every entry it
+    // passed pinned by writes not yet durable (kNoFutileWalk: none since).
+    // Until the durable LSN moves or an entry is inserted, another walk
+    // would find the same; skipping it keeps an over-budget Append O(1)
+    // while the writer catches up.
+    static constexpr uint64_t kNoFutileWalk = ~uint64_t{0};
+    uint64_t futile_walk_lsn_ ABSL_GUARDED_BY(mu) = kNoFutileWalk;
   };
 
   explicit ConversationCache(const CacheLimits& limits);

@@ -399,6 +399,43 @@ TEST_CASE("Eviction never drops undurable entries or the kept one",
   CHECK(cache.evictions() == 3);
 }
 
+TEST_CASE("A walk that found only pinned entries resumes when one may go",
+          "[conversation_cache]") {
+  ConversationCache cache(OneShard(2, 1 << 20));
+  Shard& s = cache.shard(0);
+  MutexLock lock(&s.mu);
+  AddConversation(s, "a", 5);
+  AddConversation(s, "b", 6);
+  CachedConversation* c = AddConversation(s, "c", 7);
+  s.Enforce(4, c);  // all pinned: the walk is remembered at durable LSN 4
+  CHECK(cache.evictions() == 0);
+
+  // A newly inserted durable entry may go although the LSN has not moved.
+  CachedConversation* d = AddConversation(s, "d", 0);  // d c b a
+  s.Enforce(4, c);
+  CHECK(cache.evictions() == 1);
+  CHECK(s.Peek("d") == nullptr);
+  s.Enforce(4, nullptr);  // still all pinned at 4
+  CHECK(cache.evictions() == 1);
+  s.Enforce(5, nullptr);  // a became durable
+  CHECK(cache.evictions() == 2);
+  CHECK(s.Peek("a") == nullptr);
+
+  // A durable kept entry is not "pinned": a later call without it evicts
+  // it, at the same durable LSN.
+  ConversationCache cache2(OneShard(1, 1 << 20));
+  Shard& s2 = cache2.shard(0);
+  MutexLock lock2(&s2.mu);
+  CachedConversation* x = AddConversation(s2, "x", 0);
+  AddConversation(s2, "y", 9);  // y x
+  s2.Enforce(3, x);             // y pinned, x kept
+  CHECK(cache2.evictions() == 0);
+  s2.Enforce(3, nullptr);
+  CHECK(cache2.evictions() == 1);
+  CHECK(s2.Peek("x") == nullptr);
+  (void)d;
+}
+
 TEST_CASE("Clear empties a deleted conversation and pins it until durable",
           "[conversation_cache]") {
   ConversationCache cache(OneShard(1, 1 << 20));
