@@ -150,12 +150,12 @@ DeadLetter MakeDeadLetter(const WriteOp& op, const Status& error) {
             rows.push_back({r.row_id, r.conversation_key, r.seq});
           }
           d.payload = Dump(json{{"rows", std::move(rows)}});
-        } else if constexpr (std::is_same_v<T, CacheOp>) {
-          CacheDeadLetter(p, &d);
-        } else if constexpr (std::is_same_v<T, AuditOp>) {
-          AuditDeadLetter(p, &d);
-        } else if constexpr (std::is_same_v<T, KeyOp>) {
-          KeyDeadLetter(p, &d);
+        } else if constexpr (std::is_same_v<T, Boxed<CacheOp>>) {
+          CacheDeadLetter(*p, &d);
+        } else if constexpr (std::is_same_v<T, Boxed<AuditOp>>) {
+          AuditDeadLetter(*p, &d);
+        } else if constexpr (std::is_same_v<T, Boxed<KeyOp>>) {
+          KeyDeadLetter(*p, &d);
         } else {
           // A record kind without a description here: its type is still
           // named, so it is never anonymous.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
 #include <utility>
 
 namespace convstore::internal {
@@ -22,7 +23,7 @@ void RaiseHighWater(std::atomic<size_t>* hw, size_t value) {
 WriteQueue::WriteQueue(size_t max_items, size_t max_bytes)
     : max_items_(max_items == 0 ? 1 : max_items),
       max_bytes_(max_bytes == 0 ? 1 : max_bytes),
-      queue_(std::min<size_t>(max_items_, 65536)),
+      queue_(std::min<size_t>(max_items_, kPreallocatedItems)),
       consumer_token_(queue_) {}
 
 bool WriteQueue::TryReserve(size_t bytes, size_t max_items, size_t max_bytes) {
@@ -98,11 +99,10 @@ void WriteQueue::Push(WriteOp op) {
 }
 
 size_t WriteQueue::PopBulk(std::vector<WriteOp>* out, size_t max) {
-  size_t old = out->size();
-  out->resize(old + max);
-  size_t n = queue_.try_dequeue_bulk(consumer_token_, out->begin() + old, max);
-  out->resize(old + n);
-  return n;
+  // Appends as it dequeues: no `max` default-constructed slots to fill and
+  // destroy on every call (the writer polls often, mostly finding few ops).
+  return queue_.try_dequeue_bulk(consumer_token_, std::back_inserter(*out),
+                                 max);
 }
 
 void WriteQueue::Release(size_t items, size_t bytes) {

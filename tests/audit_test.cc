@@ -442,9 +442,10 @@ class AuditPoisonBackend final : public internal::StorageBackend {
       : real_(std::move(real)) {}
   Status Apply(std::span<const internal::WriteOp> batch) override {
     for (const internal::WriteOp& op : batch) {
-      const auto* a = std::get_if<internal::AuditOp>(&op.payload);
+      const auto* a =
+          std::get_if<internal::Boxed<internal::AuditOp>>(&op.payload);
       if (a == nullptr) continue;
-      const auto* ap = std::get_if<internal::AuditAppend>(&a->record);
+      const auto* ap = std::get_if<internal::AuditAppend>(&(*a)->record);
       if (ap != nullptr && ap->event.action.rfind("POISON", 0) == 0) {
         return Status::InvalidArgument("CHECK constraint failed");
       }

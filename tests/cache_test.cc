@@ -56,7 +56,7 @@ class RecordingWritePath final : public internal::WritePath {
       return Status::ResourceExhausted("queue full");
     }
     internal::MutexLock lock(&mu_);
-    ops_.push_back(std::get<CacheOp>(payload));
+    ops_.push_back(*std::get<internal::Boxed<CacheOp>>(payload));
     durabilities_.push_back(durability);
     return static_cast<uint64_t>(ops_.size());
   }
@@ -74,7 +74,7 @@ class RecordingWritePath final : public internal::WritePath {
     (void)bytes;
     outstanding.fetch_sub(1);
     internal::MutexLock lock(&mu_);
-    ops_.push_back(std::get<CacheOp>(payload));
+    ops_.push_back(*std::get<internal::Boxed<CacheOp>>(payload));
     durabilities_.push_back(durability);
     return static_cast<uint64_t>(ops_.size());
   }

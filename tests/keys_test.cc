@@ -62,7 +62,7 @@ class RecordingWritePath final : public internal::WritePath {
     (void)sync_timeout;
     if (full.load()) return Status::ResourceExhausted("queue full");
     internal::MutexLock lock(&mu_);
-    ops_.push_back(std::get<KeyOp>(payload));
+    ops_.push_back(*std::get<internal::Boxed<KeyOp>>(payload));
     return static_cast<uint64_t>(ops_.size());
   }
   Status Reserve(size_t bytes, Durability durability) override {
@@ -77,7 +77,7 @@ class RecordingWritePath final : public internal::WritePath {
     (void)bytes;
     (void)durability;
     internal::MutexLock lock(&mu_);
-    ops_.push_back(std::get<KeyOp>(payload));
+    ops_.push_back(*std::get<internal::Boxed<KeyOp>>(payload));
     return static_cast<uint64_t>(ops_.size());
   }
   void CancelReserved(size_t bytes) override { (void)bytes; }

@@ -329,17 +329,17 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
     } else if (const auto* purge = std::get_if<PurgeMessagesOp>(&op.payload)) {
       s = ApplyPurge(*purge);
       if (!s.ok()) return s;
-    } else if (const auto* an = std::get_if<AnalyticsOp>(&op.payload)) {
-      s = analytics_->Apply(writer_.get(), *an);
+    } else if (const auto* an = std::get_if<Boxed<AnalyticsOp>>(&op.payload)) {
+      s = analytics_->Apply(writer_.get(), **an);
       if (!s.ok()) return s;
-    } else if (const auto* co = std::get_if<CacheOp>(&op.payload)) {
-      s = cache_entries_->Apply(writer_.get(), *co);
+    } else if (const auto* co = std::get_if<Boxed<CacheOp>>(&op.payload)) {
+      s = cache_entries_->Apply(writer_.get(), **co);
       if (!s.ok()) return s;
-    } else if (const auto* au = std::get_if<AuditOp>(&op.payload)) {
-      s = audit_->Apply(writer_.get(), *au);
+    } else if (const auto* au = std::get_if<Boxed<AuditOp>>(&op.payload)) {
+      s = audit_->Apply(writer_.get(), **au);
       if (!s.ok()) return s;
-    } else if (const auto* ko = std::get_if<KeyOp>(&op.payload)) {
-      s = api_keys_->Apply(writer_.get(), *ko);
+    } else if (const auto* ko = std::get_if<Boxed<KeyOp>>(&op.payload)) {
+      s = api_keys_->Apply(writer_.get(), **ko);
       if (!s.ok()) return s;
     } else {
       return Status::Internal("SqliteBackend cannot apply write kind " +
