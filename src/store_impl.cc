@@ -85,14 +85,13 @@ constexpr size_t kAppendLoadMessages = 16;
 
 class StoreImpl::InflightGuard {
  public:
-  explicit InflightGuard(StoreImpl* s) : s_(s) {
-    s_->inflight_.fetch_add(1, std::memory_order_seq_cst);
-  }
-  ~InflightGuard() { s_->inflight_.fetch_sub(1, std::memory_order_seq_cst); }
+  explicit InflightGuard(StoreImpl* s) : s_(s), stripe_(s->inflight_.Enter()) {}
+  ~InflightGuard() { s_->inflight_.Exit(stripe_); }
   bool closed() const { return s_->closed_.load(std::memory_order_seq_cst); }
 
  private:
   StoreImpl* s_;
+  size_t stripe_;
 };
 
 StoreImpl::StoreImpl(const Options& options,
@@ -558,8 +557,14 @@ StatusOr<CloseReport> StoreImpl::Close(std::chrono::milliseconds timeout) {
   // Queues the last usage counts while the store still takes writes.
   keys_->Stop();
   closed_.store(true, std::memory_order_seq_cst);
-  while (inflight_.load(std::memory_order_seq_cst) > 0) {
-    std::this_thread::yield();
+  // A call inside may be waiting for queue room or for its write to be
+  // durable (the writer still runs): yield at first, then sleep briefly.
+  for (int spins = 0; !inflight_.Idle(); ++spins) {
+    if (spins < 100) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
   }
   const uint64_t final_lsn = appended_lsn();
   Status s = writer_->Stop(final_lsn, absl::Now() + absl::FromChrono(timeout));

@@ -32,6 +32,7 @@
 #include "cache/cache_impl.h"
 #include "conversation_cache.h"
 #include "convstore/store.h"
+#include "inflight_counter.h"
 #include "keys/keys_impl.h"
 #include "mutex.h"
 #include "storage_backend.h"
@@ -127,7 +128,7 @@ class StoreImpl final : public Store, public WritePath {
   std::unique_ptr<KeysImpl> keys_;
   std::atomic<uint64_t> next_lsn_;
   std::atomic<bool> closed_{false};
-  std::atomic<int> inflight_{0};
+  InflightCounter inflight_;
 
   Mutex close_mu_;
   bool close_done_ ABSL_GUARDED_BY(close_mu_) = false;
