@@ -39,7 +39,12 @@ ConversationCache::ConversationCache(const CacheLimits& limits)
 }
 
 ConversationCache::Shard& ConversationCache::ShardFor(std::string_view id) {
-  return *shards_[absl::HashOf(id) % shards_.size()];
+  // The shard comes from the hash's high bits: each shard's map uses the
+  // same hash, and its low 7 bits are the map's per-slot tag, which would
+  // otherwise be the same few values for every key of a shard (more false
+  // tag matches, each a string compare).
+  const uint64_t h = absl::HashOf(id);
+  return *shards_[(h >> 32) % shards_.size()];
 }
 
 CachedConversation* ConversationCache::Shard::Find(std::string_view id) {
