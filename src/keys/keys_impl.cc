@@ -64,6 +64,14 @@ Status CheckSpec(const KeySpec& spec, int64_t now_us) {
   return Status::OK();
 }
 
+template <typename T>
+void PrefetchEntry(const T& e) {
+  const char* p = reinterpret_cast<const char*>(&e);
+  for (size_t off = 0; off < sizeof(T); off += 64) {
+    __builtin_prefetch(p + off);
+  }
+}
+
 bool IsExpired(const KeyRow& r, int64_t now_us) {
   return r.expires_us > 0 && now_us >= r.expires_us;
 }
@@ -316,12 +324,13 @@ StatusOr<KeyInfo> KeysImpl::ValidateKey(std::string_view secret,
   const char* reason = nullptr;
   {
     MutexLock lock(&shard.mu);
-    // The slot's cache lines load while the SHA-256 runs (under the lock:
-    // a rehash may move them).
-    shard.keys.prefetch(key);
+    // Find first, then start loading the whole entry (several cache lines,
+    // read by the checks and the KeyInfo copy), so those loads overlap the
+    // SHA-256 (under the lock: a rehash may move the entry).
+    auto it = shard.keys.find(key);
+    if (it != shard.keys.end()) PrefetchEntry(it->second);
     KeyHash hash;
     HashSecretInto(secret, &hash);
-    auto it = shard.keys.find(key);
     if (it == shard.keys.end()) {
       reason = "unknown_key";
     } else {
