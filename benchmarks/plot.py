@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import summarize  # noqa: E402
 from summarize import medians  # noqa: E402
 
 
@@ -72,12 +73,13 @@ def main():
 
     # Latency percentiles.
     names = [("BM_Store_AppendLatency", "Append"),
+             ("BM_Store_AppendLatencyPaced/per_s:100000", "Append 100k/s"),
              ("BM_Store_HistoryHot", "History hot"),
              ("BM_Store_HistoryCold", "History cold")]
     rows = []
     for prefix, label in names:
         for name, m in meds.items():
-            if name.startswith(prefix) and "p50_ns" in m:
+            if summarize.matches(name, prefix) and "p50_ns" in m:
                 rows.append((label, m["p50_ns"], m["p99_ns"], m.get("p999_ns", 0)))
                 break
     if rows:

@@ -31,9 +31,18 @@ def medians(path):
     return data.get("context", {}), out
 
 
+def matches(name, prefix):
+    """True if `name` is benchmark `prefix` or one of its argument variants
+    (so BM_Store_AppendLatency does not also match ..AppendLatencyPaced)."""
+    if not name.startswith(prefix):
+        return False
+    return (len(name) == len(prefix) or prefix.endswith("/")
+            or name[len(prefix)] == "/")
+
+
 def find(meds, prefix):
     for name, m in meds.items():
-        if name.startswith(prefix):
+        if matches(name, prefix):
             return m
     return None
 

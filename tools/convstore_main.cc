@@ -9,8 +9,10 @@
 
 #include "analytics_commands.h"
 #include "audit_commands.h"
+#include "cache_commands.h"
 #include "commands.h"
 #include "demo.h"
+#include "keys_commands.h"
 
 int main(int argc, char** argv) {
   using convstore::Status;
@@ -160,6 +162,29 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1, 10000));
     audit_list_cmd->add_flag("--json", audit_list.json, "Print JSON");
 
+    tools::KeysListArgs keys_list;
+    CLI::App* keys_cmd = app.add_subcommand("keys", "API keys");
+    keys_cmd->require_subcommand(1);
+    CLI::App* keys_list_cmd = keys_cmd->add_subcommand(
+        "list",
+        "Every key, oldest first, with its state, usage and limits (never a "
+        "secret)");
+    keys_list_cmd->add_option("--db", keys_list.db, "Database file")
+        ->required();
+    keys_list_cmd->add_option("--owner", keys_list.owner,
+                              "Only this owner's keys");
+    keys_list_cmd->add_flag("--json", keys_list.json, "Print JSON");
+
+    tools::CacheStatsArgs cache_stats;
+    CLI::App* cache_cmd = app.add_subcommand("cache", "The TTL cache");
+    cache_cmd->require_subcommand(1);
+    CLI::App* cache_stats_cmd = cache_cmd->add_subcommand(
+        "stats",
+        "Live entries and bytes after a reload, and what the reload dropped");
+    cache_stats_cmd->add_option("--db", cache_stats.db, "Database file")
+        ->required();
+    cache_stats_cmd->add_flag("--json", cache_stats.json, "Print JSON");
+
     CLI11_PARSE(app, argc, argv);
 
     Status s;
@@ -185,6 +210,10 @@ int main(int argc, char** argv) {
       s = tools::RunAuditVerify(audit_verify, std::cout);
     } else if (*audit_list_cmd) {
       s = tools::RunAuditList(audit_list, std::cout);
+    } else if (*keys_list_cmd) {
+      s = tools::RunKeysList(keys_list, std::cout);
+    } else if (*cache_stats_cmd) {
+      s = tools::RunCacheStats(cache_stats, std::cout);
     }
     std::cout.flush();
     if (!s.ok()) {

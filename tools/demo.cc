@@ -15,6 +15,7 @@
 
 #include "commands.h"
 #include "convstore/convstore.h"
+#include "demo_services.h"
 
 namespace convstore::tools {
 namespace {
@@ -421,11 +422,26 @@ Status RunDemo(const DemoArgs& args, std::ostream& out) {
       << scripts.size() - memory_mismatches << "/" << scripts.size()
       << " conversations\n";
 
-  // 3. Flush: everything acknowledged becomes durable.
+  // 3. The other kinds of record, through the same writer.
+  Step(out, 3, "record");
+  out << "API key, cache entries, voice sessions and audit, same file:\n";
+  std::vector<DemoConversation> conversations;
+  for (const Script& script : scripts) {
+    DemoConversation c{script.id, script.user, 0};
+    for (const Message& m : script.messages) {
+      if (m.role == Role::kUser) ++c.user_turns;
+    }
+    conversations.push_back(std::move(c));
+  }
+  DemoServices services;
+  s = RecordServices(*store, conversations, &services, out, kIndent);
+  if (!s.ok()) return CloseAfter(*store, s);
+
+  // 4. Flush: everything acknowledged becomes durable.
   t0 = Clock::now();
   s = store->Flush();
   if (!s.ok()) return CloseAfter(*store, s);
-  Step(out, 3, "flush");
+  Step(out, 4, "flush");
   Stats flushed = store->GetStats();
   out << FormatDuration(MicrosSince(t0)) << " (durable lsn "
       << flushed.durable_lsn << " of " << flushed.appended_lsn << ", "
@@ -438,13 +454,13 @@ Status RunDemo(const DemoArgs& args, std::ostream& out) {
       << FormatDuration(flushed.enqueue_to_durable_p50_us) << ", p99 "
       << FormatDuration(flushed.enqueue_to_durable_p99_us) << "\n";
 
-  // 4. Close.
+  // 5. Close.
   t0 = Clock::now();
   StatusOr<CloseReport> report = store->Close();
   const int64_t close_us = MicrosSince(t0);
   store.reset();
   if (!report.ok()) return report.status();
-  Step(out, 4, "close");
+  Step(out, 5, "close");
   out << FormatDuration(close_us) << ": ";
   PrintCloseReportText(*report, out);
   out << "\n";
@@ -452,31 +468,40 @@ Status RunDemo(const DemoArgs& args, std::ostream& out) {
     return Status::Internal("close left writes uncommitted");
   }
 
-  // 5. Reopen the same file: the cache warms from disk.
+  // 6. Reopen the same file: the cache warms from disk.
   t0 = Clock::now();
   opened = Store::Open(options);
   if (!opened.ok()) return opened.status().WithPrefix("reopen");
   store = std::move(*opened);
   const int64_t reopen_us = MicrosSince(t0);
   Stats warmed = store->GetStats();
-  Step(out, 5, "reopen");
+  Step(out, 6, "reopen");
   out << FormatDuration(reopen_us) << " (warmed " << warmed.cached_conversations
       << " conversations, " << warmed.cached_messages
       << " messages into memory)\n";
 
-  // 6. Verify every conversation against what was appended.
-  Step(out, 6, "verify");
+  // 7. Verify every conversation against what was appended, then the
+  // other kinds.
+  Step(out, 7, "verify");
   out << "History after reopen vs. what was appended:\n";
   StatusOr<size_t> mismatches = Verify(*store, scripts, out, true);
   if (!mismatches.ok()) return CloseAfter(*store, mismatches.status());
-  const size_t failed = *mismatches + memory_mismatches;
+  size_t service_failures = 0;
+  out << kIndent << "The other records after reopen:\n";
+  s = VerifyServices(*store, services, out, kIndent, &service_failures);
+  if (!s.ok()) return CloseAfter(*store, s);
+  const size_t failed = *mismatches + memory_mismatches + service_failures;
   if (failed == 0) {
     out << kIndent << "verdict: OK, all " << scripts.size()
-        << " conversations survived the restart intact\n";
+        << " conversations and every other record survived the restart "
+           "intact\n";
   } else {
     out << kIndent << "verdict: MISMATCH in " << *mismatches << " of "
         << scripts.size() << " conversations after reopen";
     if (memory_mismatches > 0) out << ", " << memory_mismatches << " in memory";
+    if (service_failures > 0) {
+      out << ", " << service_failures << " kind(s) of other record";
+    }
     out << "\n";
   }
 
@@ -495,25 +520,30 @@ Status RunDemo(const DemoArgs& args, std::ostream& out) {
   out << "\nStats after reopen:\n";
   PrintStatsText(store->GetStats(), out, "  ");
 
-  // 7. Close again.
+  // 8. Close again.
   report = store->Close();
   store.reset();
   if (!report.ok()) return report.status();
   out << "\n";
-  Step(out, 7, "close");
+  Step(out, 8, "close");
   PrintCloseReportText(*report, out);
   out << "\n";
 
   if (failed != 0) {
     return Status::Internal(std::to_string(failed) +
-                            " conversation(s) did not read back as appended");
+                            " conversation(s) or record kind(s) did not read "
+                            "back as written");
   }
   const std::string& db = args.db;
   out << "\nLook inside with:\n"
       << "  convstore conversations --db " << db << "\n"
       << "  convstore history --db " << db << " --conversation "
       << scripts.front().id << " --last 10\n"
-      << "  convstore stats --db " << db << " --json\n";
+      << "  convstore stats --db " << db << " --json\n"
+      << "  convstore aggregate --db " << db << " --group-by tenant\n"
+      << "  convstore keys list --db " << db << "\n"
+      << "  convstore cache stats --db " << db << "\n"
+      << "  convstore audit verify --db " << db << "\n";
   return Status::OK();
 }
 

@@ -1,0 +1,190 @@
+// Copyright 2026 The convstore Authors.
+//
+// The convstore tool's keys and cache subcommands, called as functions on a
+// database a store wrote and closed: what they print (text and JSON), their
+// filters, that no secret is printed, and errors for a missing file.
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "cache_commands.h"
+#include "convstore/convstore.h"
+#include "keys_commands.h"
+#include "testutil.h"
+
+namespace convstore {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+using test::OpenOrDie;
+using test::TempDir;
+using test::TestOptions;
+
+KeySpec Spec(std::string name, std::string owner) {
+  KeySpec s;
+  s.name = std::move(name);
+  s.owner = std::move(owner);
+  s.scopes = {"chat:read", "chat:write"};
+  return s;
+}
+
+// Three keys of "acme" (one revoked, one rotated into a fourth) and one of
+// "globex"; the secrets are returned so tests can grep for them.
+std::vector<std::string> WriteKeys(const Options& o) {
+  std::unique_ptr<Store> store = OpenOrDie(o);
+  Keys& keys = store->keys();
+  std::vector<std::string> secrets;
+  StatusOr<CreatedKey> a = keys.CreateKey(Spec("prod", "acme"));
+  StatusOr<CreatedKey> b = keys.CreateKey(Spec("old", "acme"));
+  StatusOr<CreatedKey> c = keys.CreateKey(Spec("ci", "globex"));
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  REQUIRE(c.ok());
+  REQUIRE(keys.ValidateKey(a->secret, "chat:write").ok());
+  REQUIRE(keys.ValidateKey(a->secret).ok());
+  REQUIRE(keys.RevokeKey(b->info.id).ok());
+  StatusOr<CreatedKey> d =
+      keys.RotateKey(a->info.id, std::chrono::microseconds(0));
+  REQUIRE(d.ok());
+  secrets = {a->secret, b->secret, c->secret, d->secret};
+  REQUIRE(store->Close().ok());
+  return secrets;
+}
+
+TEST_CASE("keys list prints every key with its state and no secret",
+          "[tools]") {
+  TempDir dir;
+  const Options o = TestOptions(dir);
+  const std::vector<std::string> secrets = WriteKeys(o);
+
+  std::ostringstream out;
+  tools::KeysListArgs args;
+  args.db = o.path;
+  args.json = true;
+  REQUIRE(tools::RunKeysList(args, out).ok());
+  const json keys = json::parse(out.str());
+  REQUIRE(keys.size() == 4);
+  std::multiset<std::string> states;
+  for (const json& k : keys) states.insert(k.at("state").get<std::string>());
+  // The rotated key expired at once (zero overlap); its replacement is live.
+  CHECK(states ==
+        std::multiset<std::string>{"active", "active", "expired", "revoked"});
+  const json& prod = keys.at(0);  // oldest first
+  CHECK(prod.at("name") == "prod");
+  CHECK(prod.at("owner") == "acme");
+  CHECK(prod.at("request_count") == 2);
+  CHECK(prod.at("last_used_at_us").get<int64_t>() > 0);
+  CHECK(prod.at("replaced_by") == keys.at(3).at("id"));
+  CHECK(keys.at(3).at("rotated_from") == prod.at("id"));
+  CHECK(keys.at(1).at("revoked_at_us").get<int64_t>() > 0);
+  CHECK(prod.at("scopes") == json::array({"chat:read", "chat:write"}));
+  for (const std::string& secret : secrets) {
+    CHECK(out.str().find(secret) == std::string::npos);
+    // Nor the random part on its own.
+    CHECK(out.str().find(secret.substr(13)) == std::string::npos);
+  }
+
+  std::ostringstream text;
+  args.json = false;
+  REQUIRE(tools::RunKeysList(args, text).ok());
+  CHECK(text.str().find(prod.at("prefix").get<std::string>() + "  expired") !=
+        std::string::npos);
+  CHECK(text.str().find("revoked") != std::string::npos);
+  CHECK(text.str().find("replaced by " +
+                        keys.at(3).at("id").get<std::string>()) !=
+        std::string::npos);
+  for (const std::string& secret : secrets) {
+    CHECK(text.str().find(secret) == std::string::npos);
+  }
+}
+
+TEST_CASE("keys list filters by owner", "[tools]") {
+  TempDir dir;
+  const Options o = TestOptions(dir);
+  WriteKeys(o);
+  tools::KeysListArgs args;
+  args.db = o.path;
+  args.json = true;
+  args.owner = "globex";
+  std::ostringstream out;
+  REQUIRE(tools::RunKeysList(args, out).ok());
+  const json keys = json::parse(out.str());
+  REQUIRE(keys.size() == 1);
+  CHECK(keys.at(0).at("name") == "ci");
+
+  args.owner = "nobody";
+  std::ostringstream none;
+  REQUIRE(tools::RunKeysList(args, none).ok());
+  CHECK(json::parse(none.str()).empty());
+  args.json = false;
+  std::ostringstream none_text;
+  REQUIRE(tools::RunKeysList(args, none_text).ok());
+  CHECK(none_text.str() == "no keys\n");
+}
+
+TEST_CASE("cache stats shows what a reload keeps and drops", "[tools]") {
+  TempDir dir;
+  const Options o = TestOptions(dir);
+  {
+    std::unique_ptr<Store> store = OpenOrDie(o);
+    Cache& cache = store->cache();
+    REQUIRE(
+        cache.Set("tools", "a", std::string(100, 'x'), milliseconds(0)).ok());
+    REQUIRE(cache.Set("tools", "b", "y", std::chrono::hours(1)).ok());
+    REQUIRE(cache.Increment("rate", "u1", 3, std::chrono::hours(1)).ok());
+    REQUIRE(cache.Set("tools", "short", "z", milliseconds(30)).ok());
+    REQUIRE(cache.Set("tools", "gone", "w", milliseconds(0)).ok());
+    REQUIRE(cache.Delete("tools", "gone").ok());
+    REQUIRE(store->Close().ok());
+  }
+  std::this_thread::sleep_for(milliseconds(60));  // "short" expires
+
+  tools::CacheStatsArgs args;
+  args.db = o.path;
+  args.json = true;
+  std::ostringstream out;
+  REQUIRE(tools::RunCacheStats(args, out).ok());
+  const json stats = json::parse(out.str());
+  CHECK(stats.at("entries") == 3);
+  CHECK(stats.at("reloaded") == 3);
+  CHECK(stats.at("bytes").get<uint64_t>() > 100);
+  CHECK(stats.at("hits") == 0);
+  CHECK(stats.at("purge_batches").get<uint64_t>() >= 1);  // the expired row
+
+  // The open deleted the expired row, so the next one finds nothing to purge.
+  std::ostringstream again;
+  REQUIRE(tools::RunCacheStats(args, again).ok());
+  CHECK(json::parse(again.str()).at("entries") == 3);
+  CHECK(json::parse(again.str()).at("purge_batches") == 0);
+
+  args.json = false;
+  std::ostringstream text;
+  REQUIRE(tools::RunCacheStats(args, text).ok());
+  CHECK(text.str().find("entries      3\n") != std::string::npos);
+  CHECK(text.str().find("reloaded     3\n") != std::string::npos);
+}
+
+TEST_CASE("keys list and cache stats refuse a missing file and create none",
+          "[tools]") {
+  TempDir dir;
+  const std::string path = dir.File("missing.db");
+  std::ostringstream out;
+  tools::KeysListArgs keys_args;
+  keys_args.db = path;
+  CHECK_FALSE(tools::RunKeysList(keys_args, out).ok());
+  tools::CacheStatsArgs cache_args;
+  cache_args.db = path;
+  CHECK_FALSE(tools::RunCacheStats(cache_args, out).ok());
+  CHECK(out.str().empty());
+  CHECK_FALSE(std::filesystem::exists(path));
+}
+
+}  // namespace
+}  // namespace convstore

@@ -1,0 +1,38 @@
+// Copyright 2026 The convstore Authors.
+
+#include "cache_commands.h"
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+
+namespace convstore::tools {
+
+Status RunCacheStats(const CacheStatsArgs& args, std::ostream& out) {
+  StatusOr<std::unique_ptr<Store>> store = OpenExisting(args.db);
+  if (!store.ok()) return store.status();
+  const CacheStats s = (*store)->cache().GetStats();
+  if (args.json) {
+    const nlohmann::json j{{"entries", s.entries},
+                           {"bytes", s.bytes},
+                           {"reloaded", s.reloaded},
+                           {"hits", s.hits},
+                           {"misses", s.misses},
+                           {"expirations", s.expirations},
+                           {"evictions", s.evictions},
+                           {"persist_shed", s.persist_shed},
+                           {"purge_batches", s.purge_batches}};
+    out << j.dump(2) << "\n";
+  } else {
+    out << "entries      " << s.entries << "\n"
+        << "bytes        " << s.bytes << "\n"
+        << "reloaded     " << s.reloaded << "\n"
+        << "expirations  " << s.expirations << "\n"
+        << "evictions    " << s.evictions << "\n"
+        << "purge        " << s.purge_batches << " batches\n"
+        << "(hits, misses and evictions count this process only)\n";
+  }
+  return CloseAfter(**store, Status::OK());
+}
+
+}  // namespace convstore::tools
