@@ -330,6 +330,46 @@ TEST_CASE("Cache evicts least recently used entries at its byte bound",
   CHECK(c.GetStats().entries == 10);
 }
 
+TEST_CASE(
+    "Cache eviction gives read entries a second chance and holds the bound",
+    "[cache]") {
+  Options o;
+  o.cache_entries_shards = 1;
+  o.cache_entries_max_bytes = internal::CacheEntryBytes("s", "k0", 100) * 4;
+  Harness h(o);
+  Cache& c = *h.cache;
+  const std::string value(100, 'v');
+  auto key = [](int i) { return "k" + std::to_string(i); };
+  for (int i = 0; i < 4; ++i) {
+    REQUIRE(c.Set("s", key(i), value, milliseconds(0)).ok());
+  }
+  // Every entry read: the walk clears all flags, then evicts the oldest.
+  for (int i = 0; i < 4; ++i) REQUIRE(GetOr(c, "s", key(i)) == value);
+  REQUIRE(c.Set("s", key(4), value, milliseconds(0)).ok());
+  CacheStats st = c.GetStats();
+  CHECK(st.entries == 4);
+  CHECK(st.evictions == 1);
+  CHECK(st.bytes <= o.cache_entries_max_bytes);
+  // k1 read again: k2 is now the oldest unreferenced entry (k4, written
+  // last, is not passed over for it).
+  REQUIRE(GetOr(c, "s", key(1)) == value);
+  REQUIRE(c.Set("s", key(5), value, milliseconds(0)).ok());
+  st = c.GetStats();
+  CHECK(st.entries == 4);
+  CHECK(st.evictions == 2);
+  CHECK(st.bytes <= o.cache_entries_max_bytes);
+  std::vector<std::string> deleted;
+  for (const CacheOp& op : h.path.ops()) {
+    if (const auto* d = std::get_if<CacheDelete>(&op.record)) {
+      deleted.push_back(d->key);
+    }
+  }
+  CHECK(deleted == std::vector<std::string>{key(0), key(2)});
+  CHECK(GetOr(c, "s", key(0)) == "<missing>");
+  CHECK(GetOr(c, "s", key(2)) == "<missing>");
+  for (int i : {1, 3, 4, 5}) CHECK(GetOr(c, "s", key(i)) == value);
+}
+
 TEST_CASE("Cache Increment counts, keeps its window and refuses non-counters",
           "[cache]") {
   Harness h;

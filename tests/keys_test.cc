@@ -533,6 +533,11 @@ TEST_CASE("the token bucket allows the burst, then one per 1/rate", "[keys]") {
   }
   CHECK(allowed == 5);
   CHECK(h.keys->CheckRateLimit("abcdefgh").status().IsNotFound());
+  // Ids that are not 8 id characters name no key (keys are looked up by
+  // the id packed into an integer, which only such ids fill).
+  CHECK(h.keys->CheckRateLimit("").status().IsNotFound());
+  CHECK(h.keys->CheckRateLimit(k.info.id.substr(0, 7)).status().IsNotFound());
+  CHECK(h.keys->CheckRateLimit(k.info.id + "x").status().IsNotFound());
 }
 
 TEST_CASE("without a rate, CheckRateLimit always allows", "[keys]") {

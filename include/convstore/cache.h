@@ -26,10 +26,17 @@
 // rest from memory and, in small batches, from the database.
 //
 // BOUND: entries are held within Options::cache_entries_max_bytes; past it
-// the least recently used entries (read or written) are evicted, and their
+// entries are evicted in approximately least-recently-used order, and their
 // rows are deleted from the database too (best-effort deletes: a shed one
 // leaves the row, which the next Open reloads only if it has time left and
 // fits the bound), so the file holds about as much as memory does.
+//
+// NOTE: eviction is second chance (CLOCK), not exact LRU: a read or write
+// marks an entry, and the eviction walk, from the oldest entry, moves a
+// marked entry to the young end (unmarking it) and evicts the first
+// unmarked one. An entry read once since the walk last passed it survives
+// one more walk, however long ago that read was. Reads stay cheap: they
+// touch only the entry, not its neighbours in a list.
 //
 // DURABILITY (docs/durability.md, "Cache entries"): every Set, Touch,
 // Increment and Delete is applied to memory and queued as one ordered write
@@ -70,7 +77,7 @@ struct CacheStats {
   uint64_t misses = 0;  // Get found nothing (or an expired entry)
   // Entries removed because their time was up (on read or by the sweep).
   uint64_t expirations = 0;
-  // Entries removed least recently used first to stay within the bound.
+  // Entries removed to stay within the bound (approximate LRU order).
   uint64_t evictions = 0;
   uint64_t entries = 0;
   // Approximate bytes held: namespace, key, value and per-entry overhead.

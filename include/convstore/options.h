@@ -171,8 +171,9 @@ struct Options {
   // conversation cache above.
   //
   // Approximate bytes of cache entries held in memory (namespace, key,
-  // value and about 230 bytes of bookkeeping per entry); past it the least
-  // recently used entries are evicted, from memory and from the database.
+  // value and about 230 bytes of bookkeeping per entry); past it entries
+  // are evicted in approximate least-recently-used order (second chance,
+  // see cache.h), from memory and from the database.
   // Split evenly over cache_entries_shards, each shard evicting on its own,
   // so a shard can fill before the total does. Cost: this much RAM at most;
   // the database file holds about as much again. Default: 64 MiB.

@@ -2,6 +2,8 @@
 
 #include "cache/entry_shard.h"
 
+#include <iterator>
+
 namespace convstore::internal {
 
 CacheEntry* EntryShard::Find(std::string_view ns, std::string_view key) {
@@ -11,10 +13,7 @@ CacheEntry* EntryShard::Find(std::string_view ns, std::string_view key) {
 
 EntryShard::EntryRef EntryShard::RefOf(const CacheEntry* e) { return e->self; }
 
-void EntryShard::MarkUsed(CacheEntry* e) {
-  EntryRef it = RefOf(e);
-  if (it != lru_.begin()) lru_.splice(lru_.begin(), lru_, it);
-}
+void EntryShard::MarkUsed(CacheEntry* e) { e->referenced = true; }
 
 CacheEntry* EntryShard::Put(std::string_view ns, std::string_view key,
                             std::shared_ptr<const std::string> value,
@@ -58,15 +57,26 @@ void EntryShard::Remove(CacheEntry* e) { Erase(RefOf(e)); }
 void EntryShard::EvictOver(
     size_t budget, const CacheEntry* keep,
     std::vector<std::pair<std::string, std::string>>* evicted) {
-  auto it = lru_.end();
-  while (bytes_ > budget && it != lru_.begin()) {
-    --it;
-    if (&*it == keep) continue;
-    auto victim = it;
-    ++it;  // stays valid: only `victim` is erased
-    evicted->emplace_back(victim->ns, victim->key);
-    Erase(victim);
-    ++evictions;
+  // A pass looks at each entry present when it starts once, oldest
+  // first. The first may only clear flags (every entry referenced); the
+  // second then finds them unreferenced, so the bound holds.
+  for (int pass = 0; pass < 2 && bytes_ > budget; ++pass) {
+    // The entries not yet looked at are the `left` ones just before the
+    // end: second chances move to the front, ahead of all of them.
+    size_t left = lru_.size();
+    while (bytes_ > budget && left > 0) {
+      --left;
+      auto cur = std::prev(lru_.end());
+      if (&*cur == keep || cur->referenced) {
+        // `keep`, just written, is the most recent entry (its flag stays).
+        if (&*cur != keep) cur->referenced = false;
+        lru_.splice(lru_.begin(), lru_, cur);
+      } else {
+        evicted->emplace_back(cur->ns, cur->key);
+        Erase(cur);
+        ++evictions;
+      }
+    }
   }
 }
 

@@ -12,7 +12,15 @@
 //     entry's own ns/key strings (list nodes never move, so the views stay
 //     valid), and is in by_expiry_ exactly when expires_at_us > 0.
 //  2. bytes_ is the sum of the entries' `bytes`.
-//  3. lru_ runs from most to least recently used (read or written).
+//  3. lru_ runs from most to least recently inserted or given a second
+//     chance; `referenced` is set on an entry read or rewritten since the
+//     eviction walk last passed it.
+//
+// Eviction is second chance (CLOCK), an approximation of LRU: a read only
+// sets `referenced` (no list splice, which would touch and write both
+// neighbours' nodes, cache misses on a large cache); the eviction walk
+// moves a referenced entry to the front, clearing the flag, and evicts
+// the first unreferenced one.
 
 #ifndef CONVSTORE_SRC_CACHE_ENTRY_SHARD_H_
 #define CONVSTORE_SRC_CACHE_ENTRY_SHARD_H_
@@ -40,6 +48,8 @@ struct CacheEntry {
   std::shared_ptr<const std::string> value;
   int64_t expires_at_us = 0;  // wall clock; 0: never
   size_t bytes = 0;
+  // Read or rewritten since the eviction walk last passed it.
+  bool referenced = false;
   // This entry's node in its shard's LRU list (nodes never move).
   std::list<CacheEntry>::iterator self;
 };
@@ -79,7 +89,7 @@ class EntryShard {
   // The entry or null; does not change recency.
   CacheEntry* Find(std::string_view ns, std::string_view key)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  // Makes the entry the most recently used.
+  // Gives the entry a second chance at the next eviction walk.
   void MarkUsed(CacheEntry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Inserts or replaces (ns, key) as the most recently used entry (the
   // least recently used with `as_oldest`, for reloading newest first).
@@ -90,8 +100,9 @@ class EntryShard {
   void SetExpiry(CacheEntry* e, int64_t expires_at_us)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void Remove(CacheEntry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  // Evicts least recently used entries other than `keep` until bytes() <=
-  // budget; appends each evicted (ns, key) to *evicted.
+  // Evicts entries other than `keep`, oldest unreferenced first (second
+  // chance), until bytes() <= budget; appends each evicted (ns, key) to
+  // *evicted.
   void EvictOver(size_t budget, const CacheEntry* keep,
                  std::vector<std::pair<std::string, std::string>>* evicted)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);

@@ -117,15 +117,19 @@ class Sha256Context {
   EVP_MD_CTX* const ctx_;
 };
 
-std::string HashSecret(std::string_view secret) {
-  std::string out(kKeyHashBytes, '\0');
-  auto* bytes = reinterpret_cast<unsigned char*>(out.data());
+void HashSecretInto(std::string_view secret, KeyHash* out) {
+  auto* bytes = reinterpret_cast<unsigned char*>(out->data());
   thread_local Sha256Context ctx;
   if (!ctx.Digest(secret, bytes)) {
     SHA256(reinterpret_cast<const unsigned char*>(secret.data()), secret.size(),
            bytes);
   }
-  return out;
+}
+
+std::string HashSecret(std::string_view secret) {
+  KeyHash h;
+  HashSecretInto(secret, &h);
+  return std::string(h.data(), h.size());
 }
 
 bool HashEquals(std::string_view a, std::string_view b) {

@@ -17,6 +17,7 @@
 #ifndef CONVSTORE_SRC_KEYS_KEY_SECRET_H_
 #define CONVSTORE_SRC_KEYS_KEY_SECRET_H_
 
+#include <array>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -41,6 +42,11 @@ Status NewSecret(std::string_view id, std::string* secret);
 bool IsKeyId(std::string_view id);
 // True if `secret` has the exact format; *id then views its id part.
 bool ParseSecret(std::string_view secret, std::string_view* id);
+// A SHA-256 hash held inline (no heap).
+using KeyHash = std::array<char, kKeyHashBytes>;
+// SHA-256 of the secret into *out: the validation path's form, which
+// allocates nothing.
+void HashSecretInto(std::string_view secret, KeyHash* out);
 // SHA-256 of the secret (32 bytes).
 std::string HashSecret(std::string_view secret);
 // Constant-time comparison of two hashes (false if their sizes differ).

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <utility>
@@ -63,10 +64,12 @@ Status CheckSpec(const KeySpec& spec, int64_t now_us) {
   return Status::OK();
 }
 
-// This abseil is built with its own string_view, which its string-keyed
-// maps take for heterogeneous lookup (std::string_view is not).
-absl::string_view AView(std::string_view v) {
-  return absl::string_view(v.data(), v.size());
+template <typename T>
+void PrefetchEntry(const T& e) {
+  const char* p = reinterpret_cast<const char*>(&e);
+  for (size_t off = 0; off < sizeof(T); off += 64) {
+    __builtin_prefetch(p + off);
+  }
 }
 
 bool IsExpired(const KeyRow& r, int64_t now_us) {
@@ -129,8 +132,22 @@ KeysImpl::KeysImpl(const Options& options, WritePath* write_path,
 
 KeysImpl::~KeysImpl() { Stop(); }
 
-KeysImpl::Shard& KeysImpl::ShardFor(std::string_view id) {
-  return *shards_[absl::HashOf(id) % shards_.size()];
+uint64_t KeysImpl::PackId(std::string_view id) {
+  static_assert(kKeyIdChars == sizeof(uint64_t));
+  uint64_t key = 0;
+  std::memcpy(&key, id.data(), std::min(id.size(), sizeof(key)));
+  return key;
+}
+
+std::string KeysImpl::UnpackId(uint64_t key) {
+  std::string id(kKeyIdChars, '\0');
+  std::memcpy(id.data(), &key, sizeof(key));
+  return id;
+}
+
+KeysImpl::Shard& KeysImpl::ShardFor(uint64_t key) {
+  // The high bits: each shard map takes its slot and tag from the low ones.
+  return *shards_[(absl::HashOf(key) >> 32) % shards_.size()];
 }
 
 Status KeysImpl::CheckOpen() const {
@@ -180,14 +197,15 @@ StatusOr<CreatedKey> KeysImpl::Insert(KeyRow row, uint64_t* lsn) {
     s = NewSecret(row.id, &created.secret);
     if (!s.ok()) return s;
     row.hash = HashSecret(created.secret);
-    Shard& shard = ShardFor(row.id);
+    const uint64_t key = PackId(row.id);
+    Shard& shard = ShardFor(key);
     MutexLock lock(&shard.mu);
-    if (shard.keys.contains(row.id)) continue;
+    if (shard.keys.contains(key)) continue;
     StatusOr<uint64_t> r = QueuePut(row);
     if (!r.ok()) return r.status();
     *lsn = *r;
     created.info = ToKeyInfo(row);
-    shard.keys[row.id].Set(std::move(row));
+    shard.keys[key].Set(std::move(row));
     return created;
   }
   return Status::Internal("could not draw an unused API key id");
@@ -300,19 +318,27 @@ StatusOr<KeyInfo> KeysImpl::ValidateKey(std::string_view secret,
     // Nothing of the input is recorded: it may be a secret of another kind.
     return Deny(Status::Unauthenticated(kBadKey), "malformed", {}, {});
   }
-  const std::string hash = HashSecret(secret);
   const int64_t now = wall_();
-  Shard& shard = ShardFor(id);
+  const uint64_t key = PackId(id);
+  Shard& shard = ShardFor(key);
+  // Hashed before locking: inside, it would hold the shard lock ~150 ns
+  // longer for every other validation of the shard.
+  KeyHash hash;
+  HashSecretInto(secret, &hash);
   const char* reason = nullptr;
   {
     MutexLock lock(&shard.mu);
-    auto it = shard.keys.find(AView(id));
+    // The entry's cache lines (read by the checks and the KeyInfo copy)
+    // load together rather than one miss after another.
+    auto it = shard.keys.find(key);
+    if (it != shard.keys.end()) PrefetchEntry(it->second);
     if (it == shard.keys.end()) {
       reason = "unknown_key";
     } else {
       Entry& e = it->second;
       if (!e.hash_ok ||
-          !HashEquals(hash, std::string_view(e.hash.data(), e.hash.size()))) {
+          !HashEquals(std::string_view(hash.data(), hash.size()),
+                      std::string_view(e.hash.data(), e.hash.size()))) {
         reason = "wrong_secret";
       } else if (e.row.revoked_us != 0) {
         reason = "revoked";
@@ -327,7 +353,7 @@ StatusOr<KeyInfo> KeysImpl::ValidateKey(std::string_view secret,
         e.row.last_used_us = std::max(e.row.last_used_us, now);
         if (!e.usage_dirty) {
           e.usage_dirty = true;
-          shard.dirty.emplace_back(id);
+          shard.dirty.push_back(key);
         }
         return ToKeyInfo(e.row);
       }
@@ -351,9 +377,9 @@ Status KeysImpl::RevokeKey(std::string_view id) {
   if (!IsKeyId(id)) return Status::NotFound("no such API key");
   uint64_t lsn = 0;
   {
-    Shard& shard = ShardFor(id);
+    Shard& shard = ShardFor(PackId(id));
     MutexLock lock(&shard.mu);
-    auto it = shard.keys.find(AView(id));
+    auto it = shard.keys.find(PackId(id));
     if (it == shard.keys.end()) return Status::NotFound("no such API key");
     Entry& e = it->second;
     if (e.row.revoked_us != 0) return Status::OK();
@@ -383,9 +409,9 @@ StatusOr<CreatedKey> KeysImpl::RotateKey(std::string_view id,
   const int64_t now = wall_();
   KeyRow old;
   {
-    Shard& shard = ShardFor(id);
+    Shard& shard = ShardFor(PackId(id));
     MutexLock lock(&shard.mu);
-    auto it = shard.keys.find(AView(id));
+    auto it = shard.keys.find(PackId(id));
     if (it == shard.keys.end()) return Status::NotFound("no such API key");
     old = it->second.row;
   }
@@ -413,9 +439,9 @@ StatusOr<CreatedKey> KeysImpl::RotateKey(std::string_view id,
       overlap.count() > max - now ? max : now + overlap.count();
   int64_t old_expires = 0;
   {
-    Shard& shard = ShardFor(id);
+    Shard& shard = ShardFor(PackId(id));
     MutexLock lock(&shard.mu);
-    auto it = shard.keys.find(AView(id));
+    auto it = shard.keys.find(PackId(id));
     if (it != shard.keys.end()) {
       Entry& e = it->second;
       KeyRow updated = e.row;
@@ -476,10 +502,11 @@ StatusOr<std::vector<KeyInfo>> KeysImpl::ListKeys(
 StatusOr<RateDecision> KeysImpl::CheckRateLimit(std::string_view id) {
   Status s = CheckOpen();
   if (!s.ok()) return s;
+  if (!IsKeyId(id)) return Status::NotFound("no such API key");
   const int64_t now = mono_();
-  Shard& shard = ShardFor(id);
+  Shard& shard = ShardFor(PackId(id));
   MutexLock lock(&shard.mu);
-  auto it = shard.keys.find(AView(id));
+  auto it = shard.keys.find(PackId(id));
   if (it == shard.keys.end()) return Status::NotFound("no such API key");
   Entry& e = it->second;
   return e.bucket.Take(e.row.rate_per_s, e.row.burst, now);
@@ -489,11 +516,11 @@ size_t KeysImpl::FlushUsage() {
   KeyUsageFlush flush;
   for (const auto& shard : shards_) {
     MutexLock lock(&shard->mu);
-    for (std::string& id : shard->dirty) {
-      auto it = shard->keys.find(id);
+    for (uint64_t key : shard->dirty) {
+      auto it = shard->keys.find(key);
       if (it == shard->keys.end() || !it->second.usage_dirty) continue;
       it->second.usage_dirty = false;
-      flush.keys.push_back(KeyUsage{std::move(id), it->second.row.request_count,
+      flush.keys.push_back(KeyUsage{UnpackId(key), it->second.row.request_count,
                                     it->second.row.last_used_us});
     }
     shard->dirty.clear();
@@ -511,13 +538,14 @@ size_t KeysImpl::FlushUsage() {
   // Not queued: mark the keys dirty again so the next flush carries them.
   log_->warn("API key usage flush of {} keys not queued: {}", n,
              lsn.status().ToString());
-  for (std::string& id : ids) {
-    Shard& shard = ShardFor(id);
+  for (const std::string& id : ids) {
+    const uint64_t key = PackId(id);
+    Shard& shard = ShardFor(key);
     MutexLock lock(&shard.mu);
-    auto it = shard.keys.find(AView(id));
+    auto it = shard.keys.find(key);
     if (it == shard.keys.end() || it->second.usage_dirty) continue;
     it->second.usage_dirty = true;
-    shard.dirty.push_back(std::move(id));
+    shard.dirty.push_back(key);
   }
   return 0;
 }
@@ -530,10 +558,10 @@ Status KeysImpl::Reload() {
       log_->warn("API keys: skipping a stored key with a malformed id");
       return true;
     }
-    Shard& shard = ShardFor(row.id);
+    const uint64_t key = PackId(row.id);
+    Shard& shard = ShardFor(key);
     MutexLock lock(&shard.mu);
-    std::string id = row.id;
-    shard.keys[id].Set(std::move(row));
+    shard.keys[key].Set(std::move(row));
     ++loaded;
     return true;
   });

@@ -112,18 +112,23 @@ class KeysImpl final : public Keys {
     // row.hash again, inline: the compare on the validation path then
     // touches no memory outside the map slot. Empty (no match possible)
     // when row.hash is not kKeyHashBytes long.
-    std::array<char, kKeyHashBytes> hash{};
+    KeyHash hash{};
     bool hash_ok = false;
     bool usage_dirty = false;
     TokenBucket bucket;
   };
+  // Keys are ids packed by PackId: a lookup hashes one integer and builds
+  // no string.
   struct Shard {
     Mutex mu;
-    absl::flat_hash_map<std::string, Entry> keys ABSL_GUARDED_BY(mu);
-    std::vector<std::string> dirty ABSL_GUARDED_BY(mu);
+    absl::flat_hash_map<uint64_t, Entry> keys ABSL_GUARDED_BY(mu);
+    std::vector<uint64_t> dirty ABSL_GUARDED_BY(mu);
   };
 
-  Shard& ShardFor(std::string_view id);
+  // The 8 characters of a key id (IsKeyId) as one integer, and back.
+  static uint64_t PackId(std::string_view id);
+  static std::string UnpackId(uint64_t key);
+  Shard& ShardFor(uint64_t key);
   Status CheckOpen() const;
   // Queues a put of `row` (kSync as kBatched: the caller waits after
   // unlocking). Returns the LSN.
