@@ -231,6 +231,9 @@ struct ConsistencyReport {
   // are not counted).
   int64_t orphan_turns = 0, orphan_metrics = 0, orphan_errors = 0,
           orphan_events = 0;
+  // Turn rollup rows (schema v8) whose turn count disagrees with the
+  // stored turns; repair rebuilds every rollup.
+  int64_t stale_rollups = 0;
   bool repaired = false;  // the orphans were deleted
 };
 
