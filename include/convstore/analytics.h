@@ -84,7 +84,7 @@ struct AggregateQuery {
   // hour as turns arrive (and built on the fly for the partial hours at
   // the range's edges): each p50/p95/p99 is within 1% (relative) of the
   // exact value; counts, sums, means, max and rates stay exact. A month
-  // of data (1M turns) answers in about 0.2 s.
+  // of data (1M turns) answers in about 0.2-0.3 s.
   // true: exact percentiles from every raw turn of the range (linear
   // between the nearest ranks). PERFORMANCE WARNING: reads and holds
   // every latency value; about 1 s per million turns.
