@@ -169,7 +169,8 @@ struct SessionDetail {
   std::vector<MessagePtr> transcript;
 };
 
-// Exact percentiles of one latency field over a group's turns.
+// Percentiles of one latency field over a group's turns (Aggregate: within
+// 1%, or exact with AggregateQuery::exact_percentiles).
 struct LatencyStats {
   std::string field;  // "e2e_ms", "llm_ttft_ms", ...
   int64_t count = 0;  // turns with the field present
