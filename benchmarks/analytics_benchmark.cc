@@ -6,10 +6,12 @@
 // once through the store's analytics API and cached like the message
 // fixtures (bench_util.h).
 //
-//   BM_Analytics_Aggregate24h  the last 24 h of the month (~33k turns),
-//                              grouped by tenant: counts, rates, exact
-//                              p50/p95/p99 of every latency.
-//   BM_Analytics_AggregateMonth  the whole month (1M turns), for scale.
+//   BM_Analytics_Aggregate24h  the last 24 h of the month (~33k turns):
+//                              counts, rates, p50/p95/p99 of every latency
+//                              (hourly rollups + raw edges; sketches within
+//                              1%). Arg: the GroupBy (0 none, 1 tenant,
+//                              2 model, 3 provider, 4 final state).
+//   BM_Analytics_AggregateMonth  the whole month (1M turns), same args.
 //   BM_Analytics_Series24h     e2e_ms in 5-minute buckets over 24 h.
 //   BM_Analytics_RecordTurn    RecordTurn throughput (batched durability).
 
@@ -137,7 +139,8 @@ void RunAggregate(benchmark::State& state, int64_t hours) {
   AggregateQuery q;
   q.range.to_us = kEnd;
   q.range.from_us = kEnd - hours * 3600 * kSec;
-  q.group_by = GroupBy::kTenant;
+  q.group_by = static_cast<GroupBy>(state.range(0));
+  state.SetLabel(GroupByName(q.group_by));
   int64_t turns = 0;
   for (auto _ : state) {
     auto r = store->analytics().Aggregate(q);
@@ -159,13 +162,18 @@ void RunAggregate(benchmark::State& state, int64_t hours) {
 void BM_Analytics_Aggregate24h(benchmark::State& state) {
   RunAggregate(state, 24);
 }
-BENCHMARK(BM_Analytics_Aggregate24h)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Analytics_Aggregate24h)
+    ->Unit(benchmark::kMillisecond)
+    ->ArgName("group")
+    ->DenseRange(0, 4);
 
 void BM_Analytics_AggregateMonth(benchmark::State& state) {
   RunAggregate(state, 30 * 24);
 }
 BENCHMARK(BM_Analytics_AggregateMonth)
     ->Unit(benchmark::kMillisecond)
+    ->ArgName("group")
+    ->DenseRange(0, 4)
     ->Iterations(3);
 
 void BM_Analytics_Series24h(benchmark::State& state) {

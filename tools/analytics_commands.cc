@@ -256,6 +256,7 @@ Status RunAggregate(const AggregateArgs& args, std::ostream& out) {
         "--group-by must be none, tenant, model, provider or final_state");
   }
   q.range.last_hours = args.hours;
+  q.exact_percentiles = args.exact;
   auto store = OpenExisting(args.db);
   if (!store.ok()) return store.status();
   auto r = (*store)->analytics().Aggregate(q);
@@ -264,6 +265,7 @@ Status RunAggregate(const AggregateArgs& args, std::ostream& out) {
   j["from_us"] = r->from_us;
   j["to_us"] = r->to_us;
   j["group_by"] = GroupByName(q.group_by);
+  j["exact_percentiles"] = q.exact_percentiles;
   json groups = json::array();
   for (const GroupAggregate& g : r->groups) groups.push_back(GroupJson(g));
   j["groups"] = groups;

@@ -32,6 +32,7 @@ struct AggregateArgs {
   std::string db;
   double hours = 24;
   std::string group_by = "none";  // none|tenant|model|provider|final_state
+  bool exact = false;             // AggregateQuery::exact_percentiles
   bool json = false;
 };
 

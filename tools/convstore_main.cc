@@ -122,6 +122,10 @@ int main(int argc, char** argv) {
         ->add_option("--group-by", aggregate.group_by,
                      "none, tenant, model, provider or final_state")
         ->capture_default_str();
+    aggregate_cmd->add_flag(
+        "--exact", aggregate.exact,
+        "Exact percentiles from every raw turn (slow over long ranges); "
+        "default: sketches within 1%");
     aggregate_cmd->add_flag("--json", aggregate.json, "Print JSON");
 
     tools::SeriesArgs series;

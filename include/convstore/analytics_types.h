@@ -169,7 +169,8 @@ struct SessionDetail {
   std::vector<MessagePtr> transcript;
 };
 
-// Exact percentiles of one latency field over a group's turns.
+// Percentiles of one latency field over a group's turns (Aggregate: within
+// 1%, or exact with AggregateQuery::exact_percentiles).
 struct LatencyStats {
   std::string field;  // "e2e_ms", "llm_ttft_ms", ...
   int64_t count = 0;  // turns with the field present
@@ -231,6 +232,9 @@ struct ConsistencyReport {
   // are not counted).
   int64_t orphan_turns = 0, orphan_metrics = 0, orphan_errors = 0,
           orphan_events = 0;
+  // Turn rollup rows (schema v8) whose turn count disagrees with the
+  // stored turns; repair rebuilds every rollup.
+  int64_t stale_rollups = 0;
   bool repaired = false;  // the orphans were deleted
 };
 

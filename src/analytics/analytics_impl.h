@@ -3,8 +3,9 @@
 // AnalyticsImpl: the Analytics a Store hands out. Recording validates and
 // submits AnalyticsOps through the WritePath (analytics_impl.cc); queries
 // wait for this store's own analytics writes to be durable, fetch rows
-// through AnalyticsStorage and compute groups, rates and exact percentiles
-// in memory (analytics_queries.cc); retention runs purge batches through
+// through AnalyticsStorage (raw rows, and for Aggregate the hourly turn
+// rollups) and compute groups, rates and percentiles in memory
+// (analytics_queries.cc); retention runs purge batches through
 // the writer (analytics_retention.cc).
 //
 // Thread safety: all methods are thread-safe; the only mutable state is the

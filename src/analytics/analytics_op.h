@@ -31,13 +31,16 @@ struct AnalyticsPurge {
 // Deletes turns, metrics, errors and events whose session does not exist.
 struct AnalyticsRepair {};
 
+// Rebuilds every turn rollup from the turns (consistency repair).
+struct AnalyticsRollupRebuild {};
+
 // PRAGMA incremental_vacuum: frees the pages purges left empty.
 struct AnalyticsShrink {};
 
 struct AnalyticsOp {
   std::variant<SessionStart, SessionEnd, TurnMetrics, std::vector<Metric>,
                ErrorRecord, Event, AnalyticsPurge, AnalyticsRepair,
-               AnalyticsShrink>
+               AnalyticsRollupRebuild, AnalyticsShrink>
       record;
 };
 

@@ -1,7 +1,10 @@
 // Copyright 2026 The convstore Authors.
 //
-// AnalyticsImpl, query side: groups, rates and exact percentiles computed
-// over the rows AnalyticsStorage fetches for the range.
+// AnalyticsImpl, query side: groups, rates and percentiles computed over
+// the rows AnalyticsStorage fetches for the range. Aggregate reads the
+// range's whole hours from the turn rollups (percentiles from their
+// sketches, within 1%) and its partial edge hours from raw turns, unless
+// the query asks for exact percentiles.
 
 #include <algorithm>
 #include <map>
@@ -9,7 +12,9 @@
 #include <utility>
 
 #include "analytics/analytics_impl.h"
+#include "analytics/latency_sketch.h"
 #include "analytics/turn_fields.h"
+#include "analytics/turn_rollup.h"
 
 namespace convstore::internal {
 namespace {
@@ -20,6 +25,8 @@ struct GroupAcc {
   GroupAggregate out;
   // Values of each TurnFields() entry (latency fields only).
   std::vector<std::vector<double>> latencies{TurnFields().size()};
+  // The same values as sketches, when percentiles need not be exact.
+  std::vector<LatencySketch> sketches{TurnFields().size()};
   std::map<std::pair<std::string, int>, int64_t> errors;
   std::map<std::string, std::pair<int64_t, double>> durations;
   int64_t slot_confidences = 0;
@@ -52,6 +59,18 @@ LatencyStats Stats(std::string field, std::vector<double>* v) {
   st.p50 = Select(v, 0.50);
   st.p95 = Select(v, 0.95);
   st.p99 = Select(v, 0.99);
+  return st;
+}
+
+LatencyStats SketchStats(std::string field, const LatencySketch& sk) {
+  LatencyStats st;
+  st.field = std::move(field);
+  st.count = sk.count();
+  st.mean = sk.sum() / static_cast<double>(sk.count());
+  st.max = sk.max();
+  st.p50 = sk.Quantile(0.50);
+  st.p95 = sk.Quantile(0.95);
+  st.p99 = sk.Quantile(0.99);
   return st;
 }
 
@@ -150,35 +169,99 @@ StatusOr<AggregateResult> AnalyticsImpl::Aggregate(
   std::map<std::string, GroupAcc> groups;
   GroupAcc* last = nullptr;  // turns of a key tend to come in runs
   std::string last_key;
-  s = storage_->ScanTurns(result.from_us, result.to_us,
-                          by == GroupBy::kTenant || by == GroupBy::kFinalState,
-                          [&](const TurnRow& r) {
-                            const std::string& key = turn_key(r);
-                            if (by_turn && !key.empty()) {
-                              session_group.emplace(r.turn.session_id, key);
-                            }
-                            if (last == nullptr || key != last_key) {
-                              last = &groups[key];
-                              last_key = key;
-                            }
-                            GroupAcc& g = *last;
-                            const TurnMetrics& t = r.turn;
-                            ++g.out.turns;
-                            if (t.interrupted.value_or(false))
-                              ++g.out.interrupted;
-                            g.out.prompt_tokens += t.prompt_tokens.value_or(0);
-                            g.out.completion_tokens +=
-                                t.completion_tokens.value_or(0);
-                            g.out.cached_tokens += t.cached_tokens.value_or(0);
-                            g.out.cost += t.cost.value_or(0);
-                            const auto fields = TurnFields();
-                            for (size_t i = 0; i < fields.size(); ++i) {
-                              if (!fields[i].latency) continue;
-                              if (auto v = TurnFieldValue(fields[i], t)) {
-                                g.latencies[i].push_back(*v);
-                              }
-                            }
-                          });
+  const bool with_keys = by == GroupBy::kTenant || by == GroupBy::kFinalState;
+  const bool exact = query.exact_percentiles;
+  auto group = [&](const std::string& key) -> GroupAcc& {
+    if (last == nullptr || key != last_key) {
+      last = &groups[key];
+      last_key = key;
+    }
+    return *last;
+  };
+  auto add_turn = [&](const TurnRow& r) {
+    const std::string& key = turn_key(r);
+    if (by_turn && !key.empty()) {
+      session_group.emplace(r.turn.session_id, key);
+    }
+    GroupAcc& g = group(key);
+    const TurnMetrics& t = r.turn;
+    ++g.out.turns;
+    if (t.interrupted.value_or(false)) ++g.out.interrupted;
+    g.out.prompt_tokens += t.prompt_tokens.value_or(0);
+    g.out.completion_tokens += t.completion_tokens.value_or(0);
+    g.out.cached_tokens += t.cached_tokens.value_or(0);
+    g.out.cost += t.cost.value_or(0);
+    const auto fields = TurnFields();
+    for (size_t i = 0; i < fields.size(); ++i) {
+      if (!fields[i].latency) continue;
+      if (auto v = TurnFieldValue(fields[i], t)) {
+        if (exact) {
+          g.latencies[i].push_back(*v);
+        } else {
+          g.sketches[i].Add(*v);
+        }
+      }
+    }
+  };
+  // The whole hours inside the range come from the rollups, the partial
+  // hours at its edges from the raw turns; oldest part first, so a
+  // session's model/provider group is still decided by its first turn.
+  const int64_t first_hour =
+      RollupBucket(result.from_us) == result.from_us
+          ? result.from_us
+          : RollupBucket(result.from_us) + kRollupBucketUs;
+  const int64_t end_hour = RollupBucket(result.to_us);
+  if (exact || first_hour >= end_hour) {
+    s = storage_->ScanTurns(result.from_us, result.to_us, with_keys, add_turn);
+  } else {
+    s = storage_->ScanTurns(result.from_us, first_hour, with_keys, add_turn);
+    // The session's earliest rollup naming a model/provider, by time.
+    std::map<std::string, std::pair<int64_t, std::string>> first_named;
+    if (s.ok()) {
+      s = storage_->ScanRollups(
+          first_hour, end_hour, with_keys, [&](const RollupRow& r) {
+            static const std::string kNoKey;
+            const std::string* key = &kNoKey;
+            switch (by) {
+              case GroupBy::kTenant:
+                key = &r.keys.tenant;
+                break;
+              case GroupBy::kFinalState:
+                key = &r.keys.final_state;
+                break;
+              case GroupBy::kModel:
+                key = &r.llm_model;
+                break;
+              case GroupBy::kProvider:
+                key = &r.llm_provider;
+                break;
+              case GroupBy::kNone:
+                break;
+            }
+            if (by_turn && !key->empty()) {
+              auto [it, added] =
+                  first_named.try_emplace(r.session_id, r.first_at_us, *key);
+              if (!added && std::make_pair(r.first_at_us, *key) < it->second) {
+                it->second = {r.first_at_us, *key};
+              }
+            }
+            GroupAcc& g = group(*key);
+            g.out.turns += r.turns;
+            g.out.interrupted += r.interrupted;
+            g.out.prompt_tokens += r.prompt_tokens;
+            g.out.completion_tokens += r.completion_tokens;
+            g.out.cached_tokens += r.cached_tokens;
+            g.out.cost += r.cost;
+            return MergeLatencyBlob(r.latencies, g.sketches);
+          });
+    }
+    for (auto& [session, named] : first_named) {
+      session_group.emplace(session, std::move(named.second));
+    }
+    if (s.ok()) {
+      s = storage_->ScanTurns(end_hour, result.to_us, with_keys, add_turn);
+    }
+  }
   if (!s.ok()) return s;
   auto record_key = [&](const std::string& session_id,
                         const SessionKeys& keys) -> std::string {
@@ -242,6 +325,8 @@ StatusOr<AggregateResult> AnalyticsImpl::Aggregate(
     for (size_t i = 0; i < fields.size(); ++i) {
       if (!g.latencies[i].empty()) {
         o.latencies.push_back(Stats(fields[i].name, &g.latencies[i]));
+      } else if (!g.sketches[i].empty()) {
+        o.latencies.push_back(SketchStats(fields[i].name, g.sketches[i]));
       }
     }
     for (const auto& [type_sev, n] : g.errors) {

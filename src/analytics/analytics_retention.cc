@@ -137,6 +137,14 @@ StatusOr<ConsistencyReport> AnalyticsImpl::CheckConsistency(bool repair) {
         report.orphan_turns, report.orphan_metrics, report.orphan_errors,
         report.orphan_events);
   }
+  if (repair && report.stale_rollups > 0) {
+    s = Submit({AnalyticsRollupRebuild{}}, sizeof(AnalyticsOp),
+               Durability::kSync);
+    if (!s.ok()) return s;
+    report.repaired = true;
+    log_->warn("analytics consistency: rebuilt turn rollups ({} stale)",
+               report.stale_rollups);
+  }
   return report;
 }
 

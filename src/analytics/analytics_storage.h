@@ -45,6 +45,18 @@ struct SlotRow {
   std::optional<bool> validated;
 };
 
+// One analytics_turn_rollups row (turn_rollup.h); `latencies` is its
+// BLOB, valid only during the callback.
+struct RollupRow {
+  std::string session_id, llm_model, llm_provider;
+  SessionKeys keys;
+  int64_t first_at_us = 0;
+  int64_t turns = 0, interrupted = 0;
+  int64_t prompt_tokens = 0, completion_tokens = 0, cached_tokens = 0;
+  double cost = 0;
+  std::string_view latencies;
+};
+
 class AnalyticsStorage {
  public:
   virtual ~AnalyticsStorage() = default;
@@ -69,6 +81,12 @@ class AnalyticsStorage {
   // filled only when `with_keys`.
   virtual Status ScanTurns(int64_t from_us, int64_t to_us, bool with_keys,
                            const std::function<void(const TurnRow&)>& row) = 0;
+  // Streams the turn rollups of the hours starting in [from_us, to_us)
+  // (hour-aligned), in no particular order; stops at the first error
+  // `row` returns. Keys as in ScanTurns.
+  virtual Status ScanRollups(
+      int64_t from_us, int64_t to_us, bool with_keys,
+      const std::function<Status(const RollupRow&)>& row) = 0;
   virtual Status ScanErrors(int64_t from_us, int64_t to_us,
                             std::vector<ErrorRow>* out) = 0;
   virtual Status ScanSlots(int64_t from_us, int64_t to_us,
@@ -85,6 +103,7 @@ class AnalyticsStorage {
   // Calls `line` with one JSON object per purgeable row.
   virtual Status Export(const AnalyticsPurge& p,
                         const std::function<Status(std::string&&)>& line) = 0;
+  // Fills the orphan counts and stale_rollups.
   virtual Status CountOrphans(ConsistencyReport* out) = 0;
   // Checkpoints and truncates the WAL (best effort: busy is OK).
   virtual Status TruncateWal() = 0;

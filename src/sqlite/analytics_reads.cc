@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "analytics/turn_fields.h"
+#include "sqlite/analytics_rollups.h"
 #include "sqlite/analytics_tables.h"
 
 namespace convstore::internal {
@@ -341,6 +342,14 @@ Status SqliteAnalytics::ScanTurns(
   });
 }
 
+Status SqliteAnalytics::ScanRollups(
+    int64_t from_us, int64_t to_us, bool with_keys,
+    const std::function<Status(const RollupRow&)>& row) {
+  return Read([&](Db* db) {
+    return ScanTurnRollups(db, from_us, to_us, with_keys, row);
+  });
+}
+
 Status SqliteAnalytics::ScanErrors(int64_t from_us, int64_t to_us,
                                    std::vector<ErrorRow>* out) {
   return Read([&](Db* db) {
@@ -500,7 +509,7 @@ Status SqliteAnalytics::CountOrphans(ConsistencyReport* out) {
       Status s = db->QueryInt(c.sql, c.count);
       if (!s.ok()) return s;
     }
-    return Status::OK();
+    return CountStaleRollups(db, &out->stale_rollups);
   });
 }
 

@@ -1,6 +1,7 @@
 // Copyright 2026 The convstore Authors.
 //
-// SqliteAnalytics: the analytics tables of schema v3 (docs/schema.md).
+// SqliteAnalytics: the analytics tables of schema v3 and the turn
+// rollups of v8 (docs/schema.md, sqlite/analytics_rollups.h).
 // Writes run on the writer's connection inside the batch transaction
 // (analytics_writes.cc); reads use a connection of their own
 // (analytics_reads.cc), each query in one read transaction.
@@ -46,6 +47,9 @@ class SqliteAnalytics final : public AnalyticsStorage {
                       std::vector<SessionSummary>* out) override;
   Status ScanTurns(int64_t from_us, int64_t to_us, bool with_keys,
                    const std::function<void(const TurnRow&)>& row) override;
+  Status ScanRollups(
+      int64_t from_us, int64_t to_us, bool with_keys,
+      const std::function<Status(const RollupRow&)>& row) override;
   Status ScanErrors(int64_t from_us, int64_t to_us,
                     std::vector<ErrorRow>* out) override;
   Status ScanSlots(int64_t from_us, int64_t to_us,
@@ -69,6 +73,8 @@ class SqliteAnalytics final : public AnalyticsStorage {
     kMetric,
     kError,
     kEvent,
+    kRollupGet,
+    kRollupPut,
     kNumWriterStmts
   };
   // The writer statement `which`, prepared on first use.

@@ -7,6 +7,8 @@
 #include <string>
 
 #include "analytics/turn_fields.h"
+#include "analytics/turn_rollup.h"
+#include "sqlite/analytics_rollups.h"
 #include "sqlite/analytics_tables.h"
 
 namespace convstore::internal {
@@ -65,6 +67,10 @@ std::string WriterSql(int which) {
     case 3:
       return "INSERT INTO analytics_metrics(session_id, name, value, tags,"
              " at_us) VALUES (?, ?, ?, ?, ?)";
+    case 6:
+      return RollupGetSql();
+    case 7:
+      return RollupPutSql();
     case 4:
       return "INSERT INTO analytics_errors(session_id, at_us, type, severity,"
              " message, context, resolved) VALUES (?, ?, ?, ?, ?, ?, ?)";
@@ -146,7 +152,13 @@ Status SqliteAnalytics::ApplyTurn(Db* writer, const TurnMetrics& t) {
   for (const TurnTextField& f : TurnTextFields()) {
     st->BindTextOrNull(i++, t.*f.member);
   }
-  return st->Exec();
+  s = st->Exec();
+  Stmt* get = nullptr;
+  Stmt* put = nullptr;
+  if (s.ok()) s = Prepared(writer, kRollupGet, &get);
+  if (s.ok()) s = Prepared(writer, kRollupPut, &put);
+  if (!s.ok()) return s;
+  return AddTurnToRollup(writer, get, put, t);
 }
 
 Status SqliteAnalytics::ApplyMetrics(Db* writer,
@@ -262,7 +274,20 @@ Status SqliteAnalytics::Apply(Db* writer, const AnalyticsOp& op) {
     del.Bind(1, p->cutoff_us);
     del.Bind(2, p->max_id);
     del.Bind(3, static_cast<int64_t>(p->limit));
-    return del.Exec();
+    s = del.Exec();
+    if (!s.ok() || p->table != AnalyticsTable::kTurns) return s;
+    // Rollups follow their turns: the hours wholly before the cut-off
+    // go, and the hour holding the cut-off is rebuilt from what is left.
+    // Hours the cut-off passed are at most as many rows as the turns.
+    const int64_t cut_hour = RollupBucket(p->cutoff_us);
+    Stmt drop;
+    s = writer->Prepare("DELETE FROM analytics_turn_rollups WHERE hour_us < ?1",
+                        &drop);
+    if (!s.ok()) return s;
+    drop.Bind(1, cut_hour);
+    s = drop.Exec();
+    if (!s.ok()) return s;
+    return RebuildTurnRollups(writer, cut_hour, cut_hour + kRollupBucketUs);
   }
   if (std::holds_alternative<AnalyticsRepair>(op.record)) {
     return writer->Exec(
@@ -273,7 +298,12 @@ Status SqliteAnalytics::Apply(Db* writer, const AnalyticsOp& op) {
         "DELETE FROM analytics_errors WHERE session_id NOT IN"
         " (SELECT session_id FROM analytics_sessions);"
         "DELETE FROM analytics_events WHERE session_id NOT IN"
+        " (SELECT session_id FROM analytics_sessions);"
+        "DELETE FROM analytics_turn_rollups WHERE session_id NOT IN"
         " (SELECT session_id FROM analytics_sessions);");
+  }
+  if (std::holds_alternative<AnalyticsRollupRebuild>(op.record)) {
+    return BackfillTurnRollups(writer);
   }
   if (std::holds_alternative<AnalyticsShrink>(op.record)) {
     // Runs to completion (the pragma returns no rows we need).

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "clock.h"
+#include "sqlite/analytics_rollups.h"
 #include "sqlite/analytics_schema.h"
 #include "sqlite/audit_schema.h"
 #include "sqlite/cache_schema.h"
@@ -99,6 +100,8 @@ constexpr Migration kMigrations[] = {
     {5, "cache entries", kCacheSchemaV5},
     {6, "audit log", kAuditSchemaV6},
     {7, "api keys", kKeysSchemaV7},
+    {8, "analytics turn rollups", kAnalyticsRollupsSchemaV8,
+     BackfillTurnRollups},
 };
 
 bool TableExists(Db* db, const char* name) {
@@ -130,6 +133,7 @@ Status Apply(Db* db, const Migration& m) {
   }
   if (s.ok() && applied != 0) return db->Exec("COMMIT");
   if (s.ok()) s = db->Exec(m.sql);
+  if (s.ok() && m.backfill != nullptr) s = m.backfill(db);
   if (s.ok()) {
     Stmt st;
     s = db->Prepare(

@@ -24,6 +24,8 @@ struct Migration {
   int version;
   const char* name;
   const char* sql;
+  // Runs after `sql` in the same transaction (backfills); may be null.
+  Status (*backfill)(Db* db) = nullptr;
 };
 
 // Every migration, in version order.
