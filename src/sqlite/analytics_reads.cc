@@ -11,6 +11,7 @@
 #include "analytics/turn_fields.h"
 #include "sqlite/analytics_rollups.h"
 #include "sqlite/analytics_tables.h"
+#include "sqlite/turn_columns.h"
 
 namespace convstore::internal {
 namespace {
@@ -42,9 +43,8 @@ SessionSummary ReadSession(const Stmt& st) {
 // "t.session_id, t.turn_number, t.at_us, t.interrupted, t.<field>..."
 const std::string& TurnColumns() {
   static const std::string* cols = [] {
-    auto* s =
-        new std::string("t.session_id, t.turn_number, t.at_us, t.interrupted");
-    for (const TurnField& f : TurnFields()) *s += std::string(", t.") + f.name;
+    auto* s = new std::string("t.session_id, t.turn_number, t.at_us, " +
+                              TurnNumberColumns("t."));
     for (const TurnTextField& f : TurnTextFields()) {
       *s += std::string(", t.") + f.name;
     }
@@ -61,18 +61,7 @@ int ReadTurn(const Stmt& st, TurnMetrics* t) {
   t->session_id.assign(st.TextView(c++));
   t->turn_number = st.Int(c++);
   t->at_us = st.Int(c++);
-  t->interrupted.reset();
-  if (!st.IsNull(c)) t->interrupted = st.Int(c) != 0;
-  ++c;
-  for (const TurnField& f : TurnFields()) {
-    const bool null = st.IsNull(c);
-    if (f.real != nullptr) {
-      t->*f.real = null ? std::nullopt : std::optional<double>(st.Double(c));
-    } else {
-      t->*f.integer = null ? std::nullopt : std::optional<int64_t>(st.Int(c));
-    }
-    ++c;
-  }
+  c = ReadTurnNumbers(st, c, t);
   for (const TurnTextField& f : TurnTextFields()) {
     (t->*f.member).assign(st.TextView(c++));
   }

@@ -9,6 +9,7 @@
 
 #include "analytics/turn_fields.h"
 #include "analytics/turn_rollup.h"
+#include "sqlite/turn_columns.h"
 
 namespace convstore::internal {
 namespace {
@@ -61,9 +62,7 @@ Status Write(Stmt* put, const Key& k, const TurnRollup& r) {
 
 // The turn columns a rollup reads, in TurnMetrics order for ReadTurn.
 std::string TurnSelect() {
-  std::string cols = "session_id, at_us, interrupted";
-  for (const TurnField& f : TurnFields()) cols += std::string(", ") + f.name;
-  return "SELECT " + cols +
+  return "SELECT session_id, at_us, " + TurnNumberColumns("") +
          ", coalesce(llm_model, ''), coalesce(llm_provider, '')"
          " FROM analytics_turns";
 }
@@ -72,18 +71,7 @@ void ReadTurn(const Stmt& st, TurnMetrics* t) {
   int c = 0;
   t->session_id.assign(st.TextView(c++));
   t->at_us = st.Int(c++);
-  t->interrupted.reset();
-  if (!st.IsNull(c)) t->interrupted = st.Int(c) != 0;
-  ++c;
-  for (const TurnField& f : TurnFields()) {
-    const bool null = st.IsNull(c);
-    if (f.real != nullptr) {
-      t->*f.real = null ? std::nullopt : std::optional<double>(st.Double(c));
-    } else {
-      t->*f.integer = null ? std::nullopt : std::optional<int64_t>(st.Int(c));
-    }
-    ++c;
-  }
+  c = ReadTurnNumbers(st, c, t);
   t->llm_model.assign(st.TextView(c++));
   t->llm_provider.assign(st.TextView(c++));
 }
