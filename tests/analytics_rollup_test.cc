@@ -18,23 +18,13 @@
 #include "analytics/turn_rollup.h"
 #include "analytics_testutil.h"
 #include "clock.h"
+#include "sqlite_testutil.h"
 
 namespace convstore::test {
 namespace {
 
 using Catch::Detail::Approx;
 constexpr int64_t kHour = internal::kRollupBucketUs;
-
-void RawExec(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-  char* err = nullptr;
-  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-  INFO((err != nullptr ? err : ""));
-  sqlite3_free(err);
-  sqlite3_close_v2(db);
-  REQUIRE(rc == SQLITE_OK);
-}
 
 int64_t RawInt(const std::string& path, const std::string& sql) {
   sqlite3* db = nullptr;

@@ -24,28 +24,29 @@ TEST_CASE("tamper: an edited field breaks the chain at that record",
   TempDir dir;
   Options o = MakeClosedLog(dir, 10);
   SECTION("actor") {
-    Sql(o.path, "UPDATE audit_log SET actor = 'mallory' WHERE id = 6");
+    RawExec(o.path, "UPDATE audit_log SET actor = 'mallory' WHERE id = 6");
     ExpectBreak(o, 6, AuditBreak::kContentHash);
   }
   SECTION("details") {
-    Sql(o.path, "UPDATE audit_log SET details_json = '{\"x\":1}' WHERE id = 3");
+    RawExec(o.path,
+            "UPDATE audit_log SET details_json = '{\"x\":1}' WHERE id = 3");
     ExpectBreak(o, 3, AuditBreak::kContentHash);
   }
   SECTION("timestamp") {
-    Sql(o.path, "UPDATE audit_log SET ts_us = ts_us + 1 WHERE id = 10");
+    RawExec(o.path, "UPDATE audit_log SET ts_us = ts_us + 1 WHERE id = 10");
     ExpectBreak(o, 10, AuditBreak::kContentHash);
   }
   SECTION("field boundary shifted: actor 'alicea' + action '1'") {
     // Same concatenated bytes ("alice"+"a1" == "alicea"+"1"): only the
     // length prefixes tell them apart.
-    Sql(o.path,
-        "UPDATE audit_log SET actor = 'alicea', action = '1' WHERE id = 1");
+    RawExec(o.path,
+            "UPDATE audit_log SET actor = 'alicea', action = '1' WHERE id = 1");
     ExpectBreak(o, 1, AuditBreak::kContentHash);
   }
   SECTION("hash rewritten to match the edit") {
     // The edited record is consistent again, but its successor's
     // prev_hash still names the original.
-    Sql(o.path, "UPDATE audit_log SET actor = 'mallory' WHERE id = 4");
+    RawExec(o.path, "UPDATE audit_log SET actor = 'mallory' WHERE id = 4");
     std::string hex;
     {
       auto store = OpenOrDie(o);
@@ -60,7 +61,7 @@ TEST_CASE("tamper: an edited field breaks the chain at that record",
           page.records[0].ts_us, e));
       REQUIRE(store->Close().ok());
     }
-    Sql(o.path, "UPDATE audit_log SET hash = x'" + hex + "' WHERE id = 4");
+    RawExec(o.path, "UPDATE audit_log SET hash = x'" + hex + "' WHERE id = 4");
     ExpectBreak(o, 5, AuditBreak::kPrevHash);
   }
 }
@@ -69,7 +70,7 @@ TEST_CASE("tamper: a deleted middle record is a gap at its successor",
           "[audit]") {
   TempDir dir;
   Options o = MakeClosedLog(dir, 10);
-  Sql(o.path, "DELETE FROM audit_log WHERE id = 5");
+  RawExec(o.path, "DELETE FROM audit_log WHERE id = 5");
   auto store = OpenOrDie(o);
   AuditVerification v = VerifyOrDie(store.get());
   CHECK_FALSE(v.ok);
@@ -84,7 +85,8 @@ TEST_CASE("tamper: a forged record is caught", "[audit]") {
   TempDir dir;
   Options o = MakeClosedLog(dir, 10);
   SECTION("appended with a copied hash") {
-    Sql(o.path,
+    RawExec(
+        o.path,
         "INSERT INTO audit_log SELECT 11, ts_us, 'mallory', action, resource,"
         " outcome, details_json, source_address,"
         " (SELECT hash FROM audit_log WHERE id = 10), hash"
@@ -92,18 +94,18 @@ TEST_CASE("tamper: a forged record is caught", "[audit]") {
     ExpectBreak(o, 11, AuditBreak::kContentHash);
   }
   SECTION("inserted past a gap") {
-    Sql(o.path,
-        "INSERT INTO audit_log SELECT 20, ts_us, actor, action, resource,"
-        " outcome, details_json, source_address, hash, hash"
-        " FROM audit_log WHERE id = 10");
+    RawExec(o.path,
+            "INSERT INTO audit_log SELECT 20, ts_us, actor, action, resource,"
+            " outcome, details_json, source_address, hash, hash"
+            " FROM audit_log WHERE id = 10");
     ExpectBreak(o, 20, AuditBreak::kGap);
   }
   SECTION("replacing a record") {
-    Sql(o.path,
-        "DELETE FROM audit_log WHERE id = 7;"
-        "INSERT INTO audit_log SELECT 7, ts_us, actor, action, resource,"
-        " outcome, details_json, source_address, prev_hash, hash"
-        " FROM audit_log WHERE id = 2");
+    RawExec(o.path,
+            "DELETE FROM audit_log WHERE id = 7;"
+            "INSERT INTO audit_log SELECT 7, ts_us, actor, action, resource,"
+            " outcome, details_json, source_address, prev_hash, hash"
+            " FROM audit_log WHERE id = 2");
     ExpectBreak(o, 7, AuditBreak::kPrevHash);
   }
 }
@@ -111,10 +113,10 @@ TEST_CASE("tamper: a forged record is caught", "[audit]") {
 TEST_CASE("tamper: two records swapping ids breaks at the first", "[audit]") {
   TempDir dir;
   Options o = MakeClosedLog(dir, 10);
-  Sql(o.path,
-      "UPDATE audit_log SET id = -4 WHERE id = 4;"
-      "UPDATE audit_log SET id = 4 WHERE id = 3;"
-      "UPDATE audit_log SET id = 3 WHERE id = -4;");
+  RawExec(o.path,
+          "UPDATE audit_log SET id = -4 WHERE id = 4;"
+          "UPDATE audit_log SET id = 4 WHERE id = 3;"
+          "UPDATE audit_log SET id = 3 WHERE id = -4;");
   REQUIRE(SqlInt(o.path, "SELECT count(*) FROM audit_log") == 10);
   ExpectBreak(o, 3, AuditBreak::kPrevHash);
 }
@@ -122,7 +124,7 @@ TEST_CASE("tamper: two records swapping ids breaks at the first", "[audit]") {
 TEST_CASE("tamper: the oldest records deleted without Prune", "[audit]") {
   TempDir dir;
   Options o = MakeClosedLog(dir, 10);
-  Sql(o.path, "DELETE FROM audit_log WHERE id <= 3");
+  RawExec(o.path, "DELETE FROM audit_log WHERE id <= 3");
   auto store = OpenOrDie(o);
   AuditVerification v = VerifyOrDie(store.get());
   CHECK_FALSE(v.ok);

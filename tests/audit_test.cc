@@ -305,7 +305,7 @@ TEST_CASE("prune deletes old records, anchors the rest, records itself",
     REQUIRE(store->Close().ok());
   }
   SECTION("deleting the oldest remaining record breaks at the anchor") {
-    Sql(o.path, "DELETE FROM audit_log WHERE id = 6");
+    RawExec(o.path, "DELETE FROM audit_log WHERE id = 6");
     auto store = OpenOrDie(o);
     AuditVerification v = VerifyOrDie(store.get());
     CHECK_FALSE(v.ok);
@@ -314,15 +314,15 @@ TEST_CASE("prune deletes old records, anchors the rest, records itself",
     CHECK(v.reason == AuditBreak::kAnchor);
   }
   SECTION("an edited anchor hash breaks at the first record") {
-    Sql(o.path, "UPDATE audit_anchor SET anchor_hash = zeroblob(32)");
+    RawExec(o.path, "UPDATE audit_anchor SET anchor_hash = zeroblob(32)");
     ExpectBreak(o, 6, AuditBreak::kAnchor);
   }
   SECTION("a moved anchor id breaks at the first record") {
-    Sql(o.path, "UPDATE audit_anchor SET anchor_id = 4");
+    RawExec(o.path, "UPDATE audit_anchor SET anchor_id = 4");
     ExpectBreak(o, 6, AuditBreak::kAnchor);
   }
   SECTION("a deleted anchor leaves a gap from genesis") {
-    Sql(o.path, "DELETE FROM audit_anchor");
+    RawExec(o.path, "DELETE FROM audit_anchor");
     ExpectBreak(o, 6, AuditBreak::kGap);
   }
 }
@@ -575,7 +575,8 @@ TEST_CASE("a batch rolled back mid-way relinks its records on retry",
   Options o = MakeClosedLog(dir, 3);
   // The database refuses one record in the middle of a batch, after the
   // batch already linked and inserted the record before it.
-  Sql(o.path,
+  RawExec(
+      o.path,
       "CREATE TRIGGER refuse_poison BEFORE INSERT ON audit_log"
       " WHEN NEW.action = 'POISON' BEGIN SELECT RAISE(ABORT, 'poison'); END;");
   o.max_flush_delay = std::chrono::milliseconds(300);

@@ -15,11 +15,13 @@
 #include <string>
 #include <vector>
 
+#include "sqlite_testutil.h"
 #include "testutil.h"
 
 namespace convstore::audit_test {
 
 using test::OpenOrDie;
+using test::RawExec;
 using test::TempDir;
 using test::TestOptions;
 
@@ -63,18 +65,6 @@ inline void RecordN(Store* store, int n) {
     INFO(s.ToString());
     REQUIRE(s.ok());
   }
-}
-
-// Raw SQL on a closed store file.
-inline void Sql(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-  char* err = nullptr;
-  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-  INFO((err != nullptr ? err : ""));
-  sqlite3_free(err);
-  sqlite3_close(db);
-  REQUIRE(rc == SQLITE_OK);
 }
 
 inline int64_t SqlInt(const std::string& path, const std::string& sql) {

@@ -33,6 +33,7 @@
 
 #include "convstore/convstore.h"
 #include "sqlite/migrations.h"
+#include "sqlite_testutil.h"
 #include "testutil.h"
 
 namespace convstore {
@@ -40,6 +41,7 @@ namespace {
 
 using test::Hist;
 using test::OpenOrDie;
+using test::RawExec;
 using test::TempDir;
 
 constexpr int64_t kT0 = 1'700'000'000'000'000;
@@ -84,17 +86,6 @@ std::string RawQuery(const std::string& path, const std::string& sql) {
 
 std::string IntegrityCheck(const std::string& path) {
   return RawQuery(path, "PRAGMA integrity_check");
-}
-
-void RawExec(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-  char* err = nullptr;
-  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-  INFO((err != nullptr ? err : ""));
-  sqlite3_free(err);
-  sqlite3_close_v2(db);
-  REQUIRE(rc == SQLITE_OK);
 }
 
 // Message i of a well-behaved conversation, every field set.
