@@ -78,14 +78,9 @@ bool AggregateField(const TurnField& f) {
 // "t.session_id, t.interrupted, <AggregateField columns>, t.llm_model,
 // t.llm_provider"
 const std::string& AggregateTurnColumns() {
-  static const std::string* cols = [] {
-    auto* s = new std::string("t.session_id, t.interrupted");
-    for (const TurnField& f : TurnFields()) {
-      if (AggregateField(f)) *s += std::string(", t.") + f.name;
-    }
-    *s += ", t.llm_model, t.llm_provider";
-    return s;
-  }();
+  static const std::string* cols = new std::string(
+      "t.session_id, " + TurnNumberColumns("t.", &AggregateField) +
+      ", t.llm_model, t.llm_provider");
   return *cols;
 }
 
@@ -94,19 +89,7 @@ const std::string& AggregateTurnColumns() {
 int ReadAggregateTurn(const Stmt& st, TurnMetrics* t) {
   int c = 0;
   t->session_id.assign(st.TextView(c++));
-  t->interrupted.reset();
-  if (!st.IsNull(c)) t->interrupted = st.Int(c) != 0;
-  ++c;
-  for (const TurnField& f : TurnFields()) {
-    if (!AggregateField(f)) continue;
-    const bool null = st.IsNull(c);
-    if (f.real != nullptr) {
-      t->*f.real = null ? std::nullopt : std::optional<double>(st.Double(c));
-    } else {
-      t->*f.integer = null ? std::nullopt : std::optional<int64_t>(st.Int(c));
-    }
-    ++c;
-  }
+  c = ReadTurnNumbers(st, c, t, &AggregateField);
   t->llm_model.assign(st.TextView(c++));
   t->llm_provider.assign(st.TextView(c++));
   return c;

@@ -4,13 +4,12 @@
 
 #include <optional>
 
-#include "analytics/turn_fields.h"
-
 namespace convstore::internal {
 
-std::string TurnNumberColumns(std::string_view prefix) {
+std::string TurnNumberColumns(std::string_view prefix, TurnFieldFilter keep) {
   std::string cols = std::string(prefix) + "interrupted";
   for (const TurnField& f : TurnFields()) {
+    if (keep != nullptr && !keep(f)) continue;
     cols += ", ";
     cols += prefix;
     cols += f.name;
@@ -18,11 +17,13 @@ std::string TurnNumberColumns(std::string_view prefix) {
   return cols;
 }
 
-int ReadTurnNumbers(const Stmt& st, int c, TurnMetrics* t) {
+int ReadTurnNumbers(const Stmt& st, int c, TurnMetrics* t,
+                    TurnFieldFilter keep) {
   t->interrupted.reset();
   if (!st.IsNull(c)) t->interrupted = st.Int(c) != 0;
   ++c;
   for (const TurnField& f : TurnFields()) {
+    if (keep != nullptr && !keep(f)) continue;
     const bool null = st.IsNull(c);
     if (f.real != nullptr) {
       t->*f.real = null ? std::nullopt : std::optional<double>(st.Double(c));

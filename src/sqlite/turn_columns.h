@@ -12,18 +12,25 @@
 #include <string>
 #include <string_view>
 
+#include "analytics/turn_fields.h"
 #include "convstore/analytics_types.h"
 #include "sqlite/sqlite_handle.h"
 
 namespace convstore::internal {
 
-// "<p>interrupted, <p><field>, ..." for every TurnFields() entry, with
-// `prefix` (e.g. "t.") before each column name.
-std::string TurnNumberColumns(std::string_view prefix);
+// Selects which TurnFields() entries a column list holds; nullptr: all.
+using TurnFieldFilter = bool (*)(const TurnField&);
 
-// Reads TurnNumberColumns() from `st`, starting at column `c`, into *t,
-// overwriting each of those fields (NULL: empty); returns the next column.
-int ReadTurnNumbers(const Stmt& st, int c, TurnMetrics* t);
+// "<p>interrupted, <p><field>, ..." for every TurnFields() entry that
+// `keep` accepts, with `prefix` (e.g. "t.") before each column name.
+std::string TurnNumberColumns(std::string_view prefix,
+                              TurnFieldFilter keep = nullptr);
+
+// Reads TurnNumberColumns(prefix, keep) from `st`, starting at column `c`,
+// into *t, overwriting each of those fields (NULL: empty) and leaving the
+// fields `keep` rejects untouched; returns the next column.
+int ReadTurnNumbers(const Stmt& st, int c, TurnMetrics* t,
+                    TurnFieldFilter keep = nullptr);
 
 }  // namespace convstore::internal
 
