@@ -265,6 +265,44 @@ TEST_CASE("Cache Touch gives a live entry a new expiry", "[cache]") {
   CHECK(touched.expires_at_us == 0);
 }
 
+TEST_CASE("Cache values either side of the inline bound round-trip exactly",
+          "[cache]") {
+  // Values up to kCacheInlineValueMax bytes live in the entry's own block,
+  // longer ones in a shared string; rewrites move an entry between the two.
+  Harness h;
+  Cache& c = *h.cache;
+  const size_t bound = internal::kCacheInlineValueMax;
+  auto value = [](size_t n, char first) {
+    std::string v(n, 'x');
+    for (size_t i = 0; i < n; ++i) v[i] = static_cast<char>(first + i % 23);
+    return v;
+  };
+  const size_t sizes[] = {0, 1, 15, 16, bound - 1, bound, bound + 1, 4096};
+  char first = 'a';
+  for (size_t n : sizes) {
+    const std::string v = value(n, first++);
+    REQUIRE(c.Set("s", "k", v, milliseconds(0)).ok());
+    REQUIRE(c.Set("s", "k" + std::to_string(n), v, milliseconds(0)).ok());
+    INFO("value bytes " << n);
+    CHECK(GetOr(c, "s", "k") == v);
+    // Touch queues the value it has (copied or shared) and keeps it.
+    REQUIRE(c.Touch("s", "k", milliseconds(0)).ok());
+    CHECK(*std::get<CacheUpsert>(h.path.ops().back().record).value == v);
+    CHECK(GetOr(c, "s", "k") == v);
+  }
+  // Every key written once still holds its own value.
+  first = 'a';
+  for (size_t n : sizes) {
+    CHECK(GetOr(c, "s", "k" + std::to_string(n)) == value(n, first++));
+  }
+  CacheStats st = c.GetStats();
+  CHECK(st.entries == std::size(sizes) + 1);
+  // A counter grows from inline text and stays exact.
+  REQUIRE(c.Increment("s", "n", 41, milliseconds(0)).ok());
+  CHECK(*c.Increment("s", "n", 1, milliseconds(0)) == 42);
+  CHECK(GetOr(c, "s", "n") == "42");
+}
+
 TEST_CASE("Cache sweep drops expired entries and queues purges", "[cache]") {
   Harness h;
   Cache& c = *h.cache;

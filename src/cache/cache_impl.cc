@@ -99,11 +99,10 @@ Status CacheImpl::ValidateOptions(const Options& options) {
   return Status::OK();
 }
 
-EntryShard& CacheImpl::ShardFor(std::string_view ns, std::string_view key) {
-  // The shard comes from the hash's top bits: the shard's own map uses the
+EntryShard& CacheImpl::ShardFor(const HashedNsKey& k) {
+  // The shard comes from the hash's top bits: the shard's own set uses the
   // low 7 bits as control bytes, which a `h % n` shard choice would fix.
-  const uint64_t h = absl::HashOf(NsKeyView{ns, key});
-  return *shards_[(h >> 40) % shards_.size()];
+  return *shards_[(k.hash >> 40) % shards_.size()];
 }
 
 Status CacheImpl::CheckOpen() const {
@@ -174,19 +173,19 @@ StatusOr<uint64_t> CacheImpl::SubmitInto(CacheOp op, size_t bytes,
 }
 
 StatusOr<uint64_t> CacheImpl::QueueUpsert(
-    EntryShard& shard, std::string_view ns, std::string_view key,
+    EntryShard& shard, const HashedNsKey& k,
     std::shared_ptr<const std::string> value, int64_t expires_at_us,
     size_t bytes, bool reserved) {
   CacheUpsert up;
-  up.ns.assign(ns);
-  up.key.assign(key);
+  up.ns.assign(k.view.ns);
+  up.key.assign(k.view.key);
   up.value = value;
   up.expires_at_us = expires_at_us;
   up.updated_at_us = now_();
   StatusOr<uint64_t> lsn =
       SubmitInto(CacheOp{std::move(up)}, bytes, reserved, durability_);
   if (!lsn.ok()) return lsn;
-  CacheEntry* e = shard.Put(ns, key, std::move(value), expires_at_us);
+  CacheEntry* e = shard.Put(k, std::move(value), expires_at_us);
   Evict(shard, e);
   return lsn;
 }
@@ -231,10 +230,11 @@ Status CacheImpl::Set(std::string_view ns, std::string_view key,
   if (!reserved.ok()) return reserved.status();
   uint64_t lsn = 0;
   {
-    EntryShard& shard = ShardFor(ns, key);
+    const HashedNsKey k(NsKeyView{ns, key});
+    EntryShard& shard = ShardFor(k);
     MutexLock lock(&shard.mu);
     StatusOr<uint64_t> r =
-        QueueUpsert(shard, ns, key, std::move(v), expires, bytes, *reserved);
+        QueueUpsert(shard, k, std::move(v), expires, bytes, *reserved);
     if (!r.ok()) return r.status();
     lsn = *r;
   }
@@ -247,11 +247,13 @@ StatusOr<std::string> CacheImpl::Get(std::string_view ns,
   if (s.ok()) s = CheckNsKey(ns, key);
   if (!s.ok()) return s;
   const int64_t now = now_();
-  std::shared_ptr<const std::string> value;
+  const HashedNsKey k(NsKeyView{ns, key});
+  std::string value;
+  std::shared_ptr<const std::string> shared;
   {
-    EntryShard& shard = ShardFor(ns, key);
+    EntryShard& shard = ShardFor(k);
     MutexLock lock(&shard.mu);
-    CacheEntry* e = shard.Find(ns, key);
+    CacheEntry* e = shard.Find(k);
     if (e != nullptr && IsExpired(e->expires_at_us, now)) {
       // Its row goes with the sweep's next purge.
       shard.Remove(e);
@@ -264,10 +266,13 @@ StatusOr<std::string> CacheImpl::Get(std::string_view ns,
     }
     ++shard.hits;
     shard.MarkUsed(e);
-    value = e->value;
+    // A small value is copied from the entry's own block; a large one
+    // after unlocking, so it does not hold up the shard.
+    shared = e->shared_value();
+    if (shared == nullptr) value.assign(e->value());
   }
-  // Copied outside the lock: a large value does not hold up the shard.
-  return std::string(*value);
+  if (shared != nullptr) value.assign(*shared);
+  return value;
 }
 
 Status CacheImpl::Delete(std::string_view ns, std::string_view key) {
@@ -284,14 +289,15 @@ Status CacheImpl::Delete(std::string_view ns, std::string_view key) {
   if (!reserved.ok()) return reserved.status();
   uint64_t lsn = 0;
   {
-    EntryShard& shard = ShardFor(ns, key);
+    const HashedNsKey k(NsKeyView{ns, key});
+    EntryShard& shard = ShardFor(k);
     MutexLock lock(&shard.mu);
     StatusOr<uint64_t> r =
         SubmitInto(CacheOp{CacheDelete{std::string(ns), std::string(key)}},
                    bytes, *reserved, d);
     if (!r.ok()) return r.status();
     lsn = *r;
-    if (CacheEntry* e = shard.Find(ns, key); e != nullptr) shard.Remove(e);
+    if (CacheEntry* e = shard.Find(k); e != nullptr) shard.Remove(e);
   }
   return AfterWrite(lsn);
 }
@@ -305,16 +311,18 @@ Status CacheImpl::Touch(std::string_view ns, std::string_view key,
   int64_t expires = 0;
   s = ExpiryFor(ttl, now, &expires);
   if (!s.ok()) return s;
-  // The queued upsert shares the entry's value with memory: only the names
-  // count against the queue's bytes.
-  const size_t bytes = OpBytes(ns, key, 0);
+  // The queued upsert shares a large value with memory and copies a small
+  // one (at most kCacheInlineValueMax bytes, unknown before the lock), so
+  // it reserves room for the names and that bound.
+  const size_t bytes = OpBytes(ns, key, kCacheInlineValueMax);
   StatusOr<bool> reserved = ReserveRoom(bytes, durability_);
   if (!reserved.ok()) return reserved.status();
   uint64_t lsn = 0;
   {
-    EntryShard& shard = ShardFor(ns, key);
+    const HashedNsKey k(NsKeyView{ns, key});
+    EntryShard& shard = ShardFor(k);
     MutexLock lock(&shard.mu);
-    CacheEntry* e = shard.Find(ns, key);
+    CacheEntry* e = shard.Find(k);
     if (e != nullptr && IsExpired(e->expires_at_us, now)) {
       shard.Remove(e);
       ++shard.expirations;
@@ -325,7 +333,7 @@ Status CacheImpl::Touch(std::string_view ns, std::string_view key,
       return Status::NotFound("no live cache entry to touch");
     }
     StatusOr<uint64_t> r =
-        QueueUpsert(shard, ns, key, e->value, expires, bytes, *reserved);
+        QueueUpsert(shard, k, e->SharedValue(), expires, bytes, *reserved);
     if (!r.ok()) return r.status();
     lsn = *r;
   }
@@ -354,9 +362,10 @@ StatusOr<int64_t> CacheImpl::Increment(std::string_view ns,
     return error;
   };
   {
-    EntryShard& shard = ShardFor(ns, key);
+    const HashedNsKey k(NsKeyView{ns, key});
+    EntryShard& shard = ShardFor(k);
     MutexLock lock(&shard.mu);
-    CacheEntry* e = shard.Find(ns, key);
+    CacheEntry* e = shard.Find(k);
     if (e != nullptr && IsExpired(e->expires_at_us, now)) {
       shard.Remove(e);
       ++shard.expirations;
@@ -365,7 +374,7 @@ StatusOr<int64_t> CacheImpl::Increment(std::string_view ns,
     int64_t current = 0;
     int64_t expires = new_expires;
     if (e != nullptr) {
-      if (!ParseCounter(*e->value, &current)) {
+      if (!ParseCounter(e->value(), &current)) {
         return refuse(Status::FailedPrecondition(
             "cache entry is not an integer counter"));
       }
@@ -383,7 +392,7 @@ StatusOr<int64_t> CacheImpl::Increment(std::string_view ns,
           std::to_string(shard_budget_) + " bytes)"));
     }
     StatusOr<uint64_t> r =
-        QueueUpsert(shard, ns, key, std::move(text), expires, bytes, *reserved);
+        QueueUpsert(shard, k, std::move(text), expires, bytes, *reserved);
     if (!r.ok()) return r.status();
     lsn = *r;
   }
@@ -415,14 +424,13 @@ Status CacheImpl::Reload() {
   uint64_t loaded = 0;
   Status s = storage_->ScanLive(now_(), [&](CacheRow&& row) {
     if (CheckNsKey(row.ns, row.key).ok()) {
-      EntryShard& shard = ShardFor(row.ns, row.key);
+      const HashedNsKey k(NsKeyView{row.ns, row.key});
+      EntryShard& shard = ShardFor(k);
       MutexLock lock(&shard.mu);
       const size_t bytes = CacheEntryBytes(row.ns, row.key, row.value.size());
       // Newest first, so each row goes in as the least recently used.
-      if (shard.Find(row.ns, row.key) == nullptr &&
-          shard.bytes() + bytes <= shard_budget_) {
-        shard.Put(row.ns, row.key,
-                  std::make_shared<const std::string>(std::move(row.value)),
+      if (shard.Find(k) == nullptr && shard.bytes() + bytes <= shard_budget_) {
+        shard.Put(k, std::make_shared<const std::string>(std::move(row.value)),
                   row.expires_at_us, /*as_oldest=*/true);
         ++loaded;
         return true;

@@ -94,7 +94,7 @@ class CacheImpl final : public Cache {
   CacheStats GetStats() override;
 
  private:
-  EntryShard& ShardFor(std::string_view ns, std::string_view key);
+  EntryShard& ShardFor(const HashedNsKey& k);
   // Queues `op` (kSync as kBatched: the caller waits after unlocking).
   // Returns the LSN, 0 when a best-effort write was shed, or the error that
   // kept it from being queued. A shed caller write (count_shed) is counted
@@ -114,8 +114,7 @@ class CacheImpl final : public Cache {
                                 Durability d);
   // Submits an upsert (see SubmitInto), then applies it to memory and
   // queues the deletes of whatever the bound evicts.
-  StatusOr<uint64_t> QueueUpsert(EntryShard& shard, std::string_view ns,
-                                 std::string_view key,
+  StatusOr<uint64_t> QueueUpsert(EntryShard& shard, const HashedNsKey& k,
                                  std::shared_ptr<const std::string> value,
                                  int64_t expires_at_us, size_t bytes,
                                  bool reserved)

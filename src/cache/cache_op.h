@@ -16,8 +16,9 @@
 
 namespace convstore::internal {
 
-// Insert or replace (ns, key). The value is shared with the in-memory
-// entry (immutable), so queuing it copies no bytes.
+// Insert or replace (ns, key). The value is immutable: the string a write
+// was given, or a large entry's own value (cache_entry.h), so queuing it
+// copies no more than kCacheInlineValueMax bytes.
 struct CacheUpsert {
   std::string ns;
   std::string key;

@@ -2,41 +2,79 @@
 
 #include "cache/entry_shard.h"
 
-#include <iterator>
-
 namespace convstore::internal {
 
-CacheEntry* EntryShard::Find(std::string_view ns, std::string_view key) {
-  auto it = map_.find(NsKeyView{ns, key});
-  return it == map_.end() ? nullptr : &*it->second;
+EntryShard::~EntryShard() {
+  // No lock: nothing else can reach a shard being destroyed.
+  CacheEntry* e = newest_;
+  while (e != nullptr) {
+    CacheEntry* next = e->older;
+    CacheEntry::Destroy(e);
+    e = next;
+  }
 }
 
-EntryShard::EntryRef EntryShard::RefOf(const CacheEntry* e) { return e->self; }
+CacheEntry* EntryShard::Find(const HashedNsKey& k) {
+  auto it = set_.find(k);
+  return it == set_.end() ? nullptr : *it;
+}
 
-void EntryShard::MarkUsed(CacheEntry* e) { e->referenced = true; }
+void EntryShard::LinkNewest(CacheEntry* e) {
+  e->newer = nullptr;
+  e->older = newest_;
+  if (newest_ != nullptr) newest_->newer = e;
+  newest_ = e;
+  if (oldest_ == nullptr) oldest_ = e;
+}
 
-CacheEntry* EntryShard::Put(std::string_view ns, std::string_view key,
+void EntryShard::LinkOldest(CacheEntry* e) {
+  e->older = nullptr;
+  e->newer = oldest_;
+  if (oldest_ != nullptr) oldest_->older = e;
+  oldest_ = e;
+  if (newest_ == nullptr) newest_ = e;
+}
+
+void EntryShard::LinkInPlaceOf(CacheEntry* old, CacheEntry* fresh) {
+  fresh->newer = old->newer;
+  fresh->older = old->older;
+  (old->newer != nullptr ? old->newer->older : newest_) = fresh;
+  (old->older != nullptr ? old->older->newer : oldest_) = fresh;
+  old->newer = old->older = nullptr;
+}
+
+void EntryShard::Unlink(CacheEntry* e) {
+  (e->newer != nullptr ? e->newer->older : newest_) = e->older;
+  (e->older != nullptr ? e->older->newer : oldest_) = e->newer;
+  e->newer = e->older = nullptr;
+}
+
+CacheEntry* EntryShard::Put(const HashedNsKey& k,
                             std::shared_ptr<const std::string> value,
                             int64_t expires_at_us, bool as_oldest) {
-  const size_t bytes = CacheEntryBytes(ns, key, value->size());
-  CacheEntry* e = Find(ns, key);
-  if (e == nullptr) {
-    EntryRef it =
-        as_oldest ? lru_.emplace(lru_.end()) : lru_.emplace(lru_.begin());
-    it->ns.assign(ns);
-    it->key.assign(key);
-    it->self = it;
-    map_.emplace(NsKeyView{it->ns, it->key}, it);
-    e = &*it;
+  const size_t bytes = CacheEntryBytes(k.view.ns, k.view.key, value->size());
+  CacheEntry* fresh = CacheEntry::Create(k, std::move(value));
+  fresh->bytes = bytes;
+  CacheEntry* old = Find(k);
+  if (old == nullptr) {
+    if (as_oldest) {
+      LinkOldest(fresh);
+    } else {
+      LinkNewest(fresh);
+    }
   } else {
-    MarkUsed(e);
-    bytes_ -= e->bytes;
+    // The rewrite keeps the entry's place and counts as a use.
+    LinkInPlaceOf(old, fresh);
+    fresh->referenced = true;
+    SetExpiry(old, 0);
+    bytes_ -= old->bytes;
+    set_.erase(old);
+    CacheEntry::Destroy(old);
   }
-  e->value = std::move(value);
-  e->bytes = bytes;
+  set_.insert(fresh);
   bytes_ += bytes;
-  SetExpiry(e, expires_at_us);
-  return e;
+  SetExpiry(fresh, expires_at_us);
+  return fresh;
 }
 
 void EntryShard::SetExpiry(CacheEntry* e, int64_t expires_at_us) {
@@ -45,14 +83,13 @@ void EntryShard::SetExpiry(CacheEntry* e, int64_t expires_at_us) {
   if (expires_at_us > 0) by_expiry_.insert({expires_at_us, e});
 }
 
-void EntryShard::Erase(EntryRef it) {
-  if (it->expires_at_us > 0) by_expiry_.erase({it->expires_at_us, &*it});
-  bytes_ -= it->bytes;
-  map_.erase(NsKeyView{it->ns, it->key});
-  lru_.erase(it);
+void EntryShard::Remove(CacheEntry* e) {
+  SetExpiry(e, 0);
+  bytes_ -= e->bytes;
+  set_.erase(e);
+  Unlink(e);
+  CacheEntry::Destroy(e);
 }
-
-void EntryShard::Remove(CacheEntry* e) { Erase(RefOf(e)); }
 
 void EntryShard::EvictOver(
     size_t budget, const CacheEntry* keep,
@@ -61,19 +98,20 @@ void EntryShard::EvictOver(
   // first. The first may only clear flags (every entry referenced); the
   // second then finds them unreferenced, so the bound holds.
   for (int pass = 0; pass < 2 && bytes_ > budget; ++pass) {
-    // The entries not yet looked at are the `left` ones just before the
-    // end: second chances move to the front, ahead of all of them.
-    size_t left = lru_.size();
+    // The entries not yet looked at are the `left` oldest: second chances
+    // move to the front, ahead of all of them.
+    size_t left = set_.size();
     while (bytes_ > budget && left > 0) {
       --left;
-      auto cur = std::prev(lru_.end());
-      if (&*cur == keep || cur->referenced) {
+      CacheEntry* cur = oldest_;
+      if (cur == keep || cur->referenced) {
         // `keep`, just written, is the most recent entry (its flag stays).
-        if (&*cur != keep) cur->referenced = false;
-        lru_.splice(lru_.begin(), lru_, cur);
+        if (cur != keep) cur->referenced = false;
+        Unlink(cur);
+        LinkNewest(cur);
       } else {
-        evicted->emplace_back(cur->ns, cur->key);
-        Erase(cur);
+        evicted->emplace_back(cur->ns(), cur->key());
+        Remove(cur);
         ++evictions;
       }
     }
@@ -84,7 +122,7 @@ size_t EntryShard::RemoveExpired(int64_t now_us, size_t limit) {
   size_t n = 0;
   while (n < limit && !by_expiry_.empty() &&
          by_expiry_.begin()->first <= now_us) {
-    Erase(RefOf(by_expiry_.begin()->second));
+    Remove(by_expiry_.begin()->second);
     ++n;
   }
   expirations += n;
