@@ -130,6 +130,9 @@ StoreImpl::StoreImpl(const Options& options,
         return writer_->WaitDurable(lsn, absl::Now() + absl::Seconds(30));
       },
       [] { return WallMicros(); }, [] { return MonoMicros(); }, log_);
+  releaser_ = std::make_unique<MemoryReleaser>(
+      options_.release_memory_interval, [this] { return cache_.evictions(); },
+      log_);
 }
 
 void StoreImpl::AuditSystem(std::string action, std::string resource,
@@ -174,6 +177,7 @@ StatusOr<std::unique_ptr<Store>> StoreImpl::OpenWithBackend(
   store->writer_->Start();
   store->kv_cache_->Start();
   store->keys_->Start();
+  store->releaser_->Start();
   return std::unique_ptr<Store>(std::move(store));
 }
 
@@ -552,6 +556,7 @@ StatusOr<CloseReport> StoreImpl::Close(std::chrono::milliseconds timeout) {
   MutexLock lock(&close_mu_);
   if (close_done_) return Status::FailedPrecondition("store already closed");
   close_done_ = true;
+  releaser_->Stop();
   // The cache's sweep thread queues writes: it stops before the drain.
   kv_cache_->Stop();
   // Queues the last usage counts while the store still takes writes.

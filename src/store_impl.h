@@ -34,6 +34,7 @@
 #include "convstore/store.h"
 #include "inflight_counter.h"
 #include "keys/keys_impl.h"
+#include "memory_releaser.h"
 #include "mutex.h"
 #include "storage_backend.h"
 #include "write_path.h"
@@ -126,6 +127,8 @@ class StoreImpl final : public Store, public WritePath {
   // The audit log (audit.h); also the store's AuditSink.
   std::unique_ptr<AuditLogImpl> audit_;
   std::unique_ptr<KeysImpl> keys_;
+  // Returns freed heap pages to the system after cache evictions.
+  std::unique_ptr<MemoryReleaser> releaser_;
   std::atomic<uint64_t> next_lsn_;
   std::atomic<bool> closed_{false};
   InflightCounter inflight_;

@@ -166,6 +166,16 @@ struct Options {
   // 1/shards of the byte and conversation bounds (the per-conversation
   // message bound applies to every conversation as is). Default: 32.
   size_t cache_shards = 32;
+  // How often, after conversations were evicted from the cache, a
+  // background thread asks the allocator to return freed pages to the
+  // system (glibc's malloc_trim; nothing with another allocator). Without
+  // it, memory freed by evictions stays in glibc's arenas and resident
+  // memory climbs well past cache_max_bytes under churn (1.35x the soak's
+  // budget at 10M messages; see docs/benchmarks.md). Each release walks the
+  // allocator's free lists: a few ms of one core on a heap of a few hundred
+  // MB, off the Append and read paths. Zero: never (the process's own
+  // allocator policy applies). Default: 1 s.
+  std::chrono::milliseconds release_memory_interval{1000};
 
   // The key-value cache (cache.h, Store::cache()), separate from the
   // conversation cache above.
