@@ -86,13 +86,17 @@ size_t RowBytes(const KeyRow& r) {
 
 }  // namespace
 
-KeyInfo ToKeyInfo(const KeyRow& row) {
+namespace {
+
+// ToKeyInfo with the scopes taken from `scopes` (row.scopes or a copy).
+template <typename Scopes>
+KeyInfo ToKeyInfoWith(const KeyRow& row, const Scopes& scopes) {
   KeyInfo k;
   k.id = row.id;
   k.prefix = KeyPrefix(row.id);
   k.name = row.name;
   k.owner = row.owner;
-  k.scopes = row.scopes;
+  k.scopes.assign(scopes.begin(), scopes.end());
   k.created_at_us = row.created_us;
   k.expires_at_us = row.expires_us;
   k.revoked_at_us = row.revoked_us;
@@ -105,8 +109,13 @@ KeyInfo ToKeyInfo(const KeyRow& row) {
   return k;
 }
 
+}  // namespace
+
+KeyInfo ToKeyInfo(const KeyRow& row) { return ToKeyInfoWith(row, row.scopes); }
+
 void KeysImpl::Entry::Set(KeyRow r) {
   row = std::move(r);
+  scopes.assign(row.scopes.begin(), row.scopes.end());
   hash_ok = row.hash.size() == hash.size();
   hash.fill('\0');
   if (hash_ok) std::copy(row.hash.begin(), row.hash.end(), hash.begin());
@@ -345,8 +354,8 @@ StatusOr<KeyInfo> KeysImpl::ValidateKey(std::string_view secret,
       } else if (IsExpired(e.row, now)) {
         reason = "expired";
       } else if (!required_scope.empty() &&
-                 std::find(e.row.scopes.begin(), e.row.scopes.end(),
-                           required_scope) == e.row.scopes.end()) {
+                 std::find(e.scopes.begin(), e.scopes.end(), required_scope) ==
+                     e.scopes.end()) {
         reason = "missing_scope";
       } else {
         ++e.row.request_count;
@@ -355,7 +364,7 @@ StatusOr<KeyInfo> KeysImpl::ValidateKey(std::string_view secret,
           e.usage_dirty = true;
           shard.dirty.push_back(key);
         }
-        return ToKeyInfo(e.row);
+        return ToKeyInfoWith(e.row, e.scopes);
       }
     }
   }

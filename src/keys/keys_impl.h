@@ -32,6 +32,7 @@
 
 #include <absl/base/thread_annotations.h>
 #include <absl/container/flat_hash_map.h>
+#include <absl/container/inlined_vector.h>
 #include <spdlog/logger.h>
 
 #include <array>
@@ -113,6 +114,9 @@ class KeysImpl final : public Keys {
     // touches no memory outside the map slot. Empty (no match possible)
     // when row.hash is not kKeyHashBytes long.
     KeyHash hash{};
+    // row.scopes again, inline in the slot for the same reason: the scope
+    // check and the KeyInfo copy read no heap block (a dependent miss).
+    absl::InlinedVector<std::string, 4> scopes;
     bool hash_ok = false;
     bool usage_dirty = false;
     TokenBucket bucket;
