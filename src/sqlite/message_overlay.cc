@@ -20,18 +20,38 @@ void MessageOverlay::Reset(int64_t base, int64_t top,
 }
 
 void MessageOverlay::Add(std::span<const OverlayRow> rows, int64_t top) {
-  MutexLock lock(&mu_);
-  for (const OverlayRow& r : rows) {
-    if (r.id <= top_) continue;  // already held
-    by_conv_[r.conv_key].push_back({r.seq, r.id});
-    ++size_;
+  // A few hundred rows per hold of the lock, so a reader copying one
+  // conversation's entries never waits for a whole batch. Rows added before
+  // top_ moves are above it, where readers do not take entries from the
+  // overlay yet (they scan that id range), so a part-added batch is fine.
+  constexpr size_t kRowsPerLock = 256;
+  for (size_t i = 0; i < rows.size(); i += kRowsPerLock) {
+    MutexLock lock(&mu_);
+    const size_t end = std::min(rows.size(), i + kRowsPerLock);
+    for (size_t j = i; j < end; ++j) {
+      const OverlayRow& r = rows[j];
+      if (r.id <= top_) continue;  // already held
+      by_conv_[r.conv_key].push_back({r.seq, r.id});
+      ++size_;
+    }
   }
+  MutexLock lock(&mu_);
   top_ = std::max(top_, top);
 }
 
 void MessageOverlay::DropThrough(int64_t through) {
+  absl::flat_hash_map<int64_t, std::vector<OverlayEntry>> dropped;
   MutexLock lock(&mu_);
   if (through <= base_) return;
+  if (through >= top_) {
+    // Everything goes (the usual merge): swap, and free the entries after
+    // the lock is released (`dropped` is destroyed after `lock`).
+    dropped.swap(by_conv_);
+    size_ = 0;
+    base_ = through;
+    top_ = through;
+    return;
+  }
   for (auto it = by_conv_.begin(); it != by_conv_.end();) {
     std::vector<OverlayEntry>& v = it->second;
     auto keep = std::find_if(v.begin(), v.end(), [&](const OverlayEntry& e) {
