@@ -97,9 +97,9 @@ class StorageBackend {
     (void)d;
     return Status::NotSupported("this backend keeps no dead letters");
   }
-  // Upkeep between batches (SQLite: merging its recent index). Called by the
-  // writer after each commit; cheap when there is nothing to do. A failure
-  // loses nothing (it is logged and tried again later).
+  // Upkeep between batches (SQLite: merging unmerged messages into its index).
+  // Called by the writer after each commit; cheap when there is nothing to do.
+  // A failure loses nothing (it is logged and tried again later).
   virtual Status Maintain() { return Status::OK(); }
   // Moves the WAL into the database; `truncate` also shrinks the WAL file.
   virtual Status Checkpoint(bool truncate) = 0;

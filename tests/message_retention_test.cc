@@ -45,17 +45,21 @@ HistoryOptions FromStorage() {
   return o;
 }
 
-// Small merges so that the rows a run removes sit in both index parts.
-Options RetentionOptions(const TempDir& dir) {
+// Small merges so that the rows a run removes are both merged into
+// message_index and not yet (in the in-memory overlay); with a large
+// `merge_rows`, all of them are unmerged.
+Options RetentionOptions(const TempDir& dir, size_t merge_rows = 7) {
   Options o = TestOptions(dir);
-  o.index_merge_rows = 7;
+  o.index_merge_rows = merge_rows;
   return o;
 }
 
 TEST_CASE("the count rule keeps the newest messages and the system prompt",
           "[retention]") {
+  const size_t merge_rows = GENERATE(size_t{7}, size_t{1'000'000});
+  INFO("index_merge_rows " << merge_rows);
   TempDir dir;
-  auto store = OpenOrDie(RetentionOptions(dir));
+  auto store = OpenOrDie(RetentionOptions(dir, merge_rows));
   Fill(store.get(), "long", 9);   // seqs 1 (system) .. 10
   Fill(store.get(), "short", 3);  // seqs 1 .. 4: within the limit
   REQUIRE(store->Flush().ok());
@@ -191,8 +195,10 @@ TEST_CASE("both rules together remove each message once", "[retention]") {
 
 TEST_CASE("a deleted conversation stays deleted after retention",
           "[retention]") {
+  const size_t merge_rows = GENERATE(size_t{7}, size_t{1'000'000});
+  INFO("index_merge_rows " << merge_rows);
   TempDir dir;
-  auto store = OpenOrDie(RetentionOptions(dir));
+  auto store = OpenOrDie(RetentionOptions(dir, merge_rows));
   Fill(store.get(), "gone", 6);
   Fill(store.get(), "kept", 6);
   REQUIRE(store->DeleteConversation("gone").ok());

@@ -526,5 +526,65 @@ TEST_CASE("a version-5 file upgrades to v6 with the audit log, data kept",
   REQUIRE(store->Close().ok());
 }
 
+TEST_CASE("a version-8 file's recent index rows move into message_index at v9",
+          "[migrations]") {
+  TempDir dir;
+  const std::string path = dir.File("v8.db");
+  {
+    auto db = OpenDb(path);
+    REQUIRE(Migrate(db.get(), 8).ok());
+    REQUIRE(TableExists(db.get(), "recent_message_index"));
+    // Conversation "c" with six messages: 1-3 merged, 4-6 in the recent
+    // part, as a v8 writer leaves them between merges.
+    std::string sql =
+        "INSERT INTO conversations(conversation_id, message_count, last_seq,"
+        " first_at_us, last_at_us) VALUES ('c', 6, 6, 1, 6);"
+        "UPDATE store_meta SET value = 6 WHERE key = 'last_lsn';";
+    for (int i = 1; i <= 6; ++i) {
+      const std::string n = std::to_string(i);
+      sql +=
+          "INSERT INTO messages(id, conv_key, seq, lsn, role, content,"
+          " tokens_in, tokens_out, created_at_us) VALUES (" +
+          n + ", 1, " + n + ", " + n + ", 1, 'm" + n + "', 0, 0, " + n + ");";
+      sql += std::string("INSERT INTO ") +
+             (i <= 3 ? "message_index" : "recent_message_index") +
+             "(conv_key, seq, message_id) VALUES (1, " + n + ", " + n + ");";
+    }
+    REQUIRE(db->Exec(sql).ok());
+    Status s = Migrate(db.get(), 9);
+    INFO(s.ToString());
+    REQUIRE(s.ok());
+    CHECK_FALSE(TableExists(db.get(), "recent_message_index"));
+    CHECK(QueryInt(db.get(), "SELECT count(*) FROM message_index") == 6);
+    CHECK(QueryInt(db.get(),
+                   "SELECT value FROM store_meta"
+                   " WHERE key = 'merged_through_id'") == 6);
+    CHECK(QueryInt(db.get(),
+                   "SELECT value FROM store_meta"
+                   " WHERE key = 'last_message_id'") == 6);
+  }
+  // A store on the upgraded file reads all six and goes on from there.
+  Options o = QuietOptions(path);
+  o.index_merge_rows = 4;
+  for (int round = 0; round < 2; ++round) {
+    auto store = test::OpenOrDie(o);
+    HistoryOptions h;
+    h.from_storage = true;
+    auto got = store->History("c", h);
+    REQUIRE(got.ok());
+    REQUIRE(got->size() == static_cast<size_t>(6 + 3 * round));
+    for (size_t i = 0; i < got->size(); ++i) {
+      CHECK((*got)[i]->seq == static_cast<int64_t>(i) + 1);
+    }
+    CHECK((*got)[0]->content == "m1");
+    CHECK((*got)[5]->content == "m6");
+    Message m;
+    m.role = Role::kUser;
+    m.content = "after";
+    for (int i = 0; i < 3; ++i) REQUIRE(store->Append("c", m).ok());
+    REQUIRE(store->Close().ok());
+  }
+}
+
 }  // namespace
 }  // namespace convstore::internal

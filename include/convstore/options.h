@@ -237,10 +237,12 @@ struct Options {
   size_t max_batch_bytes = 16 << 20;
   std::chrono::milliseconds max_flush_delay{50};
 
-  // Each batch indexes its messages in a small "recent" index; once it holds
-  // this many entries the writer merges them into the main index in one
-  // transaction between batches (docs/schema.md). Larger: fewer, longer
-  // merges and fewer index pages written per message; each merge delays the
+  // Batches write no index entry: the messages not yet in the main index are
+  // indexed in memory (rebuilt from the file at open). Once that holds this
+  // many entries the writer merges them into the main index in one
+  // transaction between batches (docs/schema.md, version 9). Larger: fewer,
+  // longer merges, fewer index pages written per message, more memory (about
+  // 16-32 bytes per entry) and a longer scan at open; each merge delays the
   // next batch by roughly 1-2 us per entry. Default: 65,536.
   size_t index_merge_rows = 65'536;
 

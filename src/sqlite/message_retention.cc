@@ -21,13 +21,11 @@ constexpr const char* kOverCount =
     "SELECT conv_key, conversation_id, last_seq, first_system_seq"
     " FROM conversations WHERE last_seq - purged_count > ?1 ORDER BY conv_key";
 
-// One conversation's stored messages with seq <= ?2, oldest first, from
-// both parts of the index.
+// One conversation's merged messages with seq <= ?2, oldest first (the
+// unmerged ones come from SqliteBackend::Unmerged).
 constexpr const char* kUpToSeq =
     "SELECT seq, message_id FROM message_index"
-    " WHERE conv_key = ?1 AND seq <= ?2"
-    " UNION ALL SELECT seq, message_id FROM recent_message_index"
-    " WHERE conv_key = ?1 AND seq <= ?2 ORDER BY 1";
+    " WHERE conv_key = ?1 AND seq <= ?2 ORDER BY seq";
 
 // Messages created before ?1, in storage order (which is seq order within
 // a conversation). ?2 = 1 spares each conversation's first system message;
@@ -58,9 +56,17 @@ Status SqliteBackend::SelectPurgeable(
   bool go_on = true;
 
   if (query.keep_newest > 0) {
-    Stmt convs, range;
+    Stmt convs, range, exists;
+    UnmergedReads unmerged_reads;
+    std::vector<OverlayEntry> unmerged;
     s = db->Prepare(kOverCount, &convs);
     if (s.ok()) s = db->Prepare(kUpToSeq, &range);
+    if (s.ok()) s = unmerged_reads.Prepare(db.get());
+    if (s.ok()) {
+      s = db->Prepare(
+          "SELECT 1 FROM messages WHERE id = ?1 AND conv_key = ?2 AND seq = ?3",
+          &exists);
+    }
     if (!s.ok()) return s;
     convs.Bind(1, query.keep_newest);
     while (go_on && convs.Step(&s)) {
@@ -68,14 +74,29 @@ Status SqliteBackend::SelectPurgeable(
       const int64_t key = convs.Int(0);
       c.conversation_id = convs.Text(1);
       const int64_t spare = query.keep_first_system ? convs.Int(3) : 0;
+      const int64_t up_to = convs.Int(2) - query.keep_newest;
       range.Bind(1, key);
-      range.Bind(2, convs.Int(2) - query.keep_newest);
+      range.Bind(2, up_to);
       while (range.Step(&s)) {
         const int64_t seq = range.Int(0);
         if (seq != spare) c.rows.push_back({range.Int(1), key, seq});
       }
       range.Reset();
       if (!s.ok()) return s;
+      // The unmerged ones have higher seqs than every merged one. Entries of
+      // rows deleted since the last merge match nothing: not counted.
+      s = Unmerged(&unmerged_reads, key, 0, up_to + 1, &unmerged);
+      if (!s.ok()) return s;
+      for (const OverlayEntry& e : unmerged) {
+        if (e.seq == spare) continue;
+        exists.Bind(1, e.id);
+        exists.Bind(2, key);
+        exists.Bind(3, e.seq);
+        const bool found = exists.Step(&s);
+        exists.Reset();
+        if (!s.ok()) return s;
+        if (found) c.rows.push_back({e.id, key, e.seq});
+      }
       if (!c.rows.empty()) go_on = visit(std::move(c));
     }
     if (!s.ok()) return s;
@@ -122,8 +143,6 @@ Status SqliteBackend::ApplyPurge(const PurgeMessagesOp& op) {
          "DELETE FROM messages WHERE id = ?1 AND conv_key = ?2 AND seq = ?3"},
         {&purge_index_,
          "DELETE FROM message_index WHERE conv_key = ?1 AND seq = ?2"},
-        {&purge_recent_,
-         "DELETE FROM recent_message_index WHERE conv_key = ?1 AND seq = ?2"},
         {&count_purged_,
          "UPDATE conversations SET purged_count = purged_count + ?1"
          " WHERE conv_key = ?2"},
@@ -148,7 +167,9 @@ Status SqliteBackend::ApplyPurge(const PurgeMessagesOp& op) {
     // Gone already (its conversation was deleted since it was chosen).
     if (sqlite3_changes(writer_->raw()) == 0) continue;
     ++removed[r.conversation_key];
-    for (Stmt* st : {&purge_index_, &purge_recent_, &unpin_system_}) {
+    // An unmerged row's overlay entry stays until the next merge; it matches
+    // no row from now on (ids are never reused).
+    for (Stmt* st : {&purge_index_, &unpin_system_}) {
       st->Bind(1, r.conversation_key);
       st->Bind(2, r.seq);
       s = st->Exec();

@@ -92,6 +92,24 @@ constexpr const char* kV4 = R"sql(
 ALTER TABLE conversations ADD COLUMN purged_count INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// Version 9 (issue 3, throughput): batches stop writing an index entry per
+// message. The recent part of the index moves into message_index and is
+// dropped; the messages above store_meta 'merged_through_id' are indexed in
+// memory instead (sqlite/message_overlay.h) and merged in bulk from
+// `messages` itself. 'last_message_id' is the highest message id ever
+// assigned: the writer assigns ids above it, so an id is never reused (a
+// reused id at or below the watermark would be a message no index holds).
+constexpr const char* kV9 = R"sql(
+INSERT INTO message_index(conv_key, seq, message_id)
+  SELECT conv_key, seq, message_id FROM recent_message_index
+  ORDER BY conv_key, seq;
+DROP TABLE recent_message_index;
+INSERT INTO store_meta(key, value)
+  VALUES ('merged_through_id', (SELECT coalesce(max(id), 0) FROM messages));
+INSERT INTO store_meta(key, value)
+  VALUES ('last_message_id', (SELECT coalesce(max(id), 0) FROM messages));
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "conversations and messages", kV1},
     {2, "dead letters", kV2},
@@ -102,6 +120,7 @@ constexpr Migration kMigrations[] = {
     {7, "api keys", kKeysSchemaV7},
     {8, "analytics turn rollups", kAnalyticsRollupsSchemaV8,
      BackfillTurnRollups},
+    {9, "unmerged messages indexed in memory", kV9},
 };
 
 bool TableExists(Db* db, const char* name) {

@@ -26,11 +26,9 @@ constexpr const char* kJoinedMessageColumns =
     "m.seq, m.role, m.content, m.user_id, m.tokens_in, m.tokens_out, "
     "m.tool_call_id, m.tool_name, m.metadata, m.created_at_us";
 
-// (seq, message_id) of one conversation's messages with ?2 < seq < ?3,
-// from both parts of the index.
+// (seq, message_id) of one conversation's merged messages with
+// ?2 < seq < ?3. The unmerged ones come from SqliteBackend::Unmerged.
 constexpr const char* kIndexRange =
-    "SELECT seq, message_id FROM recent_message_index"
-    " WHERE conv_key = ?1 AND seq > ?2 AND seq < ?3 UNION ALL "
     "SELECT seq, message_id FROM message_index"
     " WHERE conv_key = ?1 AND seq > ?2 AND seq < ?3";
 
@@ -82,6 +80,10 @@ struct Delta {
   int64_t last_at_us = 0;
   int64_t last_seq = 0;
   int64_t first_system_seq = 0;
+  int64_t first_seq = 0;
+  // The batch's seqs of this conversation rise in LSN order (as Append
+  // assigns them); if not, the duplicate check takes the exact path.
+  bool ordered = true;
   std::string_view user_id;
 };
 
@@ -97,10 +99,12 @@ struct PendingInsert {
 struct SqliteBackend::Reader {
   std::unique_ptr<Db> db;
   Stmt find_conv;     // conversation row by id
-  Stmt tail;          // newest messages, descending
-  Stmt first_system;  // the first system message
-  Stmt list_all;      // a page of all conversations
-  Stmt list_user;     // a page of one user's conversations
+  Stmt tail;          // newest merged messages, descending
+  Stmt first_system;  // the first system message, if merged
+  Stmt by_id;         // one message by (id, conv_key, seq)
+  UnmergedReads unmerged;
+  Stmt list_all;   // a page of all conversations
+  Stmt list_user;  // a page of one user's conversations
 };
 
 SqliteBackend::SqliteBackend(const Options& options)
@@ -203,8 +207,8 @@ Status SqliteBackend::OpenWriter() {
   }
 
   const std::string insert_msg =
-      std::string("INSERT INTO messages(conv_key, lsn, ") + kMessageColumns +
-      ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+      std::string("INSERT INTO messages(id, conv_key, lsn, ") +
+      kMessageColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
   struct {
     Stmt* stmt;
     std::string sql;
@@ -213,9 +217,6 @@ Status SqliteBackend::OpenWriter() {
        "SELECT conv_key FROM conversations WHERE conversation_id = ?"},
       {&insert_conv_, "INSERT INTO conversations(conversation_id) VALUES (?)"},
       {&insert_msg_, insert_msg},
-      {&insert_recent_,
-       "INSERT INTO recent_message_index(conv_key, seq, message_id)"
-       " VALUES (?, ?, ?)"},
       {&update_conv_,
        "UPDATE conversations SET message_count = message_count + ?1,"
        " tokens_in = tokens_in + ?2, tokens_out = tokens_out + ?3,"
@@ -224,16 +225,21 @@ Status SqliteBackend::OpenWriter() {
        " user_id = CASE WHEN user_id = '' THEN ?7 ELSE user_id END,"
        " first_system_seq = CASE WHEN first_system_seq = 0 THEN ?9"
        " ELSE first_system_seq END"
-       " WHERE conv_key = ?8"},
+       " WHERE conv_key = ?8 AND (?11 = 1 OR last_seq < ?10)"},
       {&delete_msgs_,
        "DELETE FROM messages WHERE id IN ("
-       "SELECT message_id FROM message_index WHERE conv_key = ?1 UNION ALL "
-       "SELECT message_id FROM recent_message_index WHERE conv_key = ?1)"},
+       "SELECT message_id FROM message_index WHERE conv_key = ?1)"},
+      {&delete_msg_, "DELETE FROM messages WHERE id = ?1 AND conv_key = ?2"},
       {&delete_index_, "DELETE FROM message_index WHERE conv_key = ?"},
-      {&delete_recent_, "DELETE FROM recent_message_index WHERE conv_key = ?"},
       {&delete_conv_, "DELETE FROM conversations WHERE conv_key = ?"},
       {&set_lsn_,
        "UPDATE store_meta SET value = max(value, ?) WHERE key = 'last_lsn'"},
+      {&read_meta_, kReadMergeState},
+      {&scan_tail_,
+       "SELECT conv_key, seq, id FROM messages WHERE id > ? ORDER BY id"},
+      {&set_last_id_,
+       "UPDATE store_meta SET value = max(value, ?)"
+       " WHERE key = 'last_message_id'"},
   };
   for (auto& p : prepared) {
     s = writer_->Prepare(p.sql, p.stmt);
@@ -244,10 +250,15 @@ Status SqliteBackend::OpenWriter() {
                         &lsn);
   if (!s.ok()) return s;
   last_lsn_ = static_cast<uint64_t>(lsn);
-  int64_t recent = 0;
-  s = writer_->QueryInt("SELECT count(*) FROM recent_message_index", &recent);
+  // Rebuild the overlay: every message above the watermark (normally fewer
+  // than index_merge_rows; more only if a merge was cut short).
+  s = writer_->Exec("BEGIN");
   if (!s.ok()) return s;
-  recent_rows_ = static_cast<size_t>(recent);
+  int64_t merged_through = 0;
+  int64_t last_id = 0;
+  s = SyncOverlay(&merged_through, &last_id);
+  if (!writer_->Exec("COMMIT").ok()) (void)writer_->Exec("ROLLBACK");
+  if (!s.ok()) return s.WithPrefix("loading the unmerged messages");
   return audit_->LoadHead(writer_.get());
 }
 
@@ -282,7 +293,10 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
   inserts.reserve(batch.size());
   absl::flat_hash_map<int64_t, Delta> deltas;
   absl::flat_hash_map<int64_t, bool> deleted;
-  Status s;
+  int64_t merged_through = 0;
+  int64_t next_id = 0;
+  Status s = SyncOverlay(&merged_through, &next_id);
+  if (!s.ok()) return s;
   // Pass 1, in LSN order: resolve keys and apply deletes. A conversation
   // re-created after a delete gets a fresh key (AUTOINCREMENT never reuses
   // one), so deferring the inserts below cannot cross a delete.
@@ -294,7 +308,12 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       inserts.push_back({key, a, op.lsn});
       const Message& m = *a->message;
       Delta& d = deltas[key];
-      if (d.count == 0) d.first_at_us = m.created_at_us;
+      if (d.count == 0) {
+        d.first_at_us = m.created_at_us;
+        d.first_seq = m.seq;
+      } else if (m.seq <= d.last_seq) {
+        d.ordered = false;
+      }
       ++d.count;
       d.tokens_in += m.tokens_in;
       d.tokens_out += m.tokens_out;
@@ -318,9 +337,19 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       if (key == 0) continue;
       deleted[key] = true;
       deltas.erase(key);
-      for (Stmt* st : {&delete_msgs_, &delete_index_, &delete_recent_}) {
+      // The merged messages through message_index, the unmerged ones through
+      // the overlay (complete after SyncOverlay; its entries stay until the
+      // next merge, matching no row once this commits).
+      for (Stmt* st : {&delete_msgs_, &delete_index_}) {
         st->Bind(1, key);
         s = st->Exec();
+        if (!s.ok()) return s;
+      }
+      for (const OverlayEntry& e : overlay_.EntriesOf(key)) {
+        if (e.id <= merged_through) continue;
+        delete_msg_.Bind(1, e.id);
+        delete_msg_.Bind(2, key);
+        s = delete_msg_.Exec();
         if (!s.ok()) return s;
       }
       delete_conv_.Bind(1, key);
@@ -346,48 +375,81 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
                               std::to_string(op.payload.index()));
     }
   }
-  // Pass 2: insert grouped by conversation, so consecutive entries of the
-  // recent index land on the same page. Message rows append at the end of
-  // `messages` whatever the order.
+  // Pass 2: insert grouped by conversation (a conversation's rows of one
+  // batch are then adjacent in `messages`). Rows append at the end of
+  // `messages` whatever the order, with ids above every id ever assigned
+  // (store_meta 'last_message_id'), never SQLite's max(id) + 1, which
+  // reuses the ids of deleted rows at the end of the table.
   std::sort(inserts.begin(), inserts.end(),
             [](const PendingInsert& a, const PendingInsert& b) {
               return a.key != b.key ? a.key < b.key : a.lsn < b.lsn;
             });
+  // Summaries first: their UPDATE also refuses a duplicate (conversation,
+  // seq), which no index catches before the merge. A batch whose seqs all
+  // lie above the stored last_seq cannot repeat one; otherwise (changes()
+  // is 0, or seqs out of order) CheckDuplicateSeqs decides exactly.
+  for (const auto& [key, d] : deltas) {
+    bool exact = !d.ordered;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      if (exact) {
+        auto first = std::lower_bound(
+            inserts.begin(), inserts.end(), key,
+            [](const PendingInsert& p, int64_t k) { return p.key < k; });
+        auto last = first;
+        while (last != inserts.end() && last->key == key) ++last;
+        s = CheckDuplicateSeqs(
+            key, merged_through, static_cast<size_t>(last - first),
+            [&](size_t i) {
+              return first[static_cast<ptrdiff_t>(i)].op->message->seq;
+            });
+        if (!s.ok()) return s;
+      }
+      update_conv_.Bind(1, d.count);
+      update_conv_.Bind(2, d.tokens_in);
+      update_conv_.Bind(3, d.tokens_out);
+      update_conv_.Bind(4, d.first_at_us);
+      update_conv_.Bind(5, d.last_at_us);
+      update_conv_.Bind(6, d.last_seq);
+      update_conv_.BindText(7, d.user_id);
+      update_conv_.Bind(8, key);
+      update_conv_.Bind(9, d.first_system_seq);
+      update_conv_.Bind(10, d.first_seq);
+      update_conv_.Bind(11, exact ? 1 : 0);
+      s = update_conv_.Exec();
+      if (!s.ok()) return s;
+      if (sqlite3_changes(writer_->raw()) > 0) break;
+      if (exact) {
+        return Status::Internal("conversation row " + std::to_string(key) +
+                                " missing");
+      }
+      exact = true;
+    }
+  }
   for (const PendingInsert& p : inserts) {
     if (deleted.contains(p.key)) continue;
     const Message& m = *p.op->message;
-    insert_msg_.Bind(1, p.key);
-    insert_msg_.Bind(2, static_cast<int64_t>(p.lsn));
-    insert_msg_.Bind(3, m.seq);
-    insert_msg_.Bind(4, static_cast<int64_t>(m.role));
-    insert_msg_.BindText(5, m.content);
-    insert_msg_.BindTextOrNull(6, m.user_id);
-    insert_msg_.Bind(7, m.tokens_in);
-    insert_msg_.Bind(8, m.tokens_out);
-    insert_msg_.BindTextOrNull(9, m.tool_call_id);
-    insert_msg_.BindTextOrNull(10, m.tool_name);
-    insert_msg_.BindTextOrNull(11, m.metadata);
-    insert_msg_.Bind(12, m.created_at_us);
+    const int64_t id = ++next_id;
+    insert_msg_.Bind(1, id);
+    insert_msg_.Bind(2, p.key);
+    insert_msg_.Bind(3, static_cast<int64_t>(p.lsn));
+    insert_msg_.Bind(4, m.seq);
+    insert_msg_.Bind(5, static_cast<int64_t>(m.role));
+    insert_msg_.BindText(6, m.content);
+    insert_msg_.BindTextOrNull(7, m.user_id);
+    insert_msg_.Bind(8, m.tokens_in);
+    insert_msg_.Bind(9, m.tokens_out);
+    insert_msg_.BindTextOrNull(10, m.tool_call_id);
+    insert_msg_.BindTextOrNull(11, m.tool_name);
+    insert_msg_.BindTextOrNull(12, m.metadata);
+    insert_msg_.Bind(13, m.created_at_us);
     s = insert_msg_.Exec();
     if (!s.ok()) return s;
-    insert_recent_.Bind(1, p.key);
-    insert_recent_.Bind(2, m.seq);
-    insert_recent_.Bind(3, sqlite3_last_insert_rowid(writer_->raw()));
-    s = insert_recent_.Exec();
-    if (!s.ok()) return s;
-    ++added_recent_;
+    pending_.push_back({p.key, m.seq, id});
   }
-  for (const auto& [key, d] : deltas) {
-    update_conv_.Bind(1, d.count);
-    update_conv_.Bind(2, d.tokens_in);
-    update_conv_.Bind(3, d.tokens_out);
-    update_conv_.Bind(4, d.first_at_us);
-    update_conv_.Bind(5, d.last_at_us);
-    update_conv_.Bind(6, d.last_seq);
-    update_conv_.BindText(7, d.user_id);
-    update_conv_.Bind(8, key);
-    update_conv_.Bind(9, d.first_system_seq);
-    s = update_conv_.Exec();
+  batch_top_ = next_id;
+  if (!pending_.empty()) {
+    set_last_id_.Bind(1, next_id);
+    s = set_last_id_.Exec();
     if (!s.ok()) return s;
   }
   set_lsn_.Bind(1, static_cast<int64_t>(batch.back().lsn));
@@ -399,7 +461,8 @@ Status SqliteBackend::Apply(std::span<const WriteOp> batch) {
   if (writer_ == nullptr) return Status::FailedPrecondition("backend closed");
   Status s = writer_->Exec("BEGIN IMMEDIATE");
   if (!s.ok()) return s;
-  added_recent_ = 0;
+  pending_.clear();
+  batch_top_ = 0;
   audit_->BeginBatch();
   s = ApplyInTransaction(batch);
   if (s.ok()) s = writer_->Exec("COMMIT");
@@ -413,35 +476,10 @@ Status SqliteBackend::Apply(std::span<const WriteOp> batch) {
     return s;
   }
   last_lsn_ = batch.back().lsn;
-  recent_rows_ += added_recent_;
+  // Only now: a reader must never be told of rows that may roll back.
+  if (batch_top_ > 0) overlay_.Add(pending_, batch_top_);
+  pending_.clear();
   audit_->CommitBatch();
-  return Status::OK();
-}
-
-Status SqliteBackend::Maintain() {
-  if (writer_ == nullptr) return Status::FailedPrecondition("backend closed");
-  if (recent_rows_ < std::max<size_t>(1, options_.index_merge_rows)) {
-    return Status::OK();
-  }
-  // One bulk merge: the recent entries, read in (conv_key, seq) order, go
-  // into the big index together, so each of its pages is written once per
-  // merge rather than once per batch.
-  Status s = writer_->Exec("BEGIN IMMEDIATE");
-  if (!s.ok()) return s;
-  s = writer_->Exec(
-      "INSERT INTO message_index(conv_key, seq, message_id)"
-      " SELECT conv_key, seq, message_id FROM recent_message_index"
-      " ORDER BY conv_key, seq;"
-      "DELETE FROM recent_message_index;");
-  if (s.ok()) s = writer_->Exec("COMMIT");
-  if (!s.ok()) {
-    if (sqlite3_get_autocommit(writer_->raw()) == 0) {
-      (void)writer_->Exec("ROLLBACK");
-    }
-    return s.WithPrefix("merging the recent message index");
-  }
-  recent_rows_ = 0;
-  ++merges_;
   return Status::OK();
 }
 
@@ -464,11 +502,19 @@ Status SqliteBackend::Close() {
     find_key_ = Stmt();
     insert_conv_ = Stmt();
     insert_msg_ = Stmt();
-    insert_recent_ = Stmt();
     update_conv_ = Stmt();
     delete_msgs_ = Stmt();
     delete_index_ = Stmt();
-    delete_recent_ = Stmt();
+    delete_msg_ = Stmt();
+    read_meta_ = Stmt();
+    scan_tail_ = Stmt();
+    set_last_id_ = Stmt();
+    seq_in_index_ = Stmt();
+    row_exists_ = Stmt();
+    purge_msg_ = Stmt();
+    purge_index_ = Stmt();
+    count_purged_ = Stmt();
+    unpin_system_ = Stmt();
     delete_conv_ = Stmt();
     set_lsn_ = Stmt();
     analytics_->ReleaseWriter();
@@ -536,6 +582,13 @@ Status SqliteBackend::AcquireReader(std::unique_ptr<Reader>* out) {
                        &r->first_system);
   }
   if (s.ok()) {
+    s = r->db->Prepare(std::string("SELECT ") + kMessageColumns +
+                           " FROM messages WHERE id = ?1 AND conv_key = ?2"
+                           " AND seq = ?3",
+                       &r->by_id);
+  }
+  if (s.ok()) s = r->unmerged.Prepare(r->db.get());
+  if (s.ok()) {
     s = r->db->Prepare(list_sql + "?1 = ?1 AND " + page, &r->list_all);
   }
   if (s.ok())
@@ -594,15 +647,39 @@ Status SqliteBackend::LoadWith(Reader* r, std::string_view id,
     out->info = ReadInfo(r->find_conv, 2);
   }
   r->find_conv.Reset();
+  std::vector<OverlayEntry> unmerged;
+  auto fetch = [&](const OverlayEntry& e) -> MessagePtr {
+    MessagePtr m;
+    r->by_id.Bind(1, e.id);
+    r->by_id.Bind(2, key);
+    r->by_id.Bind(3, e.seq);
+    if (r->by_id.Step(&s)) m = ReadMessage(r->by_id);
+    r->by_id.Reset();
+    return m;  // null if the row was deleted or purged
+  };
   if (s.ok() && key != 0) {
-    r->tail.Bind(1, key);
-    r->tail.Bind(2, after_seq);
-    r->tail.Bind(
-        3, before_seq > 0 ? before_seq : std::numeric_limits<int64_t>::max());
-    r->tail.Bind(4,
-                 max_messages == 0 ? -1 : static_cast<int64_t>(max_messages));
-    while (r->tail.Step(&s)) out->messages.push_back(ReadMessage(r->tail));
-    r->tail.Reset();
+    const int64_t before =
+        before_seq > 0 ? before_seq : std::numeric_limits<int64_t>::max();
+    // Newest first: the unmerged messages (above every merged one of the
+    // conversation), then the merged ones below them.
+    s = Unmerged(&r->unmerged, key, after_seq, before, &unmerged);
+    int64_t index_before = before;
+    for (auto it = unmerged.rbegin(); s.ok() && it != unmerged.rend(); ++it) {
+      if (max_messages > 0 && out->messages.size() >= max_messages) break;
+      index_before = std::min(index_before, it->seq);
+      if (MessagePtr m = fetch(*it)) out->messages.push_back(std::move(m));
+    }
+    const size_t have = out->messages.size();
+    if (s.ok() && (max_messages == 0 || have < max_messages)) {
+      r->tail.Bind(1, key);
+      r->tail.Bind(2, after_seq);
+      r->tail.Bind(3, index_before);
+      r->tail.Bind(4, max_messages == 0
+                          ? -1
+                          : static_cast<int64_t>(max_messages - have));
+      while (r->tail.Step(&s)) out->messages.push_back(ReadMessage(r->tail));
+      r->tail.Reset();
+    }
     std::reverse(out->messages.begin(), out->messages.end());
     if (s.ok() && first_system_seq > 0 && after_seq == 0) {
       if (!out->messages.empty() &&
@@ -611,6 +688,12 @@ Status SqliteBackend::LoadWith(Reader* r, std::string_view id,
         out->first_system = out->messages[static_cast<size_t>(
             first_system_seq - out->messages.front()->seq)];
       } else {
+        std::vector<OverlayEntry> pinned;
+        s = Unmerged(&r->unmerged, key, first_system_seq - 1,
+                     first_system_seq + 1, &pinned);
+        if (s.ok() && !pinned.empty()) out->first_system = fetch(pinned[0]);
+      }
+      if (s.ok() && out->first_system == nullptr) {
         r->first_system.Bind(1, key);
         r->first_system.Bind(2, first_system_seq - 1);
         r->first_system.Bind(3, first_system_seq + 1);

@@ -7,9 +7,16 @@
 // the writer commits; each read runs in its own read transaction, so it sees
 // whole batches only.
 //
+// The messages above the merge watermark are indexed in memory
+// (MessageOverlay) rather than by a table each batch writes; every read
+// combines message_index with them (Unmerged below; the argument that no
+// read misses a committed message is in docs/architecture.md, "Unmerged
+// messages").
+//
 // Thread safety: see StorageBackend. The reader pool is guarded by pool_mu_;
-// the writer connection, its statements and key_cache_ belong to the writer
-// thread alone.
+// overlay_ has its own mutex (the writer updates it after COMMIT, readers
+// copy from it); the writer connection, its statements, key_cache_ and
+// pending_ belong to the writer thread alone.
 
 #ifndef CONVSTORE_SRC_SQLITE_SQLITE_BACKEND_H_
 #define CONVSTORE_SRC_SQLITE_SQLITE_BACKEND_H_
@@ -17,6 +24,7 @@
 #include <absl/base/thread_annotations.h>
 #include <absl/container/flat_hash_map.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,6 +35,7 @@
 #include "sqlite/audit_table.h"
 #include "sqlite/cache_table.h"
 #include "sqlite/keys_table.h"
+#include "sqlite/message_overlay.h"
 #include "sqlite/sqlite_handle.h"
 #include "storage_backend.h"
 
@@ -41,7 +50,7 @@ class SqliteBackend final : public StorageBackend {
 
   Status Apply(std::span<const WriteOp> batch) override;
   Status Checkpoint(bool truncate) override;
-  // Merges recent_message_index into message_index once it holds
+  // Merges the unmerged messages into message_index once the overlay holds
   // Options::index_merge_rows entries.
   Status Maintain() override;
   uint64_t LastCommittedLsn() override { return last_lsn_; }
@@ -68,9 +77,28 @@ class SqliteBackend final : public StorageBackend {
   AuditStorage* audit() override { return audit_.get(); }
   KeyStorage* keys() override { return api_keys_.get(); }
 
+  // Tests only: runs inside each conversation read, after its snapshot is
+  // taken and before the overlay is consulted, so a test can commit a merge
+  // in between. Set before any read starts.
+  void SetSnapshotHookForTest(std::function<void()> hook) {
+    snapshot_hook_ = std::move(hook);
+  }
+
  private:
   struct Reader;
   class ReaderLease;
+  // The merge watermark and the highest message id ever assigned, read in
+  // one statement (so from one snapshot).
+  static constexpr const char* kReadMergeState =
+      "SELECT (SELECT value FROM store_meta WHERE key = 'merged_through_id'),"
+      " (SELECT value FROM store_meta WHERE key = 'last_message_id')";
+  // Statements a connection needs to find the unmerged messages of its
+  // snapshot.
+  struct UnmergedReads {
+    Stmt meta;  // merged_through_id, last_message_id
+    Stmt scan;  // one conversation's messages in an id range
+    Status Prepare(Db* db);
+  };
 
   explicit SqliteBackend(const Options& options);
   Status OpenWriter();
@@ -80,25 +108,43 @@ class SqliteBackend final : public StorageBackend {
   Status ResolveKey(const std::string& id, bool create, int64_t* key);
   Status ApplyInTransaction(std::span<const WriteOp> batch);
   // Removes the rows of a retention batch (sqlite/message_retention.cc).
+  // The unmerged-message methods below live in sqlite/unmerged_messages.cc.
   Status ApplyPurge(const PurgeMessagesOp& op);
   Status AcquireReader(std::unique_ptr<Reader>* out);
   void ReleaseReader(std::unique_ptr<Reader> reader);
   Status LoadWith(Reader* r, std::string_view id, int64_t after_seq,
                   int64_t before_seq, size_t max_messages,
                   StoredConversation* out);
+  // Inside a read transaction on the connection of `st`: the (seq, id) of
+  // conv_key's messages with after_seq < seq < before_seq that this
+  // snapshot's message_index does not hold, ascending. Entries whose rows
+  // were deleted may be included; they match no row.
+  Status Unmerged(UnmergedReads* st, int64_t conv_key, int64_t after_seq,
+                  int64_t before_seq, std::vector<OverlayEntry>* out);
+  // Writer, inside the batch transaction: reads the watermark and the last
+  // assigned id, and brings overlay_ up to date with what other processes
+  // committed since this one last wrote.
+  Status SyncOverlay(int64_t* merged_through, int64_t* last_id);
+  // Writer: InvalidArgument if one of the n seqs (seq_at(0..n-1)) of
+  // conversation `key` repeats within them or is already stored.
+  Status CheckDuplicateSeqs(int64_t key, int64_t merged_through, size_t n,
+                            const std::function<int64_t(size_t)>& seq_at);
 
   const Options options_;
 
   // Writer thread only.
   std::unique_ptr<Db> writer_;
-  Stmt find_key_, insert_conv_, insert_msg_, insert_recent_, update_conv_,
-      delete_msgs_, delete_index_, delete_recent_, delete_conv_, set_lsn_;
+  Stmt find_key_, insert_conv_, insert_msg_, update_conv_, delete_msgs_,
+      delete_msg_, delete_index_, delete_conv_, set_lsn_, read_meta_,
+      scan_tail_, set_last_id_;
+  // The exact duplicate check (prepared on first use).
+  Stmt seq_in_index_, row_exists_;
   // Retention (prepared on first use).
-  Stmt purge_msg_, purge_index_, purge_recent_, count_purged_, unpin_system_;
-  // Entries in recent_message_index (approximate: deletes do not lower it;
-  // another process's rows are counted at the next open).
-  size_t recent_rows_ = 0;
-  size_t added_recent_ = 0;  // by the batch being applied
+  Stmt purge_msg_, purge_index_, count_purged_, unpin_system_;
+  // Rows the batch being applied inserted; published to overlay_ after
+  // COMMIT.
+  std::vector<OverlayRow> pending_;
+  int64_t batch_top_ = 0;  // last_message_id after that batch
   uint64_t merges_ = 0;
   absl::flat_hash_map<std::string, int64_t> key_cache_;
   uint64_t last_lsn_ = 0;
@@ -114,6 +160,10 @@ class SqliteBackend final : public StorageBackend {
   // The API keys table: writes on the writer thread, read once at Open on a
   // connection of its own.
   std::unique_ptr<SqliteKeys> api_keys_;
+
+  // Index of the messages above the merge watermark.
+  MessageOverlay overlay_;
+  std::function<void()> snapshot_hook_;  // tests only
 
   Mutex pool_mu_;
   CondVar pool_cv_;

@@ -1,0 +1,108 @@
+// Copyright 2026 The convstore Authors.
+
+#include "sqlite/message_overlay.h"
+
+#include <algorithm>
+
+namespace convstore::internal {
+
+void MessageOverlay::Reset(int64_t base, int64_t top,
+                           std::span<const OverlayRow> rows) {
+  MutexLock lock(&mu_);
+  by_conv_.clear();
+  size_ = 0;
+  base_ = base;
+  top_ = std::max(base, top);
+  for (const OverlayRow& r : rows) {
+    by_conv_[r.conv_key].push_back({r.seq, r.id});
+    ++size_;
+  }
+}
+
+void MessageOverlay::Add(std::span<const OverlayRow> rows, int64_t top) {
+  // A few hundred rows per hold of the lock, so a reader copying one
+  // conversation's entries never waits for a whole batch. Rows added before
+  // top_ moves are above it, where readers do not take entries from the
+  // overlay yet (they scan that id range), so a part-added batch is fine.
+  constexpr size_t kRowsPerLock = 256;
+  for (size_t i = 0; i < rows.size(); i += kRowsPerLock) {
+    MutexLock lock(&mu_);
+    const size_t end = std::min(rows.size(), i + kRowsPerLock);
+    for (size_t j = i; j < end; ++j) {
+      const OverlayRow& r = rows[j];
+      if (r.id <= top_) continue;  // already held
+      by_conv_[r.conv_key].push_back({r.seq, r.id});
+      ++size_;
+    }
+  }
+  MutexLock lock(&mu_);
+  top_ = std::max(top_, top);
+}
+
+void MessageOverlay::DropThrough(int64_t through) {
+  absl::flat_hash_map<int64_t, std::vector<OverlayEntry>> dropped;
+  MutexLock lock(&mu_);
+  if (through <= base_) return;
+  if (through >= top_) {
+    // Everything goes (the usual merge): swap, and free the entries after
+    // the lock is released (`dropped` is destroyed after `lock`).
+    dropped.swap(by_conv_);
+    size_ = 0;
+    base_ = through;
+    top_ = through;
+    return;
+  }
+  for (auto it = by_conv_.begin(); it != by_conv_.end();) {
+    std::vector<OverlayEntry>& v = it->second;
+    auto keep = std::find_if(v.begin(), v.end(), [&](const OverlayEntry& e) {
+      return e.id > through;
+    });
+    size_ -= static_cast<size_t>(keep - v.begin());
+    v.erase(v.begin(), keep);
+    if (v.empty()) {
+      by_conv_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+  base_ = through;
+  top_ = std::max(top_, through);
+}
+
+MessageOverlay::View MessageOverlay::Get(int64_t conv_key, int64_t after_seq,
+                                         int64_t before_seq) const {
+  MutexLock lock(&mu_);
+  View v;
+  v.base = base_;
+  v.top = top_;
+  auto it = by_conv_.find(conv_key);
+  if (it == by_conv_.end()) return v;
+  for (const OverlayEntry& e : it->second) {
+    if (e.seq > after_seq && e.seq < before_seq) v.entries.push_back(e);
+  }
+  return v;
+}
+
+std::vector<OverlayEntry> MessageOverlay::EntriesOf(int64_t conv_key) const {
+  MutexLock lock(&mu_);
+  auto it = by_conv_.find(conv_key);
+  if (it == by_conv_.end()) return {};
+  return it->second;
+}
+
+int64_t MessageOverlay::base() const {
+  MutexLock lock(&mu_);
+  return base_;
+}
+
+int64_t MessageOverlay::top() const {
+  MutexLock lock(&mu_);
+  return top_;
+}
+
+size_t MessageOverlay::size() const {
+  MutexLock lock(&mu_);
+  return size_;
+}
+
+}  // namespace convstore::internal

@@ -1,0 +1,98 @@
+// Copyright 2026 The convstore Authors.
+//
+// MessageOverlay: the in-memory index of the messages that message_index
+// does not hold yet (docs/schema.md, version 9; docs/architecture.md,
+// "Unmerged messages").
+//
+// The file keeps one watermark, store_meta 'merged_through_id': every
+// message with id <= it is in message_index. Message ids are never reused
+// (store_meta 'last_message_id' is the highest ever assigned), so the
+// messages above the watermark are a contiguous tail of `messages`. The
+// overlay holds, per conv_key, the (seq, id) of that tail as far as this
+// process knows it: it is rebuilt from `messages` at open, the writer adds
+// each batch's rows after COMMIT, and drops merged ones after a merge.
+//
+// Thread safety: every method may be called from any thread; one mutex
+// guards the state. Readers copy what they need (Get), so nothing returned
+// refers into the map.
+//
+// Invariants:
+//  1. base() <= top().
+//  2. Complete: every message committed with base() < id <= top() has its
+//     entry here (entries are never removed for deleted or purged rows; an
+//     entry whose row is gone matches nothing, since ids are not reused).
+//  3. Each conversation's entries are in increasing id order, which is
+//     increasing seq order (within a conversation id order is seq order).
+
+#ifndef CONVSTORE_SRC_SQLITE_MESSAGE_OVERLAY_H_
+#define CONVSTORE_SRC_SQLITE_MESSAGE_OVERLAY_H_
+
+#include <absl/base/thread_annotations.h>
+#include <absl/container/flat_hash_map.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "mutex.h"
+
+namespace convstore::internal {
+
+struct OverlayEntry {
+  int64_t seq = 0;
+  int64_t id = 0;
+};
+
+struct OverlayRow {
+  int64_t conv_key = 0;
+  int64_t seq = 0;
+  int64_t id = 0;
+};
+
+class MessageOverlay {
+ public:
+  // What a reader gets: the coverage at the moment of the copy and the
+  // entries of one conversation within a seq range, ascending.
+  struct View {
+    int64_t base = 0;
+    int64_t top = 0;
+    std::vector<OverlayEntry> entries;
+  };
+
+  MessageOverlay() = default;
+  MessageOverlay(const MessageOverlay&) = delete;
+  MessageOverlay& operator=(const MessageOverlay&) = delete;
+
+  // Replaces everything: `rows` (ascending id) are every message with
+  // base < id <= top.
+  void Reset(int64_t base, int64_t top, std::span<const OverlayRow> rows);
+  // Adds rows (ascending id, all above top()) and raises top() to `top`:
+  // every message with old top < id <= `top` is among `rows`.
+  void Add(std::span<const OverlayRow> rows, int64_t top);
+  // After a merge that moved every id <= `through` into message_index:
+  // drops those entries; base() becomes `through` (top() at least that).
+  void DropThrough(int64_t through);
+
+  // Entries of `conv_key` with after_seq < seq < before_seq.
+  View Get(int64_t conv_key, int64_t after_seq, int64_t before_seq) const;
+  // Every entry of `conv_key`.
+  std::vector<OverlayEntry> EntriesOf(int64_t conv_key) const;
+
+  int64_t base() const;
+  int64_t top() const;
+  // Entries held, including those whose rows were deleted since.
+  size_t size() const;
+
+ private:
+  mutable Mutex mu_;
+  int64_t base_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t top_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t size_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<int64_t, std::vector<OverlayEntry>> by_conv_
+      ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace convstore::internal
+
+#endif  // CONVSTORE_SRC_SQLITE_MESSAGE_OVERLAY_H_

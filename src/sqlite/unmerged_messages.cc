@@ -1,0 +1,217 @@
+// Copyright 2026 The convstore Authors.
+//
+// SqliteBackend, unmerged messages: keeping the in-memory overlay in step
+// with the file (SyncOverlay), merging it into message_index (Maintain),
+// finding a snapshot's unmerged messages for a read (Unmerged), and the
+// duplicate (conversation, seq) check that message_index's primary key no
+// longer makes at batch time. docs/architecture.md, "Unmerged messages",
+// has the design and the argument.
+
+#include <absl/container/flat_hash_map.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "sqlite/sqlite_backend.h"
+
+namespace convstore::internal {
+
+Status SqliteBackend::UnmergedReads::Prepare(Db* db) {
+  Status s = db->Prepare(kReadMergeState, &meta);
+  if (s.ok()) {
+    s = db->Prepare(
+        "SELECT seq, id FROM messages WHERE id > ?1 AND id <= ?2"
+        " AND conv_key = ?3 AND seq > ?4 AND seq < ?5 ORDER BY id",
+        &scan);
+  }
+  return s;
+}
+
+// Why no read misses a committed message (docs/architecture.md, "Unmerged
+// messages"). In the caller's snapshot S, message_index holds every message
+// with id <= wm (S's merged_through_id), and the other messages of S are
+// exactly those with wm < id <= hi (S's last_message_id; ids are never
+// reused). The overlay, copied afterwards, holds every committed message
+// with base < id <= top. Whatever commits or merges came between S and the
+// copy, the three id ranges below cover (wm, hi] without overlap:
+//  - (max(wm, base), min(hi, top)]: overlay entries. Entries above hi are
+//    later batches S cannot see; entries at or below wm are merged in S.
+//  - (wm, min(base, hi)]: a merge committed after S and dropped these from
+//    the overlay; scanned from `messages` in S.
+//  - (max(top, wm), hi]: committed but not in the overlay yet (our writer
+//    between COMMIT and publishing, or another process's writes); scanned.
+// Both scans are id ranges of the rowid table, and empty in the usual case.
+Status SqliteBackend::Unmerged(UnmergedReads* st, int64_t conv_key,
+                               int64_t after_seq, int64_t before_seq,
+                               std::vector<OverlayEntry>* out) {
+  out->clear();
+  Status s;
+  int64_t wm = 0;
+  int64_t hi = 0;
+  if (st->meta.Step(&s)) {
+    wm = st->meta.Int(0);
+    hi = st->meta.Int(1);
+  }
+  st->meta.Reset();
+  if (!s.ok() || hi <= wm) return s;
+  if (snapshot_hook_) snapshot_hook_();
+  MessageOverlay::View v = overlay_.Get(conv_key, after_seq, before_seq);
+  auto scan = [&](int64_t lo_id, int64_t hi_id) {
+    if (!s.ok() || hi_id <= lo_id) return;
+    st->scan.Bind(1, lo_id);
+    st->scan.Bind(2, hi_id);
+    st->scan.Bind(3, conv_key);
+    st->scan.Bind(4, after_seq);
+    st->scan.Bind(5, before_seq);
+    while (st->scan.Step(&s)) {
+      out->push_back({st->scan.Int(0), st->scan.Int(1)});
+    }
+    st->scan.Reset();
+  };
+  scan(wm, std::min(v.base, hi));
+  const int64_t lo = std::max(wm, v.base);
+  const int64_t up = std::min(hi, v.top);
+  for (const OverlayEntry& e : v.entries) {
+    if (e.id > lo && e.id <= up) out->push_back(e);
+  }
+  scan(std::max(v.top, wm), hi);
+  // Each source is in id order and the ranges ascend, so `out` is in id
+  // order, which within a conversation is seq order.
+  return s;
+}
+
+Status SqliteBackend::CheckDuplicateSeqs(
+    int64_t key, int64_t merged_through, size_t n,
+    const std::function<int64_t(size_t)>& seq_at) {
+  if (!seq_in_index_.prepared()) {
+    Status s = writer_->Prepare(
+        "SELECT 1 FROM message_index WHERE conv_key = ?1 AND seq = ?2",
+        &seq_in_index_);
+    if (s.ok()) {
+      s = writer_->Prepare(
+          "SELECT 1 FROM messages WHERE id = ?1 AND conv_key = ?2 AND seq = ?3",
+          &row_exists_);
+    }
+    if (!s.ok()) return s;
+  }
+  absl::flat_hash_map<int64_t, int64_t> stored;  // seq -> unmerged id
+  for (const OverlayEntry& e : overlay_.EntriesOf(key)) {
+    if (e.id > merged_through) stored[e.seq] = e.id;
+  }
+  absl::flat_hash_map<int64_t, bool> in_batch;
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t seq = seq_at(i);
+    bool dup = !in_batch.emplace(seq, true).second;
+    Status s;
+    if (!dup) {
+      seq_in_index_.Bind(1, key);
+      seq_in_index_.Bind(2, seq);
+      dup = seq_in_index_.Step(&s);
+      seq_in_index_.Reset();
+      if (!s.ok()) return s;
+    }
+    auto it = stored.find(seq);
+    if (!dup && it != stored.end()) {
+      row_exists_.Bind(1, it->second);
+      row_exists_.Bind(2, key);
+      row_exists_.Bind(3, seq);
+      dup = row_exists_.Step(&s);
+      row_exists_.Reset();
+      if (!s.ok()) return s;
+    }
+    if (dup) {
+      // What SQLite's UNIQUE constraint said when an index table caught it.
+      return Status::InvalidArgument(
+          "UNIQUE constraint failed: (conversation key " + std::to_string(key) +
+          ", seq " + std::to_string(seq) + ") is already stored");
+    }
+  }
+  return Status::OK();
+}
+
+Status SqliteBackend::SyncOverlay(int64_t* merged_through, int64_t* last_id) {
+  // Under the write lock, so nothing changes these until COMMIT.
+  Status s;
+  *merged_through = 0;
+  *last_id = 0;
+  if (read_meta_.Step(&s)) {
+    *merged_through = read_meta_.Int(0);
+    *last_id = read_meta_.Int(1);
+  }
+  read_meta_.Reset();
+  if (!s.ok()) return s;
+  const int64_t base = overlay_.base();
+  const int64_t top = overlay_.top();
+  if (*merged_through == base && *last_id == top) return Status::OK();
+  // Another process wrote or merged since our last transaction (or the file
+  // went back, which only a restored copy could do: start over).
+  const bool restart = *merged_through < base || *last_id < top;
+  const int64_t from =
+      restart ? *merged_through : std::max(top, *merged_through);
+  std::vector<OverlayRow> rows;
+  scan_tail_.Bind(1, from);
+  while (scan_tail_.Step(&s)) {
+    rows.push_back({scan_tail_.Int(0), scan_tail_.Int(1), scan_tail_.Int(2)});
+  }
+  scan_tail_.Reset();
+  if (!s.ok()) return s;
+  if (restart) {
+    overlay_.Reset(*merged_through, *last_id, rows);
+  } else {
+    overlay_.DropThrough(*merged_through);
+    overlay_.Add(rows, *last_id);
+  }
+  return Status::OK();
+}
+
+Status SqliteBackend::Maintain() {
+  if (writer_ == nullptr) return Status::FailedPrecondition("backend closed");
+  if (overlay_.size() < std::max<size_t>(1, options_.index_merge_rows)) {
+    return Status::OK();
+  }
+  // One bulk merge: the unmerged messages, read in (conv_key, seq) order, go
+  // into the index together, so each of its pages is written once per merge
+  // rather than once per batch. The watermark moves in the same transaction.
+  Status s = writer_->Exec("BEGIN IMMEDIATE");
+  if (!s.ok()) return s;
+  int64_t merged_through = 0;
+  int64_t last_id = 0;
+  s = SyncOverlay(&merged_through, &last_id);
+  if (s.ok() && last_id > merged_through) {
+    Stmt merge;
+    s = writer_->Prepare(
+        "INSERT INTO message_index(conv_key, seq, message_id)"
+        " SELECT conv_key, seq, id FROM messages WHERE id > ?1"
+        " ORDER BY conv_key, seq",
+        &merge);
+    if (s.ok()) {
+      merge.Bind(1, merged_through);
+      s = merge.Exec();
+    }
+    Stmt mark;
+    if (s.ok()) {
+      s = writer_->Prepare(
+          "UPDATE store_meta SET value = ?1 WHERE key = 'merged_through_id'",
+          &mark);
+    }
+    if (s.ok()) {
+      mark.Bind(1, last_id);
+      s = mark.Exec();
+    }
+  }
+  if (s.ok()) s = writer_->Exec("COMMIT");
+  if (!s.ok()) {
+    if (sqlite3_get_autocommit(writer_->raw()) == 0) {
+      (void)writer_->Exec("ROLLBACK");
+    }
+    return s.WithPrefix("merging the unmerged messages into message_index");
+  }
+  // After COMMIT only. A reader whose snapshot predates the merge no longer
+  // finds these entries here and scans `messages` for them (Unmerged).
+  overlay_.DropThrough(last_id);
+  ++merges_;
+  return Status::OK();
+}
+
+}  // namespace convstore::internal
