@@ -7,8 +7,13 @@
 
 namespace convstore::internal {
 
-CacheEntry* CacheEntry::Create(const HashedNsKey& k,
-                               std::shared_ptr<const std::string> value) {
+void CacheEntryDeleter::operator()(CacheEntry* e) const {
+  CacheEntry::Destroy(e);
+}
+
+CacheEntryPtr CacheEntry::Create(const HashedNsKey& k,
+                                 std::shared_ptr<const std::string> value) {
+  const size_t bytes = CacheEntryBytes(k.view.ns, k.view.key, value->size());
   const bool inline_value = value->size() <= kCacheInlineValueMax;
   const size_t chars =
       k.view.ns.size() + k.view.key.size() + (inline_value ? value->size() : 0);
@@ -28,7 +33,8 @@ CacheEntry* CacheEntry::Create(const HashedNsKey& k,
   } else {
     e->shared_ = std::move(value);
   }
-  return e;
+  e->bytes = bytes;
+  return CacheEntryPtr(e);
 }
 
 void CacheEntry::Destroy(CacheEntry* e) {

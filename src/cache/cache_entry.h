@@ -51,12 +51,21 @@ struct HashedNsKey {
   uint64_t hash;
 };
 
+class CacheEntry;
+struct CacheEntryDeleter {
+  void operator()(CacheEntry* e) const;
+};
+// Owns an entry not (or no longer) in a shard: created before taking the
+// shard lock, or replaced under it and destroyed after unlocking.
+using CacheEntryPtr = std::unique_ptr<CacheEntry, CacheEntryDeleter>;
+
 class CacheEntry {
  public:
   // A new entry holding copies of ns and key and the value (inline when it
   // is at most kCacheInlineValueMax bytes, else `value` itself is kept).
-  static CacheEntry* Create(const HashedNsKey& k,
-                            std::shared_ptr<const std::string> value);
+  // Its `bytes` is set to CacheEntryBytes().
+  static CacheEntryPtr Create(const HashedNsKey& k,
+                              std::shared_ptr<const std::string> value);
   static void Destroy(CacheEntry* e);
 
   CacheEntry(const CacheEntry&) = delete;

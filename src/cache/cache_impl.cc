@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <utility>
@@ -174,8 +175,9 @@ StatusOr<uint64_t> CacheImpl::SubmitInto(CacheOp op, size_t bytes,
 
 StatusOr<uint64_t> CacheImpl::QueueUpsert(
     EntryShard& shard, const HashedNsKey& k,
-    std::shared_ptr<const std::string> value, int64_t expires_at_us,
-    size_t bytes, bool reserved) {
+    std::shared_ptr<const std::string> value, CacheEntryPtr fresh,
+    int64_t expires_at_us, size_t bytes, bool reserved,
+    CacheEntryPtr* replaced) {
   CacheUpsert up;
   up.ns.assign(k.view.ns);
   up.key.assign(k.view.key);
@@ -185,7 +187,8 @@ StatusOr<uint64_t> CacheImpl::QueueUpsert(
   StatusOr<uint64_t> lsn =
       SubmitInto(CacheOp{std::move(up)}, bytes, reserved, durability_);
   if (!lsn.ok()) return lsn;
-  CacheEntry* e = shard.Put(k, std::move(value), expires_at_us);
+  if (fresh == nullptr) fresh = CacheEntry::Create(k, value);
+  CacheEntry* e = shard.Put(k, std::move(fresh), expires_at_us, replaced);
   Evict(shard, e);
   return lsn;
 }
@@ -229,12 +232,15 @@ Status CacheImpl::Set(std::string_view ns, std::string_view key,
   StatusOr<bool> reserved = ReserveRoom(bytes, durability_);
   if (!reserved.ok()) return reserved.status();
   uint64_t lsn = 0;
+  const HashedNsKey k(NsKeyView{ns, key});
+  // Made and (when replaced) destroyed outside the shard lock.
+  CacheEntryPtr fresh = CacheEntry::Create(k, v);
+  CacheEntryPtr replaced;
   {
-    const HashedNsKey k(NsKeyView{ns, key});
     EntryShard& shard = ShardFor(k);
     MutexLock lock(&shard.mu);
-    StatusOr<uint64_t> r =
-        QueueUpsert(shard, k, std::move(v), expires, bytes, *reserved);
+    StatusOr<uint64_t> r = QueueUpsert(shard, k, std::move(v), std::move(fresh),
+                                       expires, bytes, *reserved, &replaced);
     if (!r.ok()) return r.status();
     lsn = *r;
   }
@@ -248,7 +254,11 @@ StatusOr<std::string> CacheImpl::Get(std::string_view ns,
   if (!s.ok()) return s;
   const int64_t now = now_();
   const HashedNsKey k(NsKeyView{ns, key});
-  std::string value;
+  // A small value is copied out of the entry's block under the lock into
+  // this buffer, and into the result after unlocking: no allocation while
+  // the shard is held.
+  char small[kCacheInlineValueMax];
+  size_t small_size = 0;
   std::shared_ptr<const std::string> shared;
   {
     EntryShard& shard = ShardFor(k);
@@ -266,13 +276,17 @@ StatusOr<std::string> CacheImpl::Get(std::string_view ns,
     }
     ++shard.hits;
     shard.MarkUsed(e);
-    // A small value is copied from the entry's own block; a large one
-    // after unlocking, so it does not hold up the shard.
+    // A large value is shared and copied after unlocking, so it does not
+    // hold up the shard.
     shared = e->shared_value();
-    if (shared == nullptr) value.assign(e->value());
+    if (shared == nullptr) {
+      const std::string_view v = e->value();
+      small_size = v.size();
+      if (small_size > 0) std::memcpy(small, v.data(), small_size);
+    }
   }
-  if (shared != nullptr) value.assign(*shared);
-  return value;
+  if (shared != nullptr) return std::string(*shared);
+  return std::string(small, small_size);
 }
 
 Status CacheImpl::Delete(std::string_view ns, std::string_view key) {
@@ -333,7 +347,8 @@ Status CacheImpl::Touch(std::string_view ns, std::string_view key,
       return Status::NotFound("no live cache entry to touch");
     }
     StatusOr<uint64_t> r =
-        QueueUpsert(shard, k, e->SharedValue(), expires, bytes, *reserved);
+        QueueUpsert(shard, k, e->SharedValue(), nullptr, expires, bytes,
+                    *reserved, /*replaced=*/nullptr);
     if (!r.ok()) return r.status();
     lsn = *r;
   }
@@ -392,7 +407,8 @@ StatusOr<int64_t> CacheImpl::Increment(std::string_view ns,
           std::to_string(shard_budget_) + " bytes)"));
     }
     StatusOr<uint64_t> r =
-        QueueUpsert(shard, k, std::move(text), expires, bytes, *reserved);
+        QueueUpsert(shard, k, std::move(text), nullptr, expires, bytes,
+                    *reserved, /*replaced=*/nullptr);
     if (!r.ok()) return r.status();
     lsn = *r;
   }
@@ -430,8 +446,10 @@ Status CacheImpl::Reload() {
       const size_t bytes = CacheEntryBytes(row.ns, row.key, row.value.size());
       // Newest first, so each row goes in as the least recently used.
       if (shard.Find(k) == nullptr && shard.bytes() + bytes <= shard_budget_) {
-        shard.Put(k, std::make_shared<const std::string>(std::move(row.value)),
-                  row.expires_at_us, /*as_oldest=*/true);
+        shard.Put(k,
+                  CacheEntry::Create(k, std::make_shared<const std::string>(
+                                            std::move(row.value))),
+                  row.expires_at_us, /*replaced=*/nullptr, /*as_oldest=*/true);
         ++loaded;
         return true;
       }

@@ -114,10 +114,13 @@ class CacheImpl final : public Cache {
                                 Durability d);
   // Submits an upsert (see SubmitInto), then applies it to memory and
   // queues the deletes of whatever the bound evicts.
+  // `fresh` is the entry for memory if the caller made it before locking
+  // (else it is made here); a replaced entry goes to *replaced.
   StatusOr<uint64_t> QueueUpsert(EntryShard& shard, const HashedNsKey& k,
                                  std::shared_ptr<const std::string> value,
-                                 int64_t expires_at_us, size_t bytes,
-                                 bool reserved)
+                                 CacheEntryPtr fresh, int64_t expires_at_us,
+                                 size_t bytes, bool reserved,
+                                 CacheEntryPtr* replaced)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   // Enforces the shard bound after a write of `keep`.
   void Evict(EntryShard& shard, const CacheEntry* keep)

@@ -16,7 +16,7 @@ EntryShard::~EntryShard() {
 
 CacheEntry* EntryShard::Find(const HashedNsKey& k) {
   auto it = set_.find(k);
-  return it == set_.end() ? nullptr : *it;
+  return it == set_.end() ? nullptr : it->entry;
 }
 
 void EntryShard::LinkNewest(CacheEntry* e) {
@@ -49,30 +49,33 @@ void EntryShard::Unlink(CacheEntry* e) {
   e->newer = e->older = nullptr;
 }
 
-CacheEntry* EntryShard::Put(const HashedNsKey& k,
-                            std::shared_ptr<const std::string> value,
-                            int64_t expires_at_us, bool as_oldest) {
-  const size_t bytes = CacheEntryBytes(k.view.ns, k.view.key, value->size());
-  CacheEntry* fresh = CacheEntry::Create(k, std::move(value));
-  fresh->bytes = bytes;
-  CacheEntry* old = Find(k);
-  if (old == nullptr) {
+CacheEntry* EntryShard::Put(const HashedNsKey& k, CacheEntryPtr owned,
+                            int64_t expires_at_us, CacheEntryPtr* replaced,
+                            bool as_oldest) {
+  CacheEntry* fresh = owned.release();
+  auto it = set_.find(k);
+  if (it == set_.end()) {
     if (as_oldest) {
       LinkOldest(fresh);
     } else {
       LinkNewest(fresh);
     }
+    set_.insert(CacheSlot{fresh->hash(), fresh});
   } else {
     // The rewrite keeps the entry's place and counts as a use.
+    CacheEntry* old = it->entry;
     LinkInPlaceOf(old, fresh);
     fresh->referenced = true;
     SetExpiry(old, 0);
     bytes_ -= old->bytes;
-    set_.erase(old);
-    CacheEntry::Destroy(old);
+    // Same key, same hash: the slot's pointer is swapped in place. An
+    // erase + insert would leave a tombstone per rewrite, and the set would
+    // rehash all of itself under the shard lock every so often.
+    const_cast<CacheSlot&>(*it).entry = fresh;
+    CacheEntryPtr gone(old);
+    if (replaced != nullptr) *replaced = std::move(gone);
   }
-  set_.insert(fresh);
-  bytes_ += bytes;
+  bytes_ += fresh->bytes;
   SetExpiry(fresh, expires_at_us);
   return fresh;
 }

@@ -42,23 +42,36 @@
 
 namespace convstore::internal {
 
-// The set's hash and equality: entries by their stored hash, lookups by
-// HashedNsKey (no string hashed twice, no string built).
-struct CacheEntryHash {
-  using is_transparent = void;
-  size_t operator()(const CacheEntry* e) const { return e->hash(); }
-  size_t operator()(const HashedNsKey& k) const { return k.hash; }
+// A set slot: the entry and its hash, so growing the set rehashes from the
+// slots alone instead of reading every entry (a cache miss each, under the
+// shard lock).
+struct CacheSlot {
+  uint64_t hash;
+  CacheEntry* entry;
 };
-struct CacheEntryEq {
+
+// The set's hash and equality: slots by their stored hash, lookups by
+// HashedNsKey (no string hashed twice, no string built) or by entry.
+struct CacheSlotHash {
   using is_transparent = void;
-  bool operator()(const CacheEntry* a, const CacheEntry* b) const {
-    return a == b;
+  size_t operator()(const CacheSlot& s) const { return s.hash; }
+  size_t operator()(const HashedNsKey& k) const { return k.hash; }
+  size_t operator()(const CacheEntry* e) const { return e->hash(); }
+};
+struct CacheSlotEq {
+  using is_transparent = void;
+  bool operator()(const CacheSlot& a, const CacheSlot& b) const {
+    return a.entry == b.entry;
   }
-  bool operator()(const CacheEntry* a, const HashedNsKey& k) const {
-    return a->hash() == k.hash && a->key() == k.view.key &&
-           a->ns() == k.view.ns;
+  bool operator()(const CacheSlot& a, const HashedNsKey& k) const {
+    return a.hash == k.hash && a.entry->key() == k.view.key &&
+           a.entry->ns() == k.view.ns;
   }
-  bool operator()(const HashedNsKey& k, const CacheEntry* a) const {
+  bool operator()(const CacheSlot& a, const CacheEntry* e) const {
+    return a.entry == e;
+  }
+  template <typename K>
+  bool operator()(const K& k, const CacheSlot& a) const {
     return (*this)(a, k);
   }
 };
@@ -81,10 +94,12 @@ class EntryShard {
   // Inserts k as the most recently used entry (the least recently used
   // with `as_oldest`, for reloading newest first), or replaces its entry
   // in place, marked used. Pointers to a replaced entry are invalid after.
-  CacheEntry* Put(const HashedNsKey& k,
-                  std::shared_ptr<const std::string> value,
-                  int64_t expires_at_us, bool as_oldest = false)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // `fresh` holds k's ns, key and value (CacheEntry::Create, best called
+  // before locking). A replaced entry moves to *replaced, for the caller to
+  // destroy after unlocking (or is destroyed here if `replaced` is null).
+  CacheEntry* Put(const HashedNsKey& k, CacheEntryPtr fresh,
+                  int64_t expires_at_us, CacheEntryPtr* replaced,
+                  bool as_oldest = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void SetExpiry(CacheEntry* e, int64_t expires_at_us)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Removes and destroys the entry.
@@ -117,7 +132,7 @@ class EntryShard {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void Unlink(CacheEntry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
-  absl::flat_hash_set<CacheEntry*, CacheEntryHash, CacheEntryEq> set_
+  absl::flat_hash_set<CacheSlot, CacheSlotHash, CacheSlotEq> set_
       ABSL_GUARDED_BY(mu);
   CacheEntry* newest_ ABSL_GUARDED_BY(mu) = nullptr;
   CacheEntry* oldest_ ABSL_GUARDED_BY(mu) = nullptr;
