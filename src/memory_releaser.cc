@@ -38,18 +38,9 @@ MemoryReleaser::MemoryReleaser(std::chrono::milliseconds interval,
 MemoryReleaser::~MemoryReleaser() { Stop(); }
 
 void MemoryReleaser::Start() {
-  if (interval_.count() <= 0 || !kCanRelease || thread_.joinable()) return;
+  if (interval_.count() <= 0 || !kCanRelease) return;
   last_churn_ = churn_();
-  thread_ = std::thread([this] { Loop(); });
-}
-
-void MemoryReleaser::Stop() {
-  {
-    MutexLock lock(&mu_);
-    stop_ = true;
-  }
-  cv_.SignalAll();
-  if (thread_.joinable()) thread_.join();
+  thread_.Start(interval_, [this] { Tick(); });
 }
 
 bool MemoryReleaser::Tick() {
@@ -62,20 +53,6 @@ bool MemoryReleaser::Tick() {
   log_->debug("returned free heap pages to the system in {} us",
               MonoMicros() - t0);
   return true;
-}
-
-void MemoryReleaser::Loop() {
-  for (;;) {
-    {
-      MutexLock lock(&mu_);
-      const auto deadline = DeadlineAfter(interval_);
-      while (!stop_ && CondVar::Clock::now() < deadline) {
-        cv_.WaitUntil(&mu_, deadline);
-      }
-      if (stop_) return;
-    }
-    Tick();
-  }
 }
 
 }  // namespace convstore::internal

@@ -26,9 +26,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <thread>
 
-#include "mutex.h"
+#include "periodic_thread.h"
 
 namespace convstore::internal {
 
@@ -47,7 +46,7 @@ class MemoryReleaser {
   // glibc's.
   void Start();
   // Stops and joins the thread; idempotent.
-  void Stop();
+  void Stop() { thread_.Stop(); }
   // One tick: releases if `churn` grew since the last release. The thread
   // calls it; tests call it directly, on a releaser not started. Returns
   // whether it released.
@@ -58,18 +57,12 @@ class MemoryReleaser {
   }
 
  private:
-  void Loop();
-
   const std::chrono::milliseconds interval_;
   const std::function<uint64_t()> churn_;
   const std::shared_ptr<spdlog::logger> log_;
   uint64_t last_churn_ = 0;  // the thread's (or a test's) own
   std::atomic<uint64_t> releases_{0};
-
-  Mutex mu_;
-  CondVar cv_;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
+  PeriodicThread thread_;
 };
 
 }  // namespace convstore::internal

@@ -479,32 +479,12 @@ Status CacheImpl::Reload() {
 }
 
 void CacheImpl::Start() {
-  if (options_.cache_sweep_interval.count() <= 0) return;
-  sweeper_ = std::thread([this] { SweepLoop(); });
+  sweeper_.Start(options_.cache_sweep_interval, [this] { SweepOnce(); });
 }
 
 void CacheImpl::Stop() {
   stopped_.store(true, std::memory_order_relaxed);
-  {
-    MutexLock lock(&sweep_mu_);
-    sweep_stop_ = true;
-  }
-  sweep_cv_.SignalAll();
-  if (sweeper_.joinable()) sweeper_.join();
-}
-
-void CacheImpl::SweepLoop() {
-  for (;;) {
-    {
-      MutexLock lock(&sweep_mu_);
-      const auto deadline = DeadlineAfter(options_.cache_sweep_interval);
-      while (!sweep_stop_ && CondVar::Clock::now() < deadline) {
-        sweep_cv_.WaitUntil(&sweep_mu_, deadline);
-      }
-      if (sweep_stop_) return;
-    }
-    SweepOnce();
-  }
+  sweeper_.Stop();
 }
 
 void CacheImpl::SweepOnce() {

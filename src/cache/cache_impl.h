@@ -7,8 +7,8 @@
 // them (a delete can never be overtaken by an older upsert). Reads never
 // touch the database.
 //
-// The sweep runs on a small thread of its own, sleeping on a condition
-// variable between ticks (Options::cache_sweep_interval). Not on the
+// The sweep runs on a small thread of its own (a PeriodicThread), sleeping
+// between ticks (Options::cache_sweep_interval). Not on the
 // writer: the writer's loop is the commit path, and taking cache shard
 // locks there would put cache contention into commit latency and tie the
 // engine to this module; a sleeping thread costs no CPU.
@@ -34,7 +34,6 @@
 #include <functional>
 #include <memory>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "cache/cache_op.h"
@@ -43,6 +42,7 @@
 #include "convstore/cache.h"
 #include "convstore/options.h"
 #include "mutex.h"
+#include "periodic_thread.h"
 #include "write_path.h"
 
 namespace convstore::internal {
@@ -131,7 +131,6 @@ class CacheImpl final : public Cache {
   Status ExpiryFor(std::chrono::milliseconds ttl, int64_t now_us,
                    int64_t* out) const;
   Status CheckOpen() const;
-  void SweepLoop();
 
   const Options options_;
   WritePath* const write_path_;
@@ -151,10 +150,7 @@ class CacheImpl final : public Cache {
   // count of expired rows would still include what it deletes).
   std::atomic<uint64_t> last_purge_lsn_{0};
 
-  Mutex sweep_mu_;
-  CondVar sweep_cv_;
-  bool sweep_stop_ ABSL_GUARDED_BY(sweep_mu_) = false;
-  std::thread sweeper_;
+  PeriodicThread sweeper_;
 };
 
 }  // namespace convstore::internal

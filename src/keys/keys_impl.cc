@@ -580,38 +580,19 @@ Status KeysImpl::Reload() {
 }
 
 void KeysImpl::Start() {
-  if (options_.keys_usage_flush_interval.count() <= 0) return;
-  flusher_ = std::thread([this] { FlushLoop(); });
+  flusher_.Start(options_.keys_usage_flush_interval, [this] {
+    (void)FlushUsage();
+    (void)FlushDenials();
+  });
 }
 
 void KeysImpl::Stop() {
-  {
-    MutexLock lock(&flush_mu_);
-    if (flush_stop_) return;
-    flush_stop_ = true;
-  }
   // New calls fail from here on, so the last flush carries every use
   // counted by a call that returned before Stop.
-  stopped_.store(true, std::memory_order_seq_cst);
-  flush_cv_.SignalAll();
-  if (flusher_.joinable()) flusher_.join();
+  if (stopped_.exchange(true, std::memory_order_seq_cst)) return;
+  flusher_.Stop();
   (void)FlushUsage();
   (void)FlushDenials();
-}
-
-void KeysImpl::FlushLoop() {
-  for (;;) {
-    {
-      MutexLock lock(&flush_mu_);
-      const auto deadline = DeadlineAfter(options_.keys_usage_flush_interval);
-      while (!flush_stop_ && CondVar::Clock::now() < deadline) {
-        flush_cv_.WaitUntil(&flush_mu_, deadline);
-      }
-      if (flush_stop_) return;
-    }
-    (void)FlushUsage();
-    (void)FlushDenials();
-  }
 }
 
 }  // namespace convstore::internal

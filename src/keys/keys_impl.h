@@ -43,7 +43,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "audit_sink.h"
@@ -54,6 +53,7 @@
 #include "keys/key_storage.h"
 #include "keys/token_bucket.h"
 #include "mutex.h"
+#include "periodic_thread.h"
 #include "write_path.h"
 
 namespace convstore::internal {
@@ -154,7 +154,6 @@ class KeysImpl final : public Keys {
               std::string_view scope);
   void AuditDenial(std::string_view reason, std::string_view id,
                    std::string_view scope, int64_t repeated);
-  void FlushLoop();
 
   const Options options_;
   WritePath* const write_path_;
@@ -180,10 +179,7 @@ class KeysImpl final : public Keys {
       ABSL_GUARDED_BY(deny_mu_);
   int64_t denials_untracked_ ABSL_GUARDED_BY(deny_mu_) = 0;
 
-  Mutex flush_mu_;
-  CondVar flush_cv_;
-  bool flush_stop_ ABSL_GUARDED_BY(flush_mu_) = false;
-  std::thread flusher_;
+  PeriodicThread flusher_;
 };
 
 // The public view of a stored key (no hash).

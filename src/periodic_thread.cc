@@ -1,0 +1,40 @@
+// Copyright 2026 The convstore Authors.
+
+#include "periodic_thread.h"
+
+#include <utility>
+
+namespace convstore::internal {
+
+void PeriodicThread::Start(std::chrono::milliseconds interval,
+                           std::function<void()> tick) {
+  if (interval.count() <= 0 || thread_.joinable()) return;
+  thread_ = std::thread(
+      [this, interval, tick = std::move(tick)] { Loop(interval, tick); });
+}
+
+void PeriodicThread::Stop() {
+  {
+    MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  cv_.SignalAll();
+  if (thread_.joinable()) thread_.join();
+}
+
+void PeriodicThread::Loop(std::chrono::milliseconds interval,
+                          const std::function<void()>& tick) {
+  for (;;) {
+    {
+      MutexLock lock(&mu_);
+      const auto deadline = DeadlineAfter(interval);
+      while (!stop_ && CondVar::Clock::now() < deadline) {
+        cv_.WaitUntil(&mu_, deadline);
+      }
+      if (stop_) return;
+    }
+    tick();
+  }
+}
+
+}  // namespace convstore::internal
