@@ -718,6 +718,43 @@ TEST_CASE("Damaged and foreign files are refused untouched", "[bad_input]") {
   REQUIRE(store->Close().ok());
 }
 
+TEST_CASE("A message row deleted outside the store does not misplace the pin",
+          "[bad_input]") {
+  // The pinned system message is looked up by seq among the messages read,
+  // not by position: with a row missing in between, position would pick
+  // the wrong message (or one past the end).
+  TempDir dir;
+  const std::string path = dir.File("edited.db");
+  {
+    auto store = OpenOrDie(Quiet(path));
+    for (int i = 1; i <= 5; ++i) {
+      Message m;
+      m.role = i == 4 ? Role::kSystem : Role::kUser;
+      m.content = "m" + std::to_string(i);
+      m.created_at_us = kT0 + i;
+      REQUIRE(store->Append("c", m).ok());
+    }
+    REQUIRE(store->Close().ok());
+  }
+  RawExec(path, "DELETE FROM messages WHERE seq = 2");
+  Options o = Quiet(path);
+  o.warm_conversations = 0;  // History reads the conversation through
+  auto store = OpenOrDie(o);
+  HistoryOptions h;
+  h.last_n = 1;
+  std::vector<MessagePtr> got = Hist(store.get(), "c", h);
+  REQUIRE(got.size() == 2);
+  CHECK(got[0]->seq == 4);
+  CHECK(got[0]->role == Role::kSystem);
+  CHECK(got[0]->content == "m4");
+  CHECK(got[1]->seq == 5);
+  std::vector<MessagePtr> all = Hist(store.get(), "c");
+  std::vector<int64_t> seqs;
+  for (const MessagePtr& m : all) seqs.push_back(m->seq);
+  CHECK(seqs == std::vector<int64_t>{1, 3, 4, 5});
+  REQUIRE(store->Close().ok());
+}
+
 TEST_CASE("Read-only files and directories, impossible paths", "[bad_input]") {
   TempDir dir;
   SECTION("read-only database file") {

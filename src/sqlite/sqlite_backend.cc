@@ -682,11 +682,14 @@ Status SqliteBackend::LoadWith(Reader* r, std::string_view id,
     }
     std::reverse(out->messages.begin(), out->messages.end());
     if (s.ok() && first_system_seq > 0 && after_seq == 0) {
-      if (!out->messages.empty() &&
-          out->messages.front()->seq <= first_system_seq &&
-          first_system_seq <= out->messages.back()->seq) {
-        out->first_system = out->messages[static_cast<size_t>(
-            first_system_seq - out->messages.front()->seq)];
+      // Found by seq, not by position: a row missing from the middle (a
+      // file edited or damaged outside the store) must neither pin the
+      // wrong message nor index past the end.
+      auto it = std::lower_bound(
+          out->messages.begin(), out->messages.end(), first_system_seq,
+          [](const MessagePtr& m, int64_t seq) { return m->seq < seq; });
+      if (it != out->messages.end() && (*it)->seq == first_system_seq) {
+        out->first_system = *it;
       } else {
         std::vector<OverlayEntry> pinned;
         s = Unmerged(&r->unmerged, key, first_system_seq - 1,
