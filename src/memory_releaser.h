@@ -8,10 +8,10 @@
 // resident memory grows past the store's configured bounds while the live
 // data stays within them (docs/benchmarks.md, "Soak RSS").
 //
-// The call is process-wide and walks the allocator's free lists (a few ms
-// on a heap of a few hundred MB) while holding one arena lock at a time; it
-// runs off the Append and read paths. With another allocator (no glibc) the
-// thread is not started.
+// The call is process-wide and walks the allocator's free lists while
+// holding one arena lock at a time (its duration is logged at debug level;
+// not measured on its own yet); it runs off the Append and read paths. With
+// another allocator (no glibc) the thread is not started.
 //
 // Thread safety: Start and Stop from one thread (the store's Open and
 // Close); releases() from any thread.
