@@ -245,9 +245,16 @@ TEST_CASE("the v8 migration backfills rollups from existing turns",
     REQUIRE(store->Close().ok());
   }
   // Make the file what v7 left: no rollups table, version 7 (and what v9
-  // changed later undone, so that it can run again: the recent index table
-  // and no message id watermarks).
+  // and v10 changed later undone, so that they can run again: the recent
+  // index table, no message id watermarks, activity indexed by last_at_us).
   RawExec(o.path,
+          "DROP INDEX conversations_by_activity;"
+          "DROP INDEX conversations_by_user;"
+          "ALTER TABLE conversations DROP COLUMN activity_at_us;"
+          "CREATE INDEX conversations_by_activity"
+          " ON conversations(last_at_us, conversation_id);"
+          "CREATE INDEX conversations_by_user"
+          " ON conversations(user_id, last_at_us, conversation_id);"
           "DROP TABLE analytics_turn_rollups;"
           "DELETE FROM schema_migrations WHERE version >= 8;"
           "CREATE TABLE recent_message_index (conv_key INTEGER NOT NULL,"

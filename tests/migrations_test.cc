@@ -586,5 +586,35 @@ TEST_CASE("a version-8 file's recent index rows move into message_index at v9",
   }
 }
 
+TEST_CASE("a version-9 file's activity index is filled at v10",
+          "[migrations]") {
+  TempDir dir;
+  const std::string path = dir.File("v9.db");
+  auto db = OpenDb(path);
+  REQUIRE(Migrate(db.get(), 9).ok());
+  REQUIRE(db->Exec("INSERT INTO conversations(conversation_id, user_id,"
+                   " message_count, last_at_us) VALUES ('old', 'u', 1, 10),"
+                   " ('new', 'u', 1, 20)")
+              .ok());
+  Status s = Migrate(db.get(), 10);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  CHECK(QueryInt(db.get(),
+                 "SELECT count(*) FROM conversations"
+                 " WHERE activity_at_us = last_at_us") == 2);
+  // Both listing indexes key on the new column.
+  for (const char* index :
+       {"conversations_by_activity", "conversations_by_user"}) {
+    INFO(index);
+    CHECK(QueryInt(db.get(), std::string("SELECT count(*) FROM"
+                                         " pragma_index_info('") +
+                                 index + "') WHERE name = 'activity_at_us'") ==
+          1);
+    CHECK(QueryInt(db.get(), std::string("SELECT count(*) FROM"
+                                         " pragma_index_info('") +
+                                 index + "') WHERE name = 'last_at_us'") == 0);
+  }
+}
+
 }  // namespace
 }  // namespace convstore::internal

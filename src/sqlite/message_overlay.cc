@@ -90,6 +90,24 @@ std::vector<OverlayEntry> MessageOverlay::EntriesOf(int64_t conv_key) const {
   return it->second;
 }
 
+MessageOverlay::KeysView MessageOverlay::KeysWithEntriesIn(
+    int64_t after_id, int64_t through_id) const {
+  MutexLock lock(&mu_);
+  KeysView v;
+  v.base = base_;
+  v.top = top_;
+  if (through_id <= after_id) return v;
+  v.keys.reserve(by_conv_.size());
+  for (const auto& [key, entries] : by_conv_) {
+    // Ascending ids (invariant 3): the first id above after_id decides.
+    auto it = std::upper_bound(
+        entries.begin(), entries.end(), after_id,
+        [](int64_t id, const OverlayEntry& e) { return id < e.id; });
+    if (it != entries.end() && it->id <= through_id) v.keys.push_back(key);
+  }
+  return v;
+}
+
 int64_t MessageOverlay::base() const {
   MutexLock lock(&mu_);
   return base_;

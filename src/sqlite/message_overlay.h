@@ -78,6 +78,15 @@ class MessageOverlay {
   View Get(int64_t conv_key, int64_t after_seq, int64_t before_seq) const;
   // Every entry of `conv_key`.
   std::vector<OverlayEntry> EntriesOf(int64_t conv_key) const;
+  // The coverage at the moment of the copy and the conversations with an
+  // entry whose id lies in (after_id, through_id]. Keys in no particular
+  // order.
+  struct KeysView {
+    int64_t base = 0;
+    int64_t top = 0;
+    std::vector<int64_t> keys;
+  };
+  KeysView KeysWithEntriesIn(int64_t after_id, int64_t through_id) const;
 
   int64_t base() const;
   int64_t top() const;

@@ -143,9 +143,12 @@ Status SqliteBackend::ApplyPurge(const PurgeMessagesOp& op) {
          "DELETE FROM messages WHERE id = ?1 AND conv_key = ?2 AND seq = ?3"},
         {&purge_index_,
          "DELETE FROM message_index WHERE conv_key = ?1 AND seq = ?2"},
+        // Also brings activity_at_us level with last_at_us: the purged
+        // rows may be all the conversation had above the merge watermark,
+        // and no later merge would then see it (schema version 10).
         {&count_purged_,
-         "UPDATE conversations SET purged_count = purged_count + ?1"
-         " WHERE conv_key = ?2"},
+         "UPDATE conversations SET purged_count = purged_count + ?1,"
+         " activity_at_us = last_at_us WHERE conv_key = ?2"},
         // A removed first system message is no longer pinned; the next
         // system message appended takes its place (as in the cache).
         {&unpin_system_,

@@ -110,6 +110,25 @@ INSERT INTO store_meta(key, value)
   VALUES ('last_message_id', (SELECT coalesce(max(id), 0) FROM messages));
 )sql";
 
+// Version 10 (issue 3, throughput): the two activity indexes key on
+// activity_at_us instead of last_at_us. A batch moves last_at_us of every
+// conversation it appends to; with last_at_us indexed that moved two index
+// entries per conversation per batch, most of a batch's cost. activity_at_us
+// is last_at_us as of the last merge: the merge (and a retention purge)
+// sets it, so it differs only for conversations with a message above
+// 'merged_through_id', and listings order those by their last_at_us
+// (docs/architecture.md, "Unmerged messages").
+constexpr const char* kV10 = R"sql(
+ALTER TABLE conversations ADD COLUMN activity_at_us INTEGER NOT NULL DEFAULT 0;
+UPDATE conversations SET activity_at_us = last_at_us;
+DROP INDEX conversations_by_activity;
+DROP INDEX conversations_by_user;
+CREATE INDEX conversations_by_activity
+  ON conversations(activity_at_us, conversation_id);
+CREATE INDEX conversations_by_user
+  ON conversations(user_id, activity_at_us, conversation_id);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "conversations and messages", kV1},
     {2, "dead letters", kV2},
@@ -121,6 +140,7 @@ constexpr Migration kMigrations[] = {
     {8, "analytics turn rollups", kAnalyticsRollupsSchemaV8,
      BackfillTurnRollups},
     {9, "unmerged messages indexed in memory", kV9},
+    {10, "activity indexes refreshed at merge", kV10},
 };
 
 bool TableExists(Db* db, const char* name) {

@@ -11,15 +11,13 @@
 #include <thread>
 #include <utility>
 
+#include "sqlite/backend_reader.h"
 #include "sqlite/dead_letter_table.h"
+#include "sqlite/message_rows.h"
 #include "sqlite/migrations.h"
 
 namespace convstore::internal {
 namespace {
-
-constexpr const char* kMessageColumns =
-    "seq, role, content, user_id, tokens_in, tokens_out, tool_call_id, "
-    "tool_name, metadata, created_at_us";
 
 // The same columns read through the index join (alias m).
 constexpr const char* kJoinedMessageColumns =
@@ -32,44 +30,9 @@ constexpr const char* kIndexRange =
     "SELECT seq, message_id FROM message_index"
     " WHERE conv_key = ?1 AND seq > ?2 AND seq < ?3";
 
-constexpr const char* kConversationColumns =
-    "conversation_id, user_id, message_count, tokens_in, tokens_out, "
-    "first_at_us, last_at_us, last_seq";
-
 // The writer forgets cached keys past this many, so a process that touches
 // millions of conversations does not grow without bound.
 constexpr size_t kMaxCachedKeys = 1 << 20;
-
-// Reads kMessageColumns starting at column `c`.
-MessagePtr ReadMessageAt(const Stmt& st, int c) {
-  auto m = std::make_shared<Message>();
-  m->seq = st.Int(c + 0);
-  m->role = static_cast<Role>(st.Int(c + 1));
-  m->content = st.Text(c + 2);
-  m->user_id = st.Text(c + 3);
-  m->tokens_in = st.Int(c + 4);
-  m->tokens_out = st.Int(c + 5);
-  m->tool_call_id = st.Text(c + 6);
-  m->tool_name = st.Text(c + 7);
-  m->metadata = st.Text(c + 8);
-  m->created_at_us = st.Int(c + 9);
-  return m;
-}
-
-MessagePtr ReadMessage(const Stmt& st) { return ReadMessageAt(st, 0); }
-
-ConversationInfo ReadInfo(const Stmt& st, int first_col) {
-  ConversationInfo info;
-  info.conversation_id = st.Text(first_col + 0);
-  info.user_id = st.Text(first_col + 1);
-  info.message_count = st.Int(first_col + 2);
-  info.tokens_in = st.Int(first_col + 3);
-  info.tokens_out = st.Int(first_col + 4);
-  info.first_at_us = st.Int(first_col + 5);
-  info.last_at_us = st.Int(first_col + 6);
-  info.last_seq = st.Int(first_col + 7);
-  return info;
-}
 
 // What one batch adds to a conversation's summary row.
 struct Delta {
@@ -87,25 +50,32 @@ struct Delta {
   std::string_view user_id;
 };
 
-struct PendingInsert {
-  int64_t key;
-  const AppendMessageOp* op;
-  uint64_t lsn;
-};
+// Sums one conversation's appends of a batch, [first, last) in LSN order.
+template <typename It>
+Delta Summarize(It first, It last) {
+  Delta d;
+  for (It p = first; p != last; ++p) {
+    const Message& m = *p->op->message;
+    if (d.count == 0) {
+      d.first_at_us = m.created_at_us;
+      d.first_seq = m.seq;
+    } else if (m.seq <= d.last_seq) {
+      d.ordered = false;
+    }
+    ++d.count;
+    d.tokens_in += m.tokens_in;
+    d.tokens_out += m.tokens_out;
+    d.last_at_us = std::max(d.last_at_us, m.created_at_us);
+    d.last_seq = std::max(d.last_seq, m.seq);
+    if (d.user_id.empty()) d.user_id = m.user_id;
+    if (m.role == Role::kSystem && d.first_system_seq == 0) {
+      d.first_system_seq = m.seq;
+    }
+  }
+  return d;
+}
 
 }  // namespace
-
-// A reader connection with its statements prepared once.
-struct SqliteBackend::Reader {
-  std::unique_ptr<Db> db;
-  Stmt find_conv;     // conversation row by id
-  Stmt tail;          // newest merged messages, descending
-  Stmt first_system;  // the first system message, if merged
-  Stmt by_id;         // one message by (id, conv_key, seq)
-  UnmergedReads unmerged;
-  Stmt list_all;   // a page of all conversations
-  Stmt list_user;  // a page of one user's conversations
-};
 
 SqliteBackend::SqliteBackend(const Options& options)
     : options_(options),
@@ -222,10 +192,15 @@ Status SqliteBackend::OpenWriter() {
        " tokens_in = tokens_in + ?2, tokens_out = tokens_out + ?3,"
        " first_at_us = CASE WHEN first_at_us = 0 THEN ?4 ELSE first_at_us END,"
        " last_at_us = max(last_at_us, ?5), last_seq = max(last_seq, ?6),"
-       " user_id = CASE WHEN user_id = '' THEN ?7 ELSE user_id END,"
-       " first_system_seq = CASE WHEN first_system_seq = 0 THEN ?9"
+       " first_system_seq = CASE WHEN first_system_seq = 0 THEN ?8"
        " ELSE first_system_seq END"
-       " WHERE conv_key = ?8 AND (?11 = 1 OR last_seq < ?10)"},
+       " WHERE conv_key = ?7 AND (?10 = 1 OR last_seq < ?9)"},
+      // Apart from the counters: user_id is indexed, and an UPDATE that
+      // assigns an indexed column rewrites its index entry even when the
+      // value stays (schema version 10).
+      {&set_user_,
+       "UPDATE conversations SET user_id = ?1"
+       " WHERE conv_key = ?2 AND user_id = ''"},
       {&delete_msgs_,
        "DELETE FROM messages WHERE id IN ("
        "SELECT message_id FROM message_index WHERE conv_key = ?1)"},
@@ -289,9 +264,9 @@ Status SqliteBackend::ResolveKey(const std::string& id, bool create,
 }
 
 Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
-  std::vector<PendingInsert> inserts;
-  inserts.reserve(batch.size());
-  absl::flat_hash_map<int64_t, Delta> deltas;
+  // Kept across batches, so a batch's bookkeeping maps no fresh pages.
+  std::vector<PendingInsert>& inserts = inserts_;
+  inserts.clear();
   absl::flat_hash_map<int64_t, bool> deleted;
   int64_t merged_through = 0;
   int64_t next_id = 0;
@@ -306,23 +281,6 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       s = ResolveKey(a->conversation_id, /*create=*/true, &key);
       if (!s.ok()) return s;
       inserts.push_back({key, a, op.lsn});
-      const Message& m = *a->message;
-      Delta& d = deltas[key];
-      if (d.count == 0) {
-        d.first_at_us = m.created_at_us;
-        d.first_seq = m.seq;
-      } else if (m.seq <= d.last_seq) {
-        d.ordered = false;
-      }
-      ++d.count;
-      d.tokens_in += m.tokens_in;
-      d.tokens_out += m.tokens_out;
-      d.last_at_us = std::max(d.last_at_us, m.created_at_us);
-      d.last_seq = std::max(d.last_seq, m.seq);
-      if (d.user_id.empty()) d.user_id = m.user_id;
-      if (m.role == Role::kSystem && d.first_system_seq == 0) {
-        d.first_system_seq = m.seq;
-      }
     } else if (const auto* del_op =
                    std::get_if<DeleteConversationOp>(&op.payload)) {
       const DeleteConversationOp& del = *del_op;
@@ -330,13 +288,13 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       s = ResolveKey(del.conversation_id, /*create=*/false, &key);
       if (!s.ok()) return s;
       key_cache_.erase(del.conversation_id);
+      user_set_.erase(key);
       if (del.audit != nullptr) {
         s = audit_->Apply(writer_.get(), AuditOp{*del.audit});
         if (!s.ok()) return s;
       }
       if (key == 0) continue;
       deleted[key] = true;
-      deltas.erase(key);
       // The merged messages through message_index, the unmerged ones through
       // the overlay (complete after SyncOverlay; its entries stay until the
       // next merge, matching no row once this commits).
@@ -387,16 +345,21 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
   // Summaries first: their UPDATE also refuses a duplicate (conversation,
   // seq), which no index catches before the merge. A batch whose seqs all
   // lie above the stored last_seq cannot repeat one; otherwise (changes()
-  // is 0, or seqs out of order) CheckDuplicateSeqs decides exactly.
-  for (const auto& [key, d] : deltas) {
+  // is 0, or seqs out of order) CheckDuplicateSeqs decides exactly. A
+  // deleted conversation's appends all precede its delete (a re-created
+  // one has a new key): they are dropped.
+  for (auto first = inserts.begin(); first != inserts.end();) {
+    const int64_t key = first->key;
+    auto last = first;
+    while (last != inserts.end() && last->key == key) ++last;
+    if (deleted.contains(key)) {
+      first = last;
+      continue;
+    }
+    const Delta d = Summarize(first, last);
     bool exact = !d.ordered;
     for (int attempt = 0; attempt < 2; ++attempt) {
       if (exact) {
-        auto first = std::lower_bound(
-            inserts.begin(), inserts.end(), key,
-            [](const PendingInsert& p, int64_t k) { return p.key < k; });
-        auto last = first;
-        while (last != inserts.end() && last->key == key) ++last;
         s = CheckDuplicateSeqs(
             key, merged_through, static_cast<size_t>(last - first),
             [&](size_t i) {
@@ -410,11 +373,10 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       update_conv_.Bind(4, d.first_at_us);
       update_conv_.Bind(5, d.last_at_us);
       update_conv_.Bind(6, d.last_seq);
-      update_conv_.BindText(7, d.user_id);
-      update_conv_.Bind(8, key);
-      update_conv_.Bind(9, d.first_system_seq);
-      update_conv_.Bind(10, d.first_seq);
-      update_conv_.Bind(11, exact ? 1 : 0);
+      update_conv_.Bind(7, key);
+      update_conv_.Bind(8, d.first_system_seq);
+      update_conv_.Bind(9, d.first_seq);
+      update_conv_.Bind(10, exact ? 1 : 0);
       s = update_conv_.Exec();
       if (!s.ok()) return s;
       if (sqlite3_changes(writer_->raw()) > 0) break;
@@ -424,6 +386,15 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       }
       exact = true;
     }
+    if (!d.user_id.empty() && !user_set_.contains(key)) {
+      set_user_.BindText(1, d.user_id);
+      set_user_.Bind(2, key);
+      s = set_user_.Exec();
+      if (!s.ok()) return s;
+      if (user_set_.size() >= kMaxCachedKeys) user_set_.clear();
+      user_set_.insert(key);
+    }
+    first = last;
   }
   for (const PendingInsert& p : inserts) {
     if (deleted.contains(p.key)) continue;
@@ -473,6 +444,7 @@ Status SqliteBackend::Apply(std::span<const WriteOp> batch) {
       (void)writer_->Exec("ROLLBACK");
     }
     key_cache_.clear();
+    user_set_.clear();
     return s;
   }
   last_lsn_ = batch.back().lsn;
@@ -503,6 +475,7 @@ Status SqliteBackend::Close() {
     insert_conv_ = Stmt();
     insert_msg_ = Stmt();
     update_conv_ = Stmt();
+    set_user_ = Stmt();
     delete_msgs_ = Stmt();
     delete_index_ = Stmt();
     delete_msg_ = Stmt();
@@ -555,17 +528,18 @@ Status SqliteBackend::AcquireReader(std::unique_ptr<Reader>* out) {
   Status s =
       Db::Open(options_.path, /*create=*/false, &r->db, options_.sqlite_vfs);
   if (s.ok()) s = Configure(r->db.get(), /*writer=*/false);
-  const std::string list_sql = std::string("SELECT ") + kConversationColumns +
-                               " FROM conversations WHERE ";
+  const std::string conv_sql =
+      std::string("SELECT conv_key, first_system_seq, ") +
+      kConversationColumns + " FROM conversations WHERE ";
+  // activity_at_us is last_at_us except for conversations with unmerged
+  // messages, which RecentWith orders itself.
   const std::string page =
-      "(last_at_us, conversation_id) < (?2, ?3) AND message_count > 0"
-      " ORDER BY last_at_us DESC, conversation_id DESC LIMIT ?4";
+      "(activity_at_us, conversation_id) < (?2, ?3) AND message_count > 0"
+      " ORDER BY activity_at_us DESC, conversation_id DESC LIMIT ?4";
   if (s.ok()) {
-    s = r->db->Prepare(std::string("SELECT conv_key, first_system_seq, ") +
-                           kConversationColumns +
-                           " FROM conversations WHERE conversation_id = ?",
-                       &r->find_conv);
+    s = r->db->Prepare(conv_sql + "conversation_id = ?", &r->find_conv);
   }
+  if (s.ok()) s = r->db->Prepare(conv_sql + "conv_key = ?", &r->by_key);
   if (s.ok()) {
     s = r->db->Prepare(std::string("SELECT ") + kJoinedMessageColumns +
                            " FROM (" + kIndexRange +
@@ -589,10 +563,10 @@ Status SqliteBackend::AcquireReader(std::unique_ptr<Reader>* out) {
   }
   if (s.ok()) s = r->unmerged.Prepare(r->db.get());
   if (s.ok()) {
-    s = r->db->Prepare(list_sql + "?1 = ?1 AND " + page, &r->list_all);
+    s = r->db->Prepare(conv_sql + "?1 = ?1 AND " + page, &r->list_all);
   }
   if (s.ok())
-    s = r->db->Prepare(list_sql + "user_id = ?1 AND " + page, &r->list_user);
+    s = r->db->Prepare(conv_sql + "user_id = ?1 AND " + page, &r->list_user);
   if (!s.ok()) {
     MutexLock lock(&pool_mu_);
     --open_readers_;
@@ -612,22 +586,6 @@ void SqliteBackend::ReleaseReader(std::unique_ptr<Reader> reader) {
   idle_readers_.push_back(std::move(reader));
   pool_cv_.SignalAll();
 }
-
-// Returns a reader to the pool however the scope is left.
-class SqliteBackend::ReaderLease {
- public:
-  explicit ReaderLease(SqliteBackend* b) : b_(b) {}
-  ~ReaderLease() {
-    if (r_ != nullptr) b_->ReleaseReader(std::move(r_));
-  }
-  Status Acquire() { return b_->AcquireReader(&r_); }
-  Reader* operator->() { return r_.get(); }
-  Reader* get() { return r_.get(); }
-
- private:
-  SqliteBackend* b_;
-  std::unique_ptr<Reader> r_;
-};
 
 Status SqliteBackend::LoadWith(Reader* r, std::string_view id,
                                int64_t after_seq, int64_t before_seq,
@@ -733,129 +691,6 @@ Status SqliteBackend::LoadMessages(std::string_view conversation_id,
   s = LoadWith(r.get(), conversation_id, after_seq, before_seq, 0, &conv);
   if (s.ok()) *out = std::move(conv.messages);
   return s;
-}
-
-Status SqliteBackend::ListConversations(const ListQuery& query,
-                                        std::vector<ConversationInfo>* out) {
-  out->clear();
-  ReaderLease r(this);
-  Status s = r.Acquire();
-  if (!s.ok()) return s;
-  Stmt& st = query.user_id.empty() ? r->list_all : r->list_user;
-  if (query.user_id.empty()) {
-    st.Bind(1, 0);
-  } else {
-    st.BindText(1, query.user_id);
-  }
-  st.Bind(2, query.has_cursor ? query.cursor_last_at_us
-                              : std::numeric_limits<int64_t>::max());
-  // Without a cursor the bound is (INT64_MAX, ""): every row is below it.
-  st.BindText(3, query.has_cursor ? std::string_view(query.cursor_id)
-                                  : std::string_view(""));
-  st.Bind(4, static_cast<int64_t>(query.limit));
-  while (st.Step(&s)) out->push_back(ReadInfo(st, 0));
-  st.Reset();
-  return s;
-}
-
-Status SqliteBackend::ScanRecent(
-    size_t max_conversations, size_t max_messages,
-    const std::function<bool(StoredConversation&&)>& visit) {
-  ReaderLease r(this);
-  Status s = r.Acquire();
-  if (!s.ok()) return s;
-  struct Selected {
-    int64_t key;
-    int64_t first_system_seq;
-    StoredConversation conv;
-  };
-  std::vector<Selected> selected;
-  uint64_t wanted = 0;
-  int64_t total = 0;
-  {
-    Stmt st;
-    s = r->db->Prepare(std::string("SELECT conv_key, first_system_seq, ") +
-                           kConversationColumns +
-                           " FROM conversations WHERE message_count > 0"
-                           " ORDER BY last_at_us DESC LIMIT ?",
-                       &st);
-    if (!s.ok()) return s;
-    st.Bind(1, static_cast<int64_t>(std::min<size_t>(
-                   max_conversations, std::numeric_limits<int64_t>::max())));
-    while (st.Step(&s)) {
-      Selected sel{st.Int(0), st.Int(1), StoredConversation()};
-      sel.conv.exists = true;
-      sel.conv.info = ReadInfo(st, 2);
-      const auto count = static_cast<uint64_t>(sel.conv.info.message_count);
-      wanted +=
-          max_messages == 0 ? count : std::min<uint64_t>(count, max_messages);
-      selected.push_back(std::move(sel));
-    }
-    if (!s.ok()) return s;
-    s = r->db->QueryInt(
-        "SELECT coalesce(sum(message_count), 0) FROM conversations", &total);
-    if (!s.ok()) return s;
-  }
-  // Few of the stored messages wanted: look each conversation up through
-  // the index. Most of them: one sequential pass over `messages` (in
-  // append order, so each conversation's rows come in seq order) beats a
-  // random lookup per message.
-  if (wanted * 4 < static_cast<uint64_t>(total)) {
-    for (Selected& sel : selected) {
-      StoredConversation conv;
-      s = LoadWith(r.get(), sel.conv.info.conversation_id, 0, 0, max_messages,
-                   &conv);
-      if (!s.ok()) return s;
-      if (!conv.exists) continue;
-      if (!visit(std::move(conv))) break;
-    }
-    return Status::OK();
-  }
-  absl::flat_hash_map<int64_t, size_t> slot;
-  for (size_t i = 0; i < selected.size(); ++i) slot[selected[i].key] = i;
-  std::vector<std::deque<MessagePtr>> tails(selected.size());
-  // Stop holding conversations (least recent first) once the tails pass
-  // the cache budget by a margin: the cache could not take them anyway.
-  const size_t budget = options_.cache_max_bytes + options_.cache_max_bytes / 4;
-  size_t bytes = 0;
-  size_t kept = selected.size();
-  {
-    Stmt st;
-    s = r->db->Prepare(std::string("SELECT conv_key, ") + kMessageColumns +
-                           " FROM messages ORDER BY id",
-                       &st);
-    if (!s.ok()) return s;
-    while (st.Step(&s)) {
-      auto it = slot.find(st.Int(0));
-      if (it == slot.end() || it->second >= kept) continue;
-      const size_t i = it->second;
-      MessagePtr m = ReadMessageAt(st, 1);
-      Selected& sel = selected[i];
-      if (m->role == Role::kSystem && m->seq == sel.first_system_seq) {
-        sel.conv.first_system = m;
-      }
-      bytes += MessageBytes(*m);
-      tails[i].push_back(std::move(m));
-      if (max_messages > 0 && tails[i].size() > max_messages) {
-        bytes -= MessageBytes(*tails[i].front());
-        tails[i].pop_front();
-      }
-      while (bytes > budget && kept > 1) {
-        --kept;
-        for (const MessagePtr& d : tails[kept]) bytes -= MessageBytes(*d);
-        tails[kept].clear();
-      }
-    }
-    if (!s.ok()) return s;
-  }
-  for (size_t i = 0; i < kept; ++i) {
-    StoredConversation& conv = selected[i].conv;
-    conv.messages.assign(std::make_move_iterator(tails[i].begin()),
-                         std::make_move_iterator(tails[i].end()));
-    tails[i].clear();
-    if (!visit(std::move(conv))) break;
-  }
-  return Status::OK();
 }
 
 Status SqliteBackend::Counts(StorageCounts* out) {

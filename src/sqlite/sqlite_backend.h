@@ -23,6 +23,7 @@
 
 #include <absl/base/thread_annotations.h>
 #include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
 
 #include <functional>
 #include <memory>
@@ -97,7 +98,10 @@ class SqliteBackend final : public StorageBackend {
   struct UnmergedReads {
     Stmt meta;  // merged_through_id, last_message_id
     Stmt scan;  // one conversation's messages in an id range
+    Stmt keys;  // the conversations with messages in an id range
     Status Prepare(Db* db);
+    // This snapshot's merge watermark and highest assigned message id.
+    Status ReadMergeState(int64_t* wm, int64_t* hi);
   };
 
   explicit SqliteBackend(const Options& options);
@@ -121,6 +125,22 @@ class SqliteBackend final : public StorageBackend {
   // were deleted may be included; they match no row.
   Status Unmerged(UnmergedReads* st, int64_t conv_key, int64_t after_seq,
                   int64_t before_seq, std::vector<OverlayEntry>* out);
+  // Inside a read transaction on the connection of `st`: the conversations
+  // with a message above this snapshot's watermark (possibly a few more,
+  // whose rows were deleted since).
+  Status UnmergedConversations(UnmergedReads* st,
+                               absl::flat_hash_set<int64_t>* out);
+  // A conversation row with the keys the read paths need.
+  struct ListedConversation {
+    int64_t key = 0;
+    int64_t first_system_seq = 0;
+    ConversationInfo info;
+  };
+  // Inside a read transaction on r: up to q.limit conversations with
+  // messages (of q.user_id if set, below q's cursor if any), in descending
+  // (last_at_us, conversation_id) order (sqlite/conversation_lists.cc).
+  Status RecentWith(Reader* r, const ListQuery& q,
+                    std::vector<ListedConversation>* out);
   // Writer, inside the batch transaction: reads the watermark and the last
   // assigned id, and brings overlay_ up to date with what other processes
   // committed since this one last wrote.
@@ -134,19 +154,29 @@ class SqliteBackend final : public StorageBackend {
 
   // Writer thread only.
   std::unique_ptr<Db> writer_;
-  Stmt find_key_, insert_conv_, insert_msg_, update_conv_, delete_msgs_,
-      delete_msg_, delete_index_, delete_conv_, set_lsn_, read_meta_,
-      scan_tail_, set_last_id_;
+  Stmt find_key_, insert_conv_, insert_msg_, update_conv_, set_user_,
+      delete_msgs_, delete_msg_, delete_index_, delete_conv_, set_lsn_,
+      read_meta_, scan_tail_, set_last_id_;
   // The exact duplicate check (prepared on first use).
   Stmt seq_in_index_, row_exists_;
   // Retention (prepared on first use).
   Stmt purge_msg_, purge_index_, count_purged_, unpin_system_;
+  // A batch's appends, sorted by (conversation key, LSN) before insert.
+  struct PendingInsert {
+    int64_t key;
+    const AppendMessageOp* op;
+    uint64_t lsn;
+  };
+  std::vector<PendingInsert> inserts_;
   // Rows the batch being applied inserted; published to overlay_ after
   // COMMIT.
   std::vector<OverlayRow> pending_;
   int64_t batch_top_ = 0;  // last_message_id after that batch
   uint64_t merges_ = 0;
   absl::flat_hash_map<std::string, int64_t> key_cache_;
+  // Conversations whose stored user_id is known to be set (so a batch
+  // need not try to set it); forgotten with key_cache_.
+  absl::flat_hash_set<int64_t> user_set_;
   uint64_t last_lsn_ = 0;
   // Analytics tables: writes on the writer thread, reads on its own
   // connection.

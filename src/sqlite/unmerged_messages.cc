@@ -8,6 +8,7 @@
 // has the design and the argument.
 
 #include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
 
 #include <algorithm>
 #include <string>
@@ -24,6 +25,11 @@ Status SqliteBackend::UnmergedReads::Prepare(Db* db) {
         "SELECT seq, id FROM messages WHERE id > ?1 AND id <= ?2"
         " AND conv_key = ?3 AND seq > ?4 AND seq < ?5 ORDER BY id",
         &scan);
+  }
+  if (s.ok()) {
+    s = db->Prepare(
+        "SELECT DISTINCT conv_key FROM messages WHERE id > ?1 AND id <= ?2",
+        &keys);
   }
   return s;
 }
@@ -42,18 +48,23 @@ Status SqliteBackend::UnmergedReads::Prepare(Db* db) {
 //  - (max(top, wm), hi]: committed but not in the overlay yet (our writer
 //    between COMMIT and publishing, or another process's writes); scanned.
 // Both scans are id ranges of the rowid table, and empty in the usual case.
+Status SqliteBackend::UnmergedReads::ReadMergeState(int64_t* wm, int64_t* hi) {
+  Status s;
+  if (meta.Step(&s)) {
+    *wm = meta.Int(0);
+    *hi = meta.Int(1);
+  }
+  meta.Reset();
+  return s;
+}
+
 Status SqliteBackend::Unmerged(UnmergedReads* st, int64_t conv_key,
                                int64_t after_seq, int64_t before_seq,
                                std::vector<OverlayEntry>* out) {
   out->clear();
-  Status s;
   int64_t wm = 0;
   int64_t hi = 0;
-  if (st->meta.Step(&s)) {
-    wm = st->meta.Int(0);
-    hi = st->meta.Int(1);
-  }
-  st->meta.Reset();
+  Status s = st->ReadMergeState(&wm, &hi);
   if (!s.ok() || hi <= wm) return s;
   if (snapshot_hook_) snapshot_hook_();
   MessageOverlay::View v = overlay_.Get(conv_key, after_seq, before_seq);
@@ -78,6 +89,31 @@ Status SqliteBackend::Unmerged(UnmergedReads* st, int64_t conv_key,
   scan(std::max(v.top, wm), hi);
   // Each source is in id order and the ranges ascend, so `out` is in id
   // order, which within a conversation is seq order.
+  return s;
+}
+
+// The same three ranges as Unmerged, for every conversation at once.
+Status SqliteBackend::UnmergedConversations(UnmergedReads* st,
+                                            absl::flat_hash_set<int64_t>* out) {
+  out->clear();
+  int64_t wm = 0;
+  int64_t hi = 0;
+  Status s = st->ReadMergeState(&wm, &hi);
+  if (!s.ok() || hi <= wm) return s;
+  if (snapshot_hook_) snapshot_hook_();
+  // The overlay holds entries in (base, top] only, so asking for (wm, hi]
+  // yields the first range.
+  MessageOverlay::KeysView v = overlay_.KeysWithEntriesIn(wm, hi);
+  out->insert(v.keys.begin(), v.keys.end());
+  auto scan = [&](int64_t lo_id, int64_t hi_id) {
+    if (!s.ok() || hi_id <= lo_id) return;
+    st->keys.Bind(1, lo_id);
+    st->keys.Bind(2, hi_id);
+    while (st->keys.Step(&s)) out->insert(st->keys.Int(0));
+    st->keys.Reset();
+  };
+  scan(wm, std::min(v.base, hi));
+  scan(std::max(v.top, wm), hi);
   return s;
 }
 
@@ -188,6 +224,22 @@ Status SqliteBackend::Maintain() {
     if (s.ok()) {
       merge.Bind(1, merged_through);
       s = merge.Exec();
+    }
+    // The activity indexes catch up (schema version 10): after this no
+    // message lies above the watermark, so every conversation's
+    // activity_at_us must equal its last_at_us. Only conversations with a
+    // merged message can differ (a purge aligns the rest, ApplyPurge).
+    Stmt align;
+    if (s.ok()) {
+      s = writer_->Prepare(
+          "UPDATE conversations SET activity_at_us = last_at_us"
+          " WHERE conv_key IN (SELECT conv_key FROM messages WHERE id > ?1)"
+          " AND activity_at_us <> last_at_us",
+          &align);
+    }
+    if (s.ok()) {
+      align.Bind(1, merged_through);
+      s = align.Exec();
     }
     Stmt mark;
     if (s.ok()) {

@@ -1,0 +1,221 @@
+// Copyright 2026 The convstore Authors.
+//
+// Conversations by recent activity (sqlite/conversation_lists.cc): the
+// activity indexes hold activity_at_us, which a merge or a purge brings
+// level with last_at_us (schema version 10). Conversations with messages
+// above the merge watermark may lag there; ListConversations and
+// ScanRecent must still place them by their newest message, whichever
+// process wrote it.
+
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+#include "backend_testutil.h"
+
+namespace convstore::internal {
+namespace {
+
+using namespace backend_test;  // NOLINT(build/namespaces)
+using S = std::vector<std::string>;
+
+// How many conversations the activity index holds behind their newest
+// message.
+constexpr const char* kLagging =
+    "SELECT count(*) FROM conversations WHERE activity_at_us <> last_at_us";
+
+// Merges only when Maintain is called, and then everything.
+Options MergeOnDemand(const TempDir& dir) {
+  Options o = BackendOptions(dir);
+  o.index_merge_rows = 1;
+  return o;
+}
+
+void RequireMaintain(StorageBackend* b) {
+  Status s = b->Maintain();
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+}
+
+S Page(StorageBackend* b, size_t limit, const std::string& user = "") {
+  ListQuery q;
+  q.limit = limit;
+  q.user_id = user;
+  return Ids(List(b, q));
+}
+
+// Every conversation, a page of `limit` at a time through the cursor.
+S AllPages(StorageBackend* b, size_t limit) {
+  ListQuery q;
+  q.limit = limit;
+  S out;
+  for (int i = 0; i < 100; ++i) {
+    std::vector<ConversationInfo> page = List(b, q);
+    if (page.empty()) break;
+    for (const ConversationInfo& c : page) out.push_back(c.conversation_id);
+    q.has_cursor = true;
+    q.cursor_last_at_us = page.back().last_at_us;
+    q.cursor_id = page.back().conversation_id;
+  }
+  return out;
+}
+
+S Recent(StorageBackend* b, size_t max_conversations) {
+  S out;
+  Status s = b->ScanRecent(max_conversations, 0, [&](StoredConversation&& c) {
+    out.push_back(c.info.conversation_id);
+    return true;
+  });
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  return out;
+}
+
+// a@100 b@200 c@300 d@400, merged: the index is level with every one.
+void FillMerged(StorageBackend* b, BatchBuilder* bb) {
+  bb->Append("a", Make(1, Role::kUser, "a1", 100, "u1"))
+      .Append("b", Make(1, Role::kUser, "b1", 200, "u2"))
+      .Append("c", Make(1, Role::kUser, "c1", 300, "u1"))
+      .Append("d", Make(1, Role::kUser, "d1", 400, "u2"));
+  RequireCommit(bb, b);
+  RequireMaintain(b);
+}
+
+TEST_CASE("a conversation with unmerged messages lists by its newest one",
+          "[conversation_lists]") {
+  TempDir dir;
+  const Options o = MergeOnDemand(dir);
+  auto b = OpenBackend(o);
+  BatchBuilder bb;
+  FillMerged(b.get(), &bb);
+  CHECK(RawInt(o.path, kLagging) == 0);
+  CHECK(AllPages(b.get(), 10) == S{"d", "c", "b", "a"});
+
+  // "a" moves to the front; the index still has it at 100.
+  bb.Append("a", Make(2, Role::kUser, "a2", 500));
+  RequireCommit(&bb, b.get());
+  REQUIRE(RawInt(o.path, kLagging) == 1);
+  REQUIRE(RawInt(o.path,
+                 "SELECT activity_at_us FROM conversations"
+                 " WHERE conversation_id = 'a'") == 100);
+
+  CHECK(Page(b.get(), 10) == S{"a", "d", "c", "b"});
+  CHECK(Page(b.get(), 1) == S{"a"});
+  CHECK(Page(b.get(), 2) == S{"a", "d"});
+  for (size_t limit : {1, 2, 3}) {
+    INFO("page size " << limit);
+    CHECK(AllPages(b.get(), limit) == S{"a", "d", "c", "b"});
+  }
+  CHECK(Page(b.get(), 10, "u1") == S{"a", "c"});
+  CHECK(Page(b.get(), 10, "u2") == S{"d", "b"});
+  CHECK(Recent(b.get(), 2) == S{"a", "d"});
+  CHECK(Recent(b.get(), 10) == S{"a", "d", "c", "b"});
+
+  SECTION("the summary is the current one") {
+    std::vector<ConversationInfo> top = List(b.get(), ListQuery());
+    REQUIRE(!top.empty());
+    CHECK(top[0].last_at_us == 500);
+    CHECK(top[0].message_count == 2);
+    CHECK(top[0].user_id == "u1");
+  }
+  SECTION("a merge brings the index level") {
+    RequireMaintain(b.get());
+    CHECK(RawInt(o.path, kLagging) == 0);
+    CHECK(AllPages(b.get(), 1) == S{"a", "d", "c", "b"});
+    CHECK(Page(b.get(), 10, "u1") == S{"a", "c"});
+  }
+  SECTION("the order survives a reopen") {
+    REQUIRE(b->Close().ok());
+    b = OpenBackend(o);
+    CHECK(AllPages(b.get(), 2) == S{"a", "d", "c", "b"});
+  }
+  SECTION("a conversation moved below the cursor stays off that page") {
+    // The cursor after "d" in the new order: "a" is above it.
+    ListQuery q;
+    q.has_cursor = true;
+    q.cursor_last_at_us = 400;
+    q.cursor_id = "d";
+    CHECK(Ids(List(b.get(), q)) == S{"c", "b"});
+  }
+}
+
+TEST_CASE("a conversation's user is set once and lists under that user",
+          "[conversation_lists]") {
+  TempDir dir;
+  const Options o = MergeOnDemand(dir);
+  auto b = OpenBackend(o);
+  BatchBuilder bb;
+  // The first message has no user; the second names one, the third another.
+  bb.Append("x", Make(1, Role::kSystem, "x1", 100));
+  RequireCommit(&bb, b.get());
+  bb.Append("x", Make(2, Role::kUser, "x2", 200, "u1"));
+  RequireCommit(&bb, b.get());
+  bb.Append("x", Make(3, Role::kUser, "x3", 300, "u2"));
+  RequireCommit(&bb, b.get());
+  CHECK(Page(b.get(), 10, "u1") == S{"x"});
+  CHECK(Page(b.get(), 10, "u2").empty());
+  RequireMaintain(b.get());
+  CHECK(Page(b.get(), 10, "u1") == S{"x"});
+  // Deleted and re-created: a new row, whose first user wins again.
+  bb.Delete("x").Append("x", Make(1, Role::kUser, "y1", 400, "u2"));
+  RequireCommit(&bb, b.get());
+  CHECK(Page(b.get(), 10, "u2") == S{"x"});
+  CHECK(Page(b.get(), 10, "u1").empty());
+}
+
+TEST_CASE("another process's unmerged messages move its conversations too",
+          "[conversation_lists]") {
+  // Two backends on one file stand for two processes; neither has the
+  // other's batches in its overlay.
+  TempDir dir;
+  const Options o = MergeOnDemand(dir);
+  auto one = OpenBackend(o);
+  auto two = OpenBackend(o);
+  BatchBuilder bb1;
+  BatchBuilder bb2(1000);
+  FillMerged(one.get(), &bb1);
+  bb2.Append("b", Make(2, Role::kUser, "b2", 600));
+  RequireCommit(&bb2, two.get());
+  CHECK(AllPages(one.get(), 1) == S{"b", "d", "c", "a"});
+  CHECK(Recent(one.get(), 1) == S{"b"});
+  // one writes too, then merges its rows and two's; two has not synced its
+  // overlay since, and still holds b2 as unmerged.
+  bb1.Append("c", Make(2, Role::kUser, "c2", 650));
+  RequireCommit(&bb1, one.get());
+  CHECK(AllPages(two.get(), 1) == S{"c", "b", "d", "a"});
+  RequireMaintain(one.get());
+  CHECK(RawInt(o.path, kLagging) == 0);
+  CHECK(AllPages(two.get(), 3) == S{"c", "b", "d", "a"});
+  CHECK(AllPages(one.get(), 3) == S{"c", "b", "d", "a"});
+}
+
+TEST_CASE("a purge of a conversation's only unmerged rows keeps its place",
+          "[conversation_lists]") {
+  TempDir dir;
+  const Options o = MergeOnDemand(dir);
+  auto b = OpenBackend(o);
+  BatchBuilder bb;
+  FillMerged(b.get(), &bb);
+  bb.Append("a", Make(2, Role::kUser, "a2", 700));
+  RequireCommit(&bb, b.get());
+  // Retention removes a2, the only row of "a" above the watermark. Its
+  // summary keeps last_at_us 700 (message_count counts every append).
+  const int64_t id = RawInt(o.path, "SELECT max(id) FROM messages");
+  const int64_t key = RawInt(
+      o.path, "SELECT conv_key FROM conversations WHERE conversation_id = 'a'");
+  WriteOp op;
+  op.lsn = bb.last_lsn() + 1;
+  op.bytes = 64;
+  op.payload = PurgeMessagesOp{{StoredMessageRef{id, key, 2}}};
+  REQUIRE(b->Apply(std::vector<WriteOp>{op}).ok());
+  CHECK(RawInt(o.path, kLagging) == 0);
+  // Reopened, the overlay is rebuilt from the rows, which no longer name
+  // "a": only the index can place it.
+  REQUIRE(b->Close().ok());
+  b = OpenBackend(o);
+  CHECK(AllPages(b.get(), 2) == S{"a", "d", "c", "b"});
+  CHECK(Load(b.get(), "a").info.last_at_us == 700);
+}
+
+}  // namespace
+}  // namespace convstore::internal
