@@ -215,41 +215,32 @@ Status SqliteBackend::Maintain() {
   int64_t last_id = 0;
   s = SyncOverlay(&merged_through, &last_id);
   if (s.ok() && last_id > merged_through) {
-    Stmt merge;
-    s = writer_->Prepare(
-        "INSERT INTO message_index(conv_key, seq, message_id)"
-        " SELECT conv_key, seq, id FROM messages WHERE id > ?1"
-        " ORDER BY conv_key, seq",
-        &merge);
-    if (s.ok()) {
-      merge.Bind(1, merged_through);
-      s = merge.Exec();
-    }
-    // The activity indexes catch up (schema version 10): after this no
-    // message lies above the watermark, so every conversation's
-    // activity_at_us must equal its last_at_us. Only conversations with a
-    // merged message can differ (a purge aligns the rest, ApplyPurge).
-    Stmt align;
-    if (s.ok()) {
-      s = writer_->Prepare(
-          "UPDATE conversations SET activity_at_us = last_at_us"
-          " WHERE conv_key IN (SELECT conv_key FROM messages WHERE id > ?1)"
-          " AND activity_at_us <> last_at_us",
-          &align);
-    }
-    if (s.ok()) {
-      align.Bind(1, merged_through);
-      s = align.Exec();
-    }
-    Stmt mark;
-    if (s.ok()) {
-      s = writer_->Prepare(
-          "UPDATE store_meta SET value = ?1 WHERE key = 'merged_through_id'",
-          &mark);
-    }
-    if (s.ok()) {
-      mark.Bind(1, last_id);
-      s = mark.Exec();
+    const struct {
+      const char* sql;
+      int64_t arg;
+    } steps[] = {
+        {"INSERT INTO message_index(conv_key, seq, message_id)"
+         " SELECT conv_key, seq, id FROM messages WHERE id > ?1"
+         " ORDER BY conv_key, seq",
+         merged_through},
+        // The activity indexes catch up (schema version 10): after this no
+        // message lies above the watermark, so every conversation's
+        // activity_at_us must equal its last_at_us. Only conversations with
+        // a merged message can differ (a purge aligns the rest, ApplyPurge).
+        {"UPDATE conversations SET activity_at_us = last_at_us"
+         " WHERE conv_key IN (SELECT conv_key FROM messages WHERE id > ?1)"
+         " AND activity_at_us <> last_at_us",
+         merged_through},
+        {"UPDATE store_meta SET value = ?1 WHERE key = 'merged_through_id'",
+         last_id},
+    };
+    for (const auto& step : steps) {
+      Stmt st;
+      s = writer_->Prepare(step.sql, &st);
+      if (!s.ok()) break;
+      st.Bind(1, step.arg);
+      s = st.Exec();
+      if (!s.ok()) break;
     }
   }
   if (s.ok()) s = writer_->Exec("COMMIT");
