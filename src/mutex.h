@@ -11,6 +11,14 @@
 // against 48 ns for Debian's absl::Mutex with deadlock detection, per
 // shared/MEASUREMENTS.md).
 //
+// Lock spins briefly before it blocks. glibc's default mutex sleeps in the
+// kernel at the first sign of contention, and a futex wait and wake cost
+// microseconds, many times the critical sections here (a shard's map probe,
+// a list splice: 50-500 ns). With two threads on different shards of the
+// same table, that sleep set the p99 (docs/benchmarks.md, "Spinning before
+// blocking"). The spin is bounded (kSpinTries polls, about 2 us), so a
+// holder that was preempted costs a waiter that much CPU before it sleeps.
+//
 // Thread safety: that is the point of the file.
 
 #ifndef CONVSTORE_SRC_MUTEX_H_
@@ -30,13 +38,28 @@ class ABSL_LOCKABLE Mutex {
   Mutex(const Mutex&) = delete;
   Mutex& operator=(const Mutex&) = delete;
 
-  void Lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { mu_.lock(); }
+  void Lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() {
+    if (mu_.try_lock()) return;
+    for (int i = 0; i < kSpinTries; ++i) {
+      CpuRelax();
+      if (mu_.try_lock()) return;
+    }
+    mu_.lock();
+  }
   void Unlock() ABSL_UNLOCK_FUNCTION() { mu_.unlock(); }
   // Tells the analysis the caller holds the lock (no run-time check).
   void AssertHeld() const ABSL_ASSERT_EXCLUSIVE_LOCK() {}
 
  private:
   friend class CondVar;
+  static constexpr int kSpinTries = 64;
+  static void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+  }
   std::mutex mu_;
 };
 
