@@ -7,6 +7,7 @@
 // ScanRecent must still place them by their newest message, whichever
 // process wrote it.
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
@@ -174,19 +175,23 @@ TEST_CASE("another process's unmerged messages move its conversations too",
   BatchBuilder bb1;
   BatchBuilder bb2(1000);
   FillMerged(one.get(), &bb1);
-  bb2.Append("b", Make(2, Role::kUser, "b2", 600));
+  // "a" gets an old timestamp and a new one: found by scanning, it must be
+  // placed by the newer.
+  bb2.Append("b", Make(2, Role::kUser, "b2", 600))
+      .Append("a", Make(2, Role::kUser, "a2", 150))
+      .Append("a", Make(3, Role::kUser, "a3", 550));
   RequireCommit(&bb2, two.get());
-  CHECK(AllPages(one.get(), 1) == S{"b", "d", "c", "a"});
-  CHECK(Recent(one.get(), 1) == S{"b"});
+  CHECK(AllPages(one.get(), 1) == S{"b", "a", "d", "c"});
+  CHECK(Recent(one.get(), 2) == S{"b", "a"});
   // one writes too, then merges its rows and two's; two has not synced its
   // overlay since, and still holds b2 as unmerged.
   bb1.Append("c", Make(2, Role::kUser, "c2", 650));
   RequireCommit(&bb1, one.get());
-  CHECK(AllPages(two.get(), 1) == S{"c", "b", "d", "a"});
+  CHECK(AllPages(two.get(), 1) == S{"c", "b", "a", "d"});
   RequireMaintain(one.get());
   CHECK(RawInt(o.path, kLagging) == 0);
-  CHECK(AllPages(two.get(), 3) == S{"c", "b", "d", "a"});
-  CHECK(AllPages(one.get(), 3) == S{"c", "b", "d", "a"});
+  CHECK(AllPages(two.get(), 3) == S{"c", "b", "a", "d"});
+  CHECK(AllPages(one.get(), 3) == S{"c", "b", "a", "d"});
 }
 
 TEST_CASE("a purge of a conversation's only unmerged rows keeps its place",
@@ -215,6 +220,99 @@ TEST_CASE("a purge of a conversation's only unmerged rows keeps its place",
   b = OpenBackend(o);
   CHECK(AllPages(b.get(), 2) == S{"a", "d", "c", "b"});
   CHECK(Load(b.get(), "a").info.last_at_us == 700);
+}
+
+// Many conversations, some lagging with a newer message, some with an
+// unmerged message older than their newest (a caller's own timestamps),
+// many sharing a timestamp: every page, cursor walk, user page and
+// ScanRecent must equal a full sort by (last_at_us, id), before and after
+// the merge. The listing reads a lagging conversation only when its
+// newest unmerged message could place it on the page.
+TEST_CASE("listings equal a full sort whatever the mix of lagging rows",
+          "[conversation_lists]") {
+  TempDir dir;
+  const Options o = MergeOnDemand(dir);
+  auto b = OpenBackend(o);
+  BatchBuilder bb;
+  constexpr int kConvs = 200;  // above 64 lagging: a user page narrows them
+  struct Conv {
+    std::string id, user;
+    int64_t last_at = 0;
+    int64_t seq = 0;
+  };
+  std::vector<Conv> convs;
+  uint64_t rng = 12345;
+  auto next = [&](int64_t mod) {
+    rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<int64_t>((rng >> 33) % static_cast<uint64_t>(mod));
+  };
+  auto append = [&](Conv& c, int64_t at) {
+    c.seq += 1;
+    bb.Append(c.id, Make(c.seq, Role::kUser, "m", at, c.user));
+    c.last_at = std::max(c.last_at, at);
+  };
+  for (int i = 0; i < kConvs; ++i) {
+    Conv c;
+    c.id = "c" + std::to_string(100 + i);
+    c.user = "u" + std::to_string(i % 3);
+    convs.push_back(c);
+    // Times in 10-step buckets: ties are frequent.
+    append(convs.back(), 1000 + 10 * next(40));
+  }
+  RequireCommit(&bb, b.get());
+  RequireMaintain(b.get());
+  for (int round = 0; round < 2; ++round) {
+    for (Conv& c : convs) {
+      switch (next(4)) {
+        case 0:  // newer than anything merged
+          append(c, 1500 + 10 * next(40));
+          break;
+        case 1:  // an old timestamp: last_at_us does not move
+          append(c, 900 + next(100));
+          break;
+        default:
+          break;
+      }
+    }
+    RequireCommit(&bb, b.get());
+  }
+  auto expected = [&](const std::string& user) {
+    std::vector<const Conv*> sorted;
+    for (const Conv& c : convs) {
+      if (user.empty() || c.user == user) sorted.push_back(&c);
+    }
+    std::sort(sorted.begin(), sorted.end(), [](const Conv* x, const Conv* y) {
+      return x->last_at != y->last_at ? x->last_at > y->last_at : x->id > y->id;
+    });
+    S ids;
+    for (const Conv* c : sorted) ids.push_back(c->id);
+    return ids;
+  };
+  auto check_all = [&] {
+    const S all = expected("");
+    for (size_t limit : {1, 3, 10, 199, 200, 300}) {
+      INFO("limit " << limit);
+      S want(all.begin(),
+             all.begin() + static_cast<ptrdiff_t>(std::min(limit, all.size())));
+      CHECK(Page(b.get(), limit) == want);
+      CHECK(Recent(b.get(), limit) == want);
+    }
+    CHECK(AllPages(b.get(), 7) == all);
+    for (const std::string user : {"u0", "u1", "u2"}) {
+      INFO("user " << user);
+      const S mine = expected(user);
+      CHECK(Page(b.get(), 100, user) == mine);
+      CHECK(Page(b.get(), 4, user) ==
+            S(mine.begin(),
+              mine.begin() +
+                  std::min<ptrdiff_t>(4, static_cast<ptrdiff_t>(mine.size()))));
+    }
+  };
+  REQUIRE(RawInt(o.path, kLagging) > 0);
+  check_all();
+  RequireMaintain(b.get());
+  CHECK(RawInt(o.path, kLagging) == 0);
+  check_all();
 }
 
 }  // namespace

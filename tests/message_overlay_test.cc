@@ -6,9 +6,11 @@
 
 #include "sqlite/message_overlay.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <limits>
+#include <utility>
 #include <vector>
 
 namespace convstore::internal {
@@ -86,6 +88,37 @@ TEST_CASE("DropThrough removes merged entries and moves the base",
   MessageOverlay::View v = o.Get(1, 0, kMax);
   CHECK(v.base == o.base());
   CHECK(v.top == o.top());
+}
+
+TEST_CASE("KeysWithEntriesIn bounds each key's newest created_at_us",
+          "[message_overlay]") {
+  MessageOverlay o;
+  // conv 1: 500 then an older 300; conv 2: 700; conv 3 only below 12.
+  o.Reset(
+      10, 14,
+      std::vector<OverlayRow>{
+          {3, 1, 11, 900}, {1, 1, 12, 500}, {2, 1, 13, 700}, {1, 2, 14, 300}});
+  auto bounds = [&](int64_t after, int64_t through) {
+    std::vector<std::pair<int64_t, int64_t>> out;
+    for (const MessageOverlay::KeyAt& k :
+         o.KeysWithEntriesIn(after, through).keys) {
+      out.emplace_back(k.conv_key, k.max_created_at_us);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  using B = std::vector<std::pair<int64_t, int64_t>>;
+  CHECK(bounds(10, 14) == B{{1, 500}, {2, 700}, {3, 900}});
+  CHECK(bounds(11, 14) == B{{1, 500}, {2, 700}});
+  o.Add(std::vector<OverlayRow>{{2, 2, 15, 650}, {1, 3, 16, 800}}, 16);
+  CHECK(bounds(10, 16) == B{{1, 800}, {2, 700}, {3, 900}});
+  // A partial drop keeps a key's bound (an upper bound is enough) until
+  // the key has no entries left.
+  o.DropThrough(13);
+  CHECK(bounds(13, 16) == B{{1, 800}, {2, 700}});
+  o.DropThrough(16);
+  o.Add(std::vector<OverlayRow>{{2, 3, 17, 100}}, 17);
+  CHECK(bounds(16, 17) == B{{2, 100}});
 }
 
 }  // namespace

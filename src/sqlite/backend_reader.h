@@ -27,6 +27,7 @@ struct SqliteBackend::Reader {
   UnmergedReads unmerged;
   Stmt list_all;   // a page of all conversations, by activity_at_us
   Stmt list_user;  // a page of one user's conversations, by activity_at_us
+  Stmt user_keys;  // every conv_key of one user (conversations_by_user)
 };
 
 // Returns a reader to the pool however the scope is left.

@@ -31,14 +31,41 @@ bool NewerFirst(const ConversationInfo& a, const ConversationInfo& b) {
   return a.conversation_id > b.conversation_id;
 }
 
+// Above this many lagging conversations, a user's page first narrows them
+// to that user's (one index scan over the user's conversations) rather
+// than reading each by key as its turn comes.
+constexpr size_t kMaxLaggingReadsBlind = 64;
+
 }  // namespace
 
 Status SqliteBackend::RecentWith(Reader* r, const ListQuery& q,
                                  std::vector<ListedConversation>* out) {
   out->clear();
-  absl::flat_hash_set<int64_t> moved;
-  Status s = UnmergedConversations(&r->unmerged, &moved);
+  // Conversations whose index position may lag, newest bound first. A
+  // lagging conversation's last_at_us is the larger of its activity_at_us
+  // and its unmerged messages' created_at_us, so it is at most
+  // max(activity_at_us, bound).
+  std::vector<MessageOverlay::KeyAt> lagging;
+  Status s = UnmergedConversations(&r->unmerged, &lagging);
   if (!s.ok()) return s;
+  if (!q.user_id.empty() && lagging.size() > kMaxLaggingReadsBlind) {
+    // Most would be another user's, each read by key to find that out:
+    // keep only this user's, known from a covering scan of its index.
+    absl::flat_hash_set<int64_t> mine;
+    r->user_keys.BindText(1, q.user_id);
+    while (r->user_keys.Step(&s)) mine.insert(r->user_keys.Int(0));
+    r->user_keys.Reset();
+    if (!s.ok()) return s;
+    std::erase_if(lagging, [&](const MessageOverlay::KeyAt& k) {
+      return !mine.contains(k.conv_key);
+    });
+  }
+  // A heap, newest bound on top: a page takes only its first few.
+  auto lower_bound_first = [](const MessageOverlay::KeyAt& a,
+                              const MessageOverlay::KeyAt& b) {
+    return a.max_created_at_us < b.max_created_at_us;
+  };
+  std::make_heap(lagging.begin(), lagging.end(), lower_bound_first);
   ConversationInfo bound;
   bound.last_at_us =
       q.has_cursor ? q.cursor_last_at_us : std::numeric_limits<int64_t>::max();
@@ -48,20 +75,12 @@ Status SqliteBackend::RecentWith(Reader* r, const ListQuery& q,
            (q.user_id.empty() || c.user_id == q.user_id) &&
            NewerFirst(bound, c);
   };
-  // The conversations whose index position may lag, read by key.
-  for (int64_t key : moved) {
-    r->by_key.Bind(1, key);
-    if (r->by_key.Step(&s)) {
-      ListedConversation c{r->by_key.Int(0), r->by_key.Int(1),
-                           ReadInfo(r->by_key, 2)};
-      if (wanted(c.info)) out->push_back(std::move(c));
-    }
-    r->by_key.Reset();
-    if (!s.ok()) return s;
-  }
-  // The rest from the index, where activity_at_us is their last_at_us. Up
-  // to moved.size() of its rows are lagging ones and skipped, so it reads
-  // that many more.
+  // Two streams merged by the highest last_at_us each may still yield: the
+  // activity index (exact rows, ordered by activity_at_us, which is at most
+  // last_at_us) and the lagging conversations by bound (each read by key
+  // when its turn comes). A row read from either is exact; it is emitted
+  // once no unread conversation can be newer, i.e. once its last_at_us is
+  // above both streams' next values (strictly: ties order by id).
   Stmt& st = q.user_id.empty() ? r->list_all : r->list_user;
   if (q.user_id.empty()) {
     st.Bind(1, 0);
@@ -71,23 +90,50 @@ Status SqliteBackend::RecentWith(Reader* r, const ListQuery& q,
   st.Bind(2, bound.last_at_us);
   // Without a cursor the bound is (INT64_MAX, ""): every row is below it.
   st.BindText(3, bound.conversation_id);
-  constexpr auto kMax =
-      static_cast<size_t>(std::numeric_limits<int64_t>::max());
-  const size_t limit = std::min(q.limit, kMax);
-  st.Bind(4, static_cast<int64_t>(std::min(kMax - moved.size(), limit) +
-                                  moved.size()));
-  while (st.Step(&s)) {
-    if (moved.contains(st.Int(0))) continue;
-    out->push_back({st.Int(0), st.Int(1), ReadInfo(st, 2)});
+  st.Bind(4, -1);  // no LIMIT: stepped only as far as the page needs
+  auto older = [](const ListedConversation& a, const ListedConversation& b) {
+    return NewerFirst(b.info, a.info);
+  };
+  std::vector<ListedConversation> ready;  // a heap, newest on top
+  absl::flat_hash_set<int64_t> seen;
+  auto offer = [&](ListedConversation c) {
+    if (!seen.insert(c.key).second || !wanted(c.info)) return;
+    ready.push_back(std::move(c));
+    std::push_heap(ready.begin(), ready.end(), older);
+  };
+  bool index_row = st.Step(&s);
+  constexpr int kActivityColumn = 10;
+  while (s.ok() && out->size() < q.limit) {
+    constexpr int64_t kNone = std::numeric_limits<int64_t>::min();
+    const int64_t a = index_row ? st.Int(kActivityColumn) : kNone;
+    const int64_t u =
+        lagging.empty() ? kNone : lagging.front().max_created_at_us;
+    const bool streams_done = !index_row && lagging.empty();
+    if (!ready.empty() &&
+        (streams_done || ready.front().info.last_at_us > std::max(a, u))) {
+      std::pop_heap(ready.begin(), ready.end(), older);
+      out->push_back(std::move(ready.back()));
+      ready.pop_back();
+      continue;
+    }
+    if (streams_done) break;
+    if (index_row && (a >= u || lagging.empty())) {
+      offer({st.Int(0), st.Int(1), ReadInfo(st, 2)});
+      index_row = st.Step(&s);
+      continue;
+    }
+    std::pop_heap(lagging.begin(), lagging.end(), lower_bound_first);
+    const int64_t key = lagging.back().conv_key;
+    lagging.pop_back();
+    if (seen.contains(key)) continue;
+    r->by_key.Bind(1, key);
+    if (r->by_key.Step(&s)) {
+      offer({r->by_key.Int(0), r->by_key.Int(1), ReadInfo(r->by_key, 2)});
+    }
+    r->by_key.Reset();
   }
   st.Reset();
-  if (!s.ok()) return s;
-  std::sort(out->begin(), out->end(),
-            [](const ListedConversation& a, const ListedConversation& b) {
-              return NewerFirst(a.info, b.info);
-            });
-  if (out->size() > limit) out->resize(limit);
-  return Status::OK();
+  return s;
 }
 
 Status SqliteBackend::ListConversations(const ListQuery& query,

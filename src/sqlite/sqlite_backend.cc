@@ -211,7 +211,8 @@ Status SqliteBackend::OpenWriter() {
        "UPDATE store_meta SET value = max(value, ?) WHERE key = 'last_lsn'"},
       {&read_meta_, kReadMergeState},
       {&scan_tail_,
-       "SELECT conv_key, seq, id FROM messages WHERE id > ? ORDER BY id"},
+       "SELECT conv_key, seq, id, created_at_us FROM messages WHERE id > ?"
+       " ORDER BY id"},
       {&set_last_id_,
        "UPDATE store_meta SET value = max(value, ?)"
        " WHERE key = 'last_message_id'"},
@@ -415,7 +416,7 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
     insert_msg_.Bind(13, m.created_at_us);
     s = insert_msg_.Exec();
     if (!s.ok()) return s;
-    pending_.push_back({p.key, m.seq, id});
+    pending_.push_back({p.key, m.seq, id, m.created_at_us});
   }
   batch_top_ = next_id;
   if (!pending_.empty()) {
@@ -530,9 +531,9 @@ Status SqliteBackend::AcquireReader(std::unique_ptr<Reader>* out) {
   if (s.ok()) s = Configure(r->db.get(), /*writer=*/false);
   const std::string conv_sql =
       std::string("SELECT conv_key, first_system_seq, ") +
-      kConversationColumns + " FROM conversations WHERE ";
+      kConversationColumns + ", activity_at_us FROM conversations WHERE ";
   // activity_at_us is last_at_us except for conversations with unmerged
-  // messages, which RecentWith orders itself.
+  // messages, which RecentWith orders itself. Column 10 (kActivityColumn).
   const std::string page =
       "(activity_at_us, conversation_id) < (?2, ?3) AND message_count > 0"
       " ORDER BY activity_at_us DESC, conversation_id DESC LIMIT ?4";
@@ -567,6 +568,10 @@ Status SqliteBackend::AcquireReader(std::unique_ptr<Reader>* out) {
   }
   if (s.ok())
     s = r->db->Prepare(conv_sql + "user_id = ?1 AND " + page, &r->list_user);
+  if (s.ok()) {
+    s = r->db->Prepare("SELECT conv_key FROM conversations WHERE user_id = ?1",
+                       &r->user_keys);
+  }
   if (!s.ok()) {
     MutexLock lock(&pool_mu_);
     --open_readers_;

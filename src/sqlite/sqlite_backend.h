@@ -98,7 +98,8 @@ class SqliteBackend final : public StorageBackend {
   struct UnmergedReads {
     Stmt meta;  // merged_through_id, last_message_id
     Stmt scan;  // one conversation's messages in an id range
-    Stmt keys;  // the conversations with messages in an id range
+    Stmt keys;  // the conversations with messages in an id range, and the
+                // newest created_at_us of each
     Status Prepare(Db* db);
     // This snapshot's merge watermark and highest assigned message id.
     Status ReadMergeState(int64_t* wm, int64_t* hi);
@@ -127,9 +128,10 @@ class SqliteBackend final : public StorageBackend {
                   int64_t before_seq, std::vector<OverlayEntry>* out);
   // Inside a read transaction on the connection of `st`: the conversations
   // with a message above this snapshot's watermark (possibly a few more,
-  // whose rows were deleted since).
+  // whose rows were deleted since), each with an upper bound of those
+  // messages' created_at_us, in no particular order.
   Status UnmergedConversations(UnmergedReads* st,
-                               absl::flat_hash_set<int64_t>* out);
+                               std::vector<MessageOverlay::KeyAt>* out);
   // A conversation row with the keys the read paths need.
   struct ListedConversation {
     int64_t key = 0;

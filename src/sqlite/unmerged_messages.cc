@@ -28,7 +28,8 @@ Status SqliteBackend::UnmergedReads::Prepare(Db* db) {
   }
   if (s.ok()) {
     s = db->Prepare(
-        "SELECT DISTINCT conv_key FROM messages WHERE id > ?1 AND id <= ?2",
+        "SELECT conv_key, max(created_at_us) FROM messages"
+        " WHERE id > ?1 AND id <= ?2 GROUP BY conv_key",
         &keys);
   }
   return s;
@@ -93,8 +94,8 @@ Status SqliteBackend::Unmerged(UnmergedReads* st, int64_t conv_key,
 }
 
 // The same three ranges as Unmerged, for every conversation at once.
-Status SqliteBackend::UnmergedConversations(UnmergedReads* st,
-                                            absl::flat_hash_set<int64_t>* out) {
+Status SqliteBackend::UnmergedConversations(
+    UnmergedReads* st, std::vector<MessageOverlay::KeyAt>* out) {
   out->clear();
   int64_t wm = 0;
   int64_t hi = 0;
@@ -104,12 +105,28 @@ Status SqliteBackend::UnmergedConversations(UnmergedReads* st,
   // The overlay holds entries in (base, top] only, so asking for (wm, hi]
   // yields the first range.
   MessageOverlay::KeysView v = overlay_.KeysWithEntriesIn(wm, hi);
-  out->insert(v.keys.begin(), v.keys.end());
+  *out = std::move(v.keys);
+  // The scanned ranges are empty in the usual case; when they are not, a
+  // key found in both keeps the larger bound.
+  absl::flat_hash_map<int64_t, size_t> pos;  // conv_key -> index in *out
   auto scan = [&](int64_t lo_id, int64_t hi_id) {
     if (!s.ok() || hi_id <= lo_id) return;
+    if (pos.empty()) {
+      for (size_t i = 0; i < out->size(); ++i) pos[(*out)[i].conv_key] = i;
+    }
     st->keys.Bind(1, lo_id);
     st->keys.Bind(2, hi_id);
-    while (st->keys.Step(&s)) out->insert(st->keys.Int(0));
+    while (st->keys.Step(&s)) {
+      const int64_t key = st->keys.Int(0);
+      const int64_t at = st->keys.Int(1);
+      auto [it, inserted] = pos.try_emplace(key, out->size());
+      if (inserted) {
+        out->push_back({key, at});
+      } else {
+        int64_t& bound = (*out)[it->second].max_created_at_us;
+        bound = std::max(bound, at);
+      }
+    }
     st->keys.Reset();
   };
   scan(wm, std::min(v.base, hi));
@@ -188,7 +205,8 @@ Status SqliteBackend::SyncOverlay(int64_t* merged_through, int64_t* last_id) {
   std::vector<OverlayRow> rows;
   scan_tail_.Bind(1, from);
   while (scan_tail_.Step(&s)) {
-    rows.push_back({scan_tail_.Int(0), scan_tail_.Int(1), scan_tail_.Int(2)});
+    rows.push_back({scan_tail_.Int(0), scan_tail_.Int(1), scan_tail_.Int(2),
+                    scan_tail_.Int(3)});
   }
   scan_tail_.Reset();
   if (!s.ok()) return s;
