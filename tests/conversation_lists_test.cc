@@ -8,6 +8,7 @@
 // process wrote it.
 
 #include <catch2/catch.hpp>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -215,6 +216,114 @@ TEST_CASE("a purge of a conversation's only unmerged rows keeps its place",
   b = OpenBackend(o);
   CHECK(AllPages(b.get(), 2) == S{"a", "d", "c", "b"});
   CHECK(Load(b.get(), "a").info.last_at_us == 700);
+}
+
+TEST_CASE("a lagging conversation's old index row inside a page is read past",
+          "[conversation_lists]") {
+  // "a" and "d" lag: the index still has them at 100 and 400, inside the
+  // pages after the cursor, where they are skipped; the page reads that
+  // many more index rows to stay full.
+  TempDir dir;
+  const Options o = MergeOnDemand(dir);
+  auto b = OpenBackend(o);
+  BatchBuilder bb;
+  FillMerged(b.get(), &bb);
+  bb.Append("a", Make(2, Role::kUser, "a2", 600))
+      .Append("d", Make(2, Role::kUser, "d2", 500));
+  RequireCommit(&bb, b.get());
+  REQUIRE(RawInt(o.path, kLagging) == 2);
+  ListQuery q;
+  q.has_cursor = true;
+  q.cursor_last_at_us = 500;
+  q.cursor_id = "d";
+  q.limit = 1;
+  CHECK(Ids(List(b.get(), q)) == S{"c"});
+  q.limit = 2;
+  CHECK(Ids(List(b.get(), q)) == S{"c", "b"});
+  q.limit = 1;
+  q.user_id = "u2";
+  CHECK(Ids(List(b.get(), q)) == S{"b"});
+  for (size_t limit : {1, 2, 3}) {
+    INFO("page size " << limit);
+    CHECK(AllPages(b.get(), limit) == S{"a", "d", "c", "b"});
+  }
+}
+
+TEST_CASE("a merge between a listing's snapshot and its overlay copy",
+          "[conversation_lists]") {
+  TempDir dir;
+  const Options o = MergeOnDemand(dir);
+  auto b = OpenBackend(o);
+  BatchBuilder bb;
+  FillMerged(b.get(), &bb);
+  bb.Append("a", Make(2, Role::kUser, "a2", 500));
+  RequireCommit(&bb, b.get());
+  REQUIRE(RawInt(o.path, kLagging) == 1);
+  // In the snapshot "a" lags; the merge empties the overlay before the
+  // listing looks at it.
+  int merges = 0;
+  b->SetSnapshotHookForTest([&] {
+    if (merges++ == 0) RequireMaintain(b.get());
+  });
+  CHECK(Page(b.get(), 1) == S{"a"});
+  REQUIRE(merges == 1);
+  CHECK(RawInt(o.path, kLagging) == 0);
+  b->SetSnapshotHookForTest(nullptr);
+  CHECK(AllPages(b.get(), 1) == S{"a", "d", "c", "b"});
+
+  bb.Append("b", Make(2, Role::kUser, "b2", 700));
+  RequireCommit(&bb, b.get());
+  merges = 0;
+  b->SetSnapshotHookForTest([&] {
+    if (merges++ == 0) RequireMaintain(b.get());
+  });
+  CHECK(Page(b.get(), 2, "u2") == S{"b", "d"});
+  REQUIRE(merges == 1);
+  b->SetSnapshotHookForTest(nullptr);
+  CHECK(AllPages(b.get(), 2) == S{"b", "a", "d", "c"});
+}
+
+TEST_CASE("equal last_at_us: the larger id first, lagging or not",
+          "[conversation_lists]") {
+  // Descending (last_at_us, conversation_id), ids compared bytewise.
+  TempDir dir;
+  const Options o = MergeOnDemand(dir);
+  auto b = OpenBackend(o);
+  BatchBuilder bb;
+  bb.Append("e", Make(1, Role::kUser, "e1", 50, "u2"));
+  FillMerged(b.get(), &bb);
+  // "a" and "e" lag at 400, level with "d", which does not.
+  bb.Append("a", Make(2, Role::kUser, "a2", 400))
+      .Append("e", Make(2, Role::kUser, "e2", 400));
+  RequireCommit(&bb, b.get());
+  REQUIRE(RawInt(o.path, kLagging) == 2);
+  CHECK(Page(b.get(), 10) == S{"e", "d", "a", "c", "b"});
+  for (size_t limit : {1, 2, 3, 4}) {
+    INFO("page size " << limit);
+    CHECK(AllPages(b.get(), limit) == S{"e", "d", "a", "c", "b"});
+  }
+  CHECK(Page(b.get(), 10, "u2") == S{"e", "d", "b"});
+  CHECK(Recent(b.get(), 3) == S{"e", "d", "a"});
+  RequireMaintain(b.get());
+  CHECK(AllPages(b.get(), 1) == S{"e", "d", "a", "c", "b"});
+}
+
+TEST_CASE("limit 0 lists nothing; SIZE_MAX lists everything",
+          "[conversation_lists]") {
+  // The public ListConversations rejects 0 (ListOptions::limit is
+  // 1..10000); the backend returns an empty page for it.
+  TempDir dir;
+  const Options o = MergeOnDemand(dir);
+  auto b = OpenBackend(o);
+  BatchBuilder bb;
+  FillMerged(b.get(), &bb);
+  bb.Append("a", Make(2, Role::kUser, "a2", 500));
+  RequireCommit(&bb, b.get());
+  REQUIRE(RawInt(o.path, kLagging) == 1);
+  CHECK(Page(b.get(), 0).empty());
+  CHECK(Page(b.get(), SIZE_MAX) == S{"a", "d", "c", "b"});
+  CHECK(Page(b.get(), SIZE_MAX, "u1") == S{"a", "c"});
+  CHECK(Recent(b.get(), SIZE_MAX) == S{"a", "d", "c", "b"});
 }
 
 }  // namespace
