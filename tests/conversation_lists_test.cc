@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backend_testutil.h"
+#include "sqlite/fault_vfs.h"
 
 namespace convstore::internal {
 namespace {
@@ -324,6 +325,39 @@ TEST_CASE("limit 0 lists nothing; SIZE_MAX lists everything",
   CHECK(Page(b.get(), SIZE_MAX) == S{"a", "d", "c", "b"});
   CHECK(Page(b.get(), SIZE_MAX, "u1") == S{"a", "c"});
   CHECK(Recent(b.get(), SIZE_MAX) == S{"a", "d", "c", "b"});
+}
+
+TEST_CASE("a user set by a batch that rolled back is set by the retry",
+          "[conversation_lists]") {
+  StatusOr<FaultVfs*> vfs = FaultVfs::Install();
+  REQUIRE(vfs.ok());
+  (*vfs)->Reset();
+  TempDir dir;
+  Options o = MergeOnDemand(dir);
+  o.sqlite_vfs = FaultVfs::kName;
+  auto b = OpenBackend(o);
+  BatchBuilder bb;
+  bb.Append("x", Make(1, Role::kSystem, "x1", 100));
+  RequireCommit(&bb, b.get());
+  bb.Append("x", Make(2, Role::kUser, "x2", 200, "u1"));
+  (*vfs)->FailWrites(FaultVfs::Fault::kIoError);
+  Status failed = bb.Commit(b.get());
+  (*vfs)->Reset();
+  INFO(failed.ToString() << " messages "
+                         << RawInt(o.path, "SELECT count(*) FROM messages"));
+  REQUIRE_FALSE(failed.ok());
+  REQUIRE(RawInt(o.path,
+                 "SELECT count(*) FROM conversations"
+                 " WHERE user_id = 'u1'") == 0);
+  bb.Append("x", Make(2, Role::kUser, "x2", 200, "u1"));
+  RequireCommit(&bb, b.get());
+  CHECK(RawInt(o.path,
+               "SELECT count(*) FROM conversations"
+               " WHERE user_id = 'u1'") == 1);
+  CHECK(Page(b.get(), 10, "u1") == S{"x"});
+  REQUIRE(b->Close().ok());
+  b = OpenBackend(o);
+  CHECK(Page(b.get(), 10, "u1") == S{"x"});
 }
 
 }  // namespace
