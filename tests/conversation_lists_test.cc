@@ -7,8 +7,11 @@
 // ScanRecent must still place them by their newest message, whichever
 // process wrote it.
 
+#include <sqlite3.h>
+
 #include <catch2/catch.hpp>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -358,6 +361,55 @@ TEST_CASE("a user set by a batch that rolled back is set by the retry",
   REQUIRE(b->Close().ok());
   b = OpenBackend(o);
   CHECK(Page(b.get(), 10, "u1") == S{"x"});
+}
+
+// Copies `from` over the open database at `to` with the backup API, as a
+// restore under running processes would.
+void RestoreOver(const std::string& from, const std::string& to) {
+  std::unique_ptr<Db> src;
+  std::unique_ptr<Db> dst;
+  REQUIRE(Db::Open(from, false, &src).ok());
+  REQUIRE(Db::Open(to, false, &dst).ok());
+  sqlite3_backup* bk =
+      sqlite3_backup_init(dst->raw(), "main", src->raw(), "main");
+  REQUIRE(bk != nullptr);
+  CHECK(sqlite3_backup_step(bk, -1) == SQLITE_DONE);
+  REQUIRE(sqlite3_backup_finish(bk) == SQLITE_OK);
+}
+
+TEST_CASE("an older copy restored under an open store forgets cached keys",
+          "[conversation_lists]") {
+  // The restored file's last message id is below the overlay's top: the
+  // writer starts its overlay over, and must not trust what it cached about
+  // conversations from the newer file either.
+  TempDir dir;
+  TempDir copy_dir;
+  const Options o = MergeOnDemand(dir);
+  auto b = OpenBackend(o);
+  BatchBuilder bb;
+  bb.Append("x", Make(1, Role::kSystem, "x1", 100));
+  RequireCommit(&bb, b.get());
+  const std::string old_copy = copy_dir.File("old.db");
+  {
+    std::unique_ptr<Db> db;
+    REQUIRE(Db::Open(o.path, false, &db).ok());
+    REQUIRE(db->Exec("VACUUM INTO '" + old_copy + "'").ok());
+  }
+  // Newer than the copy: x gets a user, y exists.
+  bb.Append("x", Make(2, Role::kUser, "x2", 200, "u1"))
+      .Append("y", Make(1, Role::kUser, "y1", 300, "u2"));
+  RequireCommit(&bb, b.get());
+  RestoreOver(old_copy, o.path);
+  REQUIRE(RawInt(o.path, "SELECT count(*) FROM conversations") == 1);
+  bb.Append("x", Make(2, Role::kUser, "x2", 400, "u1"))
+      .Append("y", Make(1, Role::kUser, "y1", 500, "u2"));
+  Status s = bb.Commit(b.get());
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  CHECK(Page(b.get(), 10) == S{"y", "x"});
+  CHECK(Page(b.get(), 10, "u1") == S{"x"});
+  CHECK(Page(b.get(), 10, "u2") == S{"y"});
+  CHECK(Load(b.get(), "y").info.message_count == 1);
 }
 
 }  // namespace
