@@ -330,6 +330,62 @@ TEST_CASE("limit 0 lists nothing; SIZE_MAX lists everything",
   CHECK(Recent(b.get(), SIZE_MAX) == S{"a", "d", "c", "b"});
 }
 
+// A purge of a2 and an append of a3 to "a", as one batch when `together`.
+ConversationInfo PurgeAndAppend(const Options& o, bool together) {
+  auto b = OpenBackend(o);
+  BatchBuilder bb;
+  FillMerged(b.get(), &bb);
+  bb.Append("a", Make(2, Role::kUser, "a2", 700));
+  RequireCommit(&bb, b.get());
+  const int64_t id = RawInt(o.path, "SELECT max(id) FROM messages");
+  const int64_t key = RawInt(
+      o.path, "SELECT conv_key FROM conversations WHERE conversation_id = 'a'");
+  WriteOp purge;
+  purge.lsn = bb.last_lsn() + 1;
+  purge.bytes = 64;
+  purge.payload = PurgeMessagesOp{{StoredMessageRef{id, key, 2}}};
+  BatchBuilder rest(purge.lsn + 1);
+  rest.Append("a", Make(3, Role::kUser, "a3", 800));
+  std::vector<WriteOp> batch{purge};
+  if (!together) {
+    REQUIRE(b->Apply(batch).ok());
+    RequireCommit(&rest, b.get());
+  } else {
+    // The builder's op, after the purge in the same batch.
+    WriteOp append;
+    append.lsn = purge.lsn + 1;
+    append.bytes = 64;
+    append.payload = AppendMessageOp{
+        "a", std::make_shared<const Message>(Make(3, Role::kUser, "a3", 800))};
+    batch.push_back(append);
+    REQUIRE(b->Apply(batch).ok());
+  }
+  CHECK(AllPages(b.get(), 1) == S{"a", "d", "c", "b"});
+  CHECK(Seqs(Load(b.get(), "a").messages) == std::vector<int64_t>{1, 3});
+  const ConversationInfo info = Load(b.get(), "a").info;
+  CHECK(info.last_at_us == 800);
+  REQUIRE(b->Close().ok());
+  b = OpenBackend(o);
+  CHECK(AllPages(b.get(), 1) == S{"a", "d", "c", "b"});
+  CHECK(Page(b.get(), 1, "u1") == S{"a"});
+  CHECK(Seqs(Load(b.get(), "a").messages) == std::vector<int64_t>{1, 3});
+  CHECK(Load(b.get(), "a").info.last_at_us == 800);
+  CHECK(Load(b.get(), "a").info.message_count == info.message_count);
+  return info;
+}
+
+TEST_CASE("a purge and an append to one conversation in one batch",
+          "[conversation_lists]") {
+  TempDir dir;
+  TempDir apart_dir;
+  const ConversationInfo together = PurgeAndAppend(MergeOnDemand(dir), true);
+  const ConversationInfo apart =
+      PurgeAndAppend(MergeOnDemand(apart_dir), false);
+  CHECK(together.message_count == apart.message_count);
+  CHECK(together.last_at_us == apart.last_at_us);
+  CHECK(together.last_seq == 3);
+}
+
 TEST_CASE("a user set by a batch that rolled back is set by the retry",
           "[conversation_lists]") {
   StatusOr<FaultVfs*> vfs = FaultVfs::Install();
