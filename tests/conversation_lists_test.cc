@@ -7,12 +7,17 @@
 // ScanRecent must still place them by their newest message, whichever
 // process wrote it.
 
+#include <sqlite3.h>
+
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "backend_testutil.h"
+#include "sqlite/fault_vfs.h"
 
 namespace convstore::internal {
 namespace {
@@ -313,6 +318,252 @@ TEST_CASE("listings equal a full sort whatever the mix of lagging rows",
   RequireMaintain(b.get());
   CHECK(RawInt(o.path, kLagging) == 0);
   check_all();
+}
+
+TEST_CASE("a lagging conversation's old index row inside a page is read past",
+          "[conversation_lists]") {
+  // "a" and "d" lag: the index still has them at 100 and 400, inside the
+  // pages after the cursor. There they must be neither listed a second
+  // time nor counted against the page, which must stay full.
+  TempDir dir;
+  const Options o = MergeOnDemand(dir);
+  auto b = OpenBackend(o);
+  BatchBuilder bb;
+  FillMerged(b.get(), &bb);
+  bb.Append("a", Make(2, Role::kUser, "a2", 600))
+      .Append("d", Make(2, Role::kUser, "d2", 500));
+  RequireCommit(&bb, b.get());
+  REQUIRE(RawInt(o.path, kLagging) == 2);
+  ListQuery q;
+  q.has_cursor = true;
+  q.cursor_last_at_us = 500;
+  q.cursor_id = "d";
+  q.limit = 1;
+  CHECK(Ids(List(b.get(), q)) == S{"c"});
+  q.limit = 2;
+  CHECK(Ids(List(b.get(), q)) == S{"c", "b"});
+  q.limit = 1;
+  q.user_id = "u2";
+  CHECK(Ids(List(b.get(), q)) == S{"b"});
+  for (size_t limit : {1, 2, 3}) {
+    INFO("page size " << limit);
+    CHECK(AllPages(b.get(), limit) == S{"a", "d", "c", "b"});
+  }
+}
+
+TEST_CASE("a merge between a listing's snapshot and its overlay copy",
+          "[conversation_lists]") {
+  TempDir dir;
+  const Options o = MergeOnDemand(dir);
+  auto b = OpenBackend(o);
+  BatchBuilder bb;
+  FillMerged(b.get(), &bb);
+  bb.Append("a", Make(2, Role::kUser, "a2", 500));
+  RequireCommit(&bb, b.get());
+  REQUIRE(RawInt(o.path, kLagging) == 1);
+  // In the snapshot "a" lags; the merge empties the overlay before the
+  // listing looks at it.
+  int merges = 0;
+  b->SetSnapshotHookForTest([&] {
+    if (merges++ == 0) RequireMaintain(b.get());
+  });
+  CHECK(Page(b.get(), 1) == S{"a"});
+  REQUIRE(merges == 1);
+  CHECK(RawInt(o.path, kLagging) == 0);
+  b->SetSnapshotHookForTest(nullptr);
+  CHECK(AllPages(b.get(), 1) == S{"a", "d", "c", "b"});
+
+  bb.Append("b", Make(2, Role::kUser, "b2", 700));
+  RequireCommit(&bb, b.get());
+  merges = 0;
+  b->SetSnapshotHookForTest([&] {
+    if (merges++ == 0) RequireMaintain(b.get());
+  });
+  CHECK(Page(b.get(), 2, "u2") == S{"b", "d"});
+  REQUIRE(merges == 1);
+  b->SetSnapshotHookForTest(nullptr);
+  CHECK(AllPages(b.get(), 2) == S{"b", "a", "d", "c"});
+}
+
+TEST_CASE("equal last_at_us: the larger id first, lagging or not",
+          "[conversation_lists]") {
+  // Descending (last_at_us, conversation_id), ids compared bytewise.
+  TempDir dir;
+  const Options o = MergeOnDemand(dir);
+  auto b = OpenBackend(o);
+  BatchBuilder bb;
+  bb.Append("e", Make(1, Role::kUser, "e1", 50, "u2"));
+  FillMerged(b.get(), &bb);
+  // "a" and "e" lag at 400, level with "d", which does not.
+  bb.Append("a", Make(2, Role::kUser, "a2", 400))
+      .Append("e", Make(2, Role::kUser, "e2", 400));
+  RequireCommit(&bb, b.get());
+  REQUIRE(RawInt(o.path, kLagging) == 2);
+  CHECK(Page(b.get(), 10) == S{"e", "d", "a", "c", "b"});
+  for (size_t limit : {1, 2, 3, 4}) {
+    INFO("page size " << limit);
+    CHECK(AllPages(b.get(), limit) == S{"e", "d", "a", "c", "b"});
+  }
+  CHECK(Page(b.get(), 10, "u2") == S{"e", "d", "b"});
+  CHECK(Recent(b.get(), 3) == S{"e", "d", "a"});
+  RequireMaintain(b.get());
+  CHECK(AllPages(b.get(), 1) == S{"e", "d", "a", "c", "b"});
+}
+
+TEST_CASE("limit 0 lists nothing; SIZE_MAX lists everything",
+          "[conversation_lists]") {
+  // The public ListConversations rejects 0 (ListOptions::limit is
+  // 1..10000); the backend returns an empty page for it.
+  TempDir dir;
+  const Options o = MergeOnDemand(dir);
+  auto b = OpenBackend(o);
+  BatchBuilder bb;
+  FillMerged(b.get(), &bb);
+  bb.Append("a", Make(2, Role::kUser, "a2", 500));
+  RequireCommit(&bb, b.get());
+  REQUIRE(RawInt(o.path, kLagging) == 1);
+  CHECK(Page(b.get(), 0).empty());
+  CHECK(Page(b.get(), SIZE_MAX) == S{"a", "d", "c", "b"});
+  CHECK(Page(b.get(), SIZE_MAX, "u1") == S{"a", "c"});
+  CHECK(Recent(b.get(), SIZE_MAX) == S{"a", "d", "c", "b"});
+}
+
+// A purge of a2 and an append of a3 to "a", as one batch when `together`.
+ConversationInfo PurgeAndAppend(const Options& o, bool together) {
+  auto b = OpenBackend(o);
+  BatchBuilder bb;
+  FillMerged(b.get(), &bb);
+  bb.Append("a", Make(2, Role::kUser, "a2", 700));
+  RequireCommit(&bb, b.get());
+  const int64_t id = RawInt(o.path, "SELECT max(id) FROM messages");
+  const int64_t key = RawInt(
+      o.path, "SELECT conv_key FROM conversations WHERE conversation_id = 'a'");
+  WriteOp purge;
+  purge.lsn = bb.last_lsn() + 1;
+  purge.bytes = 64;
+  purge.payload = PurgeMessagesOp{{StoredMessageRef{id, key, 2}}};
+  BatchBuilder rest(purge.lsn + 1);
+  rest.Append("a", Make(3, Role::kUser, "a3", 800));
+  std::vector<WriteOp> batch{purge};
+  if (!together) {
+    REQUIRE(b->Apply(batch).ok());
+    RequireCommit(&rest, b.get());
+  } else {
+    // The builder's op, after the purge in the same batch.
+    WriteOp append;
+    append.lsn = purge.lsn + 1;
+    append.bytes = 64;
+    append.payload = AppendMessageOp{
+        "a", std::make_shared<const Message>(Make(3, Role::kUser, "a3", 800))};
+    batch.push_back(append);
+    REQUIRE(b->Apply(batch).ok());
+  }
+  CHECK(AllPages(b.get(), 1) == S{"a", "d", "c", "b"});
+  CHECK(Seqs(Load(b.get(), "a").messages) == std::vector<int64_t>{1, 3});
+  const ConversationInfo info = Load(b.get(), "a").info;
+  CHECK(info.last_at_us == 800);
+  REQUIRE(b->Close().ok());
+  b = OpenBackend(o);
+  CHECK(AllPages(b.get(), 1) == S{"a", "d", "c", "b"});
+  CHECK(Page(b.get(), 1, "u1") == S{"a"});
+  CHECK(Seqs(Load(b.get(), "a").messages) == std::vector<int64_t>{1, 3});
+  CHECK(Load(b.get(), "a").info.last_at_us == 800);
+  CHECK(Load(b.get(), "a").info.message_count == info.message_count);
+  return info;
+}
+
+TEST_CASE("a purge and an append to one conversation in one batch",
+          "[conversation_lists]") {
+  TempDir dir;
+  TempDir apart_dir;
+  const ConversationInfo together = PurgeAndAppend(MergeOnDemand(dir), true);
+  const ConversationInfo apart =
+      PurgeAndAppend(MergeOnDemand(apart_dir), false);
+  CHECK(together.message_count == apart.message_count);
+  CHECK(together.last_at_us == apart.last_at_us);
+  CHECK(together.last_seq == 3);
+}
+
+TEST_CASE("a user set by a batch that rolled back is set by the retry",
+          "[conversation_lists]") {
+  StatusOr<FaultVfs*> vfs = FaultVfs::Install();
+  REQUIRE(vfs.ok());
+  (*vfs)->Reset();
+  TempDir dir;
+  Options o = MergeOnDemand(dir);
+  o.sqlite_vfs = FaultVfs::kName;
+  auto b = OpenBackend(o);
+  BatchBuilder bb;
+  bb.Append("x", Make(1, Role::kSystem, "x1", 100));
+  RequireCommit(&bb, b.get());
+  bb.Append("x", Make(2, Role::kUser, "x2", 200, "u1"));
+  (*vfs)->FailWrites(FaultVfs::Fault::kIoError);
+  Status failed = bb.Commit(b.get());
+  (*vfs)->Reset();
+  INFO(failed.ToString() << " messages "
+                         << RawInt(o.path, "SELECT count(*) FROM messages"));
+  REQUIRE_FALSE(failed.ok());
+  REQUIRE(RawInt(o.path,
+                 "SELECT count(*) FROM conversations"
+                 " WHERE user_id = 'u1'") == 0);
+  bb.Append("x", Make(2, Role::kUser, "x2", 200, "u1"));
+  RequireCommit(&bb, b.get());
+  CHECK(RawInt(o.path,
+               "SELECT count(*) FROM conversations"
+               " WHERE user_id = 'u1'") == 1);
+  CHECK(Page(b.get(), 10, "u1") == S{"x"});
+  REQUIRE(b->Close().ok());
+  b = OpenBackend(o);
+  CHECK(Page(b.get(), 10, "u1") == S{"x"});
+}
+
+// Copies `from` over the open database at `to` with the backup API, as a
+// restore under running processes would.
+void RestoreOver(const std::string& from, const std::string& to) {
+  std::unique_ptr<Db> src;
+  std::unique_ptr<Db> dst;
+  REQUIRE(Db::Open(from, false, &src).ok());
+  REQUIRE(Db::Open(to, false, &dst).ok());
+  sqlite3_backup* bk =
+      sqlite3_backup_init(dst->raw(), "main", src->raw(), "main");
+  REQUIRE(bk != nullptr);
+  CHECK(sqlite3_backup_step(bk, -1) == SQLITE_DONE);
+  REQUIRE(sqlite3_backup_finish(bk) == SQLITE_OK);
+}
+
+TEST_CASE("an older copy restored under an open store forgets cached keys",
+          "[conversation_lists]") {
+  // The restored file's last message id is below the overlay's top: the
+  // writer starts its overlay over, and must not trust what it cached about
+  // conversations from the newer file either.
+  TempDir dir;
+  TempDir copy_dir;
+  const Options o = MergeOnDemand(dir);
+  auto b = OpenBackend(o);
+  BatchBuilder bb;
+  bb.Append("x", Make(1, Role::kSystem, "x1", 100));
+  RequireCommit(&bb, b.get());
+  const std::string old_copy = copy_dir.File("old.db");
+  {
+    std::unique_ptr<Db> db;
+    REQUIRE(Db::Open(o.path, false, &db).ok());
+    REQUIRE(db->Exec("VACUUM INTO '" + old_copy + "'").ok());
+  }
+  // Newer than the copy: x gets a user, y exists.
+  bb.Append("x", Make(2, Role::kUser, "x2", 200, "u1"))
+      .Append("y", Make(1, Role::kUser, "y1", 300, "u2"));
+  RequireCommit(&bb, b.get());
+  RestoreOver(old_copy, o.path);
+  REQUIRE(RawInt(o.path, "SELECT count(*) FROM conversations") == 1);
+  bb.Append("x", Make(2, Role::kUser, "x2", 400, "u1"))
+      .Append("y", Make(1, Role::kUser, "y1", 500, "u2"));
+  Status s = bb.Commit(b.get());
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  CHECK(Page(b.get(), 10) == S{"y", "x"});
+  CHECK(Page(b.get(), 10, "u1") == S{"x"});
+  CHECK(Page(b.get(), 10, "u2") == S{"y"});
+  CHECK(Load(b.get(), "y").info.message_count == 1);
 }
 
 }  // namespace

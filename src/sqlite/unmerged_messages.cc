@@ -212,6 +212,10 @@ Status SqliteBackend::SyncOverlay(int64_t* merged_through, int64_t* last_id) {
   if (!s.ok()) return s;
   if (restart) {
     overlay_.Reset(*merged_through, *last_id, rows);
+    // What the writer cached about conversations came from the newer file:
+    // a key may name no row here, a user may not be set here.
+    key_cache_.clear();
+    user_set_.clear();
   } else {
     overlay_.DropThrough(*merged_through);
     overlay_.Add(rows, *last_id);
