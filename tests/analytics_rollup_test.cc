@@ -246,8 +246,10 @@ TEST_CASE("the v8 migration backfills rollups from existing turns",
   }
   // Make the file what v7 left: no rollups table, version 7 (and what v9
   // and v10 changed later undone, so that they can run again: the recent
-  // index table, no message id watermarks, activity indexed by last_at_us).
+  // index table, no message id watermarks, activity indexed by last_at_us,
+  // no summarized_through_id).
   RawExec(o.path,
+          "ALTER TABLE conversations DROP COLUMN summarized_through_id;"
           "DROP INDEX conversations_by_activity;"
           "DROP INDEX conversations_by_user;"
           "ALTER TABLE conversations DROP COLUMN activity_at_us;"

@@ -162,6 +162,24 @@ inline int64_t RawInt(const std::string& path, const std::string& sql) {
   return v;
 }
 
+// The retention write that removes message `seq` of `conversation`, with
+// the row id and key read from the file at `path`.
+inline WriteOp PurgeOp(const std::string& path, const std::string& conversation,
+                       int64_t seq, uint64_t lsn) {
+  const std::string key_sql =
+      "(SELECT conv_key FROM conversations WHERE conversation_id = '" +
+      conversation + "')";
+  const int64_t key = RawInt(path, "SELECT " + key_sql);
+  const int64_t id =
+      RawInt(path, "SELECT id FROM messages WHERE conv_key = " + key_sql +
+                       " AND seq = " + std::to_string(seq));
+  WriteOp op;
+  op.lsn = lsn;
+  op.bytes = 64;
+  op.payload = PurgeMessagesOp{{StoredMessageRef{id, key, seq}}};
+  return op;
+}
+
 inline std::string IntegrityCheck(const std::string& path) {
   std::unique_ptr<Db> db;
   REQUIRE(Db::Open(path, false, &db).ok());

@@ -90,35 +90,108 @@ TEST_CASE("DropThrough removes merged entries and moves the base",
   CHECK(v.top == o.top());
 }
 
-TEST_CASE("KeysWithEntriesIn bounds each key's newest created_at_us",
+TEST_CASE("KeysWithEntriesIn sums each key's entries in the id range",
           "[message_overlay]") {
   MessageOverlay o;
   // conv 1: 500 then an older 300; conv 2: 700; conv 3 only below 12.
-  o.Reset(
-      10, 14,
-      std::vector<OverlayRow>{
-          {3, 1, 11, 900}, {1, 1, 12, 500}, {2, 1, 13, 700}, {1, 2, 14, 300}});
+  // Fields: conv_key, seq, id, created_at_us, tokens_in, tokens_out, system.
+  o.Reset(10, 14,
+          std::vector<OverlayRow>{{3, 1, 11, 900, 1, 1, false},
+                                  {1, 1, 12, 500, 2, 3, false},
+                                  {2, 1, 13, 700, 4, 5, true},
+                                  {1, 2, 14, 300, 6, 7, true}});
+  auto sums = [&](int64_t after, int64_t through) {
+    std::vector<MessageOverlay::KeySummary> out =
+        o.KeysWithEntriesIn(after, through).keys;
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+      return a.conv_key < b.conv_key;
+    });
+    return out;
+  };
+  // (conv_key, last_at_us) of each
   auto bounds = [&](int64_t after, int64_t through) {
     std::vector<std::pair<int64_t, int64_t>> out;
-    for (const MessageOverlay::KeyAt& k :
-         o.KeysWithEntriesIn(after, through).keys) {
-      out.emplace_back(k.conv_key, k.max_created_at_us);
+    for (const auto& k : sums(after, through)) {
+      out.emplace_back(k.conv_key, k.summary.last_at_us);
     }
-    std::sort(out.begin(), out.end());
     return out;
   };
   using B = std::vector<std::pair<int64_t, int64_t>>;
   CHECK(bounds(10, 14) == B{{1, 500}, {2, 700}, {3, 900}});
   CHECK(bounds(11, 14) == B{{1, 500}, {2, 700}});
+  CHECK(bounds(10, 12) == B{{1, 500}, {3, 900}});
+  {
+    const auto all = sums(10, 14);
+    REQUIRE(all.size() == 3);
+    const UnmergedSummary& one = all[0].summary;
+    CHECK(one.count == 2);
+    CHECK(one.tokens_in == 8);
+    CHECK(one.tokens_out == 10);
+    CHECK(one.first_id == 12);
+    CHECK(one.first_at_us == 500);  // the first appended, not the oldest
+    CHECK(one.last_at_us == 500);
+    CHECK(one.last_seq == 2);
+    CHECK(one.first_system_seq == 2);
+    CHECK(all[1].summary.first_system_seq == 1);
+    CHECK(all[2].summary.first_system_seq == 0);
+  }
   o.Add(std::vector<OverlayRow>{{2, 2, 15, 650}, {1, 3, 16, 800}}, 16);
   CHECK(bounds(10, 16) == B{{1, 800}, {2, 700}, {3, 900}});
-  // A partial drop keeps a key's bound (an upper bound is enough) until
-  // the key has no entries left.
+  // A partial drop leaves the sums of what is left.
   o.DropThrough(13);
-  CHECK(bounds(13, 16) == B{{1, 800}, {2, 700}});
+  CHECK(bounds(13, 16) == B{{1, 800}, {2, 650}});
+  CHECK(sums(13, 16)[0].summary.count == 2);
   o.DropThrough(16);
   o.Add(std::vector<OverlayRow>{{2, 3, 17, 100}}, 17);
   CHECK(bounds(16, 17) == B{{2, 100}});
+}
+
+TEST_CASE("UnmergedSummary parts merge in any order", "[message_overlay]") {
+  // A conversation's entries 1..4 (id = seq + 100), seq 3 a system message.
+  std::vector<OverlayEntry> e;
+  for (int64_t seq = 1; seq <= 4; ++seq) {
+    e.push_back({seq, seq + 100, 1000 - seq * 10, seq, 2 * seq, seq == 3});
+  }
+  UnmergedSummary forward;
+  for (const OverlayEntry& x : e) forward.Add(x);
+  UnmergedSummary low, high;
+  high.Add(e[3]);
+  high.Add(e[2]);
+  low.Add(e[1]);
+  low.Add(e[0]);
+  high.Merge(low);
+  for (const UnmergedSummary& sum : {forward, high}) {
+    CHECK(sum.count == 4);
+    CHECK(sum.tokens_in == 10);
+    CHECK(sum.tokens_out == 20);
+    CHECK(sum.first_at_us == 990);  // of seq 1, the lowest id
+    CHECK(sum.last_at_us == 990);   // the largest created_at_us
+    CHECK(sum.last_seq == 4);
+    CHECK(sum.first_system_seq == 3);
+  }
+  // Added to a row: the row's first_at_us and pinned system message win
+  // once set; last_at_us and last_seq take the larger.
+  ConversationInfo info;
+  info.message_count = 5;
+  info.first_at_us = 7;
+  info.last_at_us = 2000;
+  info.last_seq = 0;
+  int64_t pinned = 0;
+  forward.AddTo(&info, &pinned);
+  CHECK(info.message_count == 9);
+  CHECK(info.first_at_us == 7);
+  CHECK(info.last_at_us == 2000);
+  CHECK(info.last_seq == 4);
+  CHECK(pinned == 3);
+  int64_t already = 1;
+  forward.AddTo(&info, &already);
+  CHECK(already == 1);
+  // Nothing to add changes nothing.
+  ConversationInfo empty;
+  int64_t none = 0;
+  UnmergedSummary().AddTo(&empty, &none);
+  CHECK(empty.first_at_us == 0);
+  CHECK(none == 0);
 }
 
 }  // namespace

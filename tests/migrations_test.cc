@@ -616,5 +616,63 @@ TEST_CASE("a version-9 file's activity index is filled at v10",
   }
 }
 
+TEST_CASE("a version-10 file's summaries are not counted twice at v11",
+          "[migrations]") {
+  TempDir dir;
+  const std::string path = dir.File("v10.db");
+  {
+    auto db = OpenDb(path);
+    REQUIRE(Migrate(db.get(), 10).ok());
+    // Conversation "c" with four messages, 1-2 merged and 3-4 not, as a
+    // v10 writer leaves them between merges: its row counts all four.
+    std::string sql =
+        "INSERT INTO conversations(conversation_id, message_count, tokens_in,"
+        " last_seq, first_at_us, last_at_us, activity_at_us)"
+        " VALUES ('c', 4, 40, 4, 1, 4, 2);"
+        "UPDATE store_meta SET value = 4 WHERE key = 'last_lsn';"
+        "UPDATE store_meta SET value = 2 WHERE key = 'merged_through_id';"
+        "UPDATE store_meta SET value = 4 WHERE key = 'last_message_id';";
+    for (int i = 1; i <= 4; ++i) {
+      const std::string n = std::to_string(i);
+      sql +=
+          "INSERT INTO messages(id, conv_key, seq, lsn, role, content,"
+          " tokens_in, tokens_out, created_at_us) VALUES (" +
+          n + ", 1, " + n + ", " + n + ", 1, 'm" + n + "', 10, 0, " + n + ");";
+      if (i <= 2) {
+        sql +=
+            "INSERT INTO message_index(conv_key, seq, message_id) VALUES (1, " +
+            n + ", " + n + ");";
+      }
+    }
+    REQUIRE(db->Exec(sql).ok());
+    Status s = Migrate(db.get(), 11);
+    INFO(s.ToString());
+    REQUIRE(s.ok());
+    CHECK(QueryInt(db.get(),
+                   "SELECT summarized_through_id FROM conversations") == 4);
+  }
+  // A store reads the row as it is, and a merge adds nothing to it.
+  Options o = QuietOptions(path);
+  o.index_merge_rows = 1;
+  for (int round = 0; round < 2; ++round) {
+    auto store = test::OpenOrDie(o);
+    ListOptions l;
+    l.limit = 10;
+    auto page = store->ListConversations(l);
+    REQUIRE(page.ok());
+    REQUIRE(page->conversations.size() == 1);
+    const ConversationInfo& c = page->conversations[0];
+    CHECK(c.message_count == 4 + round);
+    CHECK(c.tokens_in == 40);
+    CHECK(c.last_seq == 4 + round);
+    if (round == 0) {
+      Message m;
+      m.role = Role::kUser;
+      m.content = "after";
+      REQUIRE(store->Append("c", m).ok());
+    }
+    REQUIRE(store->Close().ok());
+  }
+}
 }  // namespace
 }  // namespace convstore::internal

@@ -17,6 +17,11 @@
 
 namespace convstore::internal {
 
+// The conversation-row statements (find_conv, by_key, list_all, list_user)
+// return conv_key, first_system_seq, kConversationColumns (2 to 9), then:
+inline constexpr int kActivityColumn = 10;
+inline constexpr int kSummarizedThroughColumn = 11;
+
 struct SqliteBackend::Reader {
   std::unique_ptr<Db> db;
   Stmt find_conv;     // conversation row by id

@@ -3,10 +3,10 @@
 // SqliteBackend, conversations by recent activity: ListConversations pages
 // and ScanRecent's choice of what to warm. Both order by last_at_us, which
 // the activity indexes hold as activity_at_us, refreshed at each merge
-// (schema version 10). Only conversations with a message above the merge
-// watermark can have moved since; RecentWith reads those by key and places
-// them by their current last_at_us (docs/architecture.md, "Unmerged
-// messages").
+// (schema version 10) with the rest of the summary (version 11). Only
+// conversations with a message above the merge watermark can have moved
+// since; RecentWith adds their unmerged messages to what their rows say and
+// places them by the result (docs/architecture.md, "Unmerged messages").
 
 #include <absl/container/flat_hash_set.h>
 
@@ -19,6 +19,7 @@
 
 #include "sqlite/backend_reader.h"
 #include "sqlite/message_rows.h"
+#include "sqlite/unmerged_summary.h"
 #include "write_op.h"
 
 namespace convstore::internal {
@@ -35,35 +36,90 @@ bool NewerFirst(const ConversationInfo& a, const ConversationInfo& b) {
 // to that user's (one index scan over the user's conversations) rather
 // than reading each by key as its turn comes.
 constexpr size_t kMaxLaggingReadsBlind = 64;
+// About how many index entries a covering scan reads in the time of one
+// read by key (review of the listing walk, stop 16).
+constexpr size_t kScanRowsPerRead = 16;
 
 }  // namespace
 
+Status SqliteBackend::ReadListed(
+    Reader* r, const Stmt& st, int64_t wm,
+    const absl::flat_hash_map<int64_t, UnmergedSummary>& lagging,
+    ListedConversation* out) {
+  out->key = st.Int(0);
+  out->first_system_seq = st.Int(1);
+  out->info = ReadInfo(st, 2);
+  auto it = lagging.find(out->key);
+  UnmergedSummary part;
+  Status s =
+      UnmergedPart(&r->unmerged, wm, out->key, st.Int(kSummarizedThroughColumn),
+                   it == lagging.end() ? nullptr : &it->second, &part);
+  part.AddTo(&out->info, &out->first_system_seq);
+  return s;
+}
+
 Status SqliteBackend::RecentWith(Reader* r, const ListQuery& q,
-                                 std::vector<ListedConversation>* out) {
+                                 std::vector<ListedConversation>* out,
+                                 int64_t* unmerged_count) {
   out->clear();
-  // Conversations whose index position may lag, newest bound first. A
-  // lagging conversation's last_at_us is the larger of its activity_at_us
-  // and its unmerged messages' created_at_us, so it is at most
-  // max(activity_at_us, bound).
-  std::vector<MessageOverlay::KeyAt> lagging;
-  Status s = UnmergedConversations(&r->unmerged, &lagging);
+  // Conversations with unmerged messages: their rows' summaries lack them
+  // (schema version 11), and their index position may lag. A lagging
+  // conversation's last_at_us is the larger of its activity_at_us and its
+  // unmerged messages' newest created_at_us, so it is at most
+  // max(activity_at_us, that).
+  std::vector<MessageOverlay::KeySummary> keys;
+  int64_t wm = 0;
+  Status s = UnmergedConversations(&r->unmerged, &wm, &keys);
   if (!s.ok()) return s;
-  if (!q.user_id.empty() && lagging.size() > kMaxLaggingReadsBlind) {
+  if (unmerged_count != nullptr) {
+    *unmerged_count = 0;
+    for (const auto& k : keys) *unmerged_count += k.summary.count;
+  }
+  // Each row read gets its unmerged part from here, whichever stream it
+  // came from.
+  absl::flat_hash_map<int64_t, UnmergedSummary> part_of;
+  part_of.reserve(keys.size());
+  for (const auto& k : keys) part_of.emplace(k.conv_key, k.summary);
+  if (q.has_cursor) {
+    // The summary is of this snapshot's unmerged rows, so the
+    // conversation's last_at_us is at least the summary's: above the
+    // cursor's, it is on an earlier page, no need to read it. (Deep in a
+    // walk most lagging conversations are.)
+    std::erase_if(keys, [&](const MessageOverlay::KeySummary& k) {
+      return k.summary.last_at_us > q.cursor_last_at_us;
+    });
+  }
+  if (!q.user_id.empty() && keys.size() > kMaxLaggingReadsBlind) {
     // Most would be another user's, each read by key to find that out:
-    // keep only this user's, known from a covering scan of its index.
+    // keep only this user's, known from a covering scan of its index. The
+    // scan costs the user's conversations, not the lagging ones: it stops
+    // where reading every lagging conversation by key would have been
+    // cheaper (a keyed read costs about as much as kScanRowsPerRead index
+    // entries), and then they are read blind.
     absl::flat_hash_set<int64_t> mine;
+    const size_t cap = keys.size() * kScanRowsPerRead;
     r->user_keys.BindText(1, q.user_id);
+    r->user_keys.Bind(2, static_cast<int64_t>(cap));
     while (r->user_keys.Step(&s)) mine.insert(r->user_keys.Int(0));
     r->user_keys.Reset();
     if (!s.ok()) return s;
-    std::erase_if(lagging, [&](const MessageOverlay::KeyAt& k) {
-      return !mine.contains(k.conv_key);
-    });
+    if (mine.size() < cap) {
+      std::erase_if(keys, [&](const MessageOverlay::KeySummary& k) {
+        return !mine.contains(k.conv_key);
+      });
+    }
   }
-  // A heap, newest bound on top: a page takes only its first few.
-  auto lower_bound_first = [](const MessageOverlay::KeyAt& a,
-                              const MessageOverlay::KeyAt& b) {
-    return a.max_created_at_us < b.max_created_at_us;
+  // A heap by the bound, newest on top: a page takes only its first few.
+  struct Lagging {
+    int64_t conv_key;
+    int64_t bound;
+  };
+  std::vector<Lagging> lagging;
+  lagging.reserve(keys.size());
+  for (const auto& k : keys)
+    lagging.push_back({k.conv_key, k.summary.last_at_us});
+  auto lower_bound_first = [](const Lagging& a, const Lagging& b) {
+    return a.bound < b.bound;
   };
   std::make_heap(lagging.begin(), lagging.end(), lower_bound_first);
   ConversationInfo bound;
@@ -76,11 +132,12 @@ Status SqliteBackend::RecentWith(Reader* r, const ListQuery& q,
            NewerFirst(bound, c);
   };
   // Two streams merged by the highest last_at_us each may still yield: the
-  // activity index (exact rows, ordered by activity_at_us, which is at most
+  // activity index (rows ordered by activity_at_us, which is at most
   // last_at_us) and the lagging conversations by bound (each read by key
-  // when its turn comes). A row read from either is exact; it is emitted
-  // once no unread conversation can be newer, i.e. once its last_at_us is
-  // above both streams' next values (strictly: ties order by id).
+  // when its turn comes). A row read from either, its unmerged part added,
+  // is exact; it is emitted once no unread conversation can be newer, i.e.
+  // once its last_at_us is above both streams' next values (strictly: ties
+  // order by id).
   Stmt& st = q.user_id.empty() ? r->list_all : r->list_user;
   if (q.user_id.empty()) {
     st.Bind(1, 0);
@@ -96,18 +153,19 @@ Status SqliteBackend::RecentWith(Reader* r, const ListQuery& q,
   };
   std::vector<ListedConversation> ready;  // a heap, newest on top
   absl::flat_hash_set<int64_t> seen;
-  auto offer = [&](ListedConversation c) {
-    if (!seen.insert(c.key).second || !wanted(c.info)) return;
+  auto offer = [&](const Stmt& row) {
+    if (!seen.insert(row.Int(0)).second) return;
+    ListedConversation c;
+    s = ReadListed(r, row, wm, part_of, &c);
+    if (!s.ok() || !wanted(c.info)) return;
     ready.push_back(std::move(c));
     std::push_heap(ready.begin(), ready.end(), older);
   };
   bool index_row = st.Step(&s);
-  constexpr int kActivityColumn = 10;
   while (s.ok() && out->size() < q.limit) {
     constexpr int64_t kNone = std::numeric_limits<int64_t>::min();
     const int64_t a = index_row ? st.Int(kActivityColumn) : kNone;
-    const int64_t u =
-        lagging.empty() ? kNone : lagging.front().max_created_at_us;
+    const int64_t u = lagging.empty() ? kNone : lagging.front().bound;
     const bool streams_done = !index_row && lagging.empty();
     if (!ready.empty() &&
         (streams_done || ready.front().info.last_at_us > std::max(a, u))) {
@@ -118,8 +176,8 @@ Status SqliteBackend::RecentWith(Reader* r, const ListQuery& q,
     }
     if (streams_done) break;
     if (index_row && (a >= u || lagging.empty())) {
-      offer({st.Int(0), st.Int(1), ReadInfo(st, 2)});
-      index_row = st.Step(&s);
+      offer(st);
+      if (s.ok()) index_row = st.Step(&s);
       continue;
     }
     std::pop_heap(lagging.begin(), lagging.end(), lower_bound_first);
@@ -127,9 +185,7 @@ Status SqliteBackend::RecentWith(Reader* r, const ListQuery& q,
     lagging.pop_back();
     if (seen.contains(key)) continue;
     r->by_key.Bind(1, key);
-    if (r->by_key.Step(&s)) {
-      offer({r->by_key.Int(0), r->by_key.Int(1), ReadInfo(r->by_key, 2)});
-    }
+    if (r->by_key.Step(&s)) offer(r->by_key);
     r->by_key.Reset();
   }
   st.Reset();
@@ -174,10 +230,12 @@ Status SqliteBackend::ScanRecent(
     ListQuery q;
     q.limit = max_conversations;
     std::vector<ListedConversation> recent;
-    s = RecentWith(r.get(), q, &recent);
+    int64_t unmerged = 0;
+    s = RecentWith(r.get(), q, &recent, &unmerged);
     if (s.ok()) {
       s = r->db->QueryInt(
           "SELECT coalesce(sum(message_count), 0) FROM conversations", &total);
+      total += unmerged;
     }
     if (!r->db->Exec("COMMIT").ok()) (void)r->db->Exec("ROLLBACK");
     if (!s.ok()) return s;

@@ -3,7 +3,6 @@
 #include "sqlite/message_overlay.h"
 
 #include <algorithm>
-#include <limits>
 
 namespace convstore::internal {
 
@@ -11,20 +10,13 @@ void MessageOverlay::Reset(int64_t base, int64_t top,
                            std::span<const OverlayRow> rows) {
   MutexLock lock(&mu_);
   by_conv_.clear();
-  max_at_.clear();
   size_ = 0;
   base_ = base;
   top_ = std::max(base, top);
   for (const OverlayRow& r : rows) {
-    by_conv_[r.conv_key].push_back({r.seq, r.id});
-    NoteAt(r.conv_key, r.created_at_us);
+    by_conv_[r.conv_key].push_back(r.entry());
     ++size_;
   }
-}
-
-void MessageOverlay::NoteAt(int64_t conv_key, int64_t at_us) {
-  auto [it, inserted] = max_at_.try_emplace(conv_key, at_us);
-  if (!inserted) it->second = std::max(it->second, at_us);
 }
 
 void MessageOverlay::Add(std::span<const OverlayRow> rows, int64_t top) {
@@ -39,8 +31,7 @@ void MessageOverlay::Add(std::span<const OverlayRow> rows, int64_t top) {
     for (size_t j = i; j < end; ++j) {
       const OverlayRow& r = rows[j];
       if (r.id <= top_) continue;  // already held
-      by_conv_[r.conv_key].push_back({r.seq, r.id});
-      NoteAt(r.conv_key, r.created_at_us);
+      by_conv_[r.conv_key].push_back(r.entry());
       ++size_;
     }
   }
@@ -50,14 +41,12 @@ void MessageOverlay::Add(std::span<const OverlayRow> rows, int64_t top) {
 
 void MessageOverlay::DropThrough(int64_t through) {
   absl::flat_hash_map<int64_t, std::vector<OverlayEntry>> dropped;
-  absl::flat_hash_map<int64_t, int64_t> dropped_at;
   MutexLock lock(&mu_);
   if (through <= base_) return;
   if (through >= top_) {
     // Everything goes (the usual merge): swap, and free the entries after
     // the lock is released (`dropped` is destroyed after `lock`).
     dropped.swap(by_conv_);
-    dropped_at.swap(max_at_);
     size_ = 0;
     base_ = through;
     top_ = through;
@@ -71,7 +60,6 @@ void MessageOverlay::DropThrough(int64_t through) {
     size_ -= static_cast<size_t>(keep - v.begin());
     v.erase(v.begin(), keep);
     if (v.empty()) {
-      max_at_.erase(it->first);
       by_conv_.erase(it++);
     } else {
       ++it;
@@ -115,11 +103,11 @@ MessageOverlay::KeysView MessageOverlay::KeysWithEntriesIn(
     auto it = std::upper_bound(
         entries.begin(), entries.end(), after_id,
         [](int64_t id, const OverlayEntry& e) { return id < e.id; });
-    if (it != entries.end() && it->id <= through_id) {
-      auto at = max_at_.find(key);
-      v.keys.push_back({key, at == max_at_.end()
-                                 ? std::numeric_limits<int64_t>::max()
-                                 : at->second});
+    if (it == entries.end() || it->id > through_id) continue;
+    KeySummary& k = v.keys.emplace_back();
+    k.conv_key = key;
+    for (; it != entries.end() && it->id <= through_id; ++it) {
+      k.summary.Add(*it);
     }
   }
   return v;

@@ -36,19 +36,21 @@
 #include <vector>
 
 #include "mutex.h"
+#include "sqlite/unmerged_summary.h"
 
 namespace convstore::internal {
-
-struct OverlayEntry {
-  int64_t seq = 0;
-  int64_t id = 0;
-};
 
 struct OverlayRow {
   int64_t conv_key = 0;
   int64_t seq = 0;
   int64_t id = 0;
-  int64_t created_at_us = 0;  // the message's, for KeysWithEntriesIn
+  int64_t created_at_us = 0;
+  int64_t tokens_in = 0;
+  int64_t tokens_out = 0;
+  bool system = false;
+  OverlayEntry entry() const {
+    return {seq, id, created_at_us, tokens_in, tokens_out, system};
+  }
 };
 
 class MessageOverlay {
@@ -80,17 +82,16 @@ class MessageOverlay {
   // Every entry of `conv_key`.
   std::vector<OverlayEntry> EntriesOf(int64_t conv_key) const;
   // The coverage at the moment of the copy and the conversations with an
-  // entry whose id lies in (after_id, through_id], each with an upper bound
-  // of its entries' created_at_us (the largest of every entry it held since
-  // it last had none). In no particular order.
-  struct KeyAt {
+  // entry whose id lies in (after_id, through_id], each with the summary of
+  // those entries. In no particular order.
+  struct KeySummary {
     int64_t conv_key = 0;
-    int64_t max_created_at_us = 0;
+    UnmergedSummary summary;
   };
   struct KeysView {
     int64_t base = 0;
     int64_t top = 0;
-    std::vector<KeyAt> keys;
+    std::vector<KeySummary> keys;
   };
   KeysView KeysWithEntriesIn(int64_t after_id, int64_t through_id) const;
 
@@ -106,12 +107,6 @@ class MessageOverlay {
   size_t size_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<int64_t, std::vector<OverlayEntry>> by_conv_
       ABSL_GUARDED_BY(mu_);
-  // Per key of by_conv_: the largest created_at_us it was added with. Kept
-  // when a partial DropThrough removes some of its entries (an upper bound
-  // is all readers need), erased with the key.
-  absl::flat_hash_map<int64_t, int64_t> max_at_ ABSL_GUARDED_BY(mu_);
-  void NoteAt(int64_t conv_key, int64_t at_us)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 };
 
 }  // namespace convstore::internal

@@ -5,7 +5,9 @@
 // removing them on the writer (one PurgeMessagesOp per transaction).
 
 #include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,11 +17,18 @@
 namespace convstore::internal {
 namespace {
 
-// Conversations whose oldest messages lie beyond the newest ?1, with what
-// the count rule may not touch.
+// Conversations whose oldest messages lie beyond the newest ?1 by their
+// rows alone, with what the count rule may not touch. Rows count merged
+// messages only (schema version 11): conversations with unmerged ones are
+// weighed with those added (Effective below).
 constexpr const char* kOverCount =
-    "SELECT conv_key, conversation_id, last_seq, first_system_seq"
-    " FROM conversations WHERE last_seq - purged_count > ?1 ORDER BY conv_key";
+    "SELECT conv_key FROM conversations WHERE last_seq - purged_count > ?1"
+    " ORDER BY conv_key";
+
+// One conversation's row.
+constexpr const char* kRow =
+    "SELECT conversation_id, last_seq, first_system_seq, purged_count,"
+    " summarized_through_id FROM conversations WHERE conv_key = ?1";
 
 // One conversation's merged messages with seq <= ?2, oldest first (the
 // unmerged ones come from SqliteBackend::Unmerged).
@@ -29,7 +38,9 @@ constexpr const char* kUpToSeq =
 
 // Messages created before ?1, in storage order (which is seq order within
 // a conversation). ?2 = 1 spares each conversation's first system message;
-// ?3 > 0 skips what the count rule (keep the newest ?3) already chose.
+// ?3 > 0 skips what the count rule (keep the newest ?3) already chose. For
+// a conversation with unmerged messages the row's first_system_seq and
+// last_seq may be short of them: those rows are checked again (Effective).
 constexpr const char* kOlderThan =
     "SELECT m.id, m.conv_key, m.seq, c.conversation_id"
     " FROM messages m JOIN conversations c ON c.conv_key = m.conv_key"
@@ -39,6 +50,15 @@ constexpr const char* kOlderThan =
 
 // Rows the age scan holds before handing them out.
 constexpr size_t kAgeChunkRows = 16384;
+
+// What retention needs of one conversation, its unmerged messages added.
+struct RetentionRow {
+  bool exists = false;
+  std::string conversation_id;
+  int64_t last_seq = 0;
+  int64_t first_system_seq = 0;
+  int64_t purged_count = 0;
+};
 
 }  // namespace
 
@@ -54,27 +74,62 @@ Status SqliteBackend::SelectPurgeable(
   s = db->Exec("BEGIN");
   if (!s.ok()) return s;
   bool go_on = true;
+  Stmt row;
+  UnmergedReads unmerged_reads;
+  s = db->Prepare(kRow, &row);
+  if (s.ok()) s = unmerged_reads.Prepare(db.get());
+  std::vector<MessageOverlay::KeySummary> keys;
+  int64_t wm = 0;
+  if (s.ok()) s = UnmergedConversations(&unmerged_reads, &wm, &keys);
+  if (!s.ok()) return s;
+  absl::flat_hash_map<int64_t, UnmergedSummary> part_of;
+  for (const auto& k : keys) part_of.emplace(k.conv_key, k.summary);
+  auto effective = [&](int64_t key, RetentionRow* out) {
+    *out = RetentionRow();
+    int64_t row_through = 0;
+    row.Bind(1, key);
+    if (row.Step(&s)) {
+      out->exists = true;
+      out->conversation_id = row.Text(0);
+      out->last_seq = row.Int(1);
+      out->first_system_seq = row.Int(2);
+      out->purged_count = row.Int(3);
+      row_through = row.Int(4);
+    }
+    row.Reset();
+    if (!s.ok() || !out->exists) return;
+    auto it = part_of.find(key);
+    UnmergedSummary part;
+    s = UnmergedPart(&unmerged_reads, wm, key, row_through,
+                     it == part_of.end() ? nullptr : &it->second, &part);
+    out->last_seq = std::max(out->last_seq, part.last_seq);
+    if (out->first_system_seq == 0) {
+      out->first_system_seq = part.first_system_seq;
+    }
+  };
 
   if (query.keep_newest > 0) {
     Stmt convs, range, exists;
-    UnmergedReads unmerged_reads;
     std::vector<OverlayEntry> unmerged;
     s = db->Prepare(kOverCount, &convs);
     if (s.ok()) s = db->Prepare(kUpToSeq, &range);
-    if (s.ok()) s = unmerged_reads.Prepare(db.get());
     if (s.ok()) {
       s = db->Prepare(
           "SELECT 1 FROM messages WHERE id = ?1 AND conv_key = ?2 AND seq = ?3",
           &exists);
     }
     if (!s.ok()) return s;
-    convs.Bind(1, query.keep_newest);
-    while (go_on && convs.Step(&s)) {
+    auto choose = [&](int64_t key) {
+      RetentionRow conv;
+      effective(key, &conv);
+      if (!s.ok() || !conv.exists ||
+          conv.last_seq - conv.purged_count <= query.keep_newest) {
+        return;
+      }
       PurgeCandidates c;
-      const int64_t key = convs.Int(0);
-      c.conversation_id = convs.Text(1);
-      const int64_t spare = query.keep_first_system ? convs.Int(3) : 0;
-      const int64_t up_to = convs.Int(2) - query.keep_newest;
+      c.conversation_id = std::move(conv.conversation_id);
+      const int64_t spare = query.keep_first_system ? conv.first_system_seq : 0;
+      const int64_t up_to = conv.last_seq - query.keep_newest;
       range.Bind(1, key);
       range.Bind(2, up_to);
       while (range.Step(&s)) {
@@ -82,11 +137,11 @@ Status SqliteBackend::SelectPurgeable(
         if (seq != spare) c.rows.push_back({range.Int(1), key, seq});
       }
       range.Reset();
-      if (!s.ok()) return s;
+      if (!s.ok()) return;
       // The unmerged ones have higher seqs than every merged one. Entries of
       // rows deleted since the last merge match nothing: not counted.
       s = Unmerged(&unmerged_reads, key, 0, up_to + 1, &unmerged);
-      if (!s.ok()) return s;
+      if (!s.ok()) return;
       for (const OverlayEntry& e : unmerged) {
         if (e.seq == spare) continue;
         exists.Bind(1, e.id);
@@ -94,10 +149,25 @@ Status SqliteBackend::SelectPurgeable(
         exists.Bind(3, e.seq);
         const bool found = exists.Step(&s);
         exists.Reset();
-        if (!s.ok()) return s;
+        if (!s.ok()) return;
         if (found) c.rows.push_back({e.id, key, e.seq});
       }
       if (!c.rows.empty()) go_on = visit(std::move(c));
+    };
+    // By their rows first, then those whose unmerged messages may put them
+    // over (the rows of the first kind with unmerged messages included).
+    std::vector<int64_t> by_row;
+    convs.Bind(1, query.keep_newest);
+    while (convs.Step(&s)) {
+      const int64_t key = convs.Int(0);
+      if (!part_of.contains(key)) by_row.push_back(key);
+    }
+    convs.Reset();
+    if (!s.ok()) return s;
+    for (const auto& k : keys) by_row.push_back(k.conv_key);
+    std::sort(by_row.begin(), by_row.end());
+    for (size_t i = 0; s.ok() && go_on && i < by_row.size(); ++i) {
+      choose(by_row[i]);
     }
     if (!s.ok()) return s;
   }
@@ -109,6 +179,17 @@ Status SqliteBackend::SelectPurgeable(
     older.Bind(1, query.created_before_us);
     older.Bind(2, query.keep_first_system ? 1 : 0);
     older.Bind(3, query.keep_newest);
+    // The conversations with unmerged messages, as Effective sees them.
+    absl::flat_hash_map<int64_t, RetentionRow> checked;
+    auto spared = [&](int64_t key, int64_t seq) {
+      if (!part_of.contains(key)) return false;
+      auto [it, inserted] = checked.try_emplace(key);
+      if (inserted) effective(key, &it->second);
+      const RetentionRow& conv = it->second;
+      return (query.keep_first_system && seq == conv.first_system_seq) ||
+             (query.keep_newest > 0 &&
+              seq <= conv.last_seq - query.keep_newest);
+    };
     // Grouped by conversation a chunk at a time, so memory stays bounded
     // and each conversation's rows reach `visit` oldest first.
     absl::flat_hash_map<int64_t, PurgeCandidates> chunk;
@@ -122,9 +203,15 @@ Status SqliteBackend::SelectPurgeable(
     };
     while (go_on && older.Step(&s)) {
       const int64_t key = older.Int(1);
+      const int64_t seq = older.Int(2);
+      if (spared(key, seq)) {
+        if (!s.ok()) break;
+        continue;
+      }
+      if (!s.ok()) break;
       PurgeCandidates& c = chunk[key];
       if (c.conversation_id.empty()) c.conversation_id = older.Text(3);
-      c.rows.push_back({older.Int(0), key, older.Int(2)});
+      c.rows.push_back({older.Int(0), key, seq});
       if (++rows >= kAgeChunkRows) hand_out();
     }
     if (!s.ok()) return s;
@@ -133,7 +220,8 @@ Status SqliteBackend::SelectPurgeable(
   return db->Exec("COMMIT");
 }
 
-Status SqliteBackend::ApplyPurge(const PurgeMessagesOp& op) {
+Status SqliteBackend::ApplyPurge(const PurgeMessagesOp& op,
+                                 int64_t merged_through, int64_t last_id) {
   if (!purge_msg_.prepared()) {
     struct {
       Stmt* stmt;
@@ -143,12 +231,9 @@ Status SqliteBackend::ApplyPurge(const PurgeMessagesOp& op) {
          "DELETE FROM messages WHERE id = ?1 AND conv_key = ?2 AND seq = ?3"},
         {&purge_index_,
          "DELETE FROM message_index WHERE conv_key = ?1 AND seq = ?2"},
-        // Also brings activity_at_us level with last_at_us: the purged
-        // rows may be all the conversation had above the merge watermark,
-        // and no later merge would then see it (schema version 10).
         {&count_purged_,
-         "UPDATE conversations SET purged_count = purged_count + ?1,"
-         " activity_at_us = last_at_us WHERE conv_key = ?2"},
+         "UPDATE conversations SET purged_count = purged_count + ?1"
+         " WHERE conv_key = ?2"},
         // A removed first system message is no longer pinned; the next
         // system message appended takes its place (as in the cache).
         {&unpin_system_,
@@ -159,6 +244,17 @@ Status SqliteBackend::ApplyPurge(const PurgeMessagesOp& op) {
       Status s = writer_->Prepare(p.sql, p.stmt);
       if (!s.ok()) return s;
     }
+  }
+  // A row above the watermark counts in its conversation's summary through
+  // the reads (UnmergedPart) only while it exists: fold first.
+  absl::flat_hash_set<int64_t> folded;
+  for (const StoredMessageRef& r : op.rows) {
+    if (r.row_id <= merged_through ||
+        !folded.insert(r.conversation_key).second) {
+      continue;
+    }
+    Status s = FoldAbove(r.conversation_key, last_id);
+    if (!s.ok()) return s;
   }
   absl::flat_hash_map<int64_t, int64_t> removed;  // conv_key -> rows
   for (const StoredMessageRef& r : op.rows) {

@@ -129,6 +129,19 @@ CREATE INDEX conversations_by_user
   ON conversations(user_id, activity_at_us, conversation_id);
 )sql";
 
+// Version 11 (issue 3, throughput): batches stop updating the summary
+// columns; the merge folds each conversation's unmerged messages into them
+// (and a purge does, before it removes unmerged rows). summarized_through_id
+// says how far: the row covers its messages with id <= it, readers add the
+// rest (docs/architecture.md, "Summaries folded at merge"). Rows written
+// before this version cover every message they have.
+constexpr const char* kV11 = R"sql(
+ALTER TABLE conversations
+  ADD COLUMN summarized_through_id INTEGER NOT NULL DEFAULT 0;
+UPDATE conversations SET summarized_through_id =
+  (SELECT value FROM store_meta WHERE key = 'last_message_id');
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "conversations and messages", kV1},
     {2, "dead letters", kV2},
@@ -141,6 +154,7 @@ constexpr Migration kMigrations[] = {
      BackfillTurnRollups},
     {9, "unmerged messages indexed in memory", kV9},
     {10, "activity indexes refreshed at merge", kV10},
+    {11, "summaries folded at merge", kV11},
 };
 
 bool TableExists(Db* db, const char* name) {

@@ -34,43 +34,29 @@ constexpr const char* kIndexRange =
 // millions of conversations does not grow without bound.
 constexpr size_t kMaxCachedKeys = 1 << 20;
 
-// What one batch adds to a conversation's summary row.
+// One conversation's appends of a batch, as the duplicate check needs them.
 struct Delta {
-  int64_t count = 0;
-  int64_t tokens_in = 0;
-  int64_t tokens_out = 0;
-  int64_t first_at_us = 0;
-  int64_t last_at_us = 0;
-  int64_t last_seq = 0;
-  int64_t first_system_seq = 0;
   int64_t first_seq = 0;
+  int64_t last_seq = 0;
   // The batch's seqs of this conversation rise in LSN order (as Append
   // assigns them); if not, the duplicate check takes the exact path.
   bool ordered = true;
   std::string_view user_id;
 };
 
-// Sums one conversation's appends of a batch, [first, last) in LSN order.
+// One conversation's appends of a batch, [first, last) in LSN order.
 template <typename It>
 Delta Summarize(It first, It last) {
   Delta d;
   for (It p = first; p != last; ++p) {
     const Message& m = *p->op->message;
-    if (d.count == 0) {
-      d.first_at_us = m.created_at_us;
+    if (p == first) {
       d.first_seq = m.seq;
     } else if (m.seq <= d.last_seq) {
       d.ordered = false;
     }
-    ++d.count;
-    d.tokens_in += m.tokens_in;
-    d.tokens_out += m.tokens_out;
-    d.last_at_us = std::max(d.last_at_us, m.created_at_us);
     d.last_seq = std::max(d.last_seq, m.seq);
     if (d.user_id.empty()) d.user_id = m.user_id;
-    if (m.role == Role::kSystem && d.first_system_seq == 0) {
-      d.first_system_seq = m.seq;
-    }
   }
   return d;
 }
@@ -187,15 +173,21 @@ Status SqliteBackend::OpenWriter() {
        "SELECT conv_key FROM conversations WHERE conversation_id = ?"},
       {&insert_conv_, "INSERT INTO conversations(conversation_id) VALUES (?)"},
       {&insert_msg_, insert_msg},
-      {&update_conv_,
+      // The merge's (and a purge's) fold of unmerged messages into the
+      // summary (schema version 11). activity_at_us follows last_at_us.
+      {&fold_,
        "UPDATE conversations SET message_count = message_count + ?1,"
        " tokens_in = tokens_in + ?2, tokens_out = tokens_out + ?3,"
        " first_at_us = CASE WHEN first_at_us = 0 THEN ?4 ELSE first_at_us END,"
        " last_at_us = max(last_at_us, ?5), last_seq = max(last_seq, ?6),"
-       " first_system_seq = CASE WHEN first_system_seq = 0 THEN ?8"
-       " ELSE first_system_seq END"
-       " WHERE conv_key = ?7 AND (?10 = 1 OR last_seq < ?9)"},
-      // Apart from the counters: user_id is indexed, and an UPDATE that
+       " first_system_seq = CASE WHEN first_system_seq = 0 THEN ?7"
+       " ELSE first_system_seq END, activity_at_us = max(last_at_us, ?5),"
+       " summarized_through_id = ?8"
+       " WHERE conv_key = ?9 AND summarized_through_id <= ?10"},
+      {&row_state_,
+       "SELECT last_seq, summarized_through_id FROM conversations"
+       " WHERE conv_key = ?"},
+      // user_id is indexed, and an UPDATE that
       // assigns an indexed column rewrites its index entry even when the
       // value stays (schema version 10).
       {&set_user_,
@@ -211,8 +203,8 @@ Status SqliteBackend::OpenWriter() {
        "UPDATE store_meta SET value = max(value, ?) WHERE key = 'last_lsn'"},
       {&read_meta_, kReadMergeState},
       {&scan_tail_,
-       "SELECT conv_key, seq, id, created_at_us FROM messages WHERE id > ?"
-       " ORDER BY id"},
+       "SELECT conv_key, seq, id, created_at_us, tokens_in, tokens_out, role"
+       " FROM messages WHERE id > ? ORDER BY id"},
       {&set_last_id_,
        "UPDATE store_meta SET value = max(value, ?)"
        " WHERE key = 'last_message_id'"},
@@ -256,6 +248,7 @@ Status SqliteBackend::ResolveKey(const std::string& id, bool create,
     s = insert_conv_.Exec();
     if (!s.ok()) return s;
     *key = sqlite3_last_insert_rowid(writer_->raw());
+    last_seq_[*key] = 0;
   }
   if (*key != 0) {
     if (key_cache_.size() >= kMaxCachedKeys) key_cache_.clear();
@@ -290,6 +283,7 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       if (!s.ok()) return s;
       key_cache_.erase(del.conversation_id);
       user_set_.erase(key);
+      last_seq_.erase(key);
       if (del.audit != nullptr) {
         s = audit_->Apply(writer_.get(), AuditOp{*del.audit});
         if (!s.ok()) return s;
@@ -315,7 +309,7 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       s = delete_conv_.Exec();
       if (!s.ok()) return s;
     } else if (const auto* purge = std::get_if<PurgeMessagesOp>(&op.payload)) {
-      s = ApplyPurge(*purge);
+      s = ApplyPurge(*purge, merged_through, next_id);
       if (!s.ok()) return s;
     } else if (const auto* an = std::get_if<Boxed<AnalyticsOp>>(&op.payload)) {
       s = analytics_->Apply(writer_.get(), **an);
@@ -343,12 +337,12 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
             [](const PendingInsert& a, const PendingInsert& b) {
               return a.key != b.key ? a.key < b.key : a.lsn < b.lsn;
             });
-  // Summaries first: their UPDATE also refuses a duplicate (conversation,
-  // seq), which no index catches before the merge. A batch whose seqs all
-  // lie above the stored last_seq cannot repeat one; otherwise (changes()
-  // is 0, or seqs out of order) CheckDuplicateSeqs decides exactly. A
-  // deleted conversation's appends all precede its delete (a re-created
-  // one has a new key): they are dropped.
+  // Batches leave the summary columns to the merge (schema version 11), so
+  // the duplicate (conversation, seq) check, which no index makes before
+  // the merge, compares with the highest stored seq: a batch whose seqs rise
+  // above it cannot repeat one; otherwise CheckDuplicateSeqs decides
+  // exactly. A deleted conversation's appends all precede its delete (a
+  // re-created one has a new key): they are dropped.
   for (auto first = inserts.begin(); first != inserts.end();) {
     const int64_t key = first->key;
     auto last = first;
@@ -358,35 +352,18 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       continue;
     }
     const Delta d = Summarize(first, last);
-    bool exact = !d.ordered;
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      if (exact) {
-        s = CheckDuplicateSeqs(
-            key, merged_through, static_cast<size_t>(last - first),
-            [&](size_t i) {
-              return first[static_cast<ptrdiff_t>(i)].op->message->seq;
-            });
-        if (!s.ok()) return s;
-      }
-      update_conv_.Bind(1, d.count);
-      update_conv_.Bind(2, d.tokens_in);
-      update_conv_.Bind(3, d.tokens_out);
-      update_conv_.Bind(4, d.first_at_us);
-      update_conv_.Bind(5, d.last_at_us);
-      update_conv_.Bind(6, d.last_seq);
-      update_conv_.Bind(7, key);
-      update_conv_.Bind(8, d.first_system_seq);
-      update_conv_.Bind(9, d.first_seq);
-      update_conv_.Bind(10, exact ? 1 : 0);
-      s = update_conv_.Exec();
+    int64_t stored_last = 0;
+    s = LastSeq(key, &stored_last);
+    if (!s.ok()) return s;
+    if (!d.ordered || d.first_seq <= stored_last) {
+      s = CheckDuplicateSeqs(
+          key, merged_through, static_cast<size_t>(last - first),
+          [&](size_t i) {
+            return first[static_cast<ptrdiff_t>(i)].op->message->seq;
+          });
       if (!s.ok()) return s;
-      if (sqlite3_changes(writer_->raw()) > 0) break;
-      if (exact) {
-        return Status::Internal("conversation row " + std::to_string(key) +
-                                " missing");
-      }
-      exact = true;
     }
+    last_seq_[key] = std::max(stored_last, d.last_seq);
     if (!d.user_id.empty() && !user_set_.contains(key)) {
       set_user_.BindText(1, d.user_id);
       set_user_.Bind(2, key);
@@ -416,7 +393,8 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
     insert_msg_.Bind(13, m.created_at_us);
     s = insert_msg_.Exec();
     if (!s.ok()) return s;
-    pending_.push_back({p.key, m.seq, id, m.created_at_us});
+    pending_.push_back({p.key, m.seq, id, m.created_at_us, m.tokens_in,
+                        m.tokens_out, m.role == Role::kSystem});
   }
   batch_top_ = next_id;
   if (!pending_.empty()) {
@@ -446,6 +424,7 @@ Status SqliteBackend::Apply(std::span<const WriteOp> batch) {
     }
     key_cache_.clear();
     user_set_.clear();
+    last_seq_.clear();
     return s;
   }
   last_lsn_ = batch.back().lsn;
@@ -475,7 +454,8 @@ Status SqliteBackend::Close() {
     find_key_ = Stmt();
     insert_conv_ = Stmt();
     insert_msg_ = Stmt();
-    update_conv_ = Stmt();
+    fold_ = Stmt();
+    row_state_ = Stmt();
     set_user_ = Stmt();
     delete_msgs_ = Stmt();
     delete_index_ = Stmt();
@@ -531,9 +511,12 @@ Status SqliteBackend::AcquireReader(std::unique_ptr<Reader>* out) {
   if (s.ok()) s = Configure(r->db.get(), /*writer=*/false);
   const std::string conv_sql =
       std::string("SELECT conv_key, first_system_seq, ") +
-      kConversationColumns + ", activity_at_us FROM conversations WHERE ";
-  // activity_at_us is last_at_us except for conversations with unmerged
-  // messages, which RecentWith orders itself. Column 10 (kActivityColumn).
+      kConversationColumns +
+      ", activity_at_us, summarized_through_id FROM conversations WHERE ";
+  // The row's summary covers its messages up to summarized_through_id
+  // (column 11); activity_at_us (column 10) is its last_at_us. Readers add
+  // the unmerged messages (UnmergedPart), and RecentWith orders
+  // conversations that have some itself.
   const std::string page =
       "(activity_at_us, conversation_id) < (?2, ?3) AND message_count > 0"
       " ORDER BY activity_at_us DESC, conversation_id DESC LIMIT ?4";
@@ -569,8 +552,10 @@ Status SqliteBackend::AcquireReader(std::unique_ptr<Reader>* out) {
   if (s.ok())
     s = r->db->Prepare(conv_sql + "user_id = ?1 AND " + page, &r->list_user);
   if (s.ok()) {
-    s = r->db->Prepare("SELECT conv_key FROM conversations WHERE user_id = ?1",
-                       &r->user_keys);
+    s = r->db->Prepare(
+        "SELECT conv_key FROM conversations WHERE user_id = ?1"
+        " LIMIT ?2",
+        &r->user_keys);
   }
   if (!s.ok()) {
     MutexLock lock(&pool_mu_);
@@ -602,12 +587,14 @@ Status SqliteBackend::LoadWith(Reader* r, std::string_view id,
   if (!s.ok()) return s;
   int64_t key = 0;
   int64_t first_system_seq = 0;
+  int64_t row_through = 0;
   r->find_conv.BindText(1, id);
   if (r->find_conv.Step(&s)) {
     key = r->find_conv.Int(0);
     first_system_seq = r->find_conv.Int(1);
     out->exists = true;
     out->info = ReadInfo(r->find_conv, 2);
+    row_through = r->find_conv.Int(kSummarizedThroughColumn);
   }
   r->find_conv.Reset();
   std::vector<OverlayEntry> unmerged;
@@ -623,11 +610,20 @@ Status SqliteBackend::LoadWith(Reader* r, std::string_view id,
   if (s.ok() && key != 0) {
     const int64_t before =
         before_seq > 0 ? before_seq : std::numeric_limits<int64_t>::max();
+    // Every unmerged message: those above the row's summarized_through_id
+    // complete its summary (schema version 11), those in the range are read.
+    s = Unmerged(&r->unmerged, key, std::numeric_limits<int64_t>::min(),
+                 std::numeric_limits<int64_t>::max(), &unmerged);
+    UnmergedSummary part;
+    for (const OverlayEntry& e : unmerged) {
+      if (e.id > row_through) part.Add(e);
+    }
+    part.AddTo(&out->info, &first_system_seq);
     // Newest first: the unmerged messages (above every merged one of the
     // conversation), then the merged ones below them.
-    s = Unmerged(&r->unmerged, key, after_seq, before, &unmerged);
     int64_t index_before = before;
     for (auto it = unmerged.rbegin(); s.ok() && it != unmerged.rend(); ++it) {
+      if (it->seq <= after_seq || it->seq >= before) continue;
       if (max_messages > 0 && out->messages.size() >= max_messages) break;
       index_before = std::min(index_before, it->seq);
       if (MessagePtr m = fetch(*it)) out->messages.push_back(std::move(m));
@@ -708,10 +704,38 @@ Status SqliteBackend::Counts(StorageCounts* out) {
       " FROM conversations WHERE message_count > 0",
       &st);
   if (!s.ok()) return s;
+  s = r->db->Exec("BEGIN");
+  if (!s.ok()) return s;
+  int64_t conversations = 0;
+  int64_t messages = 0;
   if (st.Step(&s)) {
-    out->conversations = static_cast<uint64_t>(st.Int(0));
-    out->messages = static_cast<uint64_t>(st.Int(1));
+    conversations = st.Int(0);
+    messages = st.Int(1);
   }
+  st.Reset();
+  // The rows count merged messages only (schema version 11): add the
+  // others, and the conversations that have nothing else.
+  std::vector<MessageOverlay::KeySummary> keys;
+  int64_t wm = 0;
+  if (s.ok()) s = UnmergedConversations(&r->unmerged, &wm, &keys);
+  for (size_t i = 0; s.ok() && i < keys.size(); ++i) {
+    const MessageOverlay::KeySummary& k = keys[i];
+    r->by_key.Bind(1, k.conv_key);
+    if (r->by_key.Step(&s)) {
+      const int64_t row_count = r->by_key.Int(4);  // message_count
+      UnmergedSummary part;
+      s = UnmergedPart(&r->unmerged, wm, k.conv_key,
+                       r->by_key.Int(kSummarizedThroughColumn), &k.summary,
+                       &part);
+      messages += part.count;
+      if (row_count == 0 && part.count > 0) ++conversations;
+    }
+    r->by_key.Reset();
+  }
+  if (!r->db->Exec("COMMIT").ok()) (void)r->db->Exec("ROLLBACK");
+  if (!s.ok()) return s;
+  out->conversations = static_cast<uint64_t>(conversations);
+  out->messages = static_cast<uint64_t>(messages);
   return s;
 }
 

@@ -38,6 +38,7 @@
 #include "sqlite/keys_table.h"
 #include "sqlite/message_overlay.h"
 #include "sqlite/sqlite_handle.h"
+#include "sqlite/unmerged_summary.h"
 #include "storage_backend.h"
 
 namespace convstore::internal {
@@ -98,8 +99,7 @@ class SqliteBackend final : public StorageBackend {
   struct UnmergedReads {
     Stmt meta;  // merged_through_id, last_message_id
     Stmt scan;  // one conversation's messages in an id range
-    Stmt keys;  // the conversations with messages in an id range, and the
-                // newest created_at_us of each
+    Stmt rows;  // every message in an id range (for the summaries)
     Status Prepare(Db* db);
     // This snapshot's merge watermark and highest assigned message id.
     Status ReadMergeState(int64_t* wm, int64_t* hi);
@@ -114,7 +114,11 @@ class SqliteBackend final : public StorageBackend {
   Status ApplyInTransaction(std::span<const WriteOp> batch);
   // Removes the rows of a retention batch (sqlite/message_retention.cc).
   // The unmerged-message methods below live in sqlite/unmerged_messages.cc.
-  Status ApplyPurge(const PurgeMessagesOp& op);
+  // First folds the unmerged messages of each conversation that loses an
+  // unmerged row into its summary (the reads could no longer count them).
+  // `merged_through`, `last_id`: as SyncOverlay returned them.
+  Status ApplyPurge(const PurgeMessagesOp& op, int64_t merged_through,
+                    int64_t last_id);
   Status AcquireReader(std::unique_ptr<Reader>* out);
   void ReleaseReader(std::unique_ptr<Reader> reader);
   Status LoadWith(Reader* r, std::string_view id, int64_t after_seq,
@@ -126,23 +130,40 @@ class SqliteBackend final : public StorageBackend {
   // were deleted may be included; they match no row.
   Status Unmerged(UnmergedReads* st, int64_t conv_key, int64_t after_seq,
                   int64_t before_seq, std::vector<OverlayEntry>* out);
-  // Inside a read transaction on the connection of `st`: the conversations
-  // with a message above this snapshot's watermark (possibly a few more,
-  // whose rows were deleted since), each with an upper bound of those
-  // messages' created_at_us, in no particular order.
-  Status UnmergedConversations(UnmergedReads* st,
-                               std::vector<MessageOverlay::KeyAt>* out);
-  // A conversation row with the keys the read paths need.
+  // Inside a read transaction on the connection of `st`: this snapshot's
+  // watermark, and the conversations with a message above it (possibly a
+  // few more, whose rows were deleted since), each with the summary of those
+  // messages, in no particular order.
+  Status UnmergedConversations(UnmergedReads* st, int64_t* wm,
+                               std::vector<MessageOverlay::KeySummary>* out);
+  // What conv_key's unmerged messages add to its row, whose
+  // summarized_through_id is `row_through`: `above_wm` (its entry from
+  // UnmergedConversations, null if none) unless a purge folded part of them
+  // into the row since the merge (row_through > wm), then read exactly.
+  Status UnmergedPart(UnmergedReads* st, int64_t wm, int64_t conv_key,
+                      int64_t row_through, const UnmergedSummary* above_wm,
+                      UnmergedSummary* out);
+  // A conversation row with the keys the read paths need, its unmerged
+  // messages added.
   struct ListedConversation {
     int64_t key = 0;
     int64_t first_system_seq = 0;
     ConversationInfo info;
   };
+  // Reads the row `st` stands on (the Reader's conversation-row layout) and
+  // adds its unmerged part. `lagging`: UnmergedConversations' answer by key.
+  Status ReadListed(
+      Reader* r, const Stmt& st, int64_t wm,
+      const absl::flat_hash_map<int64_t, UnmergedSummary>& lagging,
+      ListedConversation* out);
   // Inside a read transaction on r: up to q.limit conversations with
   // messages (of q.user_id if set, below q's cursor if any), in descending
   // (last_at_us, conversation_id) order (sqlite/conversation_lists.cc).
+  // `unmerged_count`, if not null, gets the number of messages above the
+  // watermark (for ScanRecent's estimate).
   Status RecentWith(Reader* r, const ListQuery& q,
-                    std::vector<ListedConversation>* out);
+                    std::vector<ListedConversation>* out,
+                    int64_t* unmerged_count = nullptr);
   // Writer, inside the batch transaction: reads the watermark and the last
   // assigned id, and brings overlay_ up to date with what other processes
   // committed since this one last wrote.
@@ -151,14 +172,27 @@ class SqliteBackend final : public StorageBackend {
   // conversation `key` repeats within them or is already stored.
   Status CheckDuplicateSeqs(int64_t key, int64_t merged_through, size_t n,
                             const std::function<int64_t(size_t)>& seq_at);
+  // Writer: the highest seq stored for conversation `key` (its row's
+  // last_seq or an unmerged message's), cached in last_seq_. Internal if
+  // the row is missing.
+  Status LastSeq(int64_t key, int64_t* last_seq);
+  // Writer, inside a transaction: adds `sum` to conversation `key`'s row
+  // and sets its summarized_through_id to `through`, if that is at most
+  // `if_through_at_most`; *folded says whether it did.
+  Status Fold(int64_t key, const UnmergedSummary& sum, int64_t through,
+              int64_t if_through_at_most, bool* folded);
+  // Writer, inside a transaction, the overlay complete up to `through`:
+  // folds every message of `key` above its row's summarized_through_id
+  // into the row (nothing if the row is gone or there is none).
+  Status FoldAbove(int64_t key, int64_t through);
 
   const Options options_;
 
   // Writer thread only.
   std::unique_ptr<Db> writer_;
-  Stmt find_key_, insert_conv_, insert_msg_, update_conv_, set_user_,
-      delete_msgs_, delete_msg_, delete_index_, delete_conv_, set_lsn_,
-      read_meta_, scan_tail_, set_last_id_;
+  Stmt find_key_, insert_conv_, insert_msg_, set_user_, delete_msgs_,
+      delete_msg_, delete_index_, delete_conv_, set_lsn_, read_meta_,
+      scan_tail_, set_last_id_, fold_, row_state_;
   // The exact duplicate check (prepared on first use).
   Stmt seq_in_index_, row_exists_;
   // Retention (prepared on first use).
@@ -179,6 +213,9 @@ class SqliteBackend final : public StorageBackend {
   // Conversations whose stored user_id is known to be set (so a batch
   // need not try to set it); forgotten with key_cache_.
   absl::flat_hash_set<int64_t> user_set_;
+  // LastSeq's answers, kept up to date by each batch; forgotten with
+  // key_cache_ and whenever another process wrote.
+  absl::flat_hash_map<int64_t, int64_t> last_seq_;
   uint64_t last_lsn_ = 0;
   // Analytics tables: writes on the writer thread, reads on its own
   // connection.

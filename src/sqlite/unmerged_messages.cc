@@ -22,18 +22,31 @@ Status SqliteBackend::UnmergedReads::Prepare(Db* db) {
   Status s = db->Prepare(kReadMergeState, &meta);
   if (s.ok()) {
     s = db->Prepare(
-        "SELECT seq, id FROM messages WHERE id > ?1 AND id <= ?2"
+        "SELECT seq, id, created_at_us, tokens_in, tokens_out, role"
+        " FROM messages WHERE id > ?1 AND id <= ?2"
         " AND conv_key = ?3 AND seq > ?4 AND seq < ?5 ORDER BY id",
         &scan);
   }
   if (s.ok()) {
     s = db->Prepare(
-        "SELECT conv_key, max(created_at_us) FROM messages"
-        " WHERE id > ?1 AND id <= ?2 GROUP BY conv_key",
-        &keys);
+        "SELECT conv_key, seq, id, created_at_us, tokens_in, tokens_out, role"
+        " FROM messages WHERE id > ?1 AND id <= ?2 ORDER BY id",
+        &rows);
   }
   return s;
 }
+
+namespace {
+
+// An OverlayEntry from columns (seq, id, created_at_us, tokens_in,
+// tokens_out, role) starting at `c`.
+OverlayEntry EntryAt(const Stmt& st, int c) {
+  return {st.Int(c),     st.Int(c + 1),
+          st.Int(c + 2), st.Int(c + 3),
+          st.Int(c + 4), st.Int(c + 5) == static_cast<int64_t>(Role::kSystem)};
+}
+
+}  // namespace
 
 // Why no read misses a committed message (docs/architecture.md, "Unmerged
 // messages"). In the caller's snapshot S, message_index holds every message
@@ -76,9 +89,7 @@ Status SqliteBackend::Unmerged(UnmergedReads* st, int64_t conv_key,
     st->scan.Bind(3, conv_key);
     st->scan.Bind(4, after_seq);
     st->scan.Bind(5, before_seq);
-    while (st->scan.Step(&s)) {
-      out->push_back({st->scan.Int(0), st->scan.Int(1)});
-    }
+    while (st->scan.Step(&s)) out->push_back(EntryAt(st->scan, 0));
     st->scan.Reset();
   };
   scan(wm, std::min(v.base, hi));
@@ -95,42 +106,59 @@ Status SqliteBackend::Unmerged(UnmergedReads* st, int64_t conv_key,
 
 // The same three ranges as Unmerged, for every conversation at once.
 Status SqliteBackend::UnmergedConversations(
-    UnmergedReads* st, std::vector<MessageOverlay::KeyAt>* out) {
+    UnmergedReads* st, int64_t* wm,
+    std::vector<MessageOverlay::KeySummary>* out) {
   out->clear();
-  int64_t wm = 0;
+  *wm = 0;
   int64_t hi = 0;
-  Status s = st->ReadMergeState(&wm, &hi);
-  if (!s.ok() || hi <= wm) return s;
+  Status s = st->ReadMergeState(wm, &hi);
+  if (!s.ok() || hi <= *wm) return s;
   if (snapshot_hook_) snapshot_hook_();
   // The overlay holds entries in (base, top] only, so asking for (wm, hi]
   // yields the first range.
-  MessageOverlay::KeysView v = overlay_.KeysWithEntriesIn(wm, hi);
+  MessageOverlay::KeysView v = overlay_.KeysWithEntriesIn(*wm, hi);
   *out = std::move(v.keys);
   // The scanned ranges are empty in the usual case; when they are not, a
-  // key found in both keeps the larger bound.
+  // key found in both sums the parts (the ranges do not overlap).
   absl::flat_hash_map<int64_t, size_t> pos;  // conv_key -> index in *out
   auto scan = [&](int64_t lo_id, int64_t hi_id) {
     if (!s.ok() || hi_id <= lo_id) return;
     if (pos.empty()) {
       for (size_t i = 0; i < out->size(); ++i) pos[(*out)[i].conv_key] = i;
     }
-    st->keys.Bind(1, lo_id);
-    st->keys.Bind(2, hi_id);
-    while (st->keys.Step(&s)) {
-      const int64_t key = st->keys.Int(0);
-      const int64_t at = st->keys.Int(1);
+    st->rows.Bind(1, lo_id);
+    st->rows.Bind(2, hi_id);
+    while (st->rows.Step(&s)) {
+      const int64_t key = st->rows.Int(0);
       auto [it, inserted] = pos.try_emplace(key, out->size());
-      if (inserted) {
-        out->push_back({key, at});
-      } else {
-        int64_t& bound = (*out)[it->second].max_created_at_us;
-        bound = std::max(bound, at);
-      }
+      if (inserted) out->push_back({key, UnmergedSummary()});
+      (*out)[it->second].summary.Add(EntryAt(st->rows, 1));
     }
-    st->keys.Reset();
+    st->rows.Reset();
   };
-  scan(wm, std::min(v.base, hi));
-  scan(std::max(v.top, wm), hi);
+  scan(*wm, std::min(v.base, hi));
+  scan(std::max(v.top, *wm), hi);
+  return s;
+}
+
+Status SqliteBackend::UnmergedPart(UnmergedReads* st, int64_t wm,
+                                   int64_t conv_key, int64_t row_through,
+                                   const UnmergedSummary* above_wm,
+                                   UnmergedSummary* out) {
+  *out = UnmergedSummary();
+  if (above_wm == nullptr) return Status::OK();
+  if (row_through <= wm) {
+    *out = *above_wm;
+    return Status::OK();
+  }
+  // A purge folded this conversation's messages up to row_through into its
+  // row after the last merge; only those above count. Rare.
+  std::vector<OverlayEntry> entries;
+  Status s = Unmerged(st, conv_key, std::numeric_limits<int64_t>::min(),
+                      std::numeric_limits<int64_t>::max(), &entries);
+  for (const OverlayEntry& e : entries) {
+    if (e.id > row_through) out->Add(e);
+  }
   return s;
 }
 
@@ -198,15 +226,18 @@ Status SqliteBackend::SyncOverlay(int64_t* merged_through, int64_t* last_id) {
   const int64_t top = overlay_.top();
   if (*merged_through == base && *last_id == top) return Status::OK();
   // Another process wrote or merged since our last transaction (or the file
-  // went back, which only a restored copy could do: start over).
+  // went back, which only a restored copy could do: start over). Its
+  // messages may have raised a conversation's last seq.
+  last_seq_.clear();
   const bool restart = *merged_through < base || *last_id < top;
   const int64_t from =
       restart ? *merged_through : std::max(top, *merged_through);
   std::vector<OverlayRow> rows;
   scan_tail_.Bind(1, from);
   while (scan_tail_.Step(&s)) {
-    rows.push_back({scan_tail_.Int(0), scan_tail_.Int(1), scan_tail_.Int(2),
-                    scan_tail_.Int(3)});
+    const OverlayEntry e = EntryAt(scan_tail_, 1);
+    rows.push_back({scan_tail_.Int(0), e.seq, e.id, e.created_at_us,
+                    e.tokens_in, e.tokens_out, e.system});
   }
   scan_tail_.Reset();
   if (!s.ok()) return s;
@@ -245,14 +276,6 @@ Status SqliteBackend::Maintain() {
          " SELECT conv_key, seq, id FROM messages WHERE id > ?1"
          " ORDER BY conv_key, seq",
          merged_through},
-        // The activity indexes catch up (schema version 10): after this no
-        // message lies above the watermark, so every conversation's
-        // activity_at_us must equal its last_at_us. Only conversations with
-        // a merged message can differ (a purge aligns the rest, ApplyPurge).
-        {"UPDATE conversations SET activity_at_us = last_at_us"
-         " WHERE conv_key IN (SELECT conv_key FROM messages WHERE id > ?1)"
-         " AND activity_at_us <> last_at_us",
-         merged_through},
         {"UPDATE store_meta SET value = ?1 WHERE key = 'merged_through_id'",
          last_id},
     };
@@ -263,6 +286,20 @@ Status SqliteBackend::Maintain() {
       st.Bind(1, step.arg);
       s = st.Exec();
       if (!s.ok()) break;
+    }
+    // The summaries catch up (schema version 11), and with them the
+    // activity indexes (version 10): after this no message lies above the
+    // watermark. Conversations without one need nothing (a purge folded
+    // theirs, ApplyPurge).
+    const MessageOverlay::KeysView v =
+        overlay_.KeysWithEntriesIn(merged_through, last_id);
+    for (size_t i = 0; s.ok() && i < v.keys.size(); ++i) {
+      const MessageOverlay::KeySummary& k = v.keys[i];
+      bool folded = false;
+      s = Fold(k.conv_key, k.summary, last_id, merged_through, &folded);
+      // Not folded: a purge folded part of them since the last merge, or
+      // the conversation is gone.
+      if (s.ok() && !folded) s = FoldAbove(k.conv_key, last_id);
     }
   }
   if (s.ok()) s = writer_->Exec("COMMIT");

@@ -1,0 +1,265 @@
+// Copyright 2026 The convstore Authors.
+//
+// Summaries folded at merge (schema version 11, sqlite/summary_fold.cc):
+// batches leave the conversations row alone and the merge (or a purge)
+// folds the unmerged messages into it. Whatever the mix of merged and
+// unmerged messages, purges, reopens and processes, a conversation's
+// summary must be what its appends say, and a repeated seq must still be
+// refused.
+
+#include <catch2/catch.hpp>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "backend_testutil.h"
+
+namespace convstore::internal {
+namespace {
+
+using namespace backend_test;  // NOLINT(build/namespaces)
+
+// Merges only when Maintain is called, and then everything.
+Options MergeOnDemand(const TempDir& dir) {
+  Options o = BackendOptions(dir);
+  o.index_merge_rows = 1;
+  return o;
+}
+
+void RequireMaintain(StorageBackend* b) {
+  Status s = b->Maintain();
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+}
+
+// What each conversation's summary must say: every message ever appended
+// counts (message_count includes purged ones); `stored` is what is left.
+struct Model {
+  struct Conv {
+    ConversationInfo info;
+    int64_t stored = 0;
+    int64_t first_system_seq = 0;  // the pinned system message, 0 if none
+  };
+  std::map<std::string, Conv> convs;
+
+  void Append(BatchBuilder* bb, const std::string& id, const Message& m) {
+    bb->Append(id, m);
+    Conv& c = convs[id];
+    ConversationInfo& i = c.info;
+    i.conversation_id = id;
+    if (i.user_id.empty()) i.user_id = m.user_id;
+    if (i.message_count == 0) i.first_at_us = m.created_at_us;
+    ++i.message_count;
+    i.tokens_in += m.tokens_in;
+    i.tokens_out += m.tokens_out;
+    i.last_at_us = std::max(i.last_at_us, m.created_at_us);
+    i.last_seq = std::max(i.last_seq, m.seq);
+    ++c.stored;
+    if (m.role == Role::kSystem && c.first_system_seq == 0) {
+      c.first_system_seq = m.seq;
+    }
+  }
+};
+
+Message Msg(int64_t seq, Role role, int64_t at_us, int64_t tokens) {
+  Message m = Make(seq, role, "m" + std::to_string(seq), at_us, "u");
+  m.tokens_in = tokens;
+  m.tokens_out = 2 * tokens;
+  return m;
+}
+
+void CheckInfo(const ConversationInfo& got, const ConversationInfo& want) {
+  INFO(want.conversation_id);
+  CHECK(got.conversation_id == want.conversation_id);
+  CHECK(got.user_id == want.user_id);
+  CHECK(got.message_count == want.message_count);
+  CHECK(got.tokens_in == want.tokens_in);
+  CHECK(got.tokens_out == want.tokens_out);
+  CHECK(got.first_at_us == want.first_at_us);
+  CHECK(got.last_at_us == want.last_at_us);
+  CHECK(got.last_seq == want.last_seq);
+}
+
+// Every way a summary is read: by id, in a listing, in ScanRecent, and
+// the totals.
+void CheckAgainst(StorageBackend* b, const Model& model) {
+  uint64_t stored = 0;
+  for (const auto& [id, c] : model.convs) {
+    const StoredConversation conv = Load(b, id);
+    REQUIRE(conv.exists);
+    CheckInfo(conv.info, c.info);
+    CHECK(static_cast<int64_t>(conv.messages.size()) == c.stored);
+    if (c.first_system_seq == 0) {
+      CHECK(conv.first_system == nullptr);
+    } else {
+      REQUIRE(conv.first_system != nullptr);
+      CHECK(conv.first_system->seq == c.first_system_seq);
+    }
+    stored += static_cast<uint64_t>(c.stored);
+  }
+  ListQuery q;
+  q.limit = 1000;
+  const std::vector<ConversationInfo> listed = List(b, q);
+  REQUIRE(listed.size() == model.convs.size());
+  for (const ConversationInfo& i : listed) {
+    CheckInfo(i, model.convs.at(i.conversation_id).info);
+  }
+  size_t scanned = 0;
+  Status s = b->ScanRecent(1000, 0, [&](StoredConversation&& c) {
+    CheckInfo(c.info, model.convs.at(c.info.conversation_id).info);
+    ++scanned;
+    return true;
+  });
+  REQUIRE(s.ok());
+  CHECK(scanned == model.convs.size());
+  const StorageCounts counts = Counts(b);
+  CHECK(counts.conversations == model.convs.size());
+  CHECK(counts.messages == stored);
+}
+
+TEST_CASE("a summary counts unmerged messages wherever it is read",
+          "[summary_fold]") {
+  TempDir dir;
+  const Options o = MergeOnDemand(dir);
+  auto b = OpenBackend(o);
+  auto other = OpenBackend(o);  // another process: its overlay stays empty
+  Model model;
+  BatchBuilder bb;
+  // Within "a" a later message carries an older timestamp; "b" starts
+  // with a user message, so its system message comes later.
+  model.Append(&bb, "a", Msg(1, Role::kSystem, 500, 1));
+  model.Append(&bb, "b", Msg(1, Role::kUser, 100, 2));
+  model.Append(&bb, "a", Msg(2, Role::kUser, 300, 3));
+  RequireCommit(&bb, b.get());
+  model.Append(&bb, "b", Msg(2, Role::kSystem, 200, 4));
+  model.Append(&bb, "c", Msg(1, Role::kUser, 900, 5));
+  RequireCommit(&bb, b.get());
+  CheckAgainst(b.get(), model);
+  CheckAgainst(other.get(), model);
+
+  RequireMaintain(b.get());
+  CheckAgainst(b.get(), model);
+  CheckAgainst(other.get(), model);
+
+  // Merged and unmerged at once.
+  model.Append(&bb, "a", Msg(3, Role::kUser, 700, 6));
+  model.Append(&bb, "d", Msg(1, Role::kAssistant, 50, 7));
+  RequireCommit(&bb, b.get());
+  CheckAgainst(b.get(), model);
+  CheckAgainst(other.get(), model);
+
+  // Reopened: the overlay is rebuilt from the rows above the watermark.
+  REQUIRE(b->Close().ok());
+  b = OpenBackend(o);
+  CheckAgainst(b.get(), model);
+
+  // The other process appends: b finds those rows by scanning, then merges
+  // them with its own.
+  BatchBuilder bb2(1000);
+  model.Append(&bb2, "a", Msg(4, Role::kSystem, 800, 8));
+  model.Append(&bb2, "e", Msg(1, Role::kUser, 10, 9));
+  RequireCommit(&bb2, other.get());
+  CheckAgainst(b.get(), model);
+  CheckAgainst(other.get(), model);
+  model.Append(&bb, "b", Msg(3, Role::kUser, 1000, 10));
+  RequireCommit(&bb, b.get());
+  RequireMaintain(b.get());
+  CheckAgainst(b.get(), model);
+  CheckAgainst(other.get(), model);
+  REQUIRE(b->Close().ok());
+  b = OpenBackend(o);
+  CheckAgainst(b.get(), model);
+}
+
+TEST_CASE("a purge of unmerged rows folds them into the summary first",
+          "[summary_fold]") {
+  TempDir dir;
+  const Options o = MergeOnDemand(dir);
+  auto b = OpenBackend(o);
+  auto other = OpenBackend(o);
+  Model model;
+  BatchBuilder bb;
+  model.Append(&bb, "x", Msg(1, Role::kSystem, 100, 1));
+  RequireCommit(&bb, b.get());
+  RequireMaintain(b.get());
+  // Seqs 2..5 unmerged, 3 a second system message.
+  for (int64_t seq = 2; seq <= 5; ++seq) {
+    model.Append(
+        &bb, "x",
+        Msg(seq, seq == 3 ? Role::kSystem : Role::kUser, 100 * seq, seq));
+  }
+  RequireCommit(&bb, b.get());
+  // Retention removes 2 and 3 (unmerged), then the pinned 1 (merged).
+  uint64_t lsn = bb.last_lsn();
+  std::vector<WriteOp> purge{PurgeOp(o.path, "x", 2, ++lsn),
+                             PurgeOp(o.path, "x", 3, ++lsn)};
+  REQUIRE(b->Apply(purge).ok());
+  model.convs["x"].stored -= 2;
+  CheckAgainst(b.get(), model);
+  CheckAgainst(other.get(), model);
+  REQUIRE(b->Apply(std::vector<WriteOp>{PurgeOp(o.path, "x", 1, ++lsn)}).ok());
+  model.convs["x"].stored -= 1;
+  // Unpinned: the next system message appended takes its place, not the
+  // purged seq 3 whose overlay entry is still there.
+  model.convs["x"].first_system_seq = 0;
+  CheckAgainst(b.get(), model);
+  BatchBuilder more(lsn + 1);
+  model.Append(&more, "x", Msg(6, Role::kSystem, 50, 6));
+  model.Append(&more, "x", Msg(7, Role::kUser, 650, 7));
+  RequireCommit(&more, b.get());
+  CheckAgainst(b.get(), model);
+  CheckAgainst(other.get(), model);
+  REQUIRE(b->Close().ok());
+  b = OpenBackend(o);
+  CheckAgainst(b.get(), model);
+  // The merge folds only what the purge did not.
+  RequireMaintain(b.get());
+  CheckAgainst(b.get(), model);
+  CheckAgainst(other.get(), model);
+}
+
+TEST_CASE("a repeated seq is refused whether or not the writer knows it",
+          "[summary_fold]") {
+  TempDir dir;
+  const Options o = MergeOnDemand(dir);
+  auto b = OpenBackend(o);
+  BatchBuilder bb;
+  for (int64_t seq = 1; seq <= 3; ++seq) {
+    bb.Append("a", Msg(seq, Role::kUser, seq, 1));
+  }
+  RequireCommit(&bb, b.get());
+  auto refused = [&](StorageBackend* to, BatchBuilder* with) {
+    Status s = with->Commit(to);
+    INFO(s.ToString());
+    CHECK(s.IsInvalidArgument());
+  };
+  bb.Append("a", Msg(3, Role::kUser, 4, 1));
+  refused(b.get(), &bb);
+  // Reopened, so nothing is cached: found in the overlay.
+  REQUIRE(b->Close().ok());
+  b = OpenBackend(o);
+  bb.Append("a", Msg(2, Role::kUser, 4, 1));
+  refused(b.get(), &bb);
+  // Merged: found in the index.
+  RequireMaintain(b.get());
+  bb.Append("a", Msg(3, Role::kUser, 4, 1));
+  refused(b.get(), &bb);
+  // This writer appends 4 (and knows it as the last), another process
+  // appends 5.
+  bb.Append("a", Msg(4, Role::kUser, 5, 1));
+  RequireCommit(&bb, b.get());
+  auto other = OpenBackend(o);
+  BatchBuilder bb2(1000);
+  bb2.Append("a", Msg(5, Role::kUser, 6, 1));
+  RequireCommit(&bb2, other.get());
+  bb.Append("a", Msg(5, Role::kUser, 7, 1));
+  refused(b.get(), &bb);
+  bb.Append("a", Msg(6, Role::kUser, 7, 1));
+  RequireCommit(&bb, b.get());
+  CHECK(Load(b.get(), "a").info.message_count == 6);
+  CHECK(Load(b.get(), "a").info.last_seq == 6);
+}
+
+}  // namespace
+}  // namespace convstore::internal
