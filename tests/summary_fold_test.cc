@@ -261,5 +261,64 @@ TEST_CASE("a repeated seq is refused whether or not the writer knows it",
   CHECK(Load(b.get(), "a").info.last_seq == 6);
 }
 
+// Review17: the pinned system message is purged while a later system
+// message (appended while it was pinned) is still unmerged. As with the
+// cache, and as when both were unmerged (the purge folds first), the later
+// one must not become pinned: only a system message appended after the
+// purge takes its place.
+TEST_CASE("review17: unpinning a merged system message does not pin an "
+          "unmerged one appended before",
+          "[summary_fold][review17]") {
+  TempDir dir;
+  const Options o = MergeOnDemand(dir);
+  auto b = OpenBackend(o);
+  auto other = OpenBackend(o);
+  Model model;
+  BatchBuilder bb;
+  model.Append(&bb, "x", Msg(1, Role::kSystem, 100, 1));
+  RequireCommit(&bb, b.get());
+  RequireMaintain(b.get());
+  model.Append(&bb, "x", Msg(2, Role::kSystem, 200, 2));
+  model.Append(&bb, "x", Msg(3, Role::kUser, 300, 3));
+  RequireCommit(&bb, b.get());
+  uint64_t lsn = bb.last_lsn();
+  REQUIRE(b->Apply(std::vector<WriteOp>{PurgeOp(o.path, "x", 1, ++lsn)}).ok());
+  model.convs["x"].stored -= 1;
+  model.convs["x"].first_system_seq = 0;
+  CheckAgainst(b.get(), model);
+  CheckAgainst(other.get(), model);
+  RequireMaintain(b.get());
+  CheckAgainst(b.get(), model);
+  CheckAgainst(other.get(), model);
+}
+
+// Review17: another process deletes a conversation this writer has cached
+// (key and last seq). An append to that id afterwards must not vanish: it
+// is either refused (the batch fails) or readable.
+TEST_CASE("review17: an append after another process deleted the "
+          "conversation is not lost",
+          "[summary_fold][review17]") {
+  TempDir dir;
+  const Options o = MergeOnDemand(dir);
+  auto b = OpenBackend(o);
+  BatchBuilder bb;
+  bb.Append("a", Msg(1, Role::kUser, 1, 1));
+  RequireCommit(&bb, b.get());
+  auto other = OpenBackend(o);
+  BatchBuilder bb2(1000);
+  bb2.Delete("a");
+  RequireCommit(&bb2, other.get());
+  bb.Append("a", Msg(1, Role::kUser, 2, 1));
+  Status s = bb.Commit(b.get());
+  INFO(s.ToString());
+  if (s.ok()) {
+    const StoredConversation c = Load(b.get(), "a");
+    CHECK(c.exists);
+    CHECK(c.messages.size() == 1);
+    CHECK(RawInt(o.path, "SELECT count(*) FROM messages WHERE conv_key NOT IN"
+                         " (SELECT conv_key FROM conversations)") == 0);
+  }
+}
+
 }  // namespace
 }  // namespace convstore::internal
