@@ -320,5 +320,57 @@ TEST_CASE("review17: an append after another process deleted the "
   }
 }
 
+TEST_CASE("review17: purges and merges by the other process interleaved",
+          "[summary_fold][review17b]") {
+  TempDir dir;
+  const Options o = MergeOnDemand(dir);
+  auto b = OpenBackend(o);
+  auto other = OpenBackend(o);
+  Model model;
+  BatchBuilder bb;
+  for (int64_t seq = 1; seq <= 3; ++seq) {
+    model.Append(&bb, "x", Msg(seq, Role::kUser, 100 * seq, seq));
+  }
+  RequireCommit(&bb, b.get());
+  RequireMaintain(b.get());
+  model.Append(&bb, "x", Msg(4, Role::kSystem, 50, 4));
+  model.Append(&bb, "x", Msg(5, Role::kUser, 900, 5));
+  RequireCommit(&bb, b.get());
+  BatchBuilder bb2(1000);
+  model.Append(&bb2, "y", Msg(1, Role::kUser, 10, 1));
+  RequireCommit(&bb2, other.get());
+  uint64_t lsn = 2000;
+  REQUIRE(other->Apply(std::vector<WriteOp>{PurgeOp(o.path, "x", 5, ++lsn)})
+              .ok());
+  model.convs["x"].stored -= 1;
+  CheckAgainst(b.get(), model);
+  CheckAgainst(other.get(), model);
+  BatchBuilder bb3(3000);
+  model.Append(&bb3, "x", Msg(6, Role::kUser, 950, 6));
+  RequireCommit(&bb3, b.get());
+  CheckAgainst(b.get(), model);
+  CheckAgainst(other.get(), model);
+  // A repeated seq, after the other process purged and merged.
+  RequireMaintain(other.get());
+  CheckAgainst(b.get(), model);
+  CheckAgainst(other.get(), model);
+  bb3.Append("x", Msg(6, Role::kUser, 960, 1));
+  CHECK_FALSE(bb3.Commit(b.get()).ok());
+  model.Append(&bb3, "x", Msg(7, Role::kUser, 970, 7));
+  RequireCommit(&bb3, b.get());
+  REQUIRE(other->Apply(std::vector<WriteOp>{PurgeOp(o.path, "x", 4, ++lsn)})
+              .ok());
+  model.convs["x"].stored -= 1;
+  model.convs["x"].first_system_seq = 0;
+  CheckAgainst(b.get(), model);
+  CheckAgainst(other.get(), model);
+  RequireMaintain(b.get());
+  CheckAgainst(b.get(), model);
+  CheckAgainst(other.get(), model);
+  REQUIRE(b->Close().ok());
+  b = OpenBackend(o);
+  CheckAgainst(b.get(), model);
+}
+
 }  // namespace
 }  // namespace convstore::internal
