@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "backend_testutil.h"
+#include "sqlite/migrations.h"
+#include "sqlite/sqlite_handle.h"
 
 namespace convstore::internal {
 namespace {
@@ -370,6 +372,65 @@ TEST_CASE("review17: purges and merges by the other process interleaved",
   REQUIRE(b->Close().ok());
   b = OpenBackend(o);
   CheckAgainst(b.get(), model);
+}
+
+// Review17: a v10 file between merges: conversation "p" has messages 3-4
+// unmerged, so its activity_at_us (refreshed by v10 only at a merge) is
+// still 200 while last_at_us is 500. v11 sets summarized_through_id = 4,
+// so the first v11 merge's fold skips "p" (nothing above 4) and no longer
+// runs v10's activity UPDATE: the listing must still put "p" (500) before
+// "q" (300).
+TEST_CASE("review17: the first merge after v10->v11 refreshes activity",
+          "[summary_fold][review17]") {
+  TempDir dir;
+  Options o = MergeOnDemand(dir);
+  {
+    std::unique_ptr<Db> db;
+    REQUIRE(Db::Open(o.path, /*create=*/true, &db).ok());
+    REQUIRE(Migrate(db.get(), 10).ok());
+    std::string sql =
+        "INSERT INTO conversations(conv_key, conversation_id, message_count,"
+        " tokens_in, last_seq, first_at_us, last_at_us, activity_at_us)"
+        " VALUES (1, 'p', 4, 40, 4, 100, 500, 200),"
+        " (2, 'q', 1, 10, 1, 300, 300, 300);"
+        "UPDATE store_meta SET value = 5 WHERE key = 'last_lsn';"
+        "UPDATE store_meta SET value = 3 WHERE key = 'merged_through_id';"
+        "UPDATE store_meta SET value = 5 WHERE key = 'last_message_id';";
+    const int64_t conv[] = {1, 1, 2, 1, 1};
+    const int64_t seq[] = {1, 2, 1, 3, 4};
+    const int64_t at[] = {100, 200, 300, 400, 500};
+    for (int i = 0; i < 5; ++i) {
+      const std::string n = std::to_string(i + 1);
+      sql += "INSERT INTO messages(id, conv_key, seq, lsn, role, content,"
+             " tokens_in, tokens_out, created_at_us) VALUES (" +
+             n + ", " + std::to_string(conv[i]) + ", " +
+             std::to_string(seq[i]) + ", " + n + ", 1, 'm" + n + "', 10, 0, " +
+             std::to_string(at[i]) + ");";
+      if (i < 3) {
+        sql += "INSERT INTO message_index(conv_key, seq, message_id) VALUES (" +
+               std::to_string(conv[i]) + ", " + std::to_string(seq[i]) + ", " +
+               n + ");";
+      }
+    }
+    Status s = db->Exec(sql);
+    INFO(s.ToString());
+    REQUIRE(s.ok());
+  }
+  auto b = OpenBackend(o);
+  auto order = [&] {
+    ListQuery q;
+    q.limit = 10;
+    std::vector<std::string> ids;
+    for (const ConversationInfo& i : List(b.get(), q)) {
+      ids.push_back(i.conversation_id);
+    }
+    return ids;
+  };
+  CHECK(order() == std::vector<std::string>{"p", "q"});
+  RequireMaintain(b.get());
+  CHECK(order() == std::vector<std::string>{"p", "q"});
+  CHECK(RawInt(o.path, "SELECT activity_at_us FROM conversations"
+                       " WHERE conversation_id = 'p'") == 500);
 }
 
 }  // namespace
