@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <map>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -431,6 +432,80 @@ TEST_CASE("review17: the first merge after v10->v11 refreshes activity",
   CHECK(order() == std::vector<std::string>{"p", "q"});
   CHECK(RawInt(o.path, "SELECT activity_at_us FROM conversations"
                        " WHERE conversation_id = 'p'") == 500);
+}
+
+// Review17: random appends (both processes), purges of random stored
+// messages (merged or not, the pinned one included), merges by either
+// process and reopens, every read path checked against the model.
+TEST_CASE("review17: random mix against the model", "[summary_fold][review17r]") {
+  TempDir dir;
+  const Options o = MergeOnDemand(dir);
+  std::unique_ptr<SqliteBackend> procs[2] = {OpenBackend(o), OpenBackend(o)};
+  Model model;
+  std::map<std::string, std::vector<int64_t>> stored;  // seqs left
+  const unsigned seed = GENERATE(range(1u, 21u));
+  INFO("seed " << seed);
+  std::mt19937 rng(seed);
+  uint64_t lsn = 1;
+  const std::vector<std::string> ids = {"a", "b", "c", "d"};
+  for (int step = 0; step < 300; ++step) {
+    INFO("step " << step);
+    const int what = static_cast<int>(rng() % 10);
+    auto& b = procs[rng() % 2];
+    if (what < 5) {
+      BatchBuilder bb(lsn);
+      const int n = 1 + static_cast<int>(rng() % 4);
+      for (int i = 0; i < n; ++i) {
+        const std::string& id = ids[rng() % ids.size()];
+        const int64_t seq = model.convs[id].info.last_seq + 1;
+        const Role role = rng() % 3 == 0 ? Role::kSystem : Role::kUser;
+        model.Append(&bb, id,
+                     Msg(seq, role, 1 + static_cast<int64_t>(rng() % 1000),
+                         static_cast<int64_t>(rng() % 7)));
+        stored[id].push_back(seq);
+      }
+      RequireCommit(&bb, b.get());
+      lsn = bb.last_lsn() + 1;
+    } else if (what < 7) {
+      const std::string& id = ids[rng() % ids.size()];
+      auto& v = stored[id];
+      if (v.empty()) continue;
+      const size_t at = rng() % v.size();
+      const int64_t seq = v[at];
+      v.erase(v.begin() + static_cast<ptrdiff_t>(at));
+      Status s = b->Apply(std::vector<WriteOp>{PurgeOp(o.path, id, seq, lsn++)});
+      INFO(s.ToString());
+      REQUIRE(s.ok());
+      Model::Conv& c = model.convs[id];
+      --c.stored;
+      if (c.first_system_seq == seq) c.first_system_seq = 0;
+    } else if (what < 8) {
+      RequireMaintain(b.get());
+    } else if (what < 9) {
+      // Deletes; the other process is reopened (its cached key would name a
+      // deleted row: see the test above).
+      const std::string& id = ids[rng() % ids.size()];
+      if (!model.convs.contains(id)) continue;
+      BatchBuilder bb(lsn);
+      bb.Delete(id);
+      RequireCommit(&bb, b.get());
+      lsn = bb.last_lsn() + 1;
+      model.convs.erase(id);
+      stored.erase(id);
+      auto& o2 = procs[0].get() == b.get() ? procs[1] : procs[0];
+      REQUIRE(o2->Close().ok());
+      o2 = OpenBackend(o);
+    } else {
+      REQUIRE(b->Close().ok());
+      b = OpenBackend(o);
+    }
+    if (step % 5 == 0) {
+      CheckAgainst(procs[0].get(), model);
+      CheckAgainst(procs[1].get(), model);
+    }
+  }
+  CheckAgainst(procs[0].get(), model);
+  CheckAgainst(procs[1].get(), model);
 }
 
 }  // namespace
