@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "backend_testutil.h"
+#include "sqlite/fault_vfs.h"
 #include "sqlite/migrations.h"
 #include "sqlite/sqlite_handle.h"
 
@@ -506,6 +507,71 @@ TEST_CASE("review17: random mix against the model", "[summary_fold][review17r]")
   }
   CheckAgainst(procs[0].get(), model);
   CheckAgainst(procs[1].get(), model);
+}
+
+// Review17: a purge that folds, a merge that folds, and an append batch
+// all fail at commit and roll back; the retries must count each message
+// once and still refuse a repeated seq.
+TEST_CASE("review17: folds that roll back", "[summary_fold][review17f]") {
+  StatusOr<FaultVfs*> vfs = FaultVfs::Install();
+  REQUIRE(vfs.ok());
+  (*vfs)->Reset();
+  TempDir dir;
+  Options o = MergeOnDemand(dir);
+  o.sqlite_vfs = FaultVfs::kName;
+  auto b = OpenBackend(o);
+  auto other = OpenBackend(o);
+  Model model;
+  BatchBuilder bb;
+  model.Append(&bb, "x", Msg(1, Role::kSystem, 100, 1));
+  model.Append(&bb, "x", Msg(2, Role::kUser, 200, 2));
+  RequireCommit(&bb, b.get());
+  RequireMaintain(b.get());
+  model.Append(&bb, "x", Msg(3, Role::kSystem, 300, 3));
+  model.Append(&bb, "x", Msg(4, Role::kUser, 400, 4));
+  RequireCommit(&bb, b.get());
+  uint64_t lsn = bb.last_lsn();
+  // The purge of unmerged 4 fails.
+  std::vector<WriteOp> purge{PurgeOp(o.path, "x", 4, ++lsn)};
+  (*vfs)->FailWrites(FaultVfs::Fault::kIoError);
+  CHECK_FALSE(b->Apply(purge).ok());
+  (*vfs)->Reset();
+  CheckAgainst(b.get(), model);
+  CheckAgainst(other.get(), model);
+  // An append batch with a new conversation fails.
+  BatchBuilder bb2(lsn + 1);
+  bb2.Append("x", Msg(5, Role::kUser, 500, 5));
+  bb2.Append("y", Msg(1, Role::kUser, 50, 1));
+  (*vfs)->FailWrites(FaultVfs::Fault::kIoError);
+  CHECK_FALSE(bb2.Commit(b.get()).ok());
+  (*vfs)->Reset();
+  CheckAgainst(b.get(), model);
+  // A merge fails.
+  (*vfs)->FailWrites(FaultVfs::Fault::kIoError);
+  CHECK_FALSE(b->Maintain().ok());
+  (*vfs)->Reset();
+  CheckAgainst(b.get(), model);
+  CheckAgainst(other.get(), model);
+  // Retries.
+  REQUIRE(b->Apply(std::vector<WriteOp>{PurgeOp(o.path, "x", 4, lsn + 10)})
+              .ok());
+  model.convs["x"].stored -= 1;
+  BatchBuilder bb3(lsn + 20);
+  model.Append(&bb3, "x", Msg(5, Role::kUser, 500, 5));
+  model.Append(&bb3, "y", Msg(1, Role::kUser, 50, 1));
+  RequireCommit(&bb3, b.get());
+  CheckAgainst(b.get(), model);
+  CheckAgainst(other.get(), model);
+  bb3.Append("y", Msg(1, Role::kUser, 60, 1));
+  CHECK_FALSE(bb3.Commit(b.get()).ok());
+  bb3.Append("x", Msg(5, Role::kUser, 60, 1));
+  CHECK_FALSE(bb3.Commit(b.get()).ok());
+  RequireMaintain(b.get());
+  CheckAgainst(b.get(), model);
+  CheckAgainst(other.get(), model);
+  REQUIRE(b->Close().ok());
+  b = OpenBackend(o);
+  CheckAgainst(b.get(), model);
 }
 
 }  // namespace
