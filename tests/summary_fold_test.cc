@@ -8,6 +8,7 @@
 // refused.
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <random>
@@ -572,6 +573,63 @@ TEST_CASE("review17: folds that roll back", "[summary_fold][review17f]") {
   REQUIRE(b->Close().ok());
   b = OpenBackend(o);
   CheckAgainst(b.get(), model);
+}
+
+// Review17: retention's choices when messages are unmerged, from the
+// writer's process and from another (empty overlay), before and after a
+// purge folded the conversation.
+TEST_CASE("review17: retention choices with unmerged messages",
+          "[summary_fold][review17p]") {
+  TempDir dir;
+  const Options o = MergeOnDemand(dir);
+  auto b = OpenBackend(o);
+  auto other = OpenBackend(o);
+  BatchBuilder bb;
+  bb.Append("x", Msg(1, Role::kUser, 100, 1));
+  RequireCommit(&bb, b.get());
+  RequireMaintain(b.get());
+  // 2 is the first system message, unmerged; 2..7 unmerged.
+  for (int64_t seq = 2; seq <= 7; ++seq) {
+    bb.Append("x", Msg(seq, seq == 2 || seq == 4 ? Role::kSystem : Role::kUser,
+                       100 * seq, 1));
+  }
+  RequireCommit(&bb, b.get());
+  auto choose = [&](StorageBackend* from, const PurgeQuery& q) {
+    std::vector<int64_t> seqs;
+    Status s = from->SelectPurgeable(q, [&](PurgeCandidates&& c) {
+      for (const auto& r : c.rows) seqs.push_back(r.seq);
+      return true;
+    });
+    INFO(s.ToString());
+    REQUIRE(s.ok());
+    std::sort(seqs.begin(), seqs.end());
+    return seqs;
+  };
+  PurgeQuery count;
+  count.keep_newest = 2;
+  PurgeQuery age;
+  age.created_before_us = 450;  // 1..4
+  PurgeQuery both = age;
+  both.keep_newest = 5;  // count takes 1..2, age 3, 4
+  using V = std::vector<int64_t>;
+  for (StorageBackend* from : {static_cast<StorageBackend*>(b.get()),
+                               static_cast<StorageBackend*>(other.get())}) {
+    CHECK(choose(from, count) == V{1, 3, 4, 5});
+    CHECK(choose(from, age) == V{1, 3, 4});
+    CHECK(choose(from, both) == V{1, 3, 4});
+  }
+  // A purge of unmerged 3 folds x; 8 appended after.
+  uint64_t lsn = bb.last_lsn();
+  REQUIRE(b->Apply(std::vector<WriteOp>{PurgeOp(o.path, "x", 3, ++lsn)}).ok());
+  BatchBuilder bb2(lsn + 1);
+  bb2.Append("x", Msg(8, Role::kUser, 800, 1));
+  RequireCommit(&bb2, b.get());
+  for (StorageBackend* from : {static_cast<StorageBackend*>(b.get()),
+                               static_cast<StorageBackend*>(other.get())}) {
+    // last_seq 8, purged 1: 7 left, keep 2 -> up to 6, spare 2.
+    CHECK(choose(from, count) == V{1, 4, 5, 6});
+    CHECK(choose(from, age) == V{1, 4});
+  }
 }
 
 }  // namespace
