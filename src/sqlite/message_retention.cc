@@ -246,13 +246,15 @@ Status SqliteBackend::ApplyPurge(const PurgeMessagesOp& op,
     }
   }
   // A row above the watermark counts in its conversation's summary through
-  // the reads (UnmergedPart) only while it exists: fold first.
+  // the reads (UnmergedPart) only while it exists: fold first. A merged row
+  // may be the pinned system message: fold too, so that unpinning it below
+  // cannot let an unmerged system message appended while it was pinned
+  // take its place at the next fold (FoldAbove does nothing if the
+  // conversation has no unmerged entries above its row).
+  (void)merged_through;
   absl::flat_hash_set<int64_t> folded;
   for (const StoredMessageRef& r : op.rows) {
-    if (r.row_id <= merged_through ||
-        !folded.insert(r.conversation_key).second) {
-      continue;
-    }
+    if (!folded.insert(r.conversation_key).second) continue;
     Status s = FoldAbove(r.conversation_key, last_id);
     if (!s.ok()) return s;
   }

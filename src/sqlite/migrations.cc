@@ -140,6 +140,8 @@ ALTER TABLE conversations
   ADD COLUMN summarized_through_id INTEGER NOT NULL DEFAULT 0;
 UPDATE conversations SET summarized_through_id =
   (SELECT value FROM store_meta WHERE key = 'last_message_id');
+UPDATE conversations SET activity_at_us = last_at_us
+  WHERE activity_at_us <> last_at_us;
 )sql";
 
 constexpr Migration kMigrations[] = {
