@@ -220,8 +220,7 @@ Status SqliteBackend::SelectPurgeable(
   return db->Exec("COMMIT");
 }
 
-Status SqliteBackend::ApplyPurge(const PurgeMessagesOp& op,
-                                 int64_t merged_through, int64_t last_id) {
+Status SqliteBackend::ApplyPurge(const PurgeMessagesOp& op, int64_t last_id) {
   if (!purge_msg_.prepared()) {
     struct {
       Stmt* stmt;
@@ -251,7 +250,6 @@ Status SqliteBackend::ApplyPurge(const PurgeMessagesOp& op,
   // cannot let an unmerged system message appended while it was pinned
   // take its place at the next fold (FoldAbove does nothing if the
   // conversation has no unmerged entries above its row).
-  (void)merged_through;
   absl::flat_hash_set<int64_t> folded;
   for (const StoredMessageRef& r : op.rows) {
     if (!folded.insert(r.conversation_key).second) continue;

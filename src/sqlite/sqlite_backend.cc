@@ -184,6 +184,7 @@ Status SqliteBackend::OpenWriter() {
        " ELSE first_system_seq END, activity_at_us = max(last_at_us, ?5),"
        " summarized_through_id = ?8"
        " WHERE conv_key = ?9 AND summarized_through_id <= ?10"},
+      {&data_version_, "PRAGMA data_version"},
       {&row_state_,
        "SELECT last_seq, summarized_through_id FROM conversations"
        " WHERE conv_key = ?"},
@@ -309,7 +310,7 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       s = delete_conv_.Exec();
       if (!s.ok()) return s;
     } else if (const auto* purge = std::get_if<PurgeMessagesOp>(&op.payload)) {
-      s = ApplyPurge(*purge, merged_through, next_id);
+      s = ApplyPurge(*purge, next_id);
       if (!s.ok()) return s;
     } else if (const auto* an = std::get_if<Boxed<AnalyticsOp>>(&op.payload)) {
       s = analytics_->Apply(writer_.get(), **an);
@@ -422,9 +423,7 @@ Status SqliteBackend::Apply(std::span<const WriteOp> batch) {
     if (sqlite3_get_autocommit(writer_->raw()) == 0) {
       (void)writer_->Exec("ROLLBACK");
     }
-    key_cache_.clear();
-    user_set_.clear();
-    last_seq_.clear();
+    ForgetCachedRows();
     return s;
   }
   last_lsn_ = batch.back().lsn;
@@ -456,6 +455,7 @@ Status SqliteBackend::Close() {
     insert_msg_ = Stmt();
     fold_ = Stmt();
     row_state_ = Stmt();
+    data_version_ = Stmt();
     set_user_ = Stmt();
     delete_msgs_ = Stmt();
     delete_index_ = Stmt();

@@ -114,11 +114,11 @@ class SqliteBackend final : public StorageBackend {
   Status ApplyInTransaction(std::span<const WriteOp> batch);
   // Removes the rows of a retention batch (sqlite/message_retention.cc).
   // The unmerged-message methods below live in sqlite/unmerged_messages.cc.
-  // First folds the unmerged messages of each conversation that loses an
-  // unmerged row into its summary (the reads could no longer count them).
-  // `merged_through`, `last_id`: as SyncOverlay returned them.
-  Status ApplyPurge(const PurgeMessagesOp& op, int64_t merged_through,
-                    int64_t last_id);
+  // First folds the unmerged messages of each conversation it touches into
+  // its summary (the reads could no longer count a removed one, and an
+  // unpinned system message must not hand its pin to an unmerged one).
+  // `last_id`: as SyncOverlay returned it.
+  Status ApplyPurge(const PurgeMessagesOp& op, int64_t last_id);
   Status AcquireReader(std::unique_ptr<Reader>* out);
   void ReleaseReader(std::unique_ptr<Reader> reader);
   Status LoadWith(Reader* r, std::string_view id, int64_t after_seq,
@@ -168,6 +168,9 @@ class SqliteBackend final : public StorageBackend {
   // assigned id, and brings overlay_ up to date with what other processes
   // committed since this one last wrote.
   Status SyncOverlay(int64_t* merged_through, int64_t* last_id);
+  // Writer: forgets what it cached about conversation rows (keys, set
+  // users, last seqs), after a rollback or another connection's commit.
+  void ForgetCachedRows();
   // Writer: InvalidArgument if one of the n seqs (seq_at(0..n-1)) of
   // conversation `key` repeats within them or is already stored.
   Status CheckDuplicateSeqs(int64_t key, int64_t merged_through, size_t n,
@@ -192,7 +195,7 @@ class SqliteBackend final : public StorageBackend {
   std::unique_ptr<Db> writer_;
   Stmt find_key_, insert_conv_, insert_msg_, set_user_, delete_msgs_,
       delete_msg_, delete_index_, delete_conv_, set_lsn_, read_meta_,
-      scan_tail_, set_last_id_, fold_, row_state_;
+      scan_tail_, set_last_id_, fold_, row_state_, data_version_;
   // The exact duplicate check (prepared on first use).
   Stmt seq_in_index_, row_exists_;
   // Retention (prepared on first use).
@@ -216,6 +219,10 @@ class SqliteBackend final : public StorageBackend {
   // LastSeq's answers, kept up to date by each batch; forgotten with
   // key_cache_ and whenever another process wrote.
   absl::flat_hash_map<int64_t, int64_t> last_seq_;
+  // PRAGMA data_version as of the last batch: it changes when another
+  // connection (another process) commits, which may have deleted a
+  // conversation or set a user these caches know of.
+  int64_t seen_data_version_ = -1;
   uint64_t last_lsn_ = 0;
   // Analytics tables: writes on the writer thread, reads on its own
   // connection.

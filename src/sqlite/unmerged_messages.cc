@@ -211,6 +211,12 @@ Status SqliteBackend::CheckDuplicateSeqs(
   return Status::OK();
 }
 
+void SqliteBackend::ForgetCachedRows() {
+  key_cache_.clear();
+  user_set_.clear();
+  last_seq_.clear();
+}
+
 Status SqliteBackend::SyncOverlay(int64_t* merged_through, int64_t* last_id) {
   // Under the write lock, so nothing changes these until COMMIT.
   Status s;
@@ -222,6 +228,18 @@ Status SqliteBackend::SyncOverlay(int64_t* merged_through, int64_t* last_id) {
   }
   read_meta_.Reset();
   if (!s.ok()) return s;
+  // Another connection committed since our last transaction: another
+  // process, which may have deleted a conversation whose key we cached
+  // (appends under it would belong to no row) or set a user. Our own
+  // commits do not change this connection's data_version.
+  int64_t version = 0;
+  if (data_version_.Step(&s)) version = data_version_.Int(0);
+  data_version_.Reset();
+  if (!s.ok()) return s;
+  if (version != seen_data_version_) {
+    ForgetCachedRows();
+    seen_data_version_ = version;
+  }
   const int64_t base = overlay_.base();
   const int64_t top = overlay_.top();
   if (*merged_through == base && *last_id == top) return Status::OK();
@@ -245,8 +263,7 @@ Status SqliteBackend::SyncOverlay(int64_t* merged_through, int64_t* last_id) {
     overlay_.Reset(*merged_through, *last_id, rows);
     // What the writer cached about conversations came from the newer file:
     // a key may name no row here, a user may not be set here.
-    key_cache_.clear();
-    user_set_.clear();
+    ForgetCachedRows();
   } else {
     overlay_.DropThrough(*merged_through);
     overlay_.Add(rows, *last_id);
