@@ -38,6 +38,19 @@ inline std::unique_ptr<SqliteBackend> OpenBackend(const Options& o) {
   return b;
 }
 
+// Merges only when Maintain is called, and then everything.
+inline Options MergeOnDemand(const TempDir& dir) {
+  Options o = BackendOptions(dir);
+  o.index_merge_rows = 1;
+  return o;
+}
+
+inline void RequireMaintain(StorageBackend* b) {
+  Status s = b->Maintain();
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+}
+
 inline Message Make(int64_t seq, Role role, std::string content,
                     int64_t created_at_us, std::string user_id = "") {
   Message m;

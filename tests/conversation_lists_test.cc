@@ -33,19 +33,6 @@ constexpr const char* kLagging =
     " JOIN conversations c ON c.conv_key = m.conv_key"
     " WHERE m.id > c.summarized_through_id";
 
-// Merges only when Maintain is called, and then everything.
-Options MergeOnDemand(const TempDir& dir) {
-  Options o = BackendOptions(dir);
-  o.index_merge_rows = 1;
-  return o;
-}
-
-void RequireMaintain(StorageBackend* b) {
-  Status s = b->Maintain();
-  INFO(s.ToString());
-  REQUIRE(s.ok());
-}
-
 S Page(StorageBackend* b, size_t limit, const std::string& user = "") {
   ListQuery q;
   q.limit = limit;

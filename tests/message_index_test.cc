@@ -35,12 +35,6 @@ Options MergeEvery(const TempDir& dir, size_t rows) {
   return o;
 }
 
-void RequireMaintain(StorageBackend* b) {
-  Status s = b->Maintain();
-  INFO(s.ToString());
-  REQUIRE(s.ok());
-}
-
 // Appends `per_batch` messages round-robin over `convs` in each of
 // `batches` batches, merging after each; returns the seqs per conversation.
 std::map<std::string, int64_t> Fill(StorageBackend* b, BatchBuilder* bb,

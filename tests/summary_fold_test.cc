@@ -25,19 +25,6 @@ namespace {
 
 using namespace backend_test;  // NOLINT(build/namespaces)
 
-// Merges only when Maintain is called, and then everything.
-Options MergeOnDemand(const TempDir& dir) {
-  Options o = BackendOptions(dir);
-  o.index_merge_rows = 1;
-  return o;
-}
-
-void RequireMaintain(StorageBackend* b) {
-  Status s = b->Maintain();
-  INFO(s.ToString());
-  REQUIRE(s.ok());
-}
-
 // What each conversation's summary must say: every message ever appended
 // counts (message_count includes purged ones); `stored` is what is left.
 struct Model {
@@ -123,6 +110,12 @@ void CheckAgainst(StorageBackend* b, const Model& model) {
   CHECK(counts.messages == stored);
 }
 
+// The same from both processes.
+void CheckBoth(StorageBackend* one, StorageBackend* two, const Model& model) {
+  CheckAgainst(one, model);
+  CheckAgainst(two, model);
+}
+
 TEST_CASE("a summary counts unmerged messages wherever it is read",
           "[summary_fold]") {
   TempDir dir;
@@ -140,19 +133,16 @@ TEST_CASE("a summary counts unmerged messages wherever it is read",
   model.Append(&bb, "b", Msg(2, Role::kSystem, 200, 4));
   model.Append(&bb, "c", Msg(1, Role::kUser, 900, 5));
   RequireCommit(&bb, b.get());
-  CheckAgainst(b.get(), model);
-  CheckAgainst(other.get(), model);
+  CheckBoth(b.get(), other.get(), model);
 
   RequireMaintain(b.get());
-  CheckAgainst(b.get(), model);
-  CheckAgainst(other.get(), model);
+  CheckBoth(b.get(), other.get(), model);
 
   // Merged and unmerged at once.
   model.Append(&bb, "a", Msg(3, Role::kUser, 700, 6));
   model.Append(&bb, "d", Msg(1, Role::kAssistant, 50, 7));
   RequireCommit(&bb, b.get());
-  CheckAgainst(b.get(), model);
-  CheckAgainst(other.get(), model);
+  CheckBoth(b.get(), other.get(), model);
 
   // Reopened: the overlay is rebuilt from the rows above the watermark.
   REQUIRE(b->Close().ok());
@@ -165,13 +155,11 @@ TEST_CASE("a summary counts unmerged messages wherever it is read",
   model.Append(&bb2, "a", Msg(4, Role::kSystem, 800, 8));
   model.Append(&bb2, "e", Msg(1, Role::kUser, 10, 9));
   RequireCommit(&bb2, other.get());
-  CheckAgainst(b.get(), model);
-  CheckAgainst(other.get(), model);
+  CheckBoth(b.get(), other.get(), model);
   model.Append(&bb, "b", Msg(3, Role::kUser, 1000, 10));
   RequireCommit(&bb, b.get());
   RequireMaintain(b.get());
-  CheckAgainst(b.get(), model);
-  CheckAgainst(other.get(), model);
+  CheckBoth(b.get(), other.get(), model);
   REQUIRE(b->Close().ok());
   b = OpenBackend(o);
   CheckAgainst(b.get(), model);
@@ -201,8 +189,7 @@ TEST_CASE("a purge of unmerged rows folds them into the summary first",
                              PurgeOp(o.path, "x", 3, ++lsn)};
   REQUIRE(b->Apply(purge).ok());
   model.convs["x"].stored -= 2;
-  CheckAgainst(b.get(), model);
-  CheckAgainst(other.get(), model);
+  CheckBoth(b.get(), other.get(), model);
   REQUIRE(b->Apply(std::vector<WriteOp>{PurgeOp(o.path, "x", 1, ++lsn)}).ok());
   model.convs["x"].stored -= 1;
   // Unpinned: the next system message appended takes its place, not the
@@ -213,15 +200,13 @@ TEST_CASE("a purge of unmerged rows folds them into the summary first",
   model.Append(&more, "x", Msg(6, Role::kSystem, 50, 6));
   model.Append(&more, "x", Msg(7, Role::kUser, 650, 7));
   RequireCommit(&more, b.get());
-  CheckAgainst(b.get(), model);
-  CheckAgainst(other.get(), model);
+  CheckBoth(b.get(), other.get(), model);
   REQUIRE(b->Close().ok());
   b = OpenBackend(o);
   CheckAgainst(b.get(), model);
   // The merge folds only what the purge did not.
   RequireMaintain(b.get());
-  CheckAgainst(b.get(), model);
-  CheckAgainst(other.get(), model);
+  CheckBoth(b.get(), other.get(), model);
 }
 
 TEST_CASE("a repeated seq is refused whether or not the writer knows it",
@@ -291,11 +276,9 @@ TEST_CASE(
   REQUIRE(b->Apply(std::vector<WriteOp>{PurgeOp(o.path, "x", 1, ++lsn)}).ok());
   model.convs["x"].stored -= 1;
   model.convs["x"].first_system_seq = 0;
-  CheckAgainst(b.get(), model);
-  CheckAgainst(other.get(), model);
+  CheckBoth(b.get(), other.get(), model);
   RequireMaintain(b.get());
-  CheckAgainst(b.get(), model);
-  CheckAgainst(other.get(), model);
+  CheckBoth(b.get(), other.get(), model);
 }
 
 // Another process deletes a conversation this writer has cached (key and
@@ -350,17 +333,14 @@ TEST_CASE("purges and merges by the other process interleaved",
   REQUIRE(
       other->Apply(std::vector<WriteOp>{PurgeOp(o.path, "x", 5, ++lsn)}).ok());
   model.convs["x"].stored -= 1;
-  CheckAgainst(b.get(), model);
-  CheckAgainst(other.get(), model);
+  CheckBoth(b.get(), other.get(), model);
   BatchBuilder bb3(3000);
   model.Append(&bb3, "x", Msg(6, Role::kUser, 950, 6));
   RequireCommit(&bb3, b.get());
-  CheckAgainst(b.get(), model);
-  CheckAgainst(other.get(), model);
+  CheckBoth(b.get(), other.get(), model);
   // A repeated seq, after the other process purged and merged.
   RequireMaintain(other.get());
-  CheckAgainst(b.get(), model);
-  CheckAgainst(other.get(), model);
+  CheckBoth(b.get(), other.get(), model);
   bb3.Append("x", Msg(6, Role::kUser, 960, 1));
   CHECK_FALSE(bb3.Commit(b.get()).ok());
   model.Append(&bb3, "x", Msg(7, Role::kUser, 970, 7));
@@ -369,11 +349,9 @@ TEST_CASE("purges and merges by the other process interleaved",
       other->Apply(std::vector<WriteOp>{PurgeOp(o.path, "x", 4, ++lsn)}).ok());
   model.convs["x"].stored -= 1;
   model.convs["x"].first_system_seq = 0;
-  CheckAgainst(b.get(), model);
-  CheckAgainst(other.get(), model);
+  CheckBoth(b.get(), other.get(), model);
   RequireMaintain(b.get());
-  CheckAgainst(b.get(), model);
-  CheckAgainst(other.get(), model);
+  CheckBoth(b.get(), other.get(), model);
   REQUIRE(b->Close().ok());
   b = OpenBackend(o);
   CheckAgainst(b.get(), model);
@@ -542,8 +520,7 @@ TEST_CASE("folds that roll back", "[summary_fold]") {
   (*vfs)->FailWrites(FaultVfs::Fault::kIoError);
   CHECK_FALSE(b->Apply(purge).ok());
   (*vfs)->Reset();
-  CheckAgainst(b.get(), model);
-  CheckAgainst(other.get(), model);
+  CheckBoth(b.get(), other.get(), model);
   // An append batch with a new conversation fails.
   BatchBuilder bb2(lsn + 1);
   bb2.Append("x", Msg(5, Role::kUser, 500, 5));
@@ -556,8 +533,7 @@ TEST_CASE("folds that roll back", "[summary_fold]") {
   (*vfs)->FailWrites(FaultVfs::Fault::kIoError);
   CHECK_FALSE(b->Maintain().ok());
   (*vfs)->Reset();
-  CheckAgainst(b.get(), model);
-  CheckAgainst(other.get(), model);
+  CheckBoth(b.get(), other.get(), model);
   // Retries.
   REQUIRE(
       b->Apply(std::vector<WriteOp>{PurgeOp(o.path, "x", 4, lsn + 10)}).ok());
@@ -566,15 +542,13 @@ TEST_CASE("folds that roll back", "[summary_fold]") {
   model.Append(&bb3, "x", Msg(5, Role::kUser, 500, 5));
   model.Append(&bb3, "y", Msg(1, Role::kUser, 50, 1));
   RequireCommit(&bb3, b.get());
-  CheckAgainst(b.get(), model);
-  CheckAgainst(other.get(), model);
+  CheckBoth(b.get(), other.get(), model);
   bb3.Append("y", Msg(1, Role::kUser, 60, 1));
   CHECK_FALSE(bb3.Commit(b.get()).ok());
   bb3.Append("x", Msg(5, Role::kUser, 60, 1));
   CHECK_FALSE(bb3.Commit(b.get()).ok());
   RequireMaintain(b.get());
-  CheckAgainst(b.get(), model);
-  CheckAgainst(other.get(), model);
+  CheckBoth(b.get(), other.get(), model);
   REQUIRE(b->Close().ok());
   b = OpenBackend(o);
   CheckAgainst(b.get(), model);
