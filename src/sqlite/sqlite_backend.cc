@@ -30,10 +30,6 @@ constexpr const char* kIndexRange =
     "SELECT seq, message_id FROM message_index"
     " WHERE conv_key = ?1 AND seq > ?2 AND seq < ?3";
 
-// The writer forgets cached keys past this many, so a process that touches
-// millions of conversations does not grow without bound.
-constexpr size_t kMaxCachedKeys = 1 << 20;
-
 // One conversation's appends of a batch, as the duplicate check needs them.
 struct Delta {
   int64_t first_seq = 0;
@@ -252,7 +248,7 @@ Status SqliteBackend::ResolveKey(const std::string& id, bool create,
     last_seq_[*key] = 0;
   }
   if (*key != 0) {
-    if (key_cache_.size() >= kMaxCachedKeys) key_cache_.clear();
+    if (key_cache_.size() >= kMaxCachedRows) key_cache_.clear();
     key_cache_.emplace(id, *key);
   }
   return Status::OK();
@@ -370,7 +366,7 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       set_user_.Bind(2, key);
       s = set_user_.Exec();
       if (!s.ok()) return s;
-      if (user_set_.size() >= kMaxCachedKeys) user_set_.clear();
+      if (user_set_.size() >= kMaxCachedRows) user_set_.clear();
       user_set_.insert(key);
     }
     first = last;

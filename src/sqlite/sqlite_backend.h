@@ -179,6 +179,10 @@ class SqliteBackend final : public StorageBackend {
   // last_seq or an unmerged message's), cached in last_seq_. Internal if
   // the row is missing.
   Status LastSeq(int64_t key, int64_t* last_seq);
+  // Writer: conversation `key`'s row's last_seq and summarized_through_id;
+  // *found false if there is no row.
+  Status ReadRowState(int64_t key, bool* found, int64_t* last_seq,
+                      int64_t* through);
   // Writer, inside a transaction: adds `sum` to conversation `key`'s row
   // and sets its summarized_through_id to `through`, if that is at most
   // `if_through_at_most`; *folded says whether it did.
@@ -216,6 +220,10 @@ class SqliteBackend final : public StorageBackend {
   // Conversations whose stored user_id is known to be set (so a batch
   // need not try to set it); forgotten with key_cache_.
   absl::flat_hash_set<int64_t> user_set_;
+  // The writer forgets what it caches per conversation (keys, set users,
+  // last seqs) past this many, so a process that touches millions of
+  // conversations does not grow without bound.
+  static constexpr size_t kMaxCachedRows = 1 << 20;
   // LastSeq's answers, kept up to date by each batch; forgotten with
   // key_cache_ and whenever another process wrote.
   absl::flat_hash_map<int64_t, int64_t> last_seq_;

@@ -15,13 +15,19 @@
 
 namespace convstore::internal {
 
-namespace {
-
-// The writer forgets cached seqs past this many, so a process that touches
-// millions of conversations does not grow without bound.
-constexpr size_t kMaxCachedSeqs = 1 << 20;
-
-}  // namespace
+Status SqliteBackend::ReadRowState(int64_t key, bool* found, int64_t* last_seq,
+                                   int64_t* through) {
+  Status s;
+  *found = false;
+  row_state_.Bind(1, key);
+  if (row_state_.Step(&s)) {
+    *found = true;
+    *last_seq = row_state_.Int(0);
+    *through = row_state_.Int(1);
+  }
+  row_state_.Reset();
+  return s;
+}
 
 Status SqliteBackend::LastSeq(int64_t key, int64_t* last_seq) {
   auto it = last_seq_.find(key);
@@ -29,14 +35,9 @@ Status SqliteBackend::LastSeq(int64_t key, int64_t* last_seq) {
     *last_seq = it->second;
     return Status::OK();
   }
-  Status s;
   bool found = false;
-  row_state_.Bind(1, key);
-  if (row_state_.Step(&s)) {
-    found = true;
-    *last_seq = row_state_.Int(0);
-  }
-  row_state_.Reset();
+  int64_t row_through = 0;
+  Status s = ReadRowState(key, &found, last_seq, &row_through);
   if (!s.ok()) return s;
   if (!found) {
     return Status::Internal("conversation row " + std::to_string(key) +
@@ -47,7 +48,7 @@ Status SqliteBackend::LastSeq(int64_t key, int64_t* last_seq) {
   for (const OverlayEntry& e : overlay_.EntriesOf(key)) {
     *last_seq = std::max(*last_seq, e.seq);
   }
-  if (last_seq_.size() >= kMaxCachedSeqs) last_seq_.clear();
+  if (last_seq_.size() >= kMaxCachedRows) last_seq_.clear();
   last_seq_.emplace(key, *last_seq);
   return Status::OK();
 }
@@ -71,15 +72,10 @@ Status SqliteBackend::Fold(int64_t key, const UnmergedSummary& sum,
 }
 
 Status SqliteBackend::FoldAbove(int64_t key, int64_t through) {
-  Status s;
   bool found = false;
+  int64_t row_last_seq = 0;
   int64_t row_through = 0;
-  row_state_.Bind(1, key);
-  if (row_state_.Step(&s)) {
-    found = true;
-    row_through = row_state_.Int(1);
-  }
-  row_state_.Reset();
+  Status s = ReadRowState(key, &found, &row_last_seq, &row_through);
   if (!s.ok() || !found || row_through >= through) return s;
   UnmergedSummary sum;
   for (const OverlayEntry& e : overlay_.EntriesOf(key)) {
