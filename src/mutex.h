@@ -47,6 +47,10 @@ class ABSL_LOCKABLE Mutex {
     }
     mu_.lock();
   }
+  // Takes the lock only if it is free at once (no spin, no wait).
+  bool TryLock() ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true) {
+    return mu_.try_lock();
+  }
   void Unlock() ABSL_UNLOCK_FUNCTION() { mu_.unlock(); }
   // Tells the analysis the caller holds the lock (no run-time check).
   void AssertHeld() const ABSL_ASSERT_EXCLUSIVE_LOCK() {}

@@ -282,6 +282,34 @@ TEST_CASE("malformed secrets get the unknown-key answer and are not echoed",
   CHECK(h.keys->ValidateKey(s).ok());
 }
 
+TEST_CASE("ParseSecret accepts exactly [a-z0-9] in the id, base64url after",
+          "[keys]") {
+  Harness h;
+  const std::string s = h.Create(Spec()).secret;
+  for (int b = 0; b < 256; ++b) {
+    const char c = static_cast<char>(b);
+    const bool lower = c >= 'a' && c <= 'z';
+    const bool digit = c >= '0' && c <= '9';
+    const bool upper = c >= 'A' && c <= 'Z';
+    const bool in_id = lower || digit;
+    const bool in_random = lower || digit || upper || c == '-' || c == '_';
+    INFO("byte " << b);
+    for (size_t pos : {size_t{4}, size_t{11}}) {  // first, last id char
+      std::string m = s;
+      m[pos] = c;
+      std::string_view id;
+      CHECK(internal::ParseSecret(m, &id) == in_id);
+      CHECK(internal::IsKeyId(m.substr(4, 8)) == in_id);
+    }
+    for (size_t pos : {size_t{13}, size_t{34}, s.size() - 1}) {
+      std::string m = s;
+      m[pos] = c;
+      std::string_view id;
+      CHECK(internal::ParseSecret(m, &id) == in_random);
+    }
+  }
+}
+
 TEST_CASE("revoked and expired keys are denied; revoke is idempotent",
           "[keys]") {
   Harness h;

@@ -1,10 +1,13 @@
 // Copyright 2026 The convstore Authors.
 
+// SHA256_Init/Update/Final are deprecated in OpenSSL 3 in favour of EVP,
+// which costs 60% more per secret here (see HashSecretInto).
+#define OPENSSL_SUPPRESS_DEPRECATED
+
 #include "keys/key_secret.h"
 
 #include <absl/strings/escaping.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -16,13 +19,31 @@ namespace {
 
 constexpr std::string_view kIdAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
 
-bool IsIdChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
+// Character classes as bits of one table entry, so that checking a
+// secret is one load and an AND per character (ParseSecret runs on every
+// validation; the chained range compares took about a third as long as
+// the SHA-256).
+constexpr uint8_t kIdClass = 1;      // [a-z0-9]
+constexpr uint8_t kBase64Class = 2;  // [A-Za-z0-9_-]
 
-bool IsBase64UrlChar(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-         (c >= '0' && c <= '9') || c == '-' || c == '_';
+constexpr std::array<uint8_t, 256> MakeCharClasses() {
+  std::array<uint8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    const bool lower = c >= 'a' && c <= 'z';
+    const bool digit = c >= '0' && c <= '9';
+    const bool upper = c >= 'A' && c <= 'Z';
+    if (lower || digit) t[c] |= kIdClass;
+    if (lower || digit || upper || c == '-' || c == '_') t[c] |= kBase64Class;
+  }
+  return t;
+}
+constexpr std::array<uint8_t, 256> kCharClasses = MakeCharClasses();
+
+// True if every character of `s` is of class `cls`.
+bool AllOfClass(std::string_view s, uint8_t cls) {
+  uint8_t all = cls;
+  for (char c : s) all &= kCharClasses[static_cast<unsigned char>(c)];
+  return all == cls;
 }
 
 Status Random(unsigned char* buf, size_t n) {
@@ -73,11 +94,7 @@ Status NewSecret(std::string_view id, std::string* secret) {
 }
 
 bool IsKeyId(std::string_view id) {
-  if (id.size() != kKeyIdChars) return false;
-  for (char c : id) {
-    if (!IsIdChar(c)) return false;
-  }
-  return true;
+  return id.size() == kKeyIdChars && AllOfClass(id, kIdClass);
 }
 
 bool ParseSecret(std::string_view secret, std::string_view* id) {
@@ -86,44 +103,26 @@ bool ParseSecret(std::string_view secret, std::string_view* id) {
   std::string_view maybe_id = secret.substr(kSecretTag.size(), kKeyIdChars);
   if (!IsKeyId(maybe_id)) return false;
   if (secret[kSecretTag.size() + kKeyIdChars] != '_') return false;
-  for (char c : secret.substr(kSecretTag.size() + kKeyIdChars + 1)) {
-    if (!IsBase64UrlChar(c)) return false;
+  if (!AllOfClass(secret.substr(kSecretTag.size() + kKeyIdChars + 1),
+                  kBase64Class)) {
+    return false;
   }
   *id = maybe_id;
   return true;
 }
 
-// OpenSSL 3's one-shot SHA256() looks the algorithm up in its provider
-// tables on every call (about 450 ns here, more than the rest of a
-// validation); a digest fetched once and a context reused per thread take
-// about 150 ns.
-class Sha256Context {
- public:
-  Sha256Context() : ctx_(EVP_MD_CTX_new()) {}
-  ~Sha256Context() { EVP_MD_CTX_free(ctx_); }
-  Sha256Context(const Sha256Context&) = delete;
-  Sha256Context& operator=(const Sha256Context&) = delete;
-
-  bool Digest(std::string_view data, unsigned char* out) {
-    static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-    unsigned int n = 0;
-    return ctx_ != nullptr && md != nullptr &&
-           EVP_DigestInit_ex2(ctx_, md, nullptr) == 1 &&
-           EVP_DigestUpdate(ctx_, data.data(), data.size()) == 1 &&
-           EVP_DigestFinal_ex(ctx_, out, &n) == 1 && n == kKeyHashBytes;
-  }
-
- private:
-  EVP_MD_CTX* const ctx_;
-};
-
+// SHA-256 through OpenSSL's low-level interface. Measured here for a
+// 56-byte secret (two blocks, SHA-NI): 101 ns, against 160-170 ns through
+// EVP with a digest fetched once and a context reused (its provider
+// dispatch), 120-128 ns copying a prepared EVP context, and about 450 ns
+// for the one-shot SHA256(), which looks the algorithm up on every call.
 void HashSecretInto(std::string_view secret, KeyHash* out) {
-  auto* bytes = reinterpret_cast<unsigned char*>(out->data());
-  thread_local Sha256Context ctx;
-  if (!ctx.Digest(secret, bytes)) {
-    SHA256(reinterpret_cast<const unsigned char*>(secret.data()), secret.size(),
-           bytes);
-  }
+  SHA256_CTX ctx;
+  SHA256_Init(&ctx);
+  SHA256_Update(&ctx, secret.data(), secret.size());
+  // Final wipes its copy of the last input block (OPENSSL_cleanse); what
+  // stays in ctx is chaining state, which does not give back the secret.
+  SHA256_Final(reinterpret_cast<unsigned char*>(out->data()), &ctx);
 }
 
 std::string HashSecret(std::string_view secret) {
