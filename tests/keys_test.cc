@@ -299,7 +299,14 @@ TEST_CASE("ParseSecret accepts exactly [a-z0-9] in the id, base64url after",
       m[pos] = c;
       std::string_view id;
       CHECK(internal::ParseSecret(m, &id) == in_id);
+      if (in_id) CHECK(id == m.substr(4, 8));
       CHECK(internal::IsKeyId(m.substr(4, 8)) == in_id);
+    }
+    {  // the separator after the id
+      std::string m = s;
+      m[12] = c;
+      std::string_view id;
+      CHECK(internal::ParseSecret(m, &id) == (c == '_'));
     }
     for (size_t pos : {size_t{13}, size_t{34}, s.size() - 1}) {
       std::string m = s;

@@ -333,8 +333,8 @@ StatusOr<KeyInfo> KeysImpl::ValidateKey(std::string_view secret,
   // With many keys the entry is often out of the CPU caches. Find it and
   // start loading all its lines now, so that they arrive while the secret
   // is hashed (SHA-256, ~100 ns) rather than after. Only a hint, so only
-  // when the shard is free at once: the lookup that counts is the one
-  // below, under the lock again.
+  // when the shard is free at once (a busy shard is not waited for twice):
+  // the lookup that counts is the one below, under the lock again.
   if (shard.mu.TryLock()) {
     auto it = shard.keys.find(key);
     if (it != shard.keys.end()) PrefetchEntry(it->second);
