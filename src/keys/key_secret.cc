@@ -21,19 +21,19 @@ constexpr std::string_view kIdAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
 
 // Character classes as bits of one table entry, so that checking a
 // secret is one load and an AND per character (ParseSecret runs on every
-// validation; the chained range compares took about a third as long as
-// the SHA-256).
-constexpr uint8_t kIdClass = 1;      // [a-z0-9]
-constexpr uint8_t kBase64Class = 2;  // [A-Za-z0-9_-]
+// validation; in perf its chained range compares took about half as many
+// samples as the SHA-256).
+constexpr uint8_t kIdClass = 1;      // kIdAlphabet: [a-z0-9]
+constexpr uint8_t kBase64Class = 2;  // base64url: [A-Za-z0-9_-]
+constexpr std::string_view kBase64UrlOthers = "ABCDEFGHIJKLMNOPQRSTUVWXYZ-_";
 
 constexpr std::array<uint8_t, 256> MakeCharClasses() {
   std::array<uint8_t, 256> t{};
-  for (int c = 0; c < 256; ++c) {
-    const bool lower = c >= 'a' && c <= 'z';
-    const bool digit = c >= '0' && c <= '9';
-    const bool upper = c >= 'A' && c <= 'Z';
-    if (lower || digit) t[c] |= kIdClass;
-    if (lower || digit || upper || c == '-' || c == '_') t[c] |= kBase64Class;
+  for (char c : kIdAlphabet) {
+    t[static_cast<unsigned char>(c)] |= kIdClass | kBase64Class;
+  }
+  for (char c : kBase64UrlOthers) {
+    t[static_cast<unsigned char>(c)] |= kBase64Class;
   }
   return t;
 }
