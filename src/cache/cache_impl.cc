@@ -167,25 +167,31 @@ StatusOr<bool> CacheImpl::ReserveRoom(size_t bytes, Durability d) {
   return s;
 }
 
-StatusOr<uint64_t> CacheImpl::SubmitInto(CacheOp op, size_t bytes,
+StatusOr<uint64_t> CacheImpl::SubmitInto(WritePayload payload, size_t bytes,
                                          bool reserved, Durability d) {
   if (!reserved) return uint64_t{0};
-  return write_path_->SubmitReserved(WritePayload(std::move(op)), bytes, d);
+  return write_path_->SubmitReserved(std::move(payload), bytes, d);
 }
 
-StatusOr<uint64_t> CacheImpl::QueueUpsert(
-    EntryShard& shard, const HashedNsKey& k,
-    std::shared_ptr<const std::string> value, CacheEntryPtr fresh,
-    int64_t expires_at_us, size_t bytes, bool reserved,
-    CacheEntryPtr* replaced) {
+WritePayload CacheImpl::UpsertPayload(const HashedNsKey& k,
+                                      std::shared_ptr<const std::string> value,
+                                      int64_t expires_at_us, int64_t now_us) {
   CacheUpsert up;
   up.ns.assign(k.view.ns);
   up.key.assign(k.view.key);
-  up.value = value;
+  up.value = std::move(value);
   up.expires_at_us = expires_at_us;
-  up.updated_at_us = now_();
+  up.updated_at_us = now_us;
+  return WritePayload(CacheOp{std::move(up)});
+}
+
+StatusOr<uint64_t> CacheImpl::QueueUpsert(
+    EntryShard& shard, const HashedNsKey& k, WritePayload payload,
+    std::shared_ptr<const std::string> value, CacheEntryPtr fresh,
+    int64_t expires_at_us, size_t bytes, bool reserved,
+    CacheEntryPtr* replaced) {
   StatusOr<uint64_t> lsn =
-      SubmitInto(CacheOp{std::move(up)}, bytes, reserved, durability_);
+      SubmitInto(std::move(payload), bytes, reserved, durability_);
   if (!lsn.ok()) return lsn;
   if (fresh == nullptr) fresh = CacheEntry::Create(k, value);
   CacheEntry* e = shard.Put(k, std::move(fresh), expires_at_us, replaced);
@@ -233,14 +239,19 @@ Status CacheImpl::Set(std::string_view ns, std::string_view key,
   if (!reserved.ok()) return reserved.status();
   uint64_t lsn = 0;
   const HashedNsKey k(NsKeyView{ns, key});
-  // Made and (when replaced) destroyed outside the shard lock.
+  // Made and (when replaced) destroyed outside the shard lock, as is the
+  // queued op (not made at all when shed): the lock is held only to take
+  // the op's LSN and apply the entry, so readers of the shard wait less.
   CacheEntryPtr fresh = CacheEntry::Create(k, v);
+  WritePayload payload =
+      *reserved ? UpsertPayload(k, v, expires, now) : WritePayload();
   CacheEntryPtr replaced;
   {
     EntryShard& shard = ShardFor(k);
     MutexLock lock(&shard.mu);
-    StatusOr<uint64_t> r = QueueUpsert(shard, k, std::move(v), std::move(fresh),
-                                       expires, bytes, *reserved, &replaced);
+    StatusOr<uint64_t> r =
+        QueueUpsert(shard, k, std::move(payload), std::move(v),
+                    std::move(fresh), expires, bytes, *reserved, &replaced);
     if (!r.ok()) return r.status();
     lsn = *r;
   }
@@ -302,13 +313,13 @@ Status CacheImpl::Delete(std::string_view ns, std::string_view key) {
   StatusOr<bool> reserved = ReserveRoom(bytes, d);  // waits unlocked
   if (!reserved.ok()) return reserved.status();
   uint64_t lsn = 0;
+  // Built before locking, like Set's op.
+  WritePayload payload(CacheOp{CacheDelete{std::string(ns), std::string(key)}});
   {
     const HashedNsKey k(NsKeyView{ns, key});
     EntryShard& shard = ShardFor(k);
     MutexLock lock(&shard.mu);
-    StatusOr<uint64_t> r =
-        SubmitInto(CacheOp{CacheDelete{std::string(ns), std::string(key)}},
-                   bytes, *reserved, d);
+    StatusOr<uint64_t> r = SubmitInto(std::move(payload), bytes, *reserved, d);
     if (!r.ok()) return r.status();
     lsn = *r;
     if (CacheEntry* e = shard.Find(k); e != nullptr) shard.Remove(e);
@@ -346,9 +357,12 @@ Status CacheImpl::Touch(std::string_view ns, std::string_view key,
       if (*reserved) write_path_->CancelReserved(bytes);
       return Status::NotFound("no live cache entry to touch");
     }
+    std::shared_ptr<const std::string> value = e->SharedValue();
+    WritePayload payload =
+        *reserved ? UpsertPayload(k, value, expires, now) : WritePayload();
     StatusOr<uint64_t> r =
-        QueueUpsert(shard, k, e->SharedValue(), nullptr, expires, bytes,
-                    *reserved, /*replaced=*/nullptr);
+        QueueUpsert(shard, k, std::move(payload), std::move(value), nullptr,
+                    expires, bytes, *reserved, /*replaced=*/nullptr);
     if (!r.ok()) return r.status();
     lsn = *r;
   }
@@ -406,9 +420,11 @@ StatusOr<int64_t> CacheImpl::Increment(std::string_view ns,
           "Options::cache_entries_max_bytes (" +
           std::to_string(shard_budget_) + " bytes)"));
     }
+    WritePayload payload =
+        *reserved ? UpsertPayload(k, text, expires, now) : WritePayload();
     StatusOr<uint64_t> r =
-        QueueUpsert(shard, k, std::move(text), nullptr, expires, bytes,
-                    *reserved, /*replaced=*/nullptr);
+        QueueUpsert(shard, k, std::move(payload), std::move(text), nullptr,
+                    expires, bytes, *reserved, /*replaced=*/nullptr);
     if (!r.ok()) return r.status();
     lsn = *r;
   }

@@ -108,15 +108,24 @@ class CacheImpl final : public Cache {
   // class `d` (waiting for room unless best-effort). True when reserved,
   // false when a best-effort write was shed (counted), or the error.
   StatusOr<bool> ReserveRoom(size_t bytes, Durability d);
-  // Under the shard lock: submits `op` into the room ReserveRoom took (if
-  // `reserved`). The LSN, 0 when shed, or the error (room given back).
-  StatusOr<uint64_t> SubmitInto(CacheOp op, size_t bytes, bool reserved,
-                                Durability d);
-  // Submits an upsert (see SubmitInto), then applies it to memory and
-  // queues the deletes of whatever the bound evicts.
-  // `fresh` is the entry for memory if the caller made it before locking
-  // (else it is made here); a replaced entry goes to *replaced.
+  // Under the shard lock: submits `payload` into the room ReserveRoom took
+  // (if `reserved`). The LSN, 0 when shed, or the error (room given back).
+  StatusOr<uint64_t> SubmitInto(WritePayload payload, size_t bytes,
+                                bool reserved, Durability d);
+  // The queued form of an upsert of k written at `now_us`: copies of the
+  // names, the value shared, and the op's box (an allocation). Set builds
+  // it before taking the shard, so the lock is not held for that work;
+  // Touch and Increment learn the value only under the lock.
+  static WritePayload UpsertPayload(const HashedNsKey& k,
+                                    std::shared_ptr<const std::string> value,
+                                    int64_t expires_at_us, int64_t now_us);
+  // Submits `payload` (UpsertPayload of k, `value` and `expires_at_us`; see
+  // SubmitInto), then applies the upsert to memory and queues the deletes
+  // of whatever the bound evicts. `fresh` is the entry for memory if the
+  // caller made it before locking (else it is made here); a replaced entry
+  // goes to *replaced.
   StatusOr<uint64_t> QueueUpsert(EntryShard& shard, const HashedNsKey& k,
+                                 WritePayload payload,
                                  std::shared_ptr<const std::string> value,
                                  CacheEntryPtr fresh, int64_t expires_at_us,
                                  size_t bytes, bool reserved,
