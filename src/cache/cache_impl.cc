@@ -241,7 +241,8 @@ Status CacheImpl::Set(std::string_view ns, std::string_view key,
   const HashedNsKey k(NsKeyView{ns, key});
   // Made and (when replaced) destroyed outside the shard lock, as is the
   // queued op (not made at all when shed): the lock is held only to take
-  // the op's LSN and apply the entry, so readers of the shard wait less.
+  // the op's LSN and apply the entry. (A reader beside a busy writer did
+  // not measurably gain from the op moving out; docs/benchmarks.md.)
   CacheEntryPtr fresh = CacheEntry::Create(k, v);
   WritePayload payload =
       *reserved ? UpsertPayload(k, v, expires, now) : WritePayload();

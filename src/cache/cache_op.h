@@ -24,7 +24,11 @@ struct CacheUpsert {
   std::string key;
   std::shared_ptr<const std::string> value;
   int64_t expires_at_us = 0;  // wall clock; 0: never
-  int64_t updated_at_us = 0;  // wall clock of the write (reload order)
+  // Wall clock of the write's call, read before the shard lock: two writes
+  // of one key at once may leave the later LSN with the earlier time. It
+  // only orders the reload (which rows fit first), where that does not
+  // matter.
+  int64_t updated_at_us = 0;
 };
 
 struct CacheDelete {

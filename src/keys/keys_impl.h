@@ -65,9 +65,9 @@ inline constexpr size_t kKeyMaxScopes = 64;
 // Lock shards of the key table. Every validation takes its key's shard
 // lock, so two threads validating at once wait on each other whenever their
 // keys share a shard: at 16 shards that set the p99 of two validating
-// threads (1.3-1.8 us at 10,000 keys); at 256 it is 0.5-1.0 us, near what
-// two threads on two separate stores give (docs/benchmarks.md, "Key lock
-// shards"). A shard is about 100 bytes and a mostly empty table.
+// threads (1.02-1.77 us at 10,000 keys); at 256 it is 0.79-0.95 us, near
+// what two threads on two separate stores give (docs/benchmarks.md, "Key
+// lock shards"). A shard is about 100 bytes and a mostly empty table.
 inline constexpr size_t kKeyShards = 256;
 
 class KeysImpl final : public Keys {
