@@ -408,6 +408,91 @@ TEST_CASE(
   for (int i : {1, 3, 4, 5}) CHECK(GetOr(c, "s", key(i)) == value);
 }
 
+TEST_CASE("Cache bound is cache-wide: a big entry evicts from other shards",
+          "[cache]") {
+  Options o;
+  o.cache_entries_shards = 16;
+  const std::string value(100, 'v');
+  const size_t small = internal::CacheEntryBytes("s", "k00", value.size());
+  o.cache_entries_max_bytes = small * 64;  // 1/16 of it would hold 4
+  Harness h(o);
+  Cache& c = *h.cache;
+  auto key = [](int i) {
+    return std::string("k") + (i < 10 ? "0" : "") + std::to_string(i);
+  };
+  for (int i = 0; i < 64; ++i) {
+    REQUIRE(c.Set("s", key(i), value, milliseconds(0)).ok());
+  }
+  // The whole bound fills, however unevenly the keys hash over the shards.
+  CacheStats st = c.GetStats();
+  CHECK(st.entries == 64);
+  CHECK(st.evictions == 0);
+  CHECK(st.bytes == o.cache_entries_max_bytes);
+  // Half the bound in one entry: far more than its own shard holds, so
+  // the other shards give way.
+  const std::string big(small * 32, 'b');
+  REQUIRE(c.Set("s", "big", big, milliseconds(0)).ok());
+  st = c.GetStats();
+  CHECK(st.bytes <= o.cache_entries_max_bytes);
+  CHECK(st.evictions >= 32);
+  CHECK(st.entries == 65 - st.evictions);
+  CHECK(GetOr(c, "s", "big") == big);
+  // Each evicted entry is gone from memory and its row's delete is queued.
+  std::vector<std::string> deleted;
+  for (const CacheOp& op : h.path.ops()) {
+    if (const auto* d = std::get_if<CacheDelete>(&op.record)) {
+      deleted.push_back(d->key);
+    }
+  }
+  CHECK(deleted.size() == st.evictions);
+  for (const std::string& k : deleted) CHECK(GetOr(c, "s", k) == "<missing>");
+  int live = 0;
+  for (int i = 0; i < 64; ++i) live += GetOr(c, "s", key(i)) == value;
+  CHECK(live == static_cast<int>(st.entries) - 1);
+  // An entry larger than the whole bound is still refused.
+  CHECK(c.Set("s", "huge", std::string(o.cache_entries_max_bytes, 'x'),
+              milliseconds(0))
+            .IsInvalidArgument());
+}
+
+TEST_CASE("Cache holds its cache-wide bound under concurrent writers",
+          "[cache]") {
+  Options o;
+  o.cache_entries_shards = 8;
+  o.cache_entries_max_bytes = 64 << 10;
+  Harness h(o);
+  Cache& c = *h.cache;
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 1500;
+  std::atomic<int> failed{0};  // Catch2 assertions are not thread-safe
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        // Mostly small values, every 50th a quarter of the bound.
+        const size_t n = i % 50 == 0 ? (16 << 10) : 200 + i % 300;
+        const std::string k = std::to_string(t) + ":" + std::to_string(i);
+        const char fill = static_cast<char>('a' + t);
+        if (!c.Set("s", k, std::string(n, fill), milliseconds(0)).ok()) {
+          failed.fetch_add(1);
+        }
+        (void)c.Get("s", std::to_string(t) + ":" + std::to_string(i / 2));
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  CHECK(failed.load() == 0);
+  CacheStats st = c.GetStats();
+  CHECK(st.bytes <= o.cache_entries_max_bytes);
+  // Every key was written once: each is either held or evicted.
+  CHECK(st.entries + st.evictions == kThreads * kPerThread);
+  size_t deletes = 0;
+  for (const CacheOp& op : h.path.ops()) {
+    deletes += std::holds_alternative<CacheDelete>(op.record);
+  }
+  CHECK(deletes == st.evictions);
+}
+
 TEST_CASE("Cache Increment counts, keeps its window and refuses non-counters",
           "[cache]") {
   Harness h;
@@ -682,14 +767,28 @@ TEST_CASE("Store cache: Open refuses cache options that cannot work",
   CHECK(s.status().ToString().find("cache_max_value_bytes") !=
         std::string::npos);
   o = TestOptions(dir);
-  o.cache_entries_max_bytes = 8000;  // 500 bytes per shard of 16
+  o.cache_entries_max_bytes = 1000;  // not even a few small entries
   s = Store::Open(o);
   CHECK(s.status().IsInvalidArgument());
   CHECK(s.status().ToString().find("cache_entries_max_bytes") !=
         std::string::npos);
-  o.cache_entries_shards = 4;  // 2000 bytes per shard: enough
+  o = TestOptions(dir);
+  o.cache_entries_shards = internal::kCacheMaxShards + 1;
+  s = Store::Open(o);
+  CHECK(s.status().IsInvalidArgument());
+  CHECK(s.status().ToString().find("cache_entries_shards") !=
+        std::string::npos);
+  // The bound is not split over the shards: 8000 bytes over 64 shards
+  // (125 bytes each, less than one entry) is fine.
+  o = TestOptions(dir);
+  o.cache_entries_max_bytes = 8000;
+  o.cache_entries_shards = 64;
   s = Store::Open(o);
   REQUIRE(s.ok());
+  CHECK((*s)->cache()
+            .Set("ns", "k", std::string(4000, 'v'), milliseconds(0))
+            .ok());
+  CHECK(GetOr((*s)->cache(), "ns", "k") == std::string(4000, 'v'));
   REQUIRE((*s)->Close().ok());
 }
 

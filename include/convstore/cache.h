@@ -36,7 +36,11 @@
 // marked entry to the young end (unmarking it) and evicts the first
 // unmarked one. An entry read once since the walk last passed it survives
 // one more walk, however long ago that read was. Reads stay cheap: they
-// touch only the entry, not its neighbours in a list.
+// touch only the entry, not its neighbours in a list. Recency is kept per
+// lock shard (Options::cache_entries_shards): a write evicts from its own
+// shard first (keys hash evenly, so shards age alike) and from the others
+// only when its own has nothing else left, so one entry may take up to the
+// whole bound.
 //
 // DURABILITY (docs/durability.md, "Cache entries"): every Set, Touch,
 // Increment and Delete is applied to memory and queued as one ordered write

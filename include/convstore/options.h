@@ -184,15 +184,17 @@ struct Options {
   // Approximate bytes of cache entries held in memory (namespace, key,
   // value and about 230 bytes of bookkeeping per entry); past it entries
   // are evicted in approximate least-recently-used order (second chance,
-  // see cache.h), from memory and from the database.
-  // Split evenly over cache_entries_shards, each shard evicting on its own,
-  // so a shard can fill before the total does. Cost: this much RAM at most;
-  // the database file holds about as much again. Default: 64 MiB.
+  // see cache.h), from memory and from the database. The bound is one
+  // total, not split over the shards: a write evicts from its own shard
+  // first, then from others, and any entry up to the whole bound fits.
+  // At least 1 KiB. Cost: this much RAM at most; the database file holds
+  // about as much again. Default: 64 MiB.
   size_t cache_entries_max_bytes = 64 << 20;
-  // Independent lock shards of the key-value cache. More shards, less
-  // contention between threads on different keys; the largest value must
-  // fit one shard's share of cache_entries_max_bytes. Default: 16.
-  size_t cache_entries_shards = 16;
+  // Independent lock shards of the key-value cache (lock striping only;
+  // each entry's recency is kept within its shard). More shards, less
+  // waiting between threads on different keys; each costs about 200
+  // bytes. At most 65536. Default: 256.
+  size_t cache_entries_shards = 256;
   // Largest value Cache::Set takes, in bytes; bigger values are refused
   // with InvalidArgument. Default: 1 MiB.
   size_t cache_max_value_bytes = 1 << 20;

@@ -55,8 +55,8 @@ bool ParseCounter(std::string_view text, int64_t* out) {
 // The largest value a row can hold: below SQLite's default
 // SQLITE_MAX_LENGTH (1e9) and INT_MAX, the bind length.
 constexpr size_t kCacheValueLimit = size_t{512} << 20;
-// The smallest useful shard share: a few small entries.
-constexpr size_t kCacheMinShardBytes = 1024;
+// The smallest useful bound: a few small entries.
+constexpr size_t kCacheMinBytes = 1024;
 
 }  // namespace
 
@@ -70,12 +70,11 @@ CacheImpl::CacheImpl(const Options& options, WritePath* write_path,
       now_(std::move(now)),
       log_(std::move(log)),
       durability_(options.durability.cache),
-      shard_budget_(options.cache_entries_max_bytes /
-                    std::max<size_t>(1, options.cache_entries_shards)) {
+      max_bytes_(options.cache_entries_max_bytes) {
   const size_t n = std::max<size_t>(1, options.cache_entries_shards);
   shards_.reserve(n);
   for (size_t i = 0; i < n; ++i) {
-    shards_.push_back(std::make_unique<EntryShard>());
+    shards_.push_back(std::make_unique<EntryShard>(&total_bytes_));
   }
 }
 
@@ -88,14 +87,17 @@ Status CacheImpl::ValidateOptions(const Options& options) {
         std::to_string(options.cache_max_value_bytes) + "; at most " +
         std::to_string(kCacheValueLimit) + " bytes fit one database row");
   }
-  const size_t shards = std::max<size_t>(1, options.cache_entries_shards);
-  if (options.cache_entries_max_bytes / shards < kCacheMinShardBytes) {
+  if (options.cache_entries_max_bytes < kCacheMinBytes) {
     return Status::InvalidArgument(
-        "Options::cache_entries_max_bytes (" +
-        std::to_string(options.cache_entries_max_bytes) +
-        ") split over cache_entries_shards (" + std::to_string(shards) +
-        ") leaves less than " + std::to_string(kCacheMinShardBytes) +
-        " bytes per shard");
+        "Options::cache_entries_max_bytes is " +
+        std::to_string(options.cache_entries_max_bytes) + "; at least " +
+        std::to_string(kCacheMinBytes) + " bytes are needed");
+  }
+  if (options.cache_entries_shards > kCacheMaxShards) {
+    return Status::InvalidArgument(
+        "Options::cache_entries_shards is " +
+        std::to_string(options.cache_entries_shards) + "; at most " +
+        std::to_string(kCacheMaxShards));
   }
   return Status::OK();
 }
@@ -143,9 +145,9 @@ StatusOr<uint64_t> CacheImpl::Queue(CacheOp op, size_t bytes,
 }
 
 void CacheImpl::Evict(EntryShard& shard, const CacheEntry* keep) {
-  if (shard.bytes() <= shard_budget_) return;
+  if (total_bytes_.load(std::memory_order_relaxed) <= max_bytes_) return;
   std::vector<std::pair<std::string, std::string>> evicted;
-  shard.EvictOver(shard_budget_, keep, &evicted);
+  shard.EvictOver(max_bytes_, keep, &evicted);
   // The rows go too, so the file stays about as big as memory. Never
   // waiting: a shed delete leaves a row that a later Open reloads only if
   // it still has time left and fits.
@@ -153,6 +155,22 @@ void CacheImpl::Evict(EntryShard& shard, const CacheEntry* keep) {
     const size_t bytes = OpBytes(ns, key, 0);
     (void)Queue(CacheOp{CacheDelete{std::move(ns), std::move(key)}}, bytes,
                 Durability::kBestEffort, /*count_shed=*/false);
+  }
+}
+
+void CacheImpl::EvictElsewhere(const EntryShard* written) {
+  const size_t n = shards_.size();
+  if (total_bytes_.load(std::memory_order_relaxed) <= max_bytes_ || n == 1) {
+    return;
+  }
+  const size_t start = evict_cursor_.fetch_add(1, std::memory_order_relaxed);
+  for (size_t i = 0;
+       i < n && total_bytes_.load(std::memory_order_relaxed) > max_bytes_;
+       ++i) {
+    EntryShard& shard = *shards_[(start + i) % n];
+    if (&shard == written) continue;  // its own walk took what it could
+    MutexLock lock(&shard.mu);
+    Evict(shard, nullptr);
   }
 }
 
@@ -220,12 +238,11 @@ Status CacheImpl::Set(std::string_view ns, std::string_view key,
         " bytes, more than Options::cache_max_value_bytes (" +
         std::to_string(options_.cache_max_value_bytes) + ")");
   }
-  if (CacheEntryBytes(ns, key, value.size()) > shard_budget_) {
+  if (CacheEntryBytes(ns, key, value.size()) > max_bytes_) {
     return Status::InvalidArgument(
         "cache entry of " + std::to_string(value.size()) +
-        " value bytes does not fit one shard's share of "
-        "Options::cache_entries_max_bytes (" +
-        std::to_string(shard_budget_) + " bytes)");
+        " value bytes does not fit Options::cache_entries_max_bytes (" +
+        std::to_string(max_bytes_) + " bytes)");
   }
   const int64_t now = now_();
   int64_t expires = 0;
@@ -247,8 +264,8 @@ Status CacheImpl::Set(std::string_view ns, std::string_view key,
   WritePayload payload =
       *reserved ? UpsertPayload(k, v, expires, now) : WritePayload();
   CacheEntryPtr replaced;
+  EntryShard& shard = ShardFor(k);
   {
-    EntryShard& shard = ShardFor(k);
     MutexLock lock(&shard.mu);
     StatusOr<uint64_t> r =
         QueueUpsert(shard, k, std::move(payload), std::move(v),
@@ -256,6 +273,7 @@ Status CacheImpl::Set(std::string_view ns, std::string_view key,
     if (!r.ok()) return r.status();
     lsn = *r;
   }
+  EvictElsewhere(&shard);
   return AfterWrite(lsn);
 }
 
@@ -344,9 +362,9 @@ Status CacheImpl::Touch(std::string_view ns, std::string_view key,
   StatusOr<bool> reserved = ReserveRoom(bytes, durability_);
   if (!reserved.ok()) return reserved.status();
   uint64_t lsn = 0;
+  const HashedNsKey k(NsKeyView{ns, key});
+  EntryShard& shard = ShardFor(k);
   {
-    const HashedNsKey k(NsKeyView{ns, key});
-    EntryShard& shard = ShardFor(k);
     MutexLock lock(&shard.mu);
     CacheEntry* e = shard.Find(k);
     if (e != nullptr && IsExpired(e->expires_at_us, now)) {
@@ -367,6 +385,7 @@ Status CacheImpl::Touch(std::string_view ns, std::string_view key,
     if (!r.ok()) return r.status();
     lsn = *r;
   }
+  EvictElsewhere(&shard);
   return AfterWrite(lsn);
 }
 
@@ -391,9 +410,9 @@ StatusOr<int64_t> CacheImpl::Increment(std::string_view ns,
     if (*reserved) write_path_->CancelReserved(bytes);
     return error;
   };
+  const HashedNsKey k(NsKeyView{ns, key});
+  EntryShard& shard = ShardFor(k);
   {
-    const HashedNsKey k(NsKeyView{ns, key});
-    EntryShard& shard = ShardFor(k);
     MutexLock lock(&shard.mu);
     CacheEntry* e = shard.Find(k);
     if (e != nullptr && IsExpired(e->expires_at_us, now)) {
@@ -415,11 +434,11 @@ StatusOr<int64_t> CacheImpl::Increment(std::string_view ns,
           Status::InvalidArgument("cache counter would overflow int64"));
     }
     auto text = std::make_shared<const std::string>(std::to_string(result));
-    if (CacheEntryBytes(ns, key, text->size()) > shard_budget_) {
+    if (CacheEntryBytes(ns, key, text->size()) > max_bytes_) {
       return refuse(Status::InvalidArgument(
-          "cache counter entry does not fit one shard's share of "
-          "Options::cache_entries_max_bytes (" +
-          std::to_string(shard_budget_) + " bytes)"));
+          "cache counter entry does not fit Options::cache_entries_max_bytes "
+          "(" +
+          std::to_string(max_bytes_) + " bytes)"));
     }
     WritePayload payload =
         *reserved ? UpsertPayload(k, text, expires, now) : WritePayload();
@@ -429,6 +448,7 @@ StatusOr<int64_t> CacheImpl::Increment(std::string_view ns,
     if (!r.ok()) return r.status();
     lsn = *r;
   }
+  EvictElsewhere(&shard);
   s = AfterWrite(lsn);
   if (!s.ok()) return s;
   return result;
@@ -462,7 +482,8 @@ Status CacheImpl::Reload() {
       MutexLock lock(&shard.mu);
       const size_t bytes = CacheEntryBytes(row.ns, row.key, row.value.size());
       // Newest first, so each row goes in as the least recently used.
-      if (shard.Find(k) == nullptr && shard.bytes() + bytes <= shard_budget_) {
+      if (shard.Find(k) == nullptr &&
+          total_bytes_.load(std::memory_order_relaxed) + bytes <= max_bytes_) {
         shard.Put(k,
                   CacheEntry::Create(k, std::make_shared<const std::string>(
                                             std::move(row.value))),

@@ -20,8 +20,16 @@
 //  1. A write's op is queued (or shed, best-effort only) before memory
 //     changes, under the shard lock; if queuing fails otherwise, memory is
 //     left as it was.
-//  2. Each shard holds at most max_bytes / shards bytes once a write
-//     returns (the entry just written is never its own victim).
+//  2. The bound is cache-wide: total_bytes_ (the sum over all shards) is
+//     at most cache_entries_max_bytes once a write returns, unless other
+//     writes are still in progress (each evicts for its own entry). A write
+//     evicts from its own shard under its lock, and only if that shard runs
+//     out of other entries from the rest, one shard lock at a time after
+//     unlocking its own (so no two shard locks are ever held). The entry
+//     just written is never its own write's victim.
+//
+// So the lock shards are only lock striping: any entry up to the whole
+// bound fits, whatever the shard count.
 
 #ifndef CONVSTORE_SRC_CACHE_CACHE_IMPL_H_
 #define CONVSTORE_SRC_CACHE_CACHE_IMPL_H_
@@ -52,6 +60,8 @@ inline constexpr size_t kCacheMaxNsBytes = 256;
 inline constexpr size_t kCacheMaxKeyBytes = 1024;
 // Rows one purge op deletes at most (one short statement in a batch).
 inline constexpr size_t kCachePurgeBatch = 256;
+// Most lock shards Open accepts (each is about 200 bytes and a lock).
+inline constexpr size_t kCacheMaxShards = size_t{1} << 16;
 
 class CacheImpl final : public Cache {
  public:
@@ -65,8 +75,8 @@ class CacheImpl final : public Cache {
   ~CacheImpl() override;
 
   // InvalidArgument when the cache options cannot work: a value limit past
-  // what SQLite stores in one row, or a shard share of
-  // cache_entries_max_bytes too small for even a small entry.
+  // what SQLite stores in one row, a cache_entries_max_bytes too small for
+  // even a few small entries, or more than kCacheMaxShards shards.
   static Status ValidateOptions(const Options& options);
 
   // Loads the entries with time left from storage (before the writer
@@ -131,9 +141,14 @@ class CacheImpl final : public Cache {
                                  size_t bytes, bool reserved,
                                  CacheEntryPtr* replaced)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  // Enforces the shard bound after a write of `keep`.
+  // Evicts from `shard` (not `keep`, just written there) while the total is
+  // over the bound, queuing the evicted rows' deletes under its lock.
   void Evict(EntryShard& shard, const CacheEntry* keep)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // After a write to `written` is unlocked: if the total is still over the
+  // bound (that shard held too little else), evicts from the other shards
+  // in turn, from a rotating start, until it fits.
+  void EvictElsewhere(const EntryShard* written);
   // After unlocking: waits for `lsn` when the class is kSync.
   Status AfterWrite(uint64_t lsn);
   // Expiry for `ttl` from now; InvalidArgument for a negative ttl.
@@ -148,7 +163,12 @@ class CacheImpl final : public Cache {
   const NowFn now_;
   const std::shared_ptr<spdlog::logger> log_;
   const Durability durability_;
-  const size_t shard_budget_;
+  const size_t max_bytes_;  // Options::cache_entries_max_bytes
+  // Bytes of all entries in all shards (each shard adds its own; read
+  // without a lock to decide whether to evict).
+  std::atomic<size_t> total_bytes_{0};
+  // Where the next EvictElsewhere starts, so no shard is always first.
+  std::atomic<size_t> evict_cursor_{0};
   std::vector<std::unique_ptr<EntryShard>> shards_;
 
   std::atomic<bool> stopped_{false};

@@ -19,6 +19,13 @@ CacheEntry* EntryShard::Find(const HashedNsKey& k) {
   return it == set_.end() ? nullptr : it->entry;
 }
 
+void EntryShard::Account(size_t added, size_t removed) {
+  if (added == removed) return;  // a rewrite of the same size
+  // Unsigned wrap-around makes added - removed a signed delta for both.
+  bytes_ += added - removed;
+  total_->fetch_add(added - removed, std::memory_order_relaxed);
+}
+
 void EntryShard::LinkNewest(CacheEntry* e) {
   e->newer = nullptr;
   e->older = newest_;
@@ -61,21 +68,21 @@ CacheEntry* EntryShard::Put(const HashedNsKey& k, CacheEntryPtr owned,
       LinkNewest(fresh);
     }
     set_.insert(CacheSlot{fresh->hash(), fresh});
+    Account(fresh->bytes, 0);
   } else {
     // The rewrite keeps the entry's place and counts as a use.
     CacheEntry* old = it->entry;
     LinkInPlaceOf(old, fresh);
     fresh->referenced = true;
     SetExpiry(old, 0);
-    bytes_ -= old->bytes;
     // Same key, same hash: the slot's pointer is swapped in place. An
     // erase + insert would leave a tombstone per rewrite, and the set would
     // rehash all of itself under the shard lock every so often.
     const_cast<CacheSlot&>(*it).entry = fresh;
+    Account(fresh->bytes, old->bytes);
     CacheEntryPtr gone(old);
     if (replaced != nullptr) *replaced = std::move(gone);
   }
-  bytes_ += fresh->bytes;
   SetExpiry(fresh, expires_at_us);
   return fresh;
 }
@@ -88,7 +95,7 @@ void EntryShard::SetExpiry(CacheEntry* e, int64_t expires_at_us) {
 
 void EntryShard::Remove(CacheEntry* e) {
   SetExpiry(e, 0);
-  bytes_ -= e->bytes;
+  Account(0, e->bytes);
   set_.erase(e);
   Unlink(e);
   CacheEntry::Destroy(e);
@@ -99,12 +106,13 @@ void EntryShard::EvictOver(
     std::vector<std::pair<std::string, std::string>>* evicted) {
   // A pass looks at each entry present when it starts once, oldest
   // first. The first may only clear flags (every entry referenced); the
-  // second then finds them unreferenced, so the bound holds.
-  for (int pass = 0; pass < 2 && bytes_ > budget; ++pass) {
+  // second then finds them unreferenced, so the total fits the budget
+  // unless this shard runs out of entries other than `keep` first.
+  for (int pass = 0; pass < 2 && TotalOver(budget); ++pass) {
     // The entries not yet looked at are the `left` oldest: second chances
     // move to the front, ahead of all of them.
     size_t left = set_.size();
-    while (bytes_ > budget && left > 0) {
+    while (TotalOver(budget) && left > 0) {
       --left;
       CacheEntry* cur = oldest_;
       if (cur == keep || cur->referenced) {

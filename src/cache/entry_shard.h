@@ -6,13 +6,15 @@
 // for the sweep.
 //
 // Thread safety: every method requires `mu` held (annotated); the caller
-// (CacheImpl) locks it. Counters are plain fields under the same lock.
+// (CacheImpl) locks it. Counters are plain fields under the same lock. The
+// cache-wide byte total is an atomic shared by all shards.
 //
 // Invariants:
 //  1. The shard owns its entries: each is in set_ exactly once, on the
 //     recency list exactly once, and in by_expiry_ exactly when
 //     expires_at_us > 0; it is destroyed when it leaves them.
-//  2. bytes_ is the sum of the entries' `bytes`.
+//  2. bytes_ is the sum of the entries' `bytes`, and every change to it is
+//     made to *total_ too (so *total_ is the sum over all shards).
 //  3. The list runs from newest_ (most recently inserted or given a second
 //     chance) to oldest_; `referenced` is set on an entry read or rewritten
 //     since the eviction walk last passed it.
@@ -30,6 +32,7 @@
 #include <absl/container/btree_set.h>
 #include <absl/container/flat_hash_set.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -69,6 +72,7 @@ struct CacheSlotEq {
     // fetch the block's later cache lines (key, inline value) alongside the
     // first instead of one miss after another.
     const char* block = reinterpret_cast<const char*>(a.entry);
+    __builtin_prefetch(block);  // the header: expiry, second-chance flag
     __builtin_prefetch(block + 64);
     __builtin_prefetch(block + 128);
     __builtin_prefetch(block + 192);
@@ -85,7 +89,9 @@ struct CacheSlotEq {
 
 class EntryShard {
  public:
-  EntryShard() = default;
+  // `total` is the cache-wide byte count this shard adds its entries to
+  // (not null; it outlives the shard).
+  explicit EntryShard(std::atomic<size_t>* total) : total_(total) {}
   ~EntryShard();
   EntryShard(const EntryShard&) = delete;
   EntryShard& operator=(const EntryShard&) = delete;
@@ -112,8 +118,8 @@ class EntryShard {
   // Removes and destroys the entry.
   void Remove(CacheEntry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Evicts entries other than `keep`, oldest unreferenced first (second
-  // chance), until bytes() <= budget; appends each evicted (ns, key) to
-  // *evicted.
+  // chance), until the cache-wide total is at most `budget` or nothing but
+  // `keep` is left here; appends each evicted (ns, key) to *evicted.
   void EvictOver(size_t budget, const CacheEntry* keep,
                  std::vector<std::pair<std::string, std::string>>* evicted)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
@@ -138,6 +144,12 @@ class EntryShard {
   void LinkInPlaceOf(CacheEntry* old, CacheEntry* fresh)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void Unlink(CacheEntry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Changes bytes_ and *total_ by added - removed (one atomic add, none
+  // when they are equal).
+  void Account(size_t added, size_t removed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  bool TotalOver(size_t budget) const {
+    return total_->load(std::memory_order_relaxed) > budget;
+  }
 
   absl::flat_hash_set<CacheSlot, CacheSlotHash, CacheSlotEq> set_
       ABSL_GUARDED_BY(mu);
@@ -146,6 +158,7 @@ class EntryShard {
   absl::btree_set<std::pair<int64_t, CacheEntry*>> by_expiry_
       ABSL_GUARDED_BY(mu);
   size_t bytes_ ABSL_GUARDED_BY(mu) = 0;
+  std::atomic<size_t>* const total_;
 };
 
 }  // namespace convstore::internal
