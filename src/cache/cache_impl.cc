@@ -435,10 +435,10 @@ StatusOr<int64_t> CacheImpl::Increment(std::string_view ns,
     }
     auto text = std::make_shared<const std::string>(std::to_string(result));
     if (CacheEntryBytes(ns, key, text->size()) > max_bytes_) {
-      return refuse(Status::InvalidArgument(
-          "cache counter entry does not fit Options::cache_entries_max_bytes "
-          "(" +
-          std::to_string(max_bytes_) + " bytes)"));
+      return refuse(
+          Status::InvalidArgument("cache counter entry does not fit "
+                                  "Options::cache_entries_max_bytes (" +
+                                  std::to_string(max_bytes_) + " bytes)"));
     }
     WritePayload payload =
         *reserved ? UpsertPayload(k, text, expires, now) : WritePayload();

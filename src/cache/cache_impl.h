@@ -29,7 +29,15 @@
 //     just written is never its own write's victim.
 //
 // So the lock shards are only lock striping: any entry up to the whole
-// bound fits, whatever the shard count.
+// bound fits, whatever the shard count. Recency is per shard, as it was
+// when each shard had its own share: an entry's write evicts the oldest
+// unmarked entries of its own shard (second chance, so when all there are
+// marked, marked ones go too) before colder ones elsewhere. Keys hash
+// evenly, so shards stay about equally full and equally old; only an
+// entry bigger than what its shard holds reaches into the others. Writers
+// that find the total over at the same time may together evict a little
+// more than needed (at most about one entry each), and one may evict
+// another's just-written entry in a third shard.
 
 #ifndef CONVSTORE_SRC_CACHE_CACHE_IMPL_H_
 #define CONVSTORE_SRC_CACHE_CACHE_IMPL_H_
