@@ -144,8 +144,12 @@ StatusOr<uint64_t> CacheImpl::Queue(CacheOp op, size_t bytes,
   return lsn;
 }
 
+bool CacheImpl::OverBound() const {
+  return total_bytes_.load(std::memory_order_relaxed) > max_bytes_;
+}
+
 void CacheImpl::Evict(EntryShard& shard, const CacheEntry* keep) {
-  if (total_bytes_.load(std::memory_order_relaxed) <= max_bytes_) return;
+  if (!OverBound()) return;
   std::vector<std::pair<std::string, std::string>> evicted;
   shard.EvictOver(max_bytes_, keep, &evicted);
   // The rows go too, so the file stays about as big as memory. Never
@@ -159,14 +163,10 @@ void CacheImpl::Evict(EntryShard& shard, const CacheEntry* keep) {
 }
 
 void CacheImpl::EvictElsewhere(const EntryShard* written) {
+  if (!OverBound()) return;
   const size_t n = shards_.size();
-  if (total_bytes_.load(std::memory_order_relaxed) <= max_bytes_ || n == 1) {
-    return;
-  }
   const size_t start = evict_cursor_.fetch_add(1, std::memory_order_relaxed);
-  for (size_t i = 0;
-       i < n && total_bytes_.load(std::memory_order_relaxed) > max_bytes_;
-       ++i) {
+  for (size_t i = 0; i < n && OverBound(); ++i) {
     EntryShard& shard = *shards_[(start + i) % n];
     if (&shard == written) continue;  // its own walk took what it could
     MutexLock lock(&shard.mu);

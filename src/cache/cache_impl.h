@@ -68,7 +68,8 @@ inline constexpr size_t kCacheMaxNsBytes = 256;
 inline constexpr size_t kCacheMaxKeyBytes = 1024;
 // Rows one purge op deletes at most (one short statement in a batch).
 inline constexpr size_t kCachePurgeBatch = 256;
-// Most lock shards Open accepts (each is about 200 bytes and a lock).
+// Most lock shards Open accepts (an EntryShard is 168 bytes on x86-64,
+// plus its heap block and, once used, its tables).
 inline constexpr size_t kCacheMaxShards = size_t{1} << 16;
 
 class CacheImpl final : public Cache {
@@ -157,6 +158,8 @@ class CacheImpl final : public Cache {
   // bound (that shard held too little else), evicts from the other shards
   // in turn, from a rotating start, until it fits.
   void EvictElsewhere(const EntryShard* written);
+  // The entries' total is past Options::cache_entries_max_bytes.
+  bool OverBound() const;
   // After unlocking: waits for `lsn` when the class is kSync.
   Status AfterWrite(uint64_t lsn);
   // Expiry for `ttl` from now; InvalidArgument for a negative ttl.
