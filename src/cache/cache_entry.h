@@ -3,7 +3,7 @@
 // CacheEntry: one key-value cache entry in one heap block - a fixed header
 // followed by the namespace, the key and, for values of up to
 // kCacheInlineValueMax bytes, the value itself. A Get of a small entry
-// then reads the hash slot and this block (usually two adjacent cache
+// then reads the hash bucket and this block (usually two adjacent cache
 // lines) and nothing else; the old layout (list node, map slot, shared
 // value's control block and its separate string buffer) missed on each.
 // Larger values stay in a shared immutable string, copied outside the
@@ -109,7 +109,7 @@ class CacheEntry {
 };
 
 // Bookkeeping bytes counted per entry on top of ns, key and value: the
-// entry's header and allocator rounding, its hash-set slot and expiry
+// entry's header and allocator rounding, its hash-index slot and expiry
 // index slot, roughly.
 inline constexpr size_t kCacheEntryOverhead = sizeof(CacheEntry) + 64;
 

@@ -14,10 +14,7 @@ EntryShard::~EntryShard() {
   }
 }
 
-CacheEntry* EntryShard::Find(const HashedNsKey& k) {
-  auto it = set_.find(k);
-  return it == set_.end() ? nullptr : it->entry;
-}
+CacheEntry* EntryShard::Find(const HashedNsKey& k) { return table_.Find(k); }
 
 void EntryShard::Account(size_t added, size_t removed) {
   if (added == removed) return;  // a rewrite of the same size
@@ -60,25 +57,22 @@ CacheEntry* EntryShard::Put(const HashedNsKey& k, CacheEntryPtr owned,
                             int64_t expires_at_us, CacheEntryPtr* replaced,
                             bool as_oldest) {
   CacheEntry* fresh = owned.release();
-  auto it = set_.find(k);
-  if (it == set_.end()) {
+  CacheEntry* old = table_.Find(k);
+  if (old == nullptr) {
     if (as_oldest) {
       LinkOldest(fresh);
     } else {
       LinkNewest(fresh);
     }
-    set_.insert(CacheSlot{fresh->hash(), fresh});
+    table_.Insert(fresh);
     Account(fresh->bytes, 0);
   } else {
     // The rewrite keeps the entry's place and counts as a use.
-    CacheEntry* old = it->entry;
     LinkInPlaceOf(old, fresh);
     fresh->referenced = true;
     SetExpiry(old, 0);
-    // Same key, same hash: the slot's pointer is swapped in place. An
-    // erase + insert would leave a tombstone per rewrite, and the set would
-    // rehash all of itself under the shard lock every so often.
-    const_cast<CacheSlot&>(*it).entry = fresh;
+    // Same key, same hash: the slot's pointer is swapped in place.
+    table_.Replace(old, fresh);
     Account(fresh->bytes, old->bytes);
     CacheEntryPtr gone(old);
     if (replaced != nullptr) *replaced = std::move(gone);
@@ -96,7 +90,7 @@ void EntryShard::SetExpiry(CacheEntry* e, int64_t expires_at_us) {
 void EntryShard::Remove(CacheEntry* e) {
   SetExpiry(e, 0);
   Account(0, e->bytes);
-  set_.erase(e);
+  table_.Erase(e);
   Unlink(e);
   CacheEntry::Destroy(e);
 }
@@ -111,7 +105,7 @@ void EntryShard::EvictOver(
   for (int pass = 0; pass < 2 && TotalOver(budget); ++pass) {
     // The entries not yet looked at are the `left` oldest: second chances
     // move to the front, ahead of all of them.
-    size_t left = set_.size();
+    size_t left = table_.size();
     while (TotalOver(budget) && left > 0) {
       --left;
       CacheEntry* cur = oldest_;

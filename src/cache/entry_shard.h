@@ -1,16 +1,16 @@
 // Copyright 2026 The convstore Authors.
 //
-// EntryShard: one lock shard of the key-value cache's memory: a hash set
-// of entries (each one heap block, cache_entry.h) found by (namespace,
-// key), an intrusive recency list through the entries, and an expiry index
-// for the sweep.
+// EntryShard: one lock shard of the key-value cache's memory: a hash index
+// of entries (each one heap block, cache_entry.h; the index is
+// entry_table.h) found by (namespace, key), an intrusive recency list
+// through the entries, and an expiry index for the sweep.
 //
 // Thread safety: every method requires `mu` held (annotated); the caller
 // (CacheImpl) locks it. Counters are plain fields under the same lock. The
 // cache-wide byte total is an atomic shared by all shards.
 //
 // Invariants:
-//  1. The shard owns its entries: each is in set_ exactly once, on the
+//  1. The shard owns its entries: each is in table_ exactly once, on the
 //     recency list exactly once, and in by_expiry_ exactly when
 //     expires_at_us > 0; it is destroyed when it leaves them.
 //  2. bytes_ is the sum of the entries' `bytes`, and every change to it is
@@ -30,7 +30,6 @@
 
 #include <absl/base/thread_annotations.h>
 #include <absl/container/btree_set.h>
-#include <absl/container/flat_hash_set.h>
 
 #include <atomic>
 #include <cstddef>
@@ -41,51 +40,10 @@
 #include <vector>
 
 #include "cache/cache_entry.h"
+#include "cache/entry_table.h"
 #include "mutex.h"
 
 namespace convstore::internal {
-
-// A set slot: the entry and its hash, so growing the set rehashes from the
-// slots alone instead of reading every entry (a cache miss each, under the
-// shard lock).
-struct CacheSlot {
-  uint64_t hash;
-  CacheEntry* entry;
-};
-
-// The set's hash and equality: slots by their stored hash, lookups by
-// HashedNsKey (no string hashed twice, no string built) or by entry.
-struct CacheSlotHash {
-  using is_transparent = void;
-  size_t operator()(const CacheSlot& s) const { return s.hash; }
-  size_t operator()(const HashedNsKey& k) const { return k.hash; }
-  size_t operator()(const CacheEntry* e) const { return e->hash(); }
-};
-struct CacheSlotEq {
-  using is_transparent = void;
-  bool operator()(const CacheSlot& a, const CacheSlot& b) const {
-    return a.entry == b.entry;
-  }
-  bool operator()(const CacheSlot& a, const HashedNsKey& k) const {
-    if (a.hash != k.hash) return false;
-    // A full-hash match is all but certainly the entry about to be read:
-    // fetch the block's later cache lines (key, inline value) alongside the
-    // first instead of one miss after another.
-    const char* block = reinterpret_cast<const char*>(a.entry);
-    __builtin_prefetch(block);  // the header: expiry, second-chance flag
-    __builtin_prefetch(block + 64);
-    __builtin_prefetch(block + 128);
-    __builtin_prefetch(block + 192);
-    return a.entry->key() == k.view.key && a.entry->ns() == k.view.ns;
-  }
-  bool operator()(const CacheSlot& a, const CacheEntry* e) const {
-    return a.entry == e;
-  }
-  template <typename K>
-  bool operator()(const K& k, const CacheSlot& a) const {
-    return (*this)(a, k);
-  }
-};
 
 class EntryShard {
  public:
@@ -129,7 +87,9 @@ class EntryShard {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
   size_t bytes() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return bytes_; }
-  size_t size() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return set_.size(); }
+  size_t size() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return table_.size();
+  }
 
   uint64_t hits ABSL_GUARDED_BY(mu) = 0;
   uint64_t misses ABSL_GUARDED_BY(mu) = 0;
@@ -151,8 +111,7 @@ class EntryShard {
     return total_->load(std::memory_order_relaxed) > budget;
   }
 
-  absl::flat_hash_set<CacheSlot, CacheSlotHash, CacheSlotEq> set_
-      ABSL_GUARDED_BY(mu);
+  EntryTable table_ ABSL_GUARDED_BY(mu);
   CacheEntry* newest_ ABSL_GUARDED_BY(mu) = nullptr;
   CacheEntry* oldest_ ABSL_GUARDED_BY(mu) = nullptr;
   absl::btree_set<std::pair<int64_t, CacheEntry*>> by_expiry_
