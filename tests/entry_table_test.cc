@@ -96,6 +96,33 @@ TEST_CASE("a lookup stops when every bucket has had keys placed past it",
   }
 }
 
+TEST_CASE("a bucket's passed count follows the keys placed past it",
+          "[entry_table]") {
+  EntryTable t;
+  std::vector<ForcedKey> keys;
+  std::vector<CacheEntryPtr> entries;
+  for (int i = 0; i < 8; ++i) {  // home 0: six fill bucket 0, two go to 1
+    keys.emplace_back("k" + std::to_string(i), Hash(0, 100 + i));
+    entries.push_back(MakeEntry(keys.back()));
+    t.Insert(entries.back().get());
+  }
+  REQUIRE(t.bucket_count() == 2);
+  CHECK(t.passed(0) == 2);
+  CHECK(t.passed(1) == 0);
+  // A key erased from its home bucket passed nothing.
+  t.Erase(entries[0].get());
+  CHECK(t.passed(0) == 2);
+  // Each key erased from bucket 1 passed bucket 0 on its way.
+  t.Erase(entries[6].get());
+  CHECK(t.passed(0) == 1);
+  t.Erase(entries[7].get());
+  CHECK(t.passed(0) == 0);
+  CHECK(t.passed(1) == 0);
+  for (int i = 1; i < 6; ++i) {
+    CHECK(t.Find(keys[i].Hashed()) == entries[i].get());
+  }
+}
+
 TEST_CASE("random inserts, replaces and erases match a map", "[entry_table]") {
   // 300 keys over 8 home buckets, 3 tags and some whole-hash twins, so
   // probes run past full buckets and tags match other keys.

@@ -56,15 +56,18 @@ void EntryShard::Unlink(CacheEntry* e) {
 CacheEntry* EntryShard::Put(const HashedNsKey& k, CacheEntryPtr owned,
                             int64_t expires_at_us, CacheEntryPtr* replaced,
                             bool as_oldest) {
-  CacheEntry* fresh = owned.release();
+  CacheEntry* fresh = owned.get();
   CacheEntry* old = table_.Find(k);
   if (old == nullptr) {
+    // First: if growing the table throws, nothing changed and `owned`
+    // still frees the entry.
+    table_.Insert(fresh);
+    (void)owned.release();
     if (as_oldest) {
       LinkOldest(fresh);
     } else {
       LinkNewest(fresh);
     }
-    table_.Insert(fresh);
     Account(fresh->bytes, 0);
   } else {
     // The rewrite keeps the entry's place and counts as a use.
@@ -73,6 +76,7 @@ CacheEntry* EntryShard::Put(const HashedNsKey& k, CacheEntryPtr owned,
     SetExpiry(old, 0);
     // Same key, same hash: the slot's pointer is swapped in place.
     table_.Replace(old, fresh);
+    (void)owned.release();
     Account(fresh->bytes, old->bytes);
     CacheEntryPtr gone(old);
     if (replaced != nullptr) *replaced = std::move(gone);

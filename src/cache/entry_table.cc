@@ -110,10 +110,13 @@ void EntryTable::Erase(const CacheEntry* e) {
 void EntryTable::Grow() {
   const size_t old_count = bucket_count();
   const size_t count = old_count == 0 ? 2 : old_count * 2;
-  std::unique_ptr<Bucket[]> old_buckets = std::move(buckets_);
-  std::unique_ptr<uint64_t[]> old_hashes = std::move(hashes_);
-  buckets_.reset(new Bucket[count]());
-  hashes_.reset(new uint64_t[count * kSlots]);
+  // Both arrays first: if either allocation throws, the table is as it was.
+  std::unique_ptr<Bucket[]> buckets(new Bucket[count]());
+  std::unique_ptr<uint64_t[]> hashes(new uint64_t[count * kSlots]);
+  std::unique_ptr<Bucket[]> old_buckets =
+      std::exchange(buckets_, std::move(buckets));
+  std::unique_ptr<uint64_t[]> old_hashes =
+      std::exchange(hashes_, std::move(hashes));
   mask_ = count - 1;
   grow_at_ = MaxLoad(count);
   for (size_t b = 0; b < old_count; ++b) {

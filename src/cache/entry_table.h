@@ -1,8 +1,9 @@
 // Copyright 2026 The convstore Authors.
 //
 // EntryTable: the hash index of one cache shard, (namespace, key) to its
-// CacheEntry, laid out so a lookup misses the CPU cache twice at most: one
-// 64-byte bucket line, then the entry itself.
+// CacheEntry, laid out so a lookup typically misses the CPU cache twice:
+// one 64-byte bucket line, then the entry itself (whose later lines are
+// prefetched together with its first).
 //
 // Why not absl::flat_hash_set: its control bytes and its slots are separate
 // arrays, so a lookup in a table larger than the CPU cache is three
@@ -13,12 +14,13 @@
 // Layout: a power-of-two array of buckets, each one cache line holding six
 // 16-bit tags, six entry pointers and a count. A key's home bucket comes
 // from the hash's low bits, its tag from bits 16-31 (the shard uses bits
-// 40 and up). Lookup compares the tags in the home bucket, reads an entry
-// only on a tag match (1 in 65,535 for another key) and goes on to the next
-// bucket only if an entry whose home is this bucket or an earlier one was
-// placed past it (`passed` > 0). The full hashes sit in a side array read
-// only when the table grows, so growing under the shard lock never reads an
-// entry.
+// 40 and up; past 65,536 buckets in one shard, home and tag bits overlap
+// and a tag tells fewer keys of a bucket apart). Lookup compares the tags in
+// the home bucket, reads an entry only on a tag match (1 in 65,535 for another
+// key) and goes on to the next bucket only if an entry whose home is this
+// bucket or an earlier one was placed past it (`passed` > 0). The full hashes
+// sit in a side array read only when the table grows, so growing under the
+// shard lock never reads an entry.
 //
 // Thread safety: none; the owning EntryShard's lock guards every call.
 
@@ -49,6 +51,9 @@ class EntryTable {
   void Erase(const CacheEntry* e);
 
   size_t size() const { return size_; }
+  // How many keys were placed past `bucket` on their way from their home
+  // (for tests).
+  uint16_t passed(size_t bucket) const { return buckets_[bucket].passed; }
   // Buckets allocated (for tests and memory figures).
   size_t bucket_count() const { return mask_ + (buckets_ ? 1 : 0); }
 
