@@ -203,7 +203,7 @@ void ConversationCache::Shard::Enforce(uint64_t durable_lsn,
   if (keep != nullptr) Trim(const_cast<CachedConversation*>(keep), durable_lsn);
   auto over = [&] {
     return map_.size() > owner_->shard_max_conversations_ ||
-           bytes_ > owner_->shard_max_bytes_;
+           bytes_ > owner_->shard_max_bytes_.load(std::memory_order_relaxed);
   };
   if (!over() || durable_lsn == futile_walk_lsn_) return;
   // Whether every entry the walk leaves is pinned by pending writes; a
@@ -244,11 +244,25 @@ CacheCounters ConversationCache::Totals() {
   return t;
 }
 
+void ConversationCache::SetMaxBytes(size_t total) {
+  shard_max_bytes_.store(std::max<size_t>(1, total / shards_.size()),
+                         std::memory_order_relaxed);
+}
+
+void ConversationCache::EnforceAll(uint64_t durable_lsn) {
+  for (auto& s : shards_) {
+    MutexLock lock(&s->mu);
+    // The last futile walk was against the old bound.
+    s->futile_walk_lsn_ = Shard::kNoFutileWalk;
+    s->Enforce(durable_lsn, nullptr);
+  }
+}
+
 bool ConversationCache::Full() {
   for (auto& s : shards_) {
     MutexLock lock(&s->mu);
     if (s->map_.size() >= shard_max_conversations_ ||
-        s->bytes_ >= shard_max_bytes_) {
+        s->bytes_ >= shard_max_bytes_.load(std::memory_order_relaxed)) {
       return true;
     }
   }

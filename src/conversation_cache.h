@@ -157,6 +157,17 @@ class ConversationCache {
   CacheCounters Totals();
   // True when a shard is at its conversation or byte bound: warming stops.
   bool Full();
+  // The byte bound in force over all shards (limits().max_bytes unless
+  // SetMaxBytes changed it).
+  size_t max_bytes() const {
+    return shard_max_bytes_.load(std::memory_order_relaxed) * shards_.size();
+  }
+  // Changes the byte bound (split over the shards as at construction). A
+  // lower bound is enforced by the next write to each shard, or at once by
+  // EnforceAll.
+  void SetMaxBytes(size_t total);
+  // Evicts every shard down to its bounds, as Enforce with no entry kept.
+  void EnforceAll(uint64_t durable_lsn);
 
   void RecordHit() { hits_.fetch_add(1, std::memory_order_relaxed); }
   void RecordMiss() { misses_.fetch_add(1, std::memory_order_relaxed); }
@@ -168,7 +179,8 @@ class ConversationCache {
 
  private:
   const CacheLimits limits_;
-  const size_t shard_max_bytes_;
+  // limits_.max_bytes / shards, or what SetMaxBytes last set.
+  std::atomic<size_t> shard_max_bytes_;
   const size_t shard_max_conversations_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<uint64_t> hits_{0};

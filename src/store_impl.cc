@@ -133,6 +133,20 @@ StoreImpl::StoreImpl(const Options& options,
   releaser_ = std::make_unique<MemoryReleaser>(
       options_.release_memory_interval, [this] { return cache_.evictions(); },
       log_);
+  MemoryGovernor::Config governor;
+  governor.limit = options_.memory_limit_bytes;
+  governor.configured = cache_.max_bytes();
+  governor.floor = governor.configured / 4;
+  // A high falls out of the mark in about a minute (0.1% of the limit per
+  // quarter-second check).
+  governor.decay = governor.limit / 1000;
+  governor_ = std::make_unique<MemoryGovernor>(
+      governor, ProcessRssBytes,
+      [this](size_t bound) {
+        cache_.SetMaxBytes(bound);
+        cache_.EnforceAll(writer_->durable_lsn());
+      },
+      log_);
 }
 
 void StoreImpl::AuditSystem(std::string action, std::string resource,
@@ -178,6 +192,7 @@ StatusOr<std::unique_ptr<Store>> StoreImpl::OpenWithBackend(
   store->kv_cache_->Start();
   store->keys_->Start();
   store->releaser_->Start();
+  store->governor_->Start();
   return std::unique_ptr<Store>(std::move(store));
 }
 
@@ -557,6 +572,7 @@ StatusOr<CloseReport> StoreImpl::Close(std::chrono::milliseconds timeout) {
   if (close_done_) return Status::FailedPrecondition("store already closed");
   close_done_ = true;
   releaser_->Stop();
+  governor_->Stop();
   // The cache's sweep thread queues writes: it stops before the drain.
   kv_cache_->Stop();
   // Queues the last usage counts while the store still takes writes.
@@ -606,6 +622,7 @@ Stats StoreImpl::GetStats() {
   st.cache_hits = cache_.hits();
   st.cache_misses = cache_.misses();
   st.cache_evictions = cache_.evictions();
+  st.cache_bound_bytes = cache_.max_bytes();
   StorageCounts counts;
   if (!closed_.load() && backend_->Counts(&counts).ok()) {
     st.db_conversations = counts.conversations;

@@ -34,6 +34,7 @@
 #include "convstore/store.h"
 #include "inflight_counter.h"
 #include "keys/keys_impl.h"
+#include "memory_governor.h"
 #include "memory_releaser.h"
 #include "mutex.h"
 #include "storage_backend.h"
@@ -129,6 +130,8 @@ class StoreImpl final : public Store, public WritePath {
   std::unique_ptr<KeysImpl> keys_;
   // Returns freed heap pages to the system after cache evictions.
   std::unique_ptr<MemoryReleaser> releaser_;
+  // Moves the cache's byte bound to hold RSS under memory_limit_bytes.
+  std::unique_ptr<MemoryGovernor> governor_;
   std::atomic<uint64_t> next_lsn_;
   std::atomic<bool> closed_{false};
   InflightCounter inflight_;

@@ -177,6 +177,24 @@ struct Options {
   // 26.1k without, on a loaded machine). Zero: never (the process's own
   // allocator policy applies). Default: 1 s.
   std::chrono::milliseconds release_memory_interval{1000};
+  // Resident memory (RSS) of the whole process to stay under, in bytes.
+  // cache_max_bytes bounds what the cache counts; the allocator's slack on
+  // top of it (pages keeping a few live messages among freed ones after
+  // millions of evictions) grows with churn and is not counted: 1.27-1.35x
+  // the soak's budget at 10M messages without this (docs/benchmarks.md).
+  // With a limit, four times a second the store reads the process's RSS
+  // (/proc/self/statm, Linux). A new high past 95% of the limit lowers the
+  // conversation cache's byte bound by what it adds and evicts down to it,
+  // never below a quarter of cache_max_bytes (the high-water mark falls
+  // 0.1% of the limit per check, so a swing back to a recent high cuts
+  // nothing); once the mark is under 85% the bound rises back toward
+  // cache_max_bytes. Stats::cache_bound_bytes shows the bound in force. It
+  // counts the whole process, so set it when the store is most of it; RSS
+  // stays over the limit if the rest of the process grows past it. Cost:
+  // a lower cache bound means more reads from the database while memory is
+  // tight (in the 10M soak the cache ended at its floor). Zero: off.
+  // Default: 0.
+  size_t memory_limit_bytes = 0;
 
   // The key-value cache (cache.h, Store::cache()), separate from the
   // conversation cache above.
