@@ -244,16 +244,16 @@ CacheCounters ConversationCache::Totals() {
   return t;
 }
 
-void ConversationCache::SetMaxBytes(size_t total) {
-  shard_max_bytes_.store(std::max<size_t>(1, total / shards_.size()),
-                         std::memory_order_relaxed);
+bool ConversationCache::SetMaxBytes(size_t total) {
+  const size_t per_shard = std::max<size_t>(1, total / shards_.size());
+  return shard_max_bytes_.exchange(per_shard, std::memory_order_relaxed) !=
+         per_shard;
 }
 
-void ConversationCache::EnforceAll(uint64_t durable_lsn) {
+void ConversationCache::EnforceAll(uint64_t durable_lsn, bool bound_changed) {
   for (auto& s : shards_) {
     MutexLock lock(&s->mu);
-    // The last futile walk was against the old bound.
-    s->futile_walk_lsn_ = Shard::kNoFutileWalk;
+    if (bound_changed) s->futile_walk_lsn_ = Shard::kNoFutileWalk;
     s->Enforce(durable_lsn, nullptr);
   }
 }

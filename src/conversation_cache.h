@@ -162,12 +162,15 @@ class ConversationCache {
   size_t max_bytes() const {
     return shard_max_bytes_.load(std::memory_order_relaxed) * shards_.size();
   }
-  // Changes the byte bound (split over the shards as at construction). A
-  // lower bound is enforced by the next write to each shard, or at once by
-  // EnforceAll.
-  void SetMaxBytes(size_t total);
+  // Changes the byte bound (split over the shards as at construction, so
+  // max_bytes() is `total` rounded down to a multiple of the shard count).
+  // A lower bound is enforced by the next write to each shard, or at once
+  // by EnforceAll. Returns whether the bound changed.
+  bool SetMaxBytes(size_t total);
   // Evicts every shard down to its bounds, as Enforce with no entry kept.
-  void EnforceAll(uint64_t durable_lsn);
+  // `bound_changed` forgets each shard's last futile walk (it was against
+  // the old bound).
+  void EnforceAll(uint64_t durable_lsn, bool bound_changed);
 
   void RecordHit() { hits_.fetch_add(1, std::memory_order_relaxed); }
   void RecordMiss() { misses_.fetch_add(1, std::memory_order_relaxed); }

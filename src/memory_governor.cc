@@ -45,11 +45,12 @@ size_t MemoryGovernor::Tick() {
   // Act from 95% of the limit, so what grows between two checks lands
   // under the limit. RSS swings by tens of MiB within seconds (the
   // releaser returns free pages, and reusing free chunks touches them
-  // again), so a cut follows a new high, not each rise: the high-water
-  // mark falls by `decay` per check, and only RSS above it (and above the
-  // 95% mark) cuts, by that much. The bound rises again only once the
-  // high-water mark itself is under 85% of the limit, so a dip between
-  // two swings gives nothing back.
+  // again), so a reading cuts only by how far it is above both that mark
+  // and the high-water mark, which falls by `decay` per check: a new high
+  // cuts what it adds, a reading back at a recent high at most the decay
+  // since. The bound rises again only once the high-water mark itself is
+  // under 85% of the limit, so a dip between two swings gives nothing
+  // back.
   const size_t high = config_.limit - config_.limit / 20;
   const size_t low = config_.limit - config_.limit / 20 * 3;
   const size_t mark =
@@ -63,9 +64,11 @@ size_t MemoryGovernor::Tick() {
         std::min(config_.configured, bound + (low - std::max(rss, mark)) / 4);
   }
   high_water_ = std::max(rss, mark);
+  // Every check, not only on a change: entries that could not be evicted
+  // at the last one (writes not yet durable) may go now.
+  apply_(next);
   if (next != bound) {
     bound_.store(next, std::memory_order_relaxed);
-    apply_(next);
     log_->log(next == floor ? spdlog::level::warn : spdlog::level::debug,
               "resident memory {} MiB against a limit of {} MiB: cache bound "
               "{} -> {} MiB{}",

@@ -9,17 +9,22 @@
 // result instead of estimating it.
 //
 // Each check reads the process's RSS and keeps a high-water mark of it
-// that falls by `decay` per check. A reading past 95% of the limit and
-// past the mark lowers the bound by how far it is past both, never below
-// `floor`; the evictions leave freed chunks that later messages reuse,
-// instead of new pages. RSS that stays high, or swings back to a recent
-// high, cuts nothing more: RSS swings by tens of MiB within seconds (the
-// releaser returns free pages and reusing free chunks touches them again),
-// and freeing more would mostly punch holes in pages that stay resident.
-// Once the mark is under 85% of the limit the bound rises by a quarter of
-// the room per check, up to the configured bound. The 5% under the limit
-// absorbs what grows between two checks (measured in docs/benchmarks.md,
-// "Memory limit").
+// that falls by `decay` per check. A reading past 95% of the limit lowers
+// the bound by how far it is above both that 95% mark and the high-water
+// mark, never below `floor`: a new high by what it adds, a reading that
+// stays at (or returns to) a recent high by at most the decay since, so
+// while RSS stays above 95% the bound keeps falling slowly (the store's
+// decay: 0.1% of the limit per check, about 24% a minute). The evictions
+// leave freed chunks that later messages reuse instead of new pages; RSS
+// swings by tens of MiB within seconds (the releaser returns free pages,
+// and reusing free chunks touches them again), and cutting by each swing
+// would mostly punch holes in pages that stay resident. Once the mark is
+// under 85% of the limit the bound rises by a quarter of the room (from
+// the mark to 85%) per check, up to the configured bound. The 5% under the
+// limit absorbs what grows between two checks (measured in
+// docs/benchmarks.md, "Memory limit"). `apply` runs at every check, so
+// entries that could not be evicted at one (writes not yet durable) go at
+// a later one.
 //
 // Thread safety: Start and Stop from one thread (Open and Close); Tick runs
 // on the governor's thread (tests call it directly on a governor not
@@ -54,7 +59,7 @@ class MemoryGovernor {
     std::chrono::milliseconds interval{250};
   };
   // `rss` reads resident memory (ProcessRssBytes outside tests); `apply`
-  // puts a new bound in force (and evicts down to it).
+  // puts the bound in force and evicts down to it (at every check).
   MemoryGovernor(Config config, std::function<size_t()> rss,
                  std::function<void(size_t)> apply,
                  std::shared_ptr<spdlog::logger> log);

@@ -137,14 +137,14 @@ StoreImpl::StoreImpl(const Options& options,
   governor.limit = options_.memory_limit_bytes;
   governor.configured = cache_.max_bytes();
   governor.floor = governor.configured / 4;
-  // A high falls out of the mark in about a minute (0.1% of the limit per
-  // quarter-second check).
+  // 0.1% of the limit per quarter-second check: a mark at 95% of the
+  // limit falls under 85% in about 25 s.
   governor.decay = governor.limit / 1000;
   governor_ = std::make_unique<MemoryGovernor>(
       governor, ProcessRssBytes,
       [this](size_t bound) {
-        cache_.SetMaxBytes(bound);
-        cache_.EnforceAll(writer_->durable_lsn());
+        const bool changed = cache_.SetMaxBytes(bound);
+        cache_.EnforceAll(writer_->durable_lsn(), changed);
       },
       log_);
 }

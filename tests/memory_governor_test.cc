@@ -38,11 +38,16 @@ struct Harness {
     c.floor = 25 * kMiB;
     c.decay = decay;
     governor = std::make_unique<MemoryGovernor>(
-        c, [this] { return rss; }, [this](size_t b) { applied.push_back(b); },
-        Log());
+        c, [this] { return rss; }, [this](size_t b) { Applied(b); }, Log());
+  }
+  void Applied(size_t bound) {
+    ++calls;
+    const size_t last = applied.empty() ? 100 * kMiB : applied.back();
+    if (bound != last) applied.push_back(bound);
   }
   size_t rss = 0;
-  std::vector<size_t> applied;
+  int calls = 0;                // apply calls: one per check with a reading
+  std::vector<size_t> applied;  // each change of the bound
   std::unique_ptr<MemoryGovernor> governor;
 };
 
@@ -59,7 +64,7 @@ TEST_CASE(
   // First reading past 190 MiB: the whole excess over it comes off.
   h.rss = 210 * kMiB;
   CHECK(h.governor->Tick() == 80 * kMiB);
-  // High but no new high: freeing more would not shrink RSS; no cut.
+  // High but no new high (no decay here): no cut.
   CHECK(h.governor->Tick() == 80 * kMiB);
   h.rss = 205 * kMiB;
   CHECK(h.governor->Tick() == 80 * kMiB);
@@ -111,6 +116,20 @@ TEST_CASE(
   CHECK(held.governor->Tick() == 30 * kMiB);
 }
 
+TEST_CASE("RSS held above 95% of the limit keeps cutting by the decay",
+          "[memory]") {
+  Harness h(200 * kMiB, 1 * kMiB);
+  h.rss = 200 * kMiB;
+  CHECK(h.governor->Tick() == 90 * kMiB);  // 10 MiB over the 190 MiB mark
+  // The same reading again is 1 MiB over the fallen high-water mark.
+  CHECK(h.governor->Tick() == 89 * kMiB);
+  CHECK(h.governor->Tick() == 88 * kMiB);
+  // Under the fallen mark: nothing.
+  h.rss = 196 * kMiB;
+  CHECK(h.governor->Tick() == 88 * kMiB);
+  CHECK(h.calls == 4);  // apply runs at every check, changed or not
+}
+
 TEST_CASE("a governor without a limit or a reading changes nothing",
           "[memory]") {
   Harness off(0);
@@ -121,8 +140,8 @@ TEST_CASE("a governor without a limit or a reading changes nothing",
   Harness unreadable(200 * kMiB);
   unreadable.rss = 0;
   CHECK(unreadable.governor->Tick() == 100 * kMiB);
-  CHECK(off.applied.empty());
-  CHECK(unreadable.applied.empty());
+  CHECK(off.calls == 0);
+  CHECK(unreadable.calls == 0);
 }
 
 TEST_CASE("ProcessRssBytes sees memory the process touches", "[memory]") {

@@ -183,12 +183,14 @@ struct Options {
   // millions of evictions) grows with churn and is not counted: 1.27-1.35x
   // the soak's budget at 10M messages without this (docs/benchmarks.md).
   // With a limit, four times a second the store reads the process's RSS
-  // (/proc/self/statm, Linux). A new high past 95% of the limit lowers the
-  // conversation cache's byte bound by what it adds and evicts down to it,
-  // never below a quarter of cache_max_bytes (the high-water mark falls
-  // 0.1% of the limit per check, so a swing back to a recent high cuts
-  // nothing); once the mark is under 85% the bound rises back toward
-  // cache_max_bytes. Stats::cache_bound_bytes shows the bound in force. It
+  // (/proc/self/statm, Linux). A reading past 95% of the limit lowers the
+  // conversation cache's byte bound by how far it is above both that mark
+  // and a high-water mark of RSS that falls 0.1% of the limit per check,
+  // and evicts down to it, never below a quarter of cache_max_bytes: a new
+  // high cuts what it adds, and while RSS stays above 95% the bound keeps
+  // falling by up to 0.1% of the limit per check. Once the high-water mark
+  // is under 85% the bound rises back toward cache_max_bytes.
+  // Stats::cache_bound_bytes shows the bound in force. It
   // counts the whole process, so set it when the store is most of it; RSS
   // stays over the limit if the rest of the process grows past it. Cost:
   // a lower cache bound means more reads from the database while memory is

@@ -25,8 +25,9 @@ struct Stats {
   uint64_t cache_hits = 0;    // History/Append served from memory
   uint64_t cache_misses = 0;  // reads that went to the database
   uint64_t cache_evictions = 0;
-  // The cache's byte bound in force: cache_max_bytes, or less while
-  // Options::memory_limit_bytes holds it down.
+  // The cache's byte bound in force: cache_max_bytes (rounded down to a
+  // multiple of cache_shards), or less while Options::memory_limit_bytes
+  // holds it down.
   uint64_t cache_bound_bytes = 0;
 
   // In the database (committed rows; pending writes not included).
