@@ -26,8 +26,7 @@ size_t CachedMessageBytes(const Message& m) {
 
 ConversationCache::ConversationCache(const CacheLimits& limits)
     : limits_(limits),
-      shard_max_bytes_(std::max<size_t>(
-          1, limits.max_bytes / std::max<size_t>(1, limits.shards))),
+      shard_max_bytes_(0),
       shard_max_conversations_(std::max<size_t>(
           1, limits.max_conversations / std::max<size_t>(1, limits.shards))) {
   size_t n = std::max<size_t>(1, limits.shards);
@@ -36,6 +35,7 @@ ConversationCache::ConversationCache(const CacheLimits& limits)
     shards_.push_back(std::make_unique<Shard>());
     shards_.back()->owner_ = this;
   }
+  SetMaxBytes(limits.max_bytes);
 }
 
 ConversationCache::Shard& ConversationCache::ShardFor(std::string_view id) {

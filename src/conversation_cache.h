@@ -182,7 +182,7 @@ class ConversationCache {
 
  private:
   const CacheLimits limits_;
-  // limits_.max_bytes / shards, or what SetMaxBytes last set.
+  // Per shard: what SetMaxBytes last set (limits_.max_bytes at first).
   std::atomic<size_t> shard_max_bytes_;
   const size_t shard_max_conversations_;
   std::vector<std::unique_ptr<Shard>> shards_;

@@ -42,15 +42,7 @@ size_t MemoryGovernor::Tick() {
   const size_t rss = rss_();
   if (rss == 0 || config_.limit == 0) return bound;
   const size_t floor = std::min(config_.floor, config_.configured);
-  // Act from 95% of the limit, so what grows between two checks lands
-  // under the limit. RSS swings by tens of MiB within seconds (the
-  // releaser returns free pages, and reusing free chunks touches them
-  // again), so a reading cuts only by how far it is above both that mark
-  // and the high-water mark, which falls by `decay` per check: a new high
-  // cuts what it adds, a reading back at a recent high at most the decay
-  // since. The bound rises again only once the high-water mark itself is
-  // under 85% of the limit, so a dip between two swings gives nothing
-  // back.
+  // The law and why: memory_governor.h.
   const size_t high = config_.limit - config_.limit / 20;
   const size_t low = config_.limit - config_.limit / 20 * 3;
   const size_t mark =

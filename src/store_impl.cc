@@ -142,9 +142,13 @@ StoreImpl::StoreImpl(const Options& options,
   governor.decay = governor.limit / 1000;
   governor_ = std::make_unique<MemoryGovernor>(
       governor, ProcessRssBytes,
-      [this](size_t bound) {
+      [this, configured = governor.configured](size_t bound) {
         const bool changed = cache_.SetMaxBytes(bound);
-        cache_.EnforceAll(writer_->durable_lsn(), changed);
+        // At the configured bound the shards' own writes enforce it, as
+        // without a limit: no sweep of every shard lock four times a second.
+        if (changed || bound < configured) {
+          cache_.EnforceAll(writer_->durable_lsn(), changed);
+        }
       },
       log_);
 }
