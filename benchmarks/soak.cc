@@ -7,7 +7,7 @@
 // benchmarks/results/soak.json).
 //
 //   convstore_soak [--messages N] [--conversations N] [--budget-mib N]
-//                  [--threads N] [--dir DIR]
+//                  [--threads N] [--dir DIR] [--memory-limit-mib N]
 //
 // The budget is split between the store's bounded parts (docs/benchmarks.md):
 // 60% message cache, 10% write queue (queued messages are also in the cache,
@@ -15,7 +15,8 @@
 // 20% SQLite page caches (writer and readers), and 10% left for the process
 // itself (code, thread stacks, allocator slack). The whole budget is also
 // the store's memory_limit_bytes, which lowers the cache's bound when the
-// allocator's slack pushes RSS up (docs/benchmarks.md, "Memory limit").
+// allocator's slack pushes RSS up (docs/benchmarks.md, "Memory limit");
+// --memory-limit-mib sets another limit, 0 none (to measure without it).
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -70,6 +71,7 @@ int main(int argc, char** argv) {
   const int64_t convs = Arg(argc, argv, "--conversations", 100'000);
   const int64_t budget_mib = Arg(argc, argv, "--budget-mib", 256);
   const int threads = static_cast<int>(Arg(argc, argv, "--threads", 2));
+  const int64_t limit_mib = Arg(argc, argv, "--memory-limit-mib", budget_mib);
   const fs::path dir = StrArg(
       argc, argv, "--dir", "/tmp/convstore_soak_" + std::to_string(getpid()));
   fs::remove_all(dir);
@@ -82,7 +84,7 @@ int main(int argc, char** argv) {
   o.cache_max_bytes = budget * 6 / 10;
   // The budget is the process's: the store holds its RSS under it by
   // lowering the cache's bound when the allocator's slack grows.
-  o.memory_limit_bytes = budget;
+  o.memory_limit_bytes = static_cast<size_t>(limit_mib) << 20;
   o.queue_max_bytes = budget / 10;
   o.read_connections = 2;
   // Writer plus readers share the SQLite part.
@@ -160,6 +162,7 @@ int main(int argc, char** argv) {
   const int64_t peak = PeakRssBytes();
   std::printf(
       "{\"messages\": %lld, \"conversations\": %lld, \"budget_bytes\": %zu, "
+      "\"memory_limit_bytes\": %zu, "
       "\"peak_rss_bytes\": %lld, \"rss_to_budget\": %.3f, \"seconds\": %.1f, "
       "\"messages_per_second\": %.0f, \"reads\": %lld, "
       "\"incomplete_reads\": %lld, \"errors\": %lld, \"cache_evictions\": "
@@ -167,8 +170,9 @@ int main(int argc, char** argv) {
       "\"queue_bytes_high_water\": %llu, "
       "\"flush_ok\": %s, \"close_ok\": %s}\n",
       static_cast<long long>(messages), static_cast<long long>(convs), budget,
-      static_cast<long long>(peak), static_cast<double>(peak) / budget, secs,
-      messages / secs, static_cast<long long>(reads.load()),
+      o.memory_limit_bytes, static_cast<long long>(peak),
+      static_cast<double>(peak) / budget, secs, messages / secs,
+      static_cast<long long>(reads.load()),
       static_cast<long long>(incomplete.load()),
       static_cast<long long>(errors.load()),
       static_cast<unsigned long long>(st.cache_evictions),

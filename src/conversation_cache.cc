@@ -141,6 +141,7 @@ void ConversationCache::Shard::Prepend(CachedConversation* c,
     ++messages_;
     c->messages.push_front({m, 0});
   }
+  if (take > 0) futile_walk_lsn_ = kNoFutileWalk;  // durable bytes to drop
   if (take == older.size() && older.front()->seq == 1) c->complete = true;
 }
 
@@ -159,17 +160,21 @@ void ConversationCache::Shard::Clear(CachedConversation* c, uint64_t lsn) {
   c->pending_lsn = std::max(c->pending_lsn, lsn);
 }
 
+void ConversationCache::Shard::PopFront(CachedConversation* c) {
+  size_t b = CachedMessageBytes(*c->messages.front().message);
+  c->bytes -= b;
+  bytes_ -= b;
+  --messages_;
+  c->messages.pop_front();
+  c->complete = false;
+}
+
 void ConversationCache::Shard::Trim(CachedConversation* c,
                                     uint64_t durable_lsn) {
   size_t max = owner_->limits_.max_messages_per_conversation;
   if (max == 0) max = 1;
   while (c->messages.size() > max && c->messages.front().lsn <= durable_lsn) {
-    size_t b = CachedMessageBytes(*c->messages.front().message);
-    c->bytes -= b;
-    bytes_ -= b;
-    --messages_;
-    c->messages.pop_front();
-    c->complete = false;
+    PopFront(c);
   }
 }
 
@@ -182,12 +187,7 @@ void ConversationCache::Shard::DropThrough(CachedConversation* c, int64_t seq,
   }
   while (!c->messages.empty() && c->messages.front().message->seq <= seq &&
          c->messages.front().lsn <= durable_lsn) {
-    size_t b = CachedMessageBytes(*c->messages.front().message);
-    c->bytes -= b;
-    bytes_ -= b;
-    --messages_;
-    c->messages.pop_front();
-    c->complete = false;
+    PopFront(c);
   }
 }
 
@@ -201,14 +201,19 @@ void ConversationCache::Shard::Erase(CachedConversation* c) {
 void ConversationCache::Shard::Enforce(uint64_t durable_lsn,
                                        const CachedConversation* keep) {
   if (keep != nullptr) Trim(const_cast<CachedConversation*>(keep), durable_lsn);
+  const size_t max_bytes =
+      owner_->shard_max_bytes_.load(std::memory_order_relaxed);
   auto over = [&] {
-    return map_.size() > owner_->shard_max_conversations_ ||
-           bytes_ > owner_->shard_max_bytes_.load(std::memory_order_relaxed);
+    return map_.size() > owner_->shard_max_conversations_ || bytes_ > max_bytes;
   };
   if (!over() || durable_lsn == futile_walk_lsn_) return;
-  // Whether every entry the walk leaves is pinned by pending writes; a
-  // skipped `keep` that is itself durable could go on a later call.
-  const bool all_pinned = keep == nullptr || keep->pending_lsn > durable_lsn;
+  // Whether a later call (without `keep`) would find nothing more to do: a
+  // skipped `keep` that is durable could be evicted, and one that is pinned
+  // could drop the durable messages in its front.
+  const bool all_pinned =
+      keep == nullptr ||
+      (keep->pending_lsn > durable_lsn &&
+       (keep->messages.empty() || keep->messages.front().lsn > durable_lsn));
   auto it = lru_.end();
   while (over() && it != lru_.begin()) {
     --it;
@@ -217,6 +222,20 @@ void ConversationCache::Shard::Enforce(uint64_t durable_lsn,
     it = std::next(it);  // Erase invalidates c's node only
     Erase(c);
     owner_->evictions_.fetch_add(1, std::memory_order_relaxed);
+  }
+  // Every entry left but `keep` is pinned. While bytes are still over, the
+  // pinned ones, least recently used first, drop their durable messages in
+  // front of the first that is not: pinning then holds over the bound only
+  // what is not yet durable. (Entries being written are the ones an agent
+  // reads next, so whole durable conversations went first.)
+  for (auto p = lru_.rbegin(); bytes_ > max_bytes && p != lru_.rend(); ++p) {
+    CachedConversation* c = *p;
+    if (c == keep) continue;
+    while (bytes_ > max_bytes && !c->messages.empty() &&
+           c->messages.front().lsn <= durable_lsn) {
+      PopFront(c);
+      owner_->pinned_drops_.fetch_add(1, std::memory_order_relaxed);
+    }
   }
   futile_walk_lsn_ = over() && all_pinned ? durable_lsn : kNoFutileWalk;
 }

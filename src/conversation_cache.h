@@ -16,7 +16,11 @@
 //     `complete` means it starts at seq 1 (nothing older exists).
 //  3. Shard byte/count totals equal the sum over its entries.
 //  4. Each shard enforces 1/shards of every bound, evicting whole
-//     conversations least recently used first.
+//     conversations least recently used first. If only pinned entries (1.)
+//     are left and the shard is still over its byte bound, they lose the
+//     durable messages in front of their first one not yet durable, least
+//     recently used first, so pinning holds over the bound only messages
+//     that are not yet durable, plus the entries' fixed overhead.
 
 #ifndef CONVSTORE_SRC_CONVERSATION_CACHE_H_
 #define CONVSTORE_SRC_CONVERSATION_CACHE_H_
@@ -107,7 +111,9 @@ class ConversationCache {
         ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
     // Trims durable messages over the per-conversation bound and evicts
     // least recently used durable conversations (never `keep`) until the
-    // shard is within its bounds or nothing more may go.
+    // shard is within its bounds or nothing more may go. Then, while bytes
+    // are still over, pinned conversations drop their durable messages
+    // (see invariant 4).
     void Enforce(uint64_t durable_lsn, const CachedConversation* keep)
         ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
     // Drops the cached durable messages with seq <= `seq` (retention removed
@@ -127,6 +133,8 @@ class ConversationCache {
     friend class ConversationCache;
     void Trim(CachedConversation* c, uint64_t durable_lsn)
         ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+    // Drops the oldest cached message (the caller checked it is durable).
+    void PopFront(CachedConversation* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
     void Erase(CachedConversation* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
     ConversationCache* owner_ = nullptr;
@@ -135,11 +143,13 @@ class ConversationCache {
     std::list<CachedConversation*> lru_ ABSL_GUARDED_BY(mu);  // front: newest
     size_t messages_ ABSL_GUARDED_BY(mu) = 0;
     size_t bytes_ ABSL_GUARDED_BY(mu) = 0;
-    // The durable LSN at which the last eviction walk found every entry it
-    // passed pinned by writes not yet durable (kNoFutileWalk: none since).
-    // Until the durable LSN moves or an entry is inserted, another walk
-    // would find the same; skipping it keeps an over-budget Append O(1)
-    // while the writer catches up.
+    // The durable LSN at which the last eviction walk ended over a bound
+    // with every entry pinned by writes not yet durable and none holding a
+    // durable message it may drop, the kept one included (kNoFutileWalk:
+    // none since). Until the durable LSN moves, an entry is inserted or
+    // Prepend adds durable messages, another walk would find the same;
+    // skipping it keeps an over-budget Append O(1) while the writer catches
+    // up.
     static constexpr uint64_t kNoFutileWalk = ~uint64_t{0};
     uint64_t futile_walk_lsn_ ABSL_GUARDED_BY(mu) = kNoFutileWalk;
   };
@@ -179,6 +189,10 @@ class ConversationCache {
   uint64_t evictions() const {
     return evictions_.load(std::memory_order_relaxed);
   }
+  // Durable messages dropped from pinned entries by Enforce (invariant 4).
+  uint64_t pinned_drops() const {
+    return pinned_drops_.load(std::memory_order_relaxed);
+  }
 
  private:
   const CacheLimits limits_;
@@ -189,6 +203,7 @@ class ConversationCache {
   std::atomic<uint64_t> hits_{0};
   std::atomic<uint64_t> misses_{0};
   std::atomic<uint64_t> evictions_{0};
+  std::atomic<uint64_t> pinned_drops_{0};
 };
 
 // Bytes an entry charges for one message (see write_op.h MessageBytes) plus

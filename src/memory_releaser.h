@@ -34,7 +34,8 @@ namespace convstore::internal {
 class MemoryReleaser {
  public:
   // `churn` returns a count that grows whenever memory was freed in bulk
-  // (the cache's evictions); a tick that sees no growth does nothing.
+  // (the cache's evictions and pinned drops); a tick that sees no growth does
+  // nothing.
   MemoryReleaser(std::chrono::milliseconds interval,
                  std::function<uint64_t()> churn,
                  std::shared_ptr<spdlog::logger> log);

@@ -131,8 +131,8 @@ StoreImpl::StoreImpl(const Options& options,
       },
       [] { return WallMicros(); }, [] { return MonoMicros(); }, log_);
   releaser_ = std::make_unique<MemoryReleaser>(
-      options_.release_memory_interval, [this] { return cache_.evictions(); },
-      log_);
+      options_.release_memory_interval,
+      [this] { return cache_.evictions() + cache_.pinned_drops(); }, log_);
   MemoryGovernor::Config governor;
   governor.limit = options_.memory_limit_bytes;
   governor.configured = cache_.max_bytes();
@@ -626,6 +626,7 @@ Stats StoreImpl::GetStats() {
   st.cache_hits = cache_.hits();
   st.cache_misses = cache_.misses();
   st.cache_evictions = cache_.evictions();
+  st.cache_pinned_drops = cache_.pinned_drops();
   st.cache_bound_bytes = cache_.max_bytes();
   StorageCounts counts;
   if (!closed_.load() && backend_->Counts(&counts).ok()) {

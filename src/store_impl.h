@@ -128,7 +128,8 @@ class StoreImpl final : public Store, public WritePath {
   // The audit log (audit.h); also the store's AuditSink.
   std::unique_ptr<AuditLogImpl> audit_;
   std::unique_ptr<KeysImpl> keys_;
-  // Returns freed heap pages to the system after cache evictions.
+  // Returns freed heap pages to the system after cache evictions (or
+  // messages dropped from pinned entries).
   std::unique_ptr<MemoryReleaser> releaser_;
   // Moves the cache's byte bound to hold RSS under memory_limit_bytes.
   std::unique_ptr<MemoryGovernor> governor_;

@@ -2,7 +2,8 @@
 //
 // ConversationCache: summaries kept by Add and Load, per-conversation trim
 // of durable messages only, LRU eviction by count and bytes that never drops
-// undurable or kept entries, deletes, dirty collection and counters.
+// undurable or kept entries (over the byte bound, pinned entries lose only
+// their durable messages), deletes, dirty collection and counters.
 
 #include "conversation_cache.h"
 
@@ -434,6 +435,136 @@ TEST_CASE("A walk that found only pinned entries resumes when one may go",
   CHECK(cache2.evictions() == 1);
   CHECK(s2.Peek("x") == nullptr);
   (void)d;
+}
+
+TEST_CASE("Over the byte bound, pinned entries drop their durable messages",
+          "[conversation_cache]") {
+  // a: seqs 1-4 durable (LSNs 1-4) and 5-6 not (LSNs 8, 9); b: one durable
+  // message. Both carry a first system message at seq 1.
+  auto fill = [](Shard& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu) {
+    CachedConversation* a = s.Insert("a");
+    s.Add(a, Msg(1, Role::kSystem, std::string(1000, 's')), 1);
+    for (int64_t seq = 2; seq <= 6; ++seq) {
+      s.Add(a, Msg(seq, Role::kUser, std::string(1000, 'x')),
+            seq <= 4 ? static_cast<uint64_t>(seq) : seq + 3);
+    }
+    return a;
+  };
+  const size_t msg_bytes =
+      CachedMessageBytes(*Msg(2, Role::kUser, std::string(1000, 'x')));
+
+  SECTION("only as many as the bound needs, oldest first") {
+    // Room for the entry minus about 2.5 messages: three durable ones go.
+    ConversationCache probe(OneShard(10, 1 << 20));
+    size_t full = 0;
+    {
+      Shard& p = probe.shard(0);
+      MutexLock lock(&p.mu);
+      full = fill(p)->bytes;
+    }
+    ConversationCache cache(OneShard(10, full - 5 * msg_bytes / 2));
+    Shard& s = cache.shard(0);
+    MutexLock lock(&s.mu);
+    CachedConversation* a = fill(s);
+    const MessagePtr system = a->first_system;
+    s.Enforce(/*durable_lsn=*/5, nullptr);
+    CHECK(Seqs(*a) == std::vector<int64_t>{4, 5, 6});
+    CHECK_FALSE(a->complete);
+    CHECK(a->first_system == system);  // kept, as by Trim
+    CHECK(a->info.message_count == 6);
+    CHECK(cache.evictions() == 0);
+    CHECK(s.Counters().bytes == a->bytes);
+    CHECK(s.Counters().messages == 3);
+  }
+  SECTION("never a message that is not durable, however far over") {
+    ConversationCache cache(OneShard(10, 1));
+    Shard& s = cache.shard(0);
+    MutexLock lock(&s.mu);
+    CachedConversation* a = fill(s);
+    s.Enforce(/*durable_lsn=*/8, nullptr);  // 5 is durable now, 6 is not
+    CHECK(Seqs(*a) == std::vector<int64_t>{6});
+    CHECK(Lsns(*a) == std::vector<uint64_t>{9});
+    CHECK(s.Peek("a") == a);
+    // Durable messages prepended later (a read-through) go at the next
+    // walk, although the durable LSN has not moved.
+    s.Prepend(a, {Msg(4), Msg(5)});
+    REQUIRE(Seqs(*a) == std::vector<int64_t>{4, 5, 6});
+    s.Enforce(8, nullptr);
+    CHECK(Seqs(*a) == std::vector<int64_t>{6});
+  }
+  SECTION("least recently used first, and only while over") {
+    // Two pinned entries: dropping a's three durable messages is enough,
+    // so the newer one keeps all of its.
+    ConversationCache probe(OneShard(10, 1 << 20));
+    size_t full = 0;
+    {
+      Shard& p = probe.shard(0);
+      MutexLock lock(&p.mu);
+      full = fill(p)->bytes;
+    }
+    ConversationCache cache(OneShard(10, 2 * full - 5 * msg_bytes / 2));
+    Shard& s = cache.shard(0);
+    MutexLock lock(&s.mu);
+    CachedConversation* a = fill(s);
+    CachedConversation* b = s.Insert("b");
+    s.Add(b, Msg(1, Role::kUser, std::string(1000, 'x')), 2);
+    s.Add(b, Msg(2, Role::kUser, std::string(1000, 'x')), 3);
+    for (int64_t seq = 3; seq <= 6; ++seq) {
+      s.Add(b, Msg(seq, Role::kUser, std::string(1000, 'x')), 6 + seq);
+    }
+    s.Enforce(5, nullptr);
+    CHECK(Seqs(*a) == std::vector<int64_t>{4, 5, 6});
+    CHECK(Seqs(*b).size() == 6);
+    CHECK(cache.pinned_drops() == 3);
+  }
+  SECTION("a pinned kept entry's durable messages go at a later walk") {
+    ConversationCache cache(OneShard(10, 1));
+    Shard& s = cache.shard(0);
+    MutexLock lock(&s.mu);
+    CachedConversation* a = fill(s);
+    s.Enforce(5, a);  // over, nothing else to do: but a is not done with
+    CHECK(Seqs(*a).size() == 6);
+    s.Enforce(5, nullptr);  // same durable LSN
+    CHECK(Seqs(*a) == std::vector<int64_t>{5, 6});
+  }
+  SECTION("whole durable conversations go first") {
+    ConversationCache probe(OneShard(10, 1 << 20));
+    size_t full = 0;
+    {
+      Shard& p = probe.shard(0);
+      MutexLock lock(&p.mu);
+      full = fill(p)->bytes;
+    }
+    // a (least recently used, pinned) then b (durable): evicting b is
+    // enough, and a keeps everything.
+    ConversationCache cache(OneShard(10, full + msg_bytes / 2));
+    Shard& s = cache.shard(0);
+    MutexLock lock(&s.mu);
+    CachedConversation* a = fill(s);
+    AddConversation(s, "b", 0, 1000);
+    s.Enforce(5, nullptr);
+    CHECK(s.Peek("b") == nullptr);
+    CHECK(cache.evictions() == 1);
+    CHECK(Seqs(*a) == std::vector<int64_t>{1, 2, 3, 4, 5, 6});
+    CHECK(a->complete);
+  }
+  SECTION("the kept entry and a count bound drop nothing") {
+    ConversationCache cache(OneShard(10, 1));
+    Shard& s = cache.shard(0);
+    MutexLock lock(&s.mu);
+    CachedConversation* a = fill(s);
+    s.Enforce(5, a);
+    CHECK(Seqs(*a).size() == 6);
+
+    ConversationCache by_count(OneShard(1, 1 << 20));
+    Shard& t = by_count.shard(0);
+    MutexLock tlock(&t.mu);
+    CachedConversation* x = fill(t);
+    AddConversation(t, "y", 7);  // two pinned entries over a bound of one
+    t.Enforce(5, nullptr);
+    CHECK(t.Counters().conversations == 2);
+    CHECK(Seqs(*x).size() == 6);
+  }
 }
 
 TEST_CASE("Clear empties a deleted conversation and pins it until durable",

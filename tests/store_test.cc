@@ -951,6 +951,73 @@ TEST_CASE("Byte-bounded cache evicts and still reads back complete",
   CHECK(st.cached_bytes <= o.cache_max_bytes);
 }
 
+TEST_CASE(
+    "Over the byte bound, conversations with writes not yet durable "
+    "keep only those and read the rest back",
+    "[store][cache]") {
+  TempDir dir;
+  Options o = TestOptions(dir);
+  o.cache_shards = 1;
+  o.cache_max_bytes = 64 << 10;
+  o.max_flush_delay = std::chrono::seconds(60);  // durable only at Flush
+  auto store = OpenOrDie(o);
+  const std::string pad(4000, 'p');
+  auto id = [](int c) { return "c" + std::to_string(c); };
+  auto content = [&](int i) { return std::to_string(i) + pad; };
+  const int kConvs = 10;
+  for (int c = 0; c < kConvs; ++c) {
+    for (int i = 0; i < 3; ++i) {
+      Add(store.get(), id(c),
+          Msg(i == 0 ? Role::kSystem : Role::kUser, content(i)));
+    }
+  }
+  REQUIRE(store->Flush().ok());
+  // A fourth message each, not durable: every conversation is pinned, and
+  // together they are about 160 KiB against a 64 KiB bound.
+  for (int c = 0; c < kConvs; ++c) {
+    Add(store.get(), id(c), Msg(Role::kUser, content(3)));
+  }
+  Stats st = store->GetStats();
+  CHECK(st.cached_conversations == kConvs);
+  CHECK(st.appended_lsn - st.durable_lsn == kConvs);
+  CHECK(st.cached_bytes <= o.cache_max_bytes);
+  CHECK(st.cache_pinned_drops >= 3 * (kConvs - 2));
+  // Each read-through fills one entry and the next read's Enforce empties
+  // it again, so every pass reads through most conversations.
+  for (int pass = 0; pass < 4; ++pass) {
+    const uint64_t misses = store->GetStats().cache_misses;
+    for (int c = 0; c < kConvs; ++c) {
+      switch (pass) {
+        case 0: {
+          std::vector<MessagePtr> h = Hist(store.get(), id(c));
+          REQUIRE(h.size() == 4);  // the system message once, in its place
+          for (int i = 0; i < 4; ++i) CHECK(h[i]->content == content(i));
+          break;
+        }
+        case 1:
+          CHECK(Seqs(Hist(store.get(), id(c), {.last_n = 2})) ==
+                std::vector<int64_t>{1, 3, 4});
+          break;
+        case 2:
+          CHECK(Seqs(Hist(store.get(), id(c),
+                          {.last_n = 3, .pin_system = false})) ==
+                std::vector<int64_t>{2, 3, 4});
+          break;
+        default:
+          CHECK(Seqs(Hist(store.get(), id(c), {.after_seq = 1})) ==
+                std::vector<int64_t>{2, 3, 4});
+      }
+    }
+    CHECK(store->GetStats().cache_misses - misses >= kConvs / 2);
+  }
+  REQUIRE(store->Flush().ok());
+  REQUIRE(store->Close().ok());
+  store = OpenOrDie(o);
+  for (int c = 0; c < kConvs; ++c) {
+    CHECK(Hist(store.get(), id(c)).size() == 4);
+  }
+}
+
 TEST_CASE("Per-conversation message bound reads older messages through",
           "[store][cache]") {
   TempDir dir;

@@ -25,6 +25,10 @@ struct Stats {
   uint64_t cache_hits = 0;    // History/Append served from memory
   uint64_t cache_misses = 0;  // reads that went to the database
   uint64_t cache_evictions = 0;
+  // Durable messages dropped from conversations that have writes not yet
+  // durable (which are never evicted) to bring a shard within its byte
+  // bound; History reads them back from the file.
+  uint64_t cache_pinned_drops = 0;
   // The cache's byte bound in force: cache_max_bytes (rounded down to a
   // multiple of cache_shards), or less while Options::memory_limit_bytes
   // holds it down.
