@@ -439,8 +439,8 @@ TEST_CASE("A walk that found only pinned entries resumes when one may go",
 
 TEST_CASE("Over the byte bound, pinned entries drop their durable messages",
           "[conversation_cache]") {
-  // a: seqs 1-4 durable (LSNs 1-4) and 5-6 not (LSNs 8, 9); b: one durable
-  // message. Both carry a first system message at seq 1.
+  // fill adds "a": seqs 1-4 durable (LSNs 1-4) and 5-6 not (LSNs 8, 9),
+  // with a first system message at seq 1.
   auto fill = [](Shard& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu) {
     CachedConversation* a = s.Insert("a");
     s.Add(a, Msg(1, Role::kSystem, std::string(1000, 's')), 1);
@@ -452,16 +452,16 @@ TEST_CASE("Over the byte bound, pinned entries drop their durable messages",
   };
   const size_t msg_bytes =
       CachedMessageBytes(*Msg(2, Role::kUser, std::string(1000, 'x')));
+  // What fill's entry charges, measured on a cache of its own.
+  const size_t full = [&] {
+    ConversationCache probe(OneShard(10, 1 << 20));
+    Shard& p = probe.shard(0);
+    MutexLock lock(&p.mu);
+    return fill(p)->bytes;
+  }();
 
   SECTION("only as many as the bound needs, oldest first") {
     // Room for the entry minus about 2.5 messages: three durable ones go.
-    ConversationCache probe(OneShard(10, 1 << 20));
-    size_t full = 0;
-    {
-      Shard& p = probe.shard(0);
-      MutexLock lock(&p.mu);
-      full = fill(p)->bytes;
-    }
     ConversationCache cache(OneShard(10, full - 5 * msg_bytes / 2));
     Shard& s = cache.shard(0);
     MutexLock lock(&s.mu);
@@ -495,13 +495,6 @@ TEST_CASE("Over the byte bound, pinned entries drop their durable messages",
   SECTION("least recently used first, and only while over") {
     // Two pinned entries: dropping a's three durable messages is enough,
     // so the newer one keeps all of its.
-    ConversationCache probe(OneShard(10, 1 << 20));
-    size_t full = 0;
-    {
-      Shard& p = probe.shard(0);
-      MutexLock lock(&p.mu);
-      full = fill(p)->bytes;
-    }
     ConversationCache cache(OneShard(10, 2 * full - 5 * msg_bytes / 2));
     Shard& s = cache.shard(0);
     MutexLock lock(&s.mu);
@@ -528,13 +521,6 @@ TEST_CASE("Over the byte bound, pinned entries drop their durable messages",
     CHECK(Seqs(*a) == std::vector<int64_t>{5, 6});
   }
   SECTION("whole durable conversations go first") {
-    ConversationCache probe(OneShard(10, 1 << 20));
-    size_t full = 0;
-    {
-      Shard& p = probe.shard(0);
-      MutexLock lock(&p.mu);
-      full = fill(p)->bytes;
-    }
     // a (least recently used, pinned) then b (durable): evicting b is
     // enough, and a keeps everything.
     ConversationCache cache(OneShard(10, full + msg_bytes / 2));
