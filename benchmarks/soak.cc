@@ -166,7 +166,8 @@ int main(int argc, char** argv) {
       "\"peak_rss_bytes\": %lld, \"rss_to_budget\": %.3f, \"seconds\": %.1f, "
       "\"messages_per_second\": %.0f, \"reads\": %lld, "
       "\"incomplete_reads\": %lld, \"errors\": %lld, \"cache_evictions\": "
-      "%llu, \"cached_bytes\": %llu, \"cache_bound_bytes\": %llu, "
+      "%llu, \"cache_pinned_drops\": %llu, \"cache_eviction_walks\": %llu, "
+      "\"cached_bytes\": %llu, \"cache_bound_bytes\": %llu, "
       "\"queue_bytes_high_water\": %llu, "
       "\"flush_ok\": %s, \"close_ok\": %s}\n",
       static_cast<long long>(messages), static_cast<long long>(convs), budget,
@@ -176,6 +177,8 @@ int main(int argc, char** argv) {
       static_cast<long long>(incomplete.load()),
       static_cast<long long>(errors.load()),
       static_cast<unsigned long long>(st.cache_evictions),
+      static_cast<unsigned long long>(st.cache_pinned_drops),
+      static_cast<unsigned long long>(st.cache_eviction_walks),
       static_cast<unsigned long long>(st.cached_bytes),
       static_cast<unsigned long long>(st.cache_bound_bytes),
       static_cast<unsigned long long>(st.queue_bytes_high_water),

@@ -149,6 +149,54 @@ BENCHMARK(BM_Store_AppendLatencyPaced)
     ->Arg(100'000)
     ->UseRealTime();
 
+// Append to a cache shard held over its byte bound by range(0)
+// conversations whose writes are not yet durable (the writer commits
+// nothing while it runs), so the shard may evict none of them. With
+// range(1)=0 every call appends to one conversation, which holds durable
+// messages only a call that does not keep it may drop; with range(1)=1
+// every call starts a new conversation. Either way each call must stay
+// O(1), not search the shard's entries: `walks` counts the searches over
+// the whole run, setup included.
+void BM_Store_AppendOverBound(benchmark::State& state) {
+  fs::path dir = ScratchDir("append_over_bound");
+  Options o = BenchOptions(dir);
+  o.cache_shards = 1;
+  o.cache_max_bytes = 1 << 20;
+  o.max_flush_delay = std::chrono::hours(1);
+  o.max_batch_ops = o.queue_max_items;
+  auto store = MustOpen(o);
+  const Message m = BenchMessage(0);
+  for (int i = 0; i < 16; ++i) (void)store->Append("k", m);
+  if (!store->Flush().ok()) std::abort();
+  for (int64_t c = 0; c < state.range(0); ++c) {
+    if (!store->Append(ConvId(c), m).ok()) std::abort();
+  }
+  const uint64_t lsn = store->GetStats().durable_lsn;
+  const bool fresh = state.range(1) != 0;
+  int64_t next = state.range(0);
+  LatencySampler lat;
+  for (auto _ : state) {
+    const std::string id = fresh ? ConvId(next++) : std::string("k");
+    auto t0 = Clock::now();
+    auto r = store->Append(id, m);
+    auto t1 = Clock::now();
+    if (!r.ok()) std::abort();
+    lat.Add(t1 - t0);
+  }
+  lat.Report(state);
+  const Stats stats = store->GetStats();
+  if (stats.durable_lsn != lsn) std::abort();  // the writer committed
+  state.counters["walks"] = static_cast<double>(stats.cache_eviction_walks);
+  (void)store->Close();
+  store.reset();
+  fs::remove_all(dir);
+}
+BENCHMARK(BM_Store_AppendOverBound)
+    ->ArgNames({"pinned", "new"})
+    ->Args({5'000, 0})
+    ->Args({5'000, 1})
+    ->Iterations(20'000);
+
 // Times History(last 20) over conversations ConvId(0..n-1) in a cycle and
 // reports the percentiles; every answer must hold 20 messages.
 void TimeLast20(benchmark::State& state, Store* store, int n) {

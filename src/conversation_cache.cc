@@ -67,7 +67,14 @@ CachedConversation* ConversationCache::Shard::Insert(std::string_view id,
   c->info.conversation_id = c->id;
   c->bytes = kPerConversationOverhead + id.size();
   bytes_ += c->bytes;
-  futile_walk_lsn_ = kNoFutileWalk;  // the new entry may be evictable
+  // The new entry may be evictable, but a call keeping it finds the same.
+  if (futile_walk_lsn_ != kNoFutileWalk) {
+    if (futile_new_ == nullptr) {
+      futile_new_ = c.get();
+    } else {
+      futile_walk_lsn_ = kNoFutileWalk;
+    }
+  }
   if (as_oldest) {
     lru_.push_back(c.get());
     c->lru = std::prev(lru_.end());
@@ -206,14 +213,23 @@ void ConversationCache::Shard::Enforce(uint64_t durable_lsn,
   auto over = [&] {
     return map_.size() > owner_->shard_max_conversations_ || bytes_ > max_bytes;
   };
-  if (!over() || durable_lsn == futile_walk_lsn_) return;
-  // Whether a later call (without `keep`) would find nothing more to do: a
-  // skipped `keep` that is durable could be evicted, and one that is pinned
-  // could drop the durable messages in its front.
-  const bool all_pinned =
-      keep == nullptr ||
-      (keep->pending_lsn > durable_lsn &&
-       (keep->messages.empty() || keep->messages.front().lsn > durable_lsn));
+  if (!over()) return;
+  // Whether only `keep` could give more: a skipped `keep` that is durable
+  // could be evicted, and one that is pinned could drop the durable
+  // messages in its front, by a later call that does not keep it.
+  const bool keep_blocks =
+      keep != nullptr &&
+      (keep->pending_lsn <= durable_lsn ||
+       (!keep->messages.empty() && keep->messages.front().lsn <= durable_lsn));
+  if (durable_lsn == futile_walk_lsn_ &&
+      (futile_keep_ == nullptr || futile_keep_ == keep) &&
+      (futile_new_ == nullptr || futile_new_ == keep)) {
+    // Nothing but `keep` may have changed since a walk found nothing to do.
+    if (keep_blocks) futile_keep_ = keep;
+    futile_new_ = nullptr;
+    return;
+  }
+  owner_->walks_.fetch_add(1, std::memory_order_relaxed);
   auto it = lru_.end();
   while (over() && it != lru_.begin()) {
     --it;
@@ -237,7 +253,9 @@ void ConversationCache::Shard::Enforce(uint64_t durable_lsn,
       owner_->pinned_drops_.fetch_add(1, std::memory_order_relaxed);
     }
   }
-  futile_walk_lsn_ = over() && all_pinned ? durable_lsn : kNoFutileWalk;
+  futile_walk_lsn_ = over() ? durable_lsn : kNoFutileWalk;
+  futile_keep_ = keep_blocks ? keep : nullptr;
+  futile_new_ = nullptr;
 }
 
 void ConversationCache::Shard::CollectDirty(

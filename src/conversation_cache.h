@@ -145,13 +145,21 @@ class ConversationCache {
     size_t bytes_ ABSL_GUARDED_BY(mu) = 0;
     // The durable LSN at which the last eviction walk ended over a bound
     // with every entry pinned by writes not yet durable and none holding a
-    // durable message it may drop, the kept one included (kNoFutileWalk:
-    // none since). Until the durable LSN moves, an entry is inserted or
-    // Prepend adds durable messages, another walk would find the same;
-    // skipping it keeps an over-budget Append O(1) while the writer catches
-    // up.
+    // durable message it may drop (kNoFutileWalk: none since), except
+    // futile_keep_ when not null: the kept entry of that walk, durable or
+    // holding durable messages. futile_new_ is the one entry inserted since
+    // (a second insert forgets the walk). Until the durable LSN moves or
+    // Prepend adds durable messages, a call that keeps futile_keep_ (any,
+    // when null) and futile_new_ (when not null) would find the same, and
+    // skips the walk: an over-budget Append stays O(1) while the writer
+    // catches up, also when agents append to one conversation again and
+    // again or start new ones. Both pointers are only compared, never
+    // followed; a reused address comes only from an Insert, which a
+    // pending futile_new_ turns into forgetting the walk.
     static constexpr uint64_t kNoFutileWalk = ~uint64_t{0};
     uint64_t futile_walk_lsn_ ABSL_GUARDED_BY(mu) = kNoFutileWalk;
+    const CachedConversation* futile_keep_ ABSL_GUARDED_BY(mu) = nullptr;
+    const CachedConversation* futile_new_ ABSL_GUARDED_BY(mu) = nullptr;
   };
 
   explicit ConversationCache(const CacheLimits& limits);
@@ -193,6 +201,9 @@ class ConversationCache {
   uint64_t pinned_drops() const {
     return pinned_drops_.load(std::memory_order_relaxed);
   }
+  // Enforce calls that walked a shard's recency list (over a bound and not
+  // skipped as futile).
+  uint64_t walks() const { return walks_.load(std::memory_order_relaxed); }
 
  private:
   const CacheLimits limits_;
@@ -204,6 +215,7 @@ class ConversationCache {
   std::atomic<uint64_t> misses_{0};
   std::atomic<uint64_t> evictions_{0};
   std::atomic<uint64_t> pinned_drops_{0};
+  std::atomic<uint64_t> walks_{0};
 };
 
 // Bytes an entry charges for one message (see write_op.h MessageBytes) plus

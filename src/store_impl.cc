@@ -627,6 +627,7 @@ Stats StoreImpl::GetStats() {
   st.cache_misses = cache_.misses();
   st.cache_evictions = cache_.evictions();
   st.cache_pinned_drops = cache_.pinned_drops();
+  st.cache_eviction_walks = cache_.walks();
   st.cache_bound_bytes = cache_.max_bytes();
   StorageCounts counts;
   if (!closed_.load() && backend_->Counts(&counts).ok()) {

@@ -431,10 +431,50 @@ TEST_CASE("A walk that found only pinned entries resumes when one may go",
   AddConversation(s2, "y", 9);  // y x
   s2.Enforce(3, x);             // y pinned, x kept
   CHECK(cache2.evictions() == 0);
+  CHECK(cache2.walks() == 1);
+  s2.Enforce(3, x);  // keeping x again would find the same: no walk
+  CHECK(cache2.walks() == 1);
   s2.Enforce(3, nullptr);
+  CHECK(cache2.walks() == 2);
   CHECK(cache2.evictions() == 1);
   CHECK(s2.Peek("x") == nullptr);
   (void)d;
+}
+
+TEST_CASE("A new entry the next call keeps does not make it walk again",
+          "[conversation_cache]") {
+  // Agents starting conversations while the writer is behind: each Append
+  // inserts an entry, adds a write not yet durable and keeps the entry.
+  ConversationCache cache(OneShard(1, 1 << 20));
+  Shard& s = cache.shard(0);
+  MutexLock lock(&s.mu);
+  CachedConversation* a = AddConversation(s, "a", 5);
+  CachedConversation* b = AddConversation(s, "b", 6);
+  s.Enforce(4, b);
+  REQUIRE(cache.walks() == 1);
+  for (int i = 0; i < 20; ++i) {
+    CachedConversation* c = AddConversation(s, "n" + std::to_string(i), 7);
+    s.Enforce(4, c);
+  }
+  CHECK(cache.walks() == 1);
+  CHECK(s.Counters().conversations == 22);
+
+  // A new durable entry, kept: skipped, but a call without it evicts it.
+  CachedConversation* d = AddConversation(s, "d", 0);
+  s.Enforce(4, d);
+  CHECK(cache.walks() == 1);
+  s.Enforce(4, a);
+  CHECK(cache.walks() == 2);
+  CHECK(s.Peek("d") == nullptr);
+  CHECK(cache.evictions() == 1);
+
+  // Two entries inserted before the next call: that call walks.
+  AddConversation(s, "e", 0);
+  CachedConversation* f = AddConversation(s, "f", 8);
+  s.Enforce(4, f);
+  CHECK(cache.walks() == 3);
+  CHECK(s.Peek("e") == nullptr);
+  CHECK(cache.evictions() == 2);
 }
 
 TEST_CASE("Over the byte bound, pinned entries drop their durable messages",
@@ -519,6 +559,40 @@ TEST_CASE("Over the byte bound, pinned entries drop their durable messages",
     CHECK(Seqs(*a).size() == 6);
     s.Enforce(5, nullptr);  // same durable LSN
     CHECK(Seqs(*a) == std::vector<int64_t>{5, 6});
+  }
+  SECTION("appending to a pinned kept entry again does not walk again") {
+    // An agent appends to one conversation again and again while the shard
+    // stays over its bound: each Append keeps that entry, which holds
+    // durable messages only a walk without it may drop. After the first
+    // walk, the next ones with the same kept entry would find the same.
+    ConversationCache cache(OneShard(10, 1));
+    Shard& s = cache.shard(0);
+    MutexLock lock(&s.mu);
+    CachedConversation* a = fill(s);
+    CachedConversation* k = s.Insert("k");
+    s.Add(k, Msg(1), 2);   // durable at 5
+    s.Add(k, Msg(2), 20);  // not yet
+    s.Enforce(5, k);
+    CHECK(cache.walks() == 1);
+    CHECK(Seqs(*a) == std::vector<int64_t>{5, 6});
+    CHECK(Seqs(*k) == std::vector<int64_t>{1, 2});
+    for (int64_t seq = 3; seq <= 5; ++seq) {
+      s.Add(k, Msg(seq), 18 + seq);
+      s.Enforce(5, k);
+    }
+    CHECK(cache.walks() == 1);
+    CHECK(Seqs(*k) == std::vector<int64_t>{1, 2, 3, 4, 5});
+    // A call that does not keep k walks and drops its durable message; the
+    // next one finds nothing more.
+    s.Enforce(5, nullptr);
+    CHECK(cache.walks() == 2);
+    CHECK(Seqs(*k) == std::vector<int64_t>{2, 3, 4, 5});
+    s.Enforce(5, nullptr);
+    s.Enforce(5, k);
+    CHECK(cache.walks() == 2);
+    s.Enforce(8, k);  // the durable LSN moved: a's seq 5 may go
+    CHECK(cache.walks() == 3);
+    CHECK(Seqs(*a) == std::vector<int64_t>{6});
   }
   SECTION("whole durable conversations go first") {
     // a (least recently used, pinned) then b (durable): evicting b is

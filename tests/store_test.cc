@@ -1018,6 +1018,43 @@ TEST_CASE(
   }
 }
 
+TEST_CASE(
+    "Appending again and again to a conversation of a shard over its bound "
+    "searches the shard once until a write is durable",
+    "[store][cache]") {
+  TempDir dir;
+  Options o = TestOptions(dir);
+  o.cache_shards = 1;
+  o.cache_max_bytes = 16 << 10;
+  o.max_flush_delay = std::chrono::seconds(60);  // durable only at Flush
+  auto store = OpenOrDie(o);
+  for (int i = 0; i < 3; ++i) Add(store.get(), "k", Msg(Role::kUser, "old"));
+  REQUIRE(store->Flush().ok());
+  // Ten pinned conversations of about 4 KiB each hold the shard over its
+  // bound; "k" (durable) is evicted to make room.
+  for (int c = 0; c < 10; ++c) {
+    Add(store.get(), "c" + std::to_string(c),
+        Msg(Role::kUser, std::string(4000, 'p')));
+  }
+  const uint64_t walks = store->GetStats().cache_eviction_walks;
+  // Each Append keeps "k" (read back, then holding durable messages only a
+  // call that does not keep it may drop): a walk would find what the last
+  // one did.
+  for (int i = 0; i < 50; ++i) Add(store.get(), "k", Msg(Role::kUser, "new"));
+  Stats st = store->GetStats();
+  CHECK(st.cache_eviction_walks - walks <= 1);
+  const uint64_t walks_before_flush = st.cache_eviction_walks;
+  CHECK(st.cached_bytes > o.cache_max_bytes);
+  CHECK(Hist(store.get(), "k").size() == 53);
+  // Once the writes are durable the next write evicts down to the bound.
+  REQUIRE(store->Flush().ok());
+  Add(store.get(), "k", Msg(Role::kUser, "after"));
+  st = store->GetStats();
+  CHECK(st.cache_eviction_walks == walks_before_flush + 1);
+  CHECK(st.cached_bytes <= o.cache_max_bytes);
+  CHECK(Hist(store.get(), "c3").size() == 1);
+}
+
 TEST_CASE("Per-conversation message bound reads older messages through",
           "[store][cache]") {
   TempDir dir;

@@ -29,6 +29,11 @@ struct Stats {
   // durable (which are never evicted) to bring a shard within its byte
   // bound; History reads them back from the file.
   uint64_t cache_pinned_drops = 0;
+  // Times a cache shard over its bounds searched its entries for one to
+  // evict or trim. Growing by about one per write means the cache is over
+  // its bound with everything left pinned by writes not yet durable: the
+  // writer is behind, or cache_max_bytes is small for the queue's bounds.
+  uint64_t cache_eviction_walks = 0;
   // The cache's byte bound in force: cache_max_bytes (rounded down to a
   // multiple of cache_shards), or less while Options::memory_limit_bytes
   // holds it down.
