@@ -34,6 +34,7 @@
 #include <deque>
 #include <list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,6 +42,7 @@
 #include "convstore/types.h"
 #include "mutex.h"
 #include "storage_backend.h"
+#include "write_op.h"
 
 namespace convstore::internal {
 
@@ -51,6 +53,9 @@ struct CachedMessage {
 
 struct CachedConversation {
   std::string id;
+  // `id` for queued appends to share; made by the first Append (null until
+  // then, so entries only read pay nothing).
+  std::optional<SharedId> shared_id;
   ConversationInfo info;
   std::deque<CachedMessage> messages;  // oldest first
   bool complete = false;

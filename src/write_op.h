@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -23,10 +25,39 @@
 
 namespace convstore::internal {
 
+// An immutable conversation id that copies share. The cache entry makes one
+// for all the appends to its conversation, so an Append copies a pointer
+// instead of allocating the id on the caller's thread for the writer's
+// thread to free (a malloc and a free that cross threads, per message).
+class SharedId {
+ public:
+  SharedId() = default;  // empty, without allocating
+  // Implicit, so one-off ops (and tests) may pass a string.
+  SharedId(std::string_view id)  // NOLINT(google-explicit-constructor)
+      : id_(std::make_shared<const std::string>(id)) {}
+  SharedId(const char* id)  // NOLINT(google-explicit-constructor)
+      : SharedId(std::string_view(id)) {}
+  SharedId(const std::string& id)  // NOLINT(google-explicit-constructor)
+      : SharedId(std::string_view(id)) {}
+
+  const std::string& str() const { return id_ != nullptr ? *id_ : Empty(); }
+  operator const std::string&() const {  // NOLINT(google-explicit-constructor)
+    return str();
+  }
+
+ private:
+  static const std::string& Empty() {
+    static const std::string* const empty = new std::string();
+    return *empty;
+  }
+  std::shared_ptr<const std::string> id_;
+};
+
 // Append one message to a conversation. The message is shared with the
-// in-memory cache (immutable), so enqueuing copies no content.
+// in-memory cache (immutable) and the id with the cache entry, so enqueuing
+// copies no content.
 struct AppendMessageOp {
-  std::string conversation_id;
+  SharedId conversation_id;
   MessagePtr message;
 };
 

@@ -36,6 +36,20 @@ WriteOp AppendOp(uint64_t lsn, const std::string& conversation, size_t bytes,
   return op;
 }
 
+TEST_CASE("A SharedId's copies share one string", "[write_queue]") {
+  const std::string id(40, 'u');  // longer than any small-string buffer
+  SharedId a(id);
+  SharedId b = a;
+  CHECK(a.str() == id);
+  CHECK(&b.str() == &a.str());
+  AppendMessageOp op{b, nullptr};
+  CHECK(&op.conversation_id.str() == &a.str());
+  const std::string& as_string = op.conversation_id;
+  CHECK(as_string == id);
+  CHECK(SharedId().str().empty());
+  CHECK(SharedId("x").str() == "x");
+}
+
 TEST_CASE("Reserve within bounds counts items and bytes", "[write_queue]") {
   WriteQueue q(3, 100);
   CHECK(q.items() == 0);
@@ -196,7 +210,7 @@ TEST_CASE("Push and PopBulk hand over ops in order for one producer",
     CHECK(op.bytes == 10 * lsn);
     const auto* a = std::get_if<AppendMessageOp>(&op.payload);
     REQUIRE(a != nullptr);
-    CHECK(a->conversation_id == "c");
+    CHECK(a->conversation_id.str() == "c");
     CHECK(a->message->seq == static_cast<int64_t>(lsn));
     CHECK(a->message->content == "m" + std::to_string(lsn));
   }
@@ -281,7 +295,7 @@ TEST_CASE("Multi-producer hand-off loses and duplicates nothing",
       lsns.push_back(op.lsn);
       bytes += op.bytes;
       const auto& a = std::get<AppendMessageOp>(op.payload);
-      int p = std::stoi(a.conversation_id.substr(1));
+      int p = std::stoi(a.conversation_id.str().substr(1));
       if (a.message->seq != last_seq[p] + 1) in_order = false;
       last_seq[p] = a.message->seq;
       if (op.bytes != 1 + static_cast<size_t>(a.message->seq % 100)) {

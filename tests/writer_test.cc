@@ -93,7 +93,7 @@ class FakeBackend final : public StorageBackend {
     committed_.push_back(a.lsns);
     for (const WriteOp& op : batch) {
       if (const auto* ap = std::get_if<AppendMessageOp>(&op.payload)) {
-        messages_[ap->conversation_id].push_back(ap->message);
+        messages_[ap->conversation_id.str()].push_back(ap->message);
       } else {
         messages_.erase(
             std::get<DeleteConversationOp>(op.payload).conversation_id);
