@@ -34,7 +34,6 @@
 #include <deque>
 #include <list>
 #include <memory>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,7 +54,7 @@ struct CachedConversation {
   std::string id;
   // `id` for queued appends to share; made by the first Append (null until
   // then, so entries only read pay nothing).
-  std::optional<SharedId> shared_id;
+  SharedId shared_id;
   ConversationInfo info;
   std::deque<CachedMessage> messages;  // oldest first
   bool complete = false;

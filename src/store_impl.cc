@@ -294,8 +294,8 @@ StatusOr<AppendResult> StoreImpl::Append(std::string_view conversation_id,
     // that never reaches the queue would stall the writer for good.
     WriteOp op;
     op.bytes = bytes;
-    if (!c->shared_id.has_value()) c->shared_id.emplace(c->id);
-    op.payload = AppendMessageOp{*c->shared_id, m};
+    if (!c->shared_id) c->shared_id = c->id;
+    op.payload = AppendMessageOp{c->shared_id, m};
     result.lsn = next_lsn_.fetch_add(1, std::memory_order_acq_rel);
     op.lsn = result.lsn;
     op.enqueued_mono_us = MonoMicros();

@@ -31,7 +31,7 @@ namespace convstore::internal {
 // thread to free (a malloc and a free that cross threads, per message).
 class SharedId {
  public:
-  SharedId() = default;  // empty, without allocating
+  SharedId() = default;  // null (reads as ""), without allocating
   // Implicit, so one-off ops (and tests) may pass a string.
   SharedId(std::string_view id)  // NOLINT(google-explicit-constructor)
       : id_(std::make_shared<const std::string>(id)) {}
@@ -40,6 +40,7 @@ class SharedId {
   SharedId(const std::string& id)  // NOLINT(google-explicit-constructor)
       : SharedId(std::string_view(id)) {}
 
+  explicit operator bool() const { return id_ != nullptr; }
   const std::string& str() const { return id_ != nullptr ? *id_ : Empty(); }
   operator const std::string&() const {  // NOLINT(google-explicit-constructor)
     return str();

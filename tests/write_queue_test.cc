@@ -47,6 +47,8 @@ TEST_CASE("A SharedId's copies share one string", "[write_queue]") {
   const std::string& as_string = op.conversation_id;
   CHECK(as_string == id);
   CHECK(SharedId().str().empty());
+  CHECK_FALSE(SharedId());
+  CHECK(a);
   CHECK(SharedId("x").str() == "x");
 }
 
