@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <set>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "backend_testutil.h"
+#include "sqlite/fault_vfs.h"
 #include "sqlite/sqlite_handle.h"
 #include "testutil.h"
 #include "write_op.h"
@@ -650,6 +652,85 @@ TEST_CASE("readers see whole batches only", "[sqlite_backend]") {
   CHECK(bad.load() == 0);
   CHECK(reads.load() >= kBatches / 10);
   CHECK(Load(b.get(), "c").messages.size() == kBatches * kPerBatch);
+}
+
+// Commits `batches` batches of 50 messages of about 1 KB to conversation
+// "w" (a few WAL frames each), seqs from `*seq` on.
+void WriteFrames(StorageBackend* b, BatchBuilder* bb, int batches,
+                 int64_t* seq) {
+  for (int i = 0; i < batches; ++i) {
+    for (int k = 0; k < 50; ++k) {
+      ++*seq;
+      bb->Append("w", Make(*seq, Role::kUser, std::string(1000, 'x'), *seq));
+    }
+    RequireCommit(bb, b);
+  }
+}
+
+TEST_CASE("Checkpoints run off the writer thread", "[sqlite_backend]") {
+  TempDir dir;
+  Options o = BackendOptions(dir);
+  o.wal_autocheckpoint_pages = 16;
+  BatchBuilder bb;
+  int64_t seq = 0;
+
+  SECTION("a WAL past the threshold is copied by the checkpoint thread") {
+    auto b = OpenBackend(o);
+    WriteFrames(b.get(), &bb, 40, &seq);
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (b->checkpoint_passes().background == 0 &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    CHECK(b->checkpoint_passes().background >= 1);
+    RequireMaintain(b.get());
+    REQUIRE(b->Close().ok());
+    // Close stopped the thread and emptied the WAL (SQLite removes the
+    // file when the last connection closes).
+    const std::string wal = o.path + "-wal";
+    CHECK((!std::filesystem::exists(wal) ||
+           std::filesystem::file_size(wal) == 0));
+    auto again = OpenBackend(o);
+    CHECK(Load(again.get(), "w").info.message_count == seq);
+  }
+
+  SECTION("with wal_autocheckpoint_pages 0 nothing checkpoints before Close") {
+    o.wal_autocheckpoint_pages = 0;
+    auto b = OpenBackend(o);
+    WriteFrames(b.get(), &bb, 40, &seq);
+    const auto wal = std::filesystem::file_size(o.path + "-wal");
+    CHECK(wal > 40u * 50 * 1000);  // every frame is still in the WAL
+    CHECK(b->checkpoint_passes().background == 0);
+    CHECK(b->checkpoint_passes().writer == 0);
+  }
+
+  SECTION("a failed pass is reported by the next Maintain, once") {
+    StatusOr<FaultVfs*> v = FaultVfs::Install();
+    REQUIRE(v.ok());
+    FaultVfs* vfs = v.value();
+    vfs->Reset();
+    o.sqlite_vfs = FaultVfs::kName;
+    auto b = OpenBackend(o);
+    // Commits do not fsync at synchronous=NORMAL; a checkpoint does.
+    vfs->FailSyncs(FaultVfs::Fault::kIoError);
+    WriteFrames(b.get(), &bb, 40, &seq);
+    Status s;
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (s.ok() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      s = b->Maintain();
+    }
+    vfs->Reset();
+    INFO(s.ToString());
+    CHECK(s.IsIOError());
+    CHECK(s.ToString().find("checkpointing the WAL") != std::string::npos);
+    RequireMaintain(b.get());  // reported once
+    REQUIRE(b->Close().ok());
+    auto again = OpenBackend(o);
+    CHECK(Load(again.get(), "w").info.message_count == seq);
+  }
 }
 
 }  // namespace

@@ -281,8 +281,16 @@ struct Options {
   // How long SQLite waits on a lock held by another connection or process
   // before a statement reports busy. Default: 5 s.
   std::chrono::milliseconds busy_timeout{5000};
-  // WAL pages after which the writer checkpoints (passive) the WAL into the
-  // database. Default: 4096 pages (16 MiB).
+  // WAL pages after which a background thread of the store checkpoints
+  // (passive: never blocking writes or reads) the WAL into the database, on
+  // a connection of its own, so the writer thread does not stop to copy
+  // pages and fsync the file. The WAL starts over once it holds about 4x
+  // this many pages (the writer copies the last few itself); it reaches 8x
+  // only when the checkpoints fall behind (readers holding old pages, a
+  // slow disk), and then the writer waits for them. Smaller: a smaller WAL
+  // file and faster WAL lookups for readers, more checkpoints. 0: SQLite
+  // checkpoints only at Close. Default: 4096 pages (16 MiB; the WAL file
+  // grows to about 64 MiB, 128 MiB at most).
   int wal_autocheckpoint_pages = 4096;
   // After a checkpoint the WAL file is truncated to at most this many bytes.
   // Default: 64 MiB.

@@ -224,7 +224,15 @@ Status SqliteBackend::OpenWriter() {
   s = SyncOverlay(&merged_through, &last_id);
   if (!writer_->Exec("COMMIT").ok()) (void)writer_->Exec("ROLLBACK");
   if (!s.ok()) return s.WithPrefix("loading the unmerged messages");
-  return audit_->LoadHead(writer_.get());
+  s = audit_->LoadHead(writer_.get());
+  if (!s.ok() || options_.wal_autocheckpoint_pages <= 0) return s;
+  // From here on checkpoints run off the writer thread (WalCheckpointer);
+  // the hook replaces SQLite's auto-checkpoint on the writer connection.
+  s = WalCheckpointer::Start(options_.path, options_.sqlite_vfs,
+                             options_.wal_autocheckpoint_pages, &checkpointer_);
+  if (!s.ok()) return s;
+  checkpointer_->Install(writer_->raw());
+  return Status::OK();
 }
 
 Status SqliteBackend::ResolveKey(const std::string& id, bool create,
@@ -430,6 +438,14 @@ Status SqliteBackend::Apply(std::span<const WriteOp> batch) {
   return Status::OK();
 }
 
+Status SqliteBackend::Maintain() {
+  if (writer_ == nullptr) return Status::FailedPrecondition("backend closed");
+  Status s = MergeUnmerged();
+  if (!s.ok() || checkpointer_ == nullptr) return s;
+  s = checkpointer_->TakeError();
+  return s.ok() ? s : s.WithPrefix("checkpointing the WAL in the background");
+}
+
 Status SqliteBackend::Checkpoint(bool truncate) {
   if (writer_ == nullptr) return Status::FailedPrecondition("backend closed");
   int rc = sqlite3_wal_checkpoint_v2(
@@ -442,6 +458,10 @@ Status SqliteBackend::Checkpoint(bool truncate) {
 Status SqliteBackend::Close() {
   Status s;
   if (writer_ != nullptr) {
+    if (checkpointer_ != nullptr) {
+      WalCheckpointer::Uninstall(writer_->raw());
+      checkpointer_.reset();  // a pass in progress finishes first
+    }
     s = Checkpoint(/*truncate=*/true);
     // Busy readers of other processes can keep a truncating checkpoint from
     // finishing; that is not a failure of Close.

@@ -39,6 +39,7 @@
 #include "sqlite/message_overlay.h"
 #include "sqlite/sqlite_handle.h"
 #include "sqlite/unmerged_summary.h"
+#include "sqlite/wal_checkpointer.h"
 #include "storage_backend.h"
 
 namespace convstore::internal {
@@ -53,7 +54,8 @@ class SqliteBackend final : public StorageBackend {
   Status Apply(std::span<const WriteOp> batch) override;
   Status Checkpoint(bool truncate) override;
   // Merges the unmerged messages into message_index once the overlay holds
-  // Options::index_merge_rows entries.
+  // Options::index_merge_rows entries, and reports a failed background
+  // checkpoint.
   Status Maintain() override;
   uint64_t LastCommittedLsn() override { return last_lsn_; }
   Status Close() override;
@@ -84,6 +86,12 @@ class SqliteBackend final : public StorageBackend {
   // in between. Set before any read starts.
   void SetSnapshotHookForTest(std::function<void()> hook) {
     snapshot_hook_ = std::move(hook);
+  }
+  // Checkpoint passes run so far (all zero when wal_autocheckpoint_pages is
+  // 0: SQLite then checkpoints only at Close).
+  WalCheckpointer::Passes checkpoint_passes() {
+    return checkpointer_ != nullptr ? checkpointer_->passes()
+                                    : WalCheckpointer::Passes{};
   }
 
  private:
@@ -168,6 +176,8 @@ class SqliteBackend final : public StorageBackend {
   // assigned id, and brings overlay_ up to date with what other processes
   // committed since this one last wrote.
   Status SyncOverlay(int64_t* merged_through, int64_t* last_id);
+  // Writer: the merge half of Maintain.
+  Status MergeUnmerged();
   // Writer: forgets what it cached about conversation rows (keys, set
   // users, last seqs), after a rollback or another connection's commit.
   void ForgetCachedRows();
@@ -216,6 +226,9 @@ class SqliteBackend final : public StorageBackend {
   std::vector<OverlayRow> pending_;
   int64_t batch_top_ = 0;  // last_message_id after that batch
   uint64_t merges_ = 0;
+  // Checkpoints the WAL off the writer thread (null when
+  // wal_autocheckpoint_pages is 0). Stopped before the writer closes.
+  std::unique_ptr<WalCheckpointer> checkpointer_;
   absl::flat_hash_map<std::string, int64_t> key_cache_;
   // Conversations whose stored user_id is known to be set (so a batch
   // need not try to set it); forgotten with key_cache_.

@@ -271,8 +271,7 @@ Status SqliteBackend::SyncOverlay(int64_t* merged_through, int64_t* last_id) {
   return Status::OK();
 }
 
-Status SqliteBackend::Maintain() {
-  if (writer_ == nullptr) return Status::FailedPrecondition("backend closed");
+Status SqliteBackend::MergeUnmerged() {
   if (overlay_.size() < std::max<size_t>(1, options_.index_merge_rows)) {
     return Status::OK();
   }

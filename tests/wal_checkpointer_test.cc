@@ -1,0 +1,157 @@
+// Copyright 2026 The convstore Authors.
+
+#include "sqlite/wal_checkpointer.h"
+
+#include <sqlite3.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "sqlite/fault_vfs.h"
+#include "sqlite/sqlite_handle.h"
+#include "testutil.h"
+
+namespace convstore::internal {
+namespace {
+
+using convstore::test::TempDir;
+
+constexpr int kThreshold = 16;  // frames
+
+// A WAL-mode database with one table, on `vfs` (empty: the default VFS).
+std::unique_ptr<Db> OpenWriter(const std::string& path,
+                               const std::string& vfs = "") {
+  std::unique_ptr<Db> db;
+  REQUIRE(Db::Open(path, /*create=*/true, &db, vfs).ok());
+  REQUIRE(db->Exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                   "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)")
+              .ok());
+  return db;
+}
+
+// One transaction of `rows` rows of about 1 KB (about one WAL frame per
+// four rows, plus the b-tree pages it touches).
+void Write(Db* db, int rows) {
+  REQUIRE(db->Exec("BEGIN").ok());
+  for (int i = 0; i < rows; ++i) {
+    REQUIRE(db->Exec("INSERT INTO t(v) VALUES (randomblob(1000))").ok());
+  }
+  REQUIRE(db->Exec("COMMIT").ok());
+}
+
+int64_t Query(Db* db, const char* sql) {
+  int64_t v = -1;
+  REQUIRE(db->QueryInt(sql, &v).ok());
+  return v;
+}
+
+// Waits up to 10 s for `done()`.
+template <typename F>
+bool Eventually(F done) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+TEST_CASE("A WAL past the threshold is checkpointed by the background thread",
+          "[wal_checkpointer]") {
+  TempDir dir;
+  const std::string path = dir.File("c.db");
+  auto writer = OpenWriter(path);
+  std::unique_ptr<WalCheckpointer> c;
+  REQUIRE(WalCheckpointer::Start(path, "", kThreshold, &c).ok());
+  c->Install(writer->raw());
+  const int64_t version = Query(writer.get(), "PRAGMA data_version");
+
+  Write(writer.get(), 8);  // a few frames: below the threshold
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK(c->passes().background == 0);
+
+  Write(writer.get(), 100);  // about 30 frames
+  REQUIRE(Eventually([&] { return c->passes().background >= 1; }));
+  CHECK(c->passes().writer == 0);
+  CHECK(c->TakeError().ok());
+  // A checkpoint by another connection is not a commit: the writer, which
+  // forgets its row caches when data_version moves, keeps them.
+  CHECK(Query(writer.get(), "PRAGMA data_version") == version);
+  // The pages reached the database file: a connection that reads only the
+  // file (after the WAL is gone) sees every row.
+  WalCheckpointer::Uninstall(writer->raw());
+  c.reset();
+  CHECK(Query(writer.get(), "SELECT count(*) FROM t") == 108);
+}
+
+TEST_CASE("Under continuous writes the WAL starts over and stays bounded",
+          "[wal_checkpointer]") {
+  TempDir dir;
+  const std::string path = dir.File("c.db");
+  auto writer = OpenWriter(path);
+  std::unique_ptr<WalCheckpointer> c;
+  REQUIRE(WalCheckpointer::Start(path, "", kThreshold, &c).ok());
+  c->Install(writer->raw());
+  // About 100 thresholds' worth of frames in small transactions. A passive
+  // checkpoint racing the commits rarely copies the whole WAL, and the WAL
+  // starts over only after one did: without the writer finishing a pass,
+  // the file grows with every commit.
+  for (int i = 0; i < 800; ++i) Write(writer.get(), 8);
+  const WalCheckpointer::Passes p = c->passes();
+  INFO("background " << p.background << ", writer " << p.writer);
+  CHECK(p.background >= 1);
+  CHECK(p.writer >= 1);
+  // The largest the WAL may get: 8 thresholds, plus one transaction (at
+  // most 8 frames here) and the frames of the commit that crossed it.
+  const int64_t page = Query(writer.get(), "PRAGMA page_size");
+  const auto wal = std::filesystem::file_size(path + "-wal");
+  CHECK(wal <=
+        static_cast<uintmax_t>((8 * kThreshold + 16) * (page + 24) + 32));
+  CHECK(c->TakeError().ok());
+  WalCheckpointer::Uninstall(writer->raw());
+  c.reset();
+  CHECK(Query(writer.get(), "SELECT count(*) FROM t") == 6400);
+}
+
+TEST_CASE("A failed background checkpoint is reported once and loses nothing",
+          "[wal_checkpointer]") {
+  StatusOr<FaultVfs*> v = FaultVfs::Install();
+  REQUIRE(v.ok());
+  FaultVfs* vfs = v.value();
+  vfs->Reset();
+  TempDir dir;
+  const std::string path = dir.File("c.db");
+  auto writer = OpenWriter(path, FaultVfs::kName);
+  std::unique_ptr<WalCheckpointer> c;
+  REQUIRE(WalCheckpointer::Start(path, FaultVfs::kName, kThreshold, &c).ok());
+  c->Install(writer->raw());
+
+  // A WAL-mode commit at synchronous=NORMAL does not fsync; a checkpoint
+  // fsyncs the WAL before copying it, and that fails.
+  vfs->FailSyncs(FaultVfs::Fault::kIoError);
+  Write(writer.get(), 100);
+  Status error;
+  REQUIRE(Eventually([&] {
+    error = c->TakeError();
+    return !error.ok();
+  }));
+  CHECK(error.IsIOError());
+  CHECK(c->TakeError().ok());  // reported once
+  CHECK(c->passes().background == 0);
+
+  vfs->Reset();
+  Write(writer.get(), 100);  // the next pass copies both transactions
+  REQUIRE(Eventually([&] { return c->passes().background >= 1; }));
+  CHECK(c->TakeError().ok());
+  WalCheckpointer::Uninstall(writer->raw());
+  c.reset();
+  CHECK(Query(writer.get(), "SELECT count(*) FROM t") == 200);
+}
+
+}  // namespace
+}  // namespace convstore::internal
