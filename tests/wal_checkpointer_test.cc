@@ -49,6 +49,26 @@ int64_t Query(Db* db, const char* sql) {
   return v;
 }
 
+// A writer connection on a fresh file with a checkpointer installed on it.
+struct Fixture {
+  explicit Fixture(const std::string& vfs = "")
+      : path(dir.File("c.db")), writer(OpenWriter(path, vfs)) {
+    REQUIRE(WalCheckpointer::Start(path, vfs, kThreshold, &c).ok());
+    c->Install(writer->raw());
+  }
+  // Stops the checkpointer; returns the rows the writer sees.
+  int64_t StopAndCount() {
+    WalCheckpointer::Uninstall(writer->raw());
+    c.reset();
+    return Query(writer.get(), "SELECT count(*) FROM t");
+  }
+
+  TempDir dir;
+  const std::string path;
+  std::unique_ptr<Db> writer;
+  std::unique_ptr<WalCheckpointer> c;
+};
+
 // Waits up to 10 s for `done()`.
 template <typename F>
 bool Eventually(F done) {
@@ -63,59 +83,50 @@ bool Eventually(F done) {
 
 TEST_CASE("A WAL past the threshold is checkpointed by the background thread",
           "[wal_checkpointer]") {
-  TempDir dir;
-  const std::string path = dir.File("c.db");
-  auto writer = OpenWriter(path);
-  std::unique_ptr<WalCheckpointer> c;
-  REQUIRE(WalCheckpointer::Start(path, "", kThreshold, &c).ok());
-  c->Install(writer->raw());
-  const int64_t version = Query(writer.get(), "PRAGMA data_version");
+  Fixture f;
+  const int64_t version = Query(f.writer.get(), "PRAGMA data_version");
 
-  Write(writer.get(), 8);  // a few frames: below the threshold
+  Write(f.writer.get(), 8);  // a few frames: below the threshold
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  CHECK(c->passes().background == 0);
+  CHECK(f.c->passes().background == 0);
 
-  Write(writer.get(), 100);  // about 30 frames
-  REQUIRE(Eventually([&] { return c->passes().background >= 1; }));
-  CHECK(c->passes().writer == 0);
-  CHECK(c->TakeError().ok());
+  Write(f.writer.get(), 100);  // about 30 frames
+  REQUIRE(Eventually([&] { return f.c->passes().background >= 1; }));
+  CHECK(f.c->passes().writer == 0);
+  CHECK(f.c->TakeError().ok());
   // A checkpoint by another connection is not a commit: the writer, which
   // forgets its row caches when data_version moves, keeps them.
-  CHECK(Query(writer.get(), "PRAGMA data_version") == version);
-  // The pages reached the database file: a connection that reads only the
-  // file (after the WAL is gone) sees every row.
-  WalCheckpointer::Uninstall(writer->raw());
-  c.reset();
-  CHECK(Query(writer.get(), "SELECT count(*) FROM t") == 108);
+  CHECK(Query(f.writer.get(), "PRAGMA data_version") == version);
+  // The pass (asked for by the second commit) copied both transactions
+  // into the database file: a copy of the file without its WAL has them.
+  const std::string copy = f.dir.File("copy.db");
+  std::filesystem::copy_file(f.path, copy);
+  std::unique_ptr<Db> file_only;
+  REQUIRE(Db::Open(copy, /*create=*/false, &file_only).ok());
+  CHECK(Query(file_only.get(), "SELECT count(*) FROM t") == 108);
+  CHECK(f.StopAndCount() == 108);
 }
 
 TEST_CASE("Under continuous writes the WAL starts over and stays bounded",
           "[wal_checkpointer]") {
-  TempDir dir;
-  const std::string path = dir.File("c.db");
-  auto writer = OpenWriter(path);
-  std::unique_ptr<WalCheckpointer> c;
-  REQUIRE(WalCheckpointer::Start(path, "", kThreshold, &c).ok());
-  c->Install(writer->raw());
+  Fixture f;
   // About 100 thresholds' worth of frames in small transactions. A passive
   // checkpoint racing the commits rarely copies the whole WAL, and the WAL
   // starts over only after one did: without the writer finishing a pass,
   // the file grows with every commit.
-  for (int i = 0; i < 800; ++i) Write(writer.get(), 8);
-  const WalCheckpointer::Passes p = c->passes();
+  for (int i = 0; i < 800; ++i) Write(f.writer.get(), 8);
+  const WalCheckpointer::Passes p = f.c->passes();
   INFO("background " << p.background << ", writer " << p.writer);
   CHECK(p.background >= 1);
   CHECK(p.writer >= 1);
   // The largest the WAL may get: 8 thresholds, plus one transaction (at
   // most 8 frames here) and the frames of the commit that crossed it.
-  const int64_t page = Query(writer.get(), "PRAGMA page_size");
-  const auto wal = std::filesystem::file_size(path + "-wal");
+  const int64_t page = Query(f.writer.get(), "PRAGMA page_size");
+  const auto wal = std::filesystem::file_size(f.path + "-wal");
   CHECK(wal <=
         static_cast<uintmax_t>((8 * kThreshold + 16) * (page + 24) + 32));
-  CHECK(c->TakeError().ok());
-  WalCheckpointer::Uninstall(writer->raw());
-  c.reset();
-  CHECK(Query(writer.get(), "SELECT count(*) FROM t") == 6400);
+  CHECK(f.c->TakeError().ok());
+  CHECK(f.StopAndCount() == 6400);
 }
 
 TEST_CASE("A failed background checkpoint is reported once and loses nothing",
@@ -124,33 +135,26 @@ TEST_CASE("A failed background checkpoint is reported once and loses nothing",
   REQUIRE(v.ok());
   FaultVfs* vfs = v.value();
   vfs->Reset();
-  TempDir dir;
-  const std::string path = dir.File("c.db");
-  auto writer = OpenWriter(path, FaultVfs::kName);
-  std::unique_ptr<WalCheckpointer> c;
-  REQUIRE(WalCheckpointer::Start(path, FaultVfs::kName, kThreshold, &c).ok());
-  c->Install(writer->raw());
+  Fixture f(FaultVfs::kName);
 
   // A WAL-mode commit at synchronous=NORMAL does not fsync; a checkpoint
   // fsyncs the WAL before copying it, and that fails.
   vfs->FailSyncs(FaultVfs::Fault::kIoError);
-  Write(writer.get(), 100);
+  Write(f.writer.get(), 100);
   Status error;
   REQUIRE(Eventually([&] {
-    error = c->TakeError();
+    error = f.c->TakeError();
     return !error.ok();
   }));
   CHECK(error.IsIOError());
-  CHECK(c->TakeError().ok());  // reported once
-  CHECK(c->passes().background == 0);
+  CHECK(f.c->TakeError().ok());  // reported once
+  CHECK(f.c->passes().background == 0);
 
   vfs->Reset();
-  Write(writer.get(), 100);  // the next pass copies both transactions
-  REQUIRE(Eventually([&] { return c->passes().background >= 1; }));
-  CHECK(c->TakeError().ok());
-  WalCheckpointer::Uninstall(writer->raw());
-  c.reset();
-  CHECK(Query(writer.get(), "SELECT count(*) FROM t") == 200);
+  Write(f.writer.get(), 100);  // the next pass copies both transactions
+  REQUIRE(Eventually([&] { return f.c->passes().background >= 1; }));
+  CHECK(f.c->TakeError().ok());
+  CHECK(f.StopAndCount() == 200);
 }
 
 }  // namespace
