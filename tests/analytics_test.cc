@@ -3,7 +3,10 @@
 // Analytics recording: validation, survival across a restart, retention
 // (Cleanup) and the orphan check. Queries: analytics_query_test.cc.
 
+#include <sqlite3.h>
+
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -12,6 +15,7 @@
 
 #include "analytics_testutil.h"
 #include "clock.h"
+#include "sqlite/fault_vfs.h"
 #include "sqlite/migrations.h"
 #include "sqlite/sqlite_handle.h"
 
@@ -277,6 +281,59 @@ TEST_CASE(
   CleanupOptions zero;
   zero.batch_rows = 0;
   CHECK(a.Cleanup(zero).status().IsInvalidArgument());
+}
+
+TEST_CASE("Cleanup truncates the WAL while another connection checkpoints",
+          "[analytics]") {
+  TempDir dir;
+  Options opts = TestOptions(dir);
+  opts.wal_autocheckpoint_pages = 0;  // the frames stay in the WAL
+  auto store = OpenOrDie(opts);
+  Analytics& a = store->analytics();
+  const int64_t now = internal::WallMicros();
+  RequireOk(a.StartSession({"s", "", "", "", "", "", now}));
+  for (int i = 0; i < 200; ++i) {
+    RequireOk(a.RecordTurn(Turn("s", i, now + i, 10, "m", "p")));
+  }
+  RequireOk(store->Flush());
+  const std::string wal = opts.path + "-wal";
+  const auto wal_before = std::filesystem::file_size(wal);  // ~120 frames
+
+  // A connection of its own (as the store's checkpoint thread has) runs a
+  // pass whose fsync takes 500 ms: it holds the checkpoint lock meanwhile,
+  // and SQLite answers a truncating checkpoint with BUSY at once.
+  StatusOr<internal::FaultVfs*> v = internal::FaultVfs::Install();
+  REQUIRE(v.ok());
+  internal::FaultVfs* vfs = v.value();
+  vfs->Reset();
+  std::unique_ptr<internal::Db> other;
+  REQUIRE(internal::Db::Open(opts.path, /*create=*/false, &other,
+                             internal::FaultVfs::kName)
+              .ok());
+  int64_t sessions = 0;  // reads the header: the connection is in WAL mode
+  REQUIRE(other->QueryInt("SELECT count(*) FROM analytics_sessions", &sessions)
+              .ok());
+  vfs->DelaySyncs(std::chrono::milliseconds(500));
+  std::thread pass([&] {
+    sqlite3_wal_checkpoint_v2(other->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                              nullptr, nullptr);
+  });
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (vfs->syncs() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  CHECK(vfs->syncs() >= 1);  // the pass is in its fsync
+
+  auto r = a.Cleanup(CleanupOptions{});  // nothing is old; shrinks
+  pass.join();
+  vfs->Reset();
+  RequireOk(r.status());
+  // The WAL was truncated; it holds only the frames of the audit record
+  // Cleanup writes last. (A WAL that starts over keeps its file size.)
+  const auto wal_after = std::filesystem::file_size(wal);
+  INFO("WAL " << wal_before << " -> " << wal_after << " bytes");
+  CHECK(wal_after < wal_before / 4);
 }
 
 TEST_CASE("analytics record and query from many threads at once",

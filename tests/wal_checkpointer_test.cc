@@ -93,7 +93,7 @@ TEST_CASE("A WAL past the threshold is checkpointed by the background thread",
   Write(f.writer.get(), 100);  // about 30 frames
   REQUIRE(Eventually([&] { return f.c->passes().background >= 1; }));
   CHECK(f.c->passes().writer == 0);
-  CHECK(f.c->TakeError().ok());
+  CHECK(f.c->LastError().ok());
   // A checkpoint by another connection is not a commit: the writer, which
   // forgets its row caches when data_version moves, keeps them.
   CHECK(Query(f.writer.get(), "PRAGMA data_version") == version);
@@ -114,7 +114,14 @@ TEST_CASE("Under continuous writes the WAL starts over and stays bounded",
   // checkpoint racing the commits rarely copies the whole WAL, and the WAL
   // starts over only after one did: without the writer finishing a pass,
   // the file grows with every commit.
-  for (int i = 0; i < 800; ++i) Write(f.writer.get(), 8);
+  // Under load the thread may not get a turn before the writer takes over
+  // at 8x; keep writing until it has had one.
+  int transactions = 0;
+  while (transactions < 800 ||
+         (f.c->passes().background == 0 && transactions < 100000)) {
+    Write(f.writer.get(), 8);
+    ++transactions;
+  }
   const WalCheckpointer::Passes p = f.c->passes();
   INFO("background " << p.background << ", writer " << p.writer);
   CHECK(p.background >= 1);
@@ -125,11 +132,11 @@ TEST_CASE("Under continuous writes the WAL starts over and stays bounded",
   const auto wal = std::filesystem::file_size(f.path + "-wal");
   CHECK(wal <=
         static_cast<uintmax_t>((8 * kThreshold + 16) * (page + 24) + 32));
-  CHECK(f.c->TakeError().ok());
-  CHECK(f.StopAndCount() == 6400);
+  CHECK(f.c->LastError().ok());
+  CHECK(f.StopAndCount() == 8 * transactions);
 }
 
-TEST_CASE("A failed background checkpoint is reported once and loses nothing",
+TEST_CASE("A failed background checkpoint is reported until a pass succeeds",
           "[wal_checkpointer]") {
   StatusOr<FaultVfs*> v = FaultVfs::Install();
   REQUIRE(v.ok());
@@ -143,17 +150,17 @@ TEST_CASE("A failed background checkpoint is reported once and loses nothing",
   Write(f.writer.get(), 100);
   Status error;
   REQUIRE(Eventually([&] {
-    error = f.c->TakeError();
+    error = f.c->LastError();
     return !error.ok();
   }));
   CHECK(error.IsIOError());
-  CHECK(f.c->TakeError().ok());  // reported once
+  CHECK(f.c->LastError().IsIOError());  // until a pass succeeds
   CHECK(f.c->passes().background == 0);
 
   vfs->Reset();
   Write(f.writer.get(), 100);  // the next pass copies both transactions
   REQUIRE(Eventually([&] { return f.c->passes().background >= 1; }));
-  CHECK(f.c->TakeError().ok());
+  CHECK(f.c->LastError().ok());
   CHECK(f.StopAndCount() == 200);
 }
 

@@ -285,12 +285,15 @@ struct Options {
   // (passive: never blocking writes or reads) the WAL into the database, on
   // a connection of its own, so the writer thread does not stop to copy
   // pages and fsync the file. The WAL starts over once it holds about 4x
-  // this many pages (the writer copies the last few itself); it reaches 8x
-  // only when the checkpoints fall behind (readers holding old pages, a
-  // slow disk), and then the writer waits for them. Smaller: a smaller WAL
-  // file and faster WAL lookups for readers, more checkpoints. 0: SQLite
-  // checkpoints only at Close. Default: 4096 pages (16 MiB; the WAL file
-  // grows to about 64 MiB, 128 MiB at most).
+  // this many pages (the writer copies the last few itself); at 8x (the
+  // checkpoints fall behind, say on a slow disk) the committing writer
+  // waits for them and checkpoints itself. A reader holding an old
+  // snapshot (a long read transaction, here or in another process) keeps
+  // the WAL from starting over, and it grows past 8x until the reader lets
+  // go. Smaller: a smaller WAL file and faster WAL lookups for readers,
+  // more checkpoints. 0: SQLite checkpoints only at Close. Default: 4096
+  // pages (16 MiB; the WAL file grows to about 64 MiB, about 128 MiB when
+  // the checkpoints fall behind).
   int wal_autocheckpoint_pages = 4096;
   // After a checkpoint the WAL file is truncated to at most this many bytes.
   // Default: 64 MiB.

@@ -3,10 +3,12 @@
 // SqliteAnalytics, read side: the row fetches behind the analytics queries
 // and retention, on a reader connection of its own.
 
+#include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <system_error>
+#include <thread>
 
 #include "analytics/turn_fields.h"
 #include "sqlite/analytics_rollups.h"
@@ -486,12 +488,23 @@ Status SqliteAnalytics::CountOrphans(ConsistencyReport* out) {
 }
 
 Status SqliteAnalytics::TruncateWal() {
-  return reader_.IfOpen([](Db* db) {
-    int rc = sqlite3_wal_checkpoint_v2(
-        db->raw(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
-    Status s = SqliteStatus(rc, "wal checkpoint", db->raw());
-    return s.IsUnavailable() ? Status::OK() : s;
-  });
+  // SQLite reports BUSY at once, without the busy handler, while another
+  // connection holds the checkpoint lock: the store's checkpoint thread may
+  // be in a pass. Try again until the busy timeout; after that (readers of
+  // other processes keep old frames) the file keeps its WAL, which is not a
+  // failure.
+  const auto deadline =
+      std::chrono::steady_clock::now() + reader_.busy_timeout();
+  for (;;) {
+    Status s = reader_.IfOpen([](Db* db) {
+      int rc = sqlite3_wal_checkpoint_v2(
+          db->raw(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+      return SqliteStatus(rc, "wal checkpoint", db->raw());
+    });
+    if (!s.IsUnavailable()) return s;
+    if (std::chrono::steady_clock::now() >= deadline) return Status::OK();
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
 }
 
 int64_t SqliteAnalytics::FileBytes() {

@@ -39,6 +39,7 @@ class ReaderConnection {
   void Close();
 
   const std::string& path() const { return path_; }
+  std::chrono::milliseconds busy_timeout() const { return busy_timeout_; }
 
  private:
   const std::string path_;

@@ -442,7 +442,7 @@ Status SqliteBackend::Maintain() {
   if (writer_ == nullptr) return Status::FailedPrecondition("backend closed");
   Status s = MergeUnmerged();
   if (!s.ok() || checkpointer_ == nullptr) return s;
-  s = checkpointer_->TakeError();
+  s = checkpointer_->LastError();
   return s.ok() ? s : s.WithPrefix("checkpointing the WAL in the background");
 }
 

@@ -2,8 +2,9 @@
 
 #include "sqlite/wal_checkpointer.h"
 
+#include <algorithm>
 #include <chrono>
-#include <utility>
+#include <climits>
 
 namespace convstore::internal {
 namespace {
@@ -32,6 +33,9 @@ Status WalCheckpointer::Start(const std::string& path, const std::string& vfs,
   // A checkpoint reads WAL frames and writes pages; it needs no page cache.
   s = db->Exec("PRAGMA cache_size = -64");
   if (!s.ok()) return s;
+  // Far beyond any useful WAL size; keeps kWriterTakesOver * threshold in
+  // an int.
+  threshold_frames = std::min(threshold_frames, INT_MAX / kWriterTakesOver);
   std::unique_ptr<WalCheckpointer> c(
       new WalCheckpointer(std::move(db), threshold_frames));
   c->thread_ = std::thread([p = c.get()] { p->Loop(); });
@@ -84,7 +88,7 @@ void WalCheckpointer::AfterCommit(sqlite3* writer, int frames) {
   const int rc = sqlite3_wal_checkpoint_v2(
       writer, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
   MutexLock lock(&mu_);
-  Finish(rc, copied, writer, /*background=*/false);
+  Finish(rc, log, copied, writer, /*background=*/false);
 }
 
 void WalCheckpointer::Loop() {
@@ -104,24 +108,30 @@ void WalCheckpointer::Loop() {
         db_->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
     MutexLock lock(&mu_);
     running_ = false;
-    Finish(rc, copied, db_->raw(), /*background=*/true);
+    Finish(rc, log, copied, db_->raw(), /*background=*/true);
     cv_.SignalAll();  // a writer may wait for this pass (AfterCommit)
   }
 }
 
-void WalCheckpointer::Finish(int rc, int copied, sqlite3* db, bool background) {
+void WalCheckpointer::Finish(int rc, int log, int copied, sqlite3* db,
+                             bool background) {
   if (rc == SQLITE_OK) {
-    copied_ = copied;
+    // A pass that copied the whole WAL lets the next commit start it over:
+    // counting from 0 then can only overestimate what is left to copy (if
+    // a reader kept the WAL from starting over), which asks for one more
+    // pass; counting from `copied` would miss a restart whose first commit
+    // is already longer than `copied` frames.
+    copied_ = copied == log ? 0 : copied;
     ++(background ? passes_.background : passes_.writer);
-  } else if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED &&
-             error_.ok()) {
+    error_ = Status::OK();
+  } else if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) {
     error_ = SqliteStatus(rc, "wal checkpoint", db);
   }
 }
 
-Status WalCheckpointer::TakeError() {
+Status WalCheckpointer::LastError() {
   MutexLock lock(&mu_);
-  return std::exchange(error_, Status::OK());
+  return error_;
 }
 
 WalCheckpointer::Passes WalCheckpointer::passes() {

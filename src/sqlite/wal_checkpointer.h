@@ -23,14 +23,17 @@
 //   and the next batch starts the WAL over. At `8 * threshold` frames (the
 //   background is behind, for example while readers hold old frames) the
 //   committing writer waits for a pass in progress to end and then
-//   checkpoints itself, as SQLite's auto-checkpoint would: the WAL stays
-//   below about 8 thresholds plus one transaction.
+//   checkpoints itself, as SQLite's auto-checkpoint would. The WAL stays
+//   below about 8 thresholds plus one transaction unless a reader holds a
+//   snapshot older than the frames (no checkpoint may copy past it, and the
+//   WAL cannot start over while it is held) or one transaction is larger.
 //
 // A failed pass loses nothing (the frames stay in the WAL, and the next pass
-// copies them); TakeError reports the first failure since the last call.
+// copies them); LastError reports it until a pass succeeds.
 //
 // Thread safety: AfterCommit runs on the writer thread (the thread that owns
-// the writer connection); TakeError, passes and Stop from any thread. The
+// the writer connection); LastError, passes and Stop from any thread, but
+// Stop (and the destructor) from one thread at a time. The
 // checkpointer's own connection is used only by its thread. State shared
 // with that thread is guarded by mu_.
 
@@ -77,21 +80,23 @@ class WalCheckpointer {
   // After a commit on `writer` left `frames` frames in its WAL: asks the
   // background thread for a pass, or runs one on `writer` itself (see the
   // header comment). Writer thread only.
-  void AfterCommit(sqlite3* writer, int frames);
+  void AfterCommit(sqlite3* writer, int frames) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // The first failed pass since the last call (OK if none). A busy
-  // checkpoint (another connection is checkpointing) is not a failure.
-  Status TakeError();
-  Passes passes();
+  // The error of the last pass if it failed; OK once a pass succeeds (or
+  // if none ran). A busy pass (another connection is checkpointing) is not
+  // a failure and changes nothing.
+  Status LastError() ABSL_LOCKS_EXCLUDED(mu_);
+  Passes passes() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Stops the thread; idempotent.
-  void Stop();
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   WalCheckpointer(std::unique_ptr<Db> db, int threshold_frames);
-  void Loop();
-  // Records the result of a pass that copied through frame `copied`.
-  void Finish(int rc, int copied, sqlite3* db, bool background)
+  void Loop() ABSL_LOCKS_EXCLUDED(mu_);
+  // Records the result of a pass that found `log` frames in the WAL and
+  // copied through frame `copied`.
+  void Finish(int rc, int log, int copied, sqlite3* db, bool background)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::unique_ptr<Db> db_;
@@ -101,11 +106,11 @@ class WalCheckpointer {
   bool requested_ ABSL_GUARDED_BY(mu_) = false;
   bool running_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  // The WAL frame through which the last pass copied; 0 after the WAL
-  // started over.
+  // The WAL frame through which the last pass copied; 0 after a pass
+  // copied the whole WAL (the next commit starts it over).
   int copied_ ABSL_GUARDED_BY(mu_) = 0;
   Passes passes_ ABSL_GUARDED_BY(mu_);
-  Status error_ ABSL_GUARDED_BY(mu_);
+  Status error_ ABSL_GUARDED_BY(mu_);  // of the last pass that ran
   std::thread thread_;
 };
 
