@@ -21,7 +21,7 @@
 //   background has copied all but at most `threshold` of them, the writer
 //   runs one passive pass itself, inside its commit: it copies the rest,
 //   and the next batch starts the WAL over. At `8 * threshold` frames (the
-//   background is behind, for example while readers hold old frames) the
+//   background is behind, for example on a slow disk) the
 //   committing writer waits for a pass in progress to end and then
 //   checkpoints itself, as SQLite's auto-checkpoint would. The WAL stays
 //   below about 8 thresholds plus one transaction unless a reader holds a
