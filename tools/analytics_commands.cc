@@ -3,20 +3,14 @@
 #include "analytics_commands.h"
 
 #include <cstdio>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
 #include "commands.h"
+#include "json_output.h"
 
 namespace convstore::tools {
 namespace {
-
-using json = nlohmann::ordered_json;
-
-void Print(const json& j, std::ostream& out) {
-  out << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
-}
 
 json Opt(const std::optional<double>& v) {
   return v ? json(*v) : json(nullptr);
@@ -188,7 +182,7 @@ Status RunSessions(const SessionsArgs& args, std::ostream& out) {
   if (args.json) {
     json j = json::array();
     for (const SessionSummary& s : *r) j.push_back(SummaryJson(s));
-    Print(j, out);
+    PrintJson(j, out);
   } else {
     out << "session  started  tenant  status  final_state  duration_ms  "
            "turns  errors  e2e_p50_ms  e2e_p95_ms\n";
@@ -240,9 +234,9 @@ Status RunSession(const SessionArgs& args, std::ostream& out) {
                             {"content", m->content}});
     }
     j["transcript"] = transcript;
-    Print(j, out);
+    PrintJson(j, out);
   } else {
-    Print(j, out);
+    PrintJson(j, out);
     out << "transcript:\n";
     PrintMessagesText(d->transcript, out, "  ");
   }
@@ -270,7 +264,7 @@ Status RunAggregate(const AggregateArgs& args, std::ostream& out) {
   for (const GroupAggregate& g : r->groups) groups.push_back(GroupJson(g));
   j["groups"] = groups;
   if (args.json) {
-    Print(j, out);
+    PrintJson(j, out);
   } else {
     out << "from " << FormatTimestamp(r->from_us) << " to "
         << FormatTimestamp(r->to_us) << ", by " << GroupByName(q.group_by)
@@ -315,7 +309,7 @@ Status RunSeries(const SeriesArgs& args, std::ostream& out) {
                    {"p50", p.p50},
                    {"p95", p.p95}});
     }
-    Print(j, out);
+    PrintJson(j, out);
   } else {
     out << "bucket  count  mean  p50  p95  max\n";
     for (const SeriesPoint& p : *r) {

@@ -2,38 +2,27 @@
 
 #include "audit_commands.h"
 
-#include <nlohmann/json.hpp>
-
 #include "commands.h"
+#include "json_output.h"
 
 namespace convstore::tools {
-namespace {
-
-using nlohmann::json;
-
-std::string Dump(const json& j) {
-  return j.dump(2, ' ', false, json::error_handler_t::replace);
-}
-
-}  // namespace
-
 Status RunAuditVerify(const AuditVerifyArgs& args, std::ostream& out) {
   StatusOr<std::unique_ptr<Store>> store = OpenExisting(args.db);
   if (!store.ok()) return store.status();
   StatusOr<AuditVerification> v = (*store)->audit().Verify();
   if (!v.ok()) return CloseAfter(**store, v.status());
   if (args.json) {
-    out << Dump(json{{"ok", v->ok},
-                     {"records_checked", v->records_checked},
-                     {"anchor_id", v->anchor_id},
-                     {"anchor_hash", v->anchor_hash},
-                     {"last_id", v->last_id},
-                     {"last_hash", v->last_hash},
-                     {"broken_id", v->broken_id},
-                     {"expected_id", v->expected_id},
-                     {"reason", AuditBreakName(v->reason)},
-                     {"detail", v->detail}})
-        << "\n";
+    PrintJson(json{{"ok", v->ok},
+                   {"records_checked", v->records_checked},
+                   {"anchor_id", v->anchor_id},
+                   {"anchor_hash", v->anchor_hash},
+                   {"last_id", v->last_id},
+                   {"last_hash", v->last_hash},
+                   {"broken_id", v->broken_id},
+                   {"expected_id", v->expected_id},
+                   {"reason", AuditBreakName(v->reason)},
+                   {"detail", v->detail}},
+              out);
   } else if (v->ok) {
     out << "audit chain ok: " << v->records_checked << " records";
     if (v->anchor_id > 0) out << " after anchor " << v->anchor_id;
@@ -73,7 +62,7 @@ Status RunAuditList(const AuditListArgs& args, std::ostream& out) {
                          {"prev_hash", r.prev_hash},
                          {"hash", r.hash}});
     }
-    out << Dump(arr) << "\n";
+    PrintJson(arr, out);
   } else {
     for (const AuditRecord& r : page->records) {
       out << r.id << "  " << FormatTimestamp(r.ts_us) << "  " << r.event.actor

@@ -2,9 +2,8 @@
 
 #include "cache_commands.h"
 
-#include <nlohmann/json.hpp>
-
 #include "commands.h"
+#include "json_output.h"
 
 namespace convstore::tools {
 
@@ -13,16 +12,16 @@ Status RunCacheStats(const CacheStatsArgs& args, std::ostream& out) {
   if (!store.ok()) return store.status();
   const CacheStats s = (*store)->cache().GetStats();
   if (args.json) {
-    const nlohmann::json j{{"entries", s.entries},
-                           {"bytes", s.bytes},
-                           {"reloaded", s.reloaded},
-                           {"hits", s.hits},
-                           {"misses", s.misses},
-                           {"expirations", s.expirations},
-                           {"evictions", s.evictions},
-                           {"persist_shed", s.persist_shed},
-                           {"purge_batches", s.purge_batches}};
-    out << j.dump(2) << "\n";
+    const json j{{"entries", s.entries},
+                 {"bytes", s.bytes},
+                 {"reloaded", s.reloaded},
+                 {"hits", s.hits},
+                 {"misses", s.misses},
+                 {"expirations", s.expirations},
+                 {"evictions", s.evictions},
+                 {"persist_shed", s.persist_shed},
+                 {"purge_batches", s.purge_batches}};
+    PrintJson(j, out);
   } else {
     out << "entries      " << s.entries << "\n"
         << "bytes        " << s.bytes << "\n"

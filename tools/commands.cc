@@ -6,22 +6,15 @@
 #include <cinttypes>
 #include <cstdio>
 #include <ctime>
-#include <nlohmann/json.hpp>
 #include <utility>
+
+#include "json_output.h"
 
 namespace convstore::tools {
 namespace {
 
-using json = nlohmann::ordered_json;
-
 // Page size used when listing every conversation.
 constexpr size_t kListPage = 1000;
-
-// Never throws on invalid UTF-8 (the store validates content, but a file
-// edited by hand might not be valid).
-void PrintJson(const json& j, std::ostream& out) {
-  out << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
-}
 
 // Makes text safe for a terminal: control characters other than newline
 // and tab are shown as \r or \xNN.

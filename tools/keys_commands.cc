@@ -3,26 +3,20 @@
 #include "keys_commands.h"
 
 #include <chrono>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 #include <vector>
 
 #include "commands.h"
+#include "json_output.h"
 
 namespace convstore::tools {
 namespace {
-
-using nlohmann::json;
 
 int64_t NowMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-std::string Dump(const json& j) {
-  return j.dump(2, ' ', false, json::error_handler_t::replace);
 }
 
 std::string JoinScopes(const std::vector<std::string>& scopes) {
@@ -97,7 +91,7 @@ Status RunKeysList(const KeysListArgs& args, std::ostream& out) {
   if (args.json) {
     json arr = json::array();
     for (const KeyInfo& k : *keys) arr.push_back(KeyJson(k, now_us));
-    out << Dump(arr) << "\n";
+    PrintJson(arr, out);
   } else if (keys->empty()) {
     out << "no keys\n";
   } else {

@@ -60,14 +60,14 @@ Status Write(Stmt* put, const Key& k, const TurnRollup& r) {
   return st.Exec();
 }
 
-// The turn columns a rollup reads, in TurnMetrics order for ReadTurn.
+// The turn columns a rollup reads, in TurnMetrics order for ReadRollupTurn.
 std::string TurnSelect() {
   return "SELECT session_id, at_us, " + TurnNumberColumns("") +
          ", coalesce(llm_model, ''), coalesce(llm_provider, '')"
          " FROM analytics_turns";
 }
 
-void ReadTurn(const Stmt& st, TurnMetrics* t) {
+void ReadRollupTurn(const Stmt& st, TurnMetrics* t) {
   int c = 0;
   t->session_id.assign(st.TextView(c++));
   t->at_us = st.Int(c++);
@@ -143,7 +143,7 @@ Status RebuildTurnRollups(Db* db, int64_t from_us, int64_t to_us) {
   };
   TurnMetrics t;
   while (st.Step(&s)) {
-    ReadTurn(st, &t);
+    ReadRollupTurn(st, &t);
     if (t.session_id != session) {
       Status fs = flush();
       if (!fs.ok()) return fs;

@@ -45,7 +45,7 @@ std::string TurnInsertSql() {
   return "INSERT INTO analytics_turns(" + cols + ") VALUES (" + params + ")";
 }
 
-std::string WriterSql(int which) {
+std::string AnalyticsWriterSql(int which) {
   switch (which) {
     case 0:
       return "INSERT INTO analytics_sessions(session_id, conversation_id,"
@@ -122,7 +122,7 @@ void SqliteAnalytics::ReleaseWriter() {
 Status SqliteAnalytics::Prepared(Db* writer, WriterStmt which, Stmt** out) {
   Stmt* st = &writer_stmts_[which];
   if (!st->prepared()) {
-    Status s = writer->Prepare(WriterSql(which), st);
+    Status s = writer->Prepare(AnalyticsWriterSql(which), st);
     if (!s.ok()) return s;
   }
   *out = st;

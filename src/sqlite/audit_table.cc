@@ -18,7 +18,7 @@ constexpr const char* kColumns =
     "id, ts_us, actor, action, resource, outcome, details_json,"
     " source_address, prev_hash, hash";
 
-const char* WriterSql(int which) {
+const char* AuditWriterSql(int which) {
   switch (which) {
     case 0:
       return "INSERT INTO audit_log(id, ts_us, actor, action, resource,"
@@ -86,7 +86,7 @@ void SqliteAudit::ReleaseWriter() {
 Status SqliteAudit::Prepared(Db* writer, WriterStmt which, Stmt** out) {
   Stmt* st = &writer_stmts_[which];
   if (!st->prepared()) {
-    Status s = writer->Prepare(WriterSql(which), st);
+    Status s = writer->Prepare(AuditWriterSql(which), st);
     if (!s.ok()) return s;
   }
   *out = st;
@@ -106,7 +106,7 @@ Status SqliteAudit::LoadHead(Db* writer) {
     head.hash.assign(st.BlobView(2));
   } else if (s.ok()) {
     Stmt anchor;
-    s = writer->Prepare(WriterSql(kGetAnchor), &anchor);
+    s = writer->Prepare(AuditWriterSql(kGetAnchor), &anchor);
     if (!s.ok()) return s;
     if (anchor.Step(&s)) {
       head.id = anchor.Int(0);
@@ -283,7 +283,7 @@ Status SqliteAudit::ScanChain(
     const std::function<bool(AuditRow&&)>& visit) {
   return Read([&](Db* db) {
     Stmt st;
-    Status s = db->Prepare(WriterSql(kGetAnchor), &st);
+    Status s = db->Prepare(AuditWriterSql(kGetAnchor), &st);
     if (!s.ok()) return s;
     int64_t anchor_id = 0;
     std::string anchor_hash;

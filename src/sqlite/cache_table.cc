@@ -9,7 +9,7 @@
 namespace convstore::internal {
 namespace {
 
-const char* WriterSql(int which) {
+const char* CacheWriterSql(int which) {
   switch (which) {
     case 0:
       return "INSERT INTO cache_entries(ns, key, value, expires_at_us,"
@@ -44,7 +44,7 @@ void SqliteCache::ReleaseWriter() {
 Status SqliteCache::Prepared(Db* writer, WriterStmt which, Stmt** out) {
   Stmt* st = &writer_stmts_[which];
   if (!st->prepared()) {
-    Status s = writer->Prepare(WriterSql(which), st);
+    Status s = writer->Prepare(CacheWriterSql(which), st);
     if (!s.ok()) return s;
   }
   *out = st;

@@ -15,7 +15,7 @@ namespace {
 
 using nlohmann::json;
 
-const char* WriterSql(int which) {
+const char* KeysWriterSql(int which) {
   switch (which) {
     case 0:
       return "INSERT INTO api_keys(id, prefix, name, owner, scopes_json, hash,"
@@ -53,7 +53,7 @@ void SqliteKeys::ReleaseWriter() {
 Status SqliteKeys::Prepared(Db* writer, WriterStmt which, Stmt** out) {
   Stmt* st = &writer_stmts_[which];
   if (!st->prepared()) {
-    Status s = writer->Prepare(WriterSql(which), st);
+    Status s = writer->Prepare(KeysWriterSql(which), st);
     if (!s.ok()) return s;
   }
   *out = st;
