@@ -49,19 +49,22 @@ step "demo"
 # and template instances, and the library's ASan build takes 222 CPU-s this
 # way against 551 s file by file. build-ci stays file by file, so a source
 # that misses an #include still fails there. Names in anonymous namespaces
-# must therefore be unique within a target.
+# must therefore be unique within a target. The sanitizer builds also
+# parse Catch2 and testutil.h once, into a precompiled header (1-4 s less
+# per test file).
 unity=(-DCMAKE_UNITY_BUILD=ON)
+sanitizer_tests=("${unity[@]}" -DCONVSTORE_PRECOMPILE_TEST_HEADERS=ON)
 
 step "AddressSanitizer + UndefinedBehaviorSanitizer"
 export ASAN_OPTIONS=abort_on_error=1:detect_stack_use_after_return=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 build_and_test build-asan -DCMAKE_BUILD_TYPE=Debug -DCONVSTORE_SANITIZE=address \
-  -DCONVSTORE_BUILD_BENCHMARKS=OFF "${unity[@]}"
+  -DCONVSTORE_BUILD_BENCHMARKS=OFF "${sanitizer_tests[@]}"
 
 step "ThreadSanitizer"
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 build_and_test build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONVSTORE_SANITIZE=thread \
-  -DCONVSTORE_BUILD_BENCHMARKS=OFF "${unity[@]}"
+  -DCONVSTORE_BUILD_BENCHMARKS=OFF "${sanitizer_tests[@]}"
 
 step "libFuzzer targets (clang, ASan + UBSan)"
 # The library is built again with clang and -fsanitize=fuzzer-no-link,...;
