@@ -4,7 +4,7 @@
 # benchmarks/results/soak.json, prints the summary table with the target
 # ratios and draws the PNG plots into docs/img/.
 #
-#   bash benchmarks/run.sh            # everything (about 15 minutes here)
+#   bash benchmarks/run.sh            # everything (about 25 minutes here, 15 of them the soak)
 #   BENCH_QUICK=1 bash benchmarks/run.sh   # 1 repetition, no 10M rows, 1M soak
 #
 # Fixtures (1M and 10M message files, the 1M-turn analytics month) are
