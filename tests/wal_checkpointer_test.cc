@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "sqlite/fault_vfs.h"
 #include "sqlite/sqlite_handle.h"
@@ -161,6 +162,37 @@ TEST_CASE("A failed background checkpoint is reported until a pass succeeds",
   Write(f.writer.get(), 100);  // the next pass copies both transactions
   REQUIRE(Eventually([&] { return f.c->passes().background >= 1; }));
   CHECK(f.c->LastError().ok());
+  CHECK(f.StopAndCount() == 200);
+}
+
+TEST_CASE(
+    "Stop from several threads at once returns in each after the thread ends",
+    "[wal_checkpointer]") {
+  StatusOr<FaultVfs*> v = FaultVfs::Install();
+  REQUIRE(v.ok());
+  FaultVfs* vfs = v.value();
+  vfs->Reset();
+  Fixture f(FaultVfs::kName);
+
+  // A pass in progress when Stop is called: its fsync is slowed, so the
+  // first Stop's join waits for it while the other callers arrive.
+  vfs->DelaySyncs(std::chrono::milliseconds(200));
+  Write(f.writer.get(), 100);
+  REQUIRE(Eventually([&] { return vfs->syncs() >= 1; }));
+  std::vector<std::thread> stoppers;
+  for (int i = 0; i < 4; ++i) {
+    stoppers.emplace_back([&] { f.c->Stop(); });
+  }
+  for (std::thread& t : stoppers) t.join();
+  vfs->Reset();
+
+  // Every caller returned after the thread ended: more writes past the
+  // threshold get no background pass.
+  const uint64_t background = f.c->passes().background;
+  Write(f.writer.get(), 100);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(f.c->passes().background == background);
+  f.c->Stop();  // idempotent
   CHECK(f.StopAndCount() == 200);
 }
 

@@ -145,7 +145,10 @@ void WalCheckpointer::Stop() {
     stop_ = true;
   }
   cv_.SignalAll();
-  if (thread_.joinable()) thread_.join();
+  // Concurrent callers wait in call_once until the first one's join ends.
+  std::call_once(joined_, [this] {
+    if (thread_.joinable()) thread_.join();
+  });
 }
 
 }  // namespace convstore::internal

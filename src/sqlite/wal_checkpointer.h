@@ -32,10 +32,10 @@
 // copies them); LastError reports it until a pass succeeds.
 //
 // Thread safety: AfterCommit runs on the writer thread (the thread that owns
-// the writer connection); LastError, passes and Stop from any thread, but
-// Stop (and the destructor) from one thread at a time. The
-// checkpointer's own connection is used only by its thread. State shared
-// with that thread is guarded by mu_.
+// the writer connection); LastError, passes and Stop from any thread (each
+// Stop returns once the thread has ended). The destructor stops the thread
+// too and must not race with other calls. The checkpointer's own connection is
+// used only by its thread. State shared with that thread is guarded by mu_.
 
 #ifndef CONVSTORE_SRC_SQLITE_WAL_CHECKPOINTER_H_
 #define CONVSTORE_SRC_SQLITE_WAL_CHECKPOINTER_H_
@@ -44,6 +44,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -88,7 +89,8 @@ class WalCheckpointer {
   Status LastError() ABSL_LOCKS_EXCLUDED(mu_);
   Passes passes() ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Stops the thread; idempotent.
+  // Stops the thread and returns once it has ended; idempotent, and safe
+  // from several threads at once.
   void Stop() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
@@ -112,6 +114,7 @@ class WalCheckpointer {
   Passes passes_ ABSL_GUARDED_BY(mu_);
   Status error_ ABSL_GUARDED_BY(mu_);  // of the last pass that ran
   std::thread thread_;
+  std::once_flag joined_;  // the first Stop joins thread_
 };
 
 }  // namespace convstore::internal
