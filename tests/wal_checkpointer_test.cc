@@ -50,6 +50,14 @@ int64_t Query(Db* db, const char* sql) {
   return v;
 }
 
+// The fault-injecting VFS, registered, with no fault set.
+FaultVfs* CleanFaultVfs() {
+  StatusOr<FaultVfs*> v = FaultVfs::Install();
+  REQUIRE(v.ok());
+  v.value()->Reset();
+  return v.value();
+}
+
 // A writer connection on a fresh file with a checkpointer installed on it.
 struct Fixture {
   explicit Fixture(const std::string& vfs = "")
@@ -139,10 +147,7 @@ TEST_CASE("Under continuous writes the WAL starts over and stays bounded",
 
 TEST_CASE("A failed background checkpoint is reported until a pass succeeds",
           "[wal_checkpointer]") {
-  StatusOr<FaultVfs*> v = FaultVfs::Install();
-  REQUIRE(v.ok());
-  FaultVfs* vfs = v.value();
-  vfs->Reset();
+  FaultVfs* vfs = CleanFaultVfs();
   Fixture f(FaultVfs::kName);
 
   // A WAL-mode commit at synchronous=NORMAL does not fsync; a checkpoint
@@ -168,10 +173,7 @@ TEST_CASE("A failed background checkpoint is reported until a pass succeeds",
 TEST_CASE(
     "Stop from several threads at once returns in each after the thread ends",
     "[wal_checkpointer]") {
-  StatusOr<FaultVfs*> v = FaultVfs::Install();
-  REQUIRE(v.ok());
-  FaultVfs* vfs = v.value();
-  vfs->Reset();
+  FaultVfs* vfs = CleanFaultVfs();
   Fixture f(FaultVfs::kName);
 
   // A pass in progress when Stop is called: its fsync is slowed, so the
