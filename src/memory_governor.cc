@@ -34,7 +34,7 @@ MemoryGovernor::MemoryGovernor(Config config, std::function<size_t()> rss,
 
 void MemoryGovernor::Start() {
   if (config_.limit == 0) return;
-  thread_.Start(config_.interval, [this] { Tick(); });
+  thread_.Start("convstore-mlim", config_.interval, [this] { Tick(); });
 }
 
 size_t MemoryGovernor::Tick() {

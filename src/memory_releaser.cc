@@ -40,7 +40,7 @@ MemoryReleaser::~MemoryReleaser() { Stop(); }
 void MemoryReleaser::Start() {
   if (interval_.count() <= 0 || !kCanRelease) return;
   last_churn_ = churn_();
-  thread_.Start(interval_, [this] { Tick(); });
+  thread_.Start("convstore-trim", interval_, [this] { Tick(); });
 }
 
 bool MemoryReleaser::Tick() {

@@ -4,13 +4,16 @@
 
 #include <utility>
 
+#include "thread_name.h"
+
 namespace convstore::internal {
 
-void PeriodicThread::Start(std::chrono::milliseconds interval,
+void PeriodicThread::Start(const char* name, std::chrono::milliseconds interval,
                            std::function<void()> tick) {
   if (interval.count() <= 0 || thread_.joinable()) return;
   thread_ = std::thread(
       [this, interval, tick = std::move(tick)] { Loop(interval, tick); });
+  NameThread(thread_, name);
 }
 
 void PeriodicThread::Stop() {

@@ -30,8 +30,11 @@ class PeriodicThread {
   PeriodicThread& operator=(const PeriodicThread&) = delete;
 
   // Runs `tick` every `interval` (measured from the end of the previous
-  // run) on a new thread. An interval <= 0 starts nothing. At most once.
-  void Start(std::chrono::milliseconds interval, std::function<void()> tick);
+  // run) on a new thread named `name` (at most 15 bytes; see
+  // thread_name.h), named before Start returns. An interval <= 0 starts
+  // nothing. At most once.
+  void Start(const char* name, std::chrono::milliseconds interval,
+             std::function<void()> tick);
   // Wakes the thread, lets a run in progress finish, and joins it. A tick
   // not yet begun does not run. Idempotent; fine if never started.
   void Stop();

@@ -3,13 +3,13 @@
 #include "writer.h"
 
 #include <absl/time/clock.h>
-#include <pthread.h>
 
 #include <algorithm>
 #include <utility>
 
 #include "clock.h"
 #include "dead_letter.h"
+#include "thread_name.h"
 
 namespace convstore::internal {
 namespace {
@@ -57,11 +57,8 @@ Writer::~Writer() {
 }
 
 void Writer::Start() {
-  thread_ = std::thread([this] {
-    // Named so that top, perf and gdb show which thread is the writer.
-    pthread_setname_np(pthread_self(), "convstore-wr");
-    Run();
-  });
+  thread_ = std::thread([this] { Run(); });
+  NameThread(thread_, "convstore-wr");
 }
 
 void Writer::Wake(uint64_t lsn) {

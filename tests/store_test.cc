@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <string>
@@ -1096,6 +1097,55 @@ TEST_CASE("Per-conversation message bound reads older messages through",
   CHECK(store->GetStats().cache_misses > st.cache_misses);
   CHECK(Add(store.get(), "long", Msg(Role::kUser, "m31")).seq == 31);
   CHECK(Hist(store.get(), "long").size() == kMsgs + 1);
+}
+
+// Thread id -> name of every thread of this process (Linux).
+std::map<std::string, std::string> ThreadNames() {
+  std::map<std::string, std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(e.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    out[e.path().filename().string()] = name;
+  }
+  return out;
+}
+
+TEST_CASE("Every background thread of a store is named and ends at Close",
+          "[store][threads]") {
+  TempDir dir;
+  Options o = TestOptions(dir);
+  o.memory_limit_bytes = size_t{1} << 30;  // starts the memory limit thread
+  const std::map<std::string, std::string> before = ThreadNames();
+  auto store = OpenOrDie(o);
+  // Touch every part that may start a thread of its own.
+  REQUIRE(store->Append("c", Msg(Role::kUser, "hello")).ok());
+  (void)store->cache();
+  (void)store->keys();
+  (void)store->audit();
+  (void)store->analytics();
+  std::set<std::string> names;
+  for (const auto& [tid, name] : ThreadNames()) {
+    if (before.count(tid) > 0) continue;
+    INFO("thread " << tid << " is named '" << name << "'");
+    CHECK(name.rfind("convstore-", 0) == 0);
+    names.insert(name);
+  }
+  // Writer, checkpoints, cache sweep, key usage flush, memory limit, and
+  // (glibc only) the memory releaser.
+  std::set<std::string> expected = {"convstore-wr", "convstore-ckpt",
+                                    "convstore-sweep", "convstore-keys",
+                                    "convstore-mlim"};
+#if defined(__GLIBC__)
+  expected.insert("convstore-trim");
+#endif
+  CHECK(names == expected);
+  REQUIRE(store->Close().ok());
+  store.reset();
+  for (const auto& [tid, name] : ThreadNames()) {
+    INFO("thread " << tid << " ('" << name << "') outlived Close");
+    CHECK(before.count(tid) == 1);
+  }
 }
 
 }  // namespace

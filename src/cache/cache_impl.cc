@@ -517,7 +517,8 @@ Status CacheImpl::Reload() {
 }
 
 void CacheImpl::Start() {
-  sweeper_.Start(options_.cache_sweep_interval, [this] { SweepOnce(); });
+  sweeper_.Start("convstore-sweep", options_.cache_sweep_interval,
+                 [this] { SweepOnce(); });
 }
 
 void CacheImpl::Stop() {

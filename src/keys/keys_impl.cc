@@ -587,7 +587,7 @@ Status KeysImpl::Reload() {
 }
 
 void KeysImpl::Start() {
-  flusher_.Start(options_.keys_usage_flush_interval, [this] {
+  flusher_.Start("convstore-keys", options_.keys_usage_flush_interval, [this] {
     (void)FlushUsage();
     (void)FlushDenials();
   });

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <climits>
 
+#include "thread_name.h"
+
 namespace convstore::internal {
 namespace {
 
@@ -39,6 +41,7 @@ Status WalCheckpointer::Start(const std::string& path, const std::string& vfs,
   std::unique_ptr<WalCheckpointer> c(
       new WalCheckpointer(std::move(db), threshold_frames));
   c->thread_ = std::thread([p = c.get()] { p->Loop(); });
+  NameThread(c->thread_, "convstore-ckpt");
   *out = std::move(c);
   return Status::OK();
 }
