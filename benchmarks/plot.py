@@ -73,6 +73,7 @@ def main():
 
     # Latency percentiles.
     names = [("BM_Store_AppendLatency", "Append"),
+             ("BM_Store_AppendLatencyMoved", "Append (moved)"),
              ("BM_Store_AppendLatencyPaced/per_s:100000", "Append 100k/s"),
              ("BM_Store_HistoryHot", "History hot"),
              ("BM_Store_HistoryCold", "History cold")]

@@ -83,6 +83,7 @@ def main():
     scan = ips(find(meds, "BM_Reference_SqliteScan"))
     reopen = ips(find(meds, "BM_Store_Reopen"))
     lat = find(meds, "BM_Store_AppendLatency") or {}
+    lat_moved = find(meds, "BM_Store_AppendLatencyMoved") or {}
     hot = find(meds, "BM_Store_HistoryHot") or {}
     cold = find(meds, "BM_Store_HistoryCold") or {}
 
@@ -107,6 +108,8 @@ def main():
     ratio("AppendDurable at 10M rows / at 0 rows", durable10m, durable2, 0.5)
     at_most("Append p50", lat.get("p50_ns"), 300)
     at_most("Append p99", lat.get("p99_ns"), 2000)
+    at_most("Append p50, message moved in", lat_moved.get("p50_ns"), 300)
+    at_most("Append p99, message moved in", lat_moved.get("p99_ns"), 2000)
     # Analytics (issue 6): times are in ms (the benchmarks' time unit).
     agg24 = find(meds, "BM_Analytics_Aggregate24h") or {}
     agg_month = find(meds, "BM_Analytics_AggregateMonth") or {}

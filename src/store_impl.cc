@@ -253,7 +253,7 @@ Status StoreImpl::LoadEntry(ConversationCache::Shard& shard,
 }
 
 StatusOr<AppendResult> StoreImpl::Append(std::string_view conversation_id,
-                                         const Message& message,
+                                         Message message,
                                          const AppendOptions& options) {
   InflightGuard guard(this);
   if (guard.closed()) return Status::FailedPrecondition("store is closed");
@@ -261,7 +261,7 @@ StatusOr<AppendResult> StoreImpl::Append(std::string_view conversation_id,
   if (s.ok()) s = ValidateMessage(message, options_);
   if (!s.ok()) return s;
 
-  auto m = std::make_shared<Message>(message);
+  auto m = std::make_shared<Message>(std::move(message));
   if (m->created_at_us == 0) m->created_at_us = WallMicros();
   const size_t bytes = MessageBytes(*m);
   const Durability durability = options_.durability.messages;

@@ -53,7 +53,7 @@ class StoreImpl final : public Store, public WritePath {
   ~StoreImpl() override;
 
   StatusOr<AppendResult> Append(std::string_view conversation_id,
-                                const Message& message,
+                                Message message,
                                 const AppendOptions& options) override;
   StatusOr<std::vector<MessagePtr>> History(
       std::string_view conversation_id, const HistoryOptions& options) override;

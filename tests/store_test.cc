@@ -242,6 +242,34 @@ void CheckToolWindows(Store* store, const std::string& id, bool from_storage) {
   CHECK(seqs({.after_seq = 100}) == V{});
 }
 
+TEST_CASE("Append takes over a moved message's text and copies a kept one",
+          "[store]") {
+  TempDir dir;
+  auto store = OpenOrDie(TestOptions(dir));
+  // Longer than any short-string buffer, so a move hands over the heap
+  // buffer itself and a copy makes a new one.
+  const std::string text(300, 'x');
+  Message kept = Msg(Role::kUser, text, 1, 0);
+  Add(store.get(), "conv", kept);
+  CHECK(kept.content == text);  // the caller's message is untouched
+  CHECK(kept.seq == 0);
+
+  Message handed = Msg(Role::kAssistant, text + "y", 0, 1);
+  const char* buffer = handed.content.data();
+  StatusOr<AppendResult> r = store->Append("conv", std::move(handed));
+  REQUIRE(r.ok());
+  CHECK(r->seq == 2);
+
+  std::vector<MessagePtr> got = Hist(store.get(), "conv");
+  REQUIRE(got.size() == 2);
+  CHECK(got[0]->content == text);
+  CHECK(got[0]->content.data() != kept.content.data());
+  CHECK(got[1]->content == text + "y");
+  // No copy of the moved text: the stored message owns the same buffer.
+  CHECK(got[1]->content.data() == buffer);
+  REQUIRE(store->Flush().ok());
+}
+
 TEST_CASE("History windows: last_n, paging, token budget, pin_system",
           "[store][history]") {
   TempDir dir;
