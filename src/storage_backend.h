@@ -76,6 +76,16 @@ struct StorageCounts {
   uint64_t messages = 0;
 };
 
+// What the backend's upkeep (Maintain) has done since it opened: the
+// figures behind Stats::index_merge_*. Zero for a backend without such
+// upkeep.
+struct UpkeepCounters {
+  uint64_t index_merges = 0;
+  int64_t index_merge_total_us = 0;
+  int64_t index_merge_max_us = 0;
+  uint64_t unmerged_messages = 0;
+};
+
 class StorageBackend {
  public:
   virtual ~StorageBackend() = default;
@@ -130,6 +140,8 @@ class StorageBackend {
       size_t max_conversations, size_t max_messages,
       const std::function<bool(StoredConversation&&)>& visit) = 0;
   virtual Status Counts(StorageCounts* out) = 0;
+  // Any thread, any time (also after Close); never touches the database.
+  virtual UpkeepCounters upkeep_counters() const { return {}; }
   // Calls `visit` with the committed messages `query` selects, grouped by
   // conversation, until it returns false. Reads only; the removal goes
   // through Apply (PurgeMessagesOp).

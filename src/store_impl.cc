@@ -653,6 +653,11 @@ Stats StoreImpl::GetStats() {
   st.commit_latency_p99_us = wc.commit_p99_us;
   st.enqueue_to_durable_p50_us = wc.e2d_p50_us;
   st.enqueue_to_durable_p99_us = wc.e2d_p99_us;
+  const UpkeepCounters uc = backend_->upkeep_counters();
+  st.index_merges = uc.index_merges;
+  st.index_merge_total_us = uc.index_merge_total_us;
+  st.index_merge_max_us = uc.index_merge_max_us;
+  st.unmerged_messages = uc.unmerged_messages;
   Status h = writer_->health();
   if (!h.ok()) st.background_error = h.ToString();
   if (st.durable_lsn < st.appended_lsn) {

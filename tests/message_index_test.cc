@@ -173,6 +173,40 @@ TEST_CASE("unmerged entries survive a reopen and merge later",
   for (const auto& [c, count] : n) CheckWhole(b.get(), c, count);
 }
 
+TEST_CASE("upkeep counters report merges and the messages not merged yet",
+          "[message_index]") {
+  TempDir dir;
+  const Options o = MergeEvery(dir, 10);
+  auto b = OpenBackend(o);
+  BatchBuilder bb;
+  UpkeepCounters c = b->upkeep_counters();
+  CHECK(c.index_merges == 0);
+  CHECK(c.index_merge_total_us == 0);
+  CHECK(c.index_merge_max_us == 0);
+  CHECK(c.unmerged_messages == 0);
+
+  auto n = Fill(b.get(), &bb, {"a", "b"}, 1, 6);  // under the threshold
+  c = b->upkeep_counters();
+  CHECK(c.index_merges == 0);
+  CHECK(c.unmerged_messages == 6);
+
+  n = Fill(b.get(), &bb, {"a", "b"}, 1, 6, n);
+  c = b->upkeep_counters();
+  CHECK(c.index_merges == 1);
+  CHECK(c.unmerged_messages == 0);
+  CHECK(RawInt(o.path, kMergedCount) == 12);
+  CHECK(c.index_merge_max_us > 0);
+  CHECK(c.index_merge_total_us == c.index_merge_max_us);
+
+  Fill(b.get(), &bb, {"a", "b"}, 2, 6, n);
+  c = b->upkeep_counters();
+  CHECK(c.index_merges == 2);
+  CHECK(c.unmerged_messages == 0);
+  CHECK(c.index_merge_total_us >= c.index_merge_max_us);
+  REQUIRE(b->Close().ok());
+  CHECK(b->upkeep_counters().index_merges == 2);  // still readable
+}
+
 // What ScanRecent gave for each conversation, in visiting order.
 std::vector<StoredConversation> Scan(StorageBackend* b, size_t convs,
                                      size_t msgs) {

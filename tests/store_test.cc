@@ -744,6 +744,34 @@ TEST_CASE("GetStats counters are consistent", "[store][stats]") {
   CHECK(s4.cache_misses > s3.cache_misses);
 }
 
+TEST_CASE("GetStats reports index merges and unmerged messages",
+          "[store][stats]") {
+  TempDir dir;
+  Options o = SlowFlushOptions(dir);  // each Flush commits one batch
+  o.index_merge_rows = 8;
+  auto store = OpenOrDie(o);
+  for (int i = 0; i < 5; ++i) Add(store.get(), "c", Msg(Role::kUser, "m"));
+  REQUIRE(store->Flush().ok());
+  Stats st = store->GetStats();
+  CHECK(st.index_merges == 0);
+  CHECK(st.unmerged_messages == 5);
+  for (int i = 0; i < 5; ++i) Add(store.get(), "c", Msg(Role::kUser, "m"));
+  REQUIRE(store->Flush().ok());
+  // The writer merges right after the commit that Flush waited for.
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (store->GetStats().index_merges == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  st = store->GetStats();
+  CHECK(st.index_merges == 1);
+  CHECK(st.unmerged_messages == 0);
+  CHECK(st.index_merge_max_us > 0);
+  CHECK(st.index_merge_total_us == st.index_merge_max_us);
+  CHECK(st.db_messages == 10);
+}
+
 TEST_CASE("GetStats shows queued writes while the writer waits",
           "[store][stats]") {
   TempDir dir;

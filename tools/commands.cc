@@ -157,6 +157,10 @@ json StatsToJson(const Stats& s) {
               {"commit_latency_p99_us", s.commit_latency_p99_us},
               {"enqueue_to_durable_p50_us", s.enqueue_to_durable_p50_us},
               {"enqueue_to_durable_p99_us", s.enqueue_to_durable_p99_us},
+              {"index_merges", s.index_merges},
+              {"index_merge_total_us", s.index_merge_total_us},
+              {"index_merge_max_us", s.index_merge_max_us},
+              {"unmerged_messages", s.unmerged_messages},
               {"background_error", s.background_error}};
 }
 
@@ -275,6 +279,11 @@ void PrintStatsText(const Stats& s, std::ostream& out,
             {"enqueue->durable p50 / p99", us(s.enqueue_to_durable_p50_us) +
                                                " / " +
                                                us(s.enqueue_to_durable_p99_us)},
+            {"index merges (total / longest)",
+             std::to_string(s.index_merges) + " (" +
+                 us(s.index_merge_total_us) + " / " + us(s.index_merge_max_us) +
+                 ")"},
+            {"unmerged messages", std::to_string(s.unmerged_messages)},
             {"health", s.background_error.empty() ? std::string("OK")
                                                   : s.background_error}}}};
   size_t width = 0;

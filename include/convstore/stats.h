@@ -77,6 +77,16 @@ struct Stats {
   int64_t enqueue_to_durable_p50_us = 0;
   int64_t enqueue_to_durable_p99_us = 0;
 
+  // Index merges (SQLite): batches write no index entries; once
+  // Options::index_merge_rows messages are indexed only in memory, the
+  // writer merges them into the file's index in one transaction, and the
+  // next batch waits for it (docs/architecture.md, "Unmerged messages").
+  // Counts and times are of this session; unmerged_messages is now.
+  uint64_t index_merges = 0;
+  int64_t index_merge_total_us = 0;  // time the writer spent merging
+  int64_t index_merge_max_us = 0;    // the longest single merge
+  uint64_t unmerged_messages = 0;    // messages not in the file's index yet
+
   // Health: empty when healthy; otherwise the sticky background error
   // (Status::ToString()) that Flush and Close also report.
   std::string background_error;

@@ -25,6 +25,7 @@
 #include <absl/container/flat_hash_map.h>
 #include <absl/container/flat_hash_set.h>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -71,6 +72,7 @@ class SqliteBackend final : public StorageBackend {
       size_t max_conversations, size_t max_messages,
       const std::function<bool(StoredConversation&&)>& visit) override;
   Status Counts(StorageCounts* out) override;
+  UpkeepCounters upkeep_counters() const override;
   Status SelectPurgeable(
       const PurgeQuery& query,
       const std::function<bool(PurgeCandidates&&)>& visit) override;
@@ -225,7 +227,11 @@ class SqliteBackend final : public StorageBackend {
   // COMMIT.
   std::vector<OverlayRow> pending_;
   int64_t batch_top_ = 0;  // last_message_id after that batch
-  uint64_t merges_ = 0;
+  // Merges done and their times (written by the writer thread, read by
+  // upkeep_counters on any thread).
+  std::atomic<uint64_t> merges_{0};
+  std::atomic<int64_t> merge_total_us_{0};
+  std::atomic<int64_t> merge_max_us_{0};
   // Checkpoints the WAL off the writer thread (null when
   // wal_autocheckpoint_pages is 0). Stopped before the writer closes.
   std::unique_ptr<WalCheckpointer> checkpointer_;

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "clock.h"
 #include "sqlite/sqlite_backend.h"
 
 namespace convstore::internal {
@@ -278,6 +279,7 @@ Status SqliteBackend::MergeUnmerged() {
   // One bulk merge: the unmerged messages, read in (conv_key, seq) order, go
   // into the index together, so each of its pages is written once per merge
   // rather than once per batch. The watermark moves in the same transaction.
+  const int64_t start_us = MonoMicros();
   Status s = writer_->Exec("BEGIN IMMEDIATE");
   if (!s.ok()) return s;
   int64_t merged_through = 0;
@@ -328,8 +330,22 @@ Status SqliteBackend::MergeUnmerged() {
   // After COMMIT only. A reader whose snapshot predates the merge no longer
   // finds these entries here and scans `messages` for them (Unmerged).
   overlay_.DropThrough(last_id);
-  ++merges_;
+  const int64_t us = MonoMicros() - start_us;
+  merge_total_us_.fetch_add(us, std::memory_order_relaxed);
+  if (us > merge_max_us_.load(std::memory_order_relaxed)) {
+    merge_max_us_.store(us, std::memory_order_relaxed);  // one writer
+  }
+  merges_.fetch_add(1, std::memory_order_relaxed);
   return Status::OK();
+}
+
+UpkeepCounters SqliteBackend::upkeep_counters() const {
+  UpkeepCounters c;
+  c.index_merges = merges_.load(std::memory_order_relaxed);
+  c.index_merge_total_us = merge_total_us_.load(std::memory_order_relaxed);
+  c.index_merge_max_us = merge_max_us_.load(std::memory_order_relaxed);
+  c.unmerged_messages = overlay_.size();
+  return c;
 }
 
 }  // namespace convstore::internal
