@@ -21,31 +21,42 @@ namespace {
 // conversations, then Flush: items_per_second counts messages made durable.
 // range(1) is the number of messages already in the file (old history of
 // the same conversations, see CopyStoreFixture).
+//
+// Steady state: every Options::index_merge_rows messages the writer merges
+// them into the file's index, one transaction the next batch waits for
+// (docs/architecture.md). Each iteration appends exactly that many, so
+// each pays for exactly one merge: the one its predecessor's last commit
+// started (the warm-up's, for the first). The warm-up also takes the
+// first merge after open, which reads the index's pages cold, out of the
+// timed part; `merge_max_ms` (the longest merge since open) shows it.
 void BM_Store_AppendDurable(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(0));
   const int64_t existing = state.range(1);
   fs::path dir = ScratchDir("append_durable");
   Options o = BenchOptions(dir);
+  // The cache holds every conversation at every database size, so the
+  // timed part reads nothing from the file and what changes with the size
+  // is the writer's work alone. Warming at open would fill it with old
+  // history (up to the bound) and appends would then evict conversations;
+  // the warm-up below loads what appending needs.
+  o.cache_max_bytes = size_t{1} << 30;
+  o.warm_conversations = 0;
   if (existing > 0) CopyStoreFixture(existing, dir);
   auto store = MustOpen(o);
   std::vector<std::string> ids;
   for (int c = 0; c < kConversations; ++c) ids.push_back(ConvId(c));
-  // Touch every conversation once first, so the timed part measures
-  // appending, not the first read of a cold conversation (HistoryCold).
-  for (const std::string& id : ids) {
-    if (!store->Append(id, BenchMessage(0)).ok()) std::abort();
-  }
-  if (!store->Flush().ok()) std::abort();
-  const Stats before = store->GetStats();
-  constexpr int kPerIteration = 100'000;
-  for (auto _ : state) {
+  // Thread t appends to conversations t, t + threads, t + 2 * threads, ...
+  // in turn, resuming where its previous round stopped.
+  std::vector<int64_t> cursor(static_cast<size_t>(threads), 0);
+  auto append = [&](int64_t n) {
     std::vector<std::thread> workers;
     for (int t = 0; t < threads; ++t) {
-      workers.emplace_back([&, t] {
+      const int64_t mine = n / threads + (t < n % threads ? 1 : 0);
+      workers.emplace_back([&, t, mine] {
         Message m = BenchMessage(t);
-        for (int i = t; i < kPerIteration; i += threads) {
-          // Each thread owns the conversations congruent to t.
-          const int conv = (i % (kConversations / threads)) * threads + t;
+        int64_t& at = cursor[static_cast<size_t>(t)];
+        for (int64_t k = 0; k < mine; ++k, ++at) {
+          const int64_t conv = (at % (kConversations / threads)) * threads + t;
           if (!store->Append(ids[static_cast<size_t>(conv)], m).ok()) {
             std::abort();
           }
@@ -54,14 +65,42 @@ void BM_Store_AppendDurable(benchmark::State& state) {
     }
     for (auto& w : workers) w.join();
     if (!store->Flush().ok()) std::abort();
+  };
+  // Warm-up, untimed. Touch every conversation once, so the timed part
+  // measures appending, not the first read of a cold conversation
+  // (HistoryCold); append until the writer has merged once; then bring the
+  // unmerged messages to exactly one merge's worth, which starts a merge.
+  for (const std::string& id : ids) {
+    if (!store->Append(id, BenchMessage(0)).ok()) std::abort();
   }
-  state.SetItemsProcessed(state.iterations() * kPerIteration);
-  // Where the time went: reads of evicted conversations and commits.
+  if (!store->Flush().ok()) std::abort();
+  const int64_t per_merge = static_cast<int64_t>(o.index_merge_rows);
+  const uint64_t merges_at_open = store->GetStats().index_merges;
+  Stats now = store->GetStats();
+  while (now.index_merges == merges_at_open) {
+    append(4096);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    now = store->GetStats();
+  }
+  append(per_merge - static_cast<int64_t>(now.unmerged_messages));
+  const Stats before = store->GetStats();
+  for (auto _ : state) append(per_merge);
+  state.SetItemsProcessed(state.iterations() * per_merge);
+  // Where the time went: reads of evicted conversations, commits, and
+  // merges completed while the timed part ran (the writer's time in them).
   const Stats after = store->GetStats();
   state.counters["cache_misses"] =
       static_cast<double>(after.cache_misses - before.cache_misses);
   state.counters["batches"] =
       static_cast<double>(after.batches_committed - before.batches_committed);
+  state.counters["merges"] =
+      static_cast<double>(after.index_merges - before.index_merges);
+  state.counters["merge_ms"] =
+      static_cast<double>(after.index_merge_total_us -
+                          before.index_merge_total_us) /
+      1000.0;
+  state.counters["merge_max_ms"] =
+      static_cast<double>(after.index_merge_max_us) / 1000.0;
   if (!store->Close().ok()) std::abort();
   store.reset();
   fs::remove_all(dir);
