@@ -8,6 +8,9 @@
 // Each benchmark works in a fresh directory under $TMPDIR (or /tmp).
 
 #include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
@@ -46,7 +49,8 @@ void BM_Store_AppendDurable(benchmark::State& state) {
   std::vector<std::string> ids;
   for (int c = 0; c < kConversations; ++c) ids.push_back(ConvId(c));
   // Thread t appends to conversations t, t + threads, t + 2 * threads, ...
-  // in turn, resuming where its previous round stopped.
+  // in turn, resuming where its previous round stopped: all of them when
+  // `threads` divides kConversations (1, 2 and 4 do).
   std::vector<int64_t> cursor(static_cast<size_t>(threads), 0);
   auto append = [&](int64_t n) {
     std::vector<std::thread> workers;
@@ -54,13 +58,14 @@ void BM_Store_AppendDurable(benchmark::State& state) {
       const int64_t mine = n / threads + (t < n % threads ? 1 : 0);
       workers.emplace_back([&, t, mine] {
         Message m = BenchMessage(t);
-        int64_t& at = cursor[static_cast<size_t>(t)];
+        int64_t at = cursor[static_cast<size_t>(t)];  // no shared writes
         for (int64_t k = 0; k < mine; ++k, ++at) {
           const int64_t conv = (at % (kConversations / threads)) * threads + t;
           if (!store->Append(ids[static_cast<size_t>(conv)], m).ok()) {
             std::abort();
           }
         }
+        cursor[static_cast<size_t>(t)] = at;
       });
     }
     for (auto& w : workers) w.join();
@@ -75,19 +80,30 @@ void BM_Store_AppendDurable(benchmark::State& state) {
   }
   if (!store->Flush().ok()) std::abort();
   const int64_t per_merge = static_cast<int64_t>(o.index_merge_rows);
-  const uint64_t merges_at_open = store->GetStats().index_merges;
   Stats now = store->GetStats();
-  while (now.index_merges == merges_at_open) {
+  const uint64_t merges_at_open = now.index_merges;
+  for (int64_t added = 0; now.index_merges == merges_at_open; added += 4096) {
+    if (added > 4 * per_merge) {
+      std::fprintf(stderr, "no index merge after %lld messages: %s\n",
+                   static_cast<long long>(added), now.background_error.c_str());
+      std::abort();
+    }
     append(4096);
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
     now = store->GetStats();
   }
-  append(per_merge - static_cast<int64_t>(now.unmerged_messages));
+  // Everything is flushed and that merge is done, so this count is exact.
+  const int64_t to_merge =
+      per_merge - static_cast<int64_t>(now.unmerged_messages);
+  if (to_merge <= 0) std::abort();
+  append(to_merge);
   const Stats before = store->GetStats();
   for (auto _ : state) append(per_merge);
   state.SetItemsProcessed(state.iterations() * per_merge);
   // Where the time went: reads of evicted conversations, commits, and
   // merges completed while the timed part ran (the writer's time in them).
+  // `before` and `after` are taken while a merge runs (at least 100 ms
+  // here); a host stalled that long could move one merge across either.
   const Stats after = store->GetStats();
   state.counters["cache_misses"] =
       static_cast<double>(after.cache_misses - before.cache_misses);

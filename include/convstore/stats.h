@@ -81,11 +81,14 @@ struct Stats {
   // Options::index_merge_rows messages are indexed only in memory, the
   // writer merges them into the file's index in one transaction, and the
   // next batch waits for it (docs/architecture.md, "Unmerged messages").
-  // Counts and times are of this session; unmerged_messages is now.
+  // Counts and times are of this session and of merges that committed (a
+  // failed merge is logged and retried); unmerged_messages is now.
   uint64_t index_merges = 0;
   int64_t index_merge_total_us = 0;  // time the writer spent merging
   int64_t index_merge_max_us = 0;    // the longest single merge
-  uint64_t unmerged_messages = 0;    // messages not in the file's index yet
+  // Messages committed since the last merge, indexed in memory only (rows
+  // deleted since then still count until the next merge).
+  uint64_t unmerged_messages = 0;
 
   // Health: empty when healthy; otherwise the sticky background error
   // (Status::ToString()) that Flush and Close also report.

@@ -330,18 +330,20 @@ Status SqliteBackend::MergeUnmerged() {
   // After COMMIT only. A reader whose snapshot predates the merge no longer
   // finds these entries here and scans `messages` for them (Unmerged).
   overlay_.DropThrough(last_id);
+  // Only merges that commit are counted. The count is released last, so a
+  // reader that sees it also sees this merge's time and overlay drop.
   const int64_t us = MonoMicros() - start_us;
   merge_total_us_.fetch_add(us, std::memory_order_relaxed);
   if (us > merge_max_us_.load(std::memory_order_relaxed)) {
     merge_max_us_.store(us, std::memory_order_relaxed);  // one writer
   }
-  merges_.fetch_add(1, std::memory_order_relaxed);
+  merges_.fetch_add(1, std::memory_order_release);
   return Status::OK();
 }
 
 UpkeepCounters SqliteBackend::upkeep_counters() const {
   UpkeepCounters c;
-  c.index_merges = merges_.load(std::memory_order_relaxed);
+  c.index_merges = merges_.load(std::memory_order_acquire);  // first
   c.index_merge_total_us = merge_total_us_.load(std::memory_order_relaxed);
   c.index_merge_max_us = merge_max_us_.load(std::memory_order_relaxed);
   c.unmerged_messages = overlay_.size();
