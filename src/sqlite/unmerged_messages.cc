@@ -309,8 +309,16 @@ Status SqliteBackend::MergeUnmerged() {
     // activity indexes (version 10): after this no message lies above the
     // watermark. Conversations without one need nothing (a purge folded
     // theirs, ApplyPurge).
-    const MessageOverlay::KeysView v =
+    MessageOverlay::KeysView v =
         overlay_.KeysWithEntriesIn(merged_through, last_id);
+    // In key order, so the updates walk the conversations table front to
+    // back instead of in hash order: 19-30% less time folding
+    // (docs/benchmarks.md, "Folds in key order").
+    std::sort(v.keys.begin(), v.keys.end(),
+              [](const MessageOverlay::KeySummary& a,
+                 const MessageOverlay::KeySummary& b) {
+                return a.conv_key < b.conv_key;
+              });
     for (size_t i = 0; s.ok() && i < v.keys.size(); ++i) {
       const MessageOverlay::KeySummary& k = v.keys[i];
       bool folded = false;
