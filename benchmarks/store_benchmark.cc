@@ -147,19 +147,12 @@ void AppendLatency(benchmark::State& state, bool moved) {
   size_t i = 0;
   for (auto _ : state) {
     const std::string& id = ids[i++ % ids.size()];
-    Clock::time_point t0, t1;
-    if (moved) {
-      Message built = m;
-      t0 = Clock::now();
-      auto r = store->Append(id, std::move(built));
-      t1 = Clock::now();
-      benchmark::DoNotOptimize(r);
-    } else {
-      t0 = Clock::now();
-      auto r = store->Append(id, m);
-      t1 = Clock::now();
-      benchmark::DoNotOptimize(r);
-    }
+    Message built;
+    if (moved) built = m;
+    const auto t0 = Clock::now();
+    auto r = moved ? store->Append(id, std::move(built)) : store->Append(id, m);
+    const auto t1 = Clock::now();
+    benchmark::DoNotOptimize(r);
     lat.Add(t1 - t0);
   }
   lat.Report(state);
