@@ -89,12 +89,7 @@ fs::path AnalyticsFixture(const fs::path& dir) {
       Analytics& a = store->analytics();
       const int64_t start = kEnd - 30 * kDay;
       const int64_t spacing = 30 * kDay / kSessions;
-      auto ok = [](const Status& s) {
-        if (!s.ok()) {
-          std::fprintf(stderr, "fixture: %s\n", s.ToString().c_str());
-          std::abort();
-        }
-      };
+      auto ok = [](const Status& s) { MustOk(s, "fixture"); };
       for (int64_t s = 0; s < kSessions; ++s) {
         const int64_t t0 = start + s * spacing;
         const std::string id = "sess-" + std::to_string(s);
@@ -116,8 +111,7 @@ fs::path AnalyticsFixture(const fs::path& dir) {
             {id, failed ? SessionStatus::kFailed : SessionStatus::kCompleted,
              failed ? "error" : "goodbye", t0 + 24 * kSec}));
       }
-      auto r = store->Close(std::chrono::hours(1));
-      if (!r.ok()) std::abort();
+      MustOk(store->Close(std::chrono::hours(1)).status(), "fixture Close");
     }
     fs::rename(tmp, fixture);
   }

@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <thread>
 
@@ -56,12 +58,13 @@ Options BenchOptions(const fs::path& dir) {
 
 std::unique_ptr<Store> MustOpen(const Options& options) {
   auto s = Store::Open(options);
-  if (!s.ok()) {
-    std::fprintf(stderr, "open %s: %s\n", options.path.c_str(),
-                 s.status().ToString().c_str());
-    std::abort();
-  }
+  MustOk(s.status(), ("open " + options.path).c_str());
   return std::move(s).value();
+}
+
+void Fail(const std::string& what) {
+  std::fprintf(stderr, "benchmark failed: %s\n", what.c_str());
+  std::abort();
 }
 
 LatencySampler::LatencySampler(size_t max_samples) : max_(max_samples) {
@@ -96,7 +99,9 @@ fs::path FixtureDir() {
 // 10M rows for a while has no such backlog).
 void SyncFile(const fs::path& path) {
   const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0 || ::fsync(fd) != 0) std::abort();
+  if (fd < 0 || ::fsync(fd) != 0) {
+    Fail("fsync " + path.string() + ": " + std::strerror(errno));
+  }
   ::close(fd);
 }
 
@@ -140,11 +145,10 @@ fs::path CopyStoreFixture(int64_t rows, const fs::path& dir) {
         m.user_id = UserId(c);
         for (int64_t i = 0; i < per_conv; ++i) {
           m.content = Content(c * per_conv + i);
-          if (!store->Append(ConvId(c), m).ok()) std::abort();
+          MustOk(store->Append(ConvId(c), m).status(), "fixture Append");
         }
       }
-      auto r = store->Close(std::chrono::hours(1));
-      if (!r.ok()) std::abort();
+      MustOk(store->Close(std::chrono::hours(1)).status(), "fixture Close");
     }
     fs::rename(tmp, fixture);
   }

@@ -41,6 +41,14 @@ Message BenchMessage(int64_t i);
 Options BenchOptions(const fs::path& dir);
 std::unique_ptr<Store> MustOpen(const Options& options);
 
+// A call or an expectation the benchmark relies on that fails ends the run
+// with `what` (and the status) on stderr, not a bare abort: say, a write
+// queue that fills because the options under test make merges longer.
+[[noreturn]] void Fail(const std::string& what);
+inline void MustOk(const Status& s, const char* what) {
+  if (!s.ok()) Fail(std::string(what) + ": " + s.ToString());
+}
+
 // The bytes of the request a latency benchmark is serving (a key, a
 // secret): copied here before the timer starts, as a server has them in
 // the CPU cache after parsing the request, so a cold benchmark-side string

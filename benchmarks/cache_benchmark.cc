@@ -34,14 +34,11 @@ std::unique_ptr<Store> FilledStore(const fs::path& dir, int64_t n,
   auto store = MustOpen(o);
   const std::string value(kValueBytes, 'v');
   for (int64_t i = 0; i < n; ++i) {
-    if (!store->cache()
-             .Set("bench", keys[static_cast<size_t>(i)], value,
-                  std::chrono::hours(1))
-             .ok()) {
-      std::abort();
-    }
+    MustOk(store->cache().Set("bench", keys[static_cast<size_t>(i)], value,
+                              std::chrono::hours(1)),
+           "fill Set");
   }
-  if (!store->Flush().ok()) std::abort();
+  MustOk(store->Flush(), "Flush");
   return store;
 }
 
@@ -80,7 +77,8 @@ void BM_Cache_Get(benchmark::State& state) {
     auto t0 = Clock::now();
     StatusOr<std::string> r = cache.Get("bench", key);
     auto t1 = Clock::now();
-    if (!r.ok() || r->size() != kValueBytes) std::abort();
+    MustOk(r.status(), "Get");
+    if (r->size() != kValueBytes) Fail("Get returned a value of another size");
     lat.Add(t1 - t0);
     i = (i + stride) % n;
   }
@@ -115,7 +113,7 @@ void BM_Cache_Set(benchmark::State& state) {
     Status s = store->cache().Set("bench", keys[static_cast<size_t>(i % n)],
                                   value, std::chrono::hours(1));
     auto t1 = Clock::now();
-    if (!s.ok()) std::abort();
+    MustOk(s, "Set");
     lat.Add(t1 - t0);
     ++i;
   }
@@ -138,7 +136,7 @@ void BM_Cache_Increment(benchmark::State& state) {
     auto r =
         store->cache().Increment("rate", "user:1", 1, std::chrono::minutes(1));
     auto t1 = Clock::now();
-    if (!r.ok()) std::abort();
+    MustOk(r.status(), "Increment");
     lat.Add(t1 - t0);
   }
   lat.Report(state);

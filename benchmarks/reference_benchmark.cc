@@ -47,13 +47,15 @@ class NaiveWriter {
     sqlite3_bind_int64(ins_, 6, 50);
     sqlite3_bind_int64(ins_, 7, 40);
     sqlite3_bind_int64(ins_, 8, row_);
-    if (sqlite3_step(ins_) != SQLITE_DONE) std::abort();
+    if (sqlite3_step(ins_) != SQLITE_DONE) {
+      Fail(std::string("INSERT: ") + sqlite3_errmsg(db_));
+    }
     sqlite3_reset(ins_);
     ++row_;
   }
   void Exec(const char* sql) {
     if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK) {
-      std::abort();
+      Fail(std::string(sql) + ": " + sqlite3_errmsg(db_));
     }
   }
 

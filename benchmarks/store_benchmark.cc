@@ -61,32 +61,30 @@ void BM_Store_AppendDurable(benchmark::State& state) {
         int64_t at = cursor[static_cast<size_t>(t)];  // no shared writes
         for (int64_t k = 0; k < mine; ++k, ++at) {
           const int64_t conv = (at % (kConversations / threads)) * threads + t;
-          if (!store->Append(ids[static_cast<size_t>(conv)], m).ok()) {
-            std::abort();
-          }
+          MustOk(store->Append(ids[static_cast<size_t>(conv)], m).status(),
+                 "Append");
         }
         cursor[static_cast<size_t>(t)] = at;
       });
     }
     for (auto& w : workers) w.join();
-    if (!store->Flush().ok()) std::abort();
+    MustOk(store->Flush(), "Flush");
   };
   // Warm-up, untimed. Touch every conversation once, so the timed part
   // measures appending, not the first read of a cold conversation
   // (HistoryCold); append until the writer has merged once; then bring the
   // unmerged messages to exactly one merge's worth, which starts a merge.
   for (const std::string& id : ids) {
-    if (!store->Append(id, BenchMessage(0)).ok()) std::abort();
+    MustOk(store->Append(id, BenchMessage(0)).status(), "warm-up Append");
   }
-  if (!store->Flush().ok()) std::abort();
+  MustOk(store->Flush(), "warm-up Flush");
   const int64_t per_merge = static_cast<int64_t>(o.index_merge_rows);
   Stats now = store->GetStats();
   const uint64_t merges_at_open = now.index_merges;
   for (int64_t added = 0; now.index_merges == merges_at_open; added += 4096) {
     if (added > 4 * per_merge) {
-      std::fprintf(stderr, "no index merge after %lld messages: %s\n",
-                   static_cast<long long>(added), now.background_error.c_str());
-      std::abort();
+      Fail("no index merge after " + std::to_string(added) +
+           " messages: " + now.background_error);
     }
     append(4096);
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -95,7 +93,10 @@ void BM_Store_AppendDurable(benchmark::State& state) {
   // Everything is flushed and that merge is done, so this count is exact.
   const int64_t to_merge =
       per_merge - static_cast<int64_t>(now.unmerged_messages);
-  if (to_merge <= 0) std::abort();
+  if (to_merge <= 0) {
+    Fail(std::to_string(now.unmerged_messages) +
+         " unmerged messages after a merge, more than one merge's worth");
+  }
   append(to_merge);
   const Stats before = store->GetStats();
   for (auto _ : state) append(per_merge);
@@ -117,7 +118,7 @@ void BM_Store_AppendDurable(benchmark::State& state) {
       1000.0;
   state.counters["merge_max_ms"] =
       static_cast<double>(after.index_merge_max_us) / 1000.0;
-  if (!store->Close().ok()) std::abort();
+  MustOk(store->Close().status(), "Close");
   store.reset();
   fs::remove_all(dir);
 }
@@ -190,7 +191,7 @@ void BM_Store_AppendLatencyPaced(benchmark::State& state) {
   for (int k = 0; k < kBound; ++k) {
     for (const std::string& id : ids) (void)store->Append(id, m);
   }
-  if (!store->Flush().ok()) std::abort();
+  MustOk(store->Flush(), "Flush");
   const auto interval =
       std::chrono::nanoseconds(1'000'000'000 / state.range(0));
   LatencySampler lat;
@@ -237,9 +238,9 @@ void BM_Store_AppendOverBound(benchmark::State& state) {
   auto store = MustOpen(o);
   const Message m = BenchMessage(0);
   for (int i = 0; i < 16; ++i) (void)store->Append("k", m);
-  if (!store->Flush().ok()) std::abort();
+  MustOk(store->Flush(), "Flush");
   for (int64_t c = 0; c < state.range(0); ++c) {
-    if (!store->Append(ConvId(c), m).ok()) std::abort();
+    MustOk(store->Append(ConvId(c), m).status(), "Append");
   }
   const uint64_t lsn = store->GetStats().durable_lsn;
   const bool fresh = state.range(1) != 0;
@@ -250,12 +251,12 @@ void BM_Store_AppendOverBound(benchmark::State& state) {
     auto t0 = Clock::now();
     auto r = store->Append(id, m);
     auto t1 = Clock::now();
-    if (!r.ok()) std::abort();
+    MustOk(r.status(), "Append");
     lat.Add(t1 - t0);
   }
   lat.Report(state);
   const Stats stats = store->GetStats();
-  if (stats.durable_lsn != lsn) std::abort();  // the writer committed
+  if (stats.durable_lsn != lsn) Fail("the writer did not commit every Append");
   state.counters["walks"] = static_cast<double>(stats.cache_eviction_walks);
   (void)store->Close();
   store.reset();
@@ -280,7 +281,8 @@ void TimeLast20(benchmark::State& state, Store* store, int n) {
     auto t0 = Clock::now();
     auto r = store->History(ids[c++ % ids.size()], h);
     auto t1 = Clock::now();
-    if (!r.ok() || r->size() != 20) std::abort();
+    MustOk(r.status(), "History");
+    if (r->size() != 20) Fail("History returned other than 20 messages");
     lat.Add(t1 - t0);
   }
   lat.Report(state);
@@ -339,15 +341,15 @@ void BM_Store_ListConversations(benchmark::State& state) {
   Message m = BenchMessage(0);
   auto append = [&](int64_t c) {
     m.user_id = "user-" + std::to_string(c % 100);
-    if (!store->Append(ConvId(c), m).ok()) std::abort();
+    MustOk(store->Append(ConvId(c), m).status(), "Append");
   };
   for (int c = 0; c < kConversations; ++c) append(c);
-  if (!store->Flush().ok()) std::abort();
+  MustOk(store->Flush(), "Flush");
   (void)store->Close();
   o.index_merge_rows = size_t{1} << 30;  // nothing merged from here on
   store = MustOpen(o);
   for (int64_t c = 0; c < lagging; ++c) append(c * kConversations / lagging);
-  if (!store->Flush().ok()) std::abort();
+  MustOk(store->Flush(), "Flush");
   ListOptions q;
   q.limit = 20;
   if (by_user) q.user_id = "user-7";
@@ -356,7 +358,10 @@ void BM_Store_ListConversations(benchmark::State& state) {
     auto t0 = Clock::now();
     auto r = store->ListConversations(q);
     auto t1 = Clock::now();
-    if (!r.ok() || r->conversations.size() != 20) std::abort();
+    MustOk(r.status(), "ListConversations");
+    if (r->conversations.size() != 20) {
+      Fail("ListConversations returned other than 20 conversations");
+    }
     lat.Add(t1 - t0);
   }
   lat.Report(state);
