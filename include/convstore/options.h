@@ -268,7 +268,9 @@ struct Options {
   // transaction between batches (docs/schema.md, version 9). Larger: fewer,
   // longer merges, fewer index pages written per message, more memory (about
   // 16-32 bytes per entry) and a longer scan at open; each merge delays the
-  // next batch by roughly 1-2 us per entry. Default: 65,536.
+  // next batch by roughly 1-2 us per entry in a file of a million messages
+  // and 2-8 us at ten million, where larger merges measured slower overall
+  // (docs/benchmarks.md, "The merge at 10M rows"). Default: 65,536.
   size_t index_merge_rows = 65'536;
 
   // Name of a registered SQLite VFS to open the database with (every
