@@ -100,7 +100,8 @@ fs::path FixtureDir() {
 void SyncFile(const fs::path& path) {
   const int fd = ::open(path.c_str(), O_RDONLY);
   if (fd < 0 || ::fsync(fd) != 0) {
-    Fail("fsync " + path.string() + ": " + std::strerror(errno));
+    const int err = errno;  // before anything else can change it
+    Fail("fsync " + path.string() + ": " + std::strerror(err));
   }
   ::close(fd);
 }
