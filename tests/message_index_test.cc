@@ -2,9 +2,9 @@
 //
 // The SQLite message layout: batches append to `messages` only, the
 // messages above the merge watermark are indexed in memory (the overlay),
-// Maintain() merges them into message_index, and every read sees both as
-// one, whatever merges or other writers commit meanwhile (docs/schema.md,
-// docs/architecture.md "Unmerged messages").
+// Maintain() merges them into the merged index (message_chunks), and every read
+// sees both as one, whatever merges or other writers commit meanwhile
+// (docs/schema.md, docs/architecture.md "Unmerged messages").
 
 #include <algorithm>
 #include <atomic>
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "backend_testutil.h"
+#include "sqlite_testutil.h"
 
 namespace convstore::internal {
 namespace {
@@ -24,11 +25,12 @@ using namespace backend_test;  // NOLINT(build/namespaces)
 
 constexpr const char* kWatermark =
     "SELECT value FROM store_meta WHERE key = 'merged_through_id'";
-// Messages that message_index does not hold yet.
+// Messages that the merged index does not hold yet.
 constexpr const char* kUnmergedCount =
     "SELECT count(*) FROM messages WHERE id > (SELECT value FROM store_meta"
     " WHERE key = 'merged_through_id')";
-constexpr const char* kMergedCount = "SELECT count(*) FROM message_index";
+constexpr const char* kMergedCount =
+    "SELECT coalesce(sum(n), 0) FROM message_chunks";
 
 Options MergeEvery(const TempDir& dir, size_t rows) {
   Options o = BackendOptions(dir);
@@ -114,7 +116,7 @@ TEST_CASE("a delete removes both parts of the index", "[message_index]") {
   CHECK(RawInt(o.path, "SELECT count(*) FROM messages WHERE conv_key=" + k) ==
         0);
   CHECK(RawInt(o.path,
-               "SELECT count(*) FROM message_index WHERE conv_key=" + k) == 0);
+               "SELECT count(*) FROM message_chunks WHERE conv_key=" + k) == 0);
   CHECK(RawInt(o.path, "SELECT count(*) FROM messages WHERE conv_key=" + k +
                            " AND id > (" + kWatermark + ")") == 0);
   CheckWhole(b.get(), "b", n["b"]);
@@ -123,6 +125,32 @@ TEST_CASE("a delete removes both parts of the index", "[message_index]") {
   CheckWhole(b.get(), "a", 8);
   REQUIRE(b->Close().ok());
   CHECK(IntegrityCheck(o.path) == "ok");
+}
+
+TEST_CASE("a damaged index row fails the read with Corruption",
+          "[message_index]") {
+  TempDir dir;
+  Options o = MergeEvery(dir, 4);
+  auto b = OpenBackend(o);
+  BatchBuilder bb;
+  auto n = Fill(b.get(), &bb, {"a", "b"}, 4, 4);
+  const std::string key =
+      "(SELECT conv_key FROM conversations WHERE conversation_id = 'a')";
+  REQUIRE(RawInt(o.path,
+                 "SELECT count(*) FROM message_chunks WHERE conv_key"
+                 " = " +
+                     key) > 0);
+  test::RawExec(o.path,
+                "UPDATE message_chunks SET entries = x'0080'"
+                " WHERE conv_key = " +
+                    key);
+  StoredConversation got;
+  Status s = b->LoadConversation("a", 0, &got);
+  INFO(s.ToString());
+  CHECK(s.IsCorruption());
+  // The other conversation reads as before.
+  CheckWhole(b.get(), "b", n["b"]);
+  REQUIRE(b->Close().ok());
 }
 
 TEST_CASE("the first system message is found in the merged part",
@@ -305,7 +333,7 @@ TEST_CASE("a read whose snapshot predates a merge still sees every message",
   AppendUnmerged(b.get(), &bb, &n, "b", 5);
   REQUIRE(RawInt(o.path, kUnmergedCount) == 10);
   // The merge commits and empties the overlay after the read took its
-  // snapshot (in which message_index does not hold these messages yet) and
+  // snapshot (in which the merged index does not hold these messages yet) and
   // before it looks at the overlay.
   int merges = 0;
   b->SetSnapshotHookForTest([&] {
@@ -446,7 +474,7 @@ TEST_CASE("message ids are never reused after the newest rows are deleted",
     bb.Delete("b");
     RequireCommit(&bb, b.get());
     // SQLite alone would give these ids max(id) + 1 = ids at or below the
-    // watermark, where neither message_index nor the overlay looks.
+    // watermark, where neither the merged index nor the overlay looks.
     AppendUnmerged(b.get(), &bb, &n, "a", 2);
     CHECK(RawInt(o.path, "SELECT min(id) FROM messages WHERE seq > 3") >
           watermark);

@@ -674,5 +674,92 @@ TEST_CASE("a version-10 file's summaries are not counted twice at v11",
     REQUIRE(store->Close().ok());
   }
 }
+
+TEST_CASE("a version-11 file's index is packed at v12 and reads the same",
+          "[migrations]") {
+  TempDir dir;
+  const std::string path = dir.File("v11.db");
+  // "a": 300 merged messages (three packed rows) and 2 unmerged; "b": 3
+  // merged, the first a system message.
+  const int64_t merged_a = 300;
+  {
+    auto db = OpenDb(path);
+    REQUIRE(Migrate(db.get(), 11).ok());
+    std::string sql =
+        "INSERT INTO conversations(conversation_id, message_count, last_seq,"
+        " first_at_us, last_at_us, activity_at_us, summarized_through_id)"
+        " VALUES ('a', 300, 300, 1, 300, 300, 300);"
+        "INSERT INTO conversations(conversation_id, message_count, last_seq,"
+        " first_at_us, last_at_us, activity_at_us, summarized_through_id,"
+        " first_system_seq) VALUES ('b', 3, 3, 1, 303, 303, 303, 1);"
+        "UPDATE store_meta SET value = 305 WHERE key = 'last_lsn';"
+        "UPDATE store_meta SET value = 303 WHERE key = 'merged_through_id';"
+        "UPDATE store_meta SET value = 305 WHERE key = 'last_message_id';";
+    // Ids 1-300 and 304-305 are "a"'s, 301-303 "b"'s.
+    auto add = [&](int64_t id, int64_t key, int64_t seq, bool index) {
+      const std::string n = std::to_string(id);
+      sql +=
+          "INSERT INTO messages(id, conv_key, seq, lsn, role, content,"
+          " tokens_in, tokens_out, created_at_us) VALUES (" +
+          n + ", " + std::to_string(key) + ", " + std::to_string(seq) + ", " +
+          n + ", " + (key == 2 && seq == 1 ? "0" : "1") + ", 'm" + n +
+          "', 0, 0, " + n + ");";
+      if (index) {
+        sql += "INSERT INTO message_index(conv_key, seq, message_id) VALUES (" +
+               std::to_string(key) + ", " + std::to_string(seq) + ", " + n +
+               ");";
+      }
+    };
+    for (int64_t i = 1; i <= merged_a; ++i) add(i, 1, i, true);
+    for (int64_t i = 1; i <= 3; ++i) add(300 + i, 2, i, true);
+    add(304, 1, 301, false);
+    add(305, 1, 302, false);
+    REQUIRE(db->Exec(sql).ok());
+    Status s = Migrate(db.get(), 12);
+    INFO(s.ToString());
+    REQUIRE(s.ok());
+    CHECK_FALSE(TableExists(db.get(), "message_index"));
+    CHECK(QueryInt(db.get(), "SELECT sum(n) FROM message_chunks") == 303);
+    CHECK(QueryInt(db.get(),
+                   "SELECT count(*) FROM message_chunks WHERE conv_key = 1") ==
+          3);
+  }
+  auto check = [&](Store* store, int64_t a_count) {
+    auto all = store->History("a", {});
+    INFO(all.status().ToString());
+    REQUIRE(all.ok());
+    REQUIRE(static_cast<int64_t>(all->size()) == a_count);
+    for (int64_t i = 0; i < a_count; ++i) {
+      CHECK((*all)[static_cast<size_t>(i)]->seq == i + 1);
+    }
+    CHECK((*all)[0]->content == "m1");
+    CHECK((*all)[299]->content == "m300");
+    CHECK((*all)[300]->content == "m304");
+    auto b = store->History("b", {.last_n = 2});
+    REQUIRE(b.ok());
+    REQUIRE(b->size() == 3);  // the pinned system message and the last 2
+    CHECK((*b)[0]->role == Role::kSystem);
+    CHECK((*b)[0]->content == "m301");
+    CHECK((*b)[2]->content == "m303");
+  };
+  // Read cold (each store opens with an empty cache), then again after an
+  // append and a merge that packs on top of the migrated rows.
+  Options o = QuietOptions(path);
+  o.index_merge_rows = 1;
+  for (int round = 0; round < 2; ++round) {
+    auto store = test::OpenOrDie(o);
+    check(store.get(), 302 + round);
+    if (round == 0) {
+      Message m;
+      m.role = Role::kUser;
+      m.content = "after";
+      REQUIRE(store->Append("a", m).ok());
+      REQUIRE(store->Flush(std::chrono::seconds(10)).ok());
+    }
+    REQUIRE(store->Close().ok());
+  }
+  auto db = OpenDb(path);
+  CHECK(QueryInt(db.get(), "SELECT sum(n) FROM message_chunks") == 306);
+}
 }  // namespace
 }  // namespace convstore::internal

@@ -8,6 +8,8 @@
 #include <limits>
 #include <utility>
 
+#include "varint.h"
+
 namespace convstore::internal {
 namespace {
 
@@ -30,29 +32,6 @@ int32_t IndexOf(double v) {
 double Representative(int32_t i) {
   return std::exp(static_cast<double>(i) * kLogGamma -
                   std::log((kGamma + 1) / 2));
-}
-
-void PutVarint(uint64_t v, std::string* out) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-
-bool GetVarint(std::string_view* in, uint64_t* v) {
-  uint64_t r = 0;
-  for (int shift = 0; shift < 64; shift += 7) {
-    if (in->empty()) return false;
-    const auto b = static_cast<uint8_t>(in->front());
-    in->remove_prefix(1);
-    r |= static_cast<uint64_t>(b & 0x7f) << shift;
-    if ((b & 0x80) == 0) {
-      *v = r;
-      return true;
-    }
-  }
-  return false;
 }
 
 void PutDouble(double d, std::string* out) {
@@ -165,9 +144,7 @@ void LatencySketch::AppendTo(std::string* out) const {
     if (buckets_[j] == 0) continue;
     const int64_t index = offset_ + static_cast<int64_t>(j);
     const int64_t delta = index - prev;
-    PutVarint((static_cast<uint64_t>(delta) << 1) ^
-                  static_cast<uint64_t>(delta >> 63),
-              out);
+    PutVarint(ZigZag(delta), out);
     PutVarint(static_cast<uint64_t>(buckets_[j]), out);
     prev = index;
   }
@@ -201,8 +178,7 @@ Status LatencySketch::MergeFrom(std::string_view* in) {
     if (!GetVarint(&p, &zz) || !GetVarint(&p, &n)) {
       return Bad("truncated buckets");
     }
-    const auto delta =
-        static_cast<int64_t>(zz >> 1) ^ -static_cast<int64_t>(zz & 1);
+    const int64_t delta = UnZigZag(zz);
     if (e > 0 && delta <= 0) return Bad("bucket indexes not increasing");
     if (delta > 2 * kMaxIndex || delta < -kMaxIndex) {
       return Bad("bucket index out of range");

@@ -24,11 +24,10 @@ inline constexpr int kSummarizedThroughColumn = 11;
 
 struct SqliteBackend::Reader {
   std::unique_ptr<Db> db;
-  Stmt find_conv;     // conversation row by id
-  Stmt by_key;        // conversation row by conv_key
-  Stmt tail;          // newest merged messages, descending
-  Stmt first_system;  // the first system message, if merged
-  Stmt by_id;         // one message by (id, conv_key, seq)
+  Stmt find_conv;        // conversation row by id
+  Stmt by_key;           // conversation row by conv_key
+  MessageChunks chunks;  // the merged index, read only
+  Stmt by_id;            // one message by (id, conv_key, seq)
   UnmergedReads unmerged;
   Stmt list_all;   // a page of all conversations, by activity_at_us
   Stmt list_user;  // a page of one user's conversations, by activity_at_us

@@ -1,11 +1,11 @@
 // Copyright 2026 The convstore Authors.
 //
-// MessageOverlay: the in-memory index of the messages that message_index
-// does not hold yet (docs/schema.md, version 9; docs/architecture.md,
-// "Unmerged messages").
+// MessageOverlay: the in-memory index of the messages that the merged index
+// (message_chunks) does not hold yet (docs/schema.md, version 9;
+// docs/architecture.md, "Unmerged messages").
 //
 // The file keeps one watermark, store_meta 'merged_through_id': every
-// message with id <= it is in message_index. Message ids are never reused
+// message with id <= it is in the merged index. Message ids are never reused
 // (store_meta 'last_message_id' is the highest ever assigned), so the
 // messages above the watermark are a contiguous tail of `messages`. The
 // overlay holds, per conv_key, the (seq, id) of that tail as far as this
@@ -73,7 +73,7 @@ class MessageOverlay {
   // Adds rows (ascending id, all above top()) and raises top() to `top`:
   // every message with old top < id <= `top` is among `rows`.
   void Add(std::span<const OverlayRow> rows, int64_t top);
-  // After a merge that moved every id <= `through` into message_index:
+  // After a merge that moved every id <= `through` into the merged index:
   // drops those entries; base() becomes `through` (top() at least that).
   void DropThrough(int64_t through);
 

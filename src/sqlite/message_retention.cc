@@ -30,12 +30,6 @@ constexpr const char* kRow =
     "SELECT conversation_id, last_seq, first_system_seq, purged_count,"
     " summarized_through_id FROM conversations WHERE conv_key = ?1";
 
-// One conversation's merged messages with seq <= ?2, oldest first (the
-// unmerged ones come from SqliteBackend::Unmerged).
-constexpr const char* kUpToSeq =
-    "SELECT seq, message_id FROM message_index"
-    " WHERE conv_key = ?1 AND seq <= ?2 ORDER BY seq";
-
 // Messages created before ?1, in storage order (which is seq order within
 // a conversation). ?2 = 1 spares each conversation's first system message;
 // ?3 > 0 skips what the count rule (keep the newest ?3) already chose. For
@@ -109,10 +103,12 @@ Status SqliteBackend::SelectPurgeable(
   };
 
   if (query.keep_newest > 0) {
-    Stmt convs, range, exists;
+    Stmt convs, exists;
+    MessageChunks index;
+    std::vector<IndexEntry> merged;
     std::vector<OverlayEntry> unmerged;
     s = db->Prepare(kOverCount, &convs);
-    if (s.ok()) s = db->Prepare(kUpToSeq, &range);
+    if (s.ok()) s = index.Prepare(db.get(), /*writer=*/false);
     if (s.ok()) {
       s = db->Prepare(
           "SELECT 1 FROM messages WHERE id = ?1 AND conv_key = ?2 AND seq = ?3",
@@ -130,14 +126,13 @@ Status SqliteBackend::SelectPurgeable(
       c.conversation_id = std::move(conv.conversation_id);
       const int64_t spare = query.keep_first_system ? conv.first_system_seq : 0;
       const int64_t up_to = conv.last_seq - query.keep_newest;
-      range.Bind(1, key);
-      range.Bind(2, up_to);
-      while (range.Step(&s)) {
-        const int64_t seq = range.Int(0);
-        if (seq != spare) c.rows.push_back({range.Int(1), key, seq});
-      }
-      range.Reset();
+      // The merged ones, oldest first.
+      merged.clear();
+      s = index.UpTo(key, up_to, &merged);
       if (!s.ok()) return;
+      for (const IndexEntry& e : merged) {
+        if (e.seq != spare) c.rows.push_back({e.id, key, e.seq});
+      }
       // The unmerged ones have higher seqs than every merged one. Entries of
       // rows deleted since the last merge match nothing: not counted.
       s = Unmerged(&unmerged_reads, key, 0, up_to + 1, &unmerged);
@@ -228,8 +223,6 @@ Status SqliteBackend::ApplyPurge(const PurgeMessagesOp& op, int64_t last_id) {
     } prepared[] = {
         {&purge_msg_,
          "DELETE FROM messages WHERE id = ?1 AND conv_key = ?2 AND seq = ?3"},
-        {&purge_index_,
-         "DELETE FROM message_index WHERE conv_key = ?1 AND seq = ?2"},
         {&count_purged_,
          "UPDATE conversations SET purged_count = purged_count + ?1"
          " WHERE conv_key = ?2"},
@@ -256,7 +249,8 @@ Status SqliteBackend::ApplyPurge(const PurgeMessagesOp& op, int64_t last_id) {
     Status s = FoldAbove(r.conversation_key, last_id);
     if (!s.ok()) return s;
   }
-  absl::flat_hash_map<int64_t, int64_t> removed;  // conv_key -> rows
+  // conv_key -> seqs removed
+  absl::flat_hash_map<int64_t, std::vector<int64_t>> removed;
   for (const StoredMessageRef& r : op.rows) {
     purge_msg_.Bind(1, r.row_id);
     purge_msg_.Bind(2, r.conversation_key);
@@ -265,20 +259,20 @@ Status SqliteBackend::ApplyPurge(const PurgeMessagesOp& op, int64_t last_id) {
     if (!s.ok()) return s;
     // Gone already (its conversation was deleted since it was chosen).
     if (sqlite3_changes(writer_->raw()) == 0) continue;
-    ++removed[r.conversation_key];
-    // An unmerged row's overlay entry stays until the next merge; it matches
-    // no row from now on (ids are never reused).
-    for (Stmt* st : {&purge_index_, &unpin_system_}) {
-      st->Bind(1, r.conversation_key);
-      st->Bind(2, r.seq);
-      s = st->Exec();
-      if (!s.ok()) return s;
-    }
+    removed[r.conversation_key].push_back(r.seq);
+    unpin_system_.Bind(1, r.conversation_key);
+    unpin_system_.Bind(2, r.seq);
+    s = unpin_system_.Exec();
+    if (!s.ok()) return s;
   }
-  for (const auto& [key, n] : removed) {
-    count_purged_.Bind(1, n);
+  // A merged row leaves the index; an unmerged row's overlay entry stays
+  // until the next merge, which does not index it (it matches no row from
+  // now on: ids are never reused).
+  for (auto& [key, seqs] : removed) {
+    count_purged_.Bind(1, static_cast<int64_t>(seqs.size()));
     count_purged_.Bind(2, key);
     Status s = count_purged_.Exec();
+    if (s.ok()) s = chunks_.Remove(key, std::move(seqs));
     if (!s.ok()) return s;
   }
   return Status::OK();

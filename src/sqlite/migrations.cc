@@ -11,6 +11,7 @@
 #include "sqlite/audit_schema.h"
 #include "sqlite/cache_schema.h"
 #include "sqlite/keys_schema.h"
+#include "sqlite/message_chunks.h"
 
 namespace convstore::internal {
 namespace {
@@ -144,6 +145,22 @@ UPDATE conversations SET activity_at_us = last_at_us
   WHERE activity_at_us <> last_at_us;
 )sql";
 
+// Version 12 (issue 3, throughput): the merged index packs each
+// conversation's (seq, message id) pairs into runs, one row per run
+// (sqlite/message_chunks.h), so a merge writes about one row per
+// conversation instead of one per message. The backfill (PackMessageIndex)
+// packs message_index and drops it. entries holds the n pairs as varint
+// deltas.
+constexpr const char* kV12 = R"sql(
+CREATE TABLE message_chunks (
+  conv_key  INTEGER NOT NULL,
+  first_seq INTEGER NOT NULL,
+  n         INTEGER NOT NULL,
+  entries   BLOB NOT NULL,
+  PRIMARY KEY (conv_key, first_seq)
+) WITHOUT ROWID;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "conversations and messages", kV1},
     {2, "dead letters", kV2},
@@ -157,6 +174,7 @@ constexpr Migration kMigrations[] = {
     {9, "unmerged messages indexed in memory", kV9},
     {10, "activity indexes refreshed at merge", kV10},
     {11, "summaries folded at merge", kV11},
+    {12, "packed message index", kV12, PackMessageIndex},
 };
 
 bool TableExists(Db* db, const char* name) {

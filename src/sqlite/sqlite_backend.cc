@@ -19,17 +19,6 @@
 namespace convstore::internal {
 namespace {
 
-// The same columns read through the index join (alias m).
-constexpr const char* kJoinedMessageColumns =
-    "m.seq, m.role, m.content, m.user_id, m.tokens_in, m.tokens_out, "
-    "m.tool_call_id, m.tool_name, m.metadata, m.created_at_us";
-
-// (seq, message_id) of one conversation's merged messages with
-// ?2 < seq < ?3. The unmerged ones come from SqliteBackend::Unmerged.
-constexpr const char* kIndexRange =
-    "SELECT seq, message_id FROM message_index"
-    " WHERE conv_key = ?1 AND seq > ?2 AND seq < ?3";
-
 // One conversation's appends of a batch, as the duplicate check needs them.
 struct Delta {
   int64_t first_seq = 0;
@@ -190,11 +179,7 @@ Status SqliteBackend::OpenWriter() {
       {&set_user_,
        "UPDATE conversations SET user_id = ?1"
        " WHERE conv_key = ?2 AND user_id = ''"},
-      {&delete_msgs_,
-       "DELETE FROM messages WHERE id IN ("
-       "SELECT message_id FROM message_index WHERE conv_key = ?1)"},
       {&delete_msg_, "DELETE FROM messages WHERE id = ?1 AND conv_key = ?2"},
-      {&delete_index_, "DELETE FROM message_index WHERE conv_key = ?"},
       {&delete_conv_, "DELETE FROM conversations WHERE conv_key = ?"},
       {&set_lsn_,
        "UPDATE store_meta SET value = max(value, ?) WHERE key = 'last_lsn'"},
@@ -205,11 +190,17 @@ Status SqliteBackend::OpenWriter() {
       {&set_last_id_,
        "UPDATE store_meta SET value = max(value, ?)"
        " WHERE key = 'last_message_id'"},
+      // What a merge adds to the index, grouped by conversation.
+      {&merge_rows_,
+       "SELECT conv_key, seq, id FROM messages WHERE id > ?1"
+       " ORDER BY conv_key, seq"},
   };
   for (auto& p : prepared) {
     s = writer_->Prepare(p.sql, p.stmt);
     if (!s.ok()) return s;
   }
+  s = chunks_.Prepare(writer_.get(), /*writer=*/true);
+  if (!s.ok()) return s;
   int64_t lsn = 0;
   s = writer_->QueryInt("SELECT value FROM store_meta WHERE key = 'last_lsn'",
                         &lsn);
@@ -295,21 +286,25 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       }
       if (key == 0) continue;
       deleted[key] = true;
-      // The merged messages through message_index, the unmerged ones through
+      // The merged messages through the index, the unmerged ones through
       // the overlay (complete after SyncOverlay; its entries stay until the
       // next merge, matching no row once this commits).
-      for (Stmt* st : {&delete_msgs_, &delete_index_}) {
-        st->Bind(1, key);
-        s = st->Exec();
-        if (!s.ok()) return s;
-      }
+      std::vector<int64_t> ids;
+      std::vector<IndexEntry> merged;
+      s = chunks_.UpTo(key, std::numeric_limits<int64_t>::max(), &merged);
+      if (!s.ok()) return s;
+      for (const IndexEntry& e : merged) ids.push_back(e.id);
       for (const OverlayEntry& e : overlay_.EntriesOf(key)) {
-        if (e.id <= merged_through) continue;
-        delete_msg_.Bind(1, e.id);
+        if (e.id > merged_through) ids.push_back(e.id);
+      }
+      for (int64_t row : ids) {
+        delete_msg_.Bind(1, row);
         delete_msg_.Bind(2, key);
         s = delete_msg_.Exec();
         if (!s.ok()) return s;
       }
+      s = chunks_.RemoveAll(key);
+      if (!s.ok()) return s;
       delete_conv_.Bind(1, key);
       s = delete_conv_.Exec();
       if (!s.ok()) return s;
@@ -473,16 +468,14 @@ Status SqliteBackend::Close() {
     row_state_ = Stmt();
     data_version_ = Stmt();
     set_user_ = Stmt();
-    delete_msgs_ = Stmt();
-    delete_index_ = Stmt();
     delete_msg_ = Stmt();
     read_meta_ = Stmt();
     scan_tail_ = Stmt();
     set_last_id_ = Stmt();
-    seq_in_index_ = Stmt();
+    merge_rows_ = Stmt();
+    chunks_ = MessageChunks();
     row_exists_ = Stmt();
     purge_msg_ = Stmt();
-    purge_index_ = Stmt();
     count_purged_ = Stmt();
     unpin_system_ = Stmt();
     delete_conv_ = Stmt();
@@ -540,21 +533,7 @@ Status SqliteBackend::AcquireReader(std::unique_ptr<Reader>* out) {
     s = r->db->Prepare(conv_sql + "conversation_id = ?", &r->find_conv);
   }
   if (s.ok()) s = r->db->Prepare(conv_sql + "conv_key = ?", &r->by_key);
-  if (s.ok()) {
-    s = r->db->Prepare(std::string("SELECT ") + kJoinedMessageColumns +
-                           " FROM (" + kIndexRange +
-                           " ORDER BY seq DESC LIMIT ?4) AS i"
-                           " JOIN messages AS m ON m.id = i.message_id"
-                           " ORDER BY i.seq DESC",
-                       &r->tail);
-  }
-  if (s.ok()) {
-    s = r->db->Prepare(std::string("SELECT ") + kJoinedMessageColumns +
-                           " FROM (" + kIndexRange +
-                           " LIMIT 1) AS i"
-                           " JOIN messages AS m ON m.id = i.message_id",
-                       &r->first_system);
-  }
+  if (s.ok()) s = r->chunks.Prepare(r->db.get(), /*writer=*/false);
   if (s.ok()) {
     s = r->db->Prepare(std::string("SELECT ") + kMessageColumns +
                            " FROM messages WHERE id = ?1 AND conv_key = ?2"
@@ -614,11 +593,11 @@ Status SqliteBackend::LoadWith(Reader* r, std::string_view id,
   }
   r->find_conv.Reset();
   std::vector<OverlayEntry> unmerged;
-  auto fetch = [&](const OverlayEntry& e) -> MessagePtr {
+  auto fetch = [&](int64_t seq, int64_t row) -> MessagePtr {
     MessagePtr m;
-    r->by_id.Bind(1, e.id);
+    r->by_id.Bind(1, row);
     r->by_id.Bind(2, key);
-    r->by_id.Bind(3, e.seq);
+    r->by_id.Bind(3, seq);
     if (r->by_id.Step(&s)) m = ReadMessage(r->by_id);
     r->by_id.Reset();
     return m;  // null if the row was deleted or purged
@@ -642,18 +621,22 @@ Status SqliteBackend::LoadWith(Reader* r, std::string_view id,
       if (it->seq <= after_seq || it->seq >= before) continue;
       if (max_messages > 0 && out->messages.size() >= max_messages) break;
       index_before = std::min(index_before, it->seq);
-      if (MessagePtr m = fetch(*it)) out->messages.push_back(std::move(m));
+      if (MessagePtr m = fetch(it->seq, it->id)) {
+        out->messages.push_back(std::move(m));
+      }
     }
     const size_t have = out->messages.size();
     if (s.ok() && (max_messages == 0 || have < max_messages)) {
-      r->tail.Bind(1, key);
-      r->tail.Bind(2, after_seq);
-      r->tail.Bind(3, index_before);
-      r->tail.Bind(4, max_messages == 0
-                          ? -1
-                          : static_cast<int64_t>(max_messages - have));
-      while (r->tail.Step(&s)) out->messages.push_back(ReadMessage(r->tail));
-      r->tail.Reset();
+      std::vector<IndexEntry> merged;
+      s = r->chunks.Newest(key, after_seq, index_before,
+                           max_messages == 0 ? 0 : max_messages - have,
+                           &merged);
+      for (size_t i = 0; s.ok() && i < merged.size(); ++i) {
+        // Null if the row is missing (a file edited outside the store).
+        if (MessagePtr m = fetch(merged[i].seq, merged[i].id)) {
+          out->messages.push_back(std::move(m));
+        }
+      }
     }
     std::reverse(out->messages.begin(), out->messages.end());
     if (s.ok() && first_system_seq > 0 && after_seq == 0) {
@@ -669,16 +652,16 @@ Status SqliteBackend::LoadWith(Reader* r, std::string_view id,
         std::vector<OverlayEntry> pinned;
         s = Unmerged(&r->unmerged, key, first_system_seq - 1,
                      first_system_seq + 1, &pinned);
-        if (s.ok() && !pinned.empty()) out->first_system = fetch(pinned[0]);
+        if (s.ok() && !pinned.empty()) {
+          out->first_system = fetch(pinned[0].seq, pinned[0].id);
+        }
       }
       if (s.ok() && out->first_system == nullptr) {
-        r->first_system.Bind(1, key);
-        r->first_system.Bind(2, first_system_seq - 1);
-        r->first_system.Bind(3, first_system_seq + 1);
-        if (r->first_system.Step(&s)) {
-          out->first_system = ReadMessage(r->first_system);
+        int64_t row = 0;
+        s = r->chunks.Find(key, first_system_seq, &row);
+        if (s.ok() && row != 0) {
+          out->first_system = fetch(first_system_seq, row);
         }
-        r->first_system.Reset();
       }
     }
   }

@@ -9,9 +9,9 @@
 //
 // The messages above the merge watermark are indexed in memory
 // (MessageOverlay) rather than by a table each batch writes; every read
-// combines message_index with them (Unmerged below; the argument that no
-// read misses a committed message is in docs/architecture.md, "Unmerged
-// messages").
+// combines the merged index (message_chunks) with them (Unmerged below; the
+// argument that no read misses a committed message is in docs/architecture.md,
+// "Unmerged messages").
 //
 // Thread safety: see StorageBackend. The reader pool is guarded by pool_mu_;
 // overlay_ has its own mutex (the writer updates it after COMMIT, readers
@@ -37,6 +37,7 @@
 #include "sqlite/audit_table.h"
 #include "sqlite/cache_table.h"
 #include "sqlite/keys_table.h"
+#include "sqlite/message_chunks.h"
 #include "sqlite/message_overlay.h"
 #include "sqlite/sqlite_handle.h"
 #include "sqlite/unmerged_summary.h"
@@ -54,7 +55,7 @@ class SqliteBackend final : public StorageBackend {
 
   Status Apply(std::span<const WriteOp> batch) override;
   Status Checkpoint(bool truncate) override;
-  // Merges the unmerged messages into message_index once the overlay holds
+  // Merges the unmerged messages into the merged index once the overlay holds
   // Options::index_merge_rows entries, and reports a failed background
   // checkpoint.
   Status Maintain() override;
@@ -136,7 +137,7 @@ class SqliteBackend final : public StorageBackend {
                   StoredConversation* out);
   // Inside a read transaction on the connection of `st`: the (seq, id) of
   // conv_key's messages with after_seq < seq < before_seq that this
-  // snapshot's message_index does not hold, ascending. Entries whose rows
+  // snapshot's merged index does not hold, ascending. Entries whose rows
   // were deleted may be included; they match no row.
   Status Unmerged(UnmergedReads* st, int64_t conv_key, int64_t after_seq,
                   int64_t before_seq, std::vector<OverlayEntry>* out);
@@ -209,13 +210,15 @@ class SqliteBackend final : public StorageBackend {
 
   // Writer thread only.
   std::unique_ptr<Db> writer_;
-  Stmt find_key_, insert_conv_, insert_msg_, set_user_, delete_msgs_,
-      delete_msg_, delete_index_, delete_conv_, set_lsn_, read_meta_,
-      scan_tail_, set_last_id_, fold_, row_state_, data_version_;
+  Stmt find_key_, insert_conv_, insert_msg_, set_user_, delete_msg_,
+      delete_conv_, set_lsn_, read_meta_, scan_tail_, set_last_id_, fold_,
+      row_state_, data_version_, merge_rows_;
+  // The merged index (message_chunks) on the writer connection.
+  MessageChunks chunks_;
   // The exact duplicate check (prepared on first use).
-  Stmt seq_in_index_, row_exists_;
+  Stmt row_exists_;
   // Retention (prepared on first use).
-  Stmt purge_msg_, purge_index_, count_purged_, unpin_system_;
+  Stmt purge_msg_, count_purged_, unpin_system_;
   // A batch's appends, sorted by (conversation key, LSN) before insert.
   struct PendingInsert {
     int64_t key;

@@ -1,11 +1,10 @@
 // Copyright 2026 The convstore Authors.
 //
 // SqliteBackend, unmerged messages: keeping the in-memory overlay in step
-// with the file (SyncOverlay), merging it into message_index (Maintain),
+// with the file (SyncOverlay), merging it into the index (Maintain),
 // finding a snapshot's unmerged messages for a read (Unmerged), and the
-// duplicate (conversation, seq) check that message_index's primary key no
-// longer makes at batch time. docs/architecture.md, "Unmerged messages",
-// has the design and the argument.
+// duplicate (conversation, seq) check that no index makes at batch time.
+// docs/architecture.md, "Unmerged messages", has the design and the argument.
 
 #include <absl/container/flat_hash_map.h>
 #include <absl/container/flat_hash_set.h>
@@ -50,7 +49,7 @@ OverlayEntry EntryAt(const Stmt& st, int c) {
 }  // namespace
 
 // Why no read misses a committed message (docs/architecture.md, "Unmerged
-// messages"). In the caller's snapshot S, message_index holds every message
+// messages"). In the caller's snapshot S, the merged index holds every message
 // with id <= wm (S's merged_through_id), and the other messages of S are
 // exactly those with wm < id <= hi (S's last_message_id; ids are never
 // reused). The overlay, copied afterwards, holds every committed message
@@ -166,15 +165,10 @@ Status SqliteBackend::UnmergedPart(UnmergedReads* st, int64_t wm,
 Status SqliteBackend::CheckDuplicateSeqs(
     int64_t key, int64_t merged_through, size_t n,
     const std::function<int64_t(size_t)>& seq_at) {
-  if (!seq_in_index_.prepared()) {
+  if (!row_exists_.prepared()) {
     Status s = writer_->Prepare(
-        "SELECT 1 FROM message_index WHERE conv_key = ?1 AND seq = ?2",
-        &seq_in_index_);
-    if (s.ok()) {
-      s = writer_->Prepare(
-          "SELECT 1 FROM messages WHERE id = ?1 AND conv_key = ?2 AND seq = ?3",
-          &row_exists_);
-    }
+        "SELECT 1 FROM messages WHERE id = ?1 AND conv_key = ?2 AND seq = ?3",
+        &row_exists_);
     if (!s.ok()) return s;
   }
   absl::flat_hash_map<int64_t, int64_t> stored;  // seq -> unmerged id
@@ -187,11 +181,10 @@ Status SqliteBackend::CheckDuplicateSeqs(
     bool dup = !in_batch.emplace(seq, true).second;
     Status s;
     if (!dup) {
-      seq_in_index_.Bind(1, key);
-      seq_in_index_.Bind(2, seq);
-      dup = seq_in_index_.Step(&s);
-      seq_in_index_.Reset();
+      int64_t id = 0;
+      s = chunks_.Find(key, seq, &id);
       if (!s.ok()) return s;
+      dup = id != 0;
     }
     auto it = stored.find(seq);
     if (!dup && it != stored.end()) {
@@ -216,6 +209,7 @@ void SqliteBackend::ForgetCachedRows() {
   key_cache_.clear();
   user_set_.clear();
   last_seq_.clear();
+  chunks_.Forget();
 }
 
 Status SqliteBackend::SyncOverlay(int64_t* merged_through, int64_t* last_id) {
@@ -277,8 +271,9 @@ Status SqliteBackend::MergeUnmerged() {
     return Status::OK();
   }
   // One bulk merge: the unmerged messages, read in (conv_key, seq) order, go
-  // into the index together, so each of its pages is written once per merge
-  // rather than once per batch. The watermark moves in the same transaction.
+  // into the index together, one row per conversation (message_chunks.h), so
+  // each of its pages is written once per merge rather than once per batch.
+  // The watermark moves in the same transaction.
   const int64_t start_us = MonoMicros();
   Status s = writer_->Exec("BEGIN IMMEDIATE");
   if (!s.ok()) return s;
@@ -286,24 +281,31 @@ Status SqliteBackend::MergeUnmerged() {
   int64_t last_id = 0;
   s = SyncOverlay(&merged_through, &last_id);
   if (s.ok() && last_id > merged_through) {
-    const struct {
-      const char* sql;
-      int64_t arg;
-    } steps[] = {
-        {"INSERT INTO message_index(conv_key, seq, message_id)"
-         " SELECT conv_key, seq, id FROM messages WHERE id > ?1"
-         " ORDER BY conv_key, seq",
-         merged_through},
-        {"UPDATE store_meta SET value = ?1 WHERE key = 'merged_through_id'",
-         last_id},
-    };
-    for (const auto& step : steps) {
+    // From `messages`, not the overlay: rows deleted or purged since they
+    // were appended have entries there but must not be indexed.
+    std::vector<int64_t> keys;
+    std::vector<IndexEntry> entries;
+    merge_rows_.Bind(1, merged_through);
+    while (merge_rows_.Step(&s)) {
+      keys.push_back(merge_rows_.Int(0));
+      entries.push_back({merge_rows_.Int(1), merge_rows_.Int(2)});
+    }
+    merge_rows_.Reset();
+    for (size_t i = 0; s.ok() && i < keys.size();) {
+      size_t j = i;
+      while (j < keys.size() && keys[j] == keys[i]) ++j;
+      s = chunks_.Add(keys[i], std::span(entries).subspan(i, j - i));
+      i = j;
+    }
+    if (s.ok()) {
       Stmt st;
-      s = writer_->Prepare(step.sql, &st);
-      if (!s.ok()) break;
-      st.Bind(1, step.arg);
-      s = st.Exec();
-      if (!s.ok()) break;
+      s = writer_->Prepare(
+          "UPDATE store_meta SET value = ?1 WHERE key = 'merged_through_id'",
+          &st);
+      if (s.ok()) {
+        st.Bind(1, last_id);
+        s = st.Exec();
+      }
     }
     // The summaries catch up (schema version 11), and with them the
     // activity indexes (version 10): after this no message lies above the
@@ -333,7 +335,8 @@ Status SqliteBackend::MergeUnmerged() {
     if (sqlite3_get_autocommit(writer_->raw()) == 0) {
       (void)writer_->Exec("ROLLBACK");
     }
-    return s.WithPrefix("merging the unmerged messages into message_index");
+    chunks_.Forget();  // what it learned may be rolled back
+    return s.WithPrefix("merging the unmerged messages into the index");
   }
   // After COMMIT only. A reader whose snapshot predates the merge no longer
   // finds these entries here and scans `messages` for them (Unmerged).

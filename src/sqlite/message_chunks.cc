@@ -1,0 +1,321 @@
+// Copyright 2026 The convstore Authors.
+
+#include "sqlite/message_chunks.h"
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+
+#include "varint.h"
+
+namespace convstore::internal {
+namespace {
+
+// Far above kMaxChunkEntries; a row claiming more is damaged, and
+// refusing it bounds what a damaged row can make a reader allocate.
+constexpr int64_t kMaxDecodedEntries = int64_t{1} << 16;
+
+constexpr int64_t kNoBound = std::numeric_limits<int64_t>::max();
+
+Status Malformed(int64_t conv_key, int64_t first_seq, const char* why) {
+  return Status::Corruption("message_chunks row (conversation key " +
+                            std::to_string(conv_key) + ", first_seq " +
+                            std::to_string(first_seq) + ") is damaged: " + why);
+}
+
+}  // namespace
+
+void EncodeChunk(std::span<const IndexEntry> entries, std::string* out) {
+  int64_t seq = entries.front().seq;
+  int64_t id = 0;
+  for (const IndexEntry& e : entries) {
+    PutVarint(static_cast<uint64_t>(e.seq - seq), out);
+    PutVarint(ZigZag(e.id - id), out);
+    seq = e.seq;
+    id = e.id;
+  }
+}
+
+Status DecodeChunk(int64_t conv_key, int64_t first_seq, int64_t n,
+                   std::string_view bytes, std::vector<IndexEntry>* out) {
+  if (n < 1 || n > kMaxDecodedEntries) {
+    return Malformed(conv_key, first_seq, "implausible pair count");
+  }
+  out->reserve(out->size() + static_cast<size_t>(n));
+  int64_t seq = first_seq;
+  int64_t id = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    uint64_t dseq = 0;
+    uint64_t did = 0;
+    if (!GetVarint(&bytes, &dseq) || !GetVarint(&bytes, &did)) {
+      return Malformed(conv_key, first_seq, "truncated");
+    }
+    if ((i == 0) != (dseq == 0) ||
+        dseq > static_cast<uint64_t>(kNoBound - seq)) {
+      return Malformed(conv_key, first_seq, "seqs do not rise");
+    }
+    const int64_t delta = UnZigZag(did);
+    if (__builtin_add_overflow(id, delta, &id) || id <= 0) {
+      return Malformed(conv_key, first_seq, "message id out of range");
+    }
+    seq += static_cast<int64_t>(dseq);
+    out->push_back({seq, id});
+  }
+  if (!bytes.empty()) return Malformed(conv_key, first_seq, "trailing bytes");
+  return Status::OK();
+}
+
+Status MessageChunks::Prepare(Db* db, bool writer) {
+  constexpr const char* kColumns =
+      "SELECT first_seq, n, entries FROM message_chunks WHERE conv_key = ?1";
+  Status s = db->Prepare(
+      std::string(kColumns) + " AND first_seq < ?2 ORDER BY first_seq DESC",
+      &desc_);
+  if (s.ok()) {
+    s = db->Prepare(
+        std::string(kColumns) + " AND first_seq <= ?2 ORDER BY first_seq",
+        &asc_);
+  }
+  if (!writer) return s;
+  if (s.ok()) {
+    s = db->Prepare(
+        "INSERT INTO message_chunks(conv_key, first_seq, n, entries)"
+        " VALUES (?1, ?2, ?3, ?4)",
+        &insert_);
+  }
+  if (s.ok()) {
+    s = db->Prepare(
+        "DELETE FROM message_chunks WHERE conv_key = ?1 AND first_seq = ?2",
+        &erase_);
+  }
+  if (s.ok()) {
+    s = db->Prepare("DELETE FROM message_chunks WHERE conv_key = ?1",
+                    &erase_all_);
+  }
+  return s;
+}
+
+Status MessageChunks::Newest(int64_t key, int64_t after, int64_t before,
+                             size_t limit, std::vector<IndexEntry>* out) {
+  Status s;
+  const size_t start = out->size();
+  std::vector<IndexEntry> run;
+  desc_.Bind(1, key);
+  desc_.Bind(2, before);
+  bool done = false;
+  while (!done && desc_.Step(&s)) {
+    const int64_t first = desc_.Int(0);
+    run.clear();
+    s = DecodeChunk(key, first, desc_.Int(1), desc_.BlobView(2), &run);
+    if (!s.ok()) break;
+    for (auto it = run.rbegin(); it != run.rend(); ++it) {
+      if (it->seq >= before) continue;
+      if (it->seq <= after) break;
+      out->push_back(*it);
+      if (limit > 0 && out->size() - start >= limit) break;
+    }
+    // Older rows hold only seqs below `first`.
+    done = first <= after || (limit > 0 && out->size() - start >= limit);
+  }
+  desc_.Reset();
+  return s;
+}
+
+Status MessageChunks::UpTo(int64_t key, int64_t up_to,
+                           std::vector<IndexEntry>* out) {
+  Status s;
+  asc_.Bind(1, key);
+  asc_.Bind(2, up_to);
+  std::vector<IndexEntry> run;
+  while (asc_.Step(&s)) {
+    run.clear();
+    s = DecodeChunk(key, asc_.Int(0), asc_.Int(1), asc_.BlobView(2), &run);
+    if (!s.ok()) break;
+    for (const IndexEntry& e : run) {
+      if (e.seq <= up_to) out->push_back(e);
+    }
+  }
+  asc_.Reset();
+  return s;
+}
+
+Status MessageChunks::LastRunBelow(int64_t key, int64_t before, int64_t* first,
+                                   std::vector<IndexEntry>* run) {
+  Status s;
+  run->clear();
+  *first = 0;
+  desc_.Bind(1, key);
+  desc_.Bind(2, before);
+  if (desc_.Step(&s)) {
+    *first = desc_.Int(0);
+    s = DecodeChunk(key, *first, desc_.Int(1), desc_.BlobView(2), run);
+  }
+  desc_.Reset();
+  return s;
+}
+
+Status MessageChunks::Find(int64_t key, int64_t seq, int64_t* id) {
+  *id = 0;
+  if (seq == kNoBound) return Status::OK();
+  int64_t first = 0;
+  std::vector<IndexEntry> run;
+  Status s = LastRunBelow(key, seq + 1, &first, &run);
+  auto it = std::lower_bound(
+      run.begin(), run.end(), seq,
+      [](const IndexEntry& e, int64_t v) { return e.seq < v; });
+  if (s.ok() && it != run.end() && it->seq == seq) *id = it->id;
+  return s;
+}
+
+Status MessageChunks::Write(int64_t key, std::span<const IndexEntry> entries) {
+  for (size_t i = 0; i < entries.size(); i += kMaxChunkEntries) {
+    const auto run =
+        entries.subspan(i, std::min(kMaxChunkEntries, entries.size() - i));
+    buf_.clear();
+    EncodeChunk(run, &buf_);
+    insert_.Bind(1, key);
+    insert_.Bind(2, run.front().seq);
+    insert_.Bind(3, static_cast<int64_t>(run.size()));
+    insert_.BindBlob(4, buf_);
+    Status s = insert_.Exec();
+    if (!s.ok()) return s;
+  }
+  return Status::OK();
+}
+
+Status MessageChunks::Rewrite(int64_t key, int64_t first,
+                              std::span<const IndexEntry> entries) {
+  erase_.Bind(1, key);
+  erase_.Bind(2, first);
+  Status s = erase_.Exec();
+  if (s.ok() && !entries.empty()) s = Write(key, entries);
+  return s;
+}
+
+Status MessageChunks::Add(int64_t key, std::span<const IndexEntry> entries) {
+  if (entries.empty()) return Status::OK();
+  Status s;
+  auto top = top_.find(key);
+  if (top == top_.end()) {
+    int64_t first = 0;
+    std::vector<IndexEntry> run;
+    s = LastRunBelow(key, kNoBound, &first, &run);
+    if (!s.ok()) return s;
+    if (top_.size() >= kMaxCachedTops) top_.clear();
+    top = top_.emplace(key, run.empty() ? 0 : run.back().seq).first;
+  }
+  const int64_t low = entries.front().seq;
+  if (low > top->second) {
+    s = Write(key, entries);
+    if (s.ok()) top->second = entries.back().seq;
+    return s;
+  }
+  // Rare: a seq at or below an indexed one (another process appended to
+  // the same conversation in between). The rows from the newest back to
+  // the first that lies wholly below `low` are merged with the entries.
+  std::vector<IndexEntry> old;
+  std::vector<int64_t> firsts;
+  std::vector<IndexEntry> run;
+  desc_.Bind(1, key);
+  desc_.Bind(2, kNoBound);
+  while (desc_.Step(&s)) {
+    const int64_t first = desc_.Int(0);
+    run.clear();
+    s = DecodeChunk(key, first, desc_.Int(1), desc_.BlobView(2), &run);
+    if (!s.ok() || run.back().seq < low) break;
+    firsts.push_back(first);
+    old.insert(old.begin(), run.begin(), run.end());
+  }
+  desc_.Reset();
+  if (!s.ok()) return s;
+  std::vector<IndexEntry> all;
+  all.reserve(old.size() + entries.size());
+  auto by_seq = [](const IndexEntry& a, const IndexEntry& b) {
+    return a.seq < b.seq;
+  };
+  std::merge(old.begin(), old.end(), entries.begin(), entries.end(),
+             std::back_inserter(all), by_seq);
+  for (size_t i = 1; i < all.size(); ++i) {
+    if (all[i].seq == all[i - 1].seq) {
+      return Status::InvalidArgument(
+          "UNIQUE constraint failed: (conversation key " + std::to_string(key) +
+          ", seq " + std::to_string(all[i].seq) + ") is already indexed");
+    }
+  }
+  for (int64_t first : firsts) {
+    erase_.Bind(1, key);
+    erase_.Bind(2, first);
+    s = erase_.Exec();
+    if (!s.ok()) return s;
+  }
+  s = Write(key, all);
+  if (s.ok()) top->second = std::max(top->second, all.back().seq);
+  return s;
+}
+
+Status MessageChunks::Remove(int64_t key, std::vector<int64_t> seqs) {
+  std::sort(seqs.begin(), seqs.end());
+  // Each row is read and rewritten once however many of its seqs go.
+  std::vector<IndexEntry> run;
+  std::vector<IndexEntry> kept;
+  size_t i = 0;
+  while (i < seqs.size() && seqs[i] != kNoBound) {
+    int64_t first = 0;
+    Status s = LastRunBelow(key, seqs[i] + 1, &first, &run);
+    if (!s.ok()) return s;
+    if (run.empty() || run.back().seq < seqs[i]) {
+      ++i;  // between rows or below them all: not indexed
+      continue;
+    }
+    // seqs[i, j) lie within this row's range.
+    size_t j = i;
+    while (j < seqs.size() && seqs[j] <= run.back().seq) ++j;
+    kept.clear();
+    size_t k = i;
+    for (const IndexEntry& e : run) {
+      while (k < j && seqs[k] < e.seq) ++k;
+      if (k == j || seqs[k] != e.seq) kept.push_back(e);
+    }
+    if (kept.size() != run.size()) {
+      s = Rewrite(key, first, kept);
+      if (!s.ok()) return s;
+    }
+    i = j;
+  }
+  return Status::OK();
+}
+
+Status MessageChunks::RemoveAll(int64_t key) {
+  top_.erase(key);
+  erase_all_.Bind(1, key);
+  return erase_all_.Exec();
+}
+
+Status PackMessageIndex(Db* db) {
+  MessageChunks chunks;
+  Status s = chunks.Prepare(db, /*writer=*/true);
+  Stmt read;
+  if (s.ok()) {
+    s = db->Prepare(
+        "SELECT conv_key, seq, message_id FROM message_index"
+        " ORDER BY conv_key, seq",
+        &read);
+  }
+  if (!s.ok()) return s;
+  int64_t key = 0;
+  std::vector<IndexEntry> entries;
+  while (s.ok() && read.Step(&s)) {
+    if (read.Int(0) != key) {
+      s = chunks.Add(key, entries);
+      key = read.Int(0);
+      entries.clear();
+    }
+    entries.push_back({read.Int(1), read.Int(2)});
+  }
+  read.Reset();
+  if (s.ok()) s = chunks.Add(key, entries);
+  if (s.ok()) s = db->Exec("DROP TABLE message_index");
+  return s;
+}
+
+}  // namespace convstore::internal

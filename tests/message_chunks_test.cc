@@ -1,0 +1,245 @@
+// Copyright 2026 The convstore Authors.
+//
+// Tests of src/sqlite/message_chunks.h: the packed index's encoding, the
+// reads (newest first, up to a seq, one seq), Add in and out of seq order,
+// Remove, and damaged rows refused with Corruption. Store-level reads
+// through it are in message_index_test.cc; the v12 migration that fills it
+// is in migrations_test.cc.
+
+#include "sqlite/message_chunks.h"
+
+#include <catch2/catch.hpp>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sqlite/migrations.h"
+#include "sqlite/sqlite_handle.h"
+#include "testutil.h"
+
+namespace convstore::internal {
+namespace {
+
+using test::TempDir;
+
+constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+
+// seqs first..last, message id 1000 + seq * 7 (not adjacent, so the id
+// deltas are not all 1).
+std::vector<IndexEntry> Run(int64_t first, int64_t last) {
+  std::vector<IndexEntry> v;
+  for (int64_t s = first; s <= last; ++s) v.push_back({s, 1000 + s * 7});
+  return v;
+}
+
+std::vector<int64_t> Seqs(const std::vector<IndexEntry>& v) {
+  std::vector<int64_t> out;
+  for (const IndexEntry& e : v) out.push_back(e.seq);
+  return out;
+}
+
+void RequireOk(const Status& s) {
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+}
+
+// A migrated file with the chunk table, a writer MessageChunks on it and a
+// transaction open.
+struct Fixture {
+  TempDir dir;
+  std::unique_ptr<Db> db;
+  MessageChunks chunks;
+
+  Fixture() {
+    RequireOk(Db::Open(dir.File("c.db"), /*create=*/true, &db));
+    RequireOk(Migrate(db.get(), LatestSchemaVersion()));
+    RequireOk(chunks.Prepare(db.get(), /*writer=*/true));
+    RequireOk(db->Exec("BEGIN"));
+  }
+  int64_t Rows(int64_t key) {
+    int64_t n = -1;
+    RequireOk(
+        db->QueryInt("SELECT count(*) FROM message_chunks WHERE conv_key = " +
+                         std::to_string(key),
+                     &n));
+    return n;
+  }
+  std::vector<IndexEntry> All(int64_t key) {
+    std::vector<IndexEntry> v;
+    RequireOk(chunks.UpTo(key, kMax, &v));
+    return v;
+  }
+  // Every pair is where Find looks for it.
+  void CheckFindable(int64_t key) {
+    for (const IndexEntry& e : All(key)) {
+      int64_t id = 0;
+      RequireOk(chunks.Find(key, e.seq, &id));
+      CHECK(id == e.id);
+    }
+  }
+};
+
+TEST_CASE("a run encodes and decodes to the same pairs", "[message_chunks]") {
+  std::vector<IndexEntry> run = {{5, 90}, {6, 20000}, {9, 3}, {400, 1LL << 40}};
+  std::string bytes;
+  EncodeChunk(run, &bytes);
+  std::vector<IndexEntry> back;
+  RequireOk(DecodeChunk(1, 5, 4, bytes, &back));
+  REQUIRE(back.size() == 4);
+  for (size_t i = 0; i < run.size(); ++i) {
+    CHECK(back[i].seq == run[i].seq);
+    CHECK(back[i].id == run[i].id);
+  }
+  // Interleaved conversations: small seq steps, id steps of about 10,000.
+  std::string dense;
+  std::vector<IndexEntry> typical;
+  for (int64_t i = 0; i < 128; ++i)
+    typical.push_back({i + 1, 5'000'000 + i * 10'000});
+  EncodeChunk(typical, &dense);
+  CHECK(dense.size() <= 128 * 4 + 4);
+}
+
+TEST_CASE("damaged runs are refused with Corruption", "[message_chunks]") {
+  std::string bytes;
+  EncodeChunk(Run(1, 3), &bytes);
+  std::vector<IndexEntry> out;
+  RequireOk(DecodeChunk(1, 1, 3, bytes, &out));
+  // Wrong count, truncated, trailing bytes, a count no row can have.
+  CHECK(DecodeChunk(1, 1, 4, bytes, &out).IsCorruption());
+  CHECK(DecodeChunk(1, 1, 2, bytes, &out).IsCorruption());
+  CHECK(DecodeChunk(1, 1, 3, bytes.substr(0, bytes.size() - 1), &out)
+            .IsCorruption());
+  CHECK(DecodeChunk(1, 1, 0, "", &out).IsCorruption());
+  CHECK(DecodeChunk(1, 1, int64_t{1} << 40, bytes, &out).IsCorruption());
+  // A seq that does not rise, an id that is not positive.
+  std::string flat;
+  EncodeChunk(std::vector<IndexEntry>{{1, 10}}, &flat);
+  flat += std::string("\x00\x02", 2);  // seq +0, id +1
+  CHECK(DecodeChunk(1, 1, 2, flat, &out).IsCorruption());
+  std::string neg("\x00\x01", 2);  // id -1
+  CHECK(DecodeChunk(1, 1, 1, neg, &out).IsCorruption());
+  std::string endless(12, '\xff');
+  CHECK(DecodeChunk(1, 1, 1, endless, &out).IsCorruption());
+}
+
+TEST_CASE("Add in seq order writes rows of at most kMaxChunkEntries",
+          "[message_chunks]") {
+  Fixture f;
+  const auto first = Run(1, 300);
+  RequireOk(f.chunks.Add(7, first));
+  CHECK(f.Rows(7) == 3);  // 128 + 128 + 44
+  RequireOk(f.chunks.Add(7, Run(301, 305)));
+  CHECK(f.Rows(7) == 4);
+  CHECK(Seqs(f.All(7)) == Seqs(Run(1, 305)));
+  CHECK(f.All(8).empty());
+  f.CheckFindable(7);
+  int64_t id = -1;
+  RequireOk(f.chunks.Find(7, 306, &id));
+  CHECK(id == 0);
+  RequireOk(f.chunks.Find(7, 0, &id));
+  CHECK(id == 0);
+  RequireOk(f.chunks.Find(7, kMax, &id));
+  CHECK(id == 0);
+}
+
+TEST_CASE("Newest reads backwards within bounds and stops at the limit",
+          "[message_chunks]") {
+  Fixture f;
+  RequireOk(f.chunks.Add(1, Run(1, 300)));
+  std::vector<IndexEntry> v;
+  RequireOk(f.chunks.Newest(1, 0, kMax, 20, &v));
+  CHECK(Seqs(v).front() == 300);
+  CHECK(Seqs(v).back() == 281);
+  CHECK(v.size() == 20);
+  CHECK(v[0].id == 1000 + 300 * 7);
+  // Across row boundaries (rows start at 1, 129, 257).
+  v.clear();
+  RequireOk(f.chunks.Newest(1, 100, 260, 0, &v));
+  REQUIRE(v.size() == 159);
+  CHECK(v.front().seq == 259);
+  CHECK(v.back().seq == 101);
+  v.clear();
+  RequireOk(f.chunks.Newest(1, 128, 129, 0, &v));
+  CHECK(v.empty());
+  v.clear();
+  RequireOk(f.chunks.Newest(1, 127, 130, 5, &v));
+  CHECK(Seqs(v) == std::vector<int64_t>{129, 128});
+  // UpTo: oldest first.
+  v.clear();
+  RequireOk(f.chunks.UpTo(1, 130, &v));
+  CHECK(Seqs(v) == Seqs(Run(1, 130)));
+}
+
+TEST_CASE("Add below indexed seqs rewrites the rows it overlaps",
+          "[message_chunks]") {
+  Fixture f;
+  // Seqs 1-10 and 20-29 indexed; 11-19 arrive later (another process's
+  // appends interleaved with ours).
+  std::vector<IndexEntry> odd = Run(1, 10);
+  RequireOk(f.chunks.Add(3, odd));
+  RequireOk(f.chunks.Add(3, Run(20, 29)));
+  RequireOk(f.chunks.Add(3, Run(11, 19)));
+  CHECK(Seqs(f.All(3)) == Seqs(Run(1, 29)));
+  f.CheckFindable(3);
+  // A seq already indexed is refused.
+  CHECK(f.chunks.Add(3, Run(15, 15)).IsInvalidArgument());
+  // A fresh writer (no cached top) finds the overlap too.
+  MessageChunks fresh;
+  RequireOk(fresh.Prepare(f.db.get(), /*writer=*/true));
+  CHECK(fresh.Add(3, Run(29, 30)).IsInvalidArgument());
+  RequireOk(fresh.Add(3, Run(30, 31)));
+  CHECK(Seqs(f.All(3)) == Seqs(Run(1, 31)));
+  // Newest stops early only because rows do not overlap: check it agrees
+  // with the whole list.
+  std::vector<IndexEntry> v;
+  RequireOk(f.chunks.Newest(3, 0, kMax, 0, &v));
+  REQUIRE(v.size() == 31);
+  CHECK(v.front().seq == 31);
+}
+
+TEST_CASE("Remove rewrites only the rows that lose pairs", "[message_chunks]") {
+  Fixture f;
+  RequireOk(f.chunks.Add(2, Run(1, 300)));
+  // The first and last of a row, one in the middle of another, an absent
+  // seq, a duplicate, and a whole row's worth at the end.
+  std::vector<int64_t> gone = {1, 128, 200, 200, 999};
+  for (int64_t s = 257; s <= 300; ++s) gone.push_back(s);
+  RequireOk(f.chunks.Remove(2, gone));
+  std::vector<int64_t> want;
+  for (int64_t s = 2; s <= 256; ++s) {
+    if (s != 128 && s != 200) want.push_back(s);
+  }
+  CHECK(Seqs(f.All(2)) == want);
+  CHECK(f.Rows(2) == 2);  // the last row went entirely
+  f.CheckFindable(2);
+  int64_t id = -1;
+  RequireOk(f.chunks.Find(2, 200, &id));
+  CHECK(id == 0);
+  // Appending after removals still lands above them.
+  RequireOk(f.chunks.Add(2, Run(301, 302)));
+  CHECK(f.All(2).back().seq == 302);
+  RequireOk(f.chunks.RemoveAll(2));
+  CHECK(f.Rows(2) == 0);
+  RequireOk(f.chunks.Remove(2, {5}));  // nothing left: ignored
+}
+
+TEST_CASE("a damaged row is refused by every read", "[message_chunks]") {
+  Fixture f;
+  RequireOk(f.chunks.Add(4, Run(1, 10)));
+  RequireOk(f.db->Exec(
+      "UPDATE message_chunks SET entries = x'00ff' WHERE conv_key = 4"));
+  std::vector<IndexEntry> v;
+  CHECK(f.chunks.Newest(4, 0, kMax, 0, &v).IsCorruption());
+  CHECK(f.chunks.UpTo(4, kMax, &v).IsCorruption());
+  int64_t id = 0;
+  CHECK(f.chunks.Find(4, 3, &id).IsCorruption());
+  CHECK(f.chunks.Remove(4, {3}).IsCorruption());
+  MessageChunks fresh;
+  RequireOk(fresh.Prepare(f.db.get(), /*writer=*/true));
+  CHECK(fresh.Add(4, Run(11, 12)).IsCorruption());
+}
+
+}  // namespace
+}  // namespace convstore::internal
