@@ -124,8 +124,8 @@ void CopyDb(const fs::path& from, const fs::path& to) {
 fs::path CopyStoreFixture(int64_t rows, const fs::path& dir) {
   const fs::path fixture =
       FixtureDir() /
-      ("store_v" + std::to_string(internal::LatestSchemaVersion()) + "_" +
-       std::to_string(rows) + ".db");
+      ("store_v" + std::to_string(internal::LatestSchemaVersion()) +
+       "_interleaved_" + std::to_string(rows) + ".db");
   if (!fs::exists(fixture)) {
     std::fprintf(stderr, "building fixture %s (%lld rows, once)...\n",
                  fixture.c_str(), static_cast<long long>(rows));
@@ -140,12 +140,16 @@ fs::path CopyStoreFixture(int64_t rows, const fs::path& dir) {
     o.queue_max_items = 1 << 20;
     {
       auto store = MustOpen(o);
+      // Interleaved over the conversations, as BM_Store_AppendDurable
+      // appends: the file is laid out as one grown by that workload
+      // (message_chunks then holds about one row per conversation per
+      // merge, not full rows of 128).
       const int64_t per_conv = rows / kConversations;
-      for (int64_t c = 0; c < kConversations; ++c) {
-        Message m = BenchMessage(c);
-        m.user_id = UserId(c);
-        for (int64_t i = 0; i < per_conv; ++i) {
-          m.content = Content(c * per_conv + i);
+      for (int64_t i = 0; i < per_conv; ++i) {
+        for (int64_t c = 0; c < kConversations; ++c) {
+          Message m = BenchMessage(c);
+          m.user_id = UserId(c);
+          m.content = Content(i * kConversations + c);
           MustOk(store->Append(ConvId(c), m).status(), "fixture Append");
         }
       }

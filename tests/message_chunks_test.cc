@@ -183,8 +183,12 @@ TEST_CASE("Add below indexed seqs rewrites the rows it overlaps",
   RequireOk(f.chunks.Add(3, Run(11, 19)));
   CHECK(Seqs(f.All(3)) == Seqs(Run(1, 29)));
   f.CheckFindable(3);
-  // A seq already indexed is refused.
+  // A seq already indexed is refused, and so is one repeated in the input.
   CHECK(f.chunks.Add(3, Run(15, 15)).IsInvalidArgument());
+  CHECK(f.chunks.Add(3, std::vector<IndexEntry>{{40, 1}, {40, 2}})
+            .IsInvalidArgument());
+  CHECK(f.chunks.Add(3, std::vector<IndexEntry>{{41, 1}, {40, 2}})
+            .IsInvalidArgument());
   // A fresh writer (no cached top) finds the overlap too.
   MessageChunks fresh;
   RequireOk(fresh.Prepare(f.db.get(), /*writer=*/true));

@@ -23,6 +23,14 @@ Status Malformed(int64_t conv_key, int64_t first_seq, const char* why) {
                             std::to_string(first_seq) + ") is damaged: " + why);
 }
 
+// What message_index's primary key said about a repeated (conv_key, seq).
+Status Duplicate(int64_t conv_key, int64_t seq) {
+  return Status::InvalidArgument(
+      "UNIQUE constraint failed: (conversation key " +
+      std::to_string(conv_key) + ", seq " + std::to_string(seq) +
+      ") is already indexed");
+}
+
 }  // namespace
 
 void EncodeChunk(std::span<const IndexEntry> entries, std::string* out) {
@@ -194,6 +202,12 @@ Status MessageChunks::Rewrite(int64_t key, int64_t first,
 
 Status MessageChunks::Add(int64_t key, std::span<const IndexEntry> entries) {
   if (entries.empty()) return Status::OK();
+  // A repeated seq would encode as a pair no reader accepts.
+  for (size_t i = 1; i < entries.size(); ++i) {
+    if (entries[i].seq <= entries[i - 1].seq) {
+      return Duplicate(key, entries[i].seq);
+    }
+  }
   Status s;
   auto top = top_.find(key);
   if (top == top_.end()) {
@@ -236,11 +250,7 @@ Status MessageChunks::Add(int64_t key, std::span<const IndexEntry> entries) {
   std::merge(old.begin(), old.end(), entries.begin(), entries.end(),
              std::back_inserter(all), by_seq);
   for (size_t i = 1; i < all.size(); ++i) {
-    if (all[i].seq == all[i - 1].seq) {
-      return Status::InvalidArgument(
-          "UNIQUE constraint failed: (conversation key " + std::to_string(key) +
-          ", seq " + std::to_string(all[i].seq) + ") is already indexed");
-    }
+    if (all[i].seq == all[i - 1].seq) return Duplicate(key, all[i].seq);
   }
   for (int64_t first : firsts) {
     erase_.Bind(1, key);
