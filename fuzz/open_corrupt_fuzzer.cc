@@ -45,7 +45,11 @@ const std::string& SeedStoreBytes() {
   static const std::string* const bytes = [] {
     const std::string path = (ScratchDir() / "seed.db").string();
     {
-      StatusOr<std::unique_ptr<Store>> s = Store::Open(FuzzOptions(path));
+      // Merging every message puts them all in the packed index
+      // (message_chunks), so patches reach its rows too.
+      Options o = FuzzOptions(path);
+      o.index_merge_rows = 1;
+      StatusOr<std::unique_ptr<Store>> s = Store::Open(o);
       Check(s.ok(), "open seed: " + s.status().ToString());
       for (int c = 0; c < 3; ++c) {
         for (int i = 0; i < 5; ++i) {

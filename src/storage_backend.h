@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -24,6 +25,10 @@
 #include "convstore/status.h"
 #include "convstore/types.h"
 #include "write_op.h"
+
+namespace spdlog {
+class logger;
+}  // namespace spdlog
 
 namespace convstore::internal {
 
@@ -89,6 +94,11 @@ struct UpkeepCounters {
 class StorageBackend {
  public:
   virtual ~StorageBackend() = default;
+
+  // Called once, before the writer thread starts: the store's logger, for
+  // what the backend mends on its own (nothing a caller gets a Status for).
+  // By default the backend does not log.
+  virtual void SetLogger(std::shared_ptr<spdlog::logger> log) { (void)log; }
 
   // --- Writer thread only.
 

@@ -177,6 +177,7 @@ StatusOr<std::unique_ptr<Store>> StoreImpl::OpenWithBackend(
     return s;
   }
   auto log = MakeLogger(options);
+  backend->SetLogger(log);
   std::unique_ptr<StoreImpl> store(
       new StoreImpl(options, std::move(backend), log));
   int64_t t0 = MonoMicros();

@@ -31,6 +31,7 @@ inline bool GetVarint(std::string_view* in, uint64_t* v) {
     if (in->empty()) return false;
     const auto b = static_cast<uint8_t>(in->front());
     in->remove_prefix(1);
+    if (shift == 63 && b > 1) return false;  // bits beyond the 64th
     r |= static_cast<uint64_t>(b & 0x7f) << shift;
     if ((b & 0x80) == 0) {
       *v = r;

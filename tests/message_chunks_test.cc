@@ -71,6 +71,24 @@ struct Fixture {
     RequireOk(chunks.UpTo(key, kMax, &v));
     return v;
   }
+  // Rows of at most kMaxChunkEntries pairs, each above the one before.
+  void CheckRows(int64_t key) {
+    Stmt st;
+    RequireOk(db->Prepare(
+        "SELECT first_seq, n, entries FROM message_chunks WHERE conv_key = " +
+            std::to_string(key) + " ORDER BY first_seq",
+        &st));
+    Status s;
+    int64_t last = 0;
+    while (st.Step(&s)) {
+      std::vector<IndexEntry> run;
+      RequireOk(DecodeChunk(key, st.Int(0), st.Int(1), st.BlobView(2), &run));
+      CHECK(run.size() <= kMaxChunkEntries);
+      CHECK(run.front().seq > last);
+      last = run.back().seq;
+    }
+    RequireOk(s);
+  }
   // Every pair is where Find looks for it.
   void CheckFindable(int64_t key) {
     for (const IndexEntry& e : All(key)) {
@@ -122,6 +140,15 @@ TEST_CASE("damaged runs are refused with Corruption", "[message_chunks]") {
   CHECK(DecodeChunk(1, 1, 1, neg, &out).IsCorruption());
   std::string endless(12, '\xff');
   CHECK(DecodeChunk(1, 1, 1, endless, &out).IsCorruption());
+  // Ten bytes whose last carries bits beyond the 64th.
+  std::string overlong(9, '\xff');
+  overlong += '\x7f';
+  overlong += '\x02';
+  CHECK(DecodeChunk(1, 1, 1, overlong, &out).IsCorruption());
+  // A negative first_seq (only a damaged file has one).
+  CHECK(DecodeChunk(1, -5, 3, bytes, &out).IsCorruption());
+  CHECK(DecodeChunk(1, std::numeric_limits<int64_t>::min(), 3, bytes, &out)
+            .IsCorruption());
 }
 
 TEST_CASE("Add in seq order writes rows of at most kMaxChunkEntries",
@@ -195,12 +222,58 @@ TEST_CASE("Add below indexed seqs rewrites the rows it overlaps",
   CHECK(fresh.Add(3, Run(29, 30)).IsInvalidArgument());
   RequireOk(fresh.Add(3, Run(30, 31)));
   CHECK(Seqs(f.All(3)) == Seqs(Run(1, 31)));
+  f.CheckRows(3);
   // Newest stops early only because rows do not overlap: check it agrees
   // with the whole list.
   std::vector<IndexEntry> v;
   RequireOk(f.chunks.Newest(3, 0, kMax, 0, &v));
   REQUIRE(v.size() == 31);
   CHECK(v.front().seq == 31);
+}
+
+TEST_CASE("Add into the middle of full rows rewrites them in order",
+          "[message_chunks]") {
+  Fixture f;
+  std::vector<IndexEntry> gappy;
+  for (const IndexEntry& e : Run(1, 400)) {
+    if (e.seq != 150 && e.seq != 390) gappy.push_back(e);
+  }
+  RequireOk(f.chunks.Add(5, gappy));
+  CHECK(f.Rows(5) == 4);
+  RequireOk(f.chunks.Add(5, std::vector<IndexEntry>{{150, 1000 + 150 * 7},
+                                                    {390, 1000 + 390 * 7}}));
+  CHECK(Seqs(f.All(5)) == Seqs(Run(1, 400)));
+  f.CheckRows(5);
+  f.CheckFindable(5);
+  std::vector<IndexEntry> v;
+  RequireOk(f.chunks.Newest(5, 140, 160, 0, &v));
+  CHECK(v.size() == 19);
+  CHECK(v[9].seq == 150);
+}
+
+TEST_CASE("Rebuild replaces damaged rows with the merged messages' pairs",
+          "[message_chunks]") {
+  Fixture f;
+  std::string sql;
+  for (int64_t seq = 1; seq <= 200; ++seq) {
+    const std::string id = std::to_string(1000 + seq * 7);
+    sql +=
+        "INSERT INTO messages(id, conv_key, seq, lsn, role, content,"
+        " tokens_in, tokens_out, created_at_us) VALUES (" +
+        id + ", 6, " + std::to_string(seq) + ", " + id + ", 1, 'm', 0, 0, 1);";
+  }
+  RequireOk(f.db->Exec(sql));
+  RequireOk(f.chunks.Add(6, Run(1, 150)));
+  RequireOk(f.db->Exec("UPDATE message_chunks SET n = 3 WHERE conv_key = 6"));
+  std::vector<IndexEntry> v;
+  CHECK(f.chunks.UpTo(6, kMax, &v).IsCorruption());
+  // Messages above the watermark (ids of seqs 151-200) stay out.
+  RequireOk(f.chunks.Rebuild(6, 1000 + 150 * 7));
+  CHECK(Seqs(f.All(6)) == Seqs(Run(1, 150)));
+  f.CheckRows(6);
+  f.CheckFindable(6);
+  RequireOk(f.chunks.Add(6, Run(151, 200)));
+  CHECK(Seqs(f.All(6)) == Seqs(Run(1, 200)));
 }
 
 TEST_CASE("Remove rewrites only the rows that lose pairs", "[message_chunks]") {
@@ -224,9 +297,17 @@ TEST_CASE("Remove rewrites only the rows that lose pairs", "[message_chunks]") {
   // Appending after removals still lands above them.
   RequireOk(f.chunks.Add(2, Run(301, 302)));
   CHECK(f.All(2).back().seq == 302);
+  f.CheckRows(2);
+  // A seq between two rows, and one below them all, touch nothing.
+  RequireOk(f.chunks.Add(8, Run(1, 10)));
+  RequireOk(f.chunks.Add(8, Run(20, 29)));
+  RequireOk(f.chunks.Remove(8, {0, 15}));
+  CHECK(f.Rows(8) == 2);
+  CHECK(f.All(8).size() == 20);
   RequireOk(f.chunks.RemoveAll(2));
   CHECK(f.Rows(2) == 0);
   RequireOk(f.chunks.Remove(2, {5}));  // nothing left: ignored
+  CHECK(f.Rows(2) == 0);
 }
 
 TEST_CASE("a damaged row is refused by every read", "[message_chunks]") {

@@ -265,12 +265,13 @@ struct Options {
   // Batches write no index entry: the messages not yet in the main index are
   // indexed in memory (rebuilt from the file at open). Once that holds this
   // many entries the writer merges them into the main index in one
-  // transaction between batches (docs/schema.md, version 9). Each merge
-  // delays the next batch: about 1.5 us per entry while the file is small,
-  // 2-8 us at 10M messages over 10,000 conversations. Larger: fewer, longer
-  // merges, more memory (about 16-32 bytes per entry) and a longer scan at
-  // open; 131,072 measured 28-44% slower than the default at 10M messages
-  // (docs/benchmarks.md, "The merge at 10M rows, part by part").
+  // transaction between batches (docs/schema.md, versions 9 and 12). Each
+  // merge delays the next batch: about 1.5 us per entry while the file is
+  // small, 3-5 us at 10M messages over 10,000 conversations (docs/
+  // benchmarks.md, "The packed index, built"). Larger: fewer, longer merges,
+  // more memory (about 16-32 bytes per entry) and a longer scan at open;
+  // 131,072 measured 28-44% slower than the default at 10M messages before
+  // the index was packed ("The merge at 10M rows, part by part").
   // Default: 65,536.
   size_t index_merge_rows = 65'536;
 

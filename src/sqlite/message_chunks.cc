@@ -46,9 +46,12 @@ void EncodeChunk(std::span<const IndexEntry> entries, std::string* out) {
 
 Status DecodeChunk(int64_t conv_key, int64_t first_seq, int64_t n,
                    std::string_view bytes, std::vector<IndexEntry>* out) {
-  if (n < 1 || n > kMaxDecodedEntries) {
+  // A pair takes at least 2 bytes: checked before anything is reserved.
+  if (n < 1 || n > kMaxDecodedEntries ||
+      static_cast<uint64_t>(n) > bytes.size() / 2) {
     return Malformed(conv_key, first_seq, "implausible pair count");
   }
+  if (first_seq < 0) return Malformed(conv_key, first_seq, "negative seq");
   out->reserve(out->size() + static_cast<size_t>(n));
   int64_t seq = first_seq;
   int64_t id = 0;
@@ -74,6 +77,7 @@ Status DecodeChunk(int64_t conv_key, int64_t first_seq, int64_t n,
 }
 
 Status MessageChunks::Prepare(Db* db, bool writer) {
+  db_ = db;
   constexpr const char* kColumns =
       "SELECT first_seq, n, entries FROM message_chunks WHERE conv_key = ?1";
   Status s = db->Prepare(
@@ -227,21 +231,24 @@ Status MessageChunks::Add(int64_t key, std::span<const IndexEntry> entries) {
   // Rare: a seq at or below an indexed one (another process appended to
   // the same conversation in between). The rows from the newest back to
   // the first that lies wholly below `low` are merged with the entries.
-  std::vector<IndexEntry> old;
+  std::vector<std::vector<IndexEntry>> runs;  // newest first
   std::vector<int64_t> firsts;
-  std::vector<IndexEntry> run;
   desc_.Bind(1, key);
   desc_.Bind(2, kNoBound);
   while (desc_.Step(&s)) {
     const int64_t first = desc_.Int(0);
-    run.clear();
+    std::vector<IndexEntry> run;
     s = DecodeChunk(key, first, desc_.Int(1), desc_.BlobView(2), &run);
     if (!s.ok() || run.back().seq < low) break;
     firsts.push_back(first);
-    old.insert(old.begin(), run.begin(), run.end());
+    runs.push_back(std::move(run));
   }
   desc_.Reset();
   if (!s.ok()) return s;
+  std::vector<IndexEntry> old;
+  for (auto r = runs.rbegin(); r != runs.rend(); ++r) {
+    old.insert(old.end(), r->begin(), r->end());
+  }
   std::vector<IndexEntry> all;
   all.reserve(old.size() + entries.size());
   auto by_seq = [](const IndexEntry& a, const IndexEntry& b) {
@@ -299,6 +306,26 @@ Status MessageChunks::RemoveAll(int64_t key) {
   top_.erase(key);
   erase_all_.Bind(1, key);
   return erase_all_.Exec();
+}
+
+Status MessageChunks::Rebuild(int64_t key, int64_t through) {
+  Status s;
+  if (!rebuild_.prepared()) {
+    s = db_->Prepare(
+        "SELECT seq, id FROM messages WHERE conv_key = ?1 AND id <= ?2"
+        " ORDER BY seq",
+        &rebuild_);
+    if (!s.ok()) return s;
+  }
+  std::vector<IndexEntry> entries;
+  rebuild_.Bind(1, key);
+  rebuild_.Bind(2, through);
+  while (rebuild_.Step(&s))
+    entries.push_back({rebuild_.Int(0), rebuild_.Int(1)});
+  rebuild_.Reset();
+  if (s.ok()) s = RemoveAll(key);
+  if (s.ok()) s = Add(key, entries);
+  return s;
 }
 
 Status PackMessageIndex(Db* db) {

@@ -78,6 +78,11 @@ class MessageChunks {
   Status Remove(int64_t key, std::vector<int64_t> seqs);
   // Writer only. Removes every entry of the conversation.
   Status RemoveAll(int64_t key);
+  // Writer only. Replaces the conversation's rows with the pairs of its
+  // messages with id <= `through` (the merged ones), read from `messages`:
+  // the repair for rows that do not decode. A full scan of `messages`
+  // (which has no conv_key index).
+  Status Rebuild(int64_t key, int64_t through);
   // Forgets the cached highest seqs (after a rollback, or when another
   // process may have written).
   void Forget() { top_.clear(); }
@@ -95,6 +100,8 @@ class MessageChunks {
   Stmt desc_;  // rows with first_seq < ?2, newest first
   Stmt asc_;   // rows with first_seq <= ?2, oldest first
   Stmt insert_, erase_, erase_all_;
+  Stmt rebuild_;  // prepared on first use
+  Db* db_ = nullptr;
   std::string buf_;
   // conv_key -> an upper bound of its highest indexed seq (exact after
   // Add; a Remove may leave it high, which costs Add one look, never a

@@ -215,7 +215,8 @@ Status SqliteBackend::SelectPurgeable(
   return db->Exec("COMMIT");
 }
 
-Status SqliteBackend::ApplyPurge(const PurgeMessagesOp& op, int64_t last_id) {
+Status SqliteBackend::ApplyPurge(const PurgeMessagesOp& op,
+                                 int64_t merged_through, int64_t last_id) {
   if (!purge_msg_.prepared()) {
     struct {
       Stmt* stmt;
@@ -273,6 +274,8 @@ Status SqliteBackend::ApplyPurge(const PurgeMessagesOp& op, int64_t last_id) {
     count_purged_.Bind(2, key);
     Status s = count_purged_.Exec();
     if (s.ok()) s = chunks_.Remove(key, std::move(seqs));
+    // Its messages are deleted by now, so the rebuilt rows leave them out.
+    if (s.IsCorruption()) s = RepairIndex(key, merged_through, s);
     if (!s.ok()) return s;
   }
   return Status::OK();

@@ -2,6 +2,8 @@
 
 #include "sqlite/sqlite_backend.h"
 
+#include <spdlog/logger.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -292,6 +294,21 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       std::vector<int64_t> ids;
       std::vector<IndexEntry> merged;
       s = chunks_.UpTo(key, std::numeric_limits<int64_t>::max(), &merged);
+      if (s.IsCorruption()) {
+        // Rows that do not decode cannot say which messages are the
+        // conversation's: find them by conv_key (a full scan, rare).
+        if (log_ != nullptr) {
+          log_->warn("deleting conversation key {} by a scan: {}", key,
+                     s.ToString());
+        }
+        Stmt scan;
+        s = writer_->Prepare("DELETE FROM messages WHERE conv_key = ?1", &scan);
+        if (s.ok()) {
+          scan.Bind(1, key);
+          s = scan.Exec();
+        }
+        merged.clear();
+      }
       if (!s.ok()) return s;
       for (const IndexEntry& e : merged) ids.push_back(e.id);
       for (const OverlayEntry& e : overlay_.EntriesOf(key)) {
@@ -309,7 +326,7 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       s = delete_conv_.Exec();
       if (!s.ok()) return s;
     } else if (const auto* purge = std::get_if<PurgeMessagesOp>(&op.payload)) {
-      s = ApplyPurge(*purge, next_id);
+      s = ApplyPurge(*purge, merged_through, next_id);
       if (!s.ok()) return s;
     } else if (const auto* an = std::get_if<Boxed<AnalyticsOp>>(&op.payload)) {
       s = analytics_->Apply(writer_.get(), **an);

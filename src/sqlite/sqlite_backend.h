@@ -59,6 +59,9 @@ class SqliteBackend final : public StorageBackend {
   // Options::index_merge_rows entries, and reports a failed background
   // checkpoint.
   Status Maintain() override;
+  void SetLogger(std::shared_ptr<spdlog::logger> log) override {
+    log_ = std::move(log);
+  }
   uint64_t LastCommittedLsn() override { return last_lsn_; }
   Status Close() override;
 
@@ -129,7 +132,8 @@ class SqliteBackend final : public StorageBackend {
   // its summary (the reads could no longer count a removed one, and an
   // unpinned system message must not hand its pin to an unmerged one).
   // `last_id`: as SyncOverlay returned it.
-  Status ApplyPurge(const PurgeMessagesOp& op, int64_t last_id);
+  Status ApplyPurge(const PurgeMessagesOp& op, int64_t merged_through,
+                    int64_t last_id);
   Status AcquireReader(std::unique_ptr<Reader>* out);
   void ReleaseReader(std::unique_ptr<Reader> reader);
   Status LoadWith(Reader* r, std::string_view id, int64_t after_seq,
@@ -207,6 +211,14 @@ class SqliteBackend final : public StorageBackend {
   Status FoldAbove(int64_t key, int64_t through);
 
   const Options options_;
+
+  // The store's logger (null until SetLogger; set before the writer thread
+  // starts, used only on it).
+  std::shared_ptr<spdlog::logger> log_;
+  // A conversation's packed index rows did not decode (`why`): rebuilds them
+  // from its messages with id <= merged_through, logged. Writer thread,
+  // inside its transaction.
+  Status RepairIndex(int64_t key, int64_t merged_through, const Status& why);
 
   // Writer thread only.
   std::unique_ptr<Db> writer_;

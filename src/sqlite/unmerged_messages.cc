@@ -8,6 +8,7 @@
 
 #include <absl/container/flat_hash_map.h>
 #include <absl/container/flat_hash_set.h>
+#include <spdlog/logger.h>
 
 #include <algorithm>
 #include <string>
@@ -183,6 +184,10 @@ Status SqliteBackend::CheckDuplicateSeqs(
     if (!dup) {
       int64_t id = 0;
       s = chunks_.Find(key, seq, &id);
+      if (s.IsCorruption()) {
+        s = RepairIndex(key, merged_through, s);
+        if (s.ok()) s = chunks_.Find(key, seq, &id);
+      }
       if (!s.ok()) return s;
       dup = id != 0;
     }
@@ -203,6 +208,17 @@ Status SqliteBackend::CheckDuplicateSeqs(
     }
   }
   return Status::OK();
+}
+
+Status SqliteBackend::RepairIndex(int64_t key, int64_t merged_through,
+                                  const Status& why) {
+  if (log_ != nullptr) {
+    log_->warn(
+        "rebuilding the index rows of conversation key {} from its messages: "
+        "{}",
+        key, why.ToString());
+  }
+  return chunks_.Rebuild(key, merged_through);
 }
 
 void SqliteBackend::ForgetCachedRows() {
@@ -294,7 +310,12 @@ Status SqliteBackend::MergeUnmerged() {
     for (size_t i = 0; s.ok() && i < keys.size();) {
       size_t j = i;
       while (j < keys.size() && keys[j] == keys[i]) ++j;
-      s = chunks_.Add(keys[i], std::span(entries).subspan(i, j - i));
+      const auto part = std::span(entries).subspan(i, j - i);
+      s = chunks_.Add(keys[i], part);
+      if (s.IsCorruption()) {
+        s = RepairIndex(keys[i], merged_through, s);
+        if (s.ok()) s = chunks_.Add(keys[i], part);
+      }
       i = j;
     }
     if (s.ok()) {
