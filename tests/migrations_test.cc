@@ -45,6 +45,23 @@ int64_t QueryInt(Db* db, const std::string& sql) {
   return v;
 }
 
+// A `messages` row as the writer stores it: lsn and created_at_us equal to
+// the id, content "m<id>"; and its entry in message_index (before v12).
+std::string MessageRowSql(int64_t id, int64_t key, int64_t seq, int role,
+                          int64_t tokens_in) {
+  const std::string n = std::to_string(id);
+  return "INSERT INTO messages(id, conv_key, seq, lsn, role, content,"
+         " tokens_in, tokens_out, created_at_us) VALUES (" +
+         n + ", " + std::to_string(key) + ", " + std::to_string(seq) + ", " +
+         n + ", " + std::to_string(role) + ", 'm" + n + "', " +
+         std::to_string(tokens_in) + ", 0, " + n + ");";
+}
+std::string IndexRowSql(int64_t id, int64_t key, int64_t seq) {
+  return "INSERT INTO message_index(conv_key, seq, message_id) VALUES (" +
+         std::to_string(key) + ", " + std::to_string(seq) + ", " +
+         std::to_string(id) + ");";
+}
+
 using MigrationRow = std::tuple<int64_t, std::string, int64_t>;
 
 std::vector<MigrationRow> MigrationRows(Db* db) {
@@ -633,16 +650,8 @@ TEST_CASE("a version-10 file's summaries are not counted twice at v11",
         "UPDATE store_meta SET value = 2 WHERE key = 'merged_through_id';"
         "UPDATE store_meta SET value = 4 WHERE key = 'last_message_id';";
     for (int i = 1; i <= 4; ++i) {
-      const std::string n = std::to_string(i);
-      sql +=
-          "INSERT INTO messages(id, conv_key, seq, lsn, role, content,"
-          " tokens_in, tokens_out, created_at_us) VALUES (" +
-          n + ", 1, " + n + ", " + n + ", 1, 'm" + n + "', 10, 0, " + n + ");";
-      if (i <= 2) {
-        sql +=
-            "INSERT INTO message_index(conv_key, seq, message_id) VALUES (1, " +
-            n + ", " + n + ");";
-      }
+      sql += MessageRowSql(i, 1, i, 1, 10);
+      if (i <= 2) sql += IndexRowSql(i, 1, i);
     }
     REQUIRE(db->Exec(sql).ok());
     Status s = Migrate(db.get(), 11);
@@ -697,18 +706,8 @@ TEST_CASE("a version-11 file's index is packed at v12 and reads the same",
         "UPDATE store_meta SET value = 305 WHERE key = 'last_message_id';";
     // Ids 1-300 and 304-305 are "a"'s, 301-303 "b"'s.
     auto add = [&](int64_t id, int64_t key, int64_t seq, bool index) {
-      const std::string n = std::to_string(id);
-      sql +=
-          "INSERT INTO messages(id, conv_key, seq, lsn, role, content,"
-          " tokens_in, tokens_out, created_at_us) VALUES (" +
-          n + ", " + std::to_string(key) + ", " + std::to_string(seq) + ", " +
-          n + ", " + (key == 2 && seq == 1 ? "0" : "1") + ", 'm" + n +
-          "', 0, 0, " + n + ");";
-      if (index) {
-        sql += "INSERT INTO message_index(conv_key, seq, message_id) VALUES (" +
-               std::to_string(key) + ", " + std::to_string(seq) + ", " + n +
-               ");";
-      }
+      sql += MessageRowSql(id, key, seq, key == 2 && seq == 1 ? 0 : 1, 0);
+      if (index) sql += IndexRowSql(id, key, seq);
     };
     for (int64_t i = 1; i <= merged_a; ++i) add(i, 1, i, true);
     for (int64_t i = 1; i <= 3; ++i) add(300 + i, 2, i, true);
