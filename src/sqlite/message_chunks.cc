@@ -107,6 +107,12 @@ Status MessageChunks::Prepare(Db* db, bool writer) {
   return s;
 }
 
+Status MessageChunks::DecodeRow(const Stmt& st, int64_t key,
+                                std::vector<IndexEntry>* run) {
+  run->clear();
+  return DecodeChunk(key, st.Int(0), st.Int(1), st.BlobView(2), run);
+}
+
 Status MessageChunks::Newest(int64_t key, int64_t after, int64_t before,
                              size_t limit, std::vector<IndexEntry>* out) {
   Status s;
@@ -117,8 +123,7 @@ Status MessageChunks::Newest(int64_t key, int64_t after, int64_t before,
   bool done = false;
   while (!done && desc_.Step(&s)) {
     const int64_t first = desc_.Int(0);
-    run.clear();
-    s = DecodeChunk(key, first, desc_.Int(1), desc_.BlobView(2), &run);
+    s = DecodeRow(desc_, key, &run);
     if (!s.ok()) break;
     for (auto it = run.rbegin(); it != run.rend(); ++it) {
       if (it->seq >= before) continue;
@@ -140,8 +145,7 @@ Status MessageChunks::UpTo(int64_t key, int64_t up_to,
   asc_.Bind(2, up_to);
   std::vector<IndexEntry> run;
   while (asc_.Step(&s)) {
-    run.clear();
-    s = DecodeChunk(key, asc_.Int(0), asc_.Int(1), asc_.BlobView(2), &run);
+    s = DecodeRow(asc_, key, &run);
     if (!s.ok()) break;
     for (const IndexEntry& e : run) {
       if (e.seq <= up_to) out->push_back(e);
@@ -160,7 +164,7 @@ Status MessageChunks::LastRunBelow(int64_t key, int64_t before, int64_t* first,
   desc_.Bind(2, before);
   if (desc_.Step(&s)) {
     *first = desc_.Int(0);
-    s = DecodeChunk(key, *first, desc_.Int(1), desc_.BlobView(2), run);
+    s = DecodeRow(desc_, key, run);
   }
   desc_.Reset();
   return s;
@@ -231,24 +235,20 @@ Status MessageChunks::Add(int64_t key, std::span<const IndexEntry> entries) {
   // Rare: a seq at or below an indexed one (another process appended to
   // the same conversation in between). The rows from the newest back to
   // the first that lies wholly below `low` are merged with the entries.
-  std::vector<std::vector<IndexEntry>> runs;  // newest first
+  std::vector<IndexEntry> old;  // collected newest first, then reversed
   std::vector<int64_t> firsts;
+  std::vector<IndexEntry> run;
   desc_.Bind(1, key);
   desc_.Bind(2, kNoBound);
   while (desc_.Step(&s)) {
-    const int64_t first = desc_.Int(0);
-    std::vector<IndexEntry> run;
-    s = DecodeChunk(key, first, desc_.Int(1), desc_.BlobView(2), &run);
+    s = DecodeRow(desc_, key, &run);
     if (!s.ok() || run.back().seq < low) break;
-    firsts.push_back(first);
-    runs.push_back(std::move(run));
+    firsts.push_back(desc_.Int(0));
+    old.insert(old.end(), run.rbegin(), run.rend());
   }
   desc_.Reset();
   if (!s.ok()) return s;
-  std::vector<IndexEntry> old;
-  for (auto r = runs.rbegin(); r != runs.rend(); ++r) {
-    old.insert(old.end(), r->begin(), r->end());
-  }
+  std::reverse(old.begin(), old.end());
   std::vector<IndexEntry> all;
   all.reserve(old.size() + entries.size());
   auto by_seq = [](const IndexEntry& a, const IndexEntry& b) {

@@ -40,8 +40,10 @@ struct IndexEntry {
   int64_t id = 0;
 };
 
-// Pairs per row. About 4 bytes a pair when 10,000 conversations interleave;
-// a cold History of the newest 20 reads one or two rows.
+// Pairs per row at most. A merge writes one row per conversation it
+// touches, so with 10,000 interleaved conversations rows hold about 7 pairs
+// of about 4 bytes each (docs/benchmarks.md, "The packed index, built"),
+// and a cold History of the newest 20 reads three or four rows.
 inline constexpr size_t kMaxChunkEntries = 128;
 
 // A run's bytes: per pair, varint(seq - previous seq) (the first against
@@ -88,6 +90,10 @@ class MessageChunks {
   void Forget() { top_.clear(); }
 
  private:
+  // Decodes the row `st` is on (columns first_seq, n, entries) into *run,
+  // replacing its contents.
+  static Status DecodeRow(const Stmt& st, int64_t key,
+                          std::vector<IndexEntry>* run);
   // Reads the newest row with first_seq < before into *run (empty if
   // none); *first is its first_seq.
   Status LastRunBelow(int64_t key, int64_t before, int64_t* first,

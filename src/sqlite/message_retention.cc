@@ -269,13 +269,17 @@ Status SqliteBackend::ApplyPurge(const PurgeMessagesOp& op,
   // A merged row leaves the index; an unmerged row's overlay entry stays
   // until the next merge, which does not index it (it matches no row from
   // now on: ids are never reused).
-  for (auto& [key, seqs] : removed) {
+  for (const auto& entry : removed) {
+    const int64_t key = entry.first;
+    const std::vector<int64_t>& seqs = entry.second;
     count_purged_.Bind(1, static_cast<int64_t>(seqs.size()));
     count_purged_.Bind(2, key);
     Status s = count_purged_.Exec();
-    if (s.ok()) s = chunks_.Remove(key, std::move(seqs));
-    // Its messages are deleted by now, so the rebuilt rows leave them out.
-    if (s.IsCorruption()) s = RepairIndex(key, merged_through, s);
+    // Its messages are deleted by now, so rows rebuilt leave them out.
+    if (s.ok()) {
+      s = Mended(key, merged_through,
+                 [&] { return chunks_.Remove(key, seqs); });
+    }
     if (!s.ok()) return s;
   }
   return Status::OK();

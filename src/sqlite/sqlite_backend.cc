@@ -2,8 +2,6 @@
 
 #include "sqlite/sqlite_backend.h"
 
-#include <spdlog/logger.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -293,22 +291,10 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       // next merge, matching no row once this commits).
       std::vector<int64_t> ids;
       std::vector<IndexEntry> merged;
-      s = chunks_.UpTo(key, std::numeric_limits<int64_t>::max(), &merged);
-      if (s.IsCorruption()) {
-        // Rows that do not decode cannot say which messages are the
-        // conversation's: find them by conv_key (a full scan, rare).
-        if (log_ != nullptr) {
-          log_->warn("deleting conversation key {} by a scan: {}", key,
-                     s.ToString());
-        }
-        Stmt scan;
-        s = writer_->Prepare("DELETE FROM messages WHERE conv_key = ?1", &scan);
-        if (s.ok()) {
-          scan.Bind(1, key);
-          s = scan.Exec();
-        }
+      s = Mended(key, merged_through, [&] {
         merged.clear();
-      }
+        return chunks_.UpTo(key, std::numeric_limits<int64_t>::max(), &merged);
+      });
       if (!s.ok()) return s;
       for (const IndexEntry& e : merged) ids.push_back(e.id);
       for (const OverlayEntry& e : overlay_.EntriesOf(key)) {

@@ -24,6 +24,7 @@
 #include <absl/base/thread_annotations.h>
 #include <absl/container/flat_hash_map.h>
 #include <absl/container/flat_hash_set.h>
+#include <absl/functional/function_ref.h>
 
 #include <atomic>
 #include <functional>
@@ -215,10 +216,12 @@ class SqliteBackend final : public StorageBackend {
   // The store's logger (null until SetLogger; set before the writer thread
   // starts, used only on it).
   std::shared_ptr<spdlog::logger> log_;
-  // A conversation's packed index rows did not decode (`why`): rebuilds them
-  // from its messages with id <= merged_through, logged. Writer thread,
-  // inside its transaction.
-  Status RepairIndex(int64_t key, int64_t merged_through, const Status& why);
+  // Runs `op`, a use of chunks_ for conversation `key`. If that finds the
+  // conversation's packed rows damaged (Corruption), rebuilds them from its
+  // messages with id <= merged_through (MessageChunks::Rebuild, logged) and
+  // runs `op` again. Writer thread, inside its transaction.
+  Status Mended(int64_t key, int64_t merged_through,
+                absl::FunctionRef<Status()> op);
 
   // Writer thread only.
   std::unique_ptr<Db> writer_;

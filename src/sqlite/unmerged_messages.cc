@@ -183,11 +183,8 @@ Status SqliteBackend::CheckDuplicateSeqs(
     Status s;
     if (!dup) {
       int64_t id = 0;
-      s = chunks_.Find(key, seq, &id);
-      if (s.IsCorruption()) {
-        s = RepairIndex(key, merged_through, s);
-        if (s.ok()) s = chunks_.Find(key, seq, &id);
-      }
+      s = Mended(key, merged_through,
+                 [&] { return chunks_.Find(key, seq, &id); });
       if (!s.ok()) return s;
       dup = id != 0;
     }
@@ -210,15 +207,18 @@ Status SqliteBackend::CheckDuplicateSeqs(
   return Status::OK();
 }
 
-Status SqliteBackend::RepairIndex(int64_t key, int64_t merged_through,
-                                  const Status& why) {
+Status SqliteBackend::Mended(int64_t key, int64_t merged_through,
+                             absl::FunctionRef<Status()> op) {
+  Status s = op();
+  if (!s.IsCorruption()) return s;
   if (log_ != nullptr) {
     log_->warn(
         "rebuilding the index rows of conversation key {} from its messages: "
         "{}",
-        key, why.ToString());
+        key, s.ToString());
   }
-  return chunks_.Rebuild(key, merged_through);
+  s = chunks_.Rebuild(key, merged_through);
+  return s.ok() ? op() : s;
 }
 
 void SqliteBackend::ForgetCachedRows() {
@@ -311,11 +311,8 @@ Status SqliteBackend::MergeUnmerged() {
       size_t j = i;
       while (j < keys.size() && keys[j] == keys[i]) ++j;
       const auto part = std::span(entries).subspan(i, j - i);
-      s = chunks_.Add(keys[i], part);
-      if (s.IsCorruption()) {
-        s = RepairIndex(keys[i], merged_through, s);
-        if (s.ok()) s = chunks_.Add(keys[i], part);
-      }
+      s = Mended(keys[i], merged_through,
+                 [&] { return chunks_.Add(keys[i], part); });
       i = j;
     }
     if (s.ok()) {
