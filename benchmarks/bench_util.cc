@@ -141,9 +141,9 @@ fs::path CopyStoreFixture(int64_t rows, const fs::path& dir) {
     {
       auto store = MustOpen(o);
       // Interleaved over the conversations, as BM_Store_AppendDurable
-      // appends: the file is laid out as one grown by that workload
-      // (message_chunks then holds about one row per conversation per
-      // merge, not full rows of 128).
+      // appends: the file is laid out as one grown by that workload (each
+      // merge rewrites every conversation's tail in message_tails and moves
+      // the tails that fill to message_chunks, in merge order).
       const int64_t per_conv = rows / kConversations;
       for (int64_t i = 0; i < per_conv; ++i) {
         for (int64_t c = 0; c < kConversations; ++c) {

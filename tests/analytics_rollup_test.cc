@@ -245,12 +245,14 @@ TEST_CASE("the v8 migration backfills rollups from existing turns",
     REQUIRE(store->Close().ok());
   }
   // Make the file what v7 left: no rollups table, version 7 (and what v9
-  // to v12 changed later undone, so that they can run again: the recent
+  // to v13 changed later undone, so that they can run again: the recent
   // index table, no message id watermarks, activity indexed by last_at_us,
-  // no summarized_through_id, message_index instead of message_chunks;
+  // no summarized_through_id, message_index instead of message_chunks
+  // and message_tails;
   // this file has no messages).
   RawExec(o.path,
           "DROP TABLE message_chunks;"
+          "DROP TABLE message_tails;"
           "CREATE TABLE message_index (conv_key INTEGER NOT NULL,"
           " seq INTEGER NOT NULL, message_id INTEGER NOT NULL,"
           " PRIMARY KEY (conv_key, seq)) WITHOUT ROWID;"

@@ -8,6 +8,7 @@
 
 #include "sqlite/message_chunks.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <limits>
@@ -58,6 +59,7 @@ struct Fixture {
     RequireOk(chunks.Prepare(db.get(), /*writer=*/true));
     RequireOk(db->Exec("BEGIN"));
   }
+  // message_chunks rows of the conversation.
   int64_t Rows(int64_t key) {
     int64_t n = -1;
     RequireOk(
@@ -66,24 +68,39 @@ struct Fixture {
                      &n));
     return n;
   }
+  // Pairs in the conversation's tail (0: none).
+  int64_t TailSize(int64_t key) {
+    int64_t n = -1;
+    RequireOk(db->QueryInt(
+        "SELECT coalesce(sum(n), 0) FROM message_tails WHERE conv_key = " +
+            std::to_string(key),
+        &n));
+    return n;
+  }
   std::vector<IndexEntry> All(int64_t key) {
     std::vector<IndexEntry> v;
     RequireOk(chunks.UpTo(key, kMax, &v));
     return v;
   }
-  // Rows of at most kMaxChunkEntries pairs, each above the one before.
+  // Rows of at most kMaxChunkEntries pairs, each above the one before,
+  // and a tail of fewer than RunLength(key) above them all.
   void CheckRows(int64_t key) {
     Stmt st;
     RequireOk(db->Prepare(
-        "SELECT first_seq, n, entries FROM message_chunks WHERE conv_key = " +
-            std::to_string(key) + " ORDER BY first_seq",
+        "SELECT first_seq, n, entries, 0 FROM message_chunks WHERE conv_key "
+        "= " +
+            std::to_string(key) +
+            " UNION ALL SELECT first_seq, n, entries, 1 FROM message_tails"
+            " WHERE conv_key = " +
+            std::to_string(key) + " ORDER BY 4, 1",
         &st));
     Status s;
     int64_t last = 0;
     while (st.Step(&s)) {
       std::vector<IndexEntry> run;
       RequireOk(DecodeChunk(key, st.Int(0), st.Int(1), st.BlobView(2), &run));
-      CHECK(run.size() <= kMaxChunkEntries);
+      CHECK(run.size() <=
+            (st.Int(3) == 1 ? RunLength(key) - 1 : kMaxChunkEntries));
       CHECK(run.front().seq > last);
       last = run.back().seq;
     }
@@ -151,48 +168,92 @@ TEST_CASE("damaged runs are refused with Corruption", "[message_chunks]") {
             .IsCorruption());
 }
 
-TEST_CASE("Add in seq order writes rows of at most kMaxChunkEntries",
+TEST_CASE("RunLength spreads conversations over 64 to 127 pairs",
+          "[message_chunks]") {
+  CHECK(RunLength(0) == 64);
+  CHECK(RunLength(1) == 65);
+  CHECK(RunLength(63) == 127);
+  CHECK(RunLength(64) == 64);
+  CHECK(RunLength(-1) == 127);  // never a key, but no overflow
+}
+
+TEST_CASE("Add in seq order fills the tail and moves full runs to rows",
           "[message_chunks]") {
   Fixture f;
-  const auto first = Run(1, 300);
-  RequireOk(f.chunks.Add(7, first));
-  CHECK(f.Rows(7) == 3);  // 128 + 128 + 44
-  RequireOk(f.chunks.Add(7, Run(301, 305)));
+  const int64_t L = static_cast<int64_t>(RunLength(7));
+  RequireOk(f.chunks.Add(7, Run(1, 2 * L + 44)));
+  CHECK(f.Rows(7) == 2);
+  CHECK(f.TailSize(7) == 44);
+  RequireOk(f.chunks.Add(7, Run(2 * L + 45, 2 * L + 49)));
+  CHECK(f.Rows(7) == 2);
+  CHECK(f.TailSize(7) == 49);
+  CHECK(Seqs(f.All(7)) == Seqs(Run(1, 2 * L + 49)));
+  f.CheckRows(7);
+  // The tail fills: a full run moves to message_chunks, the rest stays.
+  RequireOk(f.chunks.Add(7, Run(2 * L + 50, 3 * L + 16)));
+  CHECK(f.Rows(7) == 3);
+  CHECK(f.TailSize(7) == 16);
+  // Exactly full: no tail is left.
+  RequireOk(f.chunks.Add(7, Run(3 * L + 17, 4 * L)));
   CHECK(f.Rows(7) == 4);
-  CHECK(Seqs(f.All(7)) == Seqs(Run(1, 305)));
+  CHECK(f.TailSize(7) == 0);
+  RequireOk(f.chunks.Add(7, Run(4 * L + 1, 4 * L + 1)));
+  CHECK(f.TailSize(7) == 1);
+  f.CheckRows(7);
+  CHECK(Seqs(f.All(7)) == Seqs(Run(1, 4 * L + 1)));
   CHECK(f.All(8).empty());
   f.CheckFindable(7);
   int64_t id = -1;
-  RequireOk(f.chunks.Find(7, 306, &id));
+  RequireOk(f.chunks.Find(7, 4 * L + 2, &id));
   CHECK(id == 0);
   RequireOk(f.chunks.Find(7, 0, &id));
   CHECK(id == 0);
   RequireOk(f.chunks.Find(7, kMax, &id));
   CHECK(id == 0);
+  // Removing the tail's only pair leaves no tail; the next Add starts one
+  // above the newest row.
+  const std::vector<int64_t> gone = {2 * L + 50, 3 * L + 17, 4 * L, 4 * L + 1};
+  RequireOk(f.chunks.Remove(7, gone));
+  CHECK(f.TailSize(7) == 0);
+  RequireOk(f.chunks.Add(7, Run(4 * L + 2, 4 * L + 2)));
+  std::vector<IndexEntry> want = Run(1, 4 * L + 2);
+  std::erase_if(want, [&](const IndexEntry& e) {
+    return std::find(gone.begin(), gone.end(), e.seq) != gone.end();
+  });
+  CHECK(Seqs(f.All(7)) == Seqs(want));
+  CHECK(f.Rows(7) == 4);
+  CHECK(f.TailSize(7) == 1);
+  f.CheckRows(7);
 }
 
 TEST_CASE("Newest reads backwards within bounds and stops at the limit",
           "[message_chunks]") {
   Fixture f;
-  RequireOk(f.chunks.Add(1, Run(1, 300)));
+  const int64_t L = static_cast<int64_t>(RunLength(1));
+  RequireOk(f.chunks.Add(1, Run(1, 300)));  // rows at 1, L+1, ..., a tail
   std::vector<IndexEntry> v;
   RequireOk(f.chunks.Newest(1, 0, kMax, 20, &v));
   CHECK(Seqs(v).front() == 300);
   CHECK(Seqs(v).back() == 281);
   CHECK(v.size() == 20);
   CHECK(v[0].id == 1000 + 300 * 7);
-  // Across row boundaries (rows start at 1, 129, 257).
+  // Across row boundaries.
   v.clear();
   RequireOk(f.chunks.Newest(1, 100, 260, 0, &v));
   REQUIRE(v.size() == 159);
   CHECK(v.front().seq == 259);
   CHECK(v.back().seq == 101);
   v.clear();
-  RequireOk(f.chunks.Newest(1, 128, 129, 0, &v));
+  RequireOk(f.chunks.Newest(1, L, L + 1, 0, &v));
   CHECK(v.empty());
   v.clear();
-  RequireOk(f.chunks.Newest(1, 127, 130, 5, &v));
-  CHECK(Seqs(v) == std::vector<int64_t>{129, 128});
+  RequireOk(f.chunks.Newest(1, L - 1, L + 2, 5, &v));
+  CHECK(Seqs(v) == std::vector<int64_t>{L + 1, L});
+  // Across the boundary between the rows and the tail.
+  const int64_t tail = 300 / L * L + 1;
+  v.clear();
+  RequireOk(f.chunks.Newest(1, tail - 3, tail + 2, 0, &v));
+  CHECK(Seqs(v) == std::vector<int64_t>{tail + 1, tail, tail - 1, tail - 2});
   // UpTo: oldest first.
   v.clear();
   RequireOk(f.chunks.UpTo(1, 130, &v));
@@ -238,11 +299,16 @@ TEST_CASE("Add into the middle of full rows rewrites them in order",
   for (const IndexEntry& e : Run(1, 400)) {
     if (e.seq != 150 && e.seq != 390) gappy.push_back(e);
   }
-  RequireOk(f.chunks.Add(5, gappy));
-  CHECK(f.Rows(5) == 4);
+  REQUIRE(RunLength(5) == 69);
+  RequireOk(f.chunks.Add(5, gappy));  // 398 pairs: 5 rows of 69, 53 more
+  CHECK(f.Rows(5) == 5);
+  CHECK(f.TailSize(5) == 53);
   RequireOk(f.chunks.Add(5, std::vector<IndexEntry>{{150, 1000 + 150 * 7},
                                                     {390, 1000 + 390 * 7}}));
   CHECK(Seqs(f.All(5)) == Seqs(Run(1, 400)));
+  // Rows 1-69 and 70-138 are kept; from 139 on all is written again.
+  CHECK(f.Rows(5) == 5);
+  CHECK(f.TailSize(5) == 55);
   f.CheckRows(5);
   f.CheckFindable(5);
   std::vector<IndexEntry> v;
@@ -278,18 +344,21 @@ TEST_CASE("Rebuild replaces damaged rows with the merged messages' pairs",
 
 TEST_CASE("Remove rewrites only the rows that lose pairs", "[message_chunks]") {
   Fixture f;
+  REQUIRE(RunLength(2) == 66);
+  // Rows 1-66, 67-132, 133-198, 199-264, and a tail 265-300.
   RequireOk(f.chunks.Add(2, Run(1, 300)));
   // The first and last of a row, one in the middle of another, an absent
-  // seq, a duplicate, and a whole row's worth at the end.
-  std::vector<int64_t> gone = {1, 128, 200, 200, 999};
+  // seq, a duplicate, and the whole tail with part of the row below it.
+  std::vector<int64_t> gone = {1, 132, 200, 200, 999};
   for (int64_t s = 257; s <= 300; ++s) gone.push_back(s);
   RequireOk(f.chunks.Remove(2, gone));
   std::vector<int64_t> want;
   for (int64_t s = 2; s <= 256; ++s) {
-    if (s != 128 && s != 200) want.push_back(s);
+    if (s != 132 && s != 200) want.push_back(s);
   }
   CHECK(Seqs(f.All(2)) == want);
-  CHECK(f.Rows(2) == 2);  // the last row went entirely
+  CHECK(f.Rows(2) == 4);
+  CHECK(f.TailSize(2) == 0);  // the tail went entirely
   f.CheckFindable(2);
   int64_t id = -1;
   RequireOk(f.chunks.Find(2, 200, &id));
@@ -298,32 +367,53 @@ TEST_CASE("Remove rewrites only the rows that lose pairs", "[message_chunks]") {
   RequireOk(f.chunks.Add(2, Run(301, 302)));
   CHECK(f.All(2).back().seq == 302);
   f.CheckRows(2);
-  // A seq between two rows, and one below them all, touch nothing.
-  RequireOk(f.chunks.Add(8, Run(1, 10)));
-  RequireOk(f.chunks.Add(8, Run(20, 29)));
-  RequireOk(f.chunks.Remove(8, {0, 15}));
-  CHECK(f.Rows(8) == 2);
-  CHECK(f.All(8).size() == 20);
+  // A seq between two rows, one below them all and one between the rows
+  // and the tail touch nothing.
+  REQUIRE(RunLength(8) == 72);
+  RequireOk(f.chunks.Add(8, Run(1, 128)));    // rows 1-72, tail 73-128
+  RequireOk(f.chunks.Add(8, Run(200, 327)));  // rows to 287, tail 288-327
+  RequireOk(f.chunks.Add(8, Run(400, 410)));
+  CHECK(f.Rows(8) == 3);
+  CHECK(f.TailSize(8) == 51);
+  RequireOk(f.chunks.Remove(8, {0, 150, 350}));
+  CHECK(f.Rows(8) == 3);
+  CHECK(f.TailSize(8) == 51);
+  CHECK(f.All(8).size() == 267);
+  // Seqs in a row and in the tail at once.
+  RequireOk(f.chunks.Remove(8, {128, 400, 410}));
+  CHECK(f.All(8).size() == 264);
+  CHECK(f.TailSize(8) == 49);
+  f.CheckRows(8);
+  f.CheckFindable(8);
   RequireOk(f.chunks.RemoveAll(2));
   CHECK(f.Rows(2) == 0);
+  CHECK(f.TailSize(2) == 0);
   RequireOk(f.chunks.Remove(2, {5}));  // nothing left: ignored
   CHECK(f.Rows(2) == 0);
 }
 
 TEST_CASE("a damaged row is refused by every read", "[message_chunks]") {
   Fixture f;
-  RequireOk(f.chunks.Add(4, Run(1, 10)));
-  RequireOk(f.db->Exec(
-      "UPDATE message_chunks SET entries = x'00ff' WHERE conv_key = 4"));
+  const std::string table =
+      GENERATE(std::string("message_chunks"), std::string("message_tails"));
+  INFO(table);
+  RequireOk(f.chunks.Add(4, Run(1, 130)));  // a row of 68, a tail of 62
+  RequireOk(f.db->Exec("UPDATE " + table +
+                       " SET entries = x'00ff' WHERE conv_key = 4"));
   std::vector<IndexEntry> v;
   CHECK(f.chunks.Newest(4, 0, kMax, 0, &v).IsCorruption());
   CHECK(f.chunks.UpTo(4, kMax, &v).IsCorruption());
+  const int64_t in_damaged = table == "message_tails" ? 129 : 3;
   int64_t id = 0;
-  CHECK(f.chunks.Find(4, 3, &id).IsCorruption());
-  CHECK(f.chunks.Remove(4, {3}).IsCorruption());
-  MessageChunks fresh;
-  RequireOk(fresh.Prepare(f.db.get(), /*writer=*/true));
-  CHECK(fresh.Add(4, Run(11, 12)).IsCorruption());
+  CHECK(f.chunks.Find(4, in_damaged, &id).IsCorruption());
+  CHECK(f.chunks.Remove(4, {in_damaged}).IsCorruption());
+  // An Add reads the tail, and the rows only when it lands below the tail.
+  CHECK(f.chunks.Add(4, Run(100, 100)).IsCorruption());
+  if (table == "message_tails") {
+    CHECK(f.chunks.Add(4, Run(131, 132)).IsCorruption());
+  } else {
+    RequireOk(f.chunks.Add(4, Run(131, 132)));
+  }
 }
 
 }  // namespace

@@ -30,7 +30,12 @@ constexpr const char* kUnmergedCount =
     "SELECT count(*) FROM messages WHERE id > (SELECT value FROM store_meta"
     " WHERE key = 'merged_through_id')";
 constexpr const char* kMergedCount =
-    "SELECT coalesce(sum(n), 0) FROM message_chunks";
+    "SELECT (SELECT coalesce(sum(n), 0) FROM message_chunks) +"
+    " (SELECT coalesce(sum(n), 0) FROM message_tails)";
+// Every run of the merged index: its rows and the tails.
+constexpr const char* kRuns =
+    "WITH runs AS (SELECT conv_key, first_seq, n FROM message_chunks"
+    " UNION ALL SELECT conv_key, first_seq, n FROM message_tails) ";
 
 Options MergeEvery(const TempDir& dir, size_t rows) {
   Options o = BackendOptions(dir);
@@ -115,8 +120,9 @@ TEST_CASE("a delete removes both parts of the index", "[message_index]") {
   const std::string k = std::to_string(key);
   CHECK(RawInt(o.path, "SELECT count(*) FROM messages WHERE conv_key=" + k) ==
         0);
-  CHECK(RawInt(o.path,
-               "SELECT count(*) FROM message_chunks WHERE conv_key=" + k) == 0);
+  CHECK(RawInt(o.path, std::string(kRuns) +
+                           "SELECT count(*) FROM runs WHERE conv_key=" + k) ==
+        0);
   CHECK(RawInt(o.path, "SELECT count(*) FROM messages WHERE conv_key=" + k +
                            " AND id > (" + kWatermark + ")") == 0);
   CheckWhole(b.get(), "b", n["b"]);
@@ -127,18 +133,19 @@ TEST_CASE("a delete removes both parts of the index", "[message_index]") {
   CHECK(IntegrityCheck(o.path) == "ok");
 }
 
-// Makes conversation `conv`'s packed index rows undecodable behind the
-// backend's back.
+// Makes conversation `conv`'s packed index rows (in message_chunks and
+// message_tails) undecodable behind the backend's back.
 void DamageIndexRows(const std::string& path, const std::string& conv) {
   const std::string key =
       "(SELECT conv_key FROM conversations WHERE conversation_id = '" + conv +
       "')";
-  REQUIRE(RawInt(path, "SELECT count(*) FROM message_chunks WHERE conv_key = " +
-                           key) > 0);
-  test::RawExec(path,
-                "UPDATE message_chunks SET entries = x'0080'"
-                " WHERE conv_key = " +
-                    key);
+  REQUIRE(RawInt(path,
+                 std::string(kRuns) +
+                     "SELECT count(*) FROM runs WHERE conv_key = " + key) > 0);
+  for (const char* table : {"message_chunks", "message_tails"}) {
+    test::RawExec(path, std::string("UPDATE ") + table +
+                            " SET entries = x'0080' WHERE conv_key = " + key);
+  }
 }
 
 TEST_CASE("a damaged index row fails the read and is rebuilt by the next write",
@@ -155,11 +162,7 @@ TEST_CASE("a damaged index row fails the read and is rebuilt by the next write",
   CHECK(s.IsCorruption());
   // The other conversation reads as before.
   CheckWhole(b.get(), "b", n["b"]);
-  // The merge that next indexes "a" rebuilds its rows from `messages`
-  // (the writer's cached top says nothing about damage: reopen to drop it,
-  // so the merge's first look at the rows is the one that fails).
-  REQUIRE(b->Close().ok());
-  b = OpenBackend(o);
+  // The merge that next indexes "a" rebuilds its rows from `messages`.
   n = Fill(b.get(), &bb, {"a"}, 2, 4, n);
   CheckWhole(b.get(), "a", n["a"]);
   CheckWhole(b.get(), "b", n["b"]);
@@ -199,12 +202,11 @@ TEST_CASE("a delete or purge through a damaged index row loses nothing else",
   CHECK(IntegrityCheck(o.path) == "ok");
 }
 
-TEST_CASE("another writer's merge below our cached top keeps rows apart",
+TEST_CASE("another writer's merge below our last seq keeps runs apart",
           "[message_index]") {
   // Two backends on one file stand for two processes. "two" indexes seqs 4
-  // and 6 of "x" (one row); "one", which cached 3 as x's highest indexed
-  // seq, then appends 5. Its merge must rewrite that row, not add a row
-  // [5] overlapping it.
+  // and 6 of "x"; "one", which indexed up to 3, then appends 5. Its merge
+  // must rewrite the run holding 4 and 6, not add a run [5] overlapping it.
   TempDir dir;
   Options o = MergeEvery(dir, 1);
   auto one = OpenBackend(o);
@@ -225,12 +227,13 @@ TEST_CASE("another writer's merge below our cached top keeps rows apart",
   RequireCommit(&bb1, one.get());
   RequireMaintain(one.get());
   CHECK(RawInt(o.path, kUnmergedCount) == 0);
-  // No two rows overlap: each row starts above the previous row's last
-  // seq, which the next row's first_seq bounds from below.
-  CHECK(RawInt(o.path,
-               "SELECT count(*) FROM message_chunks a JOIN message_chunks b"
-               " ON a.conv_key = b.conv_key AND b.first_seq > a.first_seq"
-               " AND b.first_seq <= a.first_seq + a.n - 1") == 0);
+  // No two runs overlap: each starts above the previous one's last seq,
+  // which the next one's first_seq bounds from below.
+  CHECK(RawInt(o.path, std::string(kRuns) +
+                           "SELECT count(*) FROM runs a JOIN runs b"
+                           " ON a.conv_key = b.conv_key"
+                           " AND b.first_seq > a.first_seq"
+                           " AND b.first_seq <= a.first_seq + a.n - 1") == 0);
   for (StorageBackend* b : {one.get(), two.get()}) {
     CheckWhole(b, "x", 6);
     CHECK(Seqs(Load(b, "x", 2).messages) == std::vector<int64_t>{5, 6});

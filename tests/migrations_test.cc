@@ -684,8 +684,9 @@ TEST_CASE("a version-10 file's summaries are not counted twice at v11",
   }
 }
 
-TEST_CASE("a version-11 file's index is packed at v12 and reads the same",
-          "[migrations]") {
+TEST_CASE(
+    "a version-11 file's index is packed at v12, kept at v13, reads the same",
+    "[migrations]") {
   TempDir dir;
   const std::string path = dir.File("v11.db");
   // "a": 300 merged messages (three packed rows) and 2 unmerged; "b": 3
@@ -741,8 +742,16 @@ TEST_CASE("a version-11 file's index is packed at v12 and reads the same",
     CHECK((*b)[0]->content == "m301");
     CHECK((*b)[2]->content == "m303");
   };
+  // Version 13 adds message_tails and keeps v12's rows as they are.
+  {
+    auto db = OpenDb(path);
+    REQUIRE(Migrate(db.get(), 13).ok());
+    CHECK(QueryInt(db.get(), "SELECT count(*) FROM message_tails") == 0);
+    CHECK(QueryInt(db.get(), "SELECT sum(n) FROM message_chunks") == 303);
+  }
   // Read cold (each store opens with an empty cache), then again after an
-  // append and a merge that packs on top of the migrated rows.
+  // append and a merge that packs on top of the migrated rows: "a"'s
+  // unmerged 301-302 and the new 303 start its tail.
   Options o = QuietOptions(path);
   o.index_merge_rows = 1;
   for (int round = 0; round < 2; ++round) {
@@ -758,7 +767,12 @@ TEST_CASE("a version-11 file's index is packed at v12 and reads the same",
     REQUIRE(store->Close().ok());
   }
   auto db = OpenDb(path);
-  CHECK(QueryInt(db.get(), "SELECT sum(n) FROM message_chunks") == 306);
+  CHECK(QueryInt(db.get(), "SELECT sum(n) FROM message_chunks") == 303);
+  CHECK(QueryInt(db.get(),
+                 "SELECT first_seq FROM message_tails WHERE conv_key = 1") ==
+        301);
+  CHECK(QueryInt(db.get(), "SELECT n FROM message_tails WHERE conv_key = 1") ==
+        3);
 }
 }  // namespace
 }  // namespace convstore::internal

@@ -31,6 +31,26 @@ Status Duplicate(int64_t conv_key, int64_t seq) {
       ") is already indexed");
 }
 
+Status PrepareChunkInsert(Db* db, Stmt* st) {
+  return db->Prepare(
+      "INSERT INTO message_chunks(conv_key, first_seq, n, entries)"
+      " VALUES (?1, ?2, ?3, ?4)",
+      st);
+}
+
+// Runs `st`, an insert of (conv_key, first_seq, n, entries), for one run;
+// *buf is scratch.
+Status InsertRun(Stmt* st, int64_t key, std::span<const IndexEntry> run,
+                 std::string* buf) {
+  buf->clear();
+  EncodeChunk(run, buf);
+  st->Bind(1, key);
+  st->Bind(2, run.front().seq);
+  st->Bind(3, static_cast<int64_t>(run.size()));
+  st->BindBlob(4, *buf);
+  return st->Exec();
+}
+
 }  // namespace
 
 void EncodeChunk(std::span<const IndexEntry> entries, std::string* out) {
@@ -88,13 +108,13 @@ Status MessageChunks::Prepare(Db* db, bool writer) {
         std::string(kColumns) + " AND first_seq <= ?2 ORDER BY first_seq",
         &asc_);
   }
-  if (!writer) return s;
   if (s.ok()) {
     s = db->Prepare(
-        "INSERT INTO message_chunks(conv_key, first_seq, n, entries)"
-        " VALUES (?1, ?2, ?3, ?4)",
-        &insert_);
+        "SELECT first_seq, n, entries FROM message_tails WHERE conv_key = ?1",
+        &tail_get_);
   }
+  if (!writer) return s;
+  if (s.ok()) s = PrepareChunkInsert(db, &insert_);
   if (s.ok()) {
     s = db->Prepare(
         "DELETE FROM message_chunks WHERE conv_key = ?1 AND first_seq = ?2",
@@ -103,6 +123,16 @@ Status MessageChunks::Prepare(Db* db, bool writer) {
   if (s.ok()) {
     s = db->Prepare("DELETE FROM message_chunks WHERE conv_key = ?1",
                     &erase_all_);
+  }
+  if (s.ok()) {
+    s = db->Prepare(
+        "INSERT OR REPLACE INTO message_tails(conv_key, first_seq, n, entries)"
+        " VALUES (?1, ?2, ?3, ?4)",
+        &tail_put_);
+  }
+  if (s.ok()) {
+    s = db->Prepare("DELETE FROM message_tails WHERE conv_key = ?1",
+                    &tail_erase_);
   }
   return s;
 }
@@ -113,26 +143,47 @@ Status MessageChunks::DecodeRow(const Stmt& st, int64_t key,
   return DecodeChunk(key, st.Int(0), st.Int(1), st.BlobView(2), run);
 }
 
+Status MessageChunks::Tail(int64_t key, int64_t* first,
+                           std::vector<IndexEntry>* run) {
+  Status s;
+  run->clear();
+  *first = kNoBound;
+  tail_get_.Bind(1, key);
+  if (tail_get_.Step(&s)) {
+    *first = tail_get_.Int(0);
+    s = DecodeRow(tail_get_, key, run);
+  }
+  tail_get_.Reset();
+  return s;
+}
+
 Status MessageChunks::Newest(int64_t key, int64_t after, int64_t before,
                              size_t limit, std::vector<IndexEntry>* out) {
-  Status s;
   const size_t start = out->size();
-  std::vector<IndexEntry> run;
-  desc_.Bind(1, key);
-  desc_.Bind(2, before);
-  bool done = false;
-  while (!done && desc_.Step(&s)) {
-    const int64_t first = desc_.Int(0);
-    s = DecodeRow(desc_, key, &run);
-    if (!s.ok()) break;
+  // Takes the run's entries in (after, before), newest first; true once
+  // no older run can add any.
+  auto take = [&](int64_t first, const std::vector<IndexEntry>& run) {
     for (auto it = run.rbegin(); it != run.rend(); ++it) {
       if (it->seq >= before) continue;
       if (it->seq <= after) break;
       out->push_back(*it);
       if (limit > 0 && out->size() - start >= limit) break;
     }
-    // Older rows hold only seqs below `first`.
-    done = first <= after || (limit > 0 && out->size() - start >= limit);
+    // Older runs hold only seqs below `first`.
+    return first <= after || (limit > 0 && out->size() - start >= limit);
+  };
+  int64_t first = 0;
+  std::vector<IndexEntry> run;
+  Status s = Tail(key, &first, &run);
+  if (!s.ok() || (!run.empty() && take(first, run))) return s;
+  desc_.Bind(1, key);
+  desc_.Bind(2, before);
+  bool done = false;
+  while (!done && desc_.Step(&s)) {
+    first = desc_.Int(0);
+    s = DecodeRow(desc_, key, &run);
+    if (!s.ok()) break;
+    done = take(first, run);
   }
   desc_.Reset();
   return s;
@@ -144,14 +195,20 @@ Status MessageChunks::UpTo(int64_t key, int64_t up_to,
   asc_.Bind(1, key);
   asc_.Bind(2, up_to);
   std::vector<IndexEntry> run;
-  while (asc_.Step(&s)) {
-    s = DecodeRow(asc_, key, &run);
-    if (!s.ok()) break;
+  auto take = [&] {
     for (const IndexEntry& e : run) {
       if (e.seq <= up_to) out->push_back(e);
     }
+  };
+  while (asc_.Step(&s)) {
+    s = DecodeRow(asc_, key, &run);
+    if (!s.ok()) break;
+    take();
   }
   asc_.Reset();
+  int64_t first = 0;
+  if (s.ok()) s = Tail(key, &first, &run);
+  if (s.ok() && first <= up_to) take();
   return s;
 }
 
@@ -175,7 +232,8 @@ Status MessageChunks::Find(int64_t key, int64_t seq, int64_t* id) {
   if (seq == kNoBound) return Status::OK();
   int64_t first = 0;
   std::vector<IndexEntry> run;
-  Status s = LastRunBelow(key, seq + 1, &first, &run);
+  Status s = Tail(key, &first, &run);
+  if (s.ok() && seq < first) s = LastRunBelow(key, seq + 1, &first, &run);
   auto it = std::lower_bound(
       run.begin(), run.end(), seq,
       [](const IndexEntry& e, int64_t v) { return e.seq < v; });
@@ -183,29 +241,20 @@ Status MessageChunks::Find(int64_t key, int64_t seq, int64_t* id) {
   return s;
 }
 
-Status MessageChunks::Write(int64_t key, std::span<const IndexEntry> entries) {
-  for (size_t i = 0; i < entries.size(); i += kMaxChunkEntries) {
-    const auto run =
-        entries.subspan(i, std::min(kMaxChunkEntries, entries.size() - i));
-    buf_.clear();
-    EncodeChunk(run, &buf_);
-    insert_.Bind(1, key);
-    insert_.Bind(2, run.front().seq);
-    insert_.Bind(3, static_cast<int64_t>(run.size()));
-    insert_.BindBlob(4, buf_);
-    Status s = insert_.Exec();
+Status MessageChunks::Write(int64_t key, std::span<const IndexEntry> entries,
+                            bool had_tail) {
+  const size_t len = RunLength(key);
+  const size_t full = entries.size() - entries.size() % len;
+  for (size_t i = 0; i < full; i += len) {
+    Status s = InsertRun(&insert_, key, entries.subspan(i, len), &buf_);
     if (!s.ok()) return s;
   }
-  return Status::OK();
-}
-
-Status MessageChunks::Rewrite(int64_t key, int64_t first,
-                              std::span<const IndexEntry> entries) {
-  erase_.Bind(1, key);
-  erase_.Bind(2, first);
-  Status s = erase_.Exec();
-  if (s.ok() && !entries.empty()) s = Write(key, entries);
-  return s;
+  if (full < entries.size()) {
+    return InsertRun(&tail_put_, key, entries.subspan(full), &buf_);
+  }
+  if (!had_tail) return Status::OK();
+  tail_erase_.Bind(1, key);
+  return tail_erase_.Exec();
 }
 
 Status MessageChunks::Add(int64_t key, std::span<const IndexEntry> entries) {
@@ -216,26 +265,31 @@ Status MessageChunks::Add(int64_t key, std::span<const IndexEntry> entries) {
       return Duplicate(key, entries[i].seq);
     }
   }
-  Status s;
-  auto top = top_.find(key);
-  if (top == top_.end()) {
-    int64_t first = 0;
+  int64_t first = 0;
+  std::vector<IndexEntry> tail;
+  Status s = Tail(key, &first, &tail);
+  if (!s.ok()) return s;
+  const bool had_tail = !tail.empty();
+  const int64_t low = entries.front().seq;
+  int64_t top = 0;
+  if (had_tail) {
+    top = tail.back().seq;
+  } else {
     std::vector<IndexEntry> run;
     s = LastRunBelow(key, kNoBound, &first, &run);
     if (!s.ok()) return s;
-    if (top_.size() >= kMaxCachedTops) top_.clear();
-    top = top_.emplace(key, run.empty() ? 0 : run.back().seq).first;
+    if (!run.empty()) top = run.back().seq;
   }
-  const int64_t low = entries.front().seq;
-  if (low > top->second) {
-    s = Write(key, entries);
-    if (s.ok()) top->second = entries.back().seq;
-    return s;
+  if (low > top) {
+    // The usual case: the entries follow every indexed one.
+    tail.insert(tail.end(), entries.begin(), entries.end());
+    return Write(key, tail, had_tail);
   }
   // Rare: a seq at or below an indexed one (another process appended to
-  // the same conversation in between). The rows from the newest back to
-  // the first that lies wholly below `low` are merged with the entries.
-  std::vector<IndexEntry> old;  // collected newest first, then reversed
+  // the same conversation in between). The tail and the rows from the
+  // newest back to the first that lies wholly below `low` are merged with
+  // the entries and written again.
+  std::vector<IndexEntry> old(tail.rbegin(), tail.rend());  // newest first
   std::vector<int64_t> firsts;
   std::vector<IndexEntry> run;
   desc_.Bind(1, key);
@@ -259,26 +313,49 @@ Status MessageChunks::Add(int64_t key, std::span<const IndexEntry> entries) {
   for (size_t i = 1; i < all.size(); ++i) {
     if (all[i].seq == all[i - 1].seq) return Duplicate(key, all[i].seq);
   }
-  for (int64_t first : firsts) {
+  for (int64_t f : firsts) {
     erase_.Bind(1, key);
-    erase_.Bind(2, first);
+    erase_.Bind(2, f);
     s = erase_.Exec();
     if (!s.ok()) return s;
   }
-  s = Write(key, all);
-  if (s.ok()) top->second = std::max(top->second, all.back().seq);
-  return s;
+  return Write(key, all, had_tail);
 }
 
 Status MessageChunks::Remove(int64_t key, std::vector<int64_t> seqs) {
   std::sort(seqs.begin(), seqs.end());
+  seqs.erase(std::unique(seqs.begin(), seqs.end()), seqs.end());
   // Each row is read and rewritten once however many of its seqs go.
   std::vector<IndexEntry> run;
   std::vector<IndexEntry> kept;
+  // Keeps the entries of `run` whose seqs are not in seqs[i, j).
+  auto keep = [&](size_t i, size_t j) {
+    kept.clear();
+    size_t k = i;
+    for (const IndexEntry& e : run) {
+      while (k < j && seqs[k] < e.seq) ++k;
+      if (k == j || seqs[k] != e.seq) kept.push_back(e);
+    }
+    return kept.size() != run.size();
+  };
+  int64_t tail_first = 0;
+  Status s = Tail(key, &tail_first, &run);
+  if (!s.ok()) return s;
+  const size_t in_rows = static_cast<size_t>(
+      std::lower_bound(seqs.begin(), seqs.end(), tail_first) - seqs.begin());
+  if (!run.empty() && keep(in_rows, seqs.size())) {
+    if (kept.empty()) {
+      tail_erase_.Bind(1, key);
+      s = tail_erase_.Exec();
+    } else {
+      s = InsertRun(&tail_put_, key, kept, &buf_);
+    }
+    if (!s.ok()) return s;
+  }
   size_t i = 0;
-  while (i < seqs.size() && seqs[i] != kNoBound) {
+  while (i < in_rows) {
     int64_t first = 0;
-    Status s = LastRunBelow(key, seqs[i] + 1, &first, &run);
+    s = LastRunBelow(key, seqs[i] + 1, &first, &run);
     if (!s.ok()) return s;
     if (run.empty() || run.back().seq < seqs[i]) {
       ++i;  // between rows or below them all: not indexed
@@ -286,15 +363,12 @@ Status MessageChunks::Remove(int64_t key, std::vector<int64_t> seqs) {
     }
     // seqs[i, j) lie within this row's range.
     size_t j = i;
-    while (j < seqs.size() && seqs[j] <= run.back().seq) ++j;
-    kept.clear();
-    size_t k = i;
-    for (const IndexEntry& e : run) {
-      while (k < j && seqs[k] < e.seq) ++k;
-      if (k == j || seqs[k] != e.seq) kept.push_back(e);
-    }
-    if (kept.size() != run.size()) {
-      s = Rewrite(key, first, kept);
+    while (j < in_rows && seqs[j] <= run.back().seq) ++j;
+    if (keep(i, j)) {
+      erase_.Bind(1, key);
+      erase_.Bind(2, first);
+      s = erase_.Exec();
+      if (s.ok() && !kept.empty()) s = InsertRun(&insert_, key, kept, &buf_);
       if (!s.ok()) return s;
     }
     i = j;
@@ -303,9 +377,11 @@ Status MessageChunks::Remove(int64_t key, std::vector<int64_t> seqs) {
 }
 
 Status MessageChunks::RemoveAll(int64_t key) {
-  top_.erase(key);
   erase_all_.Bind(1, key);
-  return erase_all_.Exec();
+  Status s = erase_all_.Exec();
+  if (!s.ok()) return s;
+  tail_erase_.Bind(1, key);
+  return tail_erase_.Exec();
 }
 
 Status MessageChunks::Rebuild(int64_t key, int64_t through) {
@@ -329,9 +405,10 @@ Status MessageChunks::Rebuild(int64_t key, int64_t through) {
 }
 
 Status PackMessageIndex(Db* db) {
-  MessageChunks chunks;
-  Status s = chunks.Prepare(db, /*writer=*/true);
-  Stmt read;
+  // Version 12's layout: every run a message_chunks row (message_tails
+  // comes with version 13, which keeps these rows as they are).
+  Stmt read, insert;
+  Status s = PrepareChunkInsert(db, &insert);
   if (s.ok()) {
     s = db->Prepare(
         "SELECT conv_key, seq, message_id FROM message_index"
@@ -339,18 +416,27 @@ Status PackMessageIndex(Db* db) {
         &read);
   }
   if (!s.ok()) return s;
+  std::string buf;
   int64_t key = 0;
   std::vector<IndexEntry> entries;
+  auto flush = [&] {
+    const std::span<const IndexEntry> all(entries);
+    for (size_t i = 0; s.ok() && i < all.size(); i += kMaxChunkEntries) {
+      s = InsertRun(&insert, key,
+                    all.subspan(i, std::min(kMaxChunkEntries, all.size() - i)),
+                    &buf);
+    }
+    entries.clear();
+  };
   while (s.ok() && read.Step(&s)) {
     if (read.Int(0) != key) {
-      s = chunks.Add(key, entries);
+      flush();
       key = read.Int(0);
-      entries.clear();
     }
     entries.push_back({read.Int(1), read.Int(2)});
   }
   read.Reset();
-  if (s.ok()) s = chunks.Add(key, entries);
+  if (s.ok()) flush();
   if (s.ok()) s = db->Exec("DROP TABLE message_index");
   return s;
 }

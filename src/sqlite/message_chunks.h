@@ -1,26 +1,31 @@
 // Copyright 2026 The convstore Authors.
 //
-// MessageChunks: the packed message index (schema version 12). Table
-// message_chunks holds each conversation's merged (seq, message id) pairs a
-// run at a time: one row per run of up to kMaxChunkEntries pairs, keyed
-// (conv_key, first_seq). A merge writes about one row per conversation it
-// touches instead of one per message, so it dirties fewer pages and its
-// B-tree inserts fall from one per message to one per run
-// (docs/benchmarks.md, "A packed index, prototyped").
+// MessageChunks: the packed message index (schema versions 12 and 13). It
+// holds each conversation's merged (seq, message id) pairs a run at a time,
+// one row per run of up to kMaxChunkEntries pairs:
+//  - message_tails: the conversation's newest run while it is not full,
+//    one row keyed conv_key. A merge rewrites it with the new pairs.
+//  - message_chunks: the older runs, keyed (conv_key, first_seq). A run
+//    moves here once it holds RunLength(conv_key) pairs and is then
+//    written again only by a purge or a delete.
+// So a merge rewrites the tails, a small table whose pages sit together,
+// and inserts one run per 64-127 messages into the large one,
+// instead of one row per conversation scattered over the large table's
+// pages (docs/benchmarks.md, "Tails apart").
 //
-// The runs of one conversation never overlap in seq: Add rewrites the runs
-// that new entries would overlap. So the run with the greatest
-// first_seq <= s is the only one that can hold seq s, and a reader walking
-// runs newest first can stop as soon as it has enough. Callers hold the
-// connection's transaction: every method reads or writes inside it.
+// The runs of one conversation never overlap in seq, and the tail's seqs
+// lie above every message_chunks row's: Add rewrites the runs that new
+// entries would overlap. So the run with the greatest first_seq <= s is the
+// only one that can hold seq s, and a reader walking runs newest first
+// (the tail, then message_chunks) can stop as soon as it has enough.
+// Callers hold the connection's transaction: every method reads or writes
+// inside it.
 //
 // Thread safety: used by one thread at a time, like the connection its
 // statements are prepared on.
 
 #ifndef CONVSTORE_SRC_SQLITE_MESSAGE_CHUNKS_H_
 #define CONVSTORE_SRC_SQLITE_MESSAGE_CHUNKS_H_
-
-#include <absl/container/flat_hash_map.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -40,11 +45,21 @@ struct IndexEntry {
   int64_t id = 0;
 };
 
-// Pairs per row at most. A merge writes one row per conversation it
-// touches, so with 10,000 interleaved conversations rows hold about 7 pairs
-// of about 4 bytes each (docs/benchmarks.md, "The packed index, built"),
-// and a cold History of the newest 20 reads three or four rows.
+// Pairs per row at most. With 10,000 interleaved conversations a pair
+// takes about 4 bytes.
 inline constexpr size_t kMaxChunkEntries = 128;
+
+// The pairs of a full run of conversation `key`: a tail that reaches it
+// moves to message_chunks. 64 to 127, by key, so that conversations that
+// grow in step (interleaved appends, a bulk import) fill their tails in
+// different merges rather than all in one. A cold History of the newest 20
+// reads the tail and at most one row more. Version 12 wrote about one row
+// of ~7 pairs per conversation per merge (docs/benchmarks.md, "The packed
+// index, built"); those rows stay.
+inline size_t RunLength(int64_t key) {
+  constexpr uint64_t kHalf = kMaxChunkEntries / 2;
+  return static_cast<size_t>(kHalf + static_cast<uint64_t>(key) % kHalf);
+}
 
 // A run's bytes: per pair, varint(seq - previous seq) (the first against
 // first_seq, so 0) and zigzag varint(id - previous id) (the first against 0).
@@ -72,8 +87,9 @@ class MessageChunks {
 
   // Writer only. Adds one conversation's entries (strictly rising seqs).
   // Entries above every indexed seq of the conversation (the usual case)
-  // become new rows; otherwise the rows they overlap are rewritten with
-  // them. A seq already indexed is refused with InvalidArgument.
+  // join the tail, whose full runs move to message_chunks; otherwise the
+  // tail and the rows they overlap are rewritten with them. A seq already
+  // indexed is refused with InvalidArgument.
   Status Add(int64_t key, std::span<const IndexEntry> entries);
   // Writer only. Removes the entries with these seqs; absent ones are
   // ignored.
@@ -85,39 +101,36 @@ class MessageChunks {
   // the repair for rows that do not decode. A full scan of `messages`
   // (which has no conv_key index).
   Status Rebuild(int64_t key, int64_t through);
-  // Forgets the cached highest seqs (after a rollback, or when another
-  // process may have written).
-  void Forget() { top_.clear(); }
 
  private:
   // Decodes the row `st` is on (columns first_seq, n, entries) into *run,
   // replacing its contents.
   static Status DecodeRow(const Stmt& st, int64_t key,
                           std::vector<IndexEntry>* run);
-  // Reads the newest row with first_seq < before into *run (empty if
-  // none); *first is its first_seq.
+  // Reads the conversation's tail into *run (empty if none); *first is its
+  // first_seq, or the greatest int64_t if there is none.
+  Status Tail(int64_t key, int64_t* first, std::vector<IndexEntry>* run);
+  // Reads the newest message_chunks row with first_seq < before into *run
+  // (empty if none); *first is its first_seq.
   Status LastRunBelow(int64_t key, int64_t before, int64_t* first,
                       std::vector<IndexEntry>* run);
-  // Writes `entries` as rows of at most kMaxChunkEntries pairs.
-  Status Write(int64_t key, std::span<const IndexEntry> entries);
-  Status Rewrite(int64_t key, int64_t first,
-                 std::span<const IndexEntry> entries);
+  // Writes `entries`, which lie above every message_chunks row of the
+  // conversation, as full message_chunks rows and a tail of the rest;
+  // `had_tail`: a tail row exists that the rest replaces (or is erased).
+  Status Write(int64_t key, std::span<const IndexEntry> entries, bool had_tail);
 
-  Stmt desc_;  // rows with first_seq < ?2, newest first
-  Stmt asc_;   // rows with first_seq <= ?2, oldest first
-  Stmt insert_, erase_, erase_all_;
+  Stmt desc_;  // message_chunks rows with first_seq < ?2, newest first
+  Stmt asc_;   // message_chunks rows with first_seq <= ?2, oldest first
+  Stmt tail_get_;
+  Stmt insert_, erase_, erase_all_, tail_put_, tail_erase_;
   Stmt rebuild_;  // prepared on first use
   Db* db_ = nullptr;
   std::string buf_;
-  // conv_key -> an upper bound of its highest indexed seq (exact after
-  // Add; a Remove may leave it high, which costs Add one look, never a
-  // wrong answer). Bounded like the writer's other per-conversation caches.
-  absl::flat_hash_map<int64_t, int64_t> top_;
-  static constexpr size_t kMaxCachedTops = 1 << 20;
 };
 
-// Migration 12's backfill: packs message_index into message_chunks and
-// drops it.
+// Migration 12's backfill: packs message_index into message_chunks rows of
+// up to kMaxChunkEntries pairs (version 12's layout, which version 13
+// reads as is) and drops it.
 Status PackMessageIndex(Db* db);
 
 }  // namespace convstore::internal

@@ -161,6 +161,21 @@ CREATE TABLE message_chunks (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 13 (issue 3, throughput at 10M rows): each conversation's newest
+// run, while not full, lives in message_tails, so a merge rewrites that
+// small table's rows instead of inserting one row per conversation among
+// message_chunks' pages (sqlite/message_chunks.h). Version 12's rows stay
+// as they are: every one of them is a valid run, and the next merge of a
+// conversation starts its tail.
+constexpr const char* kV13 = R"sql(
+CREATE TABLE message_tails (
+  conv_key  INTEGER PRIMARY KEY,
+  first_seq INTEGER NOT NULL,
+  n         INTEGER NOT NULL,
+  entries   BLOB NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "conversations and messages", kV1},
     {2, "dead letters", kV2},
@@ -175,6 +190,7 @@ constexpr Migration kMigrations[] = {
     {10, "activity indexes refreshed at merge", kV10},
     {11, "summaries folded at merge", kV11},
     {12, "packed message index", kV12, PackMessageIndex},
+    {13, "message index tails", kV13},
 };
 
 bool TableExists(Db* db, const char* name) {

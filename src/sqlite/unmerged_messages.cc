@@ -225,7 +225,6 @@ void SqliteBackend::ForgetCachedRows() {
   key_cache_.clear();
   user_set_.clear();
   last_seq_.clear();
-  chunks_.Forget();
 }
 
 Status SqliteBackend::SyncOverlay(int64_t* merged_through, int64_t* last_id) {
@@ -353,7 +352,6 @@ Status SqliteBackend::MergeUnmerged() {
     if (sqlite3_get_autocommit(writer_->raw()) == 0) {
       (void)writer_->Exec("ROLLBACK");
     }
-    chunks_.Forget();  // what it learned may be rolled back
     return s.WithPrefix("merging the unmerged messages into the index");
   }
   // After COMMIT only. A reader whose snapshot predates the merge no longer
