@@ -45,14 +45,16 @@ const std::string& SeedStoreBytes() {
   static const std::string* const bytes = [] {
     const std::string path = (ScratchDir() / "seed.db").string();
     {
-      // Merging every message puts them all in the packed index
-      // (message_chunks), so patches reach its rows too.
+      // Merging every message puts them all in the packed index, so patches
+      // reach its rows too: conv-0's 70 messages fill one message_chunks
+      // row (RunLength 65 for the first conversation key) and start a
+      // message_tails row; the others' fit in their tails.
       Options o = FuzzOptions(path);
       o.index_merge_rows = 1;
       StatusOr<std::unique_ptr<Store>> s = Store::Open(o);
       Check(s.ok(), "open seed: " + s.status().ToString());
       for (int c = 0; c < 3; ++c) {
-        for (int i = 0; i < 5; ++i) {
+        for (int i = 0; i < (c == 0 ? 70 : 5); ++i) {
           Message m;
           m.role = i == 0 ? Role::kSystem : Role::kUser;
           m.content = "seed " + std::to_string(c) + "/" + std::to_string(i);

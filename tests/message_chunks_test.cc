@@ -263,33 +263,137 @@ TEST_CASE("Newest reads backwards within bounds and stops at the limit",
 TEST_CASE("Add below indexed seqs rewrites the rows it overlaps",
           "[message_chunks]") {
   Fixture f;
-  // Seqs 1-10 and 20-29 indexed; 11-19 arrive later (another process's
-  // appends interleaved with ours).
-  std::vector<IndexEntry> odd = Run(1, 10);
-  RequireOk(f.chunks.Add(3, odd));
-  RequireOk(f.chunks.Add(3, Run(20, 29)));
+  const int64_t L = static_cast<int64_t>(RunLength(3));
+  // Seqs 1-10 and 20-(2L+29) indexed (rows and a tail); 11-19 arrive
+  // later (another process's appends interleaved with ours).
+  RequireOk(f.chunks.Add(3, Run(1, 10)));
+  RequireOk(f.chunks.Add(3, Run(20, 2 * L + 29)));
+  REQUIRE(f.Rows(3) == 2);
   RequireOk(f.chunks.Add(3, Run(11, 19)));
-  CHECK(Seqs(f.All(3)) == Seqs(Run(1, 29)));
-  f.CheckFindable(3);
-  // A seq already indexed is refused, and so is one repeated in the input.
-  CHECK(f.chunks.Add(3, Run(15, 15)).IsInvalidArgument());
-  CHECK(f.chunks.Add(3, std::vector<IndexEntry>{{40, 1}, {40, 2}})
-            .IsInvalidArgument());
-  CHECK(f.chunks.Add(3, std::vector<IndexEntry>{{41, 1}, {40, 2}})
-            .IsInvalidArgument());
-  // A fresh writer (no cached top) finds the overlap too.
-  MessageChunks fresh;
-  RequireOk(fresh.Prepare(f.db.get(), /*writer=*/true));
-  CHECK(fresh.Add(3, Run(29, 30)).IsInvalidArgument());
-  RequireOk(fresh.Add(3, Run(30, 31)));
-  CHECK(Seqs(f.All(3)) == Seqs(Run(1, 31)));
+  CHECK(Seqs(f.All(3)) == Seqs(Run(1, 2 * L + 29)));
+  CHECK(f.Rows(3) == 2);
+  CHECK(f.TailSize(3) == 29);
   f.CheckRows(3);
-  // Newest stops early only because rows do not overlap: check it agrees
+  f.CheckFindable(3);
+  // A seq already indexed is refused, in a row or in the tail, and so is
+  // one repeated in the input; nothing is written.
+  CHECK(f.chunks.Add(3, Run(15, 15)).IsInvalidArgument());
+  CHECK(f.chunks.Add(3, Run(2 * L + 29, 2 * L + 30)).IsInvalidArgument());
+  CHECK(f.chunks.Add(3, std::vector<IndexEntry>{{900, 1}, {900, 2}})
+            .IsInvalidArgument());
+  CHECK(f.chunks.Add(3, std::vector<IndexEntry>{{901, 1}, {900, 2}})
+            .IsInvalidArgument());
+  CHECK(Seqs(f.All(3)) == Seqs(Run(1, 2 * L + 29)));
+  RequireOk(f.chunks.Add(3, Run(2 * L + 30, 2 * L + 31)));
+  CHECK(Seqs(f.All(3)) == Seqs(Run(1, 2 * L + 31)));
+  f.CheckRows(3);
+  // Newest stops early only because runs do not overlap: check it agrees
   // with the whole list.
   std::vector<IndexEntry> v;
   RequireOk(f.chunks.Newest(3, 0, kMax, 0, &v));
-  REQUIRE(v.size() == 31);
-  CHECK(v.front().seq == 31);
+  REQUIRE(v.size() == static_cast<size_t>(2 * L + 31));
+  CHECK(v.front().seq == 2 * L + 31);
+  CHECK(v.back().seq == 1);
+}
+
+TEST_CASE("Add below indexed seqs with rows and no tail, or into the gap",
+          "[message_chunks]") {
+  Fixture f;
+  const int64_t L = static_cast<int64_t>(RunLength(9));
+  // Seqs 1 to L+1 but 10: exactly one full row and no tail, until seq 10
+  // arrives late.
+  std::vector<IndexEntry> most = Run(1, L + 1);
+  std::erase_if(most, [](const IndexEntry& e) { return e.seq == 10; });
+  RequireOk(f.chunks.Add(9, most));
+  REQUIRE(f.Rows(9) == 1);
+  REQUIRE(f.TailSize(9) == 0);
+  RequireOk(f.chunks.Add(9, Run(10, 10)));
+  CHECK(Seqs(f.All(9)) == Seqs(Run(1, L + 1)));
+  CHECK(f.Rows(9) == 1);
+  CHECK(f.TailSize(9) == 1);
+  f.CheckRows(9);
+  // Into the gap between the newest row and the tail's next pairs: the row
+  // is kept, only the tail is rewritten.
+  RequireOk(f.chunks.Add(9, Run(L + 5, L + 8)));
+  RequireOk(f.chunks.Add(9, Run(L + 2, L + 4)));
+  CHECK(Seqs(f.All(9)) == Seqs(Run(1, L + 8)));
+  CHECK(f.Rows(9) == 1);
+  CHECK(f.TailSize(9) == 8);
+  f.CheckRows(9);
+  f.CheckFindable(9);
+}
+
+TEST_CASE("version 12's rows of 128 are read and rewritten as runs",
+          "[message_chunks]") {
+  Fixture f;
+  // Rows as migration 12 wrote them: 128 pairs each, no tail.
+  RequireOk(
+      f.db->Exec("CREATE TABLE message_index (conv_key INTEGER NOT NULL,"
+                 " seq INTEGER NOT NULL, message_id INTEGER NOT NULL,"
+                 " PRIMARY KEY (conv_key, seq)) WITHOUT ROWID"));
+  std::string sql;
+  for (const IndexEntry& e : Run(1, 300)) {
+    if (e.seq == 200) continue;
+    sql += "INSERT INTO message_index VALUES (11, " + std::to_string(e.seq) +
+           ", " + std::to_string(e.id) + ");";
+  }
+  RequireOk(f.db->Exec(sql));
+  RequireOk(PackMessageIndex(f.db.get()));
+  REQUIRE(f.Rows(11) == 3);  // 128, 128, 43
+  REQUIRE(f.TailSize(11) == 0);
+  std::vector<IndexEntry> v;
+  RequireOk(f.chunks.Newest(11, 0, kMax, 3, &v));
+  CHECK(Seqs(v) == std::vector<int64_t>{300, 299, 298});
+  // 200 lands in the second row: it and the third are rewritten as runs
+  // of RunLength(11) and a tail.
+  RequireOk(f.chunks.Add(11, Run(200, 200)));
+  CHECK(Seqs(f.All(11)) == Seqs(Run(1, 300)));
+  const int64_t L = static_cast<int64_t>(RunLength(11));
+  CHECK(f.Rows(11) == 1 + (300 - 128) / L);
+  CHECK(f.TailSize(11) == (300 - 128) % L);
+  f.CheckRows(11);
+  f.CheckFindable(11);
+  // Above them all, a tail starts.
+  RequireOk(f.chunks.Add(11, Run(301, 301)));
+  CHECK(f.All(11).back().seq == 301);
+}
+
+TEST_CASE("reads at the boundary between the rows and the tail",
+          "[message_chunks]") {
+  Fixture f;
+  const int64_t L = static_cast<int64_t>(RunLength(12));
+  RequireOk(f.chunks.Add(12, Run(1, L + 5)));  // a row 1-L, a tail from L+1
+  std::vector<IndexEntry> v;
+  RequireOk(f.chunks.UpTo(12, L + 1, &v));
+  CHECK(Seqs(v) == Seqs(Run(1, L + 1)));
+  v.clear();
+  RequireOk(f.chunks.UpTo(12, L, &v));
+  CHECK(Seqs(v) == Seqs(Run(1, L)));
+  // kMax in a Remove is ignored, with a tail and without one.
+  RequireOk(f.chunks.Remove(12, {kMax}));
+  CHECK(f.All(12).size() == static_cast<size_t>(L + 5));
+  // The tail's first two pairs go: it then starts at L+3.
+  RequireOk(f.chunks.Remove(12, {L + 1, L + 2}));
+  CHECK(f.TailSize(12) == 3);
+  int64_t first = 0;
+  RequireOk(f.db->QueryInt(
+      "SELECT first_seq FROM message_tails WHERE conv_key = 12", &first));
+  CHECK(first == L + 3);
+  f.CheckRows(12);
+  f.CheckFindable(12);
+  int64_t id = -1;
+  RequireOk(f.chunks.Find(12, L + 1, &id));
+  CHECK(id == 0);
+  RequireOk(f.chunks.Add(12, Run(L + 6, L + 6)));
+  std::vector<IndexEntry> want = Run(1, L + 6);
+  std::erase_if(want, [&](const IndexEntry& e) {
+    return e.seq == L + 1 || e.seq == L + 2;
+  });
+  CHECK(Seqs(f.All(12)) == Seqs(want));
+  RequireOk(f.chunks.Remove(12, {L + 3, L + 4, L + 5, L + 6}));
+  CHECK(f.TailSize(12) == 0);
+  RequireOk(f.chunks.Remove(12, {kMax}));
+  CHECK(Seqs(f.All(12)) == Seqs(Run(1, L)));
 }
 
 TEST_CASE("Add into the middle of full rows rewrites them in order",
@@ -340,6 +444,15 @@ TEST_CASE("Rebuild replaces damaged rows with the merged messages' pairs",
   f.CheckFindable(6);
   RequireOk(f.chunks.Add(6, Run(151, 200)));
   CHECK(Seqs(f.All(6)) == Seqs(Run(1, 200)));
+  // Only the tail damaged.
+  REQUIRE(f.TailSize(6) > 0);
+  RequireOk(f.db->Exec(
+      "UPDATE message_tails SET entries = x'0080' WHERE conv_key = 6"));
+  v.clear();
+  CHECK(f.chunks.UpTo(6, kMax, &v).IsCorruption());
+  RequireOk(f.chunks.Rebuild(6, 1000 + 200 * 7));
+  CHECK(Seqs(f.All(6)) == Seqs(Run(1, 200)));
+  f.CheckRows(6);
 }
 
 TEST_CASE("Remove rewrites only the rows that lose pairs", "[message_chunks]") {
@@ -390,6 +503,20 @@ TEST_CASE("Remove rewrites only the rows that lose pairs", "[message_chunks]") {
   CHECK(f.TailSize(2) == 0);
   RequireOk(f.chunks.Remove(2, {5}));  // nothing left: ignored
   CHECK(f.Rows(2) == 0);
+}
+
+TEST_CASE("a tail that does not lie above the rows is Corruption",
+          "[message_chunks]") {
+  Fixture f;
+  const int64_t L = static_cast<int64_t>(RunLength(13));
+  RequireOk(f.chunks.Add(13, Run(1, 2 * L + 3)));  // rows at 1 and L+1
+  // Edited so that it still decodes but starts where the second row does:
+  // the next full run out of it would collide with that row.
+  RequireOk(f.db->Exec("UPDATE message_tails SET first_seq = " +
+                       std::to_string(L + 1) + " WHERE conv_key = 13"));
+  const Status s = f.chunks.Add(13, Run(5 * L, 6 * L));
+  INFO(s.ToString());
+  CHECK(s.IsCorruption());
 }
 
 TEST_CASE("a damaged row is refused by every read", "[message_chunks]") {

@@ -205,8 +205,9 @@ TEST_CASE("a delete or purge through a damaged index row loses nothing else",
 TEST_CASE("another writer's merge below our last seq keeps runs apart",
           "[message_index]") {
   // Two backends on one file stand for two processes. "two" indexes seqs 4
-  // and 6 of "x"; "one", which indexed up to 3, then appends 5. Its merge
-  // must rewrite the run holding 4 and 6, not add a run [5] overlapping it.
+  // and 6-70 of "x" (a full message_chunks row from seq 1 and a tail);
+  // "one", which indexed up to 3, then appends 5. Its merge must rewrite
+  // that row and the tail, not add a run [5] overlapping them.
   TempDir dir;
   Options o = MergeEvery(dir, 1);
   auto one = OpenBackend(o);
@@ -218,7 +219,8 @@ TEST_CASE("another writer's merge below our last seq keeps runs apart",
   }
   RequireCommit(&bb1, one.get());
   RequireMaintain(one.get());
-  for (int64_t seq : {4, 6}) {
+  for (int64_t seq = 4; seq <= 70; ++seq) {
+    if (seq == 5) continue;
     bb2.Append("x", Make(seq, Role::kUser, "x#" + std::to_string(seq), seq));
   }
   RequireCommit(&bb2, two.get());
@@ -234,9 +236,11 @@ TEST_CASE("another writer's merge below our last seq keeps runs apart",
                            " ON a.conv_key = b.conv_key"
                            " AND b.first_seq > a.first_seq"
                            " AND b.first_seq <= a.first_seq + a.n - 1") == 0);
+  CHECK(RawInt(o.path, "SELECT count(*) FROM message_chunks") == 1);
+  CHECK(RawInt(o.path, kMergedCount) == 70);
   for (StorageBackend* b : {one.get(), two.get()}) {
-    CheckWhole(b, "x", 6);
-    CHECK(Seqs(Load(b, "x", 2).messages) == std::vector<int64_t>{5, 6});
+    CheckWhole(b, "x", 70);
+    CHECK(Seqs(Load(b, "x", 2).messages) == std::vector<int64_t>{69, 70});
   }
   REQUIRE(one->Close().ok());
   REQUIRE(two->Close().ok());

@@ -265,10 +265,10 @@ struct Options {
   // Batches write no index entry: the messages not yet in the main index are
   // indexed in memory (rebuilt from the file at open). Once that holds this
   // many entries the writer merges them into the main index in one
-  // transaction between batches (docs/schema.md, versions 9 and 12). Each
-  // merge delays the next batch: about 1.5 us per entry while the file is
-  // small, 3-5 us at 10M messages over 10,000 conversations (docs/
-  // benchmarks.md, "The packed index, built"). Larger: fewer, longer merges,
+  // transaction between batches (docs/schema.md, versions 9, 12 and 13).
+  // Each merge delays the next batch: about 1.5 us per entry while the file
+  // is small, 2.2-2.5 us at 10M messages over 10,000 conversations (docs/
+  // benchmarks.md, "Tails apart"). Larger: fewer, longer merges,
   // more memory (about 16-32 bytes per entry) and a longer scan at open;
   // 131,072 measured 28-44% slower than the default at 10M messages before
   // the index was packed ("The merge at 10M rows, part by part").

@@ -18,7 +18,7 @@ constexpr int64_t kMaxDecodedEntries = int64_t{1} << 16;
 constexpr int64_t kNoBound = std::numeric_limits<int64_t>::max();
 
 Status Malformed(int64_t conv_key, int64_t first_seq, const char* why) {
-  return Status::Corruption("message_chunks row (conversation key " +
+  return Status::Corruption("packed message index row (conversation key " +
                             std::to_string(conv_key) + ", first_seq " +
                             std::to_string(first_seq) + ") is damaged: " + why);
 }
@@ -247,6 +247,14 @@ Status MessageChunks::Write(int64_t key, std::span<const IndexEntry> entries,
   const size_t full = entries.size() - entries.size() % len;
   for (size_t i = 0; i < full; i += len) {
     Status s = InsertRun(&insert_, key, entries.subspan(i, len), &buf_);
+    if (s.IsInvalidArgument()) {
+      // A row already starts there: the tail (which decoded) does not lie
+      // above the rows, so the file was edited or damaged. Corruption lets
+      // the writer rebuild the conversation's rows (SqliteBackend::Mended).
+      return Status::Corruption(
+          "packed message index of conversation key " + std::to_string(key) +
+          ": its tail overlaps its rows (" + s.ToString() + ")");
+    }
     if (!s.ok()) return s;
   }
   if (full < entries.size()) {

@@ -7,7 +7,8 @@
 //    one row keyed conv_key. A merge rewrites it with the new pairs.
 //  - message_chunks: the older runs, keyed (conv_key, first_seq). A run
 //    moves here once it holds RunLength(conv_key) pairs and is then
-//    written again only by a purge or a delete.
+//    written again only by a purge, a delete, a rebuild, or a merge whose
+//    pairs land below it (another process appended in between).
 // So a merge rewrites the tails, a small table whose pages sit together,
 // and inserts one run per 64-127 messages into the large one,
 // instead of one row per conversation scattered over the large table's
@@ -53,7 +54,8 @@ inline constexpr size_t kMaxChunkEntries = 128;
 // moves to message_chunks. 64 to 127, by key, so that conversations that
 // grow in step (interleaved appends, a bulk import) fill their tails in
 // different merges rather than all in one. A cold History of the newest 20
-// reads the tail and at most one row more. Version 12 wrote about one row
+// reads the tail and at most one row more where the rows are full runs.
+// Version 12 wrote about one row
 // of ~7 pairs per conversation per merge (docs/benchmarks.md, "The packed
 // index, built"); those rows stay.
 inline size_t RunLength(int64_t key) {
