@@ -55,9 +55,8 @@ inline constexpr size_t kMaxChunkEntries = 128;
 // grow in step (interleaved appends, a bulk import) fill their tails in
 // different merges rather than all in one. A cold History of the newest 20
 // reads the tail and at most one row more where the rows are full runs.
-// Version 12 wrote about one row
-// of ~7 pairs per conversation per merge (docs/benchmarks.md, "The packed
-// index, built"); those rows stay.
+// Version 12 wrote about one row of ~7 pairs per conversation per merge
+// (docs/benchmarks.md, "The packed index, built"); those rows stay.
 inline size_t RunLength(int64_t key) {
   constexpr uint64_t kHalf = kMaxChunkEntries / 2;
   return static_cast<size_t>(kHalf + static_cast<uint64_t>(key) % kHalf);
