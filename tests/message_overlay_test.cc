@@ -146,6 +146,49 @@ TEST_CASE("KeysWithEntriesIn sums each key's entries in the id range",
   CHECK(bounds(16, 17) == B{{2, 100}});
 }
 
+TEST_CASE("EntriesIn groups the id range by conversation in key order",
+          "[message_overlay]") {
+  MessageOverlay o;
+  // Fields: conv_key, seq, id. conv 9 only below 12, conv 4 only above 15.
+  o.Reset(10, 16,
+          std::vector<OverlayRow>{{9, 1, 11},
+                                  {7, 5, 12},
+                                  {2, 1, 13},
+                                  {7, 6, 14},
+                                  {2, 2, 15},
+                                  {4, 1, 16}});
+  // (conv_key, [(seq, id)...]) per group.
+  using G =
+      std::vector<std::pair<int64_t, std::vector<std::pair<int64_t, int64_t>>>>;
+  auto groups = [&](int64_t after, int64_t through) {
+    MessageOverlay::Grouped g;
+    g.entries.push_back({});  // replaced, not added to
+    o.EntriesIn(after, through, &g);
+    CHECK(g.base == 10);
+    CHECK(g.top == 16);
+    REQUIRE(g.starts.size() == g.conv_keys.size() + 1);
+    CHECK(g.starts.front() == 0);
+    CHECK(g.starts.back() == g.entries.size());
+    G out;
+    for (size_t i = 0; i < g.conv_keys.size(); ++i) {
+      auto& [key, pairs] = out.emplace_back();
+      key = g.conv_keys[i];
+      for (size_t j = g.starts[i]; j < g.starts[i + 1]; ++j) {
+        pairs.emplace_back(g.entries[j].seq, g.entries[j].id);
+      }
+    }
+    return out;
+  };
+  CHECK(groups(10, 16) == G{{2, {{1, 13}, {2, 15}}},
+                            {4, {{1, 16}}},
+                            {7, {{5, 12}, {6, 14}}},
+                            {9, {{1, 11}}}});
+  // Conversations with no entry in the range have no group.
+  CHECK(groups(11, 15) == G{{2, {{1, 13}, {2, 15}}}, {7, {{5, 12}, {6, 14}}}});
+  CHECK(groups(12, 13) == G{{2, {{1, 13}}}});
+  CHECK(groups(16, 16).empty());
+}
+
 TEST_CASE("UnmergedSummary parts merge in any order", "[message_overlay]") {
   // A conversation's entries 1..4 (id = seq + 100), seq 3 a system message.
   std::vector<OverlayEntry> e;

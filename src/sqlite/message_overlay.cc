@@ -113,6 +113,49 @@ MessageOverlay::KeysView MessageOverlay::KeysWithEntriesIn(
   return v;
 }
 
+void MessageOverlay::Grouped::Clear() {
+  conv_keys.clear();
+  starts.assign(1, 0);
+  entries.clear();
+}
+
+void MessageOverlay::Grouped::Close(int64_t conv_key) {
+  if (entries.size() == starts.back()) return;
+  conv_keys.push_back(conv_key);
+  starts.push_back(entries.size());
+}
+
+void MessageOverlay::EntriesIn(int64_t after_id, int64_t through_id,
+                               Grouped* out) const {
+  out->Clear();
+  MutexLock lock(&mu_);
+  out->base = base_;
+  out->top = top_;
+  if (through_id <= after_id) return;
+  // Every key, sorted, then compacted in place to those with entries in
+  // the range.
+  std::vector<int64_t>& keys = out->conv_keys;
+  keys.reserve(by_conv_.size());
+  for (const auto& [key, entries] : by_conv_) keys.push_back(key);
+  std::sort(keys.begin(), keys.end());
+  out->entries.reserve(size_);
+  size_t kept = 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const std::vector<OverlayEntry>& entries = by_conv_.find(keys[i])->second;
+    // Ascending ids (invariant 3).
+    auto it = std::upper_bound(
+        entries.begin(), entries.end(), after_id,
+        [](int64_t id, const OverlayEntry& e) { return id < e.id; });
+    for (; it != entries.end() && it->id <= through_id; ++it) {
+      out->entries.push_back(*it);
+    }
+    if (out->entries.size() == out->starts.back()) continue;  // none
+    keys[kept++] = keys[i];
+    out->starts.push_back(out->entries.size());
+  }
+  keys.resize(kept);
+}
+
 int64_t MessageOverlay::base() const {
   MutexLock lock(&mu_);
   return base_;

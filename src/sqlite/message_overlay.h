@@ -94,6 +94,26 @@ class MessageOverlay {
     std::vector<KeySummary> keys;
   };
   KeysView KeysWithEntriesIn(int64_t after_id, int64_t through_id) const;
+  // Entries grouped by conversation in increasing conv_key order: group i
+  // is conv_keys[i] with entries [starts[i], starts[i + 1]) (starts has one
+  // element more than conv_keys).
+  struct Grouped {
+    int64_t base = 0;  // the coverage at the moment of the copy
+    int64_t top = 0;
+    std::vector<int64_t> conv_keys;
+    std::vector<size_t> starts;
+    std::vector<OverlayEntry> entries;
+    // Empties the groups, keeping the vectors' memory.
+    void Clear();
+    // Ends the group of `conv_key` with the entries added since the last
+    // one; nothing if there are none.
+    void Close(int64_t conv_key);
+  };
+  // Replaces *out with the coverage and every entry whose id lies in
+  // (after_id, through_id], each group in id order: what a merge indexes
+  // when no row was removed since. Reuses *out's memory, so a merge that
+  // passes the same one each time maps no fresh pages.
+  void EntriesIn(int64_t after_id, int64_t through_id, Grouped* out) const;
 
   int64_t base() const;
   int64_t top() const;

@@ -286,6 +286,7 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       }
       if (key == 0) continue;
       deleted[key] = true;
+      batch_deleted_.push_back(key);
       // The merged messages through the index, the unmerged ones through
       // the overlay (complete after SyncOverlay; its entries stay until the
       // next merge, matching no row once this commits).
@@ -312,6 +313,7 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       s = delete_conv_.Exec();
       if (!s.ok()) return s;
     } else if (const auto* purge = std::get_if<PurgeMessagesOp>(&op.payload)) {
+      batch_purged_ = true;
       s = ApplyPurge(*purge, merged_through, next_id);
       if (!s.ok()) return s;
     } else if (const auto* an = std::get_if<Boxed<AnalyticsOp>>(&op.payload)) {
@@ -416,6 +418,8 @@ Status SqliteBackend::Apply(std::span<const WriteOp> batch) {
   if (!s.ok()) return s;
   pending_.clear();
   batch_top_ = 0;
+  batch_deleted_.clear();
+  batch_purged_ = false;
   audit_->BeginBatch();
   s = ApplyInTransaction(batch);
   if (s.ok()) s = writer_->Exec("COMMIT");
@@ -431,6 +435,8 @@ Status SqliteBackend::Apply(std::span<const WriteOp> batch) {
   last_lsn_ = batch.back().lsn;
   // Only now: a reader must never be told of rows that may roll back.
   if (batch_top_ > 0) overlay_.Add(pending_, batch_top_);
+  deleted_since_merge_.insert(batch_deleted_.begin(), batch_deleted_.end());
+  if (batch_purged_) overlay_exact_ = false;
   pending_.clear();
   audit_->CommitBatch();
   return Status::OK();

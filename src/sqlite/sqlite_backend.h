@@ -94,6 +94,12 @@ class SqliteBackend final : public StorageBackend {
   void SetSnapshotHookForTest(std::function<void()> hook) {
     snapshot_hook_ = std::move(hook);
   }
+  // Merges so far that read their entries back from `messages` rather
+  // than take them from the overlay (a purge or another connection's
+  // commit came before them).
+  uint64_t merges_rescanned() const {
+    return merges_rescanned_.load(std::memory_order_relaxed);
+  }
   // Checkpoint passes run so far (all zero when wal_autocheckpoint_pages is
   // 0: SQLite then checkpoints only at Close).
   WalCheckpointer::Passes checkpoint_passes() {
@@ -186,6 +192,12 @@ class SqliteBackend final : public StorageBackend {
   Status SyncOverlay(int64_t* merged_through, int64_t* last_id);
   // Writer: the merge half of Maintain.
   Status MergeUnmerged();
+  // Writer, inside the merge's transaction, overlay_ synced: the messages
+  // with merged_through < id <= last_id, grouped by conversation in
+  // (conv_key, seq) order, into merge_input_ (only seq and id are set when
+  // read back). From overlay_ while overlay_exact_, otherwise read back
+  // from `messages`.
+  Status MergeInput(int64_t merged_through, int64_t last_id);
   // Writer: forgets what it cached about conversation rows (keys, set
   // users, last seqs), after a rollback or another connection's commit.
   void ForgetCachedRows();
@@ -245,6 +257,24 @@ class SqliteBackend final : public StorageBackend {
   // COMMIT.
   std::vector<OverlayRow> pending_;
   int64_t batch_top_ = 0;  // last_message_id after that batch
+  // What the batch being applied removed: conversations it deleted, and
+  // whether it purged messages. Published after COMMIT (below).
+  std::vector<int64_t> batch_deleted_;
+  bool batch_purged_ = false;
+  // True while every entry of overlay_ names a row `messages` still holds,
+  // except the entries of deleted_since_merge_'s conversations: a merge then
+  // indexes the overlay's entries instead of reading the rows back
+  // (MergeInput). A committed purge or another connection's commit makes it
+  // false; each merge, which empties the overlay, makes it true again.
+  bool overlay_exact_ = true;
+  absl::flat_hash_set<int64_t> deleted_since_merge_;
+  // A merge's input and one conversation's run of it, kept across merges
+  // so that a merge maps no fresh pages (about 3 MiB at 65,536 entries).
+  MessageOverlay::Grouped merge_input_;
+  std::vector<IndexEntry> merge_run_;
+  // Merges that read their entries back from `messages`; written by the
+  // writer thread.
+  std::atomic<uint64_t> merges_rescanned_{0};
   // Merges done and their times (written by the writer thread, read by
   // upkeep_counters on any thread).
   std::atomic<uint64_t> merges_{0};

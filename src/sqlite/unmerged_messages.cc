@@ -248,6 +248,9 @@ Status SqliteBackend::SyncOverlay(int64_t* merged_through, int64_t* last_id) {
   if (!s.ok()) return s;
   if (version != seen_data_version_) {
     ForgetCachedRows();
+    // It may have removed rows the overlay has entries for. (The first
+    // reading, at open, follows no commit: the overlay was just read.)
+    if (seen_data_version_ != -1) overlay_exact_ = false;
     seen_data_version_ = version;
   }
   const int64_t base = overlay_.base();
@@ -270,6 +273,7 @@ Status SqliteBackend::SyncOverlay(int64_t* merged_through, int64_t* last_id) {
   scan_tail_.Reset();
   if (!s.ok()) return s;
   if (restart) {
+    overlay_exact_ = false;
     overlay_.Reset(*merged_through, *last_id, rows);
     // What the writer cached about conversations came from the newer file:
     // a key may name no row here, a user may not be set here.
@@ -279,6 +283,62 @@ Status SqliteBackend::SyncOverlay(int64_t* merged_through, int64_t* last_id) {
     overlay_.Add(rows, *last_id);
   }
   return Status::OK();
+}
+
+Status SqliteBackend::MergeInput(int64_t merged_through, int64_t last_id) {
+  MessageOverlay::Grouped& in = merge_input_;
+  if (overlay_exact_) {
+    // The usual case: the overlay names exactly these rows, less the
+    // deleted conversations', so they need not be read back
+    // (docs/benchmarks.md, "The merge reads the overlay").
+    overlay_.EntriesIn(merged_through, last_id, &in);
+    if (in.base == merged_through && in.top == last_id) {
+      size_t kept = 0;
+      size_t out = 0;  // where group `kept` starts once compacted
+      for (size_t i = 0; i < in.conv_keys.size(); ++i) {
+        const int64_t key = in.conv_keys[i];
+        if (deleted_since_merge_.contains(key)) continue;
+        const auto first = in.entries.begin() + in.starts[i];
+        const auto last = in.entries.begin() + in.starts[i + 1];
+        const auto to = in.entries.begin() + out;
+        if (to != first) std::move(first, last, to);
+        out += in.starts[i + 1] - in.starts[i];
+        // Id order is seq order within a conversation (the overlay's
+        // invariant 3); what MessageChunks::Add needs is the latter.
+        auto by_seq = [](const OverlayEntry& a, const OverlayEntry& b) {
+          return a.seq < b.seq;
+        };
+        const auto end = in.entries.begin() + out;
+        if (!std::is_sorted(to, end, by_seq)) std::sort(to, end, by_seq);
+        in.conv_keys[kept++] = key;
+        in.starts[kept] = out;
+      }
+      in.conv_keys.resize(kept);
+      in.starts.resize(kept + 1);
+      in.entries.resize(out);
+      return Status::OK();
+    }
+  }
+  // Read back from `messages`: rows purged since they were appended, or
+  // removed by another connection, still have entries in the overlay but
+  // must not be indexed.
+  merges_rescanned_.fetch_add(1, std::memory_order_relaxed);
+  in.Clear();
+  Status s;
+  merge_rows_.Bind(1, merged_through);
+  int64_t key = 0;
+  while (merge_rows_.Step(&s)) {
+    if (merge_rows_.Int(0) != key) {
+      in.Close(key);
+      key = merge_rows_.Int(0);
+    }
+    OverlayEntry& e = in.entries.emplace_back();
+    e.seq = merge_rows_.Int(1);
+    e.id = merge_rows_.Int(2);
+  }
+  in.Close(key);
+  merge_rows_.Reset();
+  return s;
 }
 
 Status SqliteBackend::MergeUnmerged() {
@@ -296,23 +356,16 @@ Status SqliteBackend::MergeUnmerged() {
   int64_t last_id = 0;
   s = SyncOverlay(&merged_through, &last_id);
   if (s.ok() && last_id > merged_through) {
-    // From `messages`, not the overlay: rows deleted or purged since they
-    // were appended have entries there but must not be indexed.
-    std::vector<int64_t> keys;
-    std::vector<IndexEntry> entries;
-    merge_rows_.Bind(1, merged_through);
-    while (merge_rows_.Step(&s)) {
-      keys.push_back(merge_rows_.Int(0));
-      entries.push_back({merge_rows_.Int(1), merge_rows_.Int(2)});
-    }
-    merge_rows_.Reset();
-    for (size_t i = 0; s.ok() && i < keys.size();) {
-      size_t j = i;
-      while (j < keys.size() && keys[j] == keys[i]) ++j;
-      const auto part = std::span(entries).subspan(i, j - i);
-      s = Mended(keys[i], merged_through,
-                 [&] { return chunks_.Add(keys[i], part); });
-      i = j;
+    s = MergeInput(merged_through, last_id);
+    const MessageOverlay::Grouped& in = merge_input_;
+    for (size_t i = 0; s.ok() && i < in.conv_keys.size(); ++i) {
+      const int64_t key = in.conv_keys[i];
+      merge_run_.clear();
+      for (size_t j = in.starts[i]; j < in.starts[i + 1]; ++j) {
+        merge_run_.push_back({in.entries[j].seq, in.entries[j].id});
+      }
+      s = Mended(key, merged_through,
+                 [&] { return chunks_.Add(key, merge_run_); });
     }
     if (s.ok()) {
       Stmt st;
@@ -357,6 +410,9 @@ Status SqliteBackend::MergeUnmerged() {
   // After COMMIT only. A reader whose snapshot predates the merge no longer
   // finds these entries here and scans `messages` for them (Unmerged).
   overlay_.DropThrough(last_id);
+  // Empty now (SyncOverlay made last_id its top), so exact.
+  overlay_exact_ = true;
+  deleted_since_merge_.clear();
   // Only merges that commit are counted. The count is released last, so a
   // reader that sees it also sees this merge's time and overlay drop.
   const int64_t us = MonoMicros() - start_us;
