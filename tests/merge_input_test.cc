@@ -4,7 +4,8 @@
 // while every one of them names a row that still exists, less deleted
 // conversations; the rows read back from `messages` after a purge or
 // another connection's commit, which may have removed rows the overlay
-// still names (docs/architecture.md, "The merge reads the overlay").
+// still names (docs/architecture.md, "Unmerged messages"; measured in
+// docs/benchmarks.md, "The merge reads the overlay").
 
 #include <catch2/catch.hpp>
 #include <string>
@@ -160,6 +161,18 @@ TEST_CASE("a purge before the merge makes it read the rows back",
   CHECK(b->merges_rescanned() == 1);
   CheckSeqs(b.get(), "p", {1, 3, 4, 5, 6, 7, 8});
   CheckSeqs(b.get(), "q", {1, 2, 3});
+  // Purging a merged row leaves the overlay exact.
+  std::vector<WriteOp> merged_purge{
+      PurgeOp(o.path, "q", 1, next.last_lsn() + 1)};
+  s = b->Apply(merged_purge);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  BatchBuilder last(next.last_lsn() + 2);
+  AppendSeqs(&last, "q", 4, 4);
+  RequireCommit(&last, b.get());
+  RequireMaintain(b.get());
+  CHECK(b->merges_rescanned() == 1);
+  CheckSeqs(b.get(), "q", {2, 3, 4});
   REQUIRE(b->Close().ok());
   CHECK(IntegrityCheck(o.path) == "ok");
 }

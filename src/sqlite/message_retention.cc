@@ -260,6 +260,9 @@ Status SqliteBackend::ApplyPurge(const PurgeMessagesOp& op,
     if (!s.ok()) return s;
     // Gone already (its conversation was deleted since it was chosen).
     if (sqlite3_changes(writer_->raw()) == 0) continue;
+    // An unmerged row's overlay entry now names no row: the next merge
+    // reads its pairs back (MergeInput), once this commits.
+    if (r.row_id > merged_through) batch_purged_ = true;
     removed[r.conversation_key].push_back(r.seq);
     unpin_system_.Bind(1, r.conversation_key);
     unpin_system_.Bind(2, r.seq);

@@ -286,7 +286,6 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       }
       if (key == 0) continue;
       deleted[key] = true;
-      batch_deleted_.push_back(key);
       // The merged messages through the index, the unmerged ones through
       // the overlay (complete after SyncOverlay; its entries stay until the
       // next merge, matching no row once this commits).
@@ -298,9 +297,16 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       });
       if (!s.ok()) return s;
       for (const IndexEntry& e : merged) ids.push_back(e.id);
+      bool unmerged = false;
       for (const OverlayEntry& e : overlay_.EntriesOf(key)) {
-        if (e.id > merged_through) ids.push_back(e.id);
+        if (e.id > merged_through) {
+          ids.push_back(e.id);
+          unmerged = true;
+        }
       }
+      // Its unmerged entries, if any, now name no row: the next merge
+      // leaves them out (MergeInput), once this commits.
+      if (unmerged) batch_deleted_.push_back(key);
       for (int64_t row : ids) {
         delete_msg_.Bind(1, row);
         delete_msg_.Bind(2, key);
@@ -313,7 +319,6 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       s = delete_conv_.Exec();
       if (!s.ok()) return s;
     } else if (const auto* purge = std::get_if<PurgeMessagesOp>(&op.payload)) {
-      batch_purged_ = true;
       s = ApplyPurge(*purge, merged_through, next_id);
       if (!s.ok()) return s;
     } else if (const auto* an = std::get_if<Boxed<AnalyticsOp>>(&op.payload)) {

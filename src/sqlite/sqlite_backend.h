@@ -257,14 +257,16 @@ class SqliteBackend final : public StorageBackend {
   // COMMIT.
   std::vector<OverlayRow> pending_;
   int64_t batch_top_ = 0;  // last_message_id after that batch
-  // What the batch being applied removed: conversations it deleted, and
-  // whether it purged messages. Published after COMMIT (below).
+  // What the batch being applied removed above the watermark:
+  // conversations it deleted that had unmerged entries, and whether it
+  // purged an unmerged message. Published after COMMIT (below).
   std::vector<int64_t> batch_deleted_;
   bool batch_purged_ = false;
   // True while every entry of overlay_ names a row `messages` still holds,
   // except the entries of deleted_since_merge_'s conversations: a merge then
   // indexes the overlay's entries instead of reading the rows back
-  // (MergeInput). A committed purge or another connection's commit makes it
+  // (MergeInput). A committed purge of an unmerged message, another
+  // connection's commit or a restart of the overlay (SyncOverlay) makes it
   // false; each merge, which empties the overlay, makes it true again.
   bool overlay_exact_ = true;
   absl::flat_hash_set<int64_t> deleted_since_merge_;
