@@ -160,10 +160,11 @@ TEST_CASE("EntriesIn groups the id range by conversation in key order",
   // (conv_key, [(seq, id)...]) per group.
   using G =
       std::vector<std::pair<int64_t, std::vector<std::pair<int64_t, int64_t>>>>;
-  auto groups = [&](int64_t after, int64_t through) {
+  auto groups = [&](int64_t after, int64_t through,
+                    const absl::flat_hash_set<int64_t>& skip = {}) {
     MessageOverlay::Grouped g;
     g.entries.push_back({});  // replaced, not added to
-    o.EntriesIn(after, through, &g);
+    o.EntriesIn(after, through, skip, &g);
     CHECK(g.base == 10);
     CHECK(g.top == 16);
     REQUIRE(g.starts.size() == g.conv_keys.size() + 1);
@@ -187,6 +188,8 @@ TEST_CASE("EntriesIn groups the id range by conversation in key order",
   CHECK(groups(11, 15) == G{{2, {{1, 13}, {2, 15}}}, {7, {{5, 12}, {6, 14}}}});
   CHECK(groups(12, 13) == G{{2, {{1, 13}}}});
   CHECK(groups(16, 16).empty());
+  // Skipped conversations have no group.
+  CHECK(groups(10, 16, {2, 9}) == G{{4, {{1, 16}}}, {7, {{5, 12}, {6, 14}}}});
 }
 
 TEST_CASE("UnmergedSummary parts merge in any order", "[message_overlay]") {

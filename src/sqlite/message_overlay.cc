@@ -126,17 +126,20 @@ void MessageOverlay::Grouped::Close(int64_t conv_key) {
 }
 
 void MessageOverlay::EntriesIn(int64_t after_id, int64_t through_id,
+                               const absl::flat_hash_set<int64_t>& skip,
                                Grouped* out) const {
   out->Clear();
   MutexLock lock(&mu_);
   out->base = base_;
   out->top = top_;
   if (through_id <= after_id) return;
-  // Every key, sorted, then compacted in place to those with entries in
-  // the range.
+  // Every key not skipped, sorted, then compacted in place to those with
+  // entries in the range.
   std::vector<int64_t>& keys = out->conv_keys;
   keys.reserve(by_conv_.size());
-  for (const auto& [key, entries] : by_conv_) keys.push_back(key);
+  for (const auto& [key, entries] : by_conv_) {
+    if (!skip.contains(key)) keys.push_back(key);
+  }
   std::sort(keys.begin(), keys.end());
   out->entries.reserve(size_);
   size_t kept = 0;

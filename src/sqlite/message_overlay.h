@@ -29,6 +29,7 @@
 
 #include <absl/base/thread_annotations.h>
 #include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -110,10 +111,12 @@ class MessageOverlay {
     void Close(int64_t conv_key);
   };
   // Replaces *out with the coverage and every entry whose id lies in
-  // (after_id, through_id], each group in id order: what a merge indexes
-  // when no row was removed since. Reuses *out's memory, so a merge that
-  // passes the same one each time maps no fresh pages.
-  void EntriesIn(int64_t after_id, int64_t through_id, Grouped* out) const;
+  // (after_id, through_id], each group in id order, leaving out the
+  // conversations in `skip`: what a merge indexes when no row was removed
+  // since other than deleted conversations'. Reuses *out's memory, so a
+  // merge that passes the same one each time maps no fresh pages.
+  void EntriesIn(int64_t after_id, int64_t through_id,
+                 const absl::flat_hash_set<int64_t>& skip, Grouped* out) const;
 
   int64_t base() const;
   int64_t top() const;

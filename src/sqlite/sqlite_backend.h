@@ -95,8 +95,8 @@ class SqliteBackend final : public StorageBackend {
     snapshot_hook_ = std::move(hook);
   }
   // Merges so far that read their entries back from `messages` rather
-  // than take them from the overlay (a purge or another connection's
-  // commit came before them).
+  // than take them from the overlay (a purge of an unmerged row, another
+  // connection's commit or a restart of the overlay came before them).
   uint64_t merges_rescanned() const {
     return merges_rescanned_.load(std::memory_order_relaxed);
   }

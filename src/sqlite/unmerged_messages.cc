@@ -291,31 +291,19 @@ Status SqliteBackend::MergeInput(int64_t merged_through, int64_t last_id) {
     // The usual case: the overlay names exactly these rows, less the
     // deleted conversations', so they need not be read back
     // (docs/benchmarks.md, "The merge reads the overlay").
-    overlay_.EntriesIn(merged_through, last_id, &in);
+    overlay_.EntriesIn(merged_through, last_id, deleted_since_merge_, &in);
     if (in.base == merged_through && in.top == last_id) {
-      size_t kept = 0;
-      size_t out = 0;  // where group `kept` starts once compacted
+      // Id order is seq order within a conversation (the overlay's
+      // invariant 3); what MessageChunks::Add needs is the latter.
+      auto by_seq = [](const OverlayEntry& a, const OverlayEntry& b) {
+        return a.seq < b.seq;
+      };
       for (size_t i = 0; i < in.conv_keys.size(); ++i) {
-        const int64_t key = in.conv_keys[i];
-        if (deleted_since_merge_.contains(key)) continue;
         const auto first = in.entries.begin() + in.starts[i];
         const auto last = in.entries.begin() + in.starts[i + 1];
-        const auto to = in.entries.begin() + out;
-        if (to != first) std::move(first, last, to);
-        out += in.starts[i + 1] - in.starts[i];
-        // Id order is seq order within a conversation (the overlay's
-        // invariant 3); what MessageChunks::Add needs is the latter.
-        auto by_seq = [](const OverlayEntry& a, const OverlayEntry& b) {
-          return a.seq < b.seq;
-        };
-        const auto end = in.entries.begin() + out;
-        if (!std::is_sorted(to, end, by_seq)) std::sort(to, end, by_seq);
-        in.conv_keys[kept++] = key;
-        in.starts[kept] = out;
+        if (!std::is_sorted(first, last, by_seq))
+          std::sort(first, last, by_seq);
       }
-      in.conv_keys.resize(kept);
-      in.starts.resize(kept + 1);
-      in.entries.resize(out);
       return Status::OK();
     }
   }
