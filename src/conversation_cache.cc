@@ -3,7 +3,6 @@
 #include "conversation_cache.h"
 
 #include <absl/hash/hash.h>
-#include <absl/strings/string_view.h>
 
 #include <algorithm>
 #include <utility>
@@ -13,15 +12,45 @@
 namespace convstore::internal {
 namespace {
 
-// shared_ptr control block + deque slot, roughly.
-constexpr size_t kPerMessageOverhead = 48;
-// Map slot, entry struct, LRU node, id.
-constexpr size_t kPerConversationOverhead = 256;
+// The heap a malloc of `n` bytes takes with glibc: an 8-byte header, the
+// whole rounded up to 16 bytes, at least 32. Other allocators are close.
+constexpr size_t Chunk(size_t n) {
+  return n + 8 <= 32 ? 32 : (n + 8 + 15) / 16 * 16;
+}
+// make_shared's control block: a vtable pointer and two counts.
+constexpr size_t kControlBlock = sizeof(void*) + 2 * sizeof(int);
+// The message's block (make_shared) and its ring slot, at most half empty
+// while the ring grows, so two slots. MessageBytes counts the strings'
+// bytes; their buffers' headers and rounding average about 16 bytes each
+// for the content (the other strings are usually short enough to be
+// inline, and MessageBytes counts their few bytes anyway).
+constexpr size_t kPerMessageOverhead = Chunk(kControlBlock + sizeof(Message)) -
+                                       sizeof(Message) + 16 +
+                                       2 * sizeof(CachedMessage);
+// The flat map's slot and control byte, over its load factor (7/16 to 7/8
+// of the slots are in use: 1.6 slots per entry on average).
+constexpr size_t kMapSlot =
+    (sizeof(std::string_view) + sizeof(std::unique_ptr<int>) + 1) * 8 / 5;
+// std::list's node: two links and the pointer.
+constexpr size_t kLruNode = Chunk(3 * sizeof(void*));
+// SharedId's make_shared<const std::string>.
+constexpr size_t kSharedId = Chunk(kControlBlock + sizeof(std::string));
+constexpr size_t kPerConversationOverhead =
+    Chunk(sizeof(CachedConversation)) + kMapSlot + kLruNode + kSharedId;
+// Copies of the id: the entry's id, its info's conversation_id and the
+// shared id; each allocates once the id outgrows the inline buffer.
+constexpr size_t kIdCopies = 3;
 
 }  // namespace
 
 size_t CachedMessageBytes(const Message& m) {
   return MessageBytes(m) + kPerMessageOverhead;
+}
+
+size_t CachedConversationBytes(std::string_view id) {
+  const size_t inline_capacity = std::string().capacity();
+  const size_t copy = id.size() > inline_capacity ? Chunk(id.size() + 1) : 0;
+  return kPerConversationOverhead + kIdCopies * copy;
 }
 
 ConversationCache::ConversationCache(const CacheLimits& limits)
@@ -48,7 +77,7 @@ ConversationCache::Shard& ConversationCache::ShardFor(std::string_view id) {
 }
 
 CachedConversation* ConversationCache::Shard::Find(std::string_view id) {
-  auto it = map_.find(absl::string_view(id.data(), id.size()));
+  auto it = map_.find(id);
   if (it == map_.end()) return nullptr;
   CachedConversation* c = it->second.get();
   lru_.splice(lru_.begin(), lru_, c->lru);
@@ -56,7 +85,7 @@ CachedConversation* ConversationCache::Shard::Find(std::string_view id) {
 }
 
 CachedConversation* ConversationCache::Shard::Peek(std::string_view id) {
-  auto it = map_.find(absl::string_view(id.data(), id.size()));
+  auto it = map_.find(id);
   return it == map_.end() ? nullptr : it->second.get();
 }
 
@@ -65,7 +94,7 @@ CachedConversation* ConversationCache::Shard::Insert(std::string_view id,
   auto c = std::make_unique<CachedConversation>();
   c->id = std::string(id);
   c->info.conversation_id = c->id;
-  c->bytes = kPerConversationOverhead + id.size();
+  c->bytes = CachedConversationBytes(id);
   bytes_ += c->bytes;
   // The new entry may be evictable, but a call keeping it finds the same.
   if (futile_walk_lsn_ != kNoFutileWalk) {
@@ -83,7 +112,7 @@ CachedConversation* ConversationCache::Shard::Insert(std::string_view id,
     c->lru = lru_.begin();
   }
   CachedConversation* raw = c.get();
-  map_.emplace(raw->id, std::move(c));
+  map_.emplace(std::string_view(raw->id), std::move(c));
   return raw;
 }
 
@@ -202,7 +231,7 @@ void ConversationCache::Shard::Erase(CachedConversation* c) {
   bytes_ -= c->bytes;
   messages_ -= c->messages.size();
   lru_.erase(c->lru);
-  map_.erase(c->id);  // destroys c
+  map_.erase(map_.find(std::string_view(c->id)));  // destroys c
 }
 
 void ConversationCache::Shard::Enforce(uint64_t durable_lsn,

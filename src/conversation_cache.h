@@ -31,7 +31,6 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <list>
 #include <memory>
 #include <string>
@@ -40,6 +39,7 @@
 
 #include "convstore/types.h"
 #include "mutex.h"
+#include "ring_deque.h"
 #include "storage_backend.h"
 #include "write_op.h"
 
@@ -56,7 +56,7 @@ struct CachedConversation {
   // then, so entries only read pay nothing).
   SharedId shared_id;
   ConversationInfo info;
-  std::deque<CachedMessage> messages;  // oldest first
+  RingDeque<CachedMessage> messages;  // oldest first
   bool complete = false;
   // The conversation's first system message, kept even when trimmed.
   MessagePtr first_system;
@@ -142,8 +142,10 @@ class ConversationCache {
     void Erase(CachedConversation* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
     ConversationCache* owner_ = nullptr;
-    absl::flat_hash_map<std::string, std::unique_ptr<CachedConversation>> map_
-        ABSL_GUARDED_BY(mu);
+    // Keyed by a view of the entry's own id (entries never move), so the
+    // id is not stored twice.
+    absl::flat_hash_map<std::string_view, std::unique_ptr<CachedConversation>>
+        map_ ABSL_GUARDED_BY(mu);
     std::list<CachedConversation*> lru_ ABSL_GUARDED_BY(mu);  // front: newest
     size_t messages_ ABSL_GUARDED_BY(mu) = 0;
     size_t bytes_ ABSL_GUARDED_BY(mu) = 0;
@@ -222,9 +224,17 @@ class ConversationCache {
   std::atomic<uint64_t> walks_{0};
 };
 
-// Bytes an entry charges for one message (see write_op.h MessageBytes) plus
-// the cache's own per-message overhead.
+// What the cache charges against its byte bound, meant to be the heap the
+// entry really holds (docs/benchmarks.md, "What a cache entry costs";
+// conversation_cache_test.cc compares it with the allocator's own count).
+// One message: MessageBytes (write_op.h) plus the shared_ptr control block,
+// the allocator's overhead on the message and its content, and two slots of
+// the entry's RingDeque (which is at most half empty while growing).
 size_t CachedMessageBytes(const Message& m);
+// An entry with no messages: the entry itself, its map slot, recency node
+// and shared id, and the copies of an id too long for the string's inline
+// buffer.
+size_t CachedConversationBytes(std::string_view id);
 
 }  // namespace convstore::internal
 

@@ -7,6 +7,8 @@
 
 #include "conversation_cache.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdint>
@@ -15,6 +17,14 @@
 #include <vector>
 
 #include "mutex.h"
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define CONVSTORE_OWN_ALLOCATOR 1  // the sanitizer's, which mallinfo2 misses
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define CONVSTORE_OWN_ALLOCATOR 1
+#endif
+#endif
 
 namespace convstore::internal {
 namespace {
@@ -45,14 +55,14 @@ CacheLimits OneShard(size_t max_conversations, size_t max_bytes,
   return l;
 }
 
-// What an empty entry for a one-byte id charges, measured once so the tests
-// do not depend on the exact overhead constant.
+// What an empty entry for an id of `id_size` bytes charges, measured so the
+// tests do not depend on the exact overhead constants.
 size_t EmptyEntryBytes(size_t id_size) {
   ConversationCache cache(OneShard(10, 1 << 20));
   Shard& s = cache.shard(0);
   MutexLock lock(&s.mu);
-  CachedConversation* c = s.Insert("x");
-  return c->bytes - 1 + id_size;
+  CachedConversation* c = s.Insert(std::string(id_size, 'x'));
+  return c->bytes;
 }
 
 std::vector<int64_t> Seqs(const CachedConversation& c) {
@@ -838,6 +848,65 @@ TEST_CASE("Prepend adds older durable messages up to the bound",
     CHECK(Seqs(*d).front() == 1);
     CHECK(d->complete);
   }
+}
+
+// The byte bound is only as good as the charge: an entry's charge must be
+// what the allocator really gives it. glibc's own count of bytes in use
+// (mallinfo2) before and after filling a cache, for the shapes that matter:
+// many short conversations (where per-entry overhead dominates), long ones
+// (per-message overhead), and ids too long for the inline buffer.
+TEST_CASE("ConversationCache charges what its entries take from the heap",
+          "[conversation_cache]") {
+#ifdef CONVSTORE_OWN_ALLOCATOR
+  WARN("sanitizer build: its allocator is not glibc's; not measured");
+#else
+  struct Shape {
+    int conversations;
+    int messages;
+    size_t id_size;
+    size_t content_size;
+  };
+  const Shape shape = GENERATE(
+      Shape{20'000, 0, 10, 200},                             // empty entries
+      Shape{20'000, 3, 10, 200}, Shape{20'000, 3, 36, 200},  // UUID-sized ids
+      Shape{20'000, 3, 10, 2'000}, Shape{200, 500, 10, 200});
+  CAPTURE(shape.conversations, shape.messages, shape.id_size,
+          shape.content_size);
+  CacheLimits l = OneShard(1'000'000, size_t{1} << 40, 1'000);
+  auto cache = std::make_unique<ConversationCache>(l);
+  Shard& s = cache->shard(0);
+  // In use from the heap, and in blocks of their own (large arrays, such as
+  // the map's, are mmap()ed).
+  auto in_use = [] {
+    const struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+  };
+  const size_t before = in_use();
+  {
+    MutexLock lock(&s.mu);
+    for (int i = 0; i < shape.conversations; ++i) {
+      std::string id = std::to_string(i);
+      id.resize(shape.id_size, 'x');
+      CachedConversation* c = s.Insert(id);
+      c->shared_id = c->id;  // as the first Append makes it
+      for (int seq = 1; seq <= shape.messages; ++seq) {
+        auto m = std::make_shared<Message>();
+        m->content.assign(shape.content_size, 'y');
+        m->seq = seq;
+        s.Add(c, std::move(m), 0);
+      }
+    }
+  }
+  const double real = static_cast<double>(in_use() - before);
+  size_t charged = 0;
+  {
+    MutexLock lock(&s.mu);
+    charged = s.Counters().bytes;
+  }
+  CAPTURE(real, charged);
+  CHECK(real / static_cast<double>(charged) > 0.9);
+  CHECK(real / static_cast<double>(charged) < 1.1);
+#endif
 }
 
 }  // namespace
