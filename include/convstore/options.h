@@ -153,8 +153,10 @@ struct Options {
   // miss an acknowledged write); the queue bounds below cap how far that can
   // push memory over the limits.
   //
-  // Approximate bytes of cached messages (content, ids, metadata and per
-  // message overhead). Default: 256 MiB.
+  // Heap bytes the cached conversations take: messages with their content,
+  // ids and metadata, and each entry's own structures, as the allocator
+  // rounds them (a 200-byte message costs about 500 bytes, a conversation
+  // about 400 more). Default: 256 MiB.
   size_t cache_max_bytes = 256 << 20;
   // Conversations held in memory. Default: 100,000.
   size_t cache_max_conversations = 100'000;
