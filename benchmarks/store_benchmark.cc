@@ -156,6 +156,15 @@ void AppendLatency(benchmark::State& state, bool moved) {
     lat.Add(t1 - t0);
   }
   lat.Report(state);
+  // Which regime the calls ran in: reads back of evicted conversations,
+  // whole conversations evicted, and messages dropped from pinned ones.
+  const Stats stats = store->GetStats();
+  state.counters["cache_misses"] = static_cast<double>(stats.cache_misses);
+  state.counters["evictions"] = static_cast<double>(stats.cache_evictions);
+  state.counters["pinned_drops"] =
+      static_cast<double>(stats.cache_pinned_drops);
+  state.counters["cached_messages"] =
+      static_cast<double>(stats.cached_messages);
   (void)store->Close();
   store.reset();
   fs::remove_all(dir);

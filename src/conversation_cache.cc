@@ -96,6 +96,7 @@ CachedConversation* ConversationCache::Shard::Insert(std::string_view id,
   c->info.conversation_id = c->id;
   c->bytes = CachedConversationBytes(id);
   bytes_ += c->bytes;
+  evict_futile_lsn_ = kNoFutileWalk;  // the new entry may be evictable
   // The new entry may be evictable, but a call keeping it finds the same.
   if (futile_walk_lsn_ != kNoFutileWalk) {
     if (futile_new_ == nullptr) {
@@ -203,6 +204,16 @@ void ConversationCache::Shard::PopFront(CachedConversation* c) {
   --messages_;
   c->messages.pop_front();
   c->complete = false;
+  if (!c->messages.empty()) {
+    // The next drop is likely this entry's new front, a message written
+    // long ago and no longer in the CPU's caches: start loading it (its
+    // control block and the string sizes the drop reads) now.
+    const char* next =
+        reinterpret_cast<const char*>(c->messages.front().message.get());
+    for (size_t off = 0; off < sizeof(Message); off += 64) {
+      __builtin_prefetch(next + off);
+    }
+  }
 }
 
 void ConversationCache::Shard::Trim(CachedConversation* c,
@@ -259,14 +270,32 @@ void ConversationCache::Shard::Enforce(uint64_t durable_lsn,
     return;
   }
   owner_->walks_.fetch_add(1, std::memory_order_relaxed);
-  auto it = lru_.end();
-  while (over() && it != lru_.begin()) {
-    --it;
-    CachedConversation* c = *it;
-    if (c == keep || c->pending_lsn > durable_lsn) continue;
-    it = std::next(it);  // Erase invalidates c's node only
-    Erase(c);
-    owner_->evictions_.fetch_add(1, std::memory_order_relaxed);
+  const bool keep_evictable =
+      keep != nullptr && keep->pending_lsn <= durable_lsn;
+  if (durable_lsn == evict_futile_lsn_ &&
+      (evict_futile_keep_ == nullptr || evict_futile_keep_ == keep)) {
+    // The last walk at this durable LSN found every entry but `keep` pinned.
+    // Entries become evictable only when the durable LSN moves or by an
+    // Insert (which forgets that walk), so looking again would find none:
+    // over the bytes bound with every entry pinned, an Append then drops
+    // one durable message below instead of looking at every entry.
+    if (keep_evictable) evict_futile_keep_ = keep;
+  } else {
+    size_t scanned = 0;
+    auto it = lru_.end();
+    while (over() && it != lru_.begin()) {
+      --it;
+      ++scanned;
+      CachedConversation* c = *it;
+      if (c == keep || c->pending_lsn > durable_lsn) continue;
+      it = std::next(it);  // Erase invalidates c's node only
+      Erase(c);
+      owner_->evictions_.fetch_add(1, std::memory_order_relaxed);
+    }
+    owner_->eviction_scans_.fetch_add(scanned, std::memory_order_relaxed);
+    // Still over: the walk reached the most recent entry.
+    evict_futile_lsn_ = over() ? durable_lsn : kNoFutileWalk;
+    evict_futile_keep_ = keep_evictable ? keep : nullptr;
   }
   // Every entry left but `keep` is pinned. While bytes are still over, the
   // pinned ones, least recently used first, drop their durable messages in

@@ -164,6 +164,16 @@ class ConversationCache {
     // pending futile_new_ turns into forgetting the walk.
     static constexpr uint64_t kNoFutileWalk = ~uint64_t{0};
     uint64_t futile_walk_lsn_ ABSL_GUARDED_BY(mu) = kNoFutileWalk;
+    // The durable LSN at which the last walk's eviction part reached the
+    // most recent entry still over a bound (kNoFutileWalk: none since, or
+    // an Insert), so that every entry but evict_futile_keep_ (when not
+    // null: the kept entry of that walk, evictable then) was pinned. At the
+    // same durable LSN a walk that keeps evict_futile_keep_ (any, when
+    // null) skips evicting and goes on to the pinned entries' durable
+    // messages: with the writer behind and the cache at its bytes bound, an
+    // Append costs one dropped message, not a look at every entry.
+    uint64_t evict_futile_lsn_ ABSL_GUARDED_BY(mu) = kNoFutileWalk;
+    const CachedConversation* evict_futile_keep_ ABSL_GUARDED_BY(mu) = nullptr;
     const CachedConversation* futile_keep_ ABSL_GUARDED_BY(mu) = nullptr;
     const CachedConversation* futile_new_ ABSL_GUARDED_BY(mu) = nullptr;
   };
@@ -210,6 +220,10 @@ class ConversationCache {
   // Enforce calls that walked a shard's recency list (over a bound and not
   // skipped as futile).
   uint64_t walks() const { return walks_.load(std::memory_order_relaxed); }
+  // Entries the eviction part of those walks looked at.
+  uint64_t eviction_scans() const {
+    return eviction_scans_.load(std::memory_order_relaxed);
+  }
 
  private:
   const CacheLimits limits_;
@@ -222,6 +236,7 @@ class ConversationCache {
   std::atomic<uint64_t> evictions_{0};
   std::atomic<uint64_t> pinned_drops_{0};
   std::atomic<uint64_t> walks_{0};
+  std::atomic<uint64_t> eviction_scans_{0};
 };
 
 // What the cache charges against its byte bound, meant to be the heap the

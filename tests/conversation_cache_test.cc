@@ -637,6 +637,72 @@ TEST_CASE("Over the byte bound, pinned entries drop their durable messages",
   }
 }
 
+// The closed-loop Append at the bytes bound with the writer behind: every
+// entry pinned, each call appends to another one and must drop one durable
+// message. Only the first walk at a durable LSN looks at the entries for
+// one to evict; until the durable LSN moves or an entry is inserted, the
+// next walks go straight to the drop.
+TEST_CASE("Walks at one durable LSN look for evictable entries once",
+          "[conversation_cache]") {
+  constexpr int kEntries = 50;
+  ConversationCache cache(OneShard(1000, 1 << 20));
+  Shard& s = cache.shard(0);
+  MutexLock lock(&s.mu);
+  std::vector<CachedConversation*> entries;  // oldest first in the LRU
+  for (int i = 0; i < kEntries; ++i) {
+    CachedConversation* c = s.Insert("c" + std::to_string(i));
+    for (int64_t seq = 1; seq <= 4; ++seq) s.Add(c, Msg(seq), 1);  // durable
+    s.Add(c, Msg(5), 100);                                         // pinned
+    entries.push_back(c);
+  }
+  // At the bound: each Add of a message as big goes over by that message.
+  cache.SetMaxBytes(s.Counters().bytes);
+  uint64_t lsn = 100;
+  for (CachedConversation* c : entries) {
+    s.Add(c, Msg(c->info.last_seq + 1), ++lsn);
+    s.Enforce(10, c);
+  }
+  CHECK(cache.evictions() == 0);
+  CHECK(cache.walks() == kEntries);
+  CHECK(cache.pinned_drops() == kEntries);  // one per call
+  // The first walk looked at every entry, the others at none.
+  CHECK(cache.eviction_scans() == kEntries);
+
+  SECTION("an insert forgets it: the new entry may be evictable") {
+    CachedConversation* fresh = s.Insert("fresh");
+    s.Add(fresh, Msg(1), 2);  // durable at 10
+    s.Enforce(10, entries[0]);
+    CHECK(cache.eviction_scans() == 2 * kEntries + 1);
+    CHECK(s.Peek("fresh") == nullptr);
+    CHECK(cache.evictions() == 1);
+  }
+  SECTION("a moved durable LSN forgets it") {
+    s.Add(entries[0], Msg(entries[0]->info.last_seq + 1), ++lsn);
+    s.Enforce(11, entries[0]);
+    CHECK(cache.eviction_scans() == 2 * kEntries);
+    CHECK(cache.evictions() == 0);
+  }
+  SECTION("an evictable kept entry goes at a walk that does not keep it") {
+    CachedConversation* k = entries[0];  // durable at 101, nothing else
+    auto append = [&](int i) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      CachedConversation* c = entries[static_cast<size_t>(i)];
+      s.Add(c, Msg(c->info.last_seq + 1), ++lsn);
+    };
+    append(1);
+    s.Enforce(101, k);
+    CHECK(cache.eviction_scans() == 2 * kEntries);
+    append(2);
+    s.Enforce(101, k);  // the same LSN and kept entry: no look
+    CHECK(cache.eviction_scans() == 2 * kEntries);
+    REQUIRE(s.Peek("c0") != nullptr);
+    append(3);
+    s.Enforce(101, entries[3]);  // another kept entry: looks, evicts k
+    CHECK(cache.eviction_scans() == 2 * kEntries + 1);
+    CHECK(s.Peek("c0") == nullptr);
+    CHECK(cache.evictions() == 1);
+  }
+}
+
 TEST_CASE("Clear empties a deleted conversation and pins it until durable",
           "[conversation_cache]") {
   ConversationCache cache(OneShard(1, 1 << 20));
