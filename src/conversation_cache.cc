@@ -19,14 +19,9 @@ constexpr size_t Chunk(size_t n) {
 }
 // make_shared's control block: a vtable pointer and two counts.
 constexpr size_t kControlBlock = sizeof(void*) + 2 * sizeof(int);
-// The message's block (make_shared) and its ring slot, at most half empty
-// while the ring grows, so two slots. MessageBytes counts the strings'
-// bytes; their buffers' headers and rounding average about 16 bytes each
-// for the content (the other strings are usually short enough to be
-// inline, and MessageBytes counts their few bytes anyway).
-constexpr size_t kPerMessageOverhead = Chunk(kControlBlock + sizeof(Message)) -
-                                       sizeof(Message) + 16 +
-                                       2 * sizeof(CachedMessage);
+// Two slots of the entry's RingDeque per message: it is at most half empty
+// while it grows.
+constexpr size_t kRingSlots = 2 * sizeof(CachedMessage);
 // The flat map's slot and control byte, over its load factor (7/16 to 7/8
 // of the slots are in use: 1.6 slots per entry on average).
 constexpr size_t kMapSlot =
@@ -41,10 +36,20 @@ constexpr size_t kPerConversationOverhead =
 // shared id; each allocates once the id outgrows the inline buffer.
 constexpr size_t kIdCopies = 3;
 
+// The heap a string holds: none while its text is inline, else its
+// buffer's chunk (capacity, which a moved-in string may have well above
+// its size).
+size_t StringHeap(const std::string& s) {
+  const size_t inline_capacity = std::string().capacity();
+  return s.capacity() > inline_capacity ? Chunk(s.capacity() + 1) : 0;
+}
+
 }  // namespace
 
 size_t CachedMessageBytes(const Message& m) {
-  return MessageBytes(m) + kPerMessageOverhead;
+  return Chunk(kControlBlock + sizeof(Message)) + StringHeap(m.content) +
+         StringHeap(m.user_id) + StringHeap(m.tool_call_id) +
+         StringHeap(m.tool_name) + StringHeap(m.metadata) + kRingSlots;
 }
 
 size_t CachedConversationBytes(std::string_view id) {
@@ -202,18 +207,22 @@ void ConversationCache::Shard::PopFront(CachedConversation* c) {
   c->bytes -= b;
   bytes_ -= b;
   --messages_;
-  c->messages.pop_front();
   c->complete = false;
+  c->messages.pop_front();
+#if defined(__GNUC__)
   if (!c->messages.empty()) {
     // The next drop is likely this entry's new front, a message written
-    // long ago and no longer in the CPU's caches: start loading it (its
-    // control block and the string sizes the drop reads) now.
+    // long ago and no longer in the CPU's caches: start loading it (the
+    // control block make_shared put right before it, and the string
+    // fields the drop reads) now.
     const char* next =
-        reinterpret_cast<const char*>(c->messages.front().message.get());
-    for (size_t off = 0; off < sizeof(Message); off += 64) {
+        reinterpret_cast<const char*>(c->messages.front().message.get()) -
+        kControlBlock;
+    for (size_t off = 0; off < kControlBlock + sizeof(Message); off += 64) {
       __builtin_prefetch(next + off);
     }
   }
+#endif
 }
 
 void ConversationCache::Shard::Trim(CachedConversation* c,

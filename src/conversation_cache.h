@@ -242,13 +242,15 @@ class ConversationCache {
 // What the cache charges against its byte bound, meant to be the heap the
 // entry really holds (docs/benchmarks.md, "What a cache entry costs";
 // conversation_cache_test.cc compares it with the allocator's own count).
-// One message: MessageBytes (write_op.h) plus the shared_ptr control block,
-// the allocator's overhead on the message and its content, and two slots of
-// the entry's RingDeque (which is at most half empty while growing).
+// One message: its make_shared block (the Message and the control block),
+// the buffer of each string not short enough to be inline (by capacity),
+// and two slots of the entry's RingDeque (at most half empty while it
+// grows), each as glibc's malloc rounds it.
 size_t CachedMessageBytes(const Message& m);
 // An entry with no messages: the entry itself, its map slot, recency node
-// and shared id, and the copies of an id too long for the string's inline
-// buffer.
+// and shared id (charged from the start, though the first Append makes
+// it), and the copies of an id too long for the string's inline buffer.
+// Not counted: a conversation owner's user_id longer than that buffer.
 size_t CachedConversationBytes(std::string_view id);
 
 }  // namespace convstore::internal

@@ -8,7 +8,8 @@
 // RingDeque holds nothing while empty and at most four slots per element:
 //  - it allocates on the first push (kMinCapacity slots) and doubles when
 //    full;
-//  - pop_front halves the buffer once a quarter or less is in use, and
+//  - pop_front halves the buffer once a quarter or less is in use (when the
+//    allocator has the smaller buffer to give; pop_front never throws), and
 //    frees it when the deque empties;
 //  - clear() frees it.
 // Elements move when the buffer is reallocated, so references to them last
@@ -23,6 +24,7 @@
 #include <cstddef>
 #include <iterator>
 #include <memory>
+#include <new>
 #include <utility>
 
 namespace convstore::internal {
@@ -67,7 +69,7 @@ class RingDeque {
     if (size_ == 0) {
       clear();
     } else if (capacity_ > kMinCapacity && size_ <= capacity_ / 4) {
-      Resize(capacity_ / 2);
+      Shrink();
     }
   }
   void clear() {
@@ -112,7 +114,16 @@ class RingDeque {
   // Moves the elements, oldest first, into a buffer of `capacity` slots (a
   // power of two, at least size_).
   void Resize(size_t capacity) {
-    auto next = std::make_unique<T[]>(capacity);
+    MoveTo(std::make_unique<T[]>(capacity), capacity);
+  }
+  // Halves the buffer if memory for the smaller one is to be had: a pop
+  // never fails, as std::deque's does not (the cache pops to free memory).
+  void Shrink() {
+    const size_t capacity = capacity_ / 2;
+    std::unique_ptr<T[]> next(new (std::nothrow) T[capacity]());
+    if (next != nullptr) MoveTo(std::move(next), capacity);
+  }
+  void MoveTo(std::unique_ptr<T[]> next, size_t capacity) {
     for (size_t i = 0; i < size_; ++i) next[i] = std::move((*this)[i]);
     buf_ = std::move(next);
     capacity_ = capacity;

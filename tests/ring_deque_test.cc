@@ -90,8 +90,12 @@ TEST_CASE("RingDeque matches std::deque over random operations",
   RingDeque<int> d;
   std::deque<int> want;
   int next = 0;
-  for (int step = 0; step < 100'000; ++step) {
-    const uint32_t op = rng() % 10;
+  for (int step = 0; step < 200'000; ++step) {
+    // Phases of 5,000 steps, mostly pushes then mostly pops, so the deque
+    // grows to a few thousand elements, wraps, and shrinks again.
+    const bool growing = (step / 5'000) % 2 == 0;
+    uint32_t op = rng() % 10;
+    if (!growing) op = op < 3 ? op * 2 : 6 + op % 3;  // pops 70%
     if (op < 4) {
       d.push_back(next);
       want.push_back(next++);
@@ -101,7 +105,7 @@ TEST_CASE("RingDeque matches std::deque over random operations",
     } else if (op < 9 && !want.empty()) {
       d.pop_front();
       want.pop_front();
-    } else if (op == 9 && rng() % 100 == 0) {
+    } else if (op == 9 && rng() % 5000 == 0) {
       d.clear();
       want.clear();
     }
