@@ -446,6 +446,66 @@ TEST_CASE("a delete then a re-append in one batch keeps only the new messages",
         std::vector<int64_t>{1, 2, 3});
 }
 
+// Rows go 32 to an INSERT and the rest one at a time: 78 live appends over
+// three conversations (two groups and 14 single rows), interleaved with a
+// conversation appended to and deleted in the same batch, whose rows are
+// dropped before grouping.
+TEST_CASE("a batch's rows are inserted in groups and singly, each once",
+          "[sqlite_backend]") {
+  TempDir dir;
+  Options o = BackendOptions(dir);
+  auto b = OpenBackend(o);
+  BatchBuilder bb;
+  std::map<std::string, std::vector<Message>> want;
+  const std::map<std::string, int> counts = {{"a", 40}, {"b", 33}, {"c", 5}};
+  for (int i = 0; i < 40; ++i) {
+    for (const auto& [id, n] : counts) {
+      if (i >= n) continue;
+      const int64_t seq = i + 1;
+      Message m = Make(seq, i % 2 ? Role::kAssistant : Role::kUser,
+                       id + " message " + std::to_string(seq), 1000 + i,
+                       i % 7 == 0 ? "user-" + id : "");
+      m.tokens_in = i;
+      m.tokens_out = 2 * i;
+      if (i % 5 == 0) {
+        m.tool_call_id = "call-" + std::to_string(i);
+        m.tool_name = "lookup";
+        m.metadata = "{\"i\":" + std::to_string(i) + "}";
+      }
+      bb.Append(id, m);
+      want[id].push_back(m);
+    }
+    if (i < 20) bb.Append("gone", Make(i + 1, Role::kUser, "gone", 1000 + i));
+  }
+  bb.Delete("gone");
+  RequireCommit(&bb, b.get());
+
+  auto check = [&](StorageBackend* be) {
+    for (const auto& [id, msgs] : want) {
+      StoredConversation c = Load(be, id);
+      REQUIRE(c.exists);
+      REQUIRE(c.messages.size() == msgs.size());
+      for (size_t i = 0; i < msgs.size(); ++i) {
+        CheckSameMessage(*c.messages[i], msgs[i]);
+      }
+    }
+    CHECK_FALSE(Load(be, "gone").exists);
+    CHECK(Counts(be).messages == 78);
+  };
+  check(b.get());
+  REQUIRE(b->Close().ok());
+  CHECK(RawInt(o.path, "SELECT count(*) FROM messages") == 78);
+  // Ids are contiguous and follow (conversation, seq), as one row per
+  // statement wrote them.
+  CHECK(RawInt(o.path, "SELECT max(id) - min(id) + 1 FROM messages") == 78);
+  CHECK(RawInt(o.path,
+               "SELECT count(*) FROM messages x JOIN messages y"
+               " ON y.id = x.id + 1"
+               " WHERE (y.conv_key, y.seq) <= (x.conv_key, x.seq)") == 0);
+  CHECK(IntegrityCheck(o.path) == "ok");
+  check(OpenBackend(o).get());
+}
+
 TEST_CASE("a delete in a later batch removes everything", "[sqlite_backend]") {
   TempDir dir;
   Options o = BackendOptions(dir);

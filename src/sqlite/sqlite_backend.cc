@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "sqlite/backend_reader.h"
 #include "sqlite/dead_letter_table.h"
@@ -147,9 +148,13 @@ Status SqliteBackend::OpenWriter() {
     }
   }
 
-  const std::string insert_msg =
+  const std::string insert_head =
       std::string("INSERT INTO messages(id, conv_key, lsn, ") +
-      kMessageColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+      kMessageColumns + ") VALUES ";
+  const std::string row_values = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+  const std::string insert_msg = insert_head + row_values;
+  std::string insert_msgs = insert_head + row_values;
+  for (size_t i = 1; i < kInsertGroup; ++i) insert_msgs += ", " + row_values;
   struct {
     Stmt* stmt;
     std::string sql;
@@ -158,6 +163,7 @@ Status SqliteBackend::OpenWriter() {
        "SELECT conv_key FROM conversations WHERE conversation_id = ?"},
       {&insert_conv_, "INSERT INTO conversations(conversation_id) VALUES (?)"},
       {&insert_msg_, insert_msg},
+      {&insert_msgs_, insert_msgs},
       // The merge's (and a purge's) fold of unmerged messages into the
       // summary (schema version 11). activity_at_us follows last_at_us.
       {&fold_,
@@ -384,27 +390,25 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
     }
     first = last;
   }
-  for (const PendingInsert& p : inserts) {
-    if (deleted.contains(p.key)) continue;
-    const Message& m = *p.op->message;
-    const int64_t id = ++next_id;
-    insert_msg_.Bind(1, id);
-    insert_msg_.Bind(2, p.key);
-    insert_msg_.Bind(3, static_cast<int64_t>(p.lsn));
-    insert_msg_.Bind(4, m.seq);
-    insert_msg_.Bind(5, static_cast<int64_t>(m.role));
-    insert_msg_.BindText(6, m.content);
-    insert_msg_.BindTextOrNull(7, m.user_id);
-    insert_msg_.Bind(8, m.tokens_in);
-    insert_msg_.Bind(9, m.tokens_out);
-    insert_msg_.BindTextOrNull(10, m.tool_call_id);
-    insert_msg_.BindTextOrNull(11, m.tool_name);
-    insert_msg_.BindTextOrNull(12, m.metadata);
-    insert_msg_.Bind(13, m.created_at_us);
-    s = insert_msg_.Exec();
+  // A deleted conversation's appends are dropped: they are compacted out
+  // first, so the rows left go kInsertGroup to a statement.
+  std::erase_if(
+      inserts, [&](const PendingInsert& p) { return deleted.contains(p.key); });
+  for (size_t i = 0; i < inserts.size();) {
+    const bool group = inserts.size() - i >= kInsertGroup;
+    Stmt* st = group ? &insert_msgs_ : &insert_msg_;
+    const size_t n = group ? kInsertGroup : 1;
+    for (size_t r = 0; r < n; ++r) {
+      const PendingInsert& p = inserts[i + r];
+      const Message& m = *p.op->message;
+      const int64_t id = ++next_id;
+      BindMessageRow(st, static_cast<int>(r), id, p.key, p.lsn, m);
+      pending_.push_back({p.key, m.seq, id, m.created_at_us, m.tokens_in,
+                          m.tokens_out, m.role == Role::kSystem});
+    }
+    s = st->Exec();
     if (!s.ok()) return s;
-    pending_.push_back({p.key, m.seq, id, m.created_at_us, m.tokens_in,
-                        m.tokens_out, m.role == Role::kSystem});
+    i += n;
   }
   batch_top_ = next_id;
   if (!pending_.empty()) {
@@ -414,6 +418,24 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
   }
   set_lsn_.Bind(1, static_cast<int64_t>(batch.back().lsn));
   return set_lsn_.Exec();
+}
+
+void SqliteBackend::BindMessageRow(Stmt* st, int row, int64_t id, int64_t key,
+                                   uint64_t lsn, const Message& m) {
+  const int b = row * 13;  // the columns of insert_msg_, in its order
+  st->Bind(b + 1, id);
+  st->Bind(b + 2, key);
+  st->Bind(b + 3, static_cast<int64_t>(lsn));
+  st->Bind(b + 4, m.seq);
+  st->Bind(b + 5, static_cast<int64_t>(m.role));
+  st->BindText(b + 6, m.content);
+  st->BindTextOrNull(b + 7, m.user_id);
+  st->Bind(b + 8, m.tokens_in);
+  st->Bind(b + 9, m.tokens_out);
+  st->BindTextOrNull(b + 10, m.tool_call_id);
+  st->BindTextOrNull(b + 11, m.tool_name);
+  st->BindTextOrNull(b + 12, m.metadata);
+  st->Bind(b + 13, m.created_at_us);
 }
 
 Status SqliteBackend::Apply(std::span<const WriteOp> batch) {
