@@ -151,7 +151,9 @@ Status SqliteBackend::OpenWriter() {
   const std::string insert_head =
       std::string("INSERT INTO messages(id, conv_key, lsn, ") +
       kMessageColumns + ") VALUES ";
-  const std::string row_values = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+  std::string row_values = "(?";
+  for (int i = 1; i < kMessageRowValues; ++i) row_values += ", ?";
+  row_values += ")";
   const std::string insert_msg = insert_head + row_values;
   std::string insert_msgs = insert_head + row_values;
   for (size_t i = 1; i < kInsertGroup; ++i) insert_msgs += ", " + row_values;
@@ -422,7 +424,7 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
 
 void SqliteBackend::BindMessageRow(Stmt* st, int row, int64_t id, int64_t key,
                                    uint64_t lsn, const Message& m) {
-  const int b = row * 13;  // the columns of insert_msg_, in its order
+  const int b = row * kMessageRowValues;  // insert_msg_'s columns, in order
   st->Bind(b + 1, id);
   st->Bind(b + 2, key);
   st->Bind(b + 3, static_cast<int64_t>(lsn));
@@ -436,6 +438,7 @@ void SqliteBackend::BindMessageRow(Stmt* st, int row, int64_t id, int64_t key,
   st->BindTextOrNull(b + 11, m.tool_name);
   st->BindTextOrNull(b + 12, m.metadata);
   st->Bind(b + 13, m.created_at_us);
+  static_assert(kMessageRowValues == 13, "bind every value of the row");
 }
 
 Status SqliteBackend::Apply(std::span<const WriteOp> batch) {

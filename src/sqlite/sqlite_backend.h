@@ -249,6 +249,8 @@ class SqliteBackend final : public StorageBackend {
   // per group instead of per row (docs/benchmarks.md, "Rows inserted 32 to
   // a statement").
   static constexpr size_t kInsertGroup = 32;
+  // Values per row of those INSERTs (id, conv_key, lsn, kMessageColumns).
+  static constexpr int kMessageRowValues = 13;
   Stmt insert_msgs_;
   // The merged index (message_chunks) on the writer connection.
   MessageChunks chunks_;
