@@ -46,7 +46,7 @@ Writer::Writer(StorageBackend* backend, WriteQueue* queue,
       queue_(queue),
       options_(options),
       log_(std::move(log)),
-      next_lsn_(first_lsn),
+      reorder_(first_lsn),
       rng_(std::random_device{}()),
       durable_lsn_(first_lsn - 1) {}
 
@@ -148,23 +148,26 @@ void Writer::Pull() {
   inbox_.clear();
   queue_->PopBulk(&inbox_, kPullMax);
   for (WriteOp& op : inbox_) {
-    heap_.push_back(std::move(op));
-    std::push_heap(heap_.begin(), heap_.end(), LsnGreater());
+    const uint64_t lsn = op.lsn;
+    const size_t bytes = op.bytes;
+    if (!reorder_.Put(std::move(op))) {
+      // Two writes with one LSN: a bug before the queue. Committing neither
+      // twice nor never, the writer drops the second and says so.
+      log_->error("dropped a write with LSN {}: that LSN was already taken",
+                  lsn);
+      queue_->Release(1, bytes);
+    }
   }
-  while (!heap_.empty() && heap_.front().lsn == next_lsn_ &&
-         batch_.size() < options_.max_batch_ops &&
+  while (reorder_.Next() != nullptr && batch_.size() < options_.max_batch_ops &&
          batch_bytes_ < options_.max_batch_bytes) {
-    std::pop_heap(heap_.begin(), heap_.end(), LsnGreater());
-    batch_bytes_ += heap_.back().bytes;
-    batch_.push_back(std::move(heap_.back()));
-    heap_.pop_back();
-    ++next_lsn_;
+    batch_.push_back(reorder_.TakeNext());
+    batch_bytes_ += batch_.back().bytes;
   }
   int64_t oldest = 0;
   if (!batch_.empty()) {
     oldest = batch_.front().enqueued_mono_us;
-  } else if (!heap_.empty()) {
-    oldest = heap_.front().enqueued_mono_us;
+  } else if (const WriteOp* first = reorder_.Oldest(); first != nullptr) {
+    oldest = first->enqueued_mono_us;
   }
   oldest_pending_.store(oldest, std::memory_order_relaxed);
 }
@@ -200,7 +203,7 @@ void Writer::Run() {
         continue;
       }
     }
-    if (stopping && durable_lsn() >= final_lsn && heap_.empty() &&
+    if (stopping && durable_lsn() >= final_lsn && reorder_.empty() &&
         batch_.empty()) {
       break;
     }
@@ -210,7 +213,7 @@ void Writer::Run() {
     if (!batch_.empty()) {
       int64_t age = MonoMicros() - batch_.front().enqueued_mono_us;
       timeout = std::chrono::microseconds(std::max<int64_t>(0, delay_us - age));
-    } else if (!heap_.empty() || queue_->items() > 0) {
+    } else if (!reorder_.empty() || queue_->items() > 0) {
       timeout = kGapWait;  // an LSN is in flight; it will arrive shortly
     }
     if (stopping) timeout = std::min(timeout, kGapWait);

@@ -44,6 +44,7 @@
 #include "convstore/status.h"
 #include "latency_histogram.h"
 #include "mutex.h"
+#include "reorder_buffer.h"
 #include "storage_backend.h"
 #include "write_queue.h"
 
@@ -102,15 +103,9 @@ class Writer {
   WriterCounters counters();
 
  private:
-  struct LsnGreater {
-    bool operator()(const WriteOp& a, const WriteOp& b) const {
-      return a.lsn > b.lsn;
-    }
-  };
-
   void Run();
-  // Pulls queued ops into the reorder heap and moves the contiguous run into
-  // batch_ (up to the batch bounds).
+  // Pulls queued ops into reorder_ and moves the contiguous run into batch_
+  // (up to the batch bounds).
   void Pull();
   enum class Outcome { kCommitted, kRejected, kGaveUp };
   // Applies `ops` as one transaction, retrying transient failures with
@@ -143,11 +138,10 @@ class Writer {
 
   // Writer thread only.
   std::vector<WriteOp> inbox_;
-  std::vector<WriteOp> heap_;  // min-heap on lsn (LsnGreater)
+  ReorderBuffer<WriteOp> reorder_;  // pulled ops not yet in batch_
   std::vector<WriteOp> batch_;
   size_t batch_bytes_ = 0;
   bool maintain_failing_ = false;
-  uint64_t next_lsn_;  // the next LSN that may join batch_
   std::mt19937_64 rng_;
   int64_t failing_since_us_ = 0;  // start of the current failure episode
   Status first_error_;            // its first error
