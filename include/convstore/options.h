@@ -268,14 +268,17 @@ struct Options {
   // indexed in memory (rebuilt from the file at open). Once that holds this
   // many entries the writer merges them into the main index in one
   // transaction between batches (docs/schema.md, versions 9, 12 and 13).
-  // Each merge delays the next batch: about 1.5 us per entry while the file
-  // is small, 2.2-2.5 us at 10M messages over 10,000 conversations (docs/
-  // benchmarks.md, "Tails apart"). Larger: fewer, longer merges,
-  // more memory (about 16-32 bytes per entry) and a longer scan at open;
-  // 131,072 measured 28-44% slower than the default at 10M messages before
-  // the index was packed ("The merge at 10M rows, part by part").
-  // Default: 65,536.
-  size_t index_merge_rows = 65'536;
+  // Each merge delays the next batch, and so widens the loss window by its
+  // length (docs/durability.md): with 10,000 conversations a merge costs
+  // about 5.3 us per conversation it touches plus 0.1 us per entry while the
+  // file is small (60-80 ms at 131,072 entries), 130-160 ms at 10M messages
+  // (docs/benchmarks.md, "Merges twice as far apart"). Larger: fewer,
+  // longer merges; more memory (48-byte entries in per-conversation vectors,
+  // plus the merge's copy: about 110 bytes per entry, 14 MB at 131,072); a
+  // longer scan of the unmerged rows at open. 131,072 appends 18-30% faster
+  // than 65,536 up to 1M messages over 10,000 conversations.
+  // Default: 131,072.
+  size_t index_merge_rows = 131'072;
 
   // Name of a registered SQLite VFS to open the database with (every
   // connection of the store). Empty: SQLite's default (unix). Tests use it

@@ -283,7 +283,7 @@ class SqliteBackend final : public StorageBackend {
   bool overlay_exact_ = true;
   absl::flat_hash_set<int64_t> deleted_since_merge_;
   // A merge's input and one conversation's run of it, kept across merges
-  // so that a merge maps no fresh pages (about 3 MiB at 65,536 entries).
+  // so that a merge maps no fresh pages (about 3 MiB per 65,536 entries).
   MessageOverlay::Grouped merge_input_;
   std::vector<IndexEntry> merge_run_;
   // Merges that read their entries back from `messages`; written by the
