@@ -2,6 +2,7 @@
 
 #include "periodic_thread.h"
 
+#include <string>
 #include <utility>
 
 #include "thread_name.h"
@@ -11,8 +12,13 @@ namespace convstore::internal {
 void PeriodicThread::Start(const char* name, std::chrono::milliseconds interval,
                            std::function<void()> tick) {
   if (interval.count() <= 0 || thread_.joinable()) return;
+  // Named twice: by itself, so its first tick already runs under the name,
+  // and from here, so the name is set when Start returns.
   thread_ = std::thread(
-      [this, interval, tick = std::move(tick)] { Loop(interval, tick); });
+      [this, interval, tick = std::move(tick), name = std::string(name)] {
+        NameThisThread(name.c_str());
+        Loop(interval, tick);
+      });
   NameThread(thread_, name);
 }
 

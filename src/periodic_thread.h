@@ -31,8 +31,8 @@ class PeriodicThread {
 
   // Runs `tick` every `interval` (measured from the end of the previous
   // run) on a new thread named `name` (at most 15 bytes; see
-  // thread_name.h), named before Start returns. An interval <= 0 starts
-  // nothing. At most once.
+  // thread_name.h), named before Start returns and before its first tick.
+  // An interval <= 0 starts nothing. At most once.
   void Start(const char* name, std::chrono::milliseconds interval,
              std::function<void()> tick);
   // Wakes the thread, lets a run in progress finish, and joins it. A tick

@@ -22,6 +22,17 @@ namespace convstore::internal {
 // Linux keeps at most 15 bytes of a name; a longer one is refused (the name
 // stays unchanged), so the store's names fit. Best effort: failure changes
 // nothing else.
+// Names the calling thread. A thread that names itself before its first
+// piece of work has its name in every sample and log line of that work;
+// naming it from the creating thread races with its start.
+inline void NameThisThread(const char* name) {
+#if defined(__linux__)
+  (void)pthread_setname_np(pthread_self(), name);
+#else
+  (void)name;
+#endif
+}
+
 inline void NameThread(std::thread& t, const char* name) {
 #if defined(__linux__)
   (void)pthread_setname_np(t.native_handle(), name);
