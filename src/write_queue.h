@@ -5,12 +5,13 @@
 //
 // Thread safety: Reserve/Cancel/Push may be called from any thread;
 // PopBulk only from the single writer thread; Release from the writer once
-// the ops it popped are committed.
+// the ops it popped are committed or set aside.
 //
 // Invariants:
-//  1. Reserved room is held from Reserve until Release (after commit) or
-//     Cancel (the op was never pushed), so the bounds cap the writes that are
-//     acknowledged but not durable - the crash loss window in count.
+//  1. Reserved room is held from Reserve until Release (after commit, or
+//     once the writer sets the op aside) or Cancel (the op was never
+//     pushed), so the bounds cap the writes that are acknowledged but not
+//     durable - the crash loss window in count.
 //  2. The underlying moodycamel queue is FIFO per producer only; callers
 //     must not rely on cross-thread order (the writer restores LSN order).
 //  3. Nothing is dropped: Reserve either succeeds or returns

@@ -46,7 +46,9 @@ Writer::Writer(StorageBackend* backend, WriteQueue* queue,
       queue_(queue),
       options_(options),
       log_(std::move(log)),
-      reorder_(first_lsn),
+      // No pushed write's LSN lies queue_max_items or more above the next
+      // one due (ReorderBuffer); twice that leaves a margin.
+      reorder_(first_lsn, 2 * std::max<size_t>(options.queue_max_items, 1)),
       rng_(std::random_device{}()),
       durable_lsn_(first_lsn - 1) {}
 
@@ -148,15 +150,8 @@ void Writer::Pull() {
   inbox_.clear();
   queue_->PopBulk(&inbox_, kPullMax);
   for (WriteOp& op : inbox_) {
-    const uint64_t lsn = op.lsn;
-    const size_t bytes = op.bytes;
-    if (!reorder_.Put(std::move(op))) {
-      // Two writes with one LSN: a bug before the queue. Committing neither
-      // twice nor never, the writer drops the second and says so.
-      log_->error("dropped a write with LSN {}: that LSN was already taken",
-                  lsn);
-      queue_->Release(1, bytes);
-    }
+    // A refused op is left untouched by Put.
+    if (!reorder_.Put(std::move(op))) SetAsideUnordered(std::move(op));
   }
   while (reorder_.Next() != nullptr && batch_.size() < options_.max_batch_ops &&
          batch_bytes_ < options_.max_batch_bytes) {
@@ -370,13 +365,13 @@ void Writer::SetAside(const WriteOp& op, const Status& error) {
   // The key is an id, not content; the payload is never logged.
   if (!saved) {
     log_->error(
-        "write lsn {} ({} for '{}') rejected by the database ({}) and could "
-        "not be set aside: {}; it is counted in writes_failed only",
+        "write lsn {} ({} for '{}') not committed ({}) and could not be set "
+        "aside: {}; it is counted in writes_failed only",
         op.lsn, d.kind, d.key, d.error, s.ToString());
   } else {
     log_->error(
-        "write lsn {} ({} for '{}') rejected by the database ({}); "
-        "set aside as a dead letter in {}",
+        "write lsn {} ({} for '{}') not committed ({}); set aside as a dead "
+        "letter in {}",
         op.lsn, d.kind, d.key, d.error,
         to_file ? DeadLetterFilePath(options_.path)
                 : std::string("the dead_letters table"));
@@ -384,6 +379,21 @@ void Writer::SetAside(const WriteOp& op, const Status& error) {
   MutexLock lock(&mu_);
   if (saved) ++counters_.dead_letters;
   if (to_file) ++counters_.dead_letters_in_file;
+}
+
+void Writer::SetAsideUnordered(WriteOp op) {
+  const Status error = Status::Internal(
+      "write lsn " + std::to_string(op.lsn) +
+      " arrived outside the writer's window (next due " +
+      std::to_string(reorder_.next_lsn()) + ", " +
+      std::to_string(reorder_.max_slots()) +
+      " ahead at most) or twice; set aside rather than committed twice");
+  SetAside(op, error);
+  {
+    MutexLock lock(&mu_);
+    ++counters_.writes_failed;
+  }
+  queue_->Release(1, op.bytes);
 }
 
 void Writer::MarkDurable(std::span<const WriteOp> ops, int64_t commit_us,

@@ -11,7 +11,9 @@
 // Invariants:
 //  1. durable_lsn only grows, and every op with lsn <= durable_lsn is
 //     committed (or, for a record the database rejects for good, counted in
-//     writes_failed and logged - never silently dropped).
+//     writes_failed and logged - never silently dropped). A pushed write
+//     whose LSN the reorder buffer refuses (taken twice, or far outside its
+//     window: a bug before the queue) is set aside the same way.
 //  2. Ops are committed in LSN order with no gaps: an op waits in the
 //     reorder buffer until every smaller LSN has been pulled. Append
 //     reserves queue room before it takes an LSN, so every LSN handed out is
@@ -23,8 +25,8 @@
 //     succeeds. Only a record whose content the database refuses
 //     (InvalidArgument) is set aside: counted in writes_failed, logged, and
 //     kept as a dead letter (table, else file; see dead_letter.h).
-//  4. Queue room is released only after commit, so the queue bound also
-//     bounds what a crash can lose.
+//  4. Queue room is released only after commit (or once a write is set
+//     aside), so the queue bound also bounds what a crash can lose.
 
 #ifndef CONVSTORE_SRC_WRITER_H_
 #define CONVSTORE_SRC_WRITER_H_
@@ -124,6 +126,10 @@ class Writer {
   // Sets aside a write the database refused for good: the dead_letters
   // table, else the dead-letter file, else (logged) only counted.
   void SetAside(const WriteOp& op, const Status& error);
+  // Sets aside a write reorder_ refused (its LSN taken twice, or far outside
+  // the window: a bug before the queue), counts it in writes_failed and
+  // releases its queue room, so it is neither committed twice nor lost.
+  void SetAsideUnordered(WriteOp op);
   void MarkDurable(std::span<const WriteOp> ops, int64_t commit_us,
                    uint64_t failed);
   // Sleeps for the retry backoff; false if Stop's deadline passed.

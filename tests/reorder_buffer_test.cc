@@ -31,6 +31,9 @@ Item MakeItem(uint64_t lsn) {
   return Item{lsn, std::make_unique<uint64_t>(lsn)};
 }
 
+// Far more than any test here holds.
+constexpr size_t kMax = size_t{1} << 20;
+
 // Takes every value that is due; checks each is whole and in order.
 std::vector<uint64_t> Drain(ReorderBuffer<Item>* r) {
   std::vector<uint64_t> out;
@@ -47,7 +50,7 @@ std::vector<uint64_t> Drain(ReorderBuffer<Item>* r) {
 
 TEST_CASE("ReorderBuffer holds a value until every smaller LSN arrives",
           "[reorder_buffer]") {
-  ReorderBuffer<Item> r(10);
+  ReorderBuffer<Item> r(10, kMax);
   CHECK(r.empty());
   CHECK(r.Oldest() == nullptr);
   REQUIRE(r.Put(MakeItem(12)));
@@ -67,7 +70,7 @@ TEST_CASE("ReorderBuffer holds a value until every smaller LSN arrives",
 
 TEST_CASE("ReorderBuffer refuses an LSN it holds or has handed out",
           "[reorder_buffer]") {
-  ReorderBuffer<Item> r(1);
+  ReorderBuffer<Item> r(1, kMax);
   REQUIRE(r.Put(MakeItem(2)));
   Item again = MakeItem(2);
   CHECK_FALSE(r.Put(std::move(again)));
@@ -81,13 +84,33 @@ TEST_CASE("ReorderBuffer refuses an LSN it holds or has handed out",
   CHECK(r.next_lsn() == 3);
 }
 
+TEST_CASE("ReorderBuffer refuses an LSN max_slots or more ahead",
+          "[reorder_buffer]") {
+  constexpr size_t kSlots = ReorderBuffer<Item>::kMinSlots;
+  // Rounded up to a power of two.
+  ReorderBuffer<Item> r(5, 3 * kSlots);
+  CHECK(r.max_slots() == 4 * kSlots);
+  Item far = MakeItem(5 + 4 * kSlots);
+  CHECK_FALSE(r.Put(std::move(far)));
+  CHECK(far.tag != nullptr);
+  Item huge = MakeItem(~uint64_t{0});
+  CHECK_FALSE(r.Put(std::move(huge)));
+  CHECK(r.slots() == kSlots);                    // refused before growing
+  REQUIRE(r.Put(MakeItem(5 + 4 * kSlots - 1)));  // the last that fits
+  CHECK(r.slots() == 4 * kSlots);
+  CHECK(r.Oldest()->lsn == 5 + 4 * kSlots - 1);
+  // A huge bound stops at kMaxSlots instead of overflowing.
+  ReorderBuffer<Item> big(1, ~size_t{0});
+  CHECK(big.max_slots() == ReorderBuffer<Item>::kMaxSlots);
+}
+
 TEST_CASE("ReorderBuffer grows past its ring and keeps every held value",
           "[reorder_buffer]") {
   constexpr size_t kSlots = ReorderBuffer<Item>::kMinSlots;
   // Starts where the ring wraps, so held values sit on both sides of slot 0
   // when it grows.
   const uint64_t first = 3 * kSlots - 5;
-  ReorderBuffer<Item> r(first);
+  ReorderBuffer<Item> r(first, kMax);
   // Everything but `first` arrives, in order, reaching far beyond the
   // ring: it doubles three times, each time holding every value so far.
   const uint64_t n = 5 * kSlots;
@@ -108,7 +131,7 @@ TEST_CASE("ReorderBuffer grows past its ring and keeps every held value",
 TEST_CASE("ReorderBuffer matches an ordered map over random arrivals",
           "[reorder_buffer]") {
   std::mt19937_64 rng(7);
-  ReorderBuffer<Item> r(1);
+  ReorderBuffer<Item> r(1, kMax);
   std::map<uint64_t, bool> held;  // the model: LSNs arrived, not handed out
   uint64_t model_next = 1;
   uint64_t issued = 0;         // LSNs 1..issued exist

@@ -682,6 +682,39 @@ TEST_CASE("a poison write is isolated and the rest commit", "[writer]") {
   CHECK(h.writer().Stop(15, In(absl::Seconds(30))).ok());
 }
 
+TEST_CASE("a write whose LSN is taken twice or far ahead is set aside",
+          "[writer]") {
+  Options o = WriterOptions();
+  o.max_batch_ops = 1000;
+  o.queue_max_items = 1000;  // LSNs 2,048 or more ahead are refused
+  LogCapture log;
+  Harness h(o, &log);
+  h.writer().Start();
+  h.PushRange(1, 3);
+  REQUIRE(h.writer().WaitDurable(3, In(absl::Seconds(60))).ok());
+  // A bug before the queue: LSN 2 again (committed already), 4 twice, and
+  // one far beyond the window. The old min-heap held the stale 2 at its
+  // front forever, and nothing after it committed.
+  REQUIRE(h.Push(2));
+  REQUIRE(h.Push(4));
+  REQUIRE(h.Push(4));
+  REQUIRE(h.Push(5 + 4096));
+  REQUIRE(h.Push(5));
+  REQUIRE(h.Push(6));
+  Status s = h.writer().WaitDurable(6, In(absl::Seconds(60)));
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  CHECK(h.backend().committed_flat() == Range(1, 6));  // each once
+  REQUIRE(Eventually([&] { return h.writer().counters().writes_failed == 3; }));
+  CHECK(h.writer().counters().rows_committed == 6);
+  CHECK(log.Count(LogLevel::kError, "outside the writer's window") == 3);
+  CHECK(h.writer().health().ok());
+  // The refused writes' room is given back: nothing is left reserved.
+  REQUIRE(Eventually([&] { return h.queue().items() == 0; }));
+  CHECK(h.queue().bytes() == 0);
+  CHECK(h.writer().Stop(6, In(absl::Seconds(30))).ok());
+}
+
 TEST_CASE("the sticky error is the first error of the episode", "[writer]") {
   Options o = WriterOptions();  // retry_budget 50 ms
   o.max_batch_ops = 1000;

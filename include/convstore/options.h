@@ -271,12 +271,15 @@ struct Options {
   // Each merge delays the next batch, and so widens the loss window by its
   // length (docs/durability.md): with 10,000 conversations a merge costs
   // about 5.3 us per conversation it touches plus 0.1 us per entry while the
-  // file is small (60-80 ms at 131,072 entries), 130-160 ms at 10M messages
+  // file is small (60-80 ms at 131,072 entries), 130-170 ms at 10M messages
   // (docs/benchmarks.md, "Merges twice as far apart"). Larger: fewer,
   // longer merges; more memory (48-byte entries in per-conversation vectors,
   // plus the merge's copy: about 110 bytes per entry, 14 MB at 131,072); a
-  // longer scan of the unmerged rows at open. 131,072 appends 18-30% faster
-  // than 65,536 up to 1M messages over 10,000 conversations.
+  // longer scan of the unmerged rows at open. 131,072 appends 19-31% faster
+  // than 65,536 up to 1M messages over 10,000 conversations (13 messages
+  // each per merge). Where most conversations receive one message per merge
+  // it gains nothing and the pause doubles: up to about 0.7 s when all
+  // 131,072 entries are in different conversations.
   // Default: 131,072.
   size_t index_merge_rows = 131'072;
 
