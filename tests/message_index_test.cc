@@ -345,6 +345,31 @@ std::vector<StoredConversation> Scan(StorageBackend* b, size_t convs,
   return out;
 }
 
+TEST_CASE("a merge starts once the unmerged messages span enough conversations",
+          "[message_index]") {
+  TempDir dir;
+  Options o = MergeEvery(dir, 1000);
+  o.index_merge_conversations = 3;
+  auto b = OpenBackend(o);
+  BatchBuilder bb;
+  // Many messages in two conversations: under both bounds.
+  auto n = Fill(b.get(), &bb, {"a", "b"}, 5, 8);
+  UpkeepCounters c = b->upkeep_counters();
+  CHECK(c.index_merges == 0);
+  CHECK(c.unmerged_messages == 40);
+  // One message in a third conversation reaches the conversation bound.
+  n = Fill(b.get(), &bb, {"c"}, 1, 1, n);
+  c = b->upkeep_counters();
+  CHECK(c.index_merges == 1);
+  CHECK(c.unmerged_messages == 0);
+  CHECK(RawInt(o.path, kMergedCount) == 41);
+  for (const auto& [conv, count] : n) CheckWhole(b.get(), conv, count);
+  // The overlay is empty again, so two conversations do not merge.
+  n = Fill(b.get(), &bb, {"a", "b"}, 1, 2, n);
+  CHECK(b->upkeep_counters().index_merges == 1);
+  CHECK(b->upkeep_counters().unmerged_messages == 2);
+}
+
 TEST_CASE("ScanRecent's sequential pass agrees with lookups",
           "[message_index]") {
   TempDir dir;

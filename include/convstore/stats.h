@@ -78,8 +78,9 @@ struct Stats {
   int64_t enqueue_to_durable_p99_us = 0;
 
   // Index merges (SQLite): batches write no index entries; once
-  // Options::index_merge_rows messages are indexed only in memory, the
-  // writer merges them into the file's index in one transaction, and the
+  // Options::index_merge_rows messages (or messages of
+  // Options::index_merge_conversations conversations) are indexed only in
+  // memory, the writer merges them into the file's index in one transaction, and the
   // next batch waits for it (docs/architecture.md, "Unmerged messages").
   // Counts and times are of this session and of merges that committed (a
   // failed merge is logged and retried); unmerged_messages is now.

@@ -174,4 +174,9 @@ size_t MessageOverlay::size() const {
   return size_;
 }
 
+size_t MessageOverlay::conversations() const {
+  MutexLock lock(&mu_);
+  return by_conv_.size();
+}
+
 }  // namespace convstore::internal

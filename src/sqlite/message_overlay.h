@@ -122,6 +122,8 @@ class MessageOverlay {
   int64_t top() const;
   // Entries held, including those whose rows were deleted since.
   size_t size() const;
+  // Conversations with an entry held.
+  size_t conversations() const;
 
  private:
   mutable Mutex mu_;

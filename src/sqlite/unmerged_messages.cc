@@ -330,7 +330,11 @@ Status SqliteBackend::MergeInput(int64_t merged_through, int64_t last_id) {
 }
 
 Status SqliteBackend::MergeUnmerged() {
-  if (overlay_.size() < std::max<size_t>(1, options_.index_merge_rows)) {
+  // Enough entries, or enough conversations: the merge's time grows with
+  // both (Options::index_merge_conversations).
+  if (overlay_.size() < std::max<size_t>(1, options_.index_merge_rows) &&
+      overlay_.conversations() <
+          std::max<size_t>(1, options_.index_merge_conversations)) {
     return Status::OK();
   }
   // One bulk merge: the unmerged messages, read in (conv_key, seq) order, go
