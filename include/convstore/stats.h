@@ -80,10 +80,10 @@ struct Stats {
   // Index merges (SQLite): batches write no index entries; once
   // Options::index_merge_rows messages (or messages of
   // Options::index_merge_conversations conversations) are indexed only in
-  // memory, the writer merges them into the file's index in one transaction, and the
-  // next batch waits for it (docs/architecture.md, "Unmerged messages").
-  // Counts and times are of this session and of merges that committed (a
-  // failed merge is logged and retried); unmerged_messages is now.
+  // memory, the writer merges them into the file's index in one transaction,
+  // and the next batch waits for it (docs/architecture.md, "Unmerged
+  // messages"). Counts and times are of this session and of merges that
+  // committed (a failed merge is logged and retried); unmerged_messages is now.
   uint64_t index_merges = 0;
   int64_t index_merge_total_us = 0;  // time the writer spent merging
   int64_t index_merge_max_us = 0;    // the longest single merge
