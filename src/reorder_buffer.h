@@ -56,8 +56,9 @@ class ReorderBuffer {
   // Takes `v`. False (and `v` untouched) when its LSN was handed out
   // already, is held, or lies max_slots() or more above next_lsn().
   [[nodiscard]] bool Put(T&& v) {
-    if (v.lsn < next_ || v.lsn - next_ >= max_slots_) return false;
+    if (v.lsn < next_) return false;
     const uint64_t ahead = v.lsn - next_;
+    if (ahead >= max_slots_) return false;
     if (ahead >= slots_.size()) Grow(ahead);
     std::optional<T>& slot = At(v.lsn);
     if (slot.has_value()) return false;

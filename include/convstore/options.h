@@ -274,19 +274,20 @@ struct Options {
   // file is small (60-80 ms at 131,072 entries), 130-170 ms at 10M messages
   // (docs/benchmarks.md, "Merges twice as far apart"). Larger: fewer,
   // longer merges; more memory (48-byte entries in per-conversation vectors,
-  // plus the merge's copy: about 110 bytes per entry, 14 MB at 131,072); a
-  // longer scan of the unmerged rows at open. 131,072 appends 19-31% faster
-  // than 65,536 up to 1M messages over 10,000 conversations (13 messages
-  // each per merge). Where most conversations receive one message per merge
-  // it gains nothing; index_merge_conversations then starts the merge
-  // sooner, which bounds its pause.
-  // Default: 131,072.
+  // plus the merge's copy: about 110 bytes per entry, 14 MB at 131,072,
+  // estimated from those sizes, not measured); a longer scan of the
+  // unmerged rows at open. 131,072 appends 19-31% faster than 65,536 up to
+  // 1M messages over 10,000 conversations (13 messages each per merge). Where
+  // most conversations receive one message per merge it gains nothing;
+  // index_merge_conversations then starts the merge sooner, which bounds its
+  // pause. Default: 131,072.
   size_t index_merge_rows = 131'072;
   // The writer also merges once the messages indexed in memory span this
   // many conversations, whatever their count: a merge costs about 5.3 us
-  // per conversation it touches, so this bounds its pause (about 0.35 s at
-  // the default) where most conversations receive one message per merge.
-  // Larger: longer pauses there; smaller: more merges. Default: 65,536.
+  // per conversation it touches, so this bounds its pause where most
+  // conversations receive one message per merge (about 0.35 s at the
+  // default, estimated from that cost, not timed). Larger: longer pauses
+  // there; smaller: more merges. Default: 65,536.
   size_t index_merge_conversations = 65'536;
 
   // Name of a registered SQLite VFS to open the database with (every
