@@ -123,6 +123,19 @@ CachedConversation* ConversationCache::Shard::Insert(std::string_view id,
   return raw;
 }
 
+void ConversationCache::Shard::PrefetchForAdd(
+    const CachedConversation* c) const {
+#if defined(__GNUC__)
+  if (const CachedMessage* slot = c->messages.next_back_slot()) {
+    __builtin_prefetch(slot, /*rw=*/1);
+    // The Trim after the Add reads the front slot.
+    if (!c->messages.empty()) __builtin_prefetch(&c->messages.front());
+  }
+#else
+  (void)c;
+#endif
+}
+
 void ConversationCache::Shard::Add(CachedConversation* c, MessagePtr m,
                                    uint64_t lsn) {
   const Message& msg = *m;

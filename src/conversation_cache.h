@@ -105,6 +105,12 @@ class ConversationCache {
     // cached seq (otherwise nothing is added).
     void Prepend(CachedConversation* c, const std::vector<MessagePtr>& older)
         ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+    // Starts loading the ring slots an Add to `c` and the trim after it use
+    // (the one Add fills and the front one), each last used one round of
+    // writes ago and likely out of the CPU's caches by now, so the misses
+    // overlap the caller's work before the Add.
+    void PrefetchForAdd(const CachedConversation* c) const
+        ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
     // Appends a message (its seq must be info.last_seq + 1) written at
     // `lsn` (0: already durable) and updates the summary as the database
     // will.

@@ -49,6 +49,12 @@ class RingDeque {
   const T& front() const { return (*this)[0]; }
   T& back() { return (*this)[size_ - 1]; }
   const T& back() const { return (*this)[size_ - 1]; }
+  // The slot the next push_back fills, or null when that push reallocates.
+  // For a caller to prefetch it; it is valid until the next push or pop.
+  const T* next_back_slot() const {
+    return size_ == capacity_ ? nullptr
+                              : &buf_[(head_ + size_) & (capacity_ - 1)];
+  }
 
   void push_back(T v) {
     if (size_ == capacity_) Resize(Grown());

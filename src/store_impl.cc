@@ -277,6 +277,7 @@ StatusOr<AppendResult> StoreImpl::Append(std::string_view conversation_id,
     MutexLock lock(&shard.mu);
     CachedConversation* c = shard.Find(conversation_id);
     if (c != nullptr) {
+      shard.PrefetchForAdd(c);
       cache_.RecordHit();
     } else {
       cache_.RecordMiss();

@@ -49,6 +49,26 @@ TEST_CASE("RingDeque keeps order across wrap-around and growth",
   CHECK(d[3] == 20);
 }
 
+TEST_CASE("RingDeque names the slot the next push_back fills", "[ring_deque]") {
+  RingDeque<int> d;
+  CHECK(d.next_back_slot() == nullptr);  // no buffer yet
+  d.push_back(0);
+  d.pop_front();
+  CHECK(d.next_back_slot() == nullptr);  // freed again
+  for (int i = 0; i < 3; ++i) d.push_back(i);
+  d.pop_front();
+  d.pop_front();  // head at slot 2: the next pushes wrap around
+  for (int i = 3; i < 5; ++i) {
+    const int* slot = d.next_back_slot();
+    REQUIRE(slot != nullptr);
+    d.push_back(i);
+    CHECK(slot == &d.back());
+  }
+  d.push_back(5);
+  CHECK(d.size() == d.capacity());
+  CHECK(d.next_back_slot() == nullptr);  // the next push reallocates
+}
+
 TEST_CASE("RingDeque shrinks as it drains and frees its buffer when empty",
           "[ring_deque]") {
   RingDeque<int> d;
