@@ -292,7 +292,7 @@ void ConversationCache::Shard::Enforce(uint64_t durable_lsn,
     futile_new_ = nullptr;
     return;
   }
-  owner_->walks_.fetch_add(1, std::memory_order_relaxed);
+  walks_.Add(1);
   const bool keep_evictable =
       keep != nullptr && keep->pending_lsn <= durable_lsn;
   if (durable_lsn == evict_futile_lsn_ &&
@@ -313,9 +313,9 @@ void ConversationCache::Shard::Enforce(uint64_t durable_lsn,
       if (c == keep || c->pending_lsn > durable_lsn) continue;
       it = std::next(it);  // Erase invalidates c's node only
       Erase(c);
-      owner_->evictions_.fetch_add(1, std::memory_order_relaxed);
+      evictions_.Add(1);
     }
-    owner_->eviction_scans_.fetch_add(scanned, std::memory_order_relaxed);
+    eviction_scans_.Add(scanned);
     // Still over: the walk reached the most recent entry.
     evict_futile_lsn_ = over() ? durable_lsn : kNoFutileWalk;
     evict_futile_keep_ = keep_evictable ? keep : nullptr;
@@ -331,7 +331,7 @@ void ConversationCache::Shard::Enforce(uint64_t durable_lsn,
     while (bytes_ > max_bytes && !c->messages.empty() &&
            c->messages.front().lsn <= durable_lsn) {
       PopFront(c);
-      owner_->pinned_drops_.fetch_add(1, std::memory_order_relaxed);
+      pinned_drops_.Add(1);
     }
   }
   futile_walk_lsn_ = over() ? durable_lsn : kNoFutileWalk;

@@ -79,6 +79,21 @@ struct CacheCounters {
   uint64_t bytes = 0;
 };
 
+// A count only a shard's lock holder bumps and anyone reads without the
+// lock. The bump is a plain load and store, not a locked read-modify-write,
+// and the count sits in its shard: appends on different shards, and the
+// writer's eviction passes, do not pass one cache line between cores.
+class ShardCounter {
+ public:
+  void Add(uint64_t n) {
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  uint64_t Get() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> v_{0};
+};
+
 class ConversationCache {
  public:
   class Shard {
@@ -138,6 +153,9 @@ class ConversationCache {
                       std::vector<const CachedConversation*>* out) const
         ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
     CacheCounters Counters() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+    // A read answered from the entry, or one that went to the database.
+    void RecordHit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { hits_.Add(1); }
+    void RecordMiss() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { misses_.Add(1); }
 
    private:
     friend class ConversationCache;
@@ -155,6 +173,13 @@ class ConversationCache {
     std::list<CachedConversation*> lru_ ABSL_GUARDED_BY(mu);  // front: newest
     size_t messages_ ABSL_GUARDED_BY(mu) = 0;
     size_t bytes_ ABSL_GUARDED_BY(mu) = 0;
+    // Bumped under mu, read by ConversationCache's sums without it.
+    ShardCounter hits_;
+    ShardCounter misses_;
+    ShardCounter evictions_;
+    ShardCounter pinned_drops_;
+    ShardCounter walks_;
+    ShardCounter eviction_scans_;
     // The durable LSN at which the last eviction walk ended over a bound
     // with every entry pinned by writes not yet durable and none holding a
     // durable message it may drop (kNoFutileWalk: none since), except
@@ -212,24 +237,18 @@ class ConversationCache {
   // the old bound).
   void EnforceAll(uint64_t durable_lsn, bool bound_changed);
 
-  void RecordHit() { hits_.fetch_add(1, std::memory_order_relaxed); }
-  void RecordMiss() { misses_.fetch_add(1, std::memory_order_relaxed); }
-  uint64_t hits() const { return hits_.load(std::memory_order_relaxed); }
-  uint64_t misses() const { return misses_.load(std::memory_order_relaxed); }
-  uint64_t evictions() const {
-    return evictions_.load(std::memory_order_relaxed);
-  }
+  // Sums over the shards, each read without its lock (so a sum taken
+  // while others write may be a moment old).
+  uint64_t hits() const { return Sum(&Shard::hits_); }
+  uint64_t misses() const { return Sum(&Shard::misses_); }
+  uint64_t evictions() const { return Sum(&Shard::evictions_); }
   // Durable messages dropped from pinned entries by Enforce (invariant 4).
-  uint64_t pinned_drops() const {
-    return pinned_drops_.load(std::memory_order_relaxed);
-  }
+  uint64_t pinned_drops() const { return Sum(&Shard::pinned_drops_); }
   // Enforce calls that walked a shard's recency list (over a bound and not
   // skipped as futile).
-  uint64_t walks() const { return walks_.load(std::memory_order_relaxed); }
+  uint64_t walks() const { return Sum(&Shard::walks_); }
   // Entries the eviction part of those walks looked at.
-  uint64_t eviction_scans() const {
-    return eviction_scans_.load(std::memory_order_relaxed);
-  }
+  uint64_t eviction_scans() const { return Sum(&Shard::eviction_scans_); }
 
  private:
   const CacheLimits limits_;
@@ -237,12 +256,11 @@ class ConversationCache {
   std::atomic<size_t> shard_max_bytes_;
   const size_t shard_max_conversations_;
   std::vector<std::unique_ptr<Shard>> shards_;
-  std::atomic<uint64_t> hits_{0};
-  std::atomic<uint64_t> misses_{0};
-  std::atomic<uint64_t> evictions_{0};
-  std::atomic<uint64_t> pinned_drops_{0};
-  std::atomic<uint64_t> walks_{0};
-  std::atomic<uint64_t> eviction_scans_{0};
+  uint64_t Sum(ShardCounter Shard::*counter) const {
+    uint64_t total = 0;
+    for (const auto& s : shards_) total += ((*s).*counter).Get();
+    return total;
+  }
 };
 
 // What the cache charges against its byte bound, meant to be the heap the

@@ -278,9 +278,9 @@ StatusOr<AppendResult> StoreImpl::Append(std::string_view conversation_id,
     CachedConversation* c = shard.Find(conversation_id);
     if (c != nullptr) {
       shard.PrefetchForAdd(c);
-      cache_.RecordHit();
+      shard.RecordHit();
     } else {
-      cache_.RecordMiss();
+      shard.RecordMiss();
       // Appending needs only the summary (for the next seq); a few newest
       // messages come along for a History call that usually follows.
       s = LoadEntry(shard, conversation_id, kAppendLoadMessages, &c);
@@ -336,7 +336,7 @@ Status StoreImpl::Answer(ConversationCache::Shard& shard, CachedConversation* c,
       [&](size_t i) -> const Message& { return *msgs[start + i].message; },
       options, c->first_system.get());
   if (c->complete || !w.wants_older || options.after_seq >= first_seq - 1) {
-    cache_.RecordHit();
+    shard.RecordHit();
     out->reserve(w.end - w.begin + (w.pin_system ? 1 : 0));
     if (w.pin_system) out->push_back(c->first_system);
     for (size_t i = w.begin; i < w.end; ++i) {
@@ -347,7 +347,7 @@ Status StoreImpl::Answer(ConversationCache::Shard& shard, CachedConversation* c,
   // The window reaches past the cached suffix: read the older, durable
   // messages through (seqs are gap-free, so last_n alone bounds how many)
   // and window over the whole range.
-  cache_.RecordMiss();
+  shard.RecordMiss();
   int64_t after = options.after_seq;
   if (options.last_n > 0 && options.token_budget == 0) {
     const int64_t need = static_cast<int64_t>(options.last_n) -
@@ -405,7 +405,7 @@ StatusOr<std::vector<MessagePtr>> StoreImpl::History(
   MutexLock lock(&shard.mu);
   CachedConversation* c = shard.Find(conversation_id);
   if (c == nullptr) {
-    cache_.RecordMiss();
+    shard.RecordMiss();
     // last_n alone says how much is needed; otherwise load up to the bound.
     const bool only_last_n = options.last_n > 0 && options.token_budget == 0 &&
                              options.after_seq == 0;

@@ -856,20 +856,36 @@ TEST_CASE("Full reports a shard at its bound", "[conversation_cache]") {
   CHECK(small.Full());
 }
 
+TEST_CASE("Counters are kept per shard and summed over all of them",
+          "[conversation_cache]") {
+  CacheLimits limits;
+  limits.shards = 4;
+  ConversationCache cache(limits);
+  REQUIRE(cache.shard_count() == 4);
+  for (size_t i = 0; i < cache.shard_count(); ++i) {
+    Shard& s = cache.shard(i);
+    MutexLock lock(&s.mu);
+    for (size_t k = 0; k <= i; ++k) s.RecordHit();  // 1 + 2 + 3 + 4
+    if (i % 2 == 1) s.RecordMiss();                 // shards 1 and 3
+  }
+  CHECK(cache.hits() == 10);
+  CHECK(cache.misses() == 2);
+}
+
 TEST_CASE("Hit, miss and eviction counters", "[conversation_cache]") {
   ConversationCache cache(OneShard(1, 1 << 20));
   CHECK(cache.hits() == 0);
   CHECK(cache.misses() == 0);
   CHECK(cache.evictions() == 0);
-  cache.RecordHit();
-  cache.RecordHit();
-  cache.RecordHit();
-  cache.RecordMiss();
-  cache.RecordMiss();
-  CHECK(cache.hits() == 3);
-  CHECK(cache.misses() == 2);
   Shard& s = cache.shard(0);
   MutexLock lock(&s.mu);
+  s.RecordHit();
+  s.RecordHit();
+  s.RecordHit();
+  s.RecordMiss();
+  s.RecordMiss();
+  CHECK(cache.hits() == 3);
+  CHECK(cache.misses() == 2);
   for (int i = 0; i < 5; ++i) {
     CachedConversation* c = AddConversation(s, "c" + std::to_string(i), 0);
     s.Enforce(0, c);
