@@ -73,8 +73,8 @@ def main():
 
     # Latency percentiles.
     names = [("BM_Store_AppendLatency", "Append"),
-             ("BM_Store_AppendLatencyMoved", "Append (moved)"),
-             ("BM_Store_AppendLatencyPaced/per_s:100000", "Append 100k/s"),
+             ("BM_Store_AppendLatencyMoved", "Append\n(moved)"),
+             ("BM_Store_AppendLatencyPaced/per_s:100000", "Append\n100k/s"),
              ("BM_Store_HistoryHot", "History hot"),
              ("BM_Store_HistoryCold", "History cold")]
     rows = []
