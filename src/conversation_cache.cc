@@ -128,8 +128,8 @@ void ConversationCache::Shard::PrefetchForAdd(
 #if defined(__GNUC__)
   if (const CachedMessage* slot = c->messages.next_back_slot()) {
     __builtin_prefetch(slot, /*rw=*/1);
-    // The Trim after the Add reads the front slot.
-    if (!c->messages.empty()) __builtin_prefetch(&c->messages.front());
+    // A slot to fill means a buffer, which holds at least one message.
+    __builtin_prefetch(&c->messages.front());
   }
 #else
   (void)c;

@@ -4,8 +4,9 @@
 // conversations, split into independently locked shards.
 //
 // Thread safety: each Shard is guarded by its own mutex; every method of
-// Shard requires it held (annotated). Hit/miss/eviction counters are
-// atomics and may be read without a lock.
+// Shard requires it held (annotated). The hit/miss/eviction counters live
+// in their shard: only the holder of its mutex bumps them, and anyone may
+// read them (and ConversationCache's sums) without a lock.
 //
 // Invariants:
 //  1. An entry whose pending_lsn is above the durable LSN (it has writes not
@@ -79,10 +80,13 @@ struct CacheCounters {
   uint64_t bytes = 0;
 };
 
-// A count only a shard's lock holder bumps and anyone reads without the
-// lock. The bump is a plain load and store, not a locked read-modify-write,
-// and the count sits in its shard: appends on different shards, and the
-// writer's eviction passes, do not pass one cache line between cores.
+// A count only a shard's lock holder bumps (so Add must be called with the
+// shard's mutex held: two unlocked bumps could lose one) and anyone reads
+// without the lock. The count sits in its shard, so appends on different
+// shards do not pass one cache line between cores. The bump is a plain
+// load and store, not a locked read-modify-write: on x86 a locked
+// instruction also waits for the thread's earlier stores to reach the
+// cache, such as Add's store into a cold ring slot right before Enforce.
 class ShardCounter {
  public:
   void Add(uint64_t n) {
@@ -120,10 +124,12 @@ class ConversationCache {
     // cached seq (otherwise nothing is added).
     void Prepend(CachedConversation* c, const std::vector<MessagePtr>& older)
         ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-    // Starts loading the ring slots an Add to `c` and the trim after it use
-    // (the one Add fills and the front one), each last used one round of
-    // writes ago and likely out of the CPU's caches by now, so the misses
-    // overlap the caller's work before the Add.
+    // Starts loading the ring slot an Add to `c` fills, and the front slot
+    // the trim after it reads when the entry is at its message bound. The
+    // slot's cache line was last touched by the previous Add to `c` (one
+    // round of writes to other conversations ago) or earlier, and is likely
+    // out of the CPU's caches by now: the misses then overlap the caller's
+    // work before the Add.
     void PrefetchForAdd(const CachedConversation* c) const
         ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
     // Appends a message (its seq must be info.last_seq + 1) written at
@@ -251,16 +257,19 @@ class ConversationCache {
   uint64_t eviction_scans() const { return Sum(&Shard::eviction_scans_); }
 
  private:
-  const CacheLimits limits_;
-  // Per shard: what SetMaxBytes last set (limits_.max_bytes at first).
-  std::atomic<size_t> shard_max_bytes_;
-  const size_t shard_max_conversations_;
-  std::vector<std::unique_ptr<Shard>> shards_;
+  // `counter` summed over the shards (shards_ never changes after
+  // construction, so no lock is needed to walk it).
   uint64_t Sum(ShardCounter Shard::*counter) const {
     uint64_t total = 0;
     for (const auto& s : shards_) total += ((*s).*counter).Get();
     return total;
   }
+
+  const CacheLimits limits_;
+  // Per shard: what SetMaxBytes last set (limits_.max_bytes at first).
+  std::atomic<size_t> shard_max_bytes_;
+  const size_t shard_max_conversations_;
+  std::vector<std::unique_ptr<Shard>> shards_;
 };
 
 // What the cache charges against its byte bound, meant to be the heap the

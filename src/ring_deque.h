@@ -50,7 +50,8 @@ class RingDeque {
   T& back() { return (*this)[size_ - 1]; }
   const T& back() const { return (*this)[size_ - 1]; }
   // The slot the next push_back fills, or null when that push reallocates.
-  // For a caller to prefetch it; it is valid until the next push or pop.
+  // For a caller to prefetch it; it is valid until the next push, pop or
+  // clear().
   const T* next_back_slot() const {
     return size_ == capacity_ ? nullptr
                               : &buf_[(head_ + size_) & (capacity_ - 1)];

@@ -856,7 +856,7 @@ TEST_CASE("Full reports a shard at its bound", "[conversation_cache]") {
   CHECK(small.Full());
 }
 
-TEST_CASE("Counters are kept per shard and summed over all of them",
+TEST_CASE("Counters bumped on each shard are summed over all of them",
           "[conversation_cache]") {
   CacheLimits limits;
   limits.shards = 4;
