@@ -322,7 +322,7 @@ StatusOr<AppendResult> StoreImpl::Append(std::string_view conversation_id,
 
 Status StoreImpl::Answer(ConversationCache::Shard& shard, CachedConversation* c,
                          const HistoryOptions& options,
-                         std::vector<MessagePtr>* out) {
+                         std::vector<MessagePtr>* out, bool miss_counted) {
   const auto& msgs = c->messages;
   const int64_t first_seq =
       msgs.empty() ? c->info.last_seq + 1 : msgs.front().message->seq;
@@ -336,7 +336,7 @@ Status StoreImpl::Answer(ConversationCache::Shard& shard, CachedConversation* c,
       [&](size_t i) -> const Message& { return *msgs[start + i].message; },
       options, c->first_system.get());
   if (c->complete || !w.wants_older || options.after_seq >= first_seq - 1) {
-    shard.RecordHit();
+    if (!miss_counted) shard.RecordHit();
     out->reserve(w.end - w.begin + (w.pin_system ? 1 : 0));
     if (w.pin_system) out->push_back(c->first_system);
     for (size_t i = w.begin; i < w.end; ++i) {
@@ -347,7 +347,7 @@ Status StoreImpl::Answer(ConversationCache::Shard& shard, CachedConversation* c,
   // The window reaches past the cached suffix: read the older, durable
   // messages through (seqs are gap-free, so last_n alone bounds how many)
   // and window over the whole range.
-  shard.RecordMiss();
+  if (!miss_counted) shard.RecordMiss();
   int64_t after = options.after_seq;
   if (options.last_n > 0 && options.token_budget == 0) {
     const int64_t need = static_cast<int64_t>(options.last_n) -
@@ -404,7 +404,8 @@ StatusOr<std::vector<MessagePtr>> StoreImpl::History(
   ConversationCache::Shard& shard = cache_.ShardFor(conversation_id);
   MutexLock lock(&shard.mu);
   CachedConversation* c = shard.Find(conversation_id);
-  if (c == nullptr) {
+  const bool loaded = c == nullptr;
+  if (loaded) {
     shard.RecordMiss();
     // last_n alone says how much is needed; otherwise load up to the bound.
     const bool only_last_n = options.last_n > 0 && options.token_budget == 0 &&
@@ -417,7 +418,7 @@ StatusOr<std::vector<MessagePtr>> StoreImpl::History(
     if (c == nullptr) return out;  // no such conversation
     shard.Enforce(writer_->durable_lsn(), c);
   }
-  s = Answer(shard, c, options, &out);
+  s = Answer(shard, c, options, &out, /*miss_counted=*/loaded);
   if (!s.ok()) return s;
   return out;
 }

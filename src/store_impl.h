@@ -109,9 +109,11 @@ class StoreImpl final : public Store, public WritePath {
   // backend when the cached suffix cannot.
   // Messages read through are added to the entry as far as its bound
   // allows, so the next call finds them in memory.
+  // Counts the call as a cache hit or miss, unless `miss_counted`: the
+  // caller loaded the entry for this call and counted its miss already.
   Status Answer(ConversationCache::Shard& shard, CachedConversation* c,
-                const HistoryOptions& options, std::vector<MessagePtr>* out)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+                const HistoryOptions& options, std::vector<MessagePtr>* out,
+                bool miss_counted) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   uint64_t appended_lsn() const {
     return next_lsn_.load(std::memory_order_acquire) - 1;
   }

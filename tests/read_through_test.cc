@@ -64,6 +64,32 @@ TEST_CASE("an Append to a cold conversation loads only its newest messages",
   CHECK(last.back()->content == "new");
 }
 
+TEST_CASE("A History that loads a cold conversation counts one miss, no hit",
+          "[read_through]") {
+  TempDir dir;
+  Options o;
+  auto s = ColdStore(dir, 200, &o);
+  const Stats cold = s->GetStats();
+  // Loaded and answered from what was loaded.
+  CHECK(Seqs(Hist(s.get(), "long", {.last_n = 10, .pin_system = false})) ==
+        Range(191, 200));
+  const Stats loaded = s->GetStats();
+  CHECK(loaded.cache_misses == cold.cache_misses + 1);
+  CHECK(loaded.cache_hits == cold.cache_hits);
+  // Answered from memory.
+  CHECK(Seqs(Hist(s.get(), "long", {.last_n = 5, .pin_system = false})) ==
+        Range(196, 200));
+  const Stats warm = s->GetStats();
+  CHECK(warm.cache_misses == loaded.cache_misses);
+  CHECK(warm.cache_hits == loaded.cache_hits + 1);
+  // Past the cached part: read through, one miss.
+  CHECK(Seqs(Hist(s.get(), "long", {.last_n = 50, .pin_system = false})) ==
+        Range(151, 200));
+  const Stats older = s->GetStats();
+  CHECK(older.cache_misses == warm.cache_misses + 1);
+  CHECK(older.cache_hits == warm.cache_hits);
+}
+
 TEST_CASE("History keeps what it read through", "[read_through]") {
   TempDir dir;
   Options o;
