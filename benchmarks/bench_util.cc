@@ -239,6 +239,24 @@ void AddContext() {
       u.sysname + " " + u.release;
   benchmark::AddCustomContext("convstore_machine", machine);
   benchmark::AddCustomContext("convstore_build_type", CMAKE_BUILD_TYPE_NAME);
+  // Huge pages halve the closed-loop Append's p50 here (docs/benchmarks.md,
+  // "Huge pages"), so a result records whether the heap could get them: the
+  // kernel's mode, and glibc's tunables (glibc.malloc.hugetlb=1 asks for
+  // them in the "madvise" mode).
+  std::string thp = "unknown";
+  std::ifstream thp_file("/sys/kernel/mm/transparent_hugepage/enabled");
+  if (std::string modes; std::getline(thp_file, modes)) {
+    const size_t open = modes.find('[');
+    const size_t close = modes.find(']');
+    if (open != std::string::npos && close != std::string::npos &&
+        close > open) {
+      thp = modes.substr(open + 1, close - open - 1);
+    }
+  }
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  const std::string glibc_tunables = tunables != nullptr ? tunables : "";
+  benchmark::AddCustomContext("transparent_hugepage", thp);
+  benchmark::AddCustomContext("glibc_tunables", glibc_tunables);
   benchmark::AddCustomContext("sqlite_version", sqlite3_libversion());
 #ifdef NDEBUG
   benchmark::AddCustomContext("convstore_assertions", "off");
@@ -248,8 +266,11 @@ void AddContext() {
                "\n*** WARNING: assertions are ON (not an NDEBUG build); "
                "numbers are not representative ***\n\n");
 #endif
-  std::fprintf(stderr, "machine: %s; build: %s\n", machine.c_str(),
-               CMAKE_BUILD_TYPE_NAME);
+  std::fprintf(stderr,
+               "machine: %s; build: %s; transparent huge pages: %s; "
+               "GLIBC_TUNABLES: %s\n",
+               machine.c_str(), CMAKE_BUILD_TYPE_NAME, thp.c_str(),
+               glibc_tunables.empty() ? "(unset)" : glibc_tunables.c_str());
 }
 
 }  // namespace convstore::bench

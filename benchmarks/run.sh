@@ -6,6 +6,13 @@
 #
 #   bash benchmarks/run.sh            # everything (about 25 minutes here, 15 of them the soak)
 #   BENCH_QUICK=1 bash benchmarks/run.sh   # 1 repetition, no 10M rows, 1M soak
+#   BENCH_HUGEPAGES=1 bash benchmarks/run.sh  # glibc's heap on huge pages
+#
+# BENCH_HUGEPAGES=1 runs everything with GLIBC_TUNABLES=glibc.malloc.hugetlb=1
+# (glibc 2.35 and later): malloc asks for transparent huge pages, which
+# matters where the kernel gives them only on request ("madvise" in
+# /sys/kernel/mm/transparent_hugepage/enabled). docs/benchmarks.md, "Huge
+# pages", has what it changes; each result records both settings.
 #
 # Fixtures (1M and 10M message files, the 1M-turn analytics month) are
 # built once and kept under
@@ -24,6 +31,9 @@ cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release \
 cmake --build build-bench --target convstore_benchmark convstore_soak
 
 mkdir -p benchmarks/results
+if [ "${BENCH_HUGEPAGES:-0}" = "1" ]; then
+  export GLIBC_TUNABLES="glibc.malloc.hugetlb=1${GLIBC_TUNABLES:+:$GLIBC_TUNABLES}"
+fi
 reps=3
 filter='.'
 soak_messages=10000000

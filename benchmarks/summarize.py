@@ -59,6 +59,9 @@ def main():
         context.get("convstore_build_type", "?"),
         context.get("convstore_assertions", "?"),
         context.get("sqlite_version", "?")))
+    print("transparent huge pages: %s, GLIBC_TUNABLES: %s" % (
+        context.get("transparent_hugepage", "?"),
+        context.get("glibc_tunables") or "(unset)"))
     if context.get("convstore_assertions") == "ON":
         print("*** WARNING: assertions are ON; numbers are not representative")
     print()
