@@ -3,6 +3,7 @@
 #include "bench_util.h"
 
 #include <fcntl.h>
+#include <gnu/libc-version.h>
 #include <sqlite3.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -117,6 +118,19 @@ void CopyDb(const fs::path& from, const fs::path& to) {
       SyncFile(to.string() + suffix);
     }
   }
+}
+
+// The selected one of a transparent-huge-page setting's modes
+// ("always [madvise] never" in /sys/kernel/mm/transparent_hugepage/<name>),
+// or "unknown".
+std::string BracketedSetting(const char* name) {
+  std::ifstream in(std::string("/sys/kernel/mm/transparent_hugepage/") + name);
+  std::string modes;
+  if (!std::getline(in, modes)) return "unknown";
+  const size_t from = modes.find('[');
+  const size_t to = modes.find(']', from);
+  if (from == std::string::npos || to == std::string::npos) return "unknown";
+  return modes.substr(from + 1, to - from - 1);
 }
 
 }  // namespace
@@ -239,23 +253,19 @@ void AddContext() {
       u.sysname + " " + u.release;
   benchmark::AddCustomContext("convstore_machine", machine);
   benchmark::AddCustomContext("convstore_build_type", CMAKE_BUILD_TYPE_NAME);
-  // Huge pages halve the closed-loop Append's p50 here (docs/benchmarks.md,
-  // "Huge pages"), so a result records whether the heap could get them: the
-  // kernel's mode, and glibc's tunables (glibc.malloc.hugetlb=1 asks for
-  // them in the "madvise" mode).
-  std::string thp = "unknown";
-  std::ifstream thp_file("/sys/kernel/mm/transparent_hugepage/enabled");
-  if (std::string modes; std::getline(thp_file, modes)) {
-    const size_t open = modes.find('[');
-    const size_t close = modes.find(']');
-    if (open != std::string::npos && close != std::string::npos &&
-        close > open) {
-      thp = modes.substr(open + 1, close - open - 1);
-    }
-  }
+  // Huge pages cut the closed-loop Append's p50 by a third to a half on
+  // the Intel Xeon host (docs/benchmarks.md, "Huge pages"), so a result
+  // records whether the heap could get them: the kernel's mode and
+  // fault-time defragmentation, glibc's version and its tunables
+  // (glibc.malloc.hugetlb=1, from glibc 2.35, asks for them in the
+  // "madvise" mode).
+  const std::string thp = BracketedSetting("enabled");
+  const std::string thp_defrag = BracketedSetting("defrag");
   const char* tunables = std::getenv("GLIBC_TUNABLES");
   const std::string glibc_tunables = tunables != nullptr ? tunables : "";
   benchmark::AddCustomContext("transparent_hugepage", thp);
+  benchmark::AddCustomContext("transparent_hugepage_defrag", thp_defrag);
+  benchmark::AddCustomContext("glibc_version", gnu_get_libc_version());
   benchmark::AddCustomContext("glibc_tunables", glibc_tunables);
   benchmark::AddCustomContext("sqlite_version", sqlite3_libversion());
 #ifdef NDEBUG
@@ -267,9 +277,10 @@ void AddContext() {
                "numbers are not representative ***\n\n");
 #endif
   std::fprintf(stderr,
-               "machine: %s; build: %s; transparent huge pages: %s; "
-               "GLIBC_TUNABLES: %s\n",
+               "machine: %s; build: %s; transparent huge pages: %s (defrag "
+               "%s); glibc %s, GLIBC_TUNABLES: %s\n",
                machine.c_str(), CMAKE_BUILD_TYPE_NAME, thp.c_str(),
+               thp_defrag.c_str(), gnu_get_libc_version(),
                glibc_tunables.empty() ? "(unset)" : glibc_tunables.c_str());
 }
 

@@ -59,9 +59,11 @@ def main():
         context.get("convstore_build_type", "?"),
         context.get("convstore_assertions", "?"),
         context.get("sqlite_version", "?")))
-    print("transparent huge pages: %s, GLIBC_TUNABLES: %s" % (
-        context.get("transparent_hugepage", "?"),
-        context.get("glibc_tunables") or "(unset)"))
+    print("transparent huge pages: %s (defrag %s), glibc %s, GLIBC_TUNABLES: %s"
+          % (context.get("transparent_hugepage", "?"),
+             context.get("transparent_hugepage_defrag", "?"),
+             context.get("glibc_version", "?"),
+             context.get("glibc_tunables", "?") or "(unset)"))
     if context.get("convstore_assertions") == "ON":
         print("*** WARNING: assertions are ON; numbers are not representative")
     print()
