@@ -140,12 +140,13 @@ BENCHMARK(BM_Store_AppendDurable)
 // Before timing, the calls fill the cache until every shard is at its
 // bytes bound (the cache's messages stop growing): every timed call then
 // runs in the loop's steady state, where the writer is behind, every
-// conversation pinned, and a call drops a durable message. (Until 2026-12-07
-// timing began on an empty store, so the share of calls that found the
-// cache still filling, touching new pages and dropping nothing, depended on
-// how many iterations Google Benchmark chose; see docs/benchmarks.md, "The
-// closed loop's regime".) `rejected` counts timed calls that failed; it
-// must be 0.
+// conversation pinned, and each call drops a durable message. (Until
+// 2026-12-07 timing began on an empty store, and then briefly at the first
+// drop, when only the fullest shard was at its bound; the share of calls
+// that found their shard still filling, touching new pages and dropping
+// nothing, depended on how many iterations Google Benchmark chose. See
+// docs/benchmarks.md, "The closed loop's regime".) `rejected` counts timed
+// calls that failed; it must be 0.
 void AppendLatency(benchmark::State& state, bool moved) {
   fs::path dir = ScratchDir("append_latency");
   auto store = MustOpen(BenchOptions(dir));
@@ -153,11 +154,11 @@ void AppendLatency(benchmark::State& state, bool moved) {
   std::vector<std::string> ids;
   for (int c = 0; c < 1000; ++c) ids.push_back(ConvId(c));
   size_t i = 0;
-  // Filled: a message dropped, and 20,000 more calls added under 0.02% (about
-  // 110) to the cached messages. A shard still filling adds all its calls,
-  // about 600 of 20,000 for the 31 of 1,000 conversations it holds on
-  // average. The bound holds about 540k messages here; 8M calls would be
-  // 15 times that.
+  // Filled: by the end of a batch of 20,000 calls a message has been
+  // dropped, and the batch added under 0.02% (about 110) to the cached
+  // messages. A shard still filling adds all its calls, about 600 of 20,000
+  // for the 31 of 1,000 conversations it holds on average. The bound holds
+  // about 540k messages here; 8M calls would be 15 times that.
   Stats before = store->GetStats();
   for (int64_t n = 0;; n += 20'000) {
     if (n > 8'000'000) Fail("the cache never reached its bytes bound");
