@@ -253,12 +253,12 @@ void AddContext() {
       u.sysname + " " + u.release;
   benchmark::AddCustomContext("convstore_machine", machine);
   benchmark::AddCustomContext("convstore_build_type", CMAKE_BUILD_TYPE_NAME);
-  // Huge pages cut the closed-loop Append's p50 by a third to a half on
-  // the Intel Xeon host (docs/benchmarks.md, "Huge pages"), so a result
-  // records whether the heap could get them: the kernel's mode and
-  // fault-time defragmentation, glibc's version and its tunables
-  // (glibc.malloc.hugetlb=1, from glibc 2.35, asks for them in the
-  // "madvise" mode).
+  // Huge pages change the Append figures (on the Intel Xeon host, 3-16% off
+  // the p50 and about 70% of the page faults while the cache fills:
+  // docs/benchmarks.md, "Huge pages"), so a result records whether the heap
+  // could get them: the kernel's mode and fault-time defragmentation,
+  // glibc's version and its tunables (glibc.malloc.hugetlb=1, from glibc
+  // 2.35, asks for them in the "madvise" mode).
   const std::string thp = BracketedSetting("enabled");
   const std::string thp_defrag = BracketedSetting("defrag");
   const char* tunables = std::getenv("GLIBC_TUNABLES");

@@ -4,8 +4,8 @@
 # benchmarks/results/soak.json, prints the summary table with the target
 # ratios and draws the PNG plots into docs/img/.
 #
-#   bash benchmarks/run.sh            # everything (about 25 minutes here, 15 of them the soak)
-#   BENCH_QUICK=1 bash benchmarks/run.sh   # 1 repetition, no 10M rows, 1M soak
+#   bash benchmarks/run.sh            # everything (16 minutes here at 2f5dc26, 10 of them the soak)
+#   BENCH_QUICK=1 bash benchmarks/run.sh   # 1 repetition, no 10M rows, 1M soak (3.5 minutes)
 #   BENCH_HUGEPAGES=1 bash benchmarks/run.sh  # glibc's heap on huge pages
 #
 # BENCH_HUGEPAGES=1 runs everything with GLIBC_TUNABLES=glibc.malloc.hugetlb=1
