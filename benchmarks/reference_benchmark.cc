@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "varint.h"
 
 namespace convstore::bench {
 namespace {
@@ -117,6 +118,86 @@ void BM_Reference_SqliteAppendOnly(benchmark::State& state) {
   RunBatched(state, /*indexed=*/false, "ref_append_only");
 }
 BENCHMARK(BM_Reference_SqliteAppendOnly)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// The append-only table's messages, range(0) to a row: each row is
+// (id INTEGER PRIMARY KEY, n, payload BLOB), the payload the n messages'
+// fields one after another (varints, and strings after their length),
+// encoded in the timed part. No layout that stores one message per SQLite
+// row beats BM_Reference_SqliteAppendOnly on this disk; this is the ceiling
+// for one that packs several into a row (docs/benchmarks.md, "Several
+// messages to a row: the ceiling"). The store does not pack; this is what a
+// format that did would start from.
+void BM_Reference_SqlitePackedAppendOnly(benchmark::State& state) {
+  const int per_row = static_cast<int>(state.range(0));
+  fs::path dir = ScratchDir("ref_packed");
+  {
+    sqlite3* db = nullptr;
+    sqlite3_open((dir / "ref.db").c_str(), &db);
+    auto exec = [&](const char* sql) {
+      if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK) {
+        Fail(std::string(sql) + ": " + sqlite3_errmsg(db));
+      }
+    };
+    exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+    exec(
+        "CREATE TABLE blocks(id INTEGER PRIMARY KEY, n INTEGER NOT NULL,"
+        " payload BLOB NOT NULL)");
+    sqlite3_stmt* ins = nullptr;
+    sqlite3_prepare_v2(db, "INSERT INTO blocks(n, payload) VALUES (?,?)", -1,
+                       &ins, nullptr);
+    const std::string content = Content(0);
+    std::vector<std::string> users;
+    for (int c = 0; c < kConversations; ++c) users.push_back(UserId(c));
+    auto put_string = [](const std::string& s, std::string* out) {
+      internal::PutVarint(s.size(), out);
+      out->append(s);
+    };
+    constexpr int kBatch = 4096;
+    constexpr int kBatches = 8;
+    int64_t row = 0;
+    std::string payload;
+    for (auto _ : state) {
+      for (int b = 0; b < kBatches; ++b) {
+        exec("BEGIN");
+        for (int i = 0; i < kBatch;) {
+          payload.clear();
+          int n = 0;
+          for (; n < per_row && i < kBatch; ++n, ++i, ++row) {
+            const int64_t conv = row % kConversations;
+            internal::PutVarint(static_cast<uint64_t>(conv + 1), &payload);
+            internal::PutVarint(static_cast<uint64_t>(row / kConversations + 1),
+                                &payload);
+            payload.push_back(static_cast<char>(row % 2));
+            put_string(content, &payload);
+            put_string(users[static_cast<size_t>(conv)], &payload);
+            internal::PutVarint(50, &payload);
+            internal::PutVarint(40, &payload);
+            internal::PutVarint(static_cast<uint64_t>(row), &payload);
+          }
+          sqlite3_bind_int(ins, 1, n);
+          sqlite3_bind_blob(ins, 2, payload.data(),
+                            static_cast<int>(payload.size()), SQLITE_STATIC);
+          if (sqlite3_step(ins) != SQLITE_DONE) {
+            Fail(std::string("INSERT: ") + sqlite3_errmsg(db));
+          }
+          sqlite3_reset(ins);
+        }
+        exec("COMMIT");
+      }
+    }
+    state.SetItemsProcessed(state.iterations() * kBatch * kBatches);
+    sqlite3_finalize(ins);
+    sqlite3_close(db);
+  }
+  fs::remove_all(dir);
+}
+BENCHMARK(BM_Reference_SqlitePackedAppendOnly)
+    ->ArgNames({"per_row"})
+    ->Arg(4)
+    ->Arg(16)
+    ->Arg(64)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
