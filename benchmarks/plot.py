@@ -41,7 +41,7 @@ def main():
     ax.plot(threads, [durable(t, 0) / 1000 for t in threads], "o-",
             label="convstore AppendDurable")
     for prefix, label, style in (
-            ("BM_Reference_SqliteAppendOnly", "SQLite, no index (ceiling)", "--"),
+            ("BM_Reference_SqliteAppendOnly", "SQLite, no index, a message a row", "--"),
             ("BM_Reference_SqliteBatched", "SQLite, naive index, 4096/txn", ":"),
             ("BM_Reference_SqliteAutocommit", "SQLite, commit per row", "-.")):
         v = ref(prefix)
