@@ -54,10 +54,9 @@ StatusOr<RetentionReport> StoreImpl::PruneMessages(
 
   PurgeQuery query;
   if (retention.max_age.count() > 0) {
-    query.created_before_us =
-        WallMicros() -
-        std::chrono::duration_cast<std::chrono::microseconds>(retention.max_age)
-            .count();
+    // An age older than every message keeps them all (the rule below
+    // applies only to a positive cut-off).
+    query.created_before_us = MicrosBefore(WallMicros(), retention.max_age);
   }
   query.keep_newest = retention.max_messages_per_conversation;
   query.keep_first_system = retention.keep_first_system;

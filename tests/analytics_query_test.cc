@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <limits>
 
 #include "analytics/turn_fields.h"
 #include "analytics_testutil.h"
@@ -150,6 +151,22 @@ TEST_CASE("Aggregate honours the time range", "[analytics]") {
   CHECK(r->groups.empty());
   q.range.to_us = q.range.from_us;
   CHECK(f.a.Aggregate(q).status().IsInvalidArgument());
+  // last_hours too large for microseconds in an int64 reaches back to the
+  // beginning (converting it was undefined behaviour), from any end.
+  for (double hours : {1e13, 1e300}) {
+    INFO("last_hours " << hours);
+    AggregateQuery all = DataSetHour(GroupBy::kNone);
+    all.range.from_us = 0;
+    all.range.last_hours = hours;
+    r = f.a.Aggregate(all);
+    RequireOk(r.status());
+    REQUIRE(r->groups.size() == 1);
+    CHECK(r->groups[0].turns == 6);
+    all.range.to_us = std::numeric_limits<int64_t>::max();
+    RequireOk(f.a.Aggregate(all).status());
+    all.range.to_us = std::numeric_limits<int64_t>::min() + 1;
+    CHECK(f.a.Aggregate(all).status().IsInvalidArgument());
+  }
 }
 
 TEST_CASE("Series buckets a turn field and a named metric", "[analytics]") {

@@ -281,6 +281,14 @@ TEST_CASE(
   CleanupOptions zero;
   zero.batch_rows = 0;
   CHECK(a.Cleanup(zero).status().IsInvalidArgument());
+  // An age too large to count in microseconds keeps everything (computed
+  // naively it overflowed to a cut-off in the future).
+  CleanupOptions forever;
+  forever.older_than = std::chrono::hours::max();
+  r = a.Cleanup(forever);
+  RequireOk(r.status());
+  CHECK(r->turns + r->errors + r->metrics + r->sessions + r->events == 0);
+  RequireOk(a.GetSession("young").status());
 }
 
 TEST_CASE("Cleanup truncates the WAL while another connection checkpoints",

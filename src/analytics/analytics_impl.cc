@@ -340,7 +340,15 @@ Status ResolveRange(const TimeRange& range, int64_t* from_us, int64_t* to_us) {
     if (!std::isfinite(range.last_hours) || range.last_hours <= 0) {
       return Status::InvalidArgument("last_hours must be > 0");
     }
-    *from_us = *to_us - static_cast<int64_t>(range.last_hours * 3600e6);
+    // A span reaching back past kLongAgoMicros starts there: casting a
+    // larger double to int64 is undefined, and the subtraction could
+    // overflow.
+    const double span_us = range.last_hours * 3600e6;
+    const double room =
+        static_cast<double>(*to_us) - static_cast<double>(kLongAgoMicros);
+    *from_us = span_us >= room || span_us >= 9.0e18
+                   ? kLongAgoMicros
+                   : *to_us - static_cast<int64_t>(span_us);
   }
   if (*from_us >= *to_us) {
     return Status::InvalidArgument("time range is empty (from >= to)");

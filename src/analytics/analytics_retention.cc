@@ -42,9 +42,7 @@ StatusOr<CleanupReport> AnalyticsImpl::Cleanup(const CleanupOptions& options) {
       return Status::InvalidArgument("cleanup ages must not be negative");
     }
     k.purge.table = k.table;
-    k.purge.cutoff_us =
-        now -
-        std::chrono::duration_cast<std::chrono::microseconds>(age).count();
+    k.purge.cutoff_us = MicrosBefore(now, age);
     k.purge.limit = options.batch_rows;
     s = storage_->MaxId(k.table, &k.purge.max_id);
     if (s.ok()) s = storage_->CountPurgeable(k.purge, &k.count);
