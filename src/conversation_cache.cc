@@ -165,9 +165,18 @@ void ConversationCache::Shard::Load(CachedConversation* c,
                                     StoredConversation&& stored) {
   c->info = std::move(stored.info);
   c->first_system = std::move(stored.first_system);
-  c->complete = stored.messages.empty() ? c->info.last_seq == 0
-                                        : stored.messages.front()->seq == 1;
-  for (MessagePtr& m : stored.messages) {
+  // Only the run after the last gap in the seqs is cached (invariant 2): a
+  // retention purge that kept the first system message, or a write set
+  // aside, leaves gaps, and the entry is indexed by seq arithmetic. The
+  // system message stays pinned in first_system.
+  std::vector<MessagePtr>& msgs = stored.messages;
+  size_t run = msgs.size();
+  while (run > 1 && msgs[run - 2]->seq + 1 == msgs[run - 1]->seq) --run;
+  if (run > 0) --run;  // index of the run's first message
+  c->complete =
+      msgs.empty() ? c->info.last_seq == 0 : run == 0 && msgs.front()->seq == 1;
+  msgs.erase(msgs.begin(), msgs.begin() + static_cast<std::ptrdiff_t>(run));
+  for (MessagePtr& m : msgs) {
     size_t b = CachedMessageBytes(*m);
     c->bytes += b;
     bytes_ += b;

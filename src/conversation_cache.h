@@ -14,7 +14,9 @@
 //     that is not durable is ever trimmed from it. So an entry missing from
 //     the cache has nothing queued, and the database alone is its truth.
 //  2. entry.messages is a contiguous run of seqs ending at info.last_seq;
-//     `complete` means it starts at seq 1 (nothing older exists).
+//     `complete` means it starts at seq 1 (nothing older exists). Stored
+//     seqs may have gaps (retention keeps the first system message and
+//     removes what follows it): Load keeps only the run after the last gap.
 //  3. Shard byte/count totals equal the sum over its entries.
 //  4. Each shard enforces 1/shards of every bound, evicting whole
 //     conversations least recently used first. If only pinned entries (1.)

@@ -136,9 +136,12 @@ class StorageBackend {
                                   size_t max_messages,
                                   StoredConversation* out) = 0;
   // Messages with after_seq < seq < before_seq, oldest first (before_seq 0:
-  // no upper bound).
+  // no upper bound); only the newest max_newest of them when it is not 0.
+  // Seqs may have gaps (retention, writes set aside), so a count bounds a
+  // read where seq arithmetic would not.
   virtual Status LoadMessages(std::string_view conversation_id,
                               int64_t after_seq, int64_t before_seq,
+                              size_t max_newest,
                               std::vector<MessagePtr>* out) = 0;
   // One page of summaries, most recently active first.
   virtual Status ListConversations(const ListQuery& query,

@@ -345,17 +345,17 @@ Status StoreImpl::Answer(ConversationCache::Shard& shard, CachedConversation* c,
     return Status::OK();
   }
   // The window reaches past the cached suffix: read the older, durable
-  // messages through (seqs are gap-free, so last_n alone bounds how many)
-  // and window over the whole range.
+  // messages through and window over the whole range. With last_n alone,
+  // only the newest last_n - cached of them can enter the window: counted,
+  // not computed from seqs, which may have gaps (retention).
   if (!miss_counted) shard.RecordMiss();
-  int64_t after = options.after_seq;
-  if (options.last_n > 0 && options.token_budget == 0) {
-    const int64_t need = static_cast<int64_t>(options.last_n) -
-                         static_cast<int64_t>(msgs.size());
-    after = std::max(after, first_seq - 1 - need);
+  size_t newest = 0;  // all
+  if (options.last_n > msgs.size() && options.token_budget == 0) {
+    newest = options.last_n - msgs.size();
   }
   std::vector<MessagePtr> all;
-  Status s = backend_->LoadMessages(c->id, after, first_seq, &all);
+  Status s =
+      backend_->LoadMessages(c->id, options.after_seq, first_seq, newest, &all);
   if (!s.ok()) return s.WithPrefix("read-through");
   shard.Prepend(c, all);
   all.reserve(all.size() + msgs.size());

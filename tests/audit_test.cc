@@ -468,9 +468,9 @@ class AuditPoisonBackend final : public internal::StorageBackend {
     return real_->LoadConversation(id, max_messages, out);
   }
   Status LoadMessages(std::string_view id, int64_t after_seq,
-                      int64_t before_seq,
+                      int64_t before_seq, size_t max_newest,
                       std::vector<MessagePtr>* out) override {
-    return real_->LoadMessages(id, after_seq, before_seq, out);
+    return real_->LoadMessages(id, after_seq, before_seq, max_newest, out);
   }
   Status ListConversations(const internal::ListQuery& q,
                            std::vector<ConversationInfo>* out) override {

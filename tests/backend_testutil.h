@@ -139,9 +139,10 @@ inline StoredConversation Load(StorageBackend* b, const std::string& id,
 
 inline std::vector<MessagePtr> LoadRange(StorageBackend* b,
                                          const std::string& id, int64_t after,
-                                         int64_t before) {
+                                         int64_t before,
+                                         size_t max_newest = 0) {
   std::vector<MessagePtr> out;
-  Status s = b->LoadMessages(id, after, before, &out);
+  Status s = b->LoadMessages(id, after, before, max_newest, &out);
   INFO(s.ToString());
   REQUIRE(s.ok());
   return out;

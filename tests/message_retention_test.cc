@@ -212,6 +212,108 @@ TEST_CASE("a deleted conversation stays deleted after retention",
   REQUIRE(store->Close().ok());
 }
 
+TEST_CASE("after a reload, memory agrees with the disk over retention's gaps",
+          "[retention]") {
+  // Retention that keeps the first system message leaves a gap behind it
+  // ({1, 6, 7, 8} below). A reloaded entry used to cache the gap and then
+  // answer after_seq by index arithmetic, and a last_n read-through
+  // assumed seqs without gaps.
+  const int64_t warm = GENERATE(int64_t{-1}, int64_t{0});
+  INFO("warm_conversations " << warm);
+  TempDir dir;
+  Options o = RetentionOptions(dir);
+  o.warm_conversations = warm;
+  {
+    auto store = OpenOrDie(o);
+    Fill(store.get(), "mixed", 4, /*age_hours=*/72);  // seqs 1..5, old
+    for (int i = 0; i < 3; ++i) {
+      REQUIRE(store->Append("mixed", Msg(Role::kUser, "fresh", 2, 3)).ok());
+    }
+    Fill(store.get(), "counted", 9);  // seqs 1..10
+    REQUIRE(store->Flush().ok());
+    MessageRetention r;
+    r.max_age = std::chrono::hours(48);
+    REQUIRE(store->PruneMessages(r).ok());
+    r = MessageRetention();
+    r.max_messages_per_conversation = 4;
+    REQUIRE(store->PruneMessages(r).ok());
+    REQUIRE(store->Close().ok());
+  }
+  auto store = OpenOrDie(o);
+  CHECK(Seqs(Hist(store.get(), "mixed", FromStorage())) == V{1, 6, 7, 8});
+  CHECK(Seqs(Hist(store.get(), "counted", FromStorage())) == V{1, 7, 8, 9, 10});
+  std::vector<HistoryOptions> cases;
+  for (int64_t after = 0; after <= 11; ++after) {
+    HistoryOptions h;
+    h.after_seq = after;
+    cases.push_back(h);
+    for (size_t limit : {1, 2, 3}) {
+      h.limit = limit;
+      cases.push_back(h);
+    }
+  }
+  for (size_t n = 1; n <= 6; ++n) {
+    for (bool pin : {true, false}) {
+      HistoryOptions h;
+      h.last_n = n;
+      h.pin_system = pin;
+      cases.push_back(h);
+    }
+  }
+  for (int64_t budget : {1, 5, 10, 20, 100}) {
+    HistoryOptions h;
+    h.token_budget = budget;
+    cases.push_back(h);
+  }
+  // Twice over: the first pass may read through and prepend, the second
+  // answers from what that left in memory.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const std::string id : {"mixed", "counted"}) {
+      for (const HistoryOptions& h : cases) {
+        INFO("pass " << pass << ", " << id << ": after_seq " << h.after_seq
+                     << ", limit " << h.limit << ", last_n " << h.last_n
+                     << ", pin_system " << h.pin_system << ", token_budget "
+                     << h.token_budget);
+        HistoryOptions disk = h;
+        disk.from_storage = true;
+        CHECK(Seqs(Hist(store.get(), id, h)) ==
+              Seqs(Hist(store.get(), id, disk)));
+      }
+    }
+  }
+  REQUIRE(store->Close().ok());
+}
+
+TEST_CASE("an age too large to count keeps every message", "[retention]") {
+  // hours::max() in microseconds overflows int64: computed naively, the
+  // cut-off wrapped to a time in the future and every message went.
+  TempDir dir;
+  auto store = OpenOrDie(RetentionOptions(dir));
+  Fill(store.get(), "c", 4, /*age_hours=*/72);
+  REQUIRE(store->Flush().ok());
+  for (std::chrono::hours age :
+       {std::chrono::hours::max(), std::chrono::hours(3'000'000'000),
+        std::chrono::hours(1'000'000'000'000)}) {
+    INFO("max_age " << age.count() << " h");
+    MessageRetention r;
+    r.max_age = age;
+    auto report = store->PruneMessages(r);
+    INFO(report.status().ToString());
+    REQUIRE(report.ok());
+    CHECK(report->messages_removed == 0);
+  }
+  CHECK(Seqs(Hist(store.get(), "c", FromStorage())) == V{1, 2, 3, 4, 5});
+  // With a count rule alongside, only the count rule removes.
+  MessageRetention both;
+  both.max_age = std::chrono::hours::max();
+  both.max_messages_per_conversation = 2;
+  auto report = store->PruneMessages(both);
+  REQUIRE(report.ok());
+  CHECK(report->messages_removed == 2);
+  CHECK(Seqs(Hist(store.get(), "c", FromStorage())) == V{1, 4, 5});
+  REQUIRE(store->Close().ok());
+}
+
 TEST_CASE("retention rejects bad options and does nothing without a rule",
           "[retention]") {
   TempDir dir;

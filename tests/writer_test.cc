@@ -114,7 +114,7 @@ class FakeBackend final : public StorageBackend {
     *out = StoredConversation();
     return Status::OK();
   }
-  Status LoadMessages(std::string_view, int64_t, int64_t,
+  Status LoadMessages(std::string_view, int64_t, int64_t, size_t,
                       std::vector<MessagePtr>* out) override {
     out->clear();
     return Status::OK();

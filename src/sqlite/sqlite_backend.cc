@@ -722,12 +722,14 @@ Status SqliteBackend::LoadConversation(std::string_view conversation_id,
 
 Status SqliteBackend::LoadMessages(std::string_view conversation_id,
                                    int64_t after_seq, int64_t before_seq,
+                                   size_t max_newest,
                                    std::vector<MessagePtr>* out) {
   ReaderLease r(this);
   Status s = r.Acquire();
   if (!s.ok()) return s;
   StoredConversation conv;
-  s = LoadWith(r.get(), conversation_id, after_seq, before_seq, 0, &conv);
+  s = LoadWith(r.get(), conversation_id, after_seq, before_seq, max_newest,
+               &conv);
   if (s.ok()) *out = std::move(conv.messages);
   return s;
 }

@@ -69,7 +69,7 @@ class SqliteBackend final : public StorageBackend {
   Status LoadConversation(std::string_view conversation_id, size_t max_messages,
                           StoredConversation* out) override;
   Status LoadMessages(std::string_view conversation_id, int64_t after_seq,
-                      int64_t before_seq,
+                      int64_t before_seq, size_t max_newest,
                       std::vector<MessagePtr>* out) override;
   Status ListConversations(const ListQuery& query,
                            std::vector<ConversationInfo>* out) override;
