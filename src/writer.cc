@@ -233,14 +233,19 @@ bool Writer::Backoff(int attempt) {
   std::uniform_real_distribution<double> jitter(0.5, 1.0);
   d = d * jitter(rng_);
   MutexLock lock(&mu_);
-  auto until =
-      std::min(DeadlineAfter(absl::ToChronoMicroseconds(d)), stop_deadline_);
-  // Sleeps out the backoff; Stop() wakes it so a passed close deadline is
-  // noticed at once.
-  wake_cv_.AwaitUntil(&mu_, until, [&]() {
-    mu_.AssertHeld();
-    return StopDeadlinePassed() || retry_now_;
-  });
+  const auto backoff_end = DeadlineAfter(absl::ToChronoMicroseconds(d));
+  // Sleeps out the backoff, or until the stop deadline if that comes first.
+  // Stop() sets the deadline during the sleep and wakes it: the end is read
+  // again after every wake-up, so Close keeps its timeout however long the
+  // backoff.
+  for (;;) {
+    const auto until = std::min(backoff_end, stop_deadline_);
+    const bool woken = wake_cv_.AwaitUntil(&mu_, until, [&]() {
+      mu_.AssertHeld();
+      return StopDeadlinePassed() || retry_now_ || stop_deadline_ < until;
+    });
+    if (!woken || StopDeadlinePassed() || retry_now_) break;
+  }
   retry_now_ = false;
   return !StopDeadlinePassed();
 }

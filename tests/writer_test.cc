@@ -841,6 +841,28 @@ TEST_CASE("Stop gives up at its deadline while the backend fails", "[writer]") {
         StatusCode::kOk);
 }
 
+TEST_CASE("Stop during a long backoff returns at its deadline", "[writer]") {
+  // The backoff's end was computed once, before Stop set a deadline: Stop
+  // woke the writer, which went back to sleep until the backoff ended.
+  Options o = WriterOptions();
+  o.retry_initial_backoff = milliseconds(20'000);
+  o.retry_max_backoff = milliseconds(20'000);  // 10-20 s with jitter
+  Harness h(o);
+  h.backend().FailAlways(Status::IOError("disk gone"));
+  h.PushRange(1, 3);
+  h.writer().Start();
+  REQUIRE(Eventually([&] { return h.backend().attempt_count() > 0; }));
+  const auto t0 = std::chrono::steady_clock::now();
+  Status s = h.writer().Stop(3, In(absl::Milliseconds(100)));
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  INFO(s.ToString());
+  CHECK(s.IsIOError());
+  // Well under the 10 s the backoff lasts at the least.
+  CHECK(waited < std::chrono::seconds(5));
+  CHECK(h.backend().attempt_count() == 1);
+  CHECK(h.queue().items() == 3);
+}
+
 TEST_CASE("Stop gives up at its deadline while the backend is slow",
           "[writer]") {
   // Stop's contract: "Gives up at `deadline`". Each Apply succeeds, only
