@@ -28,6 +28,9 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const Options& options) {
   if (options.path.find('\0') != std::string::npos) {
     return Status::InvalidArgument("Options::path contains a NUL byte");
   }
+  // Before anything touches the file: bad options create nothing.
+  Status valid = internal::ValidateStoreOptions(options);
+  if (!valid.ok()) return valid;
   std::error_code ec;
   fs::path path(options.path);
   bool exists = fs::exists(path, ec);
@@ -171,7 +174,8 @@ void StoreImpl::AuditSystem(std::string action, std::string resource,
 
 StatusOr<std::unique_ptr<Store>> StoreImpl::OpenWithBackend(
     const Options& options, std::unique_ptr<StorageBackend> backend) {
-  Status s = CacheImpl::ValidateOptions(options);
+  Status s = ValidateStoreOptions(options);
+  if (s.ok()) s = CacheImpl::ValidateOptions(options);
   if (!s.ok()) {
     (void)backend->Close();
     return s;

@@ -166,4 +166,43 @@ Status ValidateHistoryOptions(const HistoryOptions& o) {
   return Status::OK();
 }
 
+Status ValidateStoreOptions(const Options& o) {
+  auto invalid = [](const std::string& what) {
+    return Status::InvalidArgument("Options::" + what);
+  };
+  if (o.cache_max_messages_per_conversation == 0) {
+    return invalid("cache_max_messages_per_conversation must be at least 1");
+  }
+  if (o.max_tokens_per_message < 0 ||
+      o.max_tokens_per_message > kMaxTokensPerMessage) {
+    return invalid("max_tokens_per_message must be in [0, 2^40], not " +
+                   std::to_string(o.max_tokens_per_message));
+  }
+  if (o.queue_max_items == 0 || o.queue_max_bytes == 0) {
+    return invalid("queue_max_items and queue_max_bytes must be at least 1");
+  }
+  // A batch bound of 0 would never let a write into a batch: nothing would
+  // commit, and Flush and Close would time out with every write pending.
+  if (o.max_batch_ops == 0 || o.max_batch_bytes == 0) {
+    return invalid("max_batch_ops and max_batch_bytes must be at least 1");
+  }
+  // 0 would make the idle writer spin; a write someone waits for (Flush,
+  // a sync Append, Close) commits at once whatever the delay.
+  if (o.max_flush_delay.count() < 1) {
+    return invalid("max_flush_delay must be at least 1 ms");
+  }
+  if (o.retry_initial_backoff.count() < 1 ||
+      o.retry_max_backoff < o.retry_initial_backoff) {
+    return invalid(
+        "retry backoffs must satisfy 1 ms <= retry_initial_backoff <= "
+        "retry_max_backoff");
+  }
+  if (o.retry_budget.count() < 0 || o.queue_full_wait.count() < 0 ||
+      o.busy_timeout.count() < 0) {
+    return invalid(
+        "retry_budget, queue_full_wait and busy_timeout must not be negative");
+  }
+  return Status::OK();
+}
+
 }  // namespace convstore::internal

@@ -27,6 +27,14 @@ Status ValidateConversationId(std::string_view id, const Options& options);
 // The fields of a message on Append (role, content, ids, tokens, metadata).
 Status ValidateMessage(const Message& m, const Options& options);
 Status ValidateHistoryOptions(const HistoryOptions& o);
+// The store's Options at Open, those whose out-of-range values would not
+// fail on their own but hang, spin, overflow or break an invariant
+// (a writer that never commits, a backoff of 0, a per-conversation bound
+// of 0 messages, token sums that overflow).
+Status ValidateStoreOptions(const Options& options);
+// The largest Options::max_tokens_per_message: sums over a conversation of
+// 2^23 such messages still fit int64.
+inline constexpr int64_t kMaxTokensPerMessage = int64_t{1} << 40;
 
 }  // namespace convstore::internal
 

@@ -755,6 +755,82 @@ TEST_CASE("A message row deleted outside the store does not misplace the pin",
   REQUIRE(store->Close().ok());
 }
 
+TEST_CASE("Options that would hang, spin or overflow are refused at Open",
+          "[bad_input]") {
+  // Each of these used to open: a batch bound of 0 committed nothing (Flush
+  // and Close timed out with every write pending), a flush delay or backoff
+  // of 0 spun the writer, a per-conversation bound of 0 made std::clamp's
+  // bounds cross, and token limits past 2^40 let sums overflow.
+  TempDir dir;
+  const std::string path = dir.File("opts.db");
+  struct Case {
+    const char* what;
+    void (*set)(Options*);
+  };
+  const Case cases[] = {
+      {"cache_max_messages_per_conversation 0",
+       [](Options* o) { o->cache_max_messages_per_conversation = 0; }},
+      {"max_tokens_per_message 2^40 + 1",
+       [](Options* o) { o->max_tokens_per_message = (int64_t{1} << 40) + 1; }},
+      {"max_tokens_per_message -1",
+       [](Options* o) { o->max_tokens_per_message = -1; }},
+      {"queue_max_items 0", [](Options* o) { o->queue_max_items = 0; }},
+      {"queue_max_bytes 0", [](Options* o) { o->queue_max_bytes = 0; }},
+      {"max_batch_ops 0", [](Options* o) { o->max_batch_ops = 0; }},
+      {"max_batch_bytes 0", [](Options* o) { o->max_batch_bytes = 0; }},
+      {"max_flush_delay 0",
+       [](Options* o) { o->max_flush_delay = std::chrono::milliseconds(0); }},
+      {"retry_initial_backoff 0",
+       [](Options* o) {
+         o->retry_initial_backoff = std::chrono::milliseconds(0);
+       }},
+      {"retry_max_backoff below retry_initial_backoff",
+       [](Options* o) {
+         o->retry_initial_backoff = std::chrono::milliseconds(100);
+         o->retry_max_backoff = std::chrono::milliseconds(50);
+       }},
+      {"retry_budget -1",
+       [](Options* o) { o->retry_budget = std::chrono::milliseconds(-1); }},
+      {"queue_full_wait -1",
+       [](Options* o) { o->queue_full_wait = std::chrono::milliseconds(-1); }},
+      {"busy_timeout -1",
+       [](Options* o) { o->busy_timeout = std::chrono::milliseconds(-1); }},
+  };
+  for (const Case& c : cases) {
+    INFO(c.what);
+    Options o = Quiet(path);
+    c.set(&o);
+    auto store = Store::Open(o);
+    INFO(store.status().ToString());
+    CHECK(store.status().IsInvalidArgument());
+    // Nothing was created.
+    CHECK_FALSE(std::filesystem::exists(path));
+  }
+  // The limits themselves are accepted.
+  Options o = Quiet(path);
+  o.cache_max_messages_per_conversation = 1;
+  o.max_tokens_per_message = int64_t{1} << 40;
+  o.max_batch_ops = 1;
+  o.max_batch_bytes = 1;
+  o.max_flush_delay = std::chrono::milliseconds(1);
+  o.retry_initial_backoff = std::chrono::milliseconds(1);
+  o.retry_max_backoff = std::chrono::milliseconds(1);
+  auto store = Store::Open(o);
+  INFO(store.status().ToString());
+  REQUIRE(store.ok());
+  Message m;
+  m.role = Role::kUser;
+  m.content = "at the limits";
+  m.tokens_in = int64_t{1} << 40;
+  REQUIRE((*store)->Append("c", m).ok());
+  REQUIRE((*store)->Append("c", m).ok());
+  REQUIRE((*store)->Flush().ok());
+  auto h = (*store)->History("c", HistoryOptions{});
+  REQUIRE(h.ok());
+  CHECK(h->size() == 2);
+  REQUIRE((*store)->Close().ok());
+}
+
 TEST_CASE("Read-only files and directories, impossible paths", "[bad_input]") {
   TempDir dir;
   SECTION("read-only database file") {
