@@ -503,6 +503,7 @@ Status SqliteBackend::Close() {
     find_key_ = Stmt();
     insert_conv_ = Stmt();
     insert_msg_ = Stmt();
+    insert_msgs_ = Stmt();
     fold_ = Stmt();
     row_state_ = Stmt();
     data_version_ = Stmt();
