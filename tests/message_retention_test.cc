@@ -212,6 +212,75 @@ TEST_CASE("a deleted conversation stays deleted after retention",
   REQUIRE(store->Close().ok());
 }
 
+// User messages with seqs 1..ages.size(), message i created ages[i - 1]
+// hours ago (a clock that stepped back, or times the caller set).
+void FillAged(Store* store, const std::string& id,
+              const std::vector<int64_t>& ages) {
+  const int64_t now = internal::WallMicros();
+  for (size_t i = 0; i < ages.size(); ++i) {
+    Message m = Msg(Role::kUser, id + " #" + std::to_string(i + 1));
+    m.created_at_us = now - ages[i] * kHourUs - static_cast<int64_t>(i);
+    REQUIRE(store->Append(id, m).ok());
+  }
+}
+
+TEST_CASE("the count rule counts stored messages across gaps", "[retention]") {
+  // The count rule cut at last_seq - N: with a gap among the newest N (here
+  // seq 8, removed by an age run) it removed messages it was to keep.
+  const size_t merge_rows = GENERATE(size_t{7}, size_t{1'000'000});
+  INFO("index_merge_rows " << merge_rows);
+  TempDir dir;
+  auto store = OpenOrDie(RetentionOptions(dir, merge_rows));
+  FillAged(store.get(), "c", {0, 0, 0, 0, 0, 0, 0, 72, 0, 0});
+  REQUIRE(store->Flush().ok());
+  MessageRetention age;
+  age.max_age = std::chrono::hours(48);
+  auto report = store->PruneMessages(age);
+  REQUIRE(report.ok());
+  CHECK(report->messages_removed == 1);
+  MessageRetention count;
+  count.max_messages_per_conversation = 5;
+  report = store->PruneMessages(count);
+  INFO(report.status().ToString());
+  REQUIRE(report.ok());
+  CHECK(report->messages_removed == 4);
+  CHECK(Seqs(Hist(store.get(), "c", FromStorage())) == V{5, 6, 7, 9, 10});
+  CHECK(Seqs(Hist(store.get(), "c")) == V{5, 6, 7, 9, 10});
+  // Run again: nothing more.
+  report = store->PruneMessages(count);
+  REQUIRE(report.ok());
+  CHECK(report->messages_removed == 0);
+  REQUIRE(store->Close().ok());
+}
+
+TEST_CASE("with both rules, old messages among the newest N still go",
+          "[retention]") {
+  // The age scan skipped every seq up to last_seq - N as the count rule's;
+  // with gaps the count rule had not taken them, and old messages stayed.
+  const size_t merge_rows = GENERATE(size_t{7}, size_t{1'000'000});
+  INFO("index_merge_rows " << merge_rows);
+  TempDir dir;
+  auto store = OpenOrDie(RetentionOptions(dir, merge_rows));
+  FillAged(store.get(), "c", {30, 30, 72, 72, 72, 72, 72, 0, 0, 0});
+  REQUIRE(store->Flush().ok());
+  MessageRetention first;
+  first.max_age = std::chrono::hours(48);
+  auto report = store->PruneMessages(first);
+  REQUIRE(report.ok());
+  CHECK(report->messages_removed == 5);  // seqs 3..7
+  CHECK(Seqs(Hist(store.get(), "c", FromStorage())) == V{1, 2, 8, 9, 10});
+  MessageRetention both;
+  both.max_age = std::chrono::hours(24);
+  both.max_messages_per_conversation = 5;
+  report = store->PruneMessages(both);
+  INFO(report.status().ToString());
+  REQUIRE(report.ok());
+  CHECK(report->messages_removed == 2);
+  CHECK(Seqs(Hist(store.get(), "c", FromStorage())) == V{8, 9, 10});
+  CHECK(Seqs(Hist(store.get(), "c")) == V{8, 9, 10});
+  REQUIRE(store->Close().ok());
+}
+
 TEST_CASE("after a reload, memory agrees with the disk over retention's gaps",
           "[retention]") {
   // Retention that keeps the first system message leaves a gap behind it

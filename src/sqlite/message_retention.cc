@@ -8,6 +8,7 @@
 #include <absl/container/flat_hash_set.h>
 
 #include <algorithm>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,16 +32,15 @@ constexpr const char* kRow =
     " summarized_through_id FROM conversations WHERE conv_key = ?1";
 
 // Messages created before ?1, in storage order (which is seq order within
-// a conversation). ?2 = 1 spares each conversation's first system message;
-// ?3 > 0 skips what the count rule (keep the newest ?3) already chose. For
-// a conversation with unmerged messages the row's first_system_seq and
-// last_seq may be short of them: those rows are checked again (Effective).
+// a conversation). ?2 = 1 spares each conversation's first system message.
+// For a conversation with unmerged messages the row's first_system_seq may
+// be short of them: those rows are checked again (Effective). What the
+// count rule already chose is skipped by the caller (NewestCut).
 constexpr const char* kOlderThan =
     "SELECT m.id, m.conv_key, m.seq, c.conversation_id"
     " FROM messages m JOIN conversations c ON c.conv_key = m.conv_key"
     " WHERE m.created_at_us < ?1"
-    " AND (?2 = 0 OR m.seq != c.first_system_seq)"
-    " AND (?3 = 0 OR m.seq > c.last_seq - ?3)";
+    " AND (?2 = 0 OR m.seq != c.first_system_seq)";
 
 // Rows the age scan holds before handing them out.
 constexpr size_t kAgeChunkRows = 16384;
@@ -102,30 +102,66 @@ Status SqliteBackend::SelectPurgeable(
     }
   };
 
+  Stmt exists;
+  MessageChunks index;
+  std::vector<IndexEntry> merged;
+  std::vector<OverlayEntry> unmerged;
   if (query.keep_newest > 0) {
-    Stmt convs, exists;
-    MessageChunks index;
-    std::vector<IndexEntry> merged;
-    std::vector<OverlayEntry> unmerged;
-    s = db->Prepare(kOverCount, &convs);
-    if (s.ok()) s = index.Prepare(db.get(), /*writer=*/false);
+    s = index.Prepare(db.get(), /*writer=*/false);
     if (s.ok()) {
       s = db->Prepare(
           "SELECT 1 FROM messages WHERE id = ?1 AND conv_key = ?2 AND seq = ?3",
           &exists);
     }
     if (!s.ok()) return s;
+  }
+  auto stored = [&](int64_t key, const OverlayEntry& e) {
+    exists.Bind(1, e.id);
+    exists.Bind(2, key);
+    exists.Bind(3, e.seq);
+    const bool found = exists.Step(&s);
+    exists.Reset();
+    return found;
+  };
+  // The seq of the conversation's keep_newest-th newest stored message, 0
+  // when it holds fewer: the count rule removes the messages below it.
+  // Counted over what is stored, not computed from last_seq: seqs have
+  // gaps (an age run that removed messages from the middle, a write set
+  // aside), and arithmetic would then remove messages among the newest.
+  auto newest_cut = [&](int64_t key) -> int64_t {
+    const size_t want = static_cast<size_t>(query.keep_newest);
+    size_t have = 0;
+    int64_t below = std::numeric_limits<int64_t>::max();
+    // The unmerged ones have higher seqs than every merged one. Entries of
+    // rows deleted since the last merge match nothing: not counted.
+    unmerged.clear();
+    s = Unmerged(&unmerged_reads, key, 0, below, &unmerged);
+    for (auto it = unmerged.rbegin(); s.ok() && it != unmerged.rend(); ++it) {
+      below = std::min(below, it->seq);
+      if (!stored(key, *it)) continue;
+      if (++have == want) return it->seq;
+    }
+    if (!s.ok()) return int64_t{0};
+    merged.clear();
+    s = index.Newest(key, 0, below, want - have, &merged);
+    if (!s.ok() || merged.size() < want - have) return int64_t{0};
+    return merged.back().seq;
+  };
+
+  if (query.keep_newest > 0) {
+    Stmt convs;
+    s = db->Prepare(kOverCount, &convs);
+    if (!s.ok()) return s;
     auto choose = [&](int64_t key) {
       RetentionRow conv;
       effective(key, &conv);
-      if (!s.ok() || !conv.exists ||
-          conv.last_seq - conv.purged_count <= query.keep_newest) {
-        return;
-      }
+      if (!s.ok() || !conv.exists) return;
+      const int64_t cut = newest_cut(key);
+      if (!s.ok() || cut <= 1) return;
       PurgeCandidates c;
       c.conversation_id = std::move(conv.conversation_id);
       const int64_t spare = query.keep_first_system ? conv.first_system_seq : 0;
-      const int64_t up_to = conv.last_seq - query.keep_newest;
+      const int64_t up_to = cut - 1;
       // The merged ones, oldest first.
       merged.clear();
       s = index.UpTo(key, up_to, &merged);
@@ -133,17 +169,12 @@ Status SqliteBackend::SelectPurgeable(
       for (const IndexEntry& e : merged) {
         if (e.seq != spare) c.rows.push_back({e.id, key, e.seq});
       }
-      // The unmerged ones have higher seqs than every merged one. Entries of
-      // rows deleted since the last merge match nothing: not counted.
+      unmerged.clear();
       s = Unmerged(&unmerged_reads, key, 0, up_to + 1, &unmerged);
       if (!s.ok()) return;
       for (const OverlayEntry& e : unmerged) {
         if (e.seq == spare) continue;
-        exists.Bind(1, e.id);
-        exists.Bind(2, key);
-        exists.Bind(3, e.seq);
-        const bool found = exists.Step(&s);
-        exists.Reset();
+        const bool found = stored(key, e);
         if (!s.ok()) return;
         if (found) c.rows.push_back({e.id, key, e.seq});
       }
@@ -173,17 +204,21 @@ Status SqliteBackend::SelectPurgeable(
     if (!s.ok()) return s;
     older.Bind(1, query.created_before_us);
     older.Bind(2, query.keep_first_system ? 1 : 0);
-    older.Bind(3, query.keep_newest);
     // The conversations with unmerged messages, as Effective sees them.
     absl::flat_hash_map<int64_t, RetentionRow> checked;
+    // Each conversation's count-rule cut, as the count rule saw it.
+    absl::flat_hash_map<int64_t, int64_t> cuts;
     auto spared = [&](int64_t key, int64_t seq) {
-      if (!part_of.contains(key)) return false;
+      if (query.keep_newest > 0) {
+        auto [it, inserted] = cuts.try_emplace(key, 0);
+        if (inserted) it->second = newest_cut(key);
+        if (!s.ok()) return true;
+        if (seq < it->second) return true;  // the count rule chose it
+      }
+      if (!query.keep_first_system || !part_of.contains(key)) return false;
       auto [it, inserted] = checked.try_emplace(key);
       if (inserted) effective(key, &it->second);
-      const RetentionRow& conv = it->second;
-      return (query.keep_first_system && seq == conv.first_system_seq) ||
-             (query.keep_newest > 0 &&
-              seq <= conv.last_seq - query.keep_newest);
+      return seq == it->second.first_system_seq;
     };
     // Grouped by conversation a chunk at a time, so memory stays bounded
     // and each conversation's rows reach `visit` oldest first.
