@@ -294,6 +294,7 @@ void ConversationCache::Shard::Enforce(uint64_t durable_lsn,
       (keep->pending_lsn <= durable_lsn ||
        (!keep->messages.empty() && keep->messages.front().lsn <= durable_lsn));
   if (durable_lsn == futile_walk_lsn_ &&
+      (futile_bytes_over_ || bytes_ <= max_bytes) &&
       (futile_keep_ == nullptr || futile_keep_ == keep) &&
       (futile_new_ == nullptr || futile_new_ == keep)) {
     // Nothing but `keep` may have changed since a walk found nothing to do.
@@ -344,6 +345,7 @@ void ConversationCache::Shard::Enforce(uint64_t durable_lsn,
     }
   }
   futile_walk_lsn_ = over() ? durable_lsn : kNoFutileWalk;
+  futile_bytes_over_ = bytes_ > max_bytes;
   futile_keep_ = keep_blocks ? keep : nullptr;
   futile_new_ = nullptr;
 }

@@ -203,6 +203,10 @@ class ConversationCache {
     // pending futile_new_ turns into forgetting the walk.
     static constexpr uint64_t kNoFutileWalk = ~uint64_t{0};
     uint64_t futile_walk_lsn_ ABSL_GUARDED_BY(mu) = kNoFutileWalk;
+    // Whether that walk ended over the byte bound. One that ended over the
+    // conversation bound alone never reached the pinned entries' durable
+    // messages: once bytes go over, the next call walks.
+    bool futile_bytes_over_ ABSL_GUARDED_BY(mu) = false;
     // The durable LSN at which the last walk's eviction part reached the
     // most recent entry still over a bound (kNoFutileWalk: none since, or
     // an Insert), so that every entry but evict_futile_keep_ (when not

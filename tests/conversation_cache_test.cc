@@ -642,6 +642,48 @@ TEST_CASE("Over the byte bound, pinned entries drop their durable messages",
   }
 }
 
+TEST_CASE("A walk over the count bound alone does not excuse a later bytes one",
+          "[conversation_cache]") {
+  // A walk that ended over the conversation bound, with bytes under, was
+  // remembered as futile: an Add at the same durable LSN that then took
+  // bytes over skipped the walk, and pinned entries kept durable messages
+  // over the byte bound (invariant 4).
+  struct Setup {
+    CachedConversation *a, *b, *n;
+  };
+  auto setup = [](Shard& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu) {
+    Setup e;
+    e.a = s.Insert("a");
+    for (int64_t seq = 1; seq <= 4; ++seq) s.Add(e.a, Msg(seq), 1);  // durable
+    s.Add(e.a, Msg(5), 100);                                         // pinned
+    e.b = AddConversation(s, "b", 101);
+    e.n = AddConversation(s, "n", 102);  // three entries, bound two
+    return e;
+  };
+  // The byte bound: what the three entries take, plus 100.
+  ConversationCache probe(OneShard(2, 1 << 20));
+  size_t bound = 0;
+  {
+    MutexLock lock(&probe.shard(0).mu);
+    setup(probe.shard(0));
+    bound = probe.shard(0).Counters().bytes + 100;
+  }
+  ConversationCache cache(OneShard(2, bound));
+  Shard& s = cache.shard(0);
+  MutexLock lock(&s.mu);
+  const Setup e = setup(s);
+  s.Enforce(10, e.n);  // every entry pinned: nothing to evict, bytes under
+  CHECK(s.Counters().conversations == 3);
+  CHECK(s.Counters().bytes <= cache.max_bytes());
+  CHECK(Seqs(*e.a).size() == 5);
+  // b grows past the byte bound at the same durable LSN.
+  s.Add(e.b, Msg(2, Role::kUser, std::string(600, 'x')), 103);
+  s.Enforce(10, e.b);
+  CHECK(s.Counters().bytes <= cache.max_bytes());
+  CHECK(cache.pinned_drops() > 0);
+  CHECK(Seqs(*e.a).front() > 1);  // a dropped its oldest durable messages
+}
+
 // The closed-loop Append at the bytes bound with the writer behind: every
 // entry pinned, each call appends to another one and must drop one durable
 // message. Only the first walk at a durable LSN looks at the entries for
