@@ -708,6 +708,24 @@ TEST_CASE("Damaged and foreign files are refused untouched", "[bad_input]") {
                 ", 'future', 1); PRAGMA user_version = " + std::to_string(v));
     want = StatusCode::kNotSupported;
   }
+  SECTION("store_meta's last_message_id row deleted") {
+    // Read as 0, new messages took ids already in use (every insert failed
+    // and was set aside) or below the merge watermark (never read).
+    WriteFile(path, good);
+    RawExec(path, "DELETE FROM store_meta WHERE key = 'last_message_id'");
+  }
+  SECTION("store_meta's merge watermark above the last message id") {
+    WriteFile(path, good);
+    RawExec(path,
+            "UPDATE store_meta SET value = value + 1000"
+            " WHERE key = 'merged_through_id'");
+  }
+  SECTION("store_meta's last_message_id below a stored message") {
+    WriteFile(path, good);
+    RawExec(path,
+            "UPDATE store_meta SET value = 1 WHERE key = 'last_message_id';"
+            " UPDATE store_meta SET value = 0 WHERE key = 'merged_through_id'");
+  }
   ExpectRefused(o, want);
   // Refused twice the same way: the first attempt left nothing behind that
   // changes the verdict.

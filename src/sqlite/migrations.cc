@@ -314,16 +314,31 @@ Status Migrate(Db* db, int target) {
   // Marking the file and creating the bookkeeping table are one
   // transaction, and the table is created whenever it is missing, so an
   // open interrupted at any point leaves a file the next open can finish.
-  s = db->Exec(
-      "BEGIN IMMEDIATE;"
-      "PRAGMA application_id = " +
-      std::to_string(kApplicationId) +
-      ";"
-      "CREATE TABLE IF NOT EXISTS schema_migrations ("
-      "  version INTEGER PRIMARY KEY,"
-      "  name TEXT NOT NULL,"
-      "  applied_at_us INTEGER NOT NULL);"
-      "COMMIT");
+  // A file marked already is not written to (the pragma rewrites the header
+  // even with the same value): one refused later in the open, say for a
+  // damaged store_meta, stays byte for byte as it was.
+  int64_t app_id = 0;
+  int64_t has_table = 0;
+  s = db->QueryInt("PRAGMA application_id", &app_id);
+  if (s.ok()) {
+    s = db->QueryInt(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND"
+        " name = 'schema_migrations'",
+        &has_table);
+  }
+  if (!s.ok()) return s;
+  const bool marked = app_id == kApplicationId && has_table == 1;
+  if (!marked)
+    s = db->Exec(
+        "BEGIN IMMEDIATE;"
+        "PRAGMA application_id = " +
+        std::to_string(kApplicationId) +
+        ";"
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        "  version INTEGER PRIMARY KEY,"
+        "  name TEXT NOT NULL,"
+        "  applied_at_us INTEGER NOT NULL);"
+        "COMMIT");
   if (!s.ok()) {
     (void)db->Exec("ROLLBACK");
     return s;

@@ -221,6 +221,17 @@ Status SqliteBackend::OpenWriter() {
   int64_t merged_through = 0;
   int64_t last_id = 0;
   s = SyncOverlay(&merged_through, &last_id);
+  if (s.ok()) {
+    // New messages take the ids above last_message_id: a row already
+    // there would make every insert fail.
+    int64_t top = 0;
+    s = writer_->QueryInt("SELECT coalesce(max(id), 0) FROM messages", &top);
+    if (s.ok() && top > last_id) {
+      s = Status::Corruption("messages hold id " + std::to_string(top) +
+                             ", above store_meta's last_message_id " +
+                             std::to_string(last_id));
+    }
+  }
   if (!writer_->Exec("COMMIT").ok()) (void)writer_->Exec("ROLLBACK");
   if (!s.ok()) return s.WithPrefix("loading the unmerged messages");
   s = audit_->LoadHead(writer_.get());

@@ -232,12 +232,23 @@ Status SqliteBackend::SyncOverlay(int64_t* merged_through, int64_t* last_id) {
   Status s;
   *merged_through = 0;
   *last_id = 0;
+  bool missing = true;
   if (read_meta_.Step(&s)) {
+    missing = read_meta_.IsNull(0) || read_meta_.IsNull(1);
     *merged_through = read_meta_.Int(0);
     *last_id = read_meta_.Int(1);
   }
   read_meta_.Reset();
   if (!s.ok()) return s;
+  // Read as 0, a missing row would hand out ids that are taken or below
+  // the watermark, where no read looks for them.
+  if (missing || *merged_through < 0 || *last_id < *merged_through) {
+    return Status::Corruption(
+        "store_meta's merged_through_id and last_message_id are missing or "
+        "inconsistent (" +
+        std::to_string(*merged_through) + ", " + std::to_string(*last_id) +
+        ")");
+  }
   // Another connection committed since our last transaction: another
   // process, which may have deleted a conversation whose key we cached
   // (appends under it would belong to no row) or set a user. Our own
