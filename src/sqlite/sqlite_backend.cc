@@ -110,6 +110,13 @@ Status SqliteBackend::OpenWriter() {
   // PRAGMA below writes to it (journal_mode=WAL is stored in the file).
   s = CheckOwnership(writer_.get());
   if (!s.ok()) return s;
+  // SQLite opens a file it may not write read-only without a word; the
+  // store would then fail only at its first commit, retrying forever.
+  if (sqlite3_db_readonly(writer_->raw(), "main") == 1) {
+    return Status::IOError(options_.path +
+                           " can only be opened read-only (file permissions "
+                           "or attributes); the store must write to it");
+  }
   s = Configure(writer_.get(), /*writer=*/true);
   // Switching a new file to WAL upgrades a read lock to a write lock, and
   // SQLite does not call the busy handler for an upgrade (it could
