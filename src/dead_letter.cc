@@ -4,10 +4,12 @@
 
 #include <absl/strings/escaping.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <type_traits>
 #include <variant>
@@ -209,10 +211,22 @@ Status DeadLetterFromJson(const std::string& line, DeadLetter* out) {
 
 Status AppendDeadLetterFile(const std::string& path, const DeadLetter& d) {
   std::string line = DeadLetterToJson(d) + "\n";
-  int fd =
-      ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) {
     return Status::IOError("open " + path + ": " + std::strerror(errno));
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    int e = errno;
+    ::close(fd);
+    return Status::IOError("stat " + path + ": " + std::strerror(e));
+  }
+  // A write cut short (a full disk) may have left a line without its end:
+  // start on a line of our own, so this record reads back whole.
+  char last = '\n';
+  if (st.st_size > 0 && ::pread(fd, &last, 1, st.st_size - 1) == 1 &&
+      last != '\n') {
+    line.insert(line.begin(), '\n');
   }
   size_t done = 0;
   while (done < line.size()) {
@@ -220,6 +234,9 @@ Status AppendDeadLetterFile(const std::string& path, const DeadLetter& d) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       int e = errno;
+      // Best effort: take back the part written, so the file keeps whole
+      // lines (the next record starts a line of its own anyway).
+      if (done > 0) (void)::ftruncate(fd, st.st_size);
       ::close(fd);
       return Status::IOError("write " + path + ": " + std::strerror(e));
     }
@@ -231,6 +248,22 @@ Status AppendDeadLetterFile(const std::string& path, const DeadLetter& d) {
     return Status::IOError("fsync " + path + ": " + std::strerror(e));
   }
   ::close(fd);
+  if (st.st_size == 0) {
+    // A new file's directory entry is durable only once its directory is.
+    const std::string dir =
+        std::filesystem::path(path).parent_path().empty()
+            ? std::string(".")
+            : std::filesystem::path(path).parent_path().string();
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      const bool synced = ::fsync(dfd) == 0;
+      const int e = errno;
+      ::close(dfd);
+      if (!synced) {
+        return Status::IOError("fsync " + dir + ": " + std::strerror(e));
+      }
+    }
+  }
   return Status::OK();
 }
 

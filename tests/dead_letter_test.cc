@@ -301,5 +301,35 @@ TEST_CASE("Dead-letter JSON lines round-trip and reject garbage",
   CHECK(DeadLetterFromJson("{\"lsn\":1}", &junk).IsInvalidArgument());
 }
 
+TEST_CASE("A dead-letter line cut short does not swallow the next record",
+          "[dead_letter]") {
+  // A write that failed part way (a full disk) left a line without its
+  // end; the next record was appended to it and neither line parsed.
+  TempDir dir;
+  const std::string path = dir.File("dead.jsonl");
+  WriteOp op;
+  op.lsn = 9;
+  op.payload = DeleteConversationOp{"gone"};
+  const DeadLetter d = MakeDeadLetter(op, Status::InvalidArgument("x"));
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << DeadLetterToJson(d).substr(0, 15);  // no newline
+  }
+  REQUIRE(AppendDeadLetterFile(path, d).ok());
+  REQUIRE(AppendDeadLetterFile(path, d).ok());
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  REQUIRE(lines.size() == 3);
+  DeadLetter back;
+  CHECK(DeadLetterFromJson(lines[0], &back).IsInvalidArgument());
+  for (size_t i = 1; i < 3; ++i) {
+    INFO("line " << i);
+    REQUIRE(DeadLetterFromJson(lines[i], &back).ok());
+    CHECK(back.lsn == 9);
+    CHECK(back.key == "gone");
+  }
+}
+
 }  // namespace
 }  // namespace convstore::internal
