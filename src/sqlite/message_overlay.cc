@@ -96,6 +96,10 @@ MessageOverlay::KeysView MessageOverlay::KeysWithEntriesIn(
   KeysView v;
   v.base = base_;
   v.top = top_;
+  // Entries above top_ belong to a batch Add has not published: the caller
+  // scans those ids from the file (range 3 in Unmerged), so counting them
+  // here would count them twice.
+  through_id = std::min(through_id, top_);
   if (through_id <= after_id) return v;
   v.keys.reserve(by_conv_.size());
   for (const auto& [key, entries] : by_conv_) {
