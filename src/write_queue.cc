@@ -27,7 +27,12 @@ WriteQueue::WriteQueue(size_t max_items, size_t max_bytes)
       consumer_token_(queue_) {}
 
 bool WriteQueue::TryReserve(size_t bytes, size_t max_items, size_t max_bytes) {
-  size_t items = items_.fetch_add(1, std::memory_order_acq_rel) + 1;
+  // seq_cst, as items() and Writer::sleeping(): with the writer's store of
+  // sleeping_ and its load of items(), the two sides form a Dekker pair, so
+  // either the producer sees the writer asleep and nudges it, or the writer
+  // sees the full batch before it sleeps. (On x86 the same instructions as
+  // acq_rel and relaxed.)
+  size_t items = items_.fetch_add(1, std::memory_order_seq_cst) + 1;
   size_t total = bytes_.fetch_add(bytes, std::memory_order_acq_rel) + bytes;
   // An oversized op may enter an otherwise empty queue.
   bool fits = items <= max_items && (total <= max_bytes || items == 1);

@@ -60,7 +60,8 @@ class WriteQueue {
   // Writer: returns the room of `items` committed ops totalling `bytes`.
   void Release(size_t items, size_t bytes);
 
-  size_t items() const { return items_.load(std::memory_order_relaxed); }
+  // seq_cst: see TryReserve.
+  size_t items() const { return items_.load(std::memory_order_seq_cst); }
   size_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
   size_t items_high_water() const {
     return items_hw_.load(std::memory_order_relaxed);

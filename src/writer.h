@@ -82,7 +82,8 @@ class Writer {
   void Wake(uint64_t lsn);
   // Cheap hint from producers that a full batch is waiting.
   void Nudge();
-  bool sleeping() const { return sleeping_.load(std::memory_order_relaxed); }
+  // seq_cst: see WriteQueue::TryReserve.
+  bool sleeping() const { return sleeping_.load(std::memory_order_seq_cst); }
   // Deadlines are absl::Time for callers' convenience; waits run on the
   // steady clock.
   // OK once durable_lsn >= lsn; the sticky error if the writer is degraded
