@@ -124,7 +124,8 @@ struct Options {
   // Metadata JSON text in bytes. Default: 64 KiB.
   size_t max_metadata_bytes = 64 << 10;
   // tokens_in and tokens_out each must be in [0, max_tokens_per_message].
-  // Default: 10,000,000.
+  // At most 2^40 (Open refuses more with InvalidArgument), so that token
+  // sums over a conversation cannot overflow. Default: 10,000,000.
   int64_t max_tokens_per_message = 10'000'000;
 
   // Run SQLite's quick_check over the whole file at Open and refuse a
@@ -161,7 +162,8 @@ struct Options {
   // Conversations held in memory. Default: 100,000.
   size_t cache_max_conversations = 100'000;
   // Newest messages held in memory per conversation; older ones stay on disk
-  // and a History call that needs them reads through. Default: 1,000.
+  // and a History call that needs them reads through. At least 1 (Open
+  // refuses 0). Default: 1,000.
   size_t cache_max_messages_per_conversation = 1000;
   // Independent lock shards of the cache. More shards, less contention
   // between threads touching different conversations; each shard enforces
@@ -250,7 +252,8 @@ struct Options {
   std::chrono::milliseconds keys_usage_flush_interval{1000};
 
   // Bounds of the write queue between Append and the background writer.
-  // Items: default 262,144. Bytes (message payload): default 64 MiB.
+  // Items: default 262,144. Bytes (message payload): default 64 MiB. Each at
+  // least 1 (Open refuses 0).
   size_t queue_max_items = 262'144;
   size_t queue_max_bytes = 64 << 20;
 
@@ -258,8 +261,9 @@ struct Options {
   // writes or max_batch_bytes bytes, or when its oldest write has waited
   // max_flush_delay, or at once when someone waits (Flush, WaitDurable, a
   // sync Append, Close). Bigger batches write faster; a longer delay widens
-  // the crash loss window (see docs/durability.md). Defaults: 8192 ops,
-  // 16 MiB, 50 ms.
+  // the crash loss window (see docs/durability.md). Open refuses batch
+  // bounds of 0 (no write would ever enter a batch) and a delay under 1 ms
+  // (the idle writer would spin). Defaults: 8192 ops, 16 MiB, 50 ms.
   size_t max_batch_ops = 8192;
   size_t max_batch_bytes = 16 << 20;
   std::chrono::milliseconds max_flush_delay{50};
@@ -325,6 +329,8 @@ struct Options {
   // the writer keeps the batch and retries with exponential backoff from
   // retry_initial_backoff up to retry_max_backoff (with jitter), forever,
   // while the store reports degraded health after retry_budget of failures.
+  // Open needs 1 ms <= retry_initial_backoff <= retry_max_backoff and a
+  // retry_budget not negative. Close keeps its timeout during a backoff.
   // Defaults: 10 ms, 1 s, 5 s.
   std::chrono::milliseconds retry_initial_backoff{10};
   std::chrono::milliseconds retry_max_backoff{1000};
