@@ -289,7 +289,9 @@ size_t CachedMessageBytes(const Message& m);
 // An entry with no messages: the entry itself, its map slot, recency node
 // and shared id (charged from the start, though the first Append makes
 // it), and the copies of an id too long for the string's inline buffer.
-// Not counted: a conversation owner's user_id longer than that buffer.
+// Not counted: a conversation owner's user_id longer than that buffer, and
+// the first system message while it is held apart from the cached run
+// (trimmed from it, or loaded apart): it stays held for pinning, uncharged.
 size_t CachedConversationBytes(std::string_view id);
 
 }  // namespace convstore::internal
