@@ -165,14 +165,19 @@ void ConversationCache::Shard::Load(CachedConversation* c,
                                     StoredConversation&& stored) {
   c->info = std::move(stored.info);
   c->first_system = std::move(stored.first_system);
-  // Only the run after the last gap in the seqs is cached (invariant 2): a
-  // retention purge that kept the first system message, or a write set
-  // aside, leaves gaps, and the entry is indexed by seq arithmetic. The
-  // system message stays pinned in first_system.
+  // Only the run after the last gap in the seqs is cached (invariant 2: a
+  // contiguous run ending at last_seq): a retention purge that kept the
+  // first system message, or a write set aside, leaves gaps, and the entry
+  // is indexed by seq arithmetic. Nothing is cached when the newest stored
+  // message is not last_seq (the age rule removed the newest ones; the next
+  // Add takes last_seq + 1). The system message stays pinned in
+  // first_system.
   std::vector<MessagePtr>& msgs = stored.messages;
   size_t run = msgs.size();
-  while (run > 1 && msgs[run - 2]->seq + 1 == msgs[run - 1]->seq) --run;
-  if (run > 0) --run;  // index of the run's first message
+  if (!msgs.empty() && msgs.back()->seq == c->info.last_seq) {
+    while (run > 1 && msgs[run - 2]->seq + 1 == msgs[run - 1]->seq) --run;
+    --run;  // index of the run's first message
+  }
   c->complete =
       msgs.empty() ? c->info.last_seq == 0 : run == 0 && msgs.front()->seq == 1;
   msgs.erase(msgs.begin(), msgs.begin() + static_cast<std::ptrdiff_t>(run));

@@ -298,7 +298,8 @@ TEST_CASE("after a reload, memory agrees with the disk over retention's gaps",
     for (int i = 0; i < 3; ++i) {
       REQUIRE(store->Append("mixed", Msg(Role::kUser, "fresh", 2, 3)).ok());
     }
-    Fill(store.get(), "counted", 9);  // seqs 1..10
+    Fill(store.get(), "counted", 9);                // seqs 1..10
+    Fill(store.get(), "old", 6, /*age_hours=*/72);  // only the prompt stays
     REQUIRE(store->Flush().ok());
     MessageRetention r;
     r.max_age = std::chrono::hours(48);
@@ -311,6 +312,12 @@ TEST_CASE("after a reload, memory agrees with the disk over retention's gaps",
   auto store = OpenOrDie(o);
   CHECK(Seqs(Hist(store.get(), "mixed", FromStorage())) == V{1, 6, 7, 8});
   CHECK(Seqs(Hist(store.get(), "counted", FromStorage())) == V{1, 7, 8, 9, 10});
+  CHECK(Seqs(Hist(store.get(), "old", FromStorage())) == V{1});
+  // Appending after the reload continues at last_seq + 1, past the gap.
+  auto next = store->Append("old", Msg(Role::kUser, "after the gap"));
+  REQUIRE(next.ok());
+  CHECK(next->seq == 8);
+  CHECK(Seqs(Hist(store.get(), "old", FromStorage())) == V{1, 8});
   std::vector<HistoryOptions> cases;
   for (int64_t after = 0; after <= 11; ++after) {
     HistoryOptions h;
@@ -337,7 +344,7 @@ TEST_CASE("after a reload, memory agrees with the disk over retention's gaps",
   // Twice over: the first pass may read through and prepend, the second
   // answers from what that left in memory.
   for (int pass = 0; pass < 2; ++pass) {
-    for (const std::string id : {"mixed", "counted"}) {
+    for (const std::string id : {"mixed", "counted", "old"}) {
       for (const HistoryOptions& h : cases) {
         INFO("pass " << pass << ", " << id << ": after_seq " << h.after_seq
                      << ", limit " << h.limit << ", last_n " << h.last_n
