@@ -211,7 +211,14 @@ Status DeadLetterFromJson(const std::string& line, DeadLetter* out) {
 
 Status AppendDeadLetterFile(const std::string& path, const DeadLetter& d) {
   std::string line = DeadLetterToJson(d) + "\n";
+  // Read access only for the check below; a file we may only write to
+  // still takes the record.
+  bool readable = true;
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0 && errno == EACCES) {
+    readable = false;
+    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  }
   if (fd < 0) {
     return Status::IOError("open " + path + ": " + std::strerror(errno));
   }
@@ -222,10 +229,11 @@ Status AppendDeadLetterFile(const std::string& path, const DeadLetter& d) {
     return Status::IOError("stat " + path + ": " + std::strerror(e));
   }
   // A write cut short (a full disk) may have left a line without its end:
-  // start on a line of our own, so this record reads back whole.
+  // start on a line of our own, so this record reads back whole. (Another
+  // process appending in between at worst leaves an empty line.)
   char last = '\n';
-  if (st.st_size > 0 && ::pread(fd, &last, 1, st.st_size - 1) == 1 &&
-      last != '\n') {
+  if (readable && st.st_size > 0 &&
+      ::pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n') {
     line.insert(line.begin(), '\n');
   }
   size_t done = 0;
@@ -234,9 +242,8 @@ Status AppendDeadLetterFile(const std::string& path, const DeadLetter& d) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       int e = errno;
-      // Best effort: take back the part written, so the file keeps whole
-      // lines (the next record starts a line of its own anyway).
-      if (done > 0) (void)::ftruncate(fd, st.st_size);
+      // The part written stays (truncating could cut another process's
+      // record appended meanwhile); the next record starts a new line.
       ::close(fd);
       return Status::IOError("write " + path + ": " + std::strerror(e));
     }
@@ -250,18 +257,16 @@ Status AppendDeadLetterFile(const std::string& path, const DeadLetter& d) {
   ::close(fd);
   if (st.st_size == 0) {
     // A new file's directory entry is durable only once its directory is.
+    // Best effort: the record itself is written and synced, and some file
+    // systems refuse to sync a directory.
     const std::string dir =
         std::filesystem::path(path).parent_path().empty()
             ? std::string(".")
             : std::filesystem::path(path).parent_path().string();
     int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
-      const bool synced = ::fsync(dfd) == 0;
-      const int e = errno;
+      (void)::fsync(dfd);
       ::close(dfd);
-      if (!synced) {
-        return Status::IOError("fsync " + dir + ": " + std::strerror(e));
-      }
     }
   }
   return Status::OK();

@@ -6,7 +6,8 @@
 //
 // Thread safety: free functions; AppendDeadLetterFile is called only from
 // the writer thread (one appender per store; another process appending to
-// the same file writes whole lines with O_APPEND).
+// the same file appends with O_APPEND too, and a line one of them cut short
+// is followed by a new line, not continued).
 
 #ifndef CONVSTORE_SRC_DEAD_LETTER_H_
 #define CONVSTORE_SRC_DEAD_LETTER_H_
