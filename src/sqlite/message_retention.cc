@@ -148,6 +148,11 @@ Status SqliteBackend::SelectPurgeable(
     return merged.back().seq;
   };
 
+  // Each conversation's cut above 1, found by the count rule; the age rule
+  // skips what is below it. A conversation the count rule did not look at
+  // stores at most keep_newest messages (rows count at least what is
+  // stored), so its cut is 0.
+  absl::flat_hash_map<int64_t, int64_t> cuts;
   if (query.keep_newest > 0) {
     Stmt convs;
     s = db->Prepare(kOverCount, &convs);
@@ -158,6 +163,7 @@ Status SqliteBackend::SelectPurgeable(
       if (!s.ok() || !conv.exists) return;
       const int64_t cut = newest_cut(key);
       if (!s.ok() || cut <= 1) return;
+      cuts.emplace(key, cut);
       PurgeCandidates c;
       c.conversation_id = std::move(conv.conversation_id);
       const int64_t spare = query.keep_first_system ? conv.first_system_seq : 0;
@@ -206,14 +212,9 @@ Status SqliteBackend::SelectPurgeable(
     older.Bind(2, query.keep_first_system ? 1 : 0);
     // The conversations with unmerged messages, as Effective sees them.
     absl::flat_hash_map<int64_t, RetentionRow> checked;
-    // Each conversation's count-rule cut, as the count rule saw it.
-    absl::flat_hash_map<int64_t, int64_t> cuts;
     auto spared = [&](int64_t key, int64_t seq) {
-      if (query.keep_newest > 0) {
-        auto [it, inserted] = cuts.try_emplace(key, 0);
-        if (inserted) it->second = newest_cut(key);
-        if (!s.ok()) return true;
-        if (seq < it->second) return true;  // the count rule chose it
+      if (auto it = cuts.find(key); it != cuts.end() && seq < it->second) {
+        return true;  // the count rule chose it
       }
       if (!query.keep_first_system || !part_of.contains(key)) return false;
       auto [it, inserted] = checked.try_emplace(key);
