@@ -2,10 +2,13 @@
 
 #include "validation.h"
 
+#include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 
 namespace convstore::internal {
 namespace {
@@ -201,6 +204,21 @@ Status ValidateStoreOptions(const Options& o) {
       o.busy_timeout.count() < 0) {
     return invalid(
         "retry_budget, queue_full_wait and busy_timeout must not be negative");
+  }
+  // SQLite takes its busy timeout as an int of ms, and the writer counts
+  // in microseconds: past about 24 days a duration would overflow.
+  constexpr int64_t kMaxMs = std::numeric_limits<int32_t>::max();
+  for (const auto& [name, d] :
+       {std::pair<const char*, std::chrono::milliseconds>{"max_flush_delay",
+                                                          o.max_flush_delay},
+        {"retry_initial_backoff", o.retry_initial_backoff},
+        {"retry_max_backoff", o.retry_max_backoff},
+        {"retry_budget", o.retry_budget},
+        {"queue_full_wait", o.queue_full_wait},
+        {"busy_timeout", o.busy_timeout}}) {
+    if (d.count() > kMaxMs) {
+      return invalid(std::string(name) + " must be at most 2^31 - 1 ms");
+    }
   }
   return Status::OK();
 }

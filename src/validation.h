@@ -33,7 +33,8 @@ Status ValidateHistoryOptions(const HistoryOptions& o);
 // of 0 messages, token sums that overflow).
 Status ValidateStoreOptions(const Options& options);
 // The largest Options::max_tokens_per_message: sums over a conversation of
-// 2^23 such messages still fit int64.
+// up to 2^23 such messages fit int64 (with the default, 10^7, up to 9 * 10^11
+// messages).
 inline constexpr int64_t kMaxTokensPerMessage = int64_t{1} << 40;
 
 }  // namespace convstore::internal

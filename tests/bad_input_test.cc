@@ -813,6 +813,16 @@ TEST_CASE("Options that would hang, spin or overflow are refused at Open",
        [](Options* o) { o->queue_full_wait = std::chrono::milliseconds(-1); }},
       {"busy_timeout -1",
        [](Options* o) { o->busy_timeout = std::chrono::milliseconds(-1); }},
+      {"max_flush_delay milliseconds::max()",
+       [](Options* o) {
+         o->max_flush_delay = std::chrono::milliseconds::max();
+       }},
+      {"retry_budget milliseconds::max()",
+       [](Options* o) { o->retry_budget = std::chrono::milliseconds::max(); }},
+      {"busy_timeout 2^31 ms",
+       [](Options* o) {
+         o->busy_timeout = std::chrono::milliseconds(int64_t{1} << 31);
+       }},
   };
   for (const Case& c : cases) {
     INFO(c.what);

@@ -124,8 +124,9 @@ struct Options {
   // Metadata JSON text in bytes. Default: 64 KiB.
   size_t max_metadata_bytes = 64 << 10;
   // tokens_in and tokens_out each must be in [0, max_tokens_per_message].
-  // At most 2^40 (Open refuses more with InvalidArgument), so that token
-  // sums over a conversation cannot overflow. Default: 10,000,000.
+  // At most 2^40 (Open refuses more with InvalidArgument): token sums over
+  // a conversation fit int64 up to 2^23 messages at that limit (about 9 *
+  // 10^11 at the default). Default: 10,000,000.
   int64_t max_tokens_per_message = 10'000'000;
 
   // Run SQLite's quick_check over the whole file at Open and refuse a
@@ -330,7 +331,10 @@ struct Options {
   // retry_initial_backoff up to retry_max_backoff (with jitter), forever,
   // while the store reports degraded health after retry_budget of failures.
   // Open needs 1 ms <= retry_initial_backoff <= retry_max_backoff and a
-  // retry_budget not negative. Close keeps its timeout during a backoff.
+  // retry_budget not negative. Every duration option (these, the flush
+  // delay, queue_full_wait, busy_timeout) must be at most 2^31 - 1 ms, and
+  // queue_full_wait and busy_timeout not negative. Close keeps its timeout
+  // during a backoff.
   // Defaults: 10 ms, 1 s, 5 s.
   std::chrono::milliseconds retry_initial_backoff{10};
   std::chrono::milliseconds retry_max_backoff{1000};

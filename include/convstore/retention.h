@@ -7,9 +7,12 @@
 // What a run guarantees:
 //  * Only messages that were durable when the run started are considered;
 //    a message appended during the run is never removed by it.
-//  * Within a conversation, what remains is always the newest part (plus the
-//    conversation's first system message when keep_first_system is set), so
-//    History stays a gap-free suffix of what was appended.
+//  * Within a conversation, what remains is the newest part (plus the
+//    conversation's first system message when keep_first_system is set),
+//    unless created_at times are out of order (set by the caller, or a
+//    clock that stepped back): the age rule removes old messages wherever
+//    they sit. History and after_seq paging work across such gaps, and the
+//    count rule keeps the newest N messages stored, not the newest N seqs.
 //  * Each batch is one short transaction of the writer, so appends and
 //    reads go on between batches.
 //  * The conversation summaries (ListConversations: message_count and token
