@@ -262,13 +262,20 @@ Writer::Outcome Writer::ApplyWithRetry(std::span<const WriteOp> ops,
       return Outcome::kCommitted;
     }
     *error = s;
+    const bool retryable = Retryable(s);
     {
       MutexLock lock(&mu_);
       ++counters_.commit_errors;
-      last_failed_attempt_ = attempt_no;
-      durable_cv_.SignalAll();  // a degraded WaitDurable awaits this attempt
+      // A degraded WaitDurable awaits this attempt's outcome. A rejection
+      // is not one: the writes are tried one by one right after, and their
+      // commits (or dead letters) are the answer. Reporting it would hand
+      // the waiter the sticky error of a fault that has cleared.
+      if (retryable) {
+        last_failed_attempt_ = attempt_no;
+        durable_cv_.SignalAll();
+      }
     }
-    if (!Retryable(s)) return Outcome::kRejected;
+    if (!retryable) return Outcome::kRejected;
     if (failing_since_us_ == 0) {
       failing_since_us_ = t0;
       first_error_ = s;
@@ -384,6 +391,11 @@ void Writer::SetAside(const WriteOp& op, const Status& error) {
   MutexLock lock(&mu_);
   if (saved) ++counters_.dead_letters;
   if (to_file) ++counters_.dead_letters_in_file;
+  if (saved && !to_file && !sticky_.ok()) {
+    // The dead letter committed: the database takes writes again.
+    log_->warn("writer recovered: commits succeed again");
+    sticky_ = Status::OK();
+  }
 }
 
 void Writer::SetAsideUnordered(WriteOp op) {

@@ -166,6 +166,22 @@ class FakeBackend final : public StorageBackend {
     std::lock_guard<std::mutex> lock(mu_);
     poison_lsn_ = lsn;
   }
+  // Takes dead letters (as the SQLite backend's table does) instead of
+  // refusing them, which sends them to the dead-letter file.
+  void AcceptDeadLetters() {
+    std::lock_guard<std::mutex> lock(mu_);
+    accept_dead_letters_ = true;
+  }
+  Status WriteDeadLetter(const DeadLetter& d) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!accept_dead_letters_) return StorageBackend::WriteDeadLetter(d);
+    dead_letter_lsns_.push_back(d.lsn);
+    return Status::OK();
+  }
+  Lsns dead_letter_lsns() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return dead_letter_lsns_;
+  }
   void SleepInApply(milliseconds d) {
     std::lock_guard<std::mutex> lock(mu_);
     sleep_ = d;
@@ -231,6 +247,8 @@ class FakeBackend final : public StorageBackend {
   int fail_next_ = 0;
   Status fail_status_;
   uint64_t poison_lsn_ = 0;
+  bool accept_dead_letters_ = false;
+  Lsns dead_letter_lsns_;
   std::deque<Status> fail_queue_;
   std::function<Status(size_t, const Lsns&)> script_;
   std::vector<Attempt> attempts_;
@@ -735,6 +753,32 @@ TEST_CASE("the sticky error is the first error of the episode", "[writer]") {
   REQUIRE(Eventually([&] { return h.writer().durable_lsn() == 2; }));
   CHECK(h.writer().health().ok());
   CHECK(h.writer().Stop(2, In(absl::Seconds(30))).ok());
+}
+
+TEST_CASE("a poison write after a degraded spell leaves no stale error",
+          "[writer]") {
+  // The store was degraded (the file locked past retry_budget); once the
+  // lock went, the batch was rejected for its poison write. The rejection
+  // was reported to a waiting Flush as the old sticky error, and the dead
+  // letter's commit did not clear it: Health stayed degraded while idle.
+  Options o = WriterOptions();  // retry_budget 50 ms
+  o.max_batch_ops = 1000;
+  Harness h(o);
+  h.backend().AcceptDeadLetters();
+  h.backend().RejectBatchesWith(1);
+  h.backend().FailAlways(Status::Unavailable("database is locked"));
+  h.PushRange(1, 1);
+  h.writer().Start();
+  REQUIRE(Eventually([&] { return h.writer().health().IsUnavailable(); }));
+  h.backend().StopFailing();  // the lock is gone; lsn 1 is still poison
+  Status s = h.writer().WaitDurable(1, In(absl::Seconds(60)));
+  INFO(s.ToString());
+  CHECK(s.ok());
+  INFO(h.writer().health().ToString());
+  CHECK(h.writer().health().ok());
+  CHECK(h.backend().dead_letter_lsns() == Lsns{1});
+  CHECK(h.writer().counters().writes_failed == 1);
+  CHECK(h.writer().Stop(1, In(absl::Seconds(30))).ok());
 }
 
 TEST_CASE("transient failures while isolating a poison write are retried",
