@@ -391,11 +391,14 @@ void Writer::SetAside(const WriteOp& op, const Status& error) {
   MutexLock lock(&mu_);
   if (saved) ++counters_.dead_letters;
   if (to_file) ++counters_.dead_letters_in_file;
-  if (saved && !to_file && !sticky_.ok()) {
-    // The dead letter committed: the database takes writes again.
-    log_->warn("writer recovered: commits succeed again");
-    sticky_ = Status::OK();
-  }
+  // The dead letter committed: the database takes writes again.
+  if (saved && !to_file) ClearSticky();
+}
+
+void Writer::ClearSticky() {
+  if (sticky_.ok()) return;
+  log_->warn("writer recovered: commits succeed again");
+  sticky_ = Status::OK();
 }
 
 void Writer::SetAsideUnordered(WriteOp op) {
@@ -426,10 +429,7 @@ void Writer::MarkDurable(std::span<const WriteOp> ops, int64_t commit_us,
   ++counters_.batches_committed;
   counters_.rows_committed += ops.size() - failed;
   counters_.writes_failed += failed;
-  if (failed == 0 && !sticky_.ok()) {
-    log_->warn("writer recovered: commits succeed again");
-    sticky_ = Status::OK();
-  }
+  if (failed == 0) ClearSticky();
   // Any completed op, even one set aside as poison, ends a failure episode.
   failing_since_us_ = 0;
   first_error_ = Status::OK();

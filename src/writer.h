@@ -136,6 +136,9 @@ class Writer {
   // Sleeps for the retry backoff; false if Stop's deadline passed.
   bool Backoff(int attempt);
   bool StopDeadlinePassed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A commit succeeded (a batch, or a dead letter into the database): the
+  // sticky error, if any, is over, and the log says so once.
+  void ClearSticky() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   StorageBackend* const backend_;
   WriteQueue* const queue_;

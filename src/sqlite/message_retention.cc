@@ -35,7 +35,8 @@ constexpr const char* kRow =
 // a conversation). ?2 = 1 spares each conversation's first system message.
 // For a conversation with unmerged messages the row's first_system_seq may
 // be short of them: those rows are checked again (Effective). What the
-// count rule already chose is skipped by the caller (NewestCut).
+// count rule already chose is skipped by the caller (the count rule's
+// cuts, see newest_cut).
 constexpr const char* kOlderThan =
     "SELECT m.id, m.conv_key, m.seq, c.conversation_id"
     " FROM messages m JOIN conversations c ON c.conv_key = m.conv_key"

@@ -328,7 +328,7 @@ Status Migrate(Db* db, int target) {
   }
   if (!s.ok()) return s;
   const bool marked = app_id == kApplicationId && has_table == 1;
-  if (!marked)
+  if (!marked) {
     s = db->Exec(
         "BEGIN IMMEDIATE;"
         "PRAGMA application_id = " +
@@ -339,6 +339,7 @@ Status Migrate(Db* db, int target) {
         "  name TEXT NOT NULL,"
         "  applied_at_us INTEGER NOT NULL);"
         "COMMIT");
+  }
   if (!s.ok()) {
     (void)db->Exec("ROLLBACK");
     return s;
