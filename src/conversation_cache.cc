@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "saturating.h"
 #include "write_op.h"
 
 namespace convstore::internal {
@@ -141,9 +142,10 @@ void ConversationCache::Shard::Add(CachedConversation* c, MessagePtr m,
   const Message& msg = *m;
   ConversationInfo& info = c->info;
   if (info.message_count == 0) info.first_at_us = msg.created_at_us;
+  // Validated tokens (at most 2^40 each) still add up past int64 in time.
   ++info.message_count;
-  info.tokens_in += msg.tokens_in;
-  info.tokens_out += msg.tokens_out;
+  info.tokens_in = SatAdd(info.tokens_in, msg.tokens_in);
+  info.tokens_out = SatAdd(info.tokens_out, msg.tokens_out);
   info.last_at_us = std::max(info.last_at_us, msg.created_at_us);
   info.last_seq = msg.seq;
   if (info.user_id.empty()) info.user_id = msg.user_id;

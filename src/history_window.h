@@ -27,6 +27,7 @@
 #include <cstdint>
 
 #include "convstore/types.h"
+#include "saturating.h"
 
 namespace convstore::internal {
 
@@ -79,9 +80,12 @@ Window ComputeWindow(size_t n, At at, const HistoryOptions& options,
       // (Tool results at the very start of the input form a group of their
       // own: either the conversation opens with them, or their caller is in
       // older data, which wants_older below asks for.)
+      // Saturating: validated counts (at most 2^41 a message) still add up
+      // past int64 over millions of messages. used <= max(budget, 0).
       int64_t tokens = 0;
-      for (size_t i = g; i < start; ++i) tokens += at(i).tokens();
-      if (used + tokens > budget) {
+      for (size_t i = g; i < start; ++i)
+        tokens = SatAdd(tokens, at(i).tokens());
+      if (tokens > budget - used) {
         open_start = false;
         break;
       }

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "saturating.h"
 #include "sqlite/backend_reader.h"
 #include "sqlite/message_rows.h"
 #include "sqlite/unmerged_summary.h"
@@ -233,17 +234,24 @@ Status SqliteBackend::ScanRecent(
     int64_t unmerged = 0;
     s = RecentWith(r.get(), q, &recent, &unmerged);
     if (s.ok()) {
+      // total() and the CAST cannot overflow, as sum() can on a damaged
+      // row (saturating.h); SQLite's CAST clamps at the int64 limits.
       s = r->db->QueryInt(
-          "SELECT coalesce(sum(message_count), 0) FROM conversations", &total);
-      total += unmerged;
+          "SELECT CAST(total(max(message_count, 0)) AS INTEGER)"
+          " FROM conversations",
+          &total);
+      total = SatAdd(total, unmerged);
     }
     if (!r->db->Exec("COMMIT").ok()) (void)r->db->Exec("ROLLBACK");
     if (!s.ok()) return s;
     for (ListedConversation& c : recent) {
+      // Not warmed: a read through reports the damage (CheckSummary).
+      if (!CheckSummary(c.info, c.first_system_seq).ok()) continue;
       Selected sel{c.key, c.first_system_seq, StoredConversation()};
       sel.conv.exists = true;
       sel.conv.info = std::move(c.info);
-      const auto count = static_cast<uint64_t>(sel.conv.info.message_count);
+      const auto count = static_cast<uint64_t>(
+          std::max<int64_t>(0, sel.conv.info.message_count));
       wanted +=
           max_messages == 0 ? count : std::min<uint64_t>(count, max_messages);
       selected.push_back(std::move(sel));

@@ -2,7 +2,11 @@
 
 #include "sqlite/message_rows.h"
 
+#include <algorithm>
 #include <memory>
+#include <string>
+
+#include "validation.h"
 
 namespace convstore::internal {
 
@@ -12,8 +16,11 @@ MessagePtr ReadMessageAt(const Stmt& st, int c) {
   m->role = static_cast<Role>(st.Int(c + 1));
   m->content = st.Text(c + 2);
   m->user_id = st.Text(c + 3);
-  m->tokens_in = st.Int(c + 4);
-  m->tokens_out = st.Int(c + 5);
+  // Counts outside what Append accepts come only from a damaged file; held
+  // to that range, sums over them (Message::tokens(), a token budget) stay
+  // far from overflowing.
+  m->tokens_in = std::clamp<int64_t>(st.Int(c + 4), 0, kMaxTokensPerMessage);
+  m->tokens_out = std::clamp<int64_t>(st.Int(c + 5), 0, kMaxTokensPerMessage);
   m->tool_call_id = st.Text(c + 6);
   m->tool_name = st.Text(c + 7);
   m->metadata = st.Text(c + 8);
@@ -32,6 +39,22 @@ ConversationInfo ReadInfo(const Stmt& st, int first_col) {
   info.last_at_us = st.Int(first_col + 6);
   info.last_seq = st.Int(first_col + 7);
   return info;
+}
+
+Status CheckSummary(const ConversationInfo& info, int64_t first_system_seq) {
+  auto in_range = [](int64_t v) { return v >= 0 && v <= kMaxSummaryValue; };
+  if (in_range(info.message_count) && in_range(info.tokens_in) &&
+      in_range(info.tokens_out) && in_range(info.last_seq) &&
+      first_system_seq >= 0 && first_system_seq <= info.last_seq) {
+    return Status::OK();
+  }
+  return Status::Corruption(
+      "conversation '" + info.conversation_id +
+      "' has a summary the store cannot have written (message_count " +
+      std::to_string(info.message_count) + ", tokens " +
+      std::to_string(info.tokens_in) + "/" + std::to_string(info.tokens_out) +
+      ", last_seq " + std::to_string(info.last_seq) + ", first system seq " +
+      std::to_string(first_system_seq) + ")");
 }
 
 }  // namespace convstore::internal

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "saturating.h"
 #include "sqlite/backend_reader.h"
 #include "sqlite/dead_letter_table.h"
 #include "sqlite/message_rows.h"
@@ -672,6 +673,7 @@ Status SqliteBackend::LoadWith(Reader* r, std::string_view id,
       if (e.id > row_through) part.Add(e);
     }
     part.AddTo(&out->info, &first_system_seq);
+    if (s.ok()) s = CheckSummary(out->info, first_system_seq);
     // Newest first: the unmerged messages (above every merged one of the
     // conversation), then the merged ones below them.
     int64_t index_before = before;
@@ -759,7 +761,10 @@ Status SqliteBackend::Counts(StorageCounts* out) {
   if (!s.ok()) return s;
   Stmt st;
   s = r->db->Prepare(
-      "SELECT count(*), coalesce(sum(message_count - purged_count), 0)"
+      // total() and the CAST cannot overflow on a damaged row, as sum()
+      // can (saturating.h).
+      "SELECT count(*),"
+      " CAST(total(max(message_count - purged_count, 0)) AS INTEGER)"
       " FROM conversations WHERE message_count > 0",
       &st);
   if (!s.ok()) return s;
@@ -786,7 +791,7 @@ Status SqliteBackend::Counts(StorageCounts* out) {
       s = UnmergedPart(&r->unmerged, wm, k.conv_key,
                        r->by_key.Int(kSummarizedThroughColumn), &k.summary,
                        &part);
-      messages += part.count;
+      messages = SatAdd(messages, part.count);
       if (row_count == 0 && part.count > 0) ++conversations;
     }
     r->by_key.Reset();

@@ -241,8 +241,12 @@ Status SqliteBackend::SyncOverlay(int64_t* merged_through, int64_t* last_id) {
   read_meta_.Reset();
   if (!s.ok()) return s;
   // Read as 0, a missing row would hand out ids that are taken or below
-  // the watermark, where no read looks for them.
-  if (missing || *merged_through < 0 || *last_id < *merged_through) {
+  // the watermark, where no read looks for them. Ids above 2^62 (a billion
+  // a second for 146 years) are damage, and a batch's ids above one would
+  // overflow.
+  constexpr int64_t kMaxMessageId = int64_t{1} << 62;
+  if (missing || *merged_through < 0 || *last_id < *merged_through ||
+      *last_id > kMaxMessageId) {
     return Status::Corruption(
         "store_meta's merged_through_id and last_message_id are missing or "
         "inconsistent (" +

@@ -20,6 +20,7 @@
 #include <limits>
 
 #include "convstore/types.h"
+#include "saturating.h"
 
 namespace convstore::internal {
 
@@ -64,9 +65,9 @@ struct UnmergedSummary {
       *this = o;
       return;
     }
-    count += o.count;
-    tokens_in += o.tokens_in;
-    tokens_out += o.tokens_out;
+    count = SatAdd(count, o.count);
+    tokens_in = SatAdd(tokens_in, o.tokens_in);
+    tokens_out = SatAdd(tokens_out, o.tokens_out);
     if (o.first_id < first_id) {
       first_id = o.first_id;
       first_at_us = o.first_at_us;
@@ -83,9 +84,10 @@ struct UnmergedSummary {
   // as the merge's fold writes it.
   void AddTo(ConversationInfo* info, int64_t* row_first_system_seq) const {
     if (count == 0) return;
-    info->message_count += count;
-    info->tokens_in += tokens_in;
-    info->tokens_out += tokens_out;
+    // The row's sums come from the file (see saturating.h).
+    info->message_count = SatAdd(info->message_count, count);
+    info->tokens_in = SatAdd(info->tokens_in, tokens_in);
+    info->tokens_out = SatAdd(info->tokens_out, tokens_out);
     if (info->first_at_us == 0) info->first_at_us = first_at_us;
     info->last_at_us = std::max(info->last_at_us, last_at_us);
     info->last_seq = std::max(info->last_seq, last_seq);

@@ -1,0 +1,30 @@
+// Copyright 2026 The convstore Authors.
+//
+// Sums over integers read from a file. A file edited or damaged outside the
+// store can hold any int64 in a count, token, time or seq column, and the
+// b-tree checks do not look at values. Sums the store forms from such
+// values saturate at the int64 limits instead of overflowing, which is
+// undefined behaviour; the answer is then wrong only for the damaged
+// conversation, as any answer from a lying file is.
+//
+// Thread safety: free functions without state.
+
+#ifndef CONVSTORE_SRC_SATURATING_H_
+#define CONVSTORE_SRC_SATURATING_H_
+
+#include <cstdint>
+#include <limits>
+
+namespace convstore::internal {
+
+// a + b, or the int64 limit it passes.
+inline int64_t SatAdd(int64_t a, int64_t b) {
+  int64_t sum = 0;
+  if (!__builtin_add_overflow(a, b, &sum)) return sum;
+  return b > 0 ? std::numeric_limits<int64_t>::max()
+               : std::numeric_limits<int64_t>::min();
+}
+
+}  // namespace convstore::internal
+
+#endif  // CONVSTORE_SRC_SATURATING_H_
