@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -133,6 +134,11 @@ struct WriteOp {
 };
 // The queue's slot size: keep large record kinds Boxed.
 static_assert(sizeof(WriteOp) <= 96, "WriteOp grew: box the large payload");
+// The writer moves ops between its buffers where an exception would lose
+// one (Writer::Pull, CommitIsolated).
+static_assert(std::is_nothrow_move_constructible_v<WriteOp> &&
+                  std::is_nothrow_move_assignable_v<WriteOp>,
+              "WriteOp moves must not throw");
 
 // Approximate heap bytes of a message: what the queue and cache count.
 inline size_t MessageBytes(const Message& m) {

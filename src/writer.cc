@@ -5,6 +5,10 @@
 #include <absl/time/clock.h>
 
 #include <algorithm>
+#include <cstddef>
+#include <exception>
+#include <new>
+#include <string>
 #include <utility>
 
 #include "clock.h"
@@ -37,6 +41,30 @@ bool Retryable(const Status& s) {
   return !s.IsInvalidArgument();
 }
 
+// Runs a call into the backend. The StorageBackend contract is a Status,
+// never an exception, but an allocation can still fail inside a call
+// (std::bad_alloc), and an exception leaving the writer thread would end
+// the process (std::terminate). It becomes a retryable error instead: the
+// backend has rolled its transaction back (SqliteBackend::Apply) and the
+// writer keeps the ops. The messages fit std::string's inline buffer, so
+// making them cannot run out of memory in turn.
+template <typename F>
+Status Guarded(const std::shared_ptr<spdlog::logger>& log, const char* call,
+               F&& f) {
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    log->error("out of memory in the storage backend's {}", call);
+    return Status::ResourceExhausted("out of memory");
+  } catch (const std::exception& e) {
+    log->error("the storage backend's {} threw: {}", call, e.what());
+    return Status::Internal("backend threw");
+  } catch (...) {
+    log->error("the storage backend's {} threw", call);
+    return Status::Internal("backend threw");
+  }
+}
+
 }  // namespace
 
 Writer::Writer(StorageBackend* backend, WriteQueue* queue,
@@ -50,7 +78,10 @@ Writer::Writer(StorageBackend* backend, WriteQueue* queue,
       // one due (ReorderBuffer); twice that leaves a margin.
       reorder_(first_lsn, 2 * std::max<size_t>(options.queue_max_items, 1)),
       rng_(std::random_device{}()),
-      durable_lsn_(first_lsn - 1) {}
+      durable_lsn_(first_lsn - 1) {
+  // Pull's dequeue then never allocates (see there).
+  inbox_.reserve(kPullMax);
+}
 
 Writer::~Writer() {
   if (thread_.joinable()) {
@@ -147,14 +178,32 @@ bool Writer::StopDeadlinePassed() {
 }
 
 void Writer::Pull() {
-  inbox_.clear();
-  queue_->PopBulk(&inbox_, kPullMax);
-  for (WriteOp& op : inbox_) {
-    // A refused op is left untouched by Put.
-    if (!reorder_.Put(std::move(op))) SetAsideUnordered(std::move(op));
+  // Out of memory here must lose no op (Run catches it and comes back):
+  // - inbox_ has room for kPullMax ops, so the dequeue never allocates
+  //   (moodycamel's bulk dequeue destroys what it dequeued if the output
+  //   throws); ops a failed Pull left in inbox_ go first next time;
+  // - ReorderBuffer::Put allocates before it takes the op, and batch_ grows
+  //   before an op is taken out of reorder_.
+  queue_->PopBulk(&inbox_, kPullMax - inbox_.size());
+  size_t put = 0;
+  try {
+    for (; put < inbox_.size(); ++put) {
+      // A refused op is left untouched by Put.
+      if (!reorder_.Put(std::move(inbox_[put]))) {
+        SetAsideUnordered(std::move(inbox_[put]));
+      }
+    }
+  } catch (...) {
+    inbox_.erase(inbox_.begin(),
+                 inbox_.begin() + static_cast<std::ptrdiff_t>(put));
+    throw;
   }
+  inbox_.clear();
   while (reorder_.Next() != nullptr && batch_.size() < options_.max_batch_ops &&
          batch_bytes_ < options_.max_batch_bytes) {
+    if (batch_.size() == batch_.capacity()) {
+      batch_.reserve(std::max<size_t>(16, 2 * batch_.capacity()));
+    }
     batch_.push_back(reorder_.TakeNext());
     batch_bytes_ += batch_.back().bytes;
   }
@@ -172,8 +221,30 @@ void Writer::Run() {
       std::chrono::duration_cast<std::chrono::microseconds>(
           options_.max_flush_delay)
           .count();
-  for (;;) {
-    Pull();
+  for (int out_of_memory = 0;;) {
+    // Pull allocates; the rest of the loop's allocations are in backend
+    // calls (Guarded) and SetAside (which catches its own).
+    try {
+      Pull();
+    } catch (const std::exception& e) {
+      log_->error("the writer could not take queued writes ({}); retrying",
+                  e.what());
+      {
+        MutexLock lock(&mu_);
+        if (sticky_.ok()) {
+          sticky_ = Status::ResourceExhausted("out of memory");
+          sticky_from_pull_ = true;
+          durable_cv_.SignalAll();
+        }
+      }
+      if (!Backoff(out_of_memory++)) break;
+      continue;
+    }
+    if (out_of_memory > 0) {
+      out_of_memory = 0;
+      MutexLock lock(&mu_);
+      if (sticky_from_pull_) ClearSticky();
+    }
     uint64_t want = 0;
     bool stopping = false;
     uint64_t final_lsn = 0;
@@ -255,7 +326,7 @@ Writer::Outcome Writer::ApplyWithRetry(std::span<const WriteOp> ops,
   for (int attempt = 0;; ++attempt) {
     const uint64_t attempt_no = attempts_started_.fetch_add(1) + 1;
     int64_t t0 = MonoMicros();
-    Status s = backend_->Apply(ops);
+    Status s = Guarded(log_, "Apply", [&] { return backend_->Apply(ops); });
     int64_t t1 = MonoMicros();
     if (s.ok()) {
       *commit_us = t1 - t0;
@@ -303,7 +374,7 @@ Writer::Outcome Writer::ApplyWithRetry(std::span<const WriteOp> ops,
 }
 
 void Writer::Maintain() {
-  Status s = backend_->Maintain();
+  Status s = Guarded(log_, "Maintain", [&] { return backend_->Maintain(); });
   if (!s.ok() && !maintain_failing_) {
     log_->warn(
         "storage upkeep failed (nothing is lost; retried after the "
@@ -353,9 +424,10 @@ bool Writer::CommitIsolated() {
         MarkDurable(one, us, 1);
         break;
       case Outcome::kGaveUp:
-        // Put the rest back so Stop reports them as remaining.
-        batch_.assign(std::make_move_iterator(ops.begin() + i),
-                      std::make_move_iterator(ops.end()));
+        // Put the rest back so Stop reports them as remaining (without
+        // allocating: the writer thread must not throw).
+        ops.erase(ops.begin(), ops.begin() + static_cast<std::ptrdiff_t>(i));
+        batch_ = std::move(ops);
         for (const WriteOp& op : batch_) batch_bytes_ += op.bytes;
         return false;
     }
@@ -364,8 +436,28 @@ bool Writer::CommitIsolated() {
 }
 
 void Writer::SetAside(const WriteOp& op, const Status& error) {
+  bool saved = false;
+  bool to_file = false;
+  try {
+    saved = TrySetAside(op, error, &to_file);
+  } catch (const std::exception& e) {
+    log_->error(
+        "write lsn {} not committed and could not be set aside ({}); it is "
+        "counted in writes_failed only",
+        op.lsn, e.what());
+  }
+  MutexLock lock(&mu_);
+  if (saved) ++counters_.dead_letters;
+  if (to_file) ++counters_.dead_letters_in_file;
+  // The dead letter committed: the database takes writes again.
+  if (saved && !to_file) ClearSticky();
+}
+
+bool Writer::TrySetAside(const WriteOp& op, const Status& error,
+                         bool* to_file_out) {
   DeadLetter d = MakeDeadLetter(op, error);
-  Status s = backend_->WriteDeadLetter(d);
+  Status s = Guarded(log_, "WriteDeadLetter",
+                     [&] { return backend_->WriteDeadLetter(d); });
   bool saved = s.ok();
   bool to_file = false;
   if (!saved) {
@@ -388,26 +480,30 @@ void Writer::SetAside(const WriteOp& op, const Status& error) {
         to_file ? DeadLetterFilePath(options_.path)
                 : std::string("the dead_letters table"));
   }
-  MutexLock lock(&mu_);
-  if (saved) ++counters_.dead_letters;
-  if (to_file) ++counters_.dead_letters_in_file;
-  // The dead letter committed: the database takes writes again.
-  if (saved && !to_file) ClearSticky();
+  *to_file_out = to_file;
+  return saved;
 }
 
 void Writer::ClearSticky() {
+  sticky_from_pull_ = false;
   if (sticky_.ok()) return;
   log_->warn("writer recovered: commits succeed again");
   sticky_ = Status::OK();
 }
 
 void Writer::SetAsideUnordered(WriteOp op) {
-  const Status error = Status::Internal(
-      "write lsn " + std::to_string(op.lsn) +
-      " arrived outside the writer's window (next due " +
-      std::to_string(reorder_.next_lsn()) + ", " +
-      std::to_string(reorder_.max_slots()) +
-      " ahead at most) or twice; set aside rather than committed twice");
+  // Must not throw: Pull has moved the op in (a short message if the long
+  // one cannot be made).
+  Status error = Status::Internal("out of window");
+  try {
+    error = Status::Internal(
+        "write lsn " + std::to_string(op.lsn) +
+        " arrived outside the writer's window (next due " +
+        std::to_string(reorder_.next_lsn()) + ", " +
+        std::to_string(reorder_.max_slots()) +
+        " ahead at most) or twice; set aside rather than committed twice");
+  } catch (const std::bad_alloc&) {
+  }
   SetAside(op, error);
   {
     MutexLock lock(&mu_);

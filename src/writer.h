@@ -27,6 +27,10 @@
 //     kept as a dead letter (table, else file; see dead_letter.h).
 //  4. Queue room is released only after commit (or once a write is set
 //     aside), so the queue bound also bounds what a crash can lose.
+//  5. No exception leaves the writer thread. Running out of memory in a
+//     backend call is a retryable error (the backend rolls back; see
+//     Guarded in writer.cc), in Pull it loses no op and is retried after a
+//     backoff, and in SetAside the op is counted in writes_failed.
 
 #ifndef CONVSTORE_SRC_WRITER_H_
 #define CONVSTORE_SRC_WRITER_H_
@@ -126,7 +130,11 @@ class Writer {
   bool CommitIsolated();
   // Sets aside a write the database refused for good: the dead_letters
   // table, else the dead-letter file, else (logged) only counted.
+  // Never throws: out of memory on the way counts the op in writes_failed
+  // only (logged), as when neither the table nor the file takes it.
   void SetAside(const WriteOp& op, const Status& error);
+  // SetAside's work: true if the op was kept, *to_file if in the file.
+  bool TrySetAside(const WriteOp& op, const Status& error, bool* to_file);
   // Sets aside a write reorder_ refused (its LSN taken twice, or far outside
   // the window: a bug before the queue), counts it in writes_failed and
   // releases its queue room, so it is neither committed twice nor lost.
@@ -176,6 +184,9 @@ class Writer {
   CondVar::Clock::time_point stop_deadline_ ABSL_GUARDED_BY(mu_) =
       CondVar::Clock::time_point::max();
   Status sticky_ ABSL_GUARDED_BY(mu_);
+  // sticky_ is Pull running out of memory: a later Pull that succeeds ends
+  // it (a commit may not follow while nothing is queued).
+  bool sticky_from_pull_ ABSL_GUARDED_BY(mu_) = false;
   WriterCounters counters_ ABSL_GUARDED_BY(mu_);
   LatencyHistogram commit_hist_ ABSL_GUARDED_BY(mu_);
   LatencyHistogram e2d_hist_ ABSL_GUARDED_BY(mu_);

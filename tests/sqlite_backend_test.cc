@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <new>
 #include <set>
 #include <string>
 #include <thread>
@@ -660,6 +661,73 @@ TEST_CASE("a rejected batch applies nothing and the next one works",
   CHECK(Seqs(Load(b.get(), "a").messages) == std::vector<int64_t>{1, 2});
   REQUIRE(b->Close().ok());
   CHECK(IntegrityCheck(o.path) == "ok");
+}
+
+TEST_CASE("out of memory in Apply keeps the file and the index whole",
+          "[sqlite_backend]") {
+  // The writer turns an exception from Apply into a retryable error
+  // (writer_test.cc); the backend must leave nothing half done behind it.
+  TempDir dir;
+  Options o = MergeOnDemand(dir);
+  auto b = OpenBackend(o);
+  BatchBuilder bb;
+  bb.Append("a", Make(1, Role::kUser, "a1", 100));
+  RequireCommit(&bb, b.get());
+  bool throw_before = false;
+  bool throw_after = false;
+  b->SetApplyHookForTest([&](bool committed) {
+    if (committed ? throw_after : throw_before) throw std::bad_alloc();
+  });
+
+  // Before COMMIT: the exception passes through, and the transaction, with
+  // the row of a conversation it created, is rolled back.
+  throw_before = true;
+  BatchBuilder lost(2);
+  lost.Append("fresh", Make(1, Role::kUser, "f1", 200));
+  lost.Append("a", Make(2, Role::kUser, "a2", 201));
+  CHECK_THROWS_AS(lost.Commit(b.get()), std::bad_alloc);
+  throw_before = false;
+  CHECK(b->LastCommittedLsn() == 1);
+  CHECK_FALSE(Load(b.get(), "fresh").exists);
+  CHECK(Seqs(Load(b.get(), "a").messages) == std::vector<int64_t>{1});
+
+  // The writer retries the same writes: they go in once.
+  BatchBuilder retry(2);
+  retry.Append("fresh", Make(1, Role::kUser, "f1", 200));
+  retry.Append("a", Make(2, Role::kUser, "a2", 201));
+  RequireCommit(&retry, b.get());
+
+  // After COMMIT: the batch is committed, so Apply says so (a failure
+  // would have it written twice), though its rows never reached the
+  // overlay. Readers still find them, and the next transaction rebuilds
+  // the overlay from the file.
+  throw_after = true;
+  BatchBuilder after(4);
+  after.Append("a", Make(3, Role::kUser, "a3", 300));
+  after.Append("late", Make(1, Role::kUser, "l1", 301));
+  RequireCommit(&after, b.get());
+  throw_after = false;
+  CHECK(b->LastCommittedLsn() == 5);
+  CHECK(Seqs(Load(b.get(), "a").messages) == std::vector<int64_t>{1, 2, 3});
+  CHECK(Seqs(LoadRange(b.get(), "a", 1, 0)) == std::vector<int64_t>{2, 3});
+  CHECK(Seqs(Load(b.get(), "late").messages) == std::vector<int64_t>{1});
+  BatchBuilder next(6);
+  next.Append("a", Make(4, Role::kUser, "a4", 400));
+  RequireCommit(&next, b.get());
+  CHECK(Seqs(Load(b.get(), "a").messages) == std::vector<int64_t>{1, 2, 3, 4});
+  // The merge indexes every message once.
+  RequireMaintain(b.get());
+  CHECK(Seqs(Load(b.get(), "a").messages) == std::vector<int64_t>{1, 2, 3, 4});
+  CHECK(Seqs(Load(b.get(), "fresh").messages) == std::vector<int64_t>{1});
+  CHECK(Seqs(Load(b.get(), "late").messages) == std::vector<int64_t>{1});
+  CHECK(Counts(b.get()).messages == 6);
+  REQUIRE(b->Close().ok());
+  CHECK(IntegrityCheck(o.path) == "ok");
+  auto reopened = OpenBackend(o);
+  CHECK(Seqs(Load(reopened.get(), "a").messages) ==
+        std::vector<int64_t>{1, 2, 3, 4});
+  CHECK(Counts(reopened.get()).messages == 6);
+  REQUIRE(reopened->Close().ok());
 }
 
 TEST_CASE("readers see whole batches only", "[sqlite_backend]") {

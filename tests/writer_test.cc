@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <numeric>
 #include <random>
 #include <span>
@@ -59,6 +60,12 @@ class FakeBackend final : public StorageBackend {
       a.front_enqueued_mono_us = batch.front().enqueued_mono_us;
 
     std::unique_lock<std::mutex> lock(mu_);
+    if (throw_next_ > 0) {
+      // As an allocation failing inside the backend would; nothing applied.
+      --throw_next_;
+      attempts_.push_back(a);
+      throw std::bad_alloc();
+    }
     ++in_apply_;
     max_in_apply_ = std::max(max_in_apply_, in_apply_);
     cv_.notify_all();
@@ -101,6 +108,15 @@ class FakeBackend final : public StorageBackend {
     }
     last_lsn_ = a.lsns.empty() ? last_lsn_ : a.lsns.back();
     cv_.notify_all();
+    return Status::OK();
+  }
+  Status Maintain() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++maintain_calls_;
+    if (throw_in_maintain_ > 0) {
+      --throw_in_maintain_;
+      throw std::bad_alloc();
+    }
     return Status::OK();
   }
   Status Checkpoint(bool) override { return Status::OK(); }
@@ -150,6 +166,7 @@ class FakeBackend final : public StorageBackend {
     fail_next_ = 0;
     fail_queue_.clear();
     script_ = nullptr;
+    throw_next_ = 0;
   }
   // The next Applies fail with these, in order (before any other knob).
   void FailWithSequence(std::vector<Status> seq) {
@@ -172,8 +189,29 @@ class FakeBackend final : public StorageBackend {
     std::lock_guard<std::mutex> lock(mu_);
     accept_dead_letters_ = true;
   }
+  // The next n Applies, Maintains or WriteDeadLetters throw std::bad_alloc.
+  void ThrowInApply(int n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    throw_next_ = n;
+  }
+  void ThrowInMaintain(int n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    throw_in_maintain_ = n;
+  }
+  void ThrowInDeadLetter(int n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    throw_in_dead_letter_ = n;
+  }
+  int maintain_calls() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return maintain_calls_;
+  }
   Status WriteDeadLetter(const DeadLetter& d) override {
     std::lock_guard<std::mutex> lock(mu_);
+    if (throw_in_dead_letter_ > 0) {
+      --throw_in_dead_letter_;
+      throw std::bad_alloc();
+    }
     if (!accept_dead_letters_) return StorageBackend::WriteDeadLetter(d);
     dead_letter_lsns_.push_back(d.lsn);
     return Status::OK();
@@ -248,6 +286,10 @@ class FakeBackend final : public StorageBackend {
   Status fail_status_;
   uint64_t poison_lsn_ = 0;
   bool accept_dead_letters_ = false;
+  int throw_next_ = 0;
+  int throw_in_maintain_ = 0;
+  int throw_in_dead_letter_ = 0;
+  int maintain_calls_ = 0;
   Lsns dead_letter_lsns_;
   std::deque<Status> fail_queue_;
   std::function<Status(size_t, const Lsns&)> script_;
@@ -698,6 +740,95 @@ TEST_CASE("a poison write is isolated and the rest commit", "[writer]") {
   CHECK(h.backend().committed().back() == Range(11, 15));
   CHECK(h.writer().counters().writes_failed == 1);
   CHECK(h.writer().Stop(15, In(absl::Seconds(30))).ok());
+}
+
+TEST_CASE("an exception from the backend is retried, not fatal", "[writer]") {
+  // No exception may leave the writer thread (std::terminate would end the
+  // process). One from Apply is a retryable error: the batch is kept and
+  // committed once the backend stops throwing.
+  Options o = WriterOptions();
+  o.max_batch_ops = 1000;
+  o.retry_budget = milliseconds(60000);
+  LogCapture log;
+  Harness h(o, &log);
+  h.backend().ThrowInApply(3);
+  h.PushRange(1, 20);
+  h.writer().Start();
+
+  Status s = h.writer().WaitDurable(20, In(absl::Seconds(60)));
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  std::vector<FakeBackend::Attempt> attempts = h.backend().attempts();
+  REQUIRE(attempts.size() == 4);
+  for (const FakeBackend::Attempt& a : attempts) CHECK(a.lsns == Range(1, 20));
+  CHECK(h.backend().committed() == std::vector<Lsns>{Range(1, 20)});
+  WriterCounters wc = h.writer().counters();
+  CHECK(wc.commit_errors == 3);
+  CHECK(wc.rows_committed == 20);
+  CHECK(wc.writes_failed == 0);
+  CHECK(log.Count(LogLevel::kError,
+                  "out of memory in the storage backend's "
+                  "Apply") == 3);
+  CHECK(h.writer().health().ok());
+  CHECK(h.writer().Stop(20, In(absl::Seconds(30))).ok());
+}
+
+TEST_CASE("a backend that keeps throwing degrades the writer until it stops",
+          "[writer]") {
+  Options o = WriterOptions();
+  Harness h(o);
+  h.backend().ThrowInApply(1 << 30);
+  h.PushRange(1, 5);
+  h.writer().Start();
+  REQUIRE(Eventually([&] { return !h.writer().health().ok(); }));
+  Status sticky = h.writer().health();
+  CHECK(sticky.code() == StatusCode::kResourceExhausted);
+  CHECK(sticky.message().find("out of memory") != std::string::npos);
+  Status flush = h.writer().WaitDurable(5, In(absl::Seconds(5)));
+  CHECK(flush.code() == StatusCode::kResourceExhausted);
+  CHECK(h.writer().durable_lsn() == 0);
+
+  h.backend().StopFailing();
+  REQUIRE(h.writer().WaitDurable(5, In(absl::Seconds(60))).ok());
+  CHECK(h.backend().committed_flat() == Range(1, 5));
+  CHECK(h.writer().health().ok());
+  CHECK(h.writer().Stop(5, In(absl::Seconds(30))).ok());
+}
+
+TEST_CASE("an exception from upkeep or from setting aside loses nothing else",
+          "[writer]") {
+  Options o = WriterOptions();
+  o.max_batch_ops = 1000;
+  LogCapture log;
+  Harness h(o, &log);
+  h.backend().ThrowInMaintain(2);
+  h.backend().ThrowInDeadLetter(1);
+  h.backend().AcceptDeadLetters();
+  h.backend().RejectBatchesWith(5);
+  h.PushRange(1, 10);
+  h.writer().Start();
+
+  REQUIRE(h.writer().WaitDurable(10, In(absl::Seconds(60))).ok());
+  // The poison write's dead letter threw; the writer fell back to the file,
+  // which cannot be made here, so it is counted in writes_failed only.
+  CHECK(h.backend().committed_flat() == Lsns{1, 2, 3, 4, 6, 7, 8, 9, 10});
+  CHECK(h.backend().dead_letter_lsns().empty());
+  WriterCounters wc = h.writer().counters();
+  CHECK(wc.writes_failed == 1);
+  CHECK(wc.dead_letters == 0);
+  CHECK(log.Count(LogLevel::kError, "storage backend's WriteDeadLetter") == 1);
+
+  // Upkeep (after each committed batch) threw twice and was called again
+  // after later commits.
+  for (uint64_t first = 11; first <= 16; first += 5) {
+    h.PushRange(first, first + 4);
+    REQUIRE(h.writer().WaitDurable(first + 4, In(absl::Seconds(60))).ok());
+  }
+  REQUIRE(Eventually([&] { return h.backend().maintain_calls() >= 3; }));
+  CHECK(log.Count(LogLevel::kError, "storage backend's Maintain") == 2);
+  CHECK(log.Count(LogLevel::kWarn, "storage upkeep failed") == 1);
+  CHECK(h.writer().health().ok());
+  CHECK(h.writer().Stop(20, In(absl::Seconds(30))).ok());
 }
 
 TEST_CASE("a write whose LSN is taken twice or far ahead is set aside",

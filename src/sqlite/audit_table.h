@@ -23,6 +23,7 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "audit/audit_op.h"
@@ -43,7 +44,9 @@ class SqliteAudit final : public AuditStorage {
   Status LoadHead(Db* writer);
   // Writer thread: around each batch transaction.
   void BeginBatch() { pending_ = committed_; }
-  void CommitBatch() { committed_ = pending_; }
+  // No allocation, so it cannot fail after COMMIT (BeginBatch copies
+  // pending_ back before the next batch).
+  void CommitBatch() noexcept { committed_ = std::move(pending_); }
   // Writer thread: applies `op` inside the writer's open transaction.
   Status Apply(Db* writer, const AuditOp& op);
   // Writer thread: finalizes the statements prepared on the writer.

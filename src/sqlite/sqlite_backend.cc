@@ -2,10 +2,13 @@
 
 #include "sqlite/sqlite_backend.h"
 
+#include <spdlog/logger.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <exception>
 #include <limits>
 #include <string>
 #include <thread>
@@ -465,29 +468,53 @@ Status SqliteBackend::Apply(std::span<const WriteOp> batch) {
   if (writer_ == nullptr) return Status::FailedPrecondition("backend closed");
   Status s = writer_->Exec("BEGIN IMMEDIATE");
   if (!s.ok()) return s;
-  pending_.clear();
-  batch_top_ = 0;
-  batch_deleted_.clear();
-  batch_purged_ = false;
-  audit_->BeginBatch();
-  s = ApplyInTransaction(batch);
-  if (s.ok()) s = writer_->Exec("COMMIT");
-  if (!s.ok()) {
-    // A failed COMMIT may leave the transaction open; roll back so the next
-    // attempt starts clean. Keys resolved inside it may be gone.
+  // A failed COMMIT may leave the transaction open; roll back so the next
+  // attempt starts clean. Keys resolved inside it may be gone.
+  auto abandon = [&] {
     if (sqlite3_get_autocommit(writer_->raw()) == 0) {
       (void)writer_->Exec("ROLLBACK");
     }
     ForgetCachedRows();
+  };
+  try {
+    pending_.clear();
+    batch_top_ = 0;
+    batch_deleted_.clear();
+    batch_purged_ = false;
+    audit_->BeginBatch();
+    s = ApplyInTransaction(batch);
+    if (s.ok() && apply_hook_) apply_hook_(/*committed=*/false);
+    if (s.ok()) s = writer_->Exec("COMMIT");
+  } catch (...) {
+    // Out of memory before COMMIT: nothing of the batch is kept, and the
+    // writer retries it (Guarded in writer.cc).
+    abandon();
+    throw;
+  }
+  if (!s.ok()) {
+    abandon();
     return s;
   }
   last_lsn_ = batch.back().lsn;
-  // Only now: a reader must never be told of rows that may roll back.
-  if (batch_top_ > 0) overlay_.Add(pending_, batch_top_);
-  deleted_since_merge_.insert(batch_deleted_.begin(), batch_deleted_.end());
-  if (batch_purged_) overlay_exact_ = false;
-  pending_.clear();
   audit_->CommitBatch();
+  if (batch_purged_) overlay_exact_ = false;
+  // Only now: a reader must never be told of rows that may roll back.
+  try {
+    if (apply_hook_) apply_hook_(/*committed=*/true);
+    if (batch_top_ > 0) overlay_.Add(pending_, batch_top_);
+    deleted_since_merge_.insert(batch_deleted_.begin(), batch_deleted_.end());
+  } catch (const std::exception& e) {
+    // The batch is committed: reporting a failure would write it twice.
+    overlay_stale_ = true;
+    overlay_exact_ = false;
+    if (log_ != nullptr) {
+      log_->warn(
+          "out of memory after a commit ({}); the index of unmerged "
+          "messages is rebuilt from the file by the next transaction",
+          e.what());
+    }
+  }
+  pending_.clear();
   return Status::OK();
 }
 

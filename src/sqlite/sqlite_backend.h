@@ -94,6 +94,12 @@ class SqliteBackend final : public StorageBackend {
   void SetSnapshotHookForTest(std::function<void()> hook) {
     snapshot_hook_ = std::move(hook);
   }
+  // Tests only: runs in each Apply just before COMMIT (`committed` false)
+  // and just after it (true), on the writer thread; it may throw, as an
+  // allocation failing there would. Set before the first Apply.
+  void SetApplyHookForTest(std::function<void(bool committed)> hook) {
+    apply_hook_ = std::move(hook);
+  }
   // Merges so far that read their entries back from `messages` rather
   // than take them from the overlay (a purge of an unmerged row, another
   // connection's commit or a restart of the overlay came before them).
@@ -281,6 +287,11 @@ class SqliteBackend final : public StorageBackend {
   // connection's commit or a restart of the overlay (SyncOverlay) makes it
   // false; each merge, which empties the overlay, makes it true again.
   bool overlay_exact_ = true;
+  // A committed batch's rows may be missing from overlay_ (publishing them
+  // ran out of memory): the next transaction rebuilds it from the file
+  // (SyncOverlay). Readers are right meanwhile: they scan the rows above
+  // the overlay's top, which did not move.
+  bool overlay_stale_ = false;
   absl::flat_hash_set<int64_t> deleted_since_merge_;
   // A merge's input and one conversation's run of it, kept across merges
   // so that a merge maps no fresh pages (about 3 MiB per 65,536 entries).
@@ -328,7 +339,8 @@ class SqliteBackend final : public StorageBackend {
 
   // Index of the messages above the merge watermark.
   MessageOverlay overlay_;
-  std::function<void()> snapshot_hook_;  // tests only
+  std::function<void()> snapshot_hook_;             // tests only
+  std::function<void(bool committed)> apply_hook_;  // tests only
 
   Mutex pool_mu_;
   CondVar pool_cv_;

@@ -270,12 +270,15 @@ Status SqliteBackend::SyncOverlay(int64_t* merged_through, int64_t* last_id) {
   }
   const int64_t base = overlay_.base();
   const int64_t top = overlay_.top();
-  if (*merged_through == base && *last_id == top) return Status::OK();
+  if (!overlay_stale_ && *merged_through == base && *last_id == top) {
+    return Status::OK();
+  }
   // Another process wrote or merged since our last transaction (or the file
   // went back, which only a restored copy could do: start over). Its
   // messages may have raised a conversation's last seq.
   last_seq_.clear();
-  const bool restart = *merged_through < base || *last_id < top;
+  const bool restart =
+      overlay_stale_ || *merged_through < base || *last_id < top;
   const int64_t from =
       restart ? *merged_through : std::max(top, *merged_through);
   std::vector<OverlayRow> rows;
@@ -290,6 +293,7 @@ Status SqliteBackend::SyncOverlay(int64_t* merged_through, int64_t* last_id) {
   if (restart) {
     overlay_exact_ = false;
     overlay_.Reset(*merged_through, *last_id, rows);
+    overlay_stale_ = false;
     // What the writer cached about conversations came from the newer file:
     // a key may name no row here, a user may not be set here.
     ForgetCachedRows();
