@@ -85,6 +85,9 @@ bool NewerFirst(const ConversationInfo& a, const ConversationInfo& b) {
 
 // Messages an Append on an uncached conversation loads with its summary.
 constexpr size_t kAppendLoadMessages = 16;
+// The first read through for a token budget: the newest this many older
+// messages, doubled while the budget reaches past them.
+constexpr size_t kFirstOlderRead = 64;
 
 class StoreImpl::InflightGuard {
  public:
@@ -349,31 +352,71 @@ Status StoreImpl::Answer(ConversationCache::Shard& shard, CachedConversation* c,
     return Status::OK();
   }
   // The window reaches past the cached suffix: read the older, durable
-  // messages through and window over the whole range. With last_n alone,
-  // only the newest last_n - cached of them can enter the window: counted,
-  // not computed from seqs, which may have gaps (retention).
+  // messages through and window over them and the suffix. Only as many as
+  // the window can take are read (under the shard lock): counted, not
+  // computed from seqs, which may have gaps (retention).
   if (!miss_counted) shard.RecordMiss();
-  size_t newest = 0;  // all
-  if (options.last_n > msgs.size() && options.token_budget == 0) {
-    newest = options.last_n - msgs.size();
-  }
   std::vector<MessagePtr> all;
-  Status s =
-      backend_->LoadMessages(c->id, options.after_seq, first_seq, newest, &all);
-  if (!s.ok()) return s.WithPrefix("read-through");
-  shard.Prepend(c, all);
-  all.reserve(all.size() + msgs.size());
-  for (const CachedMessage& cm : msgs) {
-    if (all.empty() || cm.message->seq > all.back()->seq) {
-      all.push_back(cm.message);
+  auto window_all = [&](const std::vector<MessagePtr>& older) {
+    all.assign(older.begin(), older.end());
+    for (const CachedMessage& cm : msgs) {
+      if (all.empty() || cm.message->seq > all.back()->seq) {
+        all.push_back(cm.message);
+      }
+    }
+    w = ComputeWindow(
+        all.size(), [&](size_t i) -> const Message& { return *all[i]; },
+        options, c->first_system.get());
+  };
+  std::vector<MessagePtr> older;
+  Status s = options.limit > 0 ? ReadOldest(c->id, options.after_seq, first_seq,
+                                            options.limit, &older)
+                               : Status::OK();
+  if (s.ok() && options.limit > 0) {
+    window_all(older);
+  } else if (s.ok()) {
+    // The newest of the older messages, in reads that double until the
+    // window stops short of what was read (or everything was). last_n
+    // alone needs exactly last_n - cached of them; no bound reads all.
+    size_t newest = 0;  // all
+    if (options.last_n > msgs.size()) newest = options.last_n - msgs.size();
+    if (options.token_budget > 0) newest = std::max(newest, kFirstOlderRead);
+    for (;;) {
+      s = backend_->LoadMessages(c->id, options.after_seq, first_seq, newest,
+                                 &older);
+      if (!s.ok()) break;
+      window_all(older);
+      if (newest == 0 || older.size() < newest || !w.wants_older) break;
+      newest *= 2;
     }
   }
-  w = ComputeWindow(
-      all.size(), [&](size_t i) -> const Message& { return *all[i]; }, options,
-      c->first_system.get());
+  if (!s.ok()) return s.WithPrefix("read-through");
+  shard.Prepend(c, older);
   if (w.pin_system) out->push_back(c->first_system);
   out->insert(out->end(), all.begin() + w.begin, all.begin() + w.end);
   shard.Enforce(writer_->durable_lsn(), c);
+  return Status::OK();
+}
+
+Status StoreImpl::ReadOldest(const std::string& id, int64_t after_seq,
+                             int64_t before_seq, size_t count,
+                             std::vector<MessagePtr>* out) {
+  // Seq ranges from after_seq, each twice as wide as the one before, until
+  // they hold `count` messages or reach before_seq. Without gaps the first
+  // range, `count` seqs wide, is the answer.
+  out->clear();
+  std::vector<MessagePtr> part;
+  int64_t lo = after_seq;
+  int64_t span = static_cast<int64_t>(std::min<size_t>(count, kMaxSpan));
+  while (out->size() < count && lo < before_seq - 1) {
+    const int64_t hi = before_seq - lo > span + 1 ? lo + span + 1 : before_seq;
+    Status s = backend_->LoadMessages(id, lo, hi, 0, &part);
+    if (!s.ok()) return s;
+    out->insert(out->end(), part.begin(), part.end());
+    lo = hi - 1;
+    span = std::min(span * 2, kMaxSpan);
+  }
+  if (out->size() > count) out->resize(count);
   return Status::OK();
 }
 

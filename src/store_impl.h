@@ -114,6 +114,13 @@ class StoreImpl final : public Store, public WritePath {
   Status Answer(ConversationCache::Shard& shard, CachedConversation* c,
                 const HistoryOptions& options, std::vector<MessagePtr>* out,
                 bool miss_counted) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // The oldest `count` stored messages of `id` with after_seq < seq <
+  // before_seq, oldest first (fewer if there are not that many).
+  Status ReadOldest(const std::string& id, int64_t after_seq,
+                    int64_t before_seq, size_t count,
+                    std::vector<MessagePtr>* out);
+  // The widest seq range ReadOldest reads at once.
+  static constexpr int64_t kMaxSpan = int64_t{1} << 20;
   uint64_t appended_lsn() const {
     return next_lsn_.load(std::memory_order_acquire) - 1;
   }

@@ -4,11 +4,18 @@
 // Append loads only a few newest messages, History loads what it needs and
 // keeps what it read, and answers stay complete and in order throughout.
 
+#include <atomic>
 #include <catch2/catch.hpp>
+#include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
+#include "backend_testutil.h"
 #include "convstore/convstore.h"
+#include "forwarding_backend.h"
+#include "store_impl.h"
 #include "testutil.h"
 
 namespace convstore {
@@ -130,6 +137,124 @@ TEST_CASE("the per-conversation bound caps what a read-through keeps",
   REQUIRE(r.ok());
   CHECK(r->seq == 121);
   CHECK(Seqs(Hist(s.get(), "long")) == Range(1, 121));
+}
+
+// Counts what History reads through: LoadMessages calls and the messages
+// they return.
+class CountingBackend final : public internal::ForwardingBackend {
+ public:
+  using ForwardingBackend::ForwardingBackend;
+  Status LoadMessages(std::string_view id, int64_t after_seq,
+                      int64_t before_seq, size_t max_newest,
+                      std::vector<MessagePtr>* out) override {
+    Status s = ForwardingBackend::LoadMessages(id, after_seq, before_seq,
+                                               max_newest, out);
+    ++calls;
+    read += out->size();
+    return s;
+  }
+  std::atomic<uint64_t> calls{0};
+  std::atomic<uint64_t> read{0};
+};
+
+// ColdStore's file with `n` messages of 10 tokens each (a system prompt
+// first), reopened through a CountingBackend with nothing in memory.
+std::unique_ptr<Store> CountedColdStore(const TempDir& dir, int n,
+                                        CountingBackend** counting) {
+  Options o = TestOptions(dir);
+  {
+    auto s = OpenOrDie(o);
+    REQUIRE(s->Append("long", Msg(Role::kSystem, "rules", 5, 5)).ok());
+    for (int i = 2; i <= n; ++i) {
+      REQUIRE(s->Append("long", Msg(Role::kUser, "m" + std::to_string(i), 5, 5))
+                  .ok());
+    }
+    REQUIRE(s->Close().ok());
+  }
+  o.warm_conversations = 0;
+  auto backend =
+      std::make_unique<CountingBackend>(internal::backend_test::OpenBackend(o));
+  *counting = backend.get();
+  StatusOr<std::unique_ptr<Store>> opened =
+      internal::StoreImpl::OpenWithBackend(o, std::move(backend));
+  INFO(opened.status().ToString());
+  REQUIRE(opened.ok());
+  return std::move(opened).value();
+}
+
+TEST_CASE("A read-through reads only what the window can take",
+          "[read_through]") {
+  // Under the shard lock: reading a long conversation's whole older part
+  // for one page stalled every conversation of that shard, and paging
+  // forward through n messages read O(n^2) of them.
+  TempDir dir;
+  CountingBackend* counting = nullptr;
+  auto s = CountedColdStore(dir, 3000, &counting);
+  REQUIRE(Seqs(Hist(s.get(), "long", {.last_n = 10, .pin_system = false})) ==
+          Range(2991, 3000));
+  const uint64_t read0 = counting->read;
+
+  SECTION("a forward page") {
+    CHECK(Seqs(Hist(s.get(), "long", {.after_seq = 0, .limit = 20})) ==
+          Range(1, 20));
+    CHECK(counting->read - read0 == 20);
+    CHECK(Seqs(Hist(s.get(), "long", {.after_seq = 1500, .limit = 25})) ==
+          Range(1501, 1525));
+    CHECK(counting->read - read0 == 45);
+    // A page that runs into the cached part reads up to it.
+    CHECK(Seqs(Hist(s.get(), "long", {.after_seq = 2980, .limit = 15})) ==
+          Range(2981, 2995));
+    CHECK(counting->read - read0 == 55);
+  }
+  SECTION("a token budget") {
+    // 30 messages of 10 tokens: one read of the newest 64 older ones.
+    CHECK(Seqs(Hist(s.get(), "long",
+                    {.token_budget = 300, .pin_system = false})) ==
+          Range(2971, 3000));
+    CHECK(counting->read - read0 == 64);
+    // 500: reads of 64, 128, 256 and 512 older ones.
+    counting->read = 0;
+    CHECK(Seqs(Hist(s.get(), "long",
+                    {.token_budget = 5000, .pin_system = false})) ==
+          Range(2501, 3000));
+    CHECK(counting->read <= 64 + 128 + 256 + 512);
+  }
+  SECTION("last_n") {
+    CHECK(Seqs(Hist(s.get(), "long", {.last_n = 40, .pin_system = false})) ==
+          Range(2961, 3000));
+    CHECK(counting->read - read0 == 30);
+  }
+}
+
+TEST_CASE("A forward page over a retention gap reads through the gap",
+          "[read_through]") {
+  TempDir dir;
+  CountingBackend* counting = nullptr;
+  auto s = CountedColdStore(dir, 3000, &counting);
+  MessageRetention keep;
+  keep.max_messages_per_conversation = 1000;  // and the system prompt
+  StatusOr<RetentionReport> pruned = s->PruneMessages(keep);
+  REQUIRE(pruned.ok());
+  CHECK(pruned->messages_removed == 1999);
+  REQUIRE(Seqs(Hist(s.get(), "long", {.last_n = 10, .pin_system = false})) ==
+          Range(2991, 3000));
+  std::vector<int64_t> want = {1};
+  for (int64_t seq = 2001; seq <= 2019; ++seq) want.push_back(seq);
+  CHECK(Seqs(Hist(s.get(), "long", {.after_seq = 0, .limit = 20})) == want);
+  CHECK(Seqs(Hist(s.get(), "long", {.after_seq = 1, .limit = 3})) ==
+        Range(2001, 2003));
+  CHECK(Seqs(Hist(s.get(), "long", {.after_seq = 2990, .limit = 30})) ==
+        Range(2991, 3000));
+  // Every page agrees with the file.
+  for (int64_t after : {0, 1, 2, 1999, 2000, 2500, 2989, 2999, 3000}) {
+    for (size_t limit : {1, 7, 500, 4000}) {
+      INFO("after " << after << " limit " << limit);
+      HistoryOptions h{.after_seq = after, .limit = limit};
+      std::vector<int64_t> mem = Seqs(Hist(s.get(), "long", h));
+      h.from_storage = true;
+      CHECK(mem == Seqs(Hist(s.get(), "long", h)));
+    }
+  }
 }
 
 }  // namespace
