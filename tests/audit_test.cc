@@ -18,6 +18,7 @@
 #include "audit/audit_chain.h"
 #include "audit_testutil.h"
 #include "backend_testutil.h"
+#include "forwarding_backend.h"
 #include "sqlite/sqlite_backend.h"
 #include "store_impl.h"
 
@@ -436,10 +437,9 @@ TEST_CASE("DeleteConversation and PruneMessages are audited", "[audit]") {
 
 // Refuses audit appends whose action starts with "POISON", as a database
 // constraint would.
-class AuditPoisonBackend final : public internal::StorageBackend {
+class AuditPoisonBackend final : public internal::ForwardingBackend {
  public:
-  explicit AuditPoisonBackend(std::unique_ptr<internal::SqliteBackend> real)
-      : real_(std::move(real)) {}
+  using ForwardingBackend::ForwardingBackend;
   Status Apply(std::span<const internal::WriteOp> batch) override {
     for (const internal::WriteOp& op : batch) {
       const auto* a =
@@ -450,44 +450,8 @@ class AuditPoisonBackend final : public internal::StorageBackend {
         return Status::InvalidArgument("CHECK constraint failed");
       }
     }
-    return real_->Apply(batch);
+    return ForwardingBackend::Apply(batch);
   }
-  Status WriteDeadLetter(const DeadLetter& d) override {
-    return real_->WriteDeadLetter(d);
-  }
-  Status ReadDeadLetters(size_t limit, std::vector<DeadLetter>* out) override {
-    return real_->ReadDeadLetters(limit, out);
-  }
-  Status Checkpoint(bool truncate) override {
-    return real_->Checkpoint(truncate);
-  }
-  uint64_t LastCommittedLsn() override { return real_->LastCommittedLsn(); }
-  Status Close() override { return real_->Close(); }
-  Status LoadConversation(std::string_view id, size_t max_messages,
-                          internal::StoredConversation* out) override {
-    return real_->LoadConversation(id, max_messages, out);
-  }
-  Status LoadMessages(std::string_view id, int64_t after_seq,
-                      int64_t before_seq, size_t max_newest,
-                      std::vector<MessagePtr>* out) override {
-    return real_->LoadMessages(id, after_seq, before_seq, max_newest, out);
-  }
-  Status ListConversations(const internal::ListQuery& q,
-                           std::vector<ConversationInfo>* out) override {
-    return real_->ListConversations(q, out);
-  }
-  Status ScanRecent(size_t max_conversations, size_t max_messages,
-                    const std::function<bool(internal::StoredConversation&&)>&
-                        visit) override {
-    return real_->ScanRecent(max_conversations, max_messages, visit);
-  }
-  Status Counts(internal::StorageCounts* out) override {
-    return real_->Counts(out);
-  }
-  internal::AuditStorage* audit() override { return real_->audit(); }
-
- private:
-  std::unique_ptr<internal::SqliteBackend> real_;
 };
 
 TEST_CASE("an audit record the database refuses becomes a dead letter",

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "convstore/convstore.h"
+#include "forwarding_backend.h"
 #include "sqlite/sqlite_backend.h"
 #include "storage_backend.h"
 #include "store_impl.h"
@@ -258,10 +259,9 @@ TEST_CASE("Appenders and readers: History is always a complete prefix",
 
 // Wraps the real SQLite backend: Apply can be slowed down (a slow disk) or
 // stalled until released (a disk that does not answer).
-class SlowBackend final : public internal::StorageBackend {
+class SlowBackend final : public internal::ForwardingBackend {
  public:
-  explicit SlowBackend(std::unique_ptr<internal::StorageBackend> inner)
-      : inner_(std::move(inner)) {}
+  using ForwardingBackend::ForwardingBackend;
 
   void SetDelay(std::chrono::microseconds d) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -287,37 +287,10 @@ class SlowBackend final : public internal::StorageBackend {
       ++applies_;
     }
     if (delay.count() > 0) std::this_thread::sleep_for(delay);
-    return inner_->Apply(batch);
-  }
-  Status Checkpoint(bool truncate) override {
-    return inner_->Checkpoint(truncate);
-  }
-  uint64_t LastCommittedLsn() override { return inner_->LastCommittedLsn(); }
-  Status Close() override { return inner_->Close(); }
-  Status LoadConversation(std::string_view id, size_t max_messages,
-                          internal::StoredConversation* out) override {
-    return inner_->LoadConversation(id, max_messages, out);
-  }
-  Status LoadMessages(std::string_view id, int64_t after_seq,
-                      int64_t before_seq, size_t max_newest,
-                      std::vector<MessagePtr>* out) override {
-    return inner_->LoadMessages(id, after_seq, before_seq, max_newest, out);
-  }
-  Status ListConversations(const internal::ListQuery& q,
-                           std::vector<ConversationInfo>* out) override {
-    return inner_->ListConversations(q, out);
-  }
-  Status ScanRecent(size_t max_conversations, size_t max_messages,
-                    const std::function<bool(internal::StoredConversation&&)>&
-                        visit) override {
-    return inner_->ScanRecent(max_conversations, max_messages, visit);
-  }
-  Status Counts(internal::StorageCounts* out) override {
-    return inner_->Counts(out);
+    return ForwardingBackend::Apply(batch);
   }
 
  private:
-  std::unique_ptr<internal::StorageBackend> inner_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stalled_ = false;

@@ -20,6 +20,7 @@
 
 #include "backend_testutil.h"
 #include "convstore/convstore.h"
+#include "forwarding_backend.h"
 #include "sqlite/sqlite_backend.h"
 #include "store_impl.h"
 #include "testutil.h"
@@ -33,10 +34,9 @@ using test::OpenOrDie;
 using test::TempDir;
 using test::TestOptions;
 
-class PoisonBackend final : public StorageBackend {
+class PoisonBackend final : public ForwardingBackend {
  public:
-  explicit PoisonBackend(std::unique_ptr<SqliteBackend> real)
-      : real_(std::move(real)) {}
+  using ForwardingBackend::ForwardingBackend;
 
   bool fail_dead_letters = false;
 
@@ -48,45 +48,14 @@ class PoisonBackend final : public StorageBackend {
             "INSERT: CHECK constraint failed (sqlite code 275)");
       }
     }
-    return real_->Apply(batch);
+    return ForwardingBackend::Apply(batch);
   }
   Status WriteDeadLetter(const DeadLetter& d) override {
     if (fail_dead_letters) {
       return Status::IOError("dead letter: database or disk is full");
     }
-    return real_->WriteDeadLetter(d);
+    return ForwardingBackend::WriteDeadLetter(d);
   }
-  Status ReadDeadLetters(size_t limit, std::vector<DeadLetter>* out) override {
-    return real_->ReadDeadLetters(limit, out);
-  }
-  Status Maintain() override { return real_->Maintain(); }
-  Status Checkpoint(bool truncate) override {
-    return real_->Checkpoint(truncate);
-  }
-  uint64_t LastCommittedLsn() override { return real_->LastCommittedLsn(); }
-  Status Close() override { return real_->Close(); }
-  Status LoadConversation(std::string_view id, size_t max_messages,
-                          StoredConversation* out) override {
-    return real_->LoadConversation(id, max_messages, out);
-  }
-  Status LoadMessages(std::string_view id, int64_t after_seq,
-                      int64_t before_seq, size_t max_newest,
-                      std::vector<MessagePtr>* out) override {
-    return real_->LoadMessages(id, after_seq, before_seq, max_newest, out);
-  }
-  Status ListConversations(const ListQuery& q,
-                           std::vector<ConversationInfo>* out) override {
-    return real_->ListConversations(q, out);
-  }
-  Status ScanRecent(
-      size_t max_conversations, size_t max_messages,
-      const std::function<bool(StoredConversation&&)>& visit) override {
-    return real_->ScanRecent(max_conversations, max_messages, visit);
-  }
-  Status Counts(StorageCounts* out) override { return real_->Counts(out); }
-
- private:
-  std::unique_ptr<SqliteBackend> real_;
 };
 
 // Log lines, captured for checks.
