@@ -157,7 +157,10 @@ class StorageBackend {
   virtual UpkeepCounters upkeep_counters() const { return {}; }
   // Calls `visit` with the committed messages `query` selects, grouped by
   // conversation, until it returns false. Reads only; the removal goes
-  // through Apply (PurgeMessagesOp).
+  // through Apply (PurgeMessagesOp). The choice is made in read
+  // transactions of bounded size, none open while `visit` runs (it commits
+  // the removals; a snapshot held across them would keep the WAL from being
+  // checkpointed), so a conversation may come in several visits.
   virtual Status SelectPurgeable(
       const PurgeQuery& query,
       const std::function<bool(PurgeCandidates&&)>& visit) {

@@ -3,11 +3,14 @@
 // Store::PruneMessages: the count and age rules, the first system message,
 // batching, memory and disk agreeing, restart, and bad options.
 
+#include <sqlite3.h>
+
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <string>
 #include <vector>
 
+#include "backend_testutil.h"
 #include "clock.h"
 #include "testutil.h"
 
@@ -388,6 +391,72 @@ TEST_CASE("an age too large to count keeps every message", "[retention]") {
   CHECK(report->messages_removed == 2);
   CHECK(Seqs(Hist(store.get(), "c", FromStorage())) == V{1, 4, 5});
   REQUIRE(store->Close().ok());
+}
+
+// PRAGMA wal_checkpoint(TRUNCATE) on a connection of its own: true if it
+// reset the WAL, which no reader holding a snapshot may be using.
+bool TruncateCheckpoint(const std::string& path) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  // A first read opens the WAL (before it the connection is not in WAL
+  // mode and checkpoints nothing).
+  REQUIRE(sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", nullptr,
+                       nullptr, nullptr) == SQLITE_OK);
+  int log = -1;
+  int done = -1;
+  const int rc = sqlite3_wal_checkpoint_v2(
+      db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
+  sqlite3_close_v2(db);
+  return rc == SQLITE_OK && log == 0;
+}
+
+TEST_CASE("no retention snapshot is held while its removals commit",
+          "[retention]") {
+  // SelectPurgeable used to keep one read transaction over the whole run
+  // while `visit` committed the removals: no checkpoint could reset the
+  // WAL, which grew by every removal of a large run.
+  TempDir dir;
+  Options o = internal::backend_test::BackendOptions(dir);
+  o.wal_autocheckpoint_pages = 0;  // the WAL keeps the batches below
+  o.index_merge_rows = 1'000'000;  // every message stays unmerged
+  auto b = internal::backend_test::OpenBackend(o);
+  internal::backend_test::BatchBuilder bb;
+  constexpr int kConversations = 700;
+  constexpr int kPerConversation = 60;  // 42,000 messages: 3 segments
+  for (int i = 1; i <= kPerConversation; ++i) {
+    for (int c = 0; c < kConversations; ++c) {
+      bb.Append("c" + std::to_string(c),
+                internal::backend_test::Make(i, Role::kUser, "m", i));
+    }
+    if (i % 10 == 0) internal::backend_test::RequireCommit(&bb, b.get());
+  }
+  CHECK(TruncateCheckpoint(o.path));
+  for (bool count_rule : {true, false}) {
+    INFO((count_rule ? "count rule" : "age rule"));
+    internal::PurgeQuery q;
+    if (count_rule) q.keep_newest = 30;
+    if (!count_rule) q.created_before_us = 40;
+    size_t visits = 0;
+    size_t rows = 0;
+    size_t held = 0;
+    Status s = b->SelectPurgeable(q, [&](internal::PurgeCandidates&& c) {
+      ++visits;
+      rows += c.rows.size();
+      // A commit, as the purge the caller submits would be.
+      internal::backend_test::BatchBuilder other(1'000'000 + visits);
+      other.Append("other-" + std::to_string(visits) + (count_rule ? "c" : "a"),
+                   internal::backend_test::Make(1, Role::kUser, "x", 1000));
+      internal::backend_test::RequireCommit(&other, b.get());
+      if (!TruncateCheckpoint(o.path)) ++held;
+      return true;
+    });
+    INFO(s.ToString());
+    REQUIRE(s.ok());
+    CHECK(rows == (count_rule ? 30u : 39u) * kConversations);
+    CHECK(visits >= kConversations);
+    CHECK(held == 0);
+  }
+  REQUIRE(b->Close().ok());
 }
 
 TEST_CASE("retention rejects bad options and does nothing without a rule",

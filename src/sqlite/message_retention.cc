@@ -41,10 +41,14 @@ constexpr const char* kOlderThan =
     "SELECT m.id, m.conv_key, m.seq, c.conversation_id"
     " FROM messages m JOIN conversations c ON c.conv_key = m.conv_key"
     " WHERE m.created_at_us < ?1"
-    " AND (?2 = 0 OR m.seq != c.first_system_seq)";
+    " AND (?2 = 0 OR m.seq != c.first_system_seq) AND m.id > ?3"
+    " ORDER BY m.id";
 
-// Rows the age scan holds before handing them out.
-constexpr size_t kAgeChunkRows = 16384;
+// Rows chosen in one read transaction before they are handed out. No read
+// transaction is open while `visit` runs: it commits the purges, and a
+// snapshot held across them would keep every checkpoint from resetting the
+// WAL, which would grow by all of them.
+constexpr size_t kSegmentRows = 16384;
 
 // What retention needs of one conversation, its unmerged messages added.
 struct RetentionRow {
@@ -65,20 +69,39 @@ Status SqliteBackend::SelectPurgeable(
       Db::Open(options_.path, /*create=*/false, &db, options_.sqlite_vfs);
   if (s.ok()) s = Configure(db.get(), /*writer=*/false);
   if (!s.ok()) return s.WithPrefix("retention scan");
-  // One read transaction: every choice comes from the same committed state.
-  s = db->Exec("BEGIN");
-  if (!s.ok()) return s;
   bool go_on = true;
   Stmt row;
   UnmergedReads unmerged_reads;
   s = db->Prepare(kRow, &row);
   if (s.ok()) s = unmerged_reads.Prepare(db.get());
+  if (!s.ok()) return s;
+  // The choices are made in read transactions of up to kSegmentRows rows
+  // each, from that transaction's committed state; what the unmerged
+  // messages add is read again in each.
   std::vector<MessageOverlay::KeySummary> keys;
   int64_t wm = 0;
-  if (s.ok()) s = UnmergedConversations(&unmerged_reads, &wm, &keys);
-  if (!s.ok()) return s;
   absl::flat_hash_map<int64_t, UnmergedSummary> part_of;
-  for (const auto& k : keys) part_of.emplace(k.conv_key, k.summary);
+  // The conversations with unmerged messages, as `effective` sees them.
+  absl::flat_hash_map<int64_t, RetentionRow> checked;
+  auto begin = [&]() -> Status {
+    Status b = db->Exec("BEGIN");
+    keys.clear();
+    part_of.clear();
+    checked.clear();
+    if (b.ok()) b = UnmergedConversations(&unmerged_reads, &wm, &keys);
+    for (const auto& k : keys) part_of.emplace(k.conv_key, k.summary);
+    return b;
+  };
+  // Ends the read transaction, then hands out what it chose.
+  std::vector<PurgeCandidates> chosen;
+  auto hand_out = [&]() -> Status {
+    Status e = db->Exec("COMMIT");
+    for (PurgeCandidates& c : chosen) {
+      if (e.ok() && go_on) go_on = visit(std::move(c));
+    }
+    chosen.clear();
+    return e;
+  };
   auto effective = [&](int64_t key, RetentionRow* out) {
     *out = RetentionRow();
     int64_t row_through = 0;
@@ -185,10 +208,12 @@ Status SqliteBackend::SelectPurgeable(
         if (!s.ok()) return;
         if (found) c.rows.push_back({e.id, key, e.seq});
       }
-      if (!c.rows.empty()) go_on = visit(std::move(c));
+      if (!c.rows.empty()) chosen.push_back(std::move(c));
     };
     // By their rows first, then those whose unmerged messages may put them
     // over (the rows of the first kind with unmerged messages included).
+    s = begin();
+    if (!s.ok()) return s;
     std::vector<int64_t> by_row;
     convs.Bind(1, query.keep_newest);
     while (convs.Step(&s)) {
@@ -199,9 +224,19 @@ Status SqliteBackend::SelectPurgeable(
     if (!s.ok()) return s;
     for (const auto& k : keys) by_row.push_back(k.conv_key);
     std::sort(by_row.begin(), by_row.end());
-    for (size_t i = 0; s.ok() && go_on && i < by_row.size(); ++i) {
-      choose(by_row[i]);
+    for (size_t i = 0; s.ok() && go_on && i < by_row.size();) {
+      size_t rows = 0;
+      for (; s.ok() && i < by_row.size() && rows < kSegmentRows; ++i) {
+        const size_t before = chosen.size();
+        choose(by_row[i]);
+        if (chosen.size() > before) rows += chosen.back().rows.size();
+      }
+      if (!s.ok()) return s;
+      s = hand_out();
+      if (s.ok() && go_on && i < by_row.size()) s = begin();
     }
+    if (!s.ok()) return s;
+    if (by_row.empty()) s = db->Exec("COMMIT");
     if (!s.ok()) return s;
   }
 
@@ -209,10 +244,6 @@ Status SqliteBackend::SelectPurgeable(
     Stmt older;
     s = db->Prepare(kOlderThan, &older);
     if (!s.ok()) return s;
-    older.Bind(1, query.created_before_us);
-    older.Bind(2, query.keep_first_system ? 1 : 0);
-    // The conversations with unmerged messages, as Effective sees them.
-    absl::flat_hash_map<int64_t, RetentionRow> checked;
     auto spared = [&](int64_t key, int64_t seq) {
       if (auto it = cuts.find(key); it != cuts.end() && seq < it->second) {
         return true;  // the count rule chose it
@@ -222,34 +253,46 @@ Status SqliteBackend::SelectPurgeable(
       if (inserted) effective(key, &it->second);
       return seq == it->second.first_system_seq;
     };
-    // Grouped by conversation a chunk at a time, so memory stays bounded
-    // and each conversation's rows reach `visit` oldest first.
-    absl::flat_hash_map<int64_t, PurgeCandidates> chunk;
-    size_t rows = 0;
-    auto hand_out = [&] {
-      for (auto& [key, c] : chunk) {
-        if (go_on) go_on = visit(std::move(c));
-      }
-      chunk.clear();
-      rows = 0;
-    };
-    while (go_on && older.Step(&s)) {
-      const int64_t key = older.Int(1);
-      const int64_t seq = older.Int(2);
-      if (spared(key, seq)) {
+    // Grouped by conversation a segment at a time (in id order, which is
+    // seq order within a conversation), so memory stays bounded and each
+    // conversation's rows reach `visit` oldest first. A segment resumes
+    // after the last id the one before it read.
+    absl::flat_hash_map<int64_t, size_t> slot;
+    int64_t after_id = 0;
+    for (bool more = true; more && go_on;) {
+      s = begin();
+      if (!s.ok()) return s;
+      older.Bind(1, query.created_before_us);
+      older.Bind(2, query.keep_first_system ? 1 : 0);
+      older.Bind(3, after_id);
+      size_t rows = 0;
+      more = false;
+      while (older.Step(&s)) {
+        after_id = older.Int(0);
+        const int64_t key = older.Int(1);
+        const int64_t seq = older.Int(2);
+        const bool spare = spared(key, seq);
         if (!s.ok()) break;
-        continue;
+        if (spare) continue;
+        auto [it, inserted] = slot.try_emplace(key, chosen.size());
+        if (inserted) {
+          chosen.emplace_back();
+          chosen.back().conversation_id = older.Text(3);
+        }
+        chosen[it->second].rows.push_back({after_id, key, seq});
+        if (++rows >= kSegmentRows) {
+          more = true;
+          break;
+        }
       }
-      if (!s.ok()) break;
-      PurgeCandidates& c = chunk[key];
-      if (c.conversation_id.empty()) c.conversation_id = older.Text(3);
-      c.rows.push_back({older.Int(0), key, seq});
-      if (++rows >= kAgeChunkRows) hand_out();
+      older.Reset();
+      if (!s.ok()) return s;
+      slot.clear();
+      s = hand_out();
+      if (!s.ok()) return s;
     }
-    if (!s.ok()) return s;
-    hand_out();
   }
-  return db->Exec("COMMIT");
+  return Status::OK();
 }
 
 Status SqliteBackend::ApplyPurge(const PurgeMessagesOp& op,
