@@ -182,6 +182,7 @@ void ConversationCache::Shard::Load(CachedConversation* c,
   }
   c->complete =
       msgs.empty() ? c->info.last_seq == 0 : run == 0 && msgs.front()->seq == 1;
+  c->only_system_before = false;
   msgs.erase(msgs.begin(), msgs.begin() + static_cast<std::ptrdiff_t>(run));
   for (MessagePtr& m : msgs) {
     size_t b = CachedMessageBytes(*m);
@@ -228,6 +229,7 @@ void ConversationCache::Shard::Clear(CachedConversation* c, uint64_t lsn) {
   c->info = ConversationInfo();
   c->info.conversation_id = c->id;
   c->complete = true;
+  c->only_system_before = false;
   c->first_system.reset();
   c->pending_lsn = std::max(c->pending_lsn, lsn);
 }
@@ -238,6 +240,7 @@ void ConversationCache::Shard::PopFront(CachedConversation* c) {
   bytes_ -= b;
   --messages_;
   c->complete = false;
+  c->only_system_before = false;
   c->messages.pop_front();
 #if defined(__GNUC__)
   if (!c->messages.empty()) {
@@ -267,6 +270,7 @@ void ConversationCache::Shard::Trim(CachedConversation* c,
 void ConversationCache::Shard::DropThrough(CachedConversation* c, int64_t seq,
                                            bool drop_system,
                                            uint64_t durable_lsn) {
+  c->only_system_before = false;
   if (drop_system && c->first_system != nullptr &&
       c->first_system->seq <= seq) {
     c->first_system.reset();

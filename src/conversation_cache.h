@@ -61,6 +61,12 @@ struct CachedConversation {
   ConversationInfo info;
   RingDeque<CachedMessage> messages;  // oldest first
   bool complete = false;
+  // Not complete, but the only stored message older than `messages` is
+  // first_system (a retention run that kept the prompt left a gap after
+  // it): the entry and first_system together are the whole conversation.
+  // Learnt by a read-through that found exactly that; forgotten with the
+  // front of `messages` (PopFront) and by DropThrough.
+  bool only_system_before = false;
   // The conversation's first system message, kept even when trimmed.
   MessagePtr first_system;
   // LSN of the newest write that touched this conversation.

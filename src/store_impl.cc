@@ -351,23 +351,35 @@ Status StoreImpl::Answer(ConversationCache::Shard& shard, CachedConversation* c,
     }
     return Status::OK();
   }
-  // The window reaches past the cached suffix: read the older, durable
-  // messages through and window over them and the suffix. Only as many as
-  // the window can take are read (under the shard lock): counted, not
-  // computed from seqs, which may have gaps (retention).
-  if (!miss_counted) shard.RecordMiss();
   std::vector<MessagePtr> all;
   auto window_all = [&](const std::vector<MessagePtr>& older) {
     all.assign(older.begin(), older.end());
-    for (const CachedMessage& cm : msgs) {
-      if (all.empty() || cm.message->seq > all.back()->seq) {
-        all.push_back(cm.message);
-      }
+    for (size_t i = start; i < msgs.size(); ++i) {
+      const MessagePtr& m = msgs[i].message;
+      if (all.empty() || m->seq > all.back()->seq) all.push_back(m);
     }
     w = ComputeWindow(
         all.size(), [&](size_t i) -> const Message& { return *all[i]; },
         options, c->first_system.get());
   };
+  if (c->only_system_before) {
+    // Older than the entry, only the pinned prompt is stored.
+    std::vector<MessagePtr> older;
+    const MessagePtr& sys = c->first_system;
+    if (sys->seq > options.after_seq && sys->seq < first_seq) {
+      older.push_back(sys);
+    }
+    window_all(older);
+    if (!miss_counted) shard.RecordHit();
+    if (w.pin_system) out->push_back(sys);
+    out->insert(out->end(), all.begin() + w.begin, all.begin() + w.end);
+    return Status::OK();
+  }
+  // The window reaches past the cached suffix: read the older, durable
+  // messages through and window over them and the suffix. Only as many as
+  // the window can take are read (under the shard lock): counted, not
+  // computed from seqs, which may have gaps (retention).
+  if (!miss_counted) shard.RecordMiss();
   std::vector<MessagePtr> older;
   Status s = options.limit > 0 ? ReadOldest(c->id, options.after_seq, first_seq,
                                             options.limit, &older)
@@ -386,7 +398,13 @@ Status StoreImpl::Answer(ConversationCache::Shard& shard, CachedConversation* c,
                                  &older);
       if (!s.ok()) break;
       window_all(older);
-      if (newest == 0 || older.size() < newest || !w.wants_older) break;
+      const bool everything = newest == 0 || older.size() < newest;
+      if (everything && options.after_seq == 0 && older.size() == 1 &&
+          c->first_system != nullptr && older[0]->seq == c->first_system->seq) {
+        // Remembered, so the next call past the gap stays in memory.
+        c->only_system_before = true;
+      }
+      if (everything || !w.wants_older) break;
       newest *= 2;
     }
   }

@@ -157,20 +157,11 @@ class CountingBackend final : public internal::ForwardingBackend {
   std::atomic<uint64_t> read{0};
 };
 
-// ColdStore's file with `n` messages of 10 tokens each (a system prompt
-// first), reopened through a CountingBackend with nothing in memory.
-std::unique_ptr<Store> CountedColdStore(const TempDir& dir, int n,
-                                        CountingBackend** counting) {
+// The store file in `dir` opened through a CountingBackend with nothing in
+// memory.
+std::unique_ptr<Store> OpenCounted(const TempDir& dir,
+                                   CountingBackend** counting) {
   Options o = TestOptions(dir);
-  {
-    auto s = OpenOrDie(o);
-    REQUIRE(s->Append("long", Msg(Role::kSystem, "rules", 5, 5)).ok());
-    for (int i = 2; i <= n; ++i) {
-      REQUIRE(s->Append("long", Msg(Role::kUser, "m" + std::to_string(i), 5, 5))
-                  .ok());
-    }
-    REQUIRE(s->Close().ok());
-  }
   o.warm_conversations = 0;
   auto backend =
       std::make_unique<CountingBackend>(internal::backend_test::OpenBackend(o));
@@ -180,6 +171,22 @@ std::unique_ptr<Store> CountedColdStore(const TempDir& dir, int n,
   INFO(opened.status().ToString());
   REQUIRE(opened.ok());
   return std::move(opened).value();
+}
+
+// ColdStore's file with `n` messages of 10 tokens each (a system prompt
+// first), reopened through a CountingBackend with nothing in memory.
+std::unique_ptr<Store> CountedColdStore(const TempDir& dir, int n,
+                                        CountingBackend** counting) {
+  {
+    auto s = OpenOrDie(TestOptions(dir));
+    REQUIRE(s->Append("long", Msg(Role::kSystem, "rules", 5, 5)).ok());
+    for (int i = 2; i <= n; ++i) {
+      REQUIRE(s->Append("long", Msg(Role::kUser, "m" + std::to_string(i), 5, 5))
+                  .ok());
+    }
+    REQUIRE(s->Close().ok());
+  }
+  return OpenCounted(dir, counting);
 }
 
 TEST_CASE("A read-through reads only what the window can take",
@@ -255,6 +262,56 @@ TEST_CASE("A forward page over a retention gap reads through the gap",
       CHECK(mem == Seqs(Hist(s.get(), "long", h)));
     }
   }
+}
+
+TEST_CASE("A conversation reloaded over a retention gap reads through once",
+          "[read_through]") {
+  // Retention that keeps the prompt leaves a gap after it; a reloaded entry
+  // caches the run after the gap. A History reaching past it used to read
+  // from SQLite on every call.
+  TempDir dir;
+  CountingBackend* counting = nullptr;
+  {
+    auto s = CountedColdStore(dir, 3000, &counting);
+    MessageRetention keep;
+    keep.max_messages_per_conversation = 1000;  // and the system prompt
+    REQUIRE(s->PruneMessages(keep).ok());
+    REQUIRE(s->Close().ok());
+  }
+  auto s = OpenCounted(dir, &counting);
+  std::vector<int64_t> want = {1};
+  for (int64_t seq = 2001; seq <= 3000; ++seq) want.push_back(seq);
+  CHECK(Seqs(Hist(s.get(), "long")) == want);
+  const uint64_t calls = counting->calls;
+  CHECK(calls >= 1);
+  // From memory now, and the same as the file for every window.
+  auto same_as_file = [&](HistoryOptions h) {
+    INFO("after " << h.after_seq << " last_n " << h.last_n << " budget "
+                  << h.token_budget << " pin " << h.pin_system);
+    std::vector<int64_t> mem = Seqs(Hist(s.get(), "long", h));
+    h.from_storage = true;
+    CHECK(mem == Seqs(Hist(s.get(), "long", h)));
+  };
+  for (int64_t after : {0, 1, 2, 2000, 2001, 2999}) {
+    for (size_t last_n : {0, 1, 999, 1000, 1001, 5000}) {
+      for (bool pin : {true, false}) {
+        same_as_file({.after_seq = after, .last_n = last_n, .pin_system = pin});
+      }
+    }
+  }
+  for (int64_t budget : {5, 10, 9990, 10000, 10010, 1'000'000}) {
+    for (bool pin : {true, false}) {
+      same_as_file({.token_budget = budget, .pin_system = pin});
+    }
+  }
+  CHECK(counting->calls == calls);
+  // An append trims the front of the run (the per-conversation bound is
+  // 1,000): the entry no longer knows what lies before it.
+  REQUIRE(s->Append("long", Msg(Role::kUser, "new", 5, 5)).ok());
+  want.push_back(3001);
+  CHECK(Seqs(Hist(s.get(), "long")) == want);
+  CHECK(counting->calls > calls);
+  same_as_file({});
 }
 
 }  // namespace
