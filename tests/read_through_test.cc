@@ -189,6 +189,16 @@ std::unique_ptr<Store> CountedColdStore(const TempDir& dir, int n,
   return OpenCounted(dir, counting);
 }
 
+// Retention of CountedColdStore's 3,000 messages down to the newest 1,000
+// and the system prompt: {1, 2001..3000}, with a gap after the prompt.
+void KeepNewest1000(Store* s) {
+  MessageRetention keep;
+  keep.max_messages_per_conversation = 1000;
+  StatusOr<RetentionReport> pruned = s->PruneMessages(keep);
+  REQUIRE(pruned.ok());
+  CHECK(pruned->messages_removed == 1999);
+}
+
 TEST_CASE("A read-through reads only what the window can take",
           "[read_through]") {
   // Under the shard lock: reading a long conversation's whole older part
@@ -238,11 +248,7 @@ TEST_CASE("A forward page over a retention gap reads through the gap",
   TempDir dir;
   CountingBackend* counting = nullptr;
   auto s = CountedColdStore(dir, 3000, &counting);
-  MessageRetention keep;
-  keep.max_messages_per_conversation = 1000;  // and the system prompt
-  StatusOr<RetentionReport> pruned = s->PruneMessages(keep);
-  REQUIRE(pruned.ok());
-  CHECK(pruned->messages_removed == 1999);
+  KeepNewest1000(s.get());
   REQUIRE(Seqs(Hist(s.get(), "long", {.last_n = 10, .pin_system = false})) ==
           Range(2991, 3000));
   std::vector<int64_t> want = {1};
@@ -273,9 +279,7 @@ TEST_CASE("A conversation reloaded over a retention gap reads through once",
   CountingBackend* counting = nullptr;
   {
     auto s = CountedColdStore(dir, 3000, &counting);
-    MessageRetention keep;
-    keep.max_messages_per_conversation = 1000;  // and the system prompt
-    REQUIRE(s->PruneMessages(keep).ok());
+    KeepNewest1000(s.get());
     REQUIRE(s->Close().ok());
   }
   auto s = OpenCounted(dir, &counting);
