@@ -45,9 +45,10 @@ bool Retryable(const Status& s) {
 // never an exception, but an allocation can still fail inside a call
 // (std::bad_alloc), and an exception leaving the writer thread would end
 // the process (std::terminate). It becomes a retryable error instead: the
-// backend has rolled its transaction back (SqliteBackend::Apply) and the
-// writer keeps the ops. The messages fit std::string's inline buffer, so
-// making them cannot run out of memory in turn.
+// backend has rolled its transaction back (SqliteBackend's
+// WriterExceptionGuard) and the writer keeps the ops. The messages fit
+// std::string's inline buffer, so making them cannot run out of memory in
+// turn.
 template <typename F>
 Status Guarded(const std::shared_ptr<spdlog::logger>& log, const char* call,
                F&& f) {
@@ -222,8 +223,8 @@ void Writer::Run() {
           options_.max_flush_delay)
           .count();
   for (int out_of_memory = 0;;) {
-    // Pull allocates; the rest of the loop's allocations are in backend
-    // calls (Guarded) and SetAside (which catches its own).
+    // Out of memory is caught here (Pull) and around the commit below; the
+    // backend's calls are Guarded, SetAside catches its own.
     try {
       Pull();
     } catch (const std::exception& e) {
@@ -264,8 +265,27 @@ void Writer::Run() {
                   batch_bytes_ >= options_.max_batch_bytes;
       int64_t age = MonoMicros() - batch_.front().enqueued_mono_us;
       if (full || stopping || want >= batch_.front().lsn || age >= delay_us) {
-        if (!CommitBatch()) break;  // Stop's deadline passed while failing
-        Maintain();
+        bool committed = false;
+        try {
+          // False: Stop's deadline passed while failing.
+          committed = CommitBatch();
+          if (committed) Maintain();
+        } catch (const std::exception& e) {
+          // Out of memory in the writer's own bookkeeping (an error's
+          // text, a log line's arguments): batch_ still holds every op not
+          // yet committed or set aside, and is tried again.
+          log_->error("the writer ran out of memory ({}); retrying", e.what());
+          {
+            MutexLock lock(&mu_);
+            if (sticky_.ok()) {
+              sticky_ = Status::ResourceExhausted("out of memory");
+              durable_cv_.SignalAll();
+            }
+          }
+          if (!Backoff(out_of_memory++)) break;
+          continue;
+        }
+        if (!committed) break;
         continue;
       }
     }
@@ -392,6 +412,8 @@ bool Writer::CommitBatch() {
   switch (ApplyWithRetry(batch_, &us, &error)) {
     case Outcome::kCommitted:
       MarkDurable(batch_, us, 0);
+      batch_.clear();
+      batch_bytes_ = 0;
       return true;
     case Outcome::kGaveUp:
       log_->error("giving up on {} writes at close: {}", batch_.size(),
@@ -408,30 +430,39 @@ bool Writer::CommitBatch() {
 }
 
 bool Writer::CommitIsolated() {
-  std::vector<WriteOp> ops = std::move(batch_);
+  // The ops stay in batch_ until they are done, so neither giving up (Stop
+  // reports the rest as remaining) nor an exception (Run catches it and
+  // tries again) loses one. Dropping the done ones allocates nothing.
+  size_t done = 0;
+  auto drop_done = [&] {
+    for (size_t i = 0; i < done; ++i) batch_bytes_ -= batch_[i].bytes;
+    batch_.erase(batch_.begin(),
+                 batch_.begin() + static_cast<std::ptrdiff_t>(done));
+  };
+  try {
+    for (; done < batch_.size(); ++done) {
+      std::span<const WriteOp> one(&batch_[done], 1);
+      int64_t us = 0;
+      Status error;
+      switch (ApplyWithRetry(one, &us, &error)) {
+        case Outcome::kCommitted:
+          MarkDurable(one, us, 0);
+          break;
+        case Outcome::kRejected:
+          SetAside(batch_[done], error);
+          MarkDurable(one, us, 1);
+          break;
+        case Outcome::kGaveUp:
+          drop_done();
+          return false;
+      }
+    }
+  } catch (...) {
+    drop_done();
+    throw;
+  }
   batch_.clear();
   batch_bytes_ = 0;
-  for (size_t i = 0; i < ops.size(); ++i) {
-    std::span<const WriteOp> one(&ops[i], 1);
-    int64_t us = 0;
-    Status error;
-    switch (ApplyWithRetry(one, &us, &error)) {
-      case Outcome::kCommitted:
-        MarkDurable(one, us, 0);
-        break;
-      case Outcome::kRejected:
-        SetAside(ops[i], error);
-        MarkDurable(one, us, 1);
-        break;
-      case Outcome::kGaveUp:
-        // Put the rest back so Stop reports them as remaining (without
-        // allocating: the writer thread must not throw).
-        ops.erase(ops.begin(), ops.begin() + static_cast<std::ptrdiff_t>(i));
-        batch_ = std::move(ops);
-        for (const WriteOp& op : batch_) batch_bytes_ += op.bytes;
-        return false;
-    }
-  }
   return true;
 }
 
@@ -439,7 +470,7 @@ void Writer::SetAside(const WriteOp& op, const Status& error) {
   bool saved = false;
   bool to_file = false;
   try {
-    saved = TrySetAside(op, error, &to_file);
+    TrySetAside(op, error, &saved, &to_file);
   } catch (const std::exception& e) {
     log_->error(
         "write lsn {} not committed and could not be set aside ({}); it is "
@@ -453,8 +484,8 @@ void Writer::SetAside(const WriteOp& op, const Status& error) {
   if (saved && !to_file) ClearSticky();
 }
 
-bool Writer::TrySetAside(const WriteOp& op, const Status& error,
-                         bool* to_file_out) {
+void Writer::TrySetAside(const WriteOp& op, const Status& error,
+                         bool* saved_out, bool* to_file_out) {
   DeadLetter d = MakeDeadLetter(op, error);
   Status s = Guarded(log_, "WriteDeadLetter",
                      [&] { return backend_->WriteDeadLetter(d); });
@@ -466,6 +497,9 @@ bool Writer::TrySetAside(const WriteOp& op, const Status& error,
     saved = to_file = f.ok();
     if (!f.ok()) s = Status::IOError(s.ToString() + "; " + f.ToString());
   }
+  // Set before the log lines, which may run out of memory in turn.
+  *saved_out = saved;
+  *to_file_out = to_file;
   // The key is an id, not content; the payload is never logged.
   if (!saved) {
     log_->error(
@@ -480,8 +514,6 @@ bool Writer::TrySetAside(const WriteOp& op, const Status& error,
         to_file ? DeadLetterFilePath(options_.path)
                 : std::string("the dead_letters table"));
   }
-  *to_file_out = to_file;
-  return saved;
 }
 
 void Writer::ClearSticky() {
@@ -532,10 +564,6 @@ void Writer::MarkDurable(std::span<const WriteOp> ops, int64_t commit_us,
   durable_lsn_.store(ops.back().lsn, std::memory_order_release);
   durable_cv_.SignalAll();
   queue_->Release(ops.size(), bytes);
-  if (&ops.front() == batch_.data()) {
-    batch_.clear();
-    batch_bytes_ = 0;
-  }
 }
 
 }  // namespace convstore::internal

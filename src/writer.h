@@ -29,8 +29,11 @@
 //     aside), so the queue bound also bounds what a crash can lose.
 //  5. No exception leaves the writer thread. Running out of memory in a
 //     backend call is a retryable error (the backend rolls back; see
-//     Guarded in writer.cc), in Pull it loses no op and is retried after a
-//     backoff, and in SetAside the op is counted in writes_failed.
+//     Guarded in writer.cc). Elsewhere (Pull, the writer's own error texts
+//     and log lines) Run catches it: batch_, inbox_ and reorder_ still hold
+//     every op not committed or set aside, and it tries again after a
+//     backoff, with ResourceExhausted as the sticky error until a commit
+//     succeeds. In SetAside the op is counted in writes_failed.
 
 #ifndef CONVSTORE_SRC_WRITER_H_
 #define CONVSTORE_SRC_WRITER_H_
@@ -133,8 +136,10 @@ class Writer {
   // Never throws: out of memory on the way counts the op in writes_failed
   // only (logged), as when neither the table nor the file takes it.
   void SetAside(const WriteOp& op, const Status& error);
-  // SetAside's work: true if the op was kept, *to_file if in the file.
-  bool TrySetAside(const WriteOp& op, const Status& error, bool* to_file);
+  // SetAside's work: *saved if the op was kept, *to_file if in the file
+  // (both set before it logs).
+  void TrySetAside(const WriteOp& op, const Status& error, bool* saved,
+                   bool* to_file);
   // Sets aside a write reorder_ refused (its LSN taken twice, or far outside
   // the window: a bug before the queue), counts it in writes_failed and
   // releases its queue room, so it is neither committed twice nor lost.

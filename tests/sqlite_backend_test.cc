@@ -730,6 +730,49 @@ TEST_CASE("out of memory in Apply keeps the file and the index whole",
   REQUIRE(reopened->Close().ok());
 }
 
+TEST_CASE("out of memory in a merge leaves no transaction open",
+          "[sqlite_backend]") {
+  // The writer turns an exception from Maintain into a logged failure and
+  // commits the next batch: a merge transaction left open would fail every
+  // later BEGIN, and a half-stepped statement would ignore new bindings.
+  TempDir dir;
+  Options o = MergeOnDemand(dir);
+  auto b = OpenBackend(o);
+  BatchBuilder bb;
+  for (int c = 0; c < 3; ++c) {
+    for (int i = 1; i <= 4; ++i) {
+      bb.Append("c" + std::to_string(c),
+                Make(i, Role::kUser, "m" + std::to_string(i), 100 + i));
+    }
+  }
+  RequireCommit(&bb, b.get());
+  int throws = 1;
+  b->SetMergeHookForTest([&] {
+    if (throws > 0) {
+      --throws;
+      throw std::bad_alloc();
+    }
+  });
+  CHECK_THROWS_AS(b->Maintain(), std::bad_alloc);
+  BatchBuilder next(bb.last_lsn() + 1);
+  next.Append("c0", Make(5, Role::kUser, "m5", 105));
+  RequireCommit(&next, b.get());
+  CHECK(Seqs(Load(b.get(), "c0").messages) ==
+        std::vector<int64_t>{1, 2, 3, 4, 5});
+  RequireMaintain(b.get());
+  for (int c = 0; c < 3; ++c) {
+    CHECK(Seqs(Load(b.get(), "c" + std::to_string(c)).messages).size() ==
+          (c == 0 ? 5u : 4u));
+  }
+  CHECK(Counts(b.get()).messages == 13);
+  CHECK(
+      RawInt(o.path,
+             "SELECT value FROM store_meta WHERE key = 'merged_through_id'") ==
+      13);
+  REQUIRE(b->Close().ok());
+  CHECK(IntegrityCheck(o.path) == "ok");
+}
+
 TEST_CASE("readers see whole batches only", "[sqlite_backend]") {
   TempDir dir;
   auto b = OpenBackend(BackendOptions(dir));

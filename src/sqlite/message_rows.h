@@ -38,11 +38,11 @@ inline constexpr int64_t kMaxSummaryValue = int64_t{1} << 62;
 
 // Corruption unless the summary of conversation `info` (with the seq of its
 // first system message, 0 if none) is one the store could have written:
-// counts, token sums and seqs from 0 to kMaxSummaryValue, the system
-// message's seq at most last_seq. The store forms `last_seq + 1` and sums
-// from a loaded summary; a file edited or damaged outside the store can
-// hold any integer, and refusing such a summary here keeps that arithmetic
-// from overflowing.
+// the message count and seqs from 0 to kMaxSummaryValue, token sums not
+// negative, the system message's seq at most last_seq. The store forms
+// `last_seq + 1` and sums from a loaded summary; a file edited or damaged
+// outside the store can hold any integer, and refusing such a summary here
+// keeps that arithmetic from overflowing.
 Status CheckSummary(const ConversationInfo& info, int64_t first_system_seq);
 
 }  // namespace convstore::internal

@@ -476,21 +476,18 @@ Status SqliteBackend::Apply(std::span<const WriteOp> batch) {
     }
     ForgetCachedRows();
   };
-  try {
-    pending_.clear();
-    batch_top_ = 0;
-    batch_deleted_.clear();
-    batch_purged_ = false;
-    audit_->BeginBatch();
-    s = ApplyInTransaction(batch);
-    if (s.ok() && apply_hook_) apply_hook_(/*committed=*/false);
-    if (s.ok()) s = writer_->Exec("COMMIT");
-  } catch (...) {
-    // Out of memory before COMMIT: nothing of the batch is kept, and the
-    // writer retries it (Guarded in writer.cc).
-    abandon();
-    throw;
-  }
+  // Out of memory before COMMIT: nothing of the batch is kept, and the
+  // writer retries it (Guarded in writer.cc).
+  WriterExceptionGuard guard(this);
+  pending_.clear();
+  batch_top_ = 0;
+  batch_deleted_.clear();
+  batch_purged_ = false;
+  audit_->BeginBatch();
+  s = ApplyInTransaction(batch);
+  if (s.ok() && apply_hook_) apply_hook_(/*committed=*/false);
+  if (s.ok()) s = writer_->Exec("COMMIT");
+  guard.Dismiss();
   if (!s.ok()) {
     abandon();
     return s;
@@ -518,9 +515,36 @@ Status SqliteBackend::Apply(std::span<const WriteOp> batch) {
   return Status::OK();
 }
 
+SqliteBackend::WriterExceptionGuard::~WriterExceptionGuard() {
+  if (b_ == nullptr) return;
+  // An exception (out of memory) is passing through a writer-thread call:
+  // its transaction must not stay open (the next BEGIN would fail for
+  // good), and what the writer keeps in memory about the file may be half
+  // updated: forget it, and rebuild the overlay from the file (SyncOverlay)
+  // in the next transaction. Nothing here may throw (a destructor): the
+  // ROLLBACK goes through the C API.
+  // A statement the exception left half-stepped would refuse its next
+  // bindings and go on with the old ones: every statement is reset first.
+  sqlite3* db = b_->writer_ != nullptr ? b_->writer_->raw() : nullptr;
+  if (db != nullptr) {
+    for (sqlite3_stmt* st = sqlite3_next_stmt(db, nullptr); st != nullptr;
+         st = sqlite3_next_stmt(db, st)) {
+      sqlite3_reset(st);
+    }
+    if (sqlite3_get_autocommit(db) == 0) {
+      (void)sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+  }
+  b_->ForgetCachedRows();
+  b_->overlay_stale_ = true;
+  b_->overlay_exact_ = false;
+}
+
 Status SqliteBackend::Maintain() {
   if (writer_ == nullptr) return Status::FailedPrecondition("backend closed");
+  WriterExceptionGuard guard(this);
   Status s = MergeUnmerged();
+  guard.Dismiss();
   if (!s.ok() || checkpointer_ == nullptr) return s;
   s = checkpointer_->LastError();
   return s.ok() ? s : s.WithPrefix("checkpointing the WAL in the background");
@@ -831,7 +855,9 @@ Status SqliteBackend::Counts(StorageCounts* out) {
 }
 
 Status SqliteBackend::WriteDeadLetter(const DeadLetter& d) {
+  WriterExceptionGuard guard(this);
   Status s = InsertDeadLetter(writer_.get(), d);
+  guard.Dismiss();
   if (s.ok()) last_lsn_ = std::max<uint64_t>(last_lsn_, d.lsn);
   return s;
 }

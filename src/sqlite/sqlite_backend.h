@@ -100,6 +100,11 @@ class SqliteBackend final : public StorageBackend {
   void SetApplyHookForTest(std::function<void(bool committed)> hook) {
     apply_hook_ = std::move(hook);
   }
+  // Tests only: runs inside a merge's transaction after each conversation's
+  // index row is written; it may throw. Set before the first Maintain.
+  void SetMergeHookForTest(std::function<void()> hook) {
+    merge_hook_ = std::move(hook);
+  }
   // Merges so far that read their entries back from `messages` rather
   // than take them from the overlay (a purge of an unmerged row, another
   // connection's commit or a restart of the overlay came before them).
@@ -211,6 +216,21 @@ class SqliteBackend final : public StorageBackend {
   // Writer: forgets what it cached about conversation rows (keys, set
   // users, last seqs), after a rollback or another connection's commit.
   void ForgetCachedRows();
+  // Set up at the start of a writer-thread call (Apply, Maintain,
+  // WriteDeadLetter); an exception leaving the call before Dismiss rolls
+  // the writer's transaction back and marks what the writer caches about
+  // the file (keys, the overlay) for rebuilding.
+  class WriterExceptionGuard {
+   public:
+    explicit WriterExceptionGuard(SqliteBackend* b) : b_(b) {}
+    ~WriterExceptionGuard();
+    WriterExceptionGuard(const WriterExceptionGuard&) = delete;
+    WriterExceptionGuard& operator=(const WriterExceptionGuard&) = delete;
+    void Dismiss() { b_ = nullptr; }
+
+   private:
+    SqliteBackend* b_;
+  };
   // Writer: InvalidArgument if one of the n seqs (seq_at(0..n-1)) of
   // conversation `key` repeats within them or is already stored.
   Status CheckDuplicateSeqs(int64_t key, int64_t merged_through, size_t n,
@@ -341,6 +361,7 @@ class SqliteBackend final : public StorageBackend {
   MessageOverlay overlay_;
   std::function<void()> snapshot_hook_;             // tests only
   std::function<void(bool committed)> apply_hook_;  // tests only
+  std::function<void()> merge_hook_;                // tests only
 
   Mutex pool_mu_;
   CondVar pool_cv_;

@@ -377,6 +377,7 @@ Status SqliteBackend::MergeUnmerged() {
       }
       s = Mended(key, merged_through,
                  [&] { return chunks_.Add(key, merge_run_); });
+      if (s.ok() && merge_hook_) merge_hook_();
     }
     if (s.ok()) {
       Stmt st;
