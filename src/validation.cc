@@ -3,6 +3,7 @@
 #include "validation.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -180,6 +181,12 @@ Status ValidateStoreOptions(const Options& o) {
       o.max_tokens_per_message > kMaxTokensPerMessage) {
     return invalid("max_tokens_per_message must be in [0, 2^40], not " +
                    std::to_string(o.max_tokens_per_message));
+  }
+  if (!std::isfinite(o.keys_default_rate_per_s) ||
+      o.keys_default_rate_per_s < 0 || o.keys_default_burst < 0) {
+    return invalid(
+        "keys_default_rate_per_s must be finite and not negative, and "
+        "keys_default_burst not negative");
   }
   if (o.queue_max_items == 0 || o.queue_max_bytes == 0) {
     return invalid("queue_max_items and queue_max_bytes must be at least 1");

@@ -792,6 +792,13 @@ TEST_CASE("Options that would hang, spin or overflow are refused at Open",
        [](Options* o) { o->max_tokens_per_message = (int64_t{1} << 40) + 1; }},
       {"max_tokens_per_message -1",
        [](Options* o) { o->max_tokens_per_message = -1; }},
+      {"keys_default_rate_per_s NaN",
+       [](Options* o) {
+         o->keys_default_rate_per_s = std::numeric_limits<double>::quiet_NaN();
+       }},
+      {"keys_default_rate_per_s -1",
+       [](Options* o) { o->keys_default_rate_per_s = -1; }},
+      {"keys_default_burst -1", [](Options* o) { o->keys_default_burst = -1; }},
       {"queue_max_items 0", [](Options* o) { o->queue_max_items = 0; }},
       {"queue_max_bytes 0", [](Options* o) { o->queue_max_bytes = 0; }},
       {"max_batch_ops 0", [](Options* o) { o->max_batch_ops = 0; }},

@@ -13,10 +13,14 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <future>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <string>
@@ -61,6 +65,7 @@ class RecordingWritePath final : public internal::WritePath {
     (void)bytes;
     (void)durability;
     (void)sync_timeout;
+    WaitForRoom();
     if (full.load()) return Status::ResourceExhausted("queue full");
     internal::MutexLock lock(&mu_);
     ops_.push_back(*std::get<internal::Boxed<KeyOp>>(payload));
@@ -69,9 +74,24 @@ class RecordingWritePath final : public internal::WritePath {
   Status Reserve(size_t bytes, Durability durability) override {
     (void)bytes;
     (void)durability;
+    WaitForRoom();
     if (full.load()) return Status::ResourceExhausted("queue full");
     return Status::OK();
   }
+  // While `no_room` is set, Submit and Reserve wait (a full queue), and
+  // `waiting` counts the callers doing so.
+  void WaitForRoom() {
+    std::unique_lock<std::mutex> lock(room_mu_);
+    ++waiting;
+    room_cv_.wait(lock, [&] { return !no_room; });
+    --waiting;
+  }
+  void SetNoRoom(bool on) {
+    std::lock_guard<std::mutex> lock(room_mu_);
+    no_room = on;
+    room_cv_.notify_all();
+  }
+  std::atomic<int> waiting{0};
   StatusOr<uint64_t> SubmitReserved(internal::WritePayload payload,
                                     size_t bytes,
                                     Durability durability) override {
@@ -101,6 +121,9 @@ class RecordingWritePath final : public internal::WritePath {
   std::atomic<bool> full{false};
 
  private:
+  std::mutex room_mu_;
+  std::condition_variable room_cv_;
+  bool no_room = false;
   mutable internal::Mutex mu_;
   std::vector<KeyOp> ops_ ABSL_GUARDED_BY(mu_);
 };
@@ -122,6 +145,17 @@ class RecordingAuditSink final : public internal::AuditSink {
   std::vector<std::pair<AuditEvent, bool>> events_;
 };
 
+// Polls `pred` for up to 10 s.
+bool EventuallyTrue(const std::function<bool()>& pred) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  return true;
+}
+
 // A KeysImpl on a RecordingWritePath, a recording audit sink and clocks
 // the test moves (wall and monotonic move together).
 struct Harness {
@@ -129,7 +163,11 @@ struct Harness {
     options.log_level = LogLevel::kError;
     options.keys_usage_flush_interval = milliseconds(0);  // tests flush
     keys = std::make_unique<KeysImpl>(
-        options, &path, nullptr, &audit, [](uint64_t) { return Status::OK(); },
+        options, &path, nullptr, &audit,
+        [this](uint64_t) {
+          return durable_fails.load() ? Status::IOError("disk full")
+                                      : Status::OK();
+        },
         [this] { return now.load(); }, [this] { return now.load() - kT0; },
         internal::MakeLogger(options));
   }
@@ -144,6 +182,7 @@ struct Harness {
   Options options;
   RecordingWritePath path;
   RecordingAuditSink audit;
+  std::atomic<bool> durable_fails{false};  // every commit wait fails
   std::atomic<int64_t> now{kT0};
   std::unique_ptr<KeysImpl> keys;
 };
@@ -344,6 +383,82 @@ TEST_CASE("revoked and expired keys are denied; revoke is idempotent",
   REQUIRE_FALSE(e.ok());
   CHECK(e.status().code() == StatusCode::kPermissionDenied);
   CHECK(e.status().message() == "API key is not active");
+}
+
+TEST_CASE("a repeated RevokeKey waits for the first one's commit", "[keys]") {
+  // A revocation the caller was told is not durable used to be OK on the
+  // next call, with nothing waited for: a crash then brought the key back.
+  Harness h;
+  CreatedKey a = h.Create(Spec());
+  h.durable_fails = true;
+  Status first = h.keys->RevokeKey(a.info.id);
+  CHECK(first.code() == StatusCode::kIOError);
+  CHECK(first.message().find("not yet durable") != std::string::npos);
+  const size_t ops = h.path.ops().size();
+  // Revoked in memory at once (validation refuses the key), not yet on disk.
+  CHECK(h.keys->ValidateKey(a.secret).status().code() ==
+        StatusCode::kPermissionDenied);
+  CHECK(h.keys->RevokeKey(a.info.id).code() == StatusCode::kIOError);
+  h.durable_fails = false;
+  CHECK(h.keys->RevokeKey(a.info.id).ok());
+  CHECK(h.path.ops().size() == ops);  // waited for, not written again
+}
+
+TEST_CASE("key changes wait for queue room without the key's lock", "[keys]") {
+  // Room was waited for under the shard lock: with the queue full, every
+  // validation of a key on that shard waited too (up to queue_full_wait).
+  Harness h;
+  CreatedKey a = h.Create(Spec());
+  h.path.SetNoRoom(true);
+  std::thread revoke([&] { (void)h.keys->RevokeKey(a.info.id); });
+  REQUIRE(EventuallyTrue([&] { return h.path.waiting.load() == 1; }));
+  std::future<bool> validated = std::async(
+      std::launch::async, [&] { return h.keys->ValidateKey(a.secret).ok(); });
+  const bool done =
+      validated.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  h.path.SetNoRoom(false);
+  revoke.join();
+  CHECK(done);
+  CHECK(validated.get());  // the revocation had not been applied yet
+  CHECK(h.keys->ValidateKey(a.secret).status().code() ==
+        StatusCode::kPermissionDenied);
+}
+
+TEST_CASE("extreme expiries and rates neither overflow nor misreport",
+          "[keys]") {
+  Harness h;
+  KeySpec far = Spec();
+  far.expires_at_us = std::numeric_limits<int64_t>::max();
+  CreatedKey a = h.Create(far);
+  h.Advance(microseconds(kSecond));
+  StatusOr<CreatedKey> b = h.keys->RotateKey(a.info.id, microseconds(0));
+  REQUIRE(b.ok());
+  CHECK(b->info.expires_at_us == std::numeric_limits<int64_t>::max());
+  CHECK(h.keys->ValidateKey(b->secret).ok());
+
+  KeySpec slow = Spec();
+  slow.rate_per_s = 1e-13;  // one request in 300,000 years
+  slow.burst = 1;
+  CreatedKey c = h.Create(slow);
+  CHECK(h.keys->CheckRateLimit(c.info.id)->allowed);
+  StatusOr<RateDecision> d = h.keys->CheckRateLimit(c.info.id);
+  REQUIRE(d.ok());
+  CHECK_FALSE(d->allowed);
+  CHECK(d->retry_after == microseconds::max());
+
+  KeySpec wide = Spec();
+  wide.rate_per_s = 1;
+  wide.burst = std::numeric_limits<int64_t>::max();
+  CreatedKey w = h.Create(wide);
+  d = h.keys->CheckRateLimit(w.info.id);
+  REQUIRE(d.ok());
+  CHECK(d->allowed);
+  CHECK(d->remaining > 0);
+
+  KeySpec fast = Spec();
+  fast.rate_per_s = 1e30;  // burst 0: the rate, capped
+  CreatedKey f = h.Create(fast);
+  CHECK(h.keys->CheckRateLimit(f.info.id)->allowed);
 }
 
 TEST_CASE("CreateKey refuses bad specs and writes nothing", "[keys]") {

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "keys/key_secret.h"
+#include "saturating.h"
 #include "validation.h"
 
 namespace convstore::internal {
@@ -166,11 +167,26 @@ Status KeysImpl::CheckOpen() const {
   return Status::OK();
 }
 
-StatusOr<uint64_t> KeysImpl::QueuePut(const KeyRow& row) {
-  const Durability d =
-      durability_ == Durability::kSync ? Durability::kBatched : durability_;
-  return write_path_->Submit(WritePayload(KeyOp{KeyPut{row}}), RowBytes(row),
-                             d);
+Durability KeysImpl::QueueClass() const {
+  return durability_ == Durability::kSync ? Durability::kBatched : durability_;
+}
+
+KeysImpl::Room::~Room() {
+  if (held_) keys_->write_path_->CancelReserved(bytes_);
+}
+
+Status KeysImpl::Room::Reserve(size_t bytes) {
+  Status s = keys_->write_path_->Reserve(bytes, keys_->QueueClass());
+  if (!s.ok()) return s;
+  bytes_ = bytes;
+  held_ = true;
+  return s;
+}
+
+StatusOr<uint64_t> KeysImpl::Room::Put(const KeyRow& row) {
+  held_ = false;  // SubmitReserved gives the room back itself on failure
+  return keys_->write_path_->SubmitReserved(WritePayload(KeyOp{KeyPut{row}}),
+                                            bytes_, keys_->QueueClass());
 }
 
 Status KeysImpl::AfterWrite(uint64_t lsn, std::string_view id) {
@@ -198,6 +214,12 @@ void KeysImpl::Audit(std::string action, std::string resource,
 }
 
 StatusOr<CreatedKey> KeysImpl::Insert(KeyRow row, uint64_t* lsn) {
+  // Ids and hashes have fixed sizes: the room fits whichever is drawn.
+  row.id.assign(kKeyIdChars, 'x');
+  row.hash.assign(kKeyHashBytes, 'x');
+  Room room(this);
+  Status reserved = room.Reserve(RowBytes(row));
+  if (!reserved.ok()) return reserved;
   // An id collision (1 in 2.8e12 per pair) just draws again.
   for (int attempt = 0; attempt < 16; ++attempt) {
     Status s = NewKeyId(&row.id);
@@ -210,7 +232,7 @@ StatusOr<CreatedKey> KeysImpl::Insert(KeyRow row, uint64_t* lsn) {
     Shard& shard = ShardFor(key);
     MutexLock lock(&shard.mu);
     if (shard.keys.contains(key)) continue;
-    StatusOr<uint64_t> r = QueuePut(row);
+    StatusOr<uint64_t> r = room.Put(row);
     if (!r.ok()) return r.status();
     *lsn = *r;
     created.info = ToKeyInfo(row);
@@ -236,7 +258,7 @@ StatusOr<CreatedKey> KeysImpl::CreateKey(const KeySpec& spec) {
       spec.rate_per_s > 0 ? spec.rate_per_s : options_.keys_default_rate_per_s;
   row.burst = spec.burst > 0 ? spec.burst : options_.keys_default_burst;
   if (row.rate_per_s > 0 && row.burst <= 0) {
-    row.burst = std::max<int64_t>(1, static_cast<int64_t>(row.rate_per_s));
+    row.burst = std::max<int64_t>(1, SatFromDouble(row.rate_per_s));
   }
   uint64_t lsn = 0;
   StatusOr<CreatedKey> created = Insert(std::move(row), &lsn);
@@ -391,23 +413,43 @@ Status KeysImpl::RevokeKey(std::string_view id) {
   Status s = CheckOpen();
   if (!s.ok()) return s;
   if (!IsKeyId(id)) return Status::NotFound("no such API key");
+  Shard& shard = ShardFor(PackId(id));
   uint64_t lsn = 0;
+  bool again = false;
+  size_t bytes = 0;
   {
-    Shard& shard = ShardFor(PackId(id));
+    MutexLock lock(&shard.mu);
+    auto it = shard.keys.find(PackId(id));
+    if (it == shard.keys.end()) return Status::NotFound("no such API key");
+    again = it->second.row.revoked_us != 0;
+    lsn = it->second.revoke_lsn;
+    bytes = RowBytes(it->second.row);
+  }
+  Room room(this);
+  if (!again) {
+    s = room.Reserve(bytes);
+    if (!s.ok()) return s;
     MutexLock lock(&shard.mu);
     auto it = shard.keys.find(PackId(id));
     if (it == shard.keys.end()) return Status::NotFound("no such API key");
     Entry& e = it->second;
-    if (e.row.revoked_us != 0) return Status::OK();
-    KeyRow row = e.row;
-    row.revoked_us = std::max<int64_t>(1, wall_());
-    StatusOr<uint64_t> r = QueuePut(row);
-    if (!r.ok()) return r.status();
-    lsn = *r;
-    e.row.revoked_us = row.revoked_us;
+    again = e.row.revoked_us != 0;  // revoked meanwhile
+    lsn = e.revoke_lsn;
+    if (!again) {
+      KeyRow row = e.row;
+      row.revoked_us = std::max<int64_t>(1, wall_());
+      StatusOr<uint64_t> r = room.Put(row);
+      if (!r.ok()) return r.status();
+      lsn = *r;
+      e.row.revoked_us = row.revoked_us;
+      e.revoke_lsn = lsn;
+    }
   }
+  // Revoked already: by an earlier call, whose commit may not have been
+  // waited out (it returned an error), so this one waits for it.
   s = AfterWrite(lsn, id);
   if (!s.ok()) return s;
+  if (again) return Status::OK();
   Audit("key.revoke", std::string(id), "success",
         json{{"prefix", KeyPrefix(id)}}.dump(), /*wait=*/true);
   log_->info("API key {} revoked", KeyPrefix(id));
@@ -440,9 +482,12 @@ StatusOr<CreatedKey> KeysImpl::RotateKey(std::string_view id,
   row.owner = old.owner;
   row.scopes = old.scopes;
   row.created_us = now;
-  // A key made with a lifetime gets the same lifetime again.
+  // A key made with a lifetime gets the same lifetime again (saturating: a
+  // far-future expiry such as INT64_MAX stays far in the future).
   row.expires_us =
-      old.expires_us > 0 ? now + (old.expires_us - old.created_us) : 0;
+      old.expires_us > 0
+          ? SatAdd(now, std::max<int64_t>(1, old.expires_us - old.created_us))
+          : 0;
   row.rate_per_s = old.rate_per_s;
   row.burst = old.burst;
   row.rotated_from = old.id;
@@ -454,7 +499,15 @@ StatusOr<CreatedKey> KeysImpl::RotateKey(std::string_view id,
   const int64_t overlap_end =
       overlap.count() > max - now ? max : now + overlap.count();
   int64_t old_expires = 0;
-  {
+  Room room(this);
+  KeyRow sized = old;
+  sized.replaced_by = new_id;
+  s = room.Reserve(RowBytes(sized));
+  if (!s.ok()) {
+    s = s.WithPrefix("new API key " + new_id + " made, but the old key " +
+                     std::string(id) + " was not given its end");
+  }
+  if (s.ok()) {
     Shard& shard = ShardFor(PackId(id));
     MutexLock lock(&shard.mu);
     auto it = shard.keys.find(PackId(id));
@@ -467,7 +520,7 @@ StatusOr<CreatedKey> KeysImpl::RotateKey(std::string_view id,
                                : overlap_end;
       // An expiry of 0 means "never": a zero overlap at time 0 still ends.
       if (updated.expires_us == 0) updated.expires_us = 1;
-      StatusOr<uint64_t> r = QueuePut(updated);
+      StatusOr<uint64_t> r = room.Put(updated);
       if (r.ok()) {
         lsn = *r;
         e.row.replaced_by = updated.replaced_by;

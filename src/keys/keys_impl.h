@@ -125,6 +125,10 @@ class KeysImpl final : public Keys {
     absl::InlinedVector<std::string, 4> scopes;
     bool hash_ok = false;
     bool usage_dirty = false;
+    // The LSN of this process's revocation of the key (0: none, or it was
+    // revoked before the store opened). A RevokeKey repeated after one
+    // that could not wait out its commit waits for this one.
+    uint64_t revoke_lsn = 0;
     TokenBucket bucket;
   };
   // Keys are ids packed by PackId: a lookup hashes one integer and builds
@@ -142,7 +146,28 @@ class KeysImpl final : public Keys {
   Status CheckOpen() const;
   // Queues a put of `row` (kSync as kBatched: the caller waits after
   // unlocking). Returns the LSN.
-  StatusOr<uint64_t> QueuePut(const KeyRow& row);
+  // Queue room for one put of about `bytes`, reserved before a shard lock
+  // is taken (a full queue must not stall ValidateKey on that shard), and
+  // given back unless Put uses it.
+  class Room {
+   public:
+    explicit Room(KeysImpl* keys) : keys_(keys) {}
+    ~Room();
+    Room(const Room&) = delete;
+    Room& operator=(const Room&) = delete;
+    // Before the lock: waits for room as the durability class says.
+    Status Reserve(size_t bytes);
+    // Under the lock: queues `row` (charged the reserved bytes).
+    StatusOr<uint64_t> Put(const KeyRow& row);
+
+   private:
+    KeysImpl* const keys_;
+    size_t bytes_ = 0;
+    bool held_ = false;
+  };
+  // The class key puts are queued in: a kSync caller waits after
+  // unlocking (AfterWrite).
+  Durability QueueClass() const;
   // After unlocking: waits for `lsn` when the class is kSync.
   Status AfterWrite(uint64_t lsn, std::string_view id);
   // Makes a key from `spec`-like fields, stores and queues it; the LSN of

@@ -15,6 +15,7 @@
 #include <limits>
 
 #include "convstore/keys.h"
+#include "saturating.h"
 
 namespace convstore::internal {
 
@@ -42,12 +43,13 @@ class TokenBucket {
     if (tokens_ >= 1.0 - 1e-9) {
       tokens_ = std::max(0.0, tokens_ - 1.0);
       d.allowed = true;
-      d.remaining = static_cast<int64_t>(std::floor(tokens_ + 1e-9));
+      d.remaining = SatFromDouble(std::floor(tokens_ + 1e-9));
       return d;
     }
     d.allowed = false;
+    // Saturating: a rate of 1e-13 a second means a wait past int64 micros.
     d.retry_after = std::chrono::microseconds(
-        static_cast<int64_t>(std::ceil((1.0 - tokens_) * 1e6 / rate_per_s)));
+        SatFromDouble(std::ceil((1.0 - tokens_) * 1e6 / rate_per_s)));
     d.remaining = 0;
     return d;
   }
