@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <string>
 #include <thread>
@@ -65,9 +66,11 @@ class RecordingWritePath final : public internal::WritePath {
     if (full.load() || (shed.load() && durability == Durability::kBestEffort)) {
       return Status::ResourceExhausted("queue full");
     }
+    if (on_reserve) on_reserve();  // the time a wait for room takes
     outstanding.fetch_add(1);
     return Status::OK();
   }
+  std::function<void()> on_reserve;
   StatusOr<uint64_t> SubmitReserved(internal::WritePayload payload,
                                     size_t bytes,
                                     Durability durability) override {
@@ -131,6 +134,26 @@ std::string GetOr(Cache& c, std::string_view ns, std::string_view key,
     return missing;
   }
   return *r;
+}
+
+TEST_CASE("expiry is judged after waiting for queue room", "[cache]") {
+  // The time was read before the wait: a rate-limit counter whose window
+  // ended during it counted on (and was written already expired), Touch
+  // revived an expired entry, and Set's entry lived `ttl` less the wait.
+  Harness h;
+  Cache& c = *h.cache;
+  REQUIRE(c.Increment("rl", "ip", 60, milliseconds(1000)).ok());
+  h.Advance(milliseconds(500));
+  REQUIRE(c.Set("s", "t", "v", milliseconds(1200)).ok());
+  h.path.on_reserve = [&] { h.Advance(milliseconds(1000)); };
+  StatusOr<int64_t> n = c.Increment("rl", "ip", 1, milliseconds(1000));
+  REQUIRE(n.ok());
+  CHECK(*n == 1);  // a new window, not 61
+  CHECK(c.Touch("s", "t", milliseconds(1000)).code() == StatusCode::kNotFound);
+  REQUIRE(c.Set("s", "fresh", "v", milliseconds(1500)).ok());
+  h.path.on_reserve = nullptr;
+  h.Advance(milliseconds(1400));
+  CHECK(GetOr(c, "s", "fresh") == "v");  // 1.5 s from its write
 }
 
 int64_t CountRows(const std::string& db_path, const char* where = "1") {

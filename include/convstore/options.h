@@ -208,7 +208,8 @@ struct Options {
   // conversation cache above.
   //
   // Approximate bytes of cache entries held in memory (namespace, key,
-  // value and about 230 bytes of bookkeeping per entry); past it entries
+  // value and 144 bytes of bookkeeping per entry on x86-64; the heap
+  // block headers of a value stored apart are not counted); past it entries
   // are evicted in approximate least-recently-used order (second chance,
   // see cache.h), from memory and from the database. The bound is one
   // total, not split over the shards: a write evicts from its own shard

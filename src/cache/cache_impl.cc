@@ -244,9 +244,8 @@ Status CacheImpl::Set(std::string_view ns, std::string_view key,
         " value bytes does not fit Options::cache_entries_max_bytes (" +
         std::to_string(max_bytes_) + " bytes)");
   }
-  const int64_t now = now_();
   int64_t expires = 0;
-  s = ExpiryFor(ttl, now, &expires);
+  s = ExpiryFor(ttl, now_(), &expires);
   if (!s.ok()) return s;
   auto v = std::make_shared<const std::string>(value);
   // Queue room is taken before the shard lock, so a full queue never
@@ -254,6 +253,10 @@ Status CacheImpl::Set(std::string_view ns, std::string_view key,
   const size_t bytes = OpBytes(ns, key, value.size());
   StatusOr<bool> reserved = ReserveRoom(bytes, durability_);
   if (!reserved.ok()) return reserved.status();
+  // The time after waiting for room (up to queue_full_wait): the entry
+  // lives `ttl` from when it is written.
+  const int64_t now = now_();
+  (void)ExpiryFor(ttl, now, &expires);
   uint64_t lsn = 0;
   const HashedNsKey k(NsKeyView{ns, key});
   // Made and (when replaced) destroyed outside the shard lock, as is the
@@ -351,9 +354,8 @@ Status CacheImpl::Touch(std::string_view ns, std::string_view key,
   Status s = CheckOpen();
   if (s.ok()) s = CheckNsKey(ns, key);
   if (!s.ok()) return s;
-  const int64_t now = now_();
   int64_t expires = 0;
-  s = ExpiryFor(ttl, now, &expires);
+  s = ExpiryFor(ttl, now_(), &expires);
   if (!s.ok()) return s;
   // The queued upsert shares a large value with memory and copies a small
   // one (at most kCacheInlineValueMax bytes, unknown before the lock), so
@@ -361,6 +363,10 @@ Status CacheImpl::Touch(std::string_view ns, std::string_view key,
   const size_t bytes = OpBytes(ns, key, kCacheInlineValueMax);
   StatusOr<bool> reserved = ReserveRoom(bytes, durability_);
   if (!reserved.ok()) return reserved.status();
+  // Expiry is judged after waiting for room: an entry that expired during
+  // the wait is not revived.
+  const int64_t now = now_();
+  (void)ExpiryFor(ttl, now, &expires);
   uint64_t lsn = 0;
   const HashedNsKey k(NsKeyView{ns, key});
   EntryShard& shard = ShardFor(k);
@@ -395,9 +401,8 @@ StatusOr<int64_t> CacheImpl::Increment(std::string_view ns,
   Status s = CheckOpen();
   if (s.ok()) s = CheckNsKey(ns, key);
   if (!s.ok()) return s;
-  const int64_t now = now_();
   int64_t new_expires = 0;
-  s = ExpiryFor(ttl, now, &new_expires);
+  s = ExpiryFor(ttl, now_(), &new_expires);
   if (!s.ok()) return s;
   int64_t result = 0;
   uint64_t lsn = 0;
@@ -405,6 +410,10 @@ StatusOr<int64_t> CacheImpl::Increment(std::string_view ns,
   const size_t bytes = OpBytes(ns, key, 20);
   StatusOr<bool> reserved = ReserveRoom(bytes, durability_);
   if (!reserved.ok()) return reserved.status();
+  // Expiry is judged after waiting for room: a counter whose window ended
+  // during the wait starts again rather than counting on.
+  const int64_t now = now_();
+  (void)ExpiryFor(ttl, now, &new_expires);
   // Room not used by a refused Increment goes back.
   auto refuse = [&](Status error) {
     if (*reserved) write_path_->CancelReserved(bytes);
