@@ -133,5 +133,65 @@ TEST_CASE("tamper: the oldest records deleted without Prune", "[audit]") {
   CHECK(v.reason == AuditBreak::kGap);
 }
 
+TEST_CASE("tamper: the oldest records deleted and the anchor moved to fit",
+          "[audit]") {
+  // The anchor was taken as given: with the first remaining record's
+  // prev_hash as its hash, deleting the oldest records went unseen, and the
+  // head (last id and hash) did not change either. The anchor must be the
+  // one the newest audit.prune record (inside the chain) names.
+  TempDir dir;
+  SECTION("without any prune") {
+    Options o = MakeClosedLog(dir, 10);
+    RawExec(o.path,
+            "DELETE FROM audit_log WHERE id <= 3;"
+            " INSERT OR REPLACE INTO audit_anchor VALUES (1, 3,"
+            " (SELECT prev_hash FROM audit_log WHERE id = 4), 0)");
+    ExpectBreak(o, 4, AuditBreak::kAnchor);
+  }
+  SECTION("after a prune, moved further") {
+    Options o = TestOptions(dir);
+    {
+      auto store = OpenOrDie(o);
+      RecordN(store.get(), 10);
+      AuditPage all = QueryOrDie(store.get(), {});
+      // Records 1..3 go (prune record 11 names anchor 3).
+      REQUIRE(store->audit().Prune(all.records[6].ts_us).ok());
+      REQUIRE(VerifyOrDie(store.get()).ok);
+      REQUIRE(store->Close().ok());
+    }
+    RawExec(o.path,
+            "DELETE FROM audit_log WHERE id <= 6;"
+            " UPDATE audit_anchor SET anchor_id = 6, anchor_hash ="
+            " (SELECT prev_hash FROM audit_log WHERE id = 7)");
+    ExpectBreak(o, 11, AuditBreak::kAnchor);
+  }
+  SECTION("the prune record deleted too") {
+    Options o = TestOptions(dir);
+    {
+      auto store = OpenOrDie(o);
+      RecordN(store.get(), 10);
+      AuditPage all = QueryOrDie(store.get(), {});
+      REQUIRE(store->audit().Prune(all.records[6].ts_us).ok());
+      RecordN(store.get(), 2);  // 12, 13
+      REQUIRE(store->Close().ok());
+    }
+    RawExec(o.path,
+            "DELETE FROM audit_log WHERE id <= 11;"
+            " UPDATE audit_anchor SET anchor_id = 11, anchor_hash ="
+            " (SELECT prev_hash FROM audit_log WHERE id = 12)");
+    ExpectBreak(o, 12, AuditBreak::kAnchor);
+  }
+}
+
+TEST_CASE("audit.prune is reserved for Prune", "[audit]") {
+  TempDir dir;
+  auto store = OpenOrDie(TestOptions(dir));
+  AuditEvent e = Ev("system", "audit.prune");
+  e.details_json = R"({"anchor_id": 5, "anchor_hash": ""})";
+  CHECK(store->audit().Record(e).code() == StatusCode::kInvalidArgument);
+  CHECK(store->audit().RecordAsync(e).code() == StatusCode::kInvalidArgument);
+  REQUIRE(store->Close().ok());
+}
+
 }  // namespace
 }  // namespace convstore::audit_test

@@ -34,8 +34,9 @@
 // RETENTION: Prune(before_us) deletes the oldest records and keeps the rest
 // verifiable: it stores the id and hash of the last deleted record as the
 // anchor, and appends an "audit.prune" record saying how many were dropped.
-// Verify then starts from the anchor. Old rows deleted any other way break
-// the chain at the first remaining record.
+// Verify then starts from the anchor, which must be the one the newest
+// "audit.prune" record names (Record refuses that action). Old rows deleted
+// any other way break the chain (kAnchor), even with the anchor rewritten.
 //
 // AUTOMATIC RECORDS (actor "system"): DeleteConversation
 // ("conversation.delete", resource = the conversation id), each
@@ -119,8 +120,10 @@ enum class AuditBreak {
   // for the first record without an anchor, the oldest records were).
   kGap,
   // The first record does not continue the prune anchor (its id is not
-  // anchor_id + 1, or its prev_hash not the anchor hash): old records were
-  // deleted outside Prune, or the anchor was edited.
+  // anchor_id + 1, or its prev_hash not the anchor hash), or the anchor is
+  // not the one the newest audit.prune record names (broken_id is that
+  // record, or anchor_id + 1 when there is none): old records were deleted
+  // outside Prune, or the anchor was edited.
   kAnchor,
 };
 

@@ -4,6 +4,8 @@
 
 #include <openssl/evp.h>
 
+#include <nlohmann/json.hpp>
+#include <string>
 #include <utility>
 
 namespace convstore {
@@ -85,6 +87,7 @@ std::string HexOf(std::string_view bytes) {
 
 ChainChecker::ChainChecker(int64_t anchor_id, std::string anchor_hash)
     : anchored_(anchor_id != 0 || !anchor_hash.empty()),
+      anchor_hash_(anchor_hash),
       expected_id_(anchor_id + 1),
       expected_prev_(anchored_ ? std::move(anchor_hash) : GenesisHash()) {
   result_.anchor_id = anchor_id;
@@ -134,7 +137,45 @@ bool ChainChecker::Check(const AuditRow& row) {
   expected_prev_ = row.hash;
   result_.last_id = row.id;
   result_.last_hash = HexOf(row.hash);
+  if (row.event.actor == "system" && row.event.action == "audit.prune") {
+    // Written by SqliteAudit::Prune in the transaction that set the anchor.
+    const nlohmann::json d =
+        nlohmann::json::parse(row.event.details_json, nullptr, false);
+    attested_ = true;
+    attested_by_ = row.id;
+    attested_id_ = -1;  // names no anchor unless it parses
+    attested_hash_.clear();
+    if (d.is_object() && d.contains("anchor_id") &&
+        d["anchor_id"].is_number_integer() && d.contains("anchor_hash") &&
+        d["anchor_hash"].is_string()) {
+      attested_id_ = d["anchor_id"].get<int64_t>();
+      attested_hash_ = d["anchor_hash"].get<std::string>();
+    }
+  }
   return true;
+}
+
+void ChainChecker::Finish() {
+  if (!result_.ok || !anchored_) return;
+  const int64_t anchor_id = result_.anchor_id;
+  if (attested_ && attested_id_ == anchor_id &&
+      attested_hash_ == HexOf(anchor_hash_)) {
+    return;
+  }
+  result_.ok = false;
+  result_.broken_id = attested_ ? attested_by_ : anchor_id + 1;
+  result_.expected_id = anchor_id + 1;
+  result_.reason = AuditBreak::kAnchor;
+  result_.detail =
+      attested_
+          ? "the anchor (" + std::to_string(anchor_id) +
+                ") is not the one audit.prune record " +
+                std::to_string(attested_by_) + " names (" +
+                std::to_string(attested_id_) +
+                "): records were deleted outside Prune"
+          : "there is an anchor (" + std::to_string(anchor_id) +
+                ") but no audit.prune record names it: records were deleted "
+                "outside Prune";
 }
 
 }  // namespace internal

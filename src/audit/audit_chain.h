@@ -56,12 +56,24 @@ class ChainChecker {
   ChainChecker(int64_t anchor_id, std::string anchor_hash);
   // False once the chain is broken (the result says where).
   bool Check(const AuditRow& row);
+  // After the last row: the anchor must be the one the newest audit.prune
+  // record in the chain names (a record inside the chain, so it cannot be
+  // changed unseen), and with no such record there must be no anchor.
+  // Otherwise records were deleted from the front and the anchor moved to
+  // fit them: kAnchor.
+  void Finish();
   const AuditVerification& result() const { return result_; }
 
  private:
   void Break(const AuditRow& row, AuditBreak reason, std::string detail);
 
   bool anchored_;
+  std::string anchor_hash_;  // raw, as read
+  // What the newest audit.prune record says the anchor is.
+  bool attested_ = false;
+  int64_t attested_id_ = 0;
+  std::string attested_hash_;  // hex
+  int64_t attested_by_ = 0;    // that record's id
   int64_t expected_id_;
   std::string expected_prev_;
   AuditVerification result_;

@@ -65,6 +65,12 @@ Status ValidateAuditEvent(const AuditEvent& e) {
     return Status::InvalidArgument(
         "audit event details_json is not a JSON object");
   }
+  // Verify trusts the anchor the newest audit.prune record names
+  // (ChainChecker::Finish): only Prune writes one.
+  if (e.action == "audit.prune") {
+    return Status::InvalidArgument(
+        "audit action audit.prune is reserved for AuditLog::Prune");
+  }
   return Status::OK();
 }
 
@@ -145,6 +151,7 @@ StatusOr<AuditVerification> AuditLogImpl::Verify() {
       [&](AuditRow&& row) { return checker->Check(row); });
   if (!s.ok()) return s;
   if (!checker.has_value()) return Status::Internal("audit anchor not read");
+  checker->Finish();
   return checker->result();
 }
 
