@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
@@ -52,7 +53,13 @@ TEST_CASE("analytics input is validated and nothing bad is queued",
   t.stt_confidence.reset();
   t.prompt_tokens = -3;
   CHECK(a.RecordTurn(t).IsInvalidArgument());
+  // Counts past 2^40 would let sums over turns overflow int64.
+  t.prompt_tokens = (int64_t{1} << 40) + 1;
+  CHECK(a.RecordTurn(t).IsInvalidArgument());
   t.prompt_tokens.reset();
+  t.tts_characters = std::numeric_limits<int64_t>::max();
+  CHECK(a.RecordTurn(t).IsInvalidArgument());
+  t.tts_characters.reset();
   t.turn_number = -1;
   CHECK(a.RecordTurn(t).IsInvalidArgument());
 
@@ -281,6 +288,13 @@ TEST_CASE(
   CleanupOptions zero;
   zero.batch_rows = 0;
   CHECK(a.Cleanup(zero).status().IsInvalidArgument());
+  // A size_t past int64 made the round count negative: nothing was removed,
+  // and the call said OK.
+  CleanupOptions huge;
+  huge.batch_rows = std::numeric_limits<size_t>::max();
+  CHECK(a.Cleanup(huge).status().IsInvalidArgument());
+  huge.batch_rows = 100'001;
+  CHECK(a.Cleanup(huge).status().IsInvalidArgument());
   // An age too large to count in microseconds keeps everything (computed
   // naively it overflowed to a cut-off in the future).
   CleanupOptions forever;

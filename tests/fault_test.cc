@@ -373,5 +373,24 @@ TEST_CASE("Messages of the sync class are durable when Append returns",
   CheckAllPresent(o, acked);
 }
 
+TEST_CASE("Analytics reads open the file through Options::sqlite_vfs",
+          "[fault]") {
+  // They used SQLite's default VFS: with an encrypting VFS or one that
+  // locks differently, analytics queries, Cleanup's WAL truncation and the
+  // orphan check failed or mixed lock protocols on one WAL.
+  FaultVfs* vfs = Vfs();
+  TempDir dir;
+  auto store = OpenOrDie(FaultOptions(dir));
+  Analytics& a = store->analytics();
+  REQUIRE(a.StartSession({"s", "", "", "", "", "", 0}).ok());
+  REQUIRE(store->Flush().ok());
+  const uint64_t before = vfs->main_opens();
+  StatusOr<std::vector<SessionSummary>> recent = a.RecentSessions({});
+  REQUIRE(recent.ok());
+  CHECK(recent->size() == 1);
+  CHECK(vfs->main_opens() > before);  // the analytics reader's connection
+  REQUIRE(store->Close().ok());
+}
+
 }  // namespace
 }  // namespace convstore

@@ -112,8 +112,9 @@ struct CleanupOptions {
   std::chrono::hours older_than = std::chrono::hours(24 * 30);
   // Per-kind cut-offs; 0 hours: use older_than.
   std::chrono::hours sessions{0}, turns{0}, metrics{0}, errors{0}, events{0};
-  // Rows deleted per write op. Each op is one short transaction of the
-  // writer, so other writes interleave between them. Default 2000.
+  // Rows deleted per write op, 1 to 100,000 (else InvalidArgument). Each
+  // op is one short transaction of the writer, so other writes interleave
+  // between them. Default 2000.
   size_t batch_rows = 2000;
   // Non-empty: first append every record to be removed to this file as
   // JSON lines ({"kind": "turn", ...}); nothing is deleted if that fails.

@@ -57,7 +57,8 @@ struct SessionEnd {
 };
 
 // One turn's metrics: a superset of what Pipecat / LiveKit Agents emit.
-// Latencies (*_ms) must be finite and >= 0.
+// Latencies (*_ms) must be finite and >= 0; token and character counts in
+// [0, 2^40], so that sums over turns fit int64.
 struct TurnMetrics {
   std::string session_id;
   int64_t turn_number = 0;  // >= 0

@@ -127,6 +127,9 @@ Status CheckNumber(std::string_view field, const std::optional<double>& v,
 }
 
 constexpr double kHuge = 1e15;
+// Token and character counts of one turn: at most 2^40, so that sums over
+// 2^23 turns fit int64 (as Options::max_tokens_per_message for messages).
+constexpr int64_t kMaxTurnCount = int64_t{1} << 40;
 
 Status CheckTurn(TurnMetrics* t) {
   Status s = CheckId("session_id", t->session_id, true);
@@ -141,6 +144,9 @@ Status CheckTurn(TurnMetrics* t) {
       s = CheckNumber(f.name, t->*f.real, 0, hi);
     } else if (t->*f.integer && *(t->*f.integer) < 0) {
       s = Invalid(f.name, "is negative");
+    } else if (t->*f.integer && *(t->*f.integer) > kMaxTurnCount) {
+      // Sums over turns (rollups, aggregates) must not overflow int64.
+      s = Invalid(f.name, "is above 2^40");
     }
   }
   for (const TurnTextField& f : TurnTextFields()) {

@@ -15,8 +15,10 @@ namespace convstore::internal {
 StatusOr<CleanupReport> AnalyticsImpl::Cleanup(const CleanupOptions& options) {
   Status s = BeforeQuery();
   if (!s.ok()) return s;
-  if (options.batch_rows == 0) {
-    return Status::InvalidArgument("batch_rows must be > 0");
+  // As PruneMessages' batch_rows; a size_t past int64 used to become a
+  // negative round count, and nothing was removed (with an OK).
+  if (options.batch_rows == 0 || options.batch_rows > 100'000) {
+    return Status::InvalidArgument("batch_rows must be in 1..100000");
   }
   struct Kind {
     AnalyticsTable table;
@@ -80,40 +82,47 @@ StatusOr<CleanupReport> AnalyticsImpl::Cleanup(const CleanupOptions& options) {
     for (int64_t round = 0; remaining > 0 && round < max_rounds; ++round) {
       s = Submit({k.purge}, sizeof(AnalyticsOp), Durability::kSync);
       if (s.ok()) s = storage_->CountPurgeable(k.purge, &remaining);
-      if (!s.ok()) return s;
+      if (!s.ok()) break;
     }
     *k.removed = k.count - remaining;
+    if (!s.ok()) break;
   }
 
-  if (options.shrink) {
+  if (s.ok() && options.shrink) {
     s = Submit({AnalyticsShrink{}}, sizeof(AnalyticsOp), Durability::kSync);
     if (s.ok()) s = storage_->TruncateWal();
-    if (!s.ok()) return s;
   }
   report.file_bytes_after = storage_->FileBytes();
-  log_->info(
-      "analytics cleanup: removed {} sessions, {} turns, {} metrics, {} "
-      "errors, {} events ({} archived); file {} -> {} bytes",
-      report.sessions, report.turns, report.metrics, report.errors,
-      report.events, report.archived, report.file_bytes_before,
-      report.file_bytes_after);
+  // Every run that got to the purge is audited, a failed one too (it may
+  // have removed some batches), as PruneMessages' runs are.
   if (audit_sink_ != nullptr) {
     AuditEvent e;
     e.actor = "system";
     e.action = "retention.analytics";
-    e.outcome = "success";
+    e.outcome = s.ok() ? "success" : "failure";
+    nlohmann::json details{
+        {"sessions", report.sessions}, {"turns", report.turns},
+        {"metrics", report.metrics},   {"errors", report.errors},
+        {"events", report.events},     {"archived", report.archived}};
+    if (!s.ok()) details["error"] = s.ToString();
     e.details_json =
-        nlohmann::json{
-            {"sessions", report.sessions}, {"turns", report.turns},
-            {"metrics", report.metrics},   {"errors", report.errors},
-            {"events", report.events},     {"archived", report.archived}}
-            .dump();
+        details.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     Status as = audit_sink_->Record(std::move(e), /*wait=*/true);
     if (!as.ok()) {
       log_->error("audit record for analytics cleanup not written: {}",
                   as.ToString());
     }
   }
+  if (!s.ok()) {
+    log_->error("analytics cleanup stopped: {}", s.ToString());
+    return s;
+  }
+  log_->info(
+      "analytics cleanup: removed {} sessions, {} turns, {} metrics, {} "
+      "errors, {} events ({} archived); file {} -> {} bytes",
+      report.sessions, report.turns, report.metrics, report.errors,
+      report.events, report.archived, report.file_bytes_before,
+      report.file_bytes_after);
   return report;
 }
 

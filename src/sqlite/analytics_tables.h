@@ -27,7 +27,10 @@ namespace convstore::internal {
 
 class SqliteAnalytics final : public AnalyticsStorage {
  public:
-  SqliteAnalytics(std::string path, std::chrono::milliseconds busy_timeout);
+  // Reads open `path` through `vfs` (Options::sqlite_vfs; empty: SQLite's
+  // default), as every other connection of the store does.
+  SqliteAnalytics(std::string path, std::string vfs,
+                  std::chrono::milliseconds busy_timeout);
   ~SqliteAnalytics() override;
 
   // Writer thread: applies `op` inside the writer's open transaction.

@@ -106,9 +106,9 @@ const char* AnalyticsTimeColumn(AnalyticsTable t) {
                                         : "at_us";
 }
 
-SqliteAnalytics::SqliteAnalytics(std::string path,
+SqliteAnalytics::SqliteAnalytics(std::string path, std::string vfs,
                                  std::chrono::milliseconds busy_timeout)
-    : reader_(std::move(path), /*vfs=*/"", busy_timeout) {}
+    : reader_(std::move(path), std::move(vfs), busy_timeout) {}
 
 SqliteAnalytics::~SqliteAnalytics() {
   ReleaseWriter();

@@ -140,6 +140,7 @@ struct FaultVfsCallbacks {
     file->base.pMethods = nullptr;
     file->real = reinterpret_cast<sqlite3_file*>(file + 1);
     file->faultable = (flags & (SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_WAL)) != 0;
+    if ((flags & SQLITE_OPEN_MAIN_DB) != 0) ctl->main_opens_.fetch_add(1);
     int rc = real_vfs->xOpen(real_vfs, name, file->real, flags, out_flags);
     // SQLite calls xClose only when pMethods is set; the real file may
     // need its close even after a failed open.
@@ -202,6 +203,7 @@ void FaultVfs::Reset() {
   failed_writes_.store(0);
   failed_syncs_.store(0);
   busy_locks_.store(0);
+  main_opens_.store(0);
 }
 
 StatusOr<FaultVfs*> FaultVfs::Install() {

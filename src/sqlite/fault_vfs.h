@@ -63,6 +63,9 @@ class FaultVfs {
   uint64_t failed_writes() const { return failed_writes_.load(); }
   uint64_t failed_syncs() const { return failed_syncs_.load(); }
   uint64_t busy_locks() const { return busy_locks_.load(); }
+  // Database files (not WAL or journal) opened through this VFS: one per
+  // connection.
+  uint64_t main_opens() const { return main_opens_.load(); }
 
   // The sqlite3_vfs/sqlite3_io_methods callbacks (fault_vfs.cc).
   friend struct FaultVfsCallbacks;
@@ -80,6 +83,7 @@ class FaultVfs {
   std::atomic<uint64_t> failed_writes_{0};
   std::atomic<uint64_t> failed_syncs_{0};
   std::atomic<uint64_t> busy_locks_{0};
+  std::atomic<uint64_t> main_opens_{0};
 };
 
 }  // namespace convstore::internal

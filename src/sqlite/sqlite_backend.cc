@@ -55,8 +55,8 @@ Delta Summarize(It first, It last) {
 
 SqliteBackend::SqliteBackend(const Options& options)
     : options_(options),
-      analytics_(std::make_unique<SqliteAnalytics>(options.path,
-                                                   options.busy_timeout)),
+      analytics_(std::make_unique<SqliteAnalytics>(
+          options.path, options.sqlite_vfs, options.busy_timeout)),
       cache_entries_(std::make_unique<SqliteCache>(
           options.path, options.sqlite_vfs, options.busy_timeout)),
       audit_(std::make_unique<SqliteAudit>(options.path, options.sqlite_vfs,
