@@ -13,12 +13,15 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <string>
 
+#include "analytics/analytics_op.h"
 #include "analytics/turn_rollup.h"
 #include "analytics_testutil.h"
 #include "clock.h"
 #include "sqlite_testutil.h"
+#include "store_impl.h"
 
 namespace convstore::test {
 namespace {
@@ -229,6 +232,38 @@ TEST_CASE("retention removes rollups with their turns", "[analytics][rollup]") {
   auto r = a.Cleanup(c);
   RequireOk(r.status());
   CHECK(r->turns > 0);
+  auto check = a.CheckConsistency(false);
+  RequireOk(check.status());
+  CHECK(check->stale_rollups == 0);
+  CheckAllGroupings(a, h0 - kHour, h0 + 6 * kHour);
+}
+
+TEST_CASE("a retention batch keeps the rollups of turns it did not remove",
+          "[analytics][rollup]") {
+  // Each purge batch dropped every rollup before the cut-off hour: after a
+  // Cleanup that stopped early (a failed sync wait, a close), or with a
+  // turn backfilled during the run (its id above the run's max_id), old
+  // turns were left without rollups, and Aggregate left them out.
+  TempDir dir;
+  auto store = OpenOrDie(TestOptions(dir));
+  Analytics& a = store->analytics();
+  const int64_t h0 = internal::RollupBucket(internal::WallMicros()) - 4 * kHour;
+  RecordHours(a, h0);
+  RequireOk(store->Flush());
+  // One batch of 10 turns (session r0's first), as a run that stopped
+  // after it.
+  internal::AnalyticsPurge purge;
+  purge.table = internal::AnalyticsTable::kTurns;
+  purge.cutoff_us = h0 + 3 * kHour;
+  purge.max_id = std::numeric_limits<int64_t>::max();
+  purge.limit = 10;
+  internal::WritePath* impl = dynamic_cast<internal::StoreImpl*>(store.get());
+  REQUIRE(impl != nullptr);
+  StatusOr<uint64_t> lsn =
+      impl->Submit(internal::WritePayload(internal::AnalyticsOp{purge}),
+                   size_t{64}, Durability::kSync);
+  INFO(lsn.status().ToString());
+  REQUIRE(lsn.ok());
   auto check = a.CheckConsistency(false);
   RequireOk(check.status());
   CHECK(check->stale_rollups == 0);

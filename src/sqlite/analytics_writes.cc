@@ -8,6 +8,7 @@
 
 #include "analytics/turn_fields.h"
 #include "analytics/turn_rollup.h"
+#include "saturating.h"
 #include "sqlite/analytics_rollups.h"
 #include "sqlite/analytics_tables.h"
 
@@ -264,30 +265,47 @@ Status SqliteAnalytics::Apply(Db* writer, const AnalyticsOp& op) {
   }
   if (const auto* p = std::get_if<AnalyticsPurge>(&op.record)) {
     const std::string table = AnalyticsTableName(p->table);
+    // The batch: the oldest ids (a rowid range scan) of the rows older than
+    // the cut-off that existed when the run started.
+    const std::string batch = "SELECT id FROM " + table + " WHERE " +
+                              AnalyticsTimeColumn(p->table) +
+                              " < ?1 AND id <= ?2 ORDER BY id LIMIT ?3";
+    auto bind = [&](Stmt* stmt) {
+      stmt->Bind(1, p->cutoff_us);
+      stmt->Bind(2, p->max_id);
+      stmt->Bind(3, static_cast<int64_t>(p->limit));
+    };
+    // Rollups follow their turns: the hours this batch removes turns from
+    // are rebuilt from the turns left in them. (Dropping every rollup
+    // before the cut-off hour also dropped those of old turns a batch did
+    // not remove: a run that stopped early, or a turn backfilled during
+    // the run, whose id is above max_id.)
+    int64_t first_us = 0;
+    int64_t last_us = -1;
+    if (p->table == AnalyticsTable::kTurns) {
+      Stmt span;
+      s = writer->Prepare(
+          "SELECT min(at_us), max(at_us) FROM analytics_turns WHERE id IN (" +
+              batch + ")",
+          &span);
+      if (!s.ok()) return s;
+      bind(&span);
+      if (span.Step(&s) && !span.IsNull(0)) {
+        first_us = span.Int(0);
+        last_us = span.Int(1);
+      }
+      span.Reset();
+      if (!s.ok()) return s;
+    }
     Stmt del;
-    s = writer->Prepare("DELETE FROM " + table +
-                            " WHERE id IN (SELECT id FROM " + table +
-                            " WHERE " + AnalyticsTimeColumn(p->table) +
-                            " < ?1 AND id <= ?2 LIMIT ?3)",
+    s = writer->Prepare("DELETE FROM " + table + " WHERE id IN (" + batch + ")",
                         &del);
     if (!s.ok()) return s;
-    del.Bind(1, p->cutoff_us);
-    del.Bind(2, p->max_id);
-    del.Bind(3, static_cast<int64_t>(p->limit));
+    bind(&del);
     s = del.Exec();
-    if (!s.ok() || p->table != AnalyticsTable::kTurns) return s;
-    // Rollups follow their turns: the hours wholly before the cut-off
-    // go, and the hour holding the cut-off is rebuilt from what is left.
-    // Hours the cut-off passed are at most as many rows as the turns.
-    const int64_t cut_hour = RollupBucket(p->cutoff_us);
-    Stmt drop;
-    s = writer->Prepare("DELETE FROM analytics_turn_rollups WHERE hour_us < ?1",
-                        &drop);
-    if (!s.ok()) return s;
-    drop.Bind(1, cut_hour);
-    s = drop.Exec();
-    if (!s.ok()) return s;
-    return RebuildTurnRollups(writer, cut_hour, cut_hour + kRollupBucketUs);
+    if (!s.ok() || last_us < first_us) return s;
+    return RebuildTurnRollups(writer, RollupBucket(first_us),
+                              SatAdd(RollupBucket(last_us), kRollupBucketUs));
   }
   if (std::holds_alternative<AnalyticsRepair>(op.record)) {
     return writer->Exec(
