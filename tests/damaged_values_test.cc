@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "clock.h"
 #include "convstore/convstore.h"
 #include "testutil.h"
 
@@ -315,6 +316,92 @@ TEST_CASE("Token counts beyond what Append takes read back held to its range",
   CHECK(test::Seqs(test::Hist(store.get(), kBystander, h)) ==
         std::vector<int64_t>{3, 4, 5, 6});
   REQUIRE(store->Close().ok());
+}
+
+// Analytics rows read back: sums over turns and hourly rollups, a feedback
+// rating stored as a double, a session's duration. Each damage is applied
+// to a fresh copy; every query must return (any Status).
+TEST_CASE("Extreme values in a damaged analytics file give a Status and no UB",
+          "[bad_input]") {
+  TempDir dir;
+  const std::string seed = dir.File("analytics.db");
+  // Two hours ago, whole hours before now: the rollups cover them.
+  const int64_t h0 =
+      (internal::WallMicros() / 3'600'000'000 - 2) * int64_t{3'600'000'000};
+  {
+    auto store = OpenOrDie(Quiet(seed));
+    Analytics& a = store->analytics();
+    REQUIRE(a.StartSession({"s", "", "", "t", "", "", h0}).ok());
+    for (int i = 1; i <= 3; ++i) {
+      TurnMetrics t;
+      t.session_id = "s";
+      t.turn_number = i;
+      t.at_us = h0 + i * 60'000'000;
+      t.e2e_ms = 100.0 * i;
+      t.prompt_tokens = 10;
+      t.completion_tokens = 5;
+      t.llm_model = "m";
+      REQUIRE(a.RecordTurn(t).ok());
+    }
+    REQUIRE(a.RecordEvent({"s", h0 + 1, Feedback{4, "", "csat"}}).ok());
+    REQUIRE(
+        a.EndSession({"s", SessionStatus::kCompleted, "done", h0 + 600'000'000})
+            .ok());
+    REQUIRE(store->Close().ok());
+  }
+  const std::string max = "9223372036854775807";
+  const std::string min = "-9223372036854775808";
+  const std::vector<std::string> damages = {
+      "UPDATE analytics_turns SET prompt_tokens = " + max +
+          ", completion_tokens = " + max + ", cached_tokens = " + max,
+      "UPDATE analytics_turn_rollups SET turns = " + max +
+          ", interrupted = " + max + ", prompt_tokens = " + max,
+      "UPDATE analytics_events SET number = 1e300",
+      "UPDATE analytics_events SET number = -1e300",
+      "UPDATE analytics_sessions SET started_at_us = " + min +
+          ", ended_at_us = " + max,
+  };
+  for (const std::string& damage : damages) {
+    INFO(damage);
+    const std::string path = dir.File("victim.db");
+    std::filesystem::remove(path + "-wal");
+    std::filesystem::remove(path + "-shm");
+    std::filesystem::copy_file(
+        seed, path, std::filesystem::copy_options::overwrite_existing);
+    REQUIRE(ChangedRows(path, damage) > 0);
+    StatusOr<std::unique_ptr<Store>> opened = Store::Open(Quiet(path));
+    if (!opened.ok()) continue;
+    Analytics& a = (*opened)->analytics();
+    for (bool exact : {false, true}) {
+      AggregateQuery q;
+      q.range.from_us = h0 - 3'600'000'000;
+      q.range.to_us = h0 + 7'200'000'000;
+      q.exact_percentiles = exact;
+      (void)a.Aggregate(q);
+      q.group_by = GroupBy::kModel;
+      (void)a.Aggregate(q);
+    }
+    (void)a.RecentSessions({});
+    (void)a.GetSession("s");
+    SeriesQuery sq;
+    sq.metric = "e2e_ms";
+    sq.range.from_us = h0 - 3'600'000'000;
+    sq.range.to_us = h0 + 7'200'000'000;
+    (void)a.Series(sq);
+    // A turn added to a damaged rollup row.
+    TurnMetrics t;
+    t.session_id = "s";
+    t.turn_number = 9;
+    t.at_us = h0 + 120'000'000;
+    t.e2e_ms = 50;
+    t.prompt_tokens = 1;
+    t.llm_model = "m";
+    (void)a.RecordTurn(t);
+    (void)(*opened)->Flush();
+    (void)a.Aggregate({});
+    (void)a.CheckConsistency(false);
+    (void)(*opened)->Close();
+  }
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "analytics/latency_sketch.h"
 #include "analytics/turn_fields.h"
 #include "analytics/turn_rollup.h"
+#include "saturating.h"
 
 namespace convstore::internal {
 namespace {
@@ -187,9 +188,13 @@ StatusOr<AggregateResult> AnalyticsImpl::Aggregate(
     const TurnMetrics& t = r.turn;
     ++g.out.turns;
     if (t.interrupted.value_or(false)) ++g.out.interrupted;
-    g.out.prompt_tokens += t.prompt_tokens.value_or(0);
-    g.out.completion_tokens += t.completion_tokens.value_or(0);
-    g.out.cached_tokens += t.cached_tokens.value_or(0);
+    // Saturating sums: rows read back may come from a damaged file.
+    g.out.prompt_tokens =
+        SatAdd(g.out.prompt_tokens, t.prompt_tokens.value_or(0));
+    g.out.completion_tokens =
+        SatAdd(g.out.completion_tokens, t.completion_tokens.value_or(0));
+    g.out.cached_tokens =
+        SatAdd(g.out.cached_tokens, t.cached_tokens.value_or(0));
     g.out.cost += t.cost.value_or(0);
     const auto fields = TurnFields();
     for (size_t i = 0; i < fields.size(); ++i) {
@@ -246,11 +251,12 @@ StatusOr<AggregateResult> AnalyticsImpl::Aggregate(
               }
             }
             GroupAcc& g = group(*key);
-            g.out.turns += r.turns;
-            g.out.interrupted += r.interrupted;
-            g.out.prompt_tokens += r.prompt_tokens;
-            g.out.completion_tokens += r.completion_tokens;
-            g.out.cached_tokens += r.cached_tokens;
+            g.out.turns = SatAdd(g.out.turns, r.turns);
+            g.out.interrupted = SatAdd(g.out.interrupted, r.interrupted);
+            g.out.prompt_tokens = SatAdd(g.out.prompt_tokens, r.prompt_tokens);
+            g.out.completion_tokens =
+                SatAdd(g.out.completion_tokens, r.completion_tokens);
+            g.out.cached_tokens = SatAdd(g.out.cached_tokens, r.cached_tokens);
             g.out.cost += r.cost;
             return MergeLatencyBlob(r.latencies, g.sketches);
           });

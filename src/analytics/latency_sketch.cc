@@ -8,6 +8,7 @@
 #include <limits>
 #include <utility>
 
+#include "saturating.h"
 #include "varint.h"
 
 namespace convstore::internal {
@@ -85,15 +86,16 @@ void LatencySketch::AddToBucket(int32_t index, int64_t n) {
   } else if (index - offset_ >= static_cast<int32_t>(buckets_.size())) {
     buckets_.resize(static_cast<size_t>(index - offset_) + 1, 0);
   }
-  buckets_[static_cast<size_t>(index - offset_)] += n;
+  int64_t& bucket = buckets_[static_cast<size_t>(index - offset_)];
+  bucket = SatAdd(bucket, n);  // merged blobs may come from a damaged file
 }
 
 void LatencySketch::Merge(const LatencySketch& other) {
   if (other.count_ == 0) return;
   min_ = count_ == 0 ? other.min_ : std::min(min_, other.min_);
   max_ = count_ == 0 ? other.max_ : std::max(max_, other.max_);
-  count_ += other.count_;
-  zeros_ += other.zeros_;
+  count_ = SatAdd(count_, other.count_);
+  zeros_ = SatAdd(zeros_, other.zeros_);
   sum_ += other.sum_;
   for (size_t j = 0; j < other.buckets_.size(); ++j) {
     if (other.buckets_[j] != 0) {
@@ -109,7 +111,7 @@ double LatencySketch::ValueAtRank(int64_t k) const {
   if (k < zeros_) return 0;
   int64_t seen = zeros_;
   for (size_t j = 0; j < buckets_.size(); ++j) {
-    seen += buckets_[j];
+    seen = SatAdd(seen, buckets_[j]);
     if (k < seen) {
       // Clamping keeps the bound: every value lies in [min_, max_].
       return std::clamp(Representative(offset_ + static_cast<int32_t>(j)), min_,
@@ -198,8 +200,9 @@ Status LatencySketch::MergeFrom(std::string_view* in) {
   const auto n = static_cast<int64_t>(total);
   min_ = count_ == 0 ? lo : std::min(min_, lo);
   max_ = count_ == 0 ? hi : std::max(max_, hi);
-  count_ += n;
-  zeros_ += static_cast<int64_t>(zeros);
+  // Each blob is checked (kMaxCount); thousands merged are not.
+  count_ = SatAdd(count_, n);
+  zeros_ = SatAdd(zeros_, static_cast<int64_t>(zeros));
   sum_ += sum;
   for (const auto& [i, c] : entries) AddToBucket(i, c);
   return Status::OK();

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "analytics/turn_fields.h"
+#include "saturating.h"
 
 namespace convstore::internal {
 namespace {
@@ -21,11 +22,13 @@ TurnRollup::TurnRollup() : latencies(TurnFields().size()) {}
 
 void TurnRollup::Add(const TurnMetrics& t) {
   first_at_us = std::min(first_at_us, t.at_us);
-  ++turns;
-  if (t.interrupted.value_or(false)) ++interrupted;
-  prompt_tokens += t.prompt_tokens.value_or(0);
-  completion_tokens += t.completion_tokens.value_or(0);
-  cached_tokens += t.cached_tokens.value_or(0);
+  // Saturating: the rollup row may come from a damaged file.
+  turns = SatAdd(turns, 1);
+  if (t.interrupted.value_or(false)) interrupted = SatAdd(interrupted, 1);
+  prompt_tokens = SatAdd(prompt_tokens, t.prompt_tokens.value_or(0));
+  completion_tokens =
+      SatAdd(completion_tokens, t.completion_tokens.value_or(0));
+  cached_tokens = SatAdd(cached_tokens, t.cached_tokens.value_or(0));
   cost += t.cost.value_or(0);
   const auto fields = TurnFields();
   for (size_t i = 0; i < fields.size(); ++i) {

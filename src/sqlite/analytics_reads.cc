@@ -3,14 +3,17 @@
 // SqliteAnalytics, read side: the row fetches behind the analytics queries
 // and retention, on a reader connection of its own.
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <system_error>
 #include <thread>
 
 #include "analytics/turn_fields.h"
+#include "saturating.h"
 #include "sqlite/analytics_rollups.h"
 #include "sqlite/analytics_tables.h"
 #include "sqlite/turn_columns.h"
@@ -36,8 +39,11 @@ SessionSummary ReadSession(const Stmt& st) {
   r.status = static_cast<SessionStatus>(st.Int(8));
   r.final_state = st.Text(9);
   if (r.ended_at_us != 0 && r.start.started_at_us != 0) {
-    r.duration_ms =
-        static_cast<double>(r.ended_at_us - r.start.started_at_us) / 1000.0;
+    // In double: the difference of two times from the file may not fit
+    // int64.
+    r.duration_ms = (static_cast<double>(r.ended_at_us) -
+                     static_cast<double>(r.start.started_at_us)) /
+                    1000.0;
   }
   return r;
 }
@@ -127,8 +133,11 @@ Event ReadEvent(const Stmt& st) {
     if (!st.IsNull(7)) s.validated = st.Int(7) != 0;
     e.body = s;
   } else if (kind == 3) {
-    e.body =
-        Feedback{static_cast<int>(number.value_or(0)), st.Text(4), st.Text(3)};
+    // Held to int range: a damaged file may hold any double here.
+    const int64_t rating = std::clamp<int64_t>(
+        SatFromDouble(number.value_or(0)), std::numeric_limits<int>::min(),
+        std::numeric_limits<int>::max());
+    e.body = Feedback{static_cast<int>(rating), st.Text(4), st.Text(3)};
   } else {
     e.body = SystemEvent{st.Text(3), st.Text(5)};
   }
