@@ -222,29 +222,37 @@ void Writer::Run() {
       std::chrono::duration_cast<std::chrono::microseconds>(
           options_.max_flush_delay)
           .count();
-  for (int out_of_memory = 0;;) {
-    // Out of memory is caught here (Pull) and around the commit below; the
-    // backend's calls are Guarded, SetAside catches its own.
+  // Consecutive turns of the loop that ran out of memory in the writer's
+  // own work (the backend's calls are Guarded, SetAside catches its own):
+  // logged, reported as the sticky error until a turn gets through, and
+  // retried after a growing backoff. Every op not yet committed is still
+  // in inbox_, reorder_ or batch_.
+  int out_of_memory = 0;
+  auto ran_out = [&](const char* doing, const std::exception& e) {
+    log_->error("the writer ran out of memory {} ({}); retrying", doing,
+                e.what());
+    {
+      MutexLock lock(&mu_);
+      if (sticky_.ok()) {
+        sticky_ = Status::ResourceExhausted("out of memory");
+        sticky_from_oom_ = true;
+        durable_cv_.SignalAll();
+      }
+    }
+    return Backoff(out_of_memory++);
+  };
+  auto got_through = [&] {
+    if (out_of_memory == 0) return;
+    out_of_memory = 0;
+    MutexLock lock(&mu_);
+    if (sticky_from_oom_) ClearSticky();
+  };
+  for (;;) {
     try {
       Pull();
     } catch (const std::exception& e) {
-      log_->error("the writer could not take queued writes ({}); retrying",
-                  e.what());
-      {
-        MutexLock lock(&mu_);
-        if (sticky_.ok()) {
-          sticky_ = Status::ResourceExhausted("out of memory");
-          sticky_from_pull_ = true;
-          durable_cv_.SignalAll();
-        }
-      }
-      if (!Backoff(out_of_memory++)) break;
+      if (!ran_out("taking queued writes", e)) break;
       continue;
-    }
-    if (out_of_memory > 0) {
-      out_of_memory = 0;
-      MutexLock lock(&mu_);
-      if (sticky_from_pull_) ClearSticky();
     }
     uint64_t want = 0;
     bool stopping = false;
@@ -271,21 +279,13 @@ void Writer::Run() {
           committed = CommitBatch();
           if (committed) Maintain();
         } catch (const std::exception& e) {
-          // Out of memory in the writer's own bookkeeping (an error's
-          // text, a log line's arguments): batch_ still holds every op not
-          // yet committed or set aside, and is tried again.
-          log_->error("the writer ran out of memory ({}); retrying", e.what());
-          {
-            MutexLock lock(&mu_);
-            if (sticky_.ok()) {
-              sticky_ = Status::ResourceExhausted("out of memory");
-              durable_cv_.SignalAll();
-            }
-          }
-          if (!Backoff(out_of_memory++)) break;
+          // In an error's text or a log line's arguments: batch_ still
+          // holds every op not yet committed or set aside.
+          if (!ran_out("committing", e)) break;
           continue;
         }
         if (!committed) break;
+        got_through();
         continue;
       }
     }
@@ -293,6 +293,7 @@ void Writer::Run() {
         batch_.empty()) {
       break;
     }
+    got_through();
     // Sleep until the batch is due, a flush is asked for, or a producer
     // says a full batch is waiting.
     std::chrono::microseconds timeout(delay_us);
@@ -517,7 +518,7 @@ void Writer::TrySetAside(const WriteOp& op, const Status& error,
 }
 
 void Writer::ClearSticky() {
-  sticky_from_pull_ = false;
+  sticky_from_oom_ = false;
   if (sticky_.ok()) return;
   log_->warn("writer recovered: commits succeed again");
   sticky_ = Status::OK();

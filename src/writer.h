@@ -189,9 +189,10 @@ class Writer {
   CondVar::Clock::time_point stop_deadline_ ABSL_GUARDED_BY(mu_) =
       CondVar::Clock::time_point::max();
   Status sticky_ ABSL_GUARDED_BY(mu_);
-  // sticky_ is Pull running out of memory: a later Pull that succeeds ends
-  // it (a commit may not follow while nothing is queued).
-  bool sticky_from_pull_ ABSL_GUARDED_BY(mu_) = false;
+  // sticky_ is the writer running out of memory in its own work: a later
+  // turn of the loop that gets through ends it (a commit may not follow
+  // while nothing is queued).
+  bool sticky_from_oom_ ABSL_GUARDED_BY(mu_) = false;
   WriterCounters counters_ ABSL_GUARDED_BY(mu_);
   LatencyHistogram commit_hist_ ABSL_GUARDED_BY(mu_);
   LatencyHistogram e2d_hist_ ABSL_GUARDED_BY(mu_);

@@ -184,9 +184,12 @@ Status KeysImpl::Room::Reserve(size_t bytes) {
 }
 
 StatusOr<uint64_t> KeysImpl::Room::Put(const KeyRow& row) {
+  // Made first: if copying the row runs out of memory, the destructor still
+  // gives the room back.
+  WritePayload payload(KeyOp{KeyPut{row}});
   held_ = false;  // SubmitReserved gives the room back itself on failure
-  return keys_->write_path_->SubmitReserved(WritePayload(KeyOp{KeyPut{row}}),
-                                            bytes_, keys_->QueueClass());
+  return keys_->write_path_->SubmitReserved(std::move(payload), bytes_,
+                                            keys_->QueueClass());
 }
 
 Status KeysImpl::AfterWrite(uint64_t lsn, std::string_view id) {

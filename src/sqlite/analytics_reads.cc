@@ -426,7 +426,8 @@ Status SqliteAnalytics::CountPurgeable(const AnalyticsPurge& p, int64_t* out) {
     if (!s.ok()) return s;
     st.Bind(1, p.cutoff_us);
     st.Bind(2, p.max_id);
-    *out = 0;
+    // *out is left alone on failure: Cleanup reports k.count - *out as
+    // removed, and 0 would claim everything.
     if (st.Step(&s)) *out = st.Int(0);
     return s;
   });

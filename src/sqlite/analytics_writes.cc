@@ -3,8 +3,10 @@
 // SqliteAnalytics, write side: the v3 schema and the writer's inserts,
 // upserts and upkeep steps.
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "analytics/turn_fields.h"
 #include "analytics/turn_rollup.h"
@@ -265,37 +267,37 @@ Status SqliteAnalytics::Apply(Db* writer, const AnalyticsOp& op) {
   }
   if (const auto* p = std::get_if<AnalyticsPurge>(&op.record)) {
     const std::string table = AnalyticsTableName(p->table);
-    // The batch: the oldest ids (a rowid range scan) of the rows older than
-    // the cut-off that existed when the run started.
+    // The batch: up to `limit` rows older than the cut-off that existed
+    // when the run started (the same rows for both statements below, in
+    // one transaction).
     const std::string batch = "SELECT id FROM " + table + " WHERE " +
                               AnalyticsTimeColumn(p->table) +
-                              " < ?1 AND id <= ?2 ORDER BY id LIMIT ?3";
+                              " < ?1 AND id <= ?2 LIMIT ?3";
     auto bind = [&](Stmt* stmt) {
       stmt->Bind(1, p->cutoff_us);
       stmt->Bind(2, p->max_id);
       stmt->Bind(3, static_cast<int64_t>(p->limit));
     };
-    // Rollups follow their turns: the hours this batch removes turns from
-    // are rebuilt from the turns left in them. (Dropping every rollup
-    // before the cut-off hour also dropped those of old turns a batch did
-    // not remove: a run that stopped early, or a turn backfilled during
-    // the run, whose id is above max_id.)
-    int64_t first_us = 0;
-    int64_t last_us = -1;
+    // Rollups follow their turns: each hour this batch removes turns from
+    // is rebuilt from the turns left in it - only those hours, at most
+    // `limit` of them, however far apart. (Dropping every rollup before
+    // the cut-off hour also dropped those of old turns a batch did not
+    // remove: a run that stopped early, or a turn backfilled during the
+    // run, whose id is above max_id.)
+    std::vector<int64_t> hours;
     if (p->table == AnalyticsTable::kTurns) {
       Stmt span;
       s = writer->Prepare(
-          "SELECT min(at_us), max(at_us) FROM analytics_turns WHERE id IN (" +
-              batch + ")",
+          "SELECT DISTINCT at_us FROM analytics_turns WHERE id IN (" + batch +
+              ")",
           &span);
       if (!s.ok()) return s;
       bind(&span);
-      if (span.Step(&s) && !span.IsNull(0)) {
-        first_us = span.Int(0);
-        last_us = span.Int(1);
-      }
+      while (span.Step(&s)) hours.push_back(RollupBucket(span.Int(0)));
       span.Reset();
       if (!s.ok()) return s;
+      std::sort(hours.begin(), hours.end());
+      hours.erase(std::unique(hours.begin(), hours.end()), hours.end());
     }
     Stmt del;
     s = writer->Prepare("DELETE FROM " + table + " WHERE id IN (" + batch + ")",
@@ -303,9 +305,11 @@ Status SqliteAnalytics::Apply(Db* writer, const AnalyticsOp& op) {
     if (!s.ok()) return s;
     bind(&del);
     s = del.Exec();
-    if (!s.ok() || last_us < first_us) return s;
-    return RebuildTurnRollups(writer, RollupBucket(first_us),
-                              SatAdd(RollupBucket(last_us), kRollupBucketUs));
+    for (size_t i = 0; s.ok() && i < hours.size(); ++i) {
+      s = RebuildTurnRollups(writer, hours[i],
+                             SatAdd(hours[i], kRollupBucketUs));
+    }
+    return s;
   }
   if (std::holds_alternative<AnalyticsRepair>(op.record)) {
     return writer->Exec(
