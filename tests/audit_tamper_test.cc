@@ -133,6 +133,30 @@ TEST_CASE("tamper: the oldest records deleted without Prune", "[audit]") {
   CHECK(v.reason == AuditBreak::kGap);
 }
 
+// Deletes records 1..`to` and sets the anchor so that record `to` + 1
+// continues it: what a tamper that knows the anchor rule would do.
+void DeleteAndMoveAnchor(const std::string& path, int to) {
+  const std::string n = std::to_string(to);
+  RawExec(path, "DELETE FROM audit_log WHERE id <= " + n +
+                    "; INSERT OR REPLACE INTO audit_anchor VALUES (1, " + n +
+                    ", (SELECT prev_hash FROM audit_log WHERE id = " + n +
+                    " + 1), 0)");
+}
+
+// A log of 10 records pruned of 1..3 (prune record 11 names anchor 3), then
+// `more` records.
+Options PrunedLog(const TempDir& dir, int more) {
+  Options o = TestOptions(dir);
+  auto store = OpenOrDie(o);
+  RecordN(store.get(), 10);
+  AuditPage all = QueryOrDie(store.get(), {});
+  REQUIRE(store->audit().Prune(all.records[6].ts_us).ok());
+  if (more > 0) RecordN(store.get(), more);
+  REQUIRE(VerifyOrDie(store.get()).ok);
+  REQUIRE(store->Close().ok());
+  return o;
+}
+
 TEST_CASE("tamper: the oldest records deleted and the anchor moved to fit",
           "[audit]") {
   // The anchor was taken as given: with the first remaining record's
@@ -142,43 +166,17 @@ TEST_CASE("tamper: the oldest records deleted and the anchor moved to fit",
   TempDir dir;
   SECTION("without any prune") {
     Options o = MakeClosedLog(dir, 10);
-    RawExec(o.path,
-            "DELETE FROM audit_log WHERE id <= 3;"
-            " INSERT OR REPLACE INTO audit_anchor VALUES (1, 3,"
-            " (SELECT prev_hash FROM audit_log WHERE id = 4), 0)");
+    DeleteAndMoveAnchor(o.path, 3);
     ExpectBreak(o, 4, AuditBreak::kAnchor);
   }
   SECTION("after a prune, moved further") {
-    Options o = TestOptions(dir);
-    {
-      auto store = OpenOrDie(o);
-      RecordN(store.get(), 10);
-      AuditPage all = QueryOrDie(store.get(), {});
-      // Records 1..3 go (prune record 11 names anchor 3).
-      REQUIRE(store->audit().Prune(all.records[6].ts_us).ok());
-      REQUIRE(VerifyOrDie(store.get()).ok);
-      REQUIRE(store->Close().ok());
-    }
-    RawExec(o.path,
-            "DELETE FROM audit_log WHERE id <= 6;"
-            " UPDATE audit_anchor SET anchor_id = 6, anchor_hash ="
-            " (SELECT prev_hash FROM audit_log WHERE id = 7)");
+    Options o = PrunedLog(dir, 0);
+    DeleteAndMoveAnchor(o.path, 6);
     ExpectBreak(o, 11, AuditBreak::kAnchor);
   }
   SECTION("the prune record deleted too") {
-    Options o = TestOptions(dir);
-    {
-      auto store = OpenOrDie(o);
-      RecordN(store.get(), 10);
-      AuditPage all = QueryOrDie(store.get(), {});
-      REQUIRE(store->audit().Prune(all.records[6].ts_us).ok());
-      RecordN(store.get(), 2);  // 12, 13
-      REQUIRE(store->Close().ok());
-    }
-    RawExec(o.path,
-            "DELETE FROM audit_log WHERE id <= 11;"
-            " UPDATE audit_anchor SET anchor_id = 11, anchor_hash ="
-            " (SELECT prev_hash FROM audit_log WHERE id = 12)");
+    Options o = PrunedLog(dir, 2);  // 12, 13
+    DeleteAndMoveAnchor(o.path, 11);
     ExpectBreak(o, 12, AuditBreak::kAnchor);
   }
 }

@@ -199,6 +199,15 @@ void KeepNewest1000(Store* s) {
   CHECK(pruned->messages_removed == 1999);
 }
 
+// History of "long" with `h` answers the same from memory as from the file.
+void SameAsFile(Store* s, HistoryOptions h) {
+  INFO("after " << h.after_seq << " limit " << h.limit << " last_n " << h.last_n
+                << " budget " << h.token_budget << " pin " << h.pin_system);
+  std::vector<int64_t> mem = Seqs(Hist(s, "long", h));
+  h.from_storage = true;
+  CHECK(mem == Seqs(Hist(s, "long", h)));
+}
+
 TEST_CASE("A read-through reads only what the window can take",
           "[read_through]") {
   // Under the shard lock: reading a long conversation's whole older part
@@ -261,11 +270,7 @@ TEST_CASE("A forward page over a retention gap reads through the gap",
   // Every page agrees with the file.
   for (int64_t after : {0, 1, 2, 1999, 2000, 2500, 2989, 2999, 3000}) {
     for (size_t limit : {1, 7, 500, 4000}) {
-      INFO("after " << after << " limit " << limit);
-      HistoryOptions h{.after_seq = after, .limit = limit};
-      std::vector<int64_t> mem = Seqs(Hist(s.get(), "long", h));
-      h.from_storage = true;
-      CHECK(mem == Seqs(Hist(s.get(), "long", h)));
+      SameAsFile(s.get(), {.after_seq = after, .limit = limit});
     }
   }
 }
@@ -289,13 +294,7 @@ TEST_CASE("A conversation reloaded over a retention gap reads through once",
   const uint64_t calls = counting->calls;
   CHECK(calls >= 1);
   // From memory now, and the same as the file for every window.
-  auto same_as_file = [&](HistoryOptions h) {
-    INFO("after " << h.after_seq << " last_n " << h.last_n << " budget "
-                  << h.token_budget << " pin " << h.pin_system);
-    std::vector<int64_t> mem = Seqs(Hist(s.get(), "long", h));
-    h.from_storage = true;
-    CHECK(mem == Seqs(Hist(s.get(), "long", h)));
-  };
+  auto same_as_file = [&](HistoryOptions h) { SameAsFile(s.get(), h); };
   for (int64_t after : {0, 1, 2, 2000, 2001, 2999}) {
     for (size_t last_n : {0, 1, 999, 1000, 1001, 5000}) {
       for (bool pin : {true, false}) {
