@@ -79,13 +79,31 @@ class RecordingWritePath final : public internal::WritePath {
     return Status::OK();
   }
   // While `no_room` is set, Submit and Reserve wait (a full queue), and
-  // `waiting` counts the callers doing so.
+  // `waiting` counts the callers doing so. After PauseAt(n), the n-th call
+  // from then on (only that one) waits until Resume; `paused` counts it.
   void WaitForRoom() {
     std::unique_lock<std::mutex> lock(room_mu_);
+    if (pause_at > 0 && --pause_at == 0) {
+      ++paused;
+      room_cv_.wait(lock, [&] { return !hold; });
+      --paused;
+      return;
+    }
     ++waiting;
     room_cv_.wait(lock, [&] { return !no_room; });
     --waiting;
   }
+  void PauseAt(int n) {
+    std::lock_guard<std::mutex> lock(room_mu_);
+    pause_at = n;
+    hold = true;
+  }
+  void Resume() {
+    std::lock_guard<std::mutex> lock(room_mu_);
+    hold = false;
+    room_cv_.notify_all();
+  }
+  std::atomic<int> paused{0};
   void SetNoRoom(bool on) {
     std::lock_guard<std::mutex> lock(room_mu_);
     no_room = on;
@@ -124,6 +142,8 @@ class RecordingWritePath final : public internal::WritePath {
   std::mutex room_mu_;
   std::condition_variable room_cv_;
   bool no_room = false;
+  int pause_at = 0;
+  bool hold = false;
   mutable internal::Mutex mu_;
   std::vector<KeyOp> ops_ ABSL_GUARDED_BY(mu_);
 };
@@ -422,6 +442,41 @@ TEST_CASE("key changes wait for queue room without the key's lock", "[keys]") {
   CHECK(validated.get());  // the revocation had not been applied yet
   CHECK(h.keys->ValidateKey(a.secret).status().code() ==
         StatusCode::kPermissionDenied);
+}
+
+TEST_CASE("a key revoked or rotated during its rotation gets no live successor",
+          "[keys]") {
+  // The revoked check ran on a snapshot taken before the new key was made:
+  // a revoke in between left a live successor of a revoked key, and two
+  // rotations at once both succeeded with two live successors.
+  Harness h;
+  CreatedKey a = h.Create(Spec());
+  // RotateKey's second reservation (for the old key's end) waits, after
+  // the new key is in.
+  h.path.PauseAt(2);
+  StatusOr<CreatedKey> rotated = Status::Internal("not run");
+  std::thread rotate(
+      [&] { rotated = h.keys->RotateKey(a.info.id, microseconds(0)); });
+  REQUIRE(EventuallyTrue([&] { return h.path.paused.load() == 1; }));
+  std::string other_secret;
+  SECTION("revoked meanwhile") { CHECK(h.keys->RevokeKey(a.info.id).ok()); }
+  SECTION("rotated meanwhile") {
+    StatusOr<CreatedKey> other = h.keys->RotateKey(a.info.id, microseconds(0));
+    REQUIRE(other.ok());
+    other_secret = other->secret;
+  }
+  h.path.Resume();
+  rotate.join();
+  INFO(rotated.status().ToString());
+  CHECK(rotated.status().code() == StatusCode::kFailedPrecondition);
+  StatusOr<std::vector<KeyInfo>> keys = h.keys->ListKeys(std::nullopt);
+  REQUIRE(keys.ok());
+  int live = 0;
+  for (const KeyInfo& k : *keys) {
+    if (k.revoked_at_us == 0 && k.id != a.info.id) ++live;
+  }
+  CHECK(live == (other_secret.empty() ? 0 : 1));
+  if (!other_secret.empty()) CHECK(h.keys->ValidateKey(other_secret).ok());
 }
 
 TEST_CASE("extreme expiries and rates neither overflow nor misreport",

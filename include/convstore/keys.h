@@ -143,14 +143,17 @@ class Keys {
   }
 
   // Revokes key `id` for good. NotFound for an unknown id; revoking twice
-  // is OK (the first revocation time stays).
+  // is OK (the first revocation time stays), and a second call waits for
+  // the first one's commit as the first would have (kSync).
   virtual Status RevokeKey(std::string_view id) = 0;
 
   // Replaces key `id` with a new key of the same name, owner, scopes and
   // limits (and, if the old key had an expiry, the same lifetime from now). The
   // old key keeps validating for `overlap` more (zero: it expires at once;
   // never later than its own expiry), so clients can switch over. NotFound for
-  // an unknown id, FailedPrecondition for a revoked or expired one.
+  // an unknown id, FailedPrecondition for a revoked or expired one, and for
+  // one revoked or rotated by another call while this one ran (the new key
+  // it made is then revoked: a key has at most one live successor).
   virtual StatusOr<CreatedKey> RotateKey(std::string_view id,
                                          std::chrono::microseconds overlap) = 0;
 

@@ -510,11 +510,16 @@ StatusOr<CreatedKey> KeysImpl::RotateKey(std::string_view id,
     s = s.WithPrefix("new API key " + new_id + " made, but the old key " +
                      std::string(id) + " was not given its end");
   }
+  bool raced = false;
   if (s.ok()) {
     Shard& shard = ShardFor(PackId(id));
     MutexLock lock(&shard.mu);
     auto it = shard.keys.find(PackId(id));
-    if (it != shard.keys.end()) {
+    // Revoked, or rotated by another call, since the check above: the new
+    // key must not outlive that (below).
+    raced = it != shard.keys.end() && (it->second.row.revoked_us != 0 ||
+                                       !it->second.row.replaced_by.empty());
+    if (it != shard.keys.end() && !raced) {
       Entry& e = it->second;
       KeyRow updated = e.row;
       updated.replaced_by = new_id;
@@ -535,6 +540,15 @@ StatusOr<CreatedKey> KeysImpl::RotateKey(std::string_view id,
                                   " was not given its end");
       }
     }
+  }
+  if (raced) {
+    Status revoked = RevokeKey(new_id);
+    return Status::FailedPrecondition(
+        "API key " + std::string(id) +
+        " was revoked or rotated while this rotation ran; its new key " +
+        new_id +
+        (revoked.ok() ? " was revoked"
+                      : " could not be revoked: " + revoked.ToString()));
   }
   Status w = AfterWrite(lsn, new_id);
   if (s.ok()) s = w;
