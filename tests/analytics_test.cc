@@ -81,6 +81,9 @@ TEST_CASE("analytics input is validated and nothing bad is queued",
   CHECK(a.RecordMetric({"s", "", 1, {}, 0}).IsInvalidArgument());
   CHECK(a.RecordMetric({"s", "m", std::nan(""), {}, 0}).IsInvalidArgument());
   CHECK(a.RecordMetric({"s", "m", 1, {}, -5}).IsInvalidArgument());
+  // Named like a turn field: Series would read the turns, never this.
+  CHECK(a.RecordMetric({"s", "e2e_ms", 1, {}, 0}).IsInvalidArgument());
+  CHECK(a.RecordMetric({"s", "cost", 1, {}, 0}).IsInvalidArgument());
 
   // None of the rejected records reached the database.
   auto sessions = a.RecentSessions({});

@@ -263,6 +263,11 @@ Status AnalyticsImpl::RecordMetric(const Metric& metric) {
   if (s.ok() && r.name.size() > 128) {
     s = Invalid("name", "is longer than 128 bytes");
   }
+  // Series reads a turn field by that name, so such a metric could never
+  // be read back.
+  if (s.ok() && FindTurnField(r.name) != nullptr) {
+    s = Invalid("name", "is the name of a turn field (record it in the turn)");
+  }
   if (s.ok() && !std::isfinite(r.value)) {
     s = Invalid("value", "is not a finite number");
   }
