@@ -12,6 +12,7 @@
 #ifndef CONVSTORE_SRC_SATURATING_H_
 #define CONVSTORE_SRC_SATURATING_H_
 
+#include <cmath>
 #include <cstdint>
 #include <limits>
 
@@ -30,7 +31,7 @@ inline int64_t SatAdd(int64_t a, int64_t b) {
 inline int64_t SatFromDouble(double v) {
   // 2^63 is exact as a double; every double below it fits int64.
   constexpr double kLimit = 9223372036854775808.0;
-  if (!(v == v)) return 0;
+  if (std::isnan(v)) return 0;
   if (v >= kLimit) return std::numeric_limits<int64_t>::max();
   if (v < -kLimit) return std::numeric_limits<int64_t>::min();
   return static_cast<int64_t>(v);

@@ -88,6 +88,8 @@ constexpr size_t kAppendLoadMessages = 16;
 // The first read through for a token budget: the newest this many older
 // messages, doubled while the budget reaches past them.
 constexpr size_t kFirstOlderRead = 64;
+// The widest seq range ReadOldest reads at once.
+constexpr int64_t kMaxSpan = int64_t{1} << 20;
 
 class StoreImpl::InflightGuard {
  public:
@@ -381,12 +383,11 @@ Status StoreImpl::Answer(ConversationCache::Shard& shard, CachedConversation* c,
   // computed from seqs, which may have gaps (retention).
   if (!miss_counted) shard.RecordMiss();
   std::vector<MessagePtr> older;
-  Status s = options.limit > 0 ? ReadOldest(c->id, options.after_seq, first_seq,
-                                            options.limit, &older)
-                               : Status::OK();
-  if (s.ok() && options.limit > 0) {
-    window_all(older);
-  } else if (s.ok()) {
+  Status s;
+  if (options.limit > 0) {
+    s = ReadOldest(c->id, options.after_seq, first_seq, options.limit, &older);
+    if (s.ok()) window_all(older);
+  } else {
     // The newest of the older messages, in reads that double until the
     // window stops short of what was read (or everything was). last_n
     // alone needs exactly last_n - cached of them; no bound reads all.

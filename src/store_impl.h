@@ -119,8 +119,6 @@ class StoreImpl final : public Store, public WritePath {
   Status ReadOldest(const std::string& id, int64_t after_seq,
                     int64_t before_seq, size_t count,
                     std::vector<MessagePtr>* out);
-  // The widest seq range ReadOldest reads at once.
-  static constexpr int64_t kMaxSpan = int64_t{1} << 20;
   uint64_t appended_lsn() const {
     return next_lsn_.load(std::memory_order_acquire) - 1;
   }

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <limits>
 #include <nlohmann/json.hpp>
 #include <utility>
 
@@ -498,9 +497,7 @@ StatusOr<CreatedKey> KeysImpl::RotateKey(std::string_view id,
   StatusOr<CreatedKey> created = Insert(std::move(row), &lsn);
   if (!created.ok()) return created.status();
   const std::string new_id = created->info.id;
-  const int64_t max = std::numeric_limits<int64_t>::max();
-  const int64_t overlap_end =
-      overlap.count() > max - now ? max : now + overlap.count();
+  const int64_t overlap_end = SatAdd(now, overlap.count());
   int64_t old_expires = 0;
   Room room(this);
   KeyRow sized = old;

@@ -250,8 +250,7 @@ Status SqliteBackend::ScanRecent(
       Selected sel{c.key, c.first_system_seq, StoredConversation()};
       sel.conv.exists = true;
       sel.conv.info = std::move(c.info);
-      const auto count = static_cast<uint64_t>(
-          std::max<int64_t>(0, sel.conv.info.message_count));
+      const auto count = static_cast<uint64_t>(sel.conv.info.message_count);
       wanted +=
           max_messages == 0 ? count : std::min<uint64_t>(count, max_messages);
       selected.push_back(std::move(sel));

@@ -224,20 +224,21 @@ Status SqliteBackend::SelectPurgeable(
     if (!s.ok()) return s;
     for (const auto& k : keys) by_row.push_back(k.conv_key);
     std::sort(by_row.begin(), by_row.end());
-    for (size_t i = 0; s.ok() && go_on && i < by_row.size();) {
+    // Segments: choose up to kSegmentRows rows, end the transaction and
+    // hand them out, begin the next.
+    for (size_t i = 0;;) {
       size_t rows = 0;
       for (; s.ok() && i < by_row.size() && rows < kSegmentRows; ++i) {
         const size_t before = chosen.size();
         choose(by_row[i]);
         if (chosen.size() > before) rows += chosen.back().rows.size();
       }
+      if (s.ok()) s = hand_out();
       if (!s.ok()) return s;
-      s = hand_out();
-      if (s.ok() && go_on && i < by_row.size()) s = begin();
+      if (!go_on || i == by_row.size()) break;
+      s = begin();
+      if (!s.ok()) return s;
     }
-    if (!s.ok()) return s;
-    if (by_row.empty()) s = db->Exec("COMMIT");
-    if (!s.ok()) return s;
   }
 
   if (go_on && query.created_before_us > 0) {

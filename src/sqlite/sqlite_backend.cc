@@ -468,14 +468,6 @@ Status SqliteBackend::Apply(std::span<const WriteOp> batch) {
   if (writer_ == nullptr) return Status::FailedPrecondition("backend closed");
   Status s = writer_->Exec("BEGIN IMMEDIATE");
   if (!s.ok()) return s;
-  // A failed COMMIT may leave the transaction open; roll back so the next
-  // attempt starts clean. Keys resolved inside it may be gone.
-  auto abandon = [&] {
-    if (sqlite3_get_autocommit(writer_->raw()) == 0) {
-      (void)writer_->Exec("ROLLBACK");
-    }
-    ForgetCachedRows();
-  };
   // Out of memory before COMMIT: nothing of the batch is kept, and the
   // writer retries it (Guarded in writer.cc).
   WriterExceptionGuard guard(this);
@@ -489,7 +481,9 @@ Status SqliteBackend::Apply(std::span<const WriteOp> batch) {
   if (s.ok()) s = writer_->Exec("COMMIT");
   guard.Dismiss();
   if (!s.ok()) {
-    abandon();
+    // A failed COMMIT may leave the transaction open; roll back so the next
+    // attempt starts clean. Keys resolved inside it may be gone.
+    RollBackWrite();
     return s;
   }
   last_lsn_ = batch.back().lsn;
@@ -515,27 +509,31 @@ Status SqliteBackend::Apply(std::span<const WriteOp> batch) {
   return Status::OK();
 }
 
+void SqliteBackend::RollBackWrite() {
+  // Through the C API: nothing here allocates, so the exception guard's
+  // destructor can call it.
+  sqlite3* db = writer_->raw();
+  if (sqlite3_get_autocommit(db) == 0) {
+    (void)sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  ForgetCachedRows();
+}
+
 SqliteBackend::WriterExceptionGuard::~WriterExceptionGuard() {
-  if (b_ == nullptr) return;
+  if (b_ == nullptr || b_->writer_ == nullptr) return;
   // An exception (out of memory) is passing through a writer-thread call:
   // its transaction must not stay open (the next BEGIN would fail for
   // good), and what the writer keeps in memory about the file may be half
   // updated: forget it, and rebuild the overlay from the file (SyncOverlay)
-  // in the next transaction. Nothing here may throw (a destructor): the
-  // ROLLBACK goes through the C API.
-  // A statement the exception left half-stepped would refuse its next
-  // bindings and go on with the old ones: every statement is reset first.
-  sqlite3* db = b_->writer_ != nullptr ? b_->writer_->raw() : nullptr;
-  if (db != nullptr) {
-    for (sqlite3_stmt* st = sqlite3_next_stmt(db, nullptr); st != nullptr;
-         st = sqlite3_next_stmt(db, st)) {
-      sqlite3_reset(st);
-    }
-    if (sqlite3_get_autocommit(db) == 0) {
-      (void)sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-    }
+  // in the next transaction. A statement the exception left half-stepped
+  // would refuse its next bindings and go on with the old ones: every
+  // statement is reset first.
+  sqlite3* db = b_->writer_->raw();
+  for (sqlite3_stmt* st = sqlite3_next_stmt(db, nullptr); st != nullptr;
+       st = sqlite3_next_stmt(db, st)) {
+    sqlite3_reset(st);
   }
-  b_->ForgetCachedRows();
+  b_->RollBackWrite();
   b_->overlay_stale_ = true;
   b_->overlay_exact_ = false;
 }

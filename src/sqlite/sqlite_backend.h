@@ -216,6 +216,9 @@ class SqliteBackend final : public StorageBackend {
   // Writer: forgets what it cached about conversation rows (keys, set
   // users, last seqs), after a rollback or another connection's commit.
   void ForgetCachedRows();
+  // Rolls back the writer's open transaction, if any, and forgets what the
+  // writer cached about rows inside it.
+  void RollBackWrite();
   // Set up at the start of a writer-thread call (Apply, Maintain,
   // WriteDeadLetter); an exception leaving the call before Dismiss rolls
   // the writer's transaction back and marks what the writer caches about
