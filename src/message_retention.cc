@@ -68,9 +68,9 @@ StatusOr<RetentionReport> StoreImpl::PruneMessages(
     const size_t bytes =
         sizeof(WriteOp) + batch.rows.size() * sizeof(StoredMessageRef);
     const int64_t rows = static_cast<int64_t>(batch.rows.size());
-    StatusOr<uint64_t> lsn =
-        Submit(WritePayload(std::move(batch)), bytes, Durability::kSync,
-               std::chrono::seconds(60));
+    // A batch the database refuses removed nothing: an error, not a count.
+    StatusOr<uint64_t> lsn = SubmitApplied(WritePayload(std::move(batch)),
+                                           bytes, std::chrono::seconds(60));
     batch = PurgeMessagesOp();
     if (!lsn.ok()) return lsn.status();
     report.messages_removed += rows;

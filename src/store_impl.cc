@@ -577,19 +577,41 @@ StatusOr<uint64_t> StoreImpl::DeleteConversation(
 StatusOr<uint64_t> StoreImpl::Submit(WritePayload payload, size_t bytes,
                                      Durability durability,
                                      std::chrono::milliseconds sync_timeout) {
+  return SubmitAndWait(std::move(payload), bytes, durability, sync_timeout,
+                       /*refusal_is_error=*/false);
+}
+
+StatusOr<uint64_t> StoreImpl::SubmitApplied(
+    WritePayload payload, size_t bytes,
+    std::chrono::milliseconds sync_timeout) {
+  return SubmitAndWait(std::move(payload), bytes, Durability::kSync,
+                       sync_timeout, /*refusal_is_error=*/true);
+}
+
+StatusOr<uint64_t> StoreImpl::SubmitAndWait(
+    WritePayload payload, size_t bytes, Durability durability,
+    std::chrono::milliseconds sync_timeout, bool refusal_is_error) {
   InflightGuard guard(this);
   if (guard.closed()) return Status::FailedPrecondition("store is closed");
   Status s = Reserve(bytes, durability);
   if (!s.ok()) return s;
   StatusOr<uint64_t> pushed =
-      SubmitReserved(std::move(payload), bytes, durability);
+      Enqueue(std::move(payload), bytes, refusal_is_error);
   if (!pushed.ok()) return pushed;
   const uint64_t lsn = *pushed;
   if (durability == Durability::kSync) {
     s = writer_->WaitDurable(lsn, absl::Now() + absl::FromChrono(sync_timeout));
+    // Taken whatever the wait's outcome, so the LSN is forgotten.
+    Status refused =
+        refusal_is_error ? writer_->TakeRefusal(lsn) : Status::OK();
     if (!s.ok()) {
       return s.WithPrefix("acknowledged as lsn " + std::to_string(lsn) +
                           ", but not yet durable");
+    }
+    if (!refused.ok()) {
+      return refused.WithPrefix("write lsn " + std::to_string(lsn) +
+                                " refused by the database and set aside as a "
+                                "dead letter");
     }
   }
   return lsn;
@@ -606,6 +628,11 @@ Status StoreImpl::Reserve(size_t bytes, Durability durability) {
 StatusOr<uint64_t> StoreImpl::SubmitReserved(WritePayload payload, size_t bytes,
                                              Durability durability) {
   (void)durability;  // chosen at Reserve; the caller waits for kSync
+  return Enqueue(std::move(payload), bytes, /*watch=*/false);
+}
+
+StatusOr<uint64_t> StoreImpl::Enqueue(WritePayload payload, size_t bytes,
+                                      bool watch) {
   InflightGuard guard(this);
   if (guard.closed()) {
     queue_.Cancel(bytes);
@@ -617,6 +644,7 @@ StatusOr<uint64_t> StoreImpl::SubmitReserved(WritePayload payload, size_t bytes,
   const uint64_t lsn = next_lsn_.fetch_add(1, std::memory_order_acq_rel);
   op.lsn = lsn;
   op.enqueued_mono_us = MonoMicros();
+  if (watch) writer_->WatchRefusal(lsn);
   queue_.Push(std::move(op));
   if (writer_->sleeping() && queue_.items() >= options_.max_batch_ops) {
     writer_->Nudge();

@@ -82,6 +82,9 @@ class StoreImpl final : public Store, public WritePath {
   StatusOr<uint64_t> Submit(WritePayload payload, size_t bytes,
                             Durability durability,
                             std::chrono::milliseconds sync_timeout) override;
+  StatusOr<uint64_t> SubmitApplied(
+      WritePayload payload, size_t bytes,
+      std::chrono::milliseconds sync_timeout) override;
   uint64_t DurableLsn() const override;
   Status Reserve(size_t bytes, Durability durability) override;
   StatusOr<uint64_t> SubmitReserved(WritePayload payload, size_t bytes,
@@ -96,6 +99,15 @@ class StoreImpl final : public Store, public WritePath {
   class InflightGuard;
 
   Status Warm();
+  // Submit and SubmitApplied: waits for room, enqueues, and for kSync waits
+  // for the commit; `refusal_is_error` as SubmitApplied.
+  StatusOr<uint64_t> SubmitAndWait(WritePayload payload, size_t bytes,
+                                   Durability durability,
+                                   std::chrono::milliseconds sync_timeout,
+                                   bool refusal_is_error);
+  // SubmitReserved; with `watch`, the writer remembers a refusal of the
+  // write for TakeRefusal (watched before the write is pushed).
+  StatusOr<uint64_t> Enqueue(WritePayload payload, size_t bytes, bool watch);
   // Records an automatic audit event (actor "system"); a failure to record
   // is logged, not returned: the audited operation is already done.
   void AuditSystem(std::string action, std::string resource,

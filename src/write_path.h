@@ -41,6 +41,13 @@ class WritePath {
   virtual StatusOr<uint64_t> Submit(
       WritePayload payload, size_t bytes, Durability durability,
       std::chrono::milliseconds sync_timeout = std::chrono::seconds(30)) = 0;
+  // As Submit with kSync, for a write whose effect is the point (a purge, a
+  // prune): a write the database refused for good is that refusal, where
+  // Submit says OK (the dead letter it is set aside as keeps a record's
+  // data, but a purge set aside removed nothing).
+  virtual StatusOr<uint64_t> SubmitApplied(
+      WritePayload payload, size_t bytes,
+      std::chrono::milliseconds sync_timeout) = 0;
   // The highest LSN committed so far.
   virtual uint64_t DurableLsn() const = 0;
 

@@ -154,6 +154,25 @@ Status Writer::WaitDurable(uint64_t lsn, absl::Time deadline) {
                                   std::to_string(durable_lsn()) + ")");
 }
 
+void Writer::WatchRefusal(uint64_t lsn) noexcept {
+  MutexLock lock(&mu_);
+  try {
+    refusals_.emplace(lsn, Status::OK());
+  } catch (const std::bad_alloc&) {
+    // Unwatched, a refusal reads as OK, as for Submit: the caller holds an
+    // LSN that must reach the queue, so this must not throw.
+  }
+}
+
+Status Writer::TakeRefusal(uint64_t lsn) {
+  MutexLock lock(&mu_);
+  auto it = refusals_.find(lsn);
+  if (it == refusals_.end()) return Status::OK();
+  Status s = std::move(it->second);
+  refusals_.erase(it);
+  return s;
+}
+
 Status Writer::Stop(uint64_t final_lsn, absl::Time deadline) {
   {
     MutexLock lock(&mu_);
@@ -481,6 +500,15 @@ void Writer::SetAside(const WriteOp& op, const Status& error) {
   MutexLock lock(&mu_);
   if (saved) ++counters_.dead_letters;
   if (to_file) ++counters_.dead_letters_in_file;
+  // Before MarkDurable moves durable_lsn past it: a waiter that wakes then
+  // finds the refusal.
+  if (auto it = refusals_.find(op.lsn); it != refusals_.end()) {
+    try {
+      it->second = error;
+    } catch (const std::bad_alloc&) {
+      it->second = Status::Internal({});  // still not OK; allocates nothing
+    }
+  }
   // The dead letter committed: the database takes writes again.
   if (saved && !to_file) ClearSticky();
 }

@@ -39,6 +39,7 @@
 #define CONVSTORE_SRC_WRITER_H_
 
 #include <absl/base/thread_annotations.h>
+#include <absl/container/flat_hash_map.h>
 #include <absl/time/time.h>
 #include <spdlog/logger.h>
 
@@ -98,6 +99,14 @@ class Writer {
   // attempt's outcome);
   // FailedPrecondition if it stopped first; DeadlineExceeded at `deadline`.
   Status WaitDurable(uint64_t lsn, absl::Time deadline);
+  // For a write whose effect is the point (a purge): WatchRefusal(lsn)
+  // before the write is pushed makes SetAside remember why it refused it;
+  // TakeRefusal(lsn) after WaitDurable returns that error (OK if the write
+  // committed, or has not been handled yet) and forgets the LSN. Every
+  // watched LSN must be taken. Out of memory, WatchRefusal watches nothing
+  // (it is called between taking an LSN and pushing it, and never throws).
+  void WatchRefusal(uint64_t lsn) noexcept;
+  Status TakeRefusal(uint64_t lsn);
   // Commits everything up to `final_lsn`, then stops the thread. Gives up
   // at `deadline`. Returns OK if all of it was committed.
   Status Stop(uint64_t final_lsn, absl::Time deadline);
@@ -194,6 +203,8 @@ class Writer {
   // while nothing is queued).
   bool sticky_from_oom_ ABSL_GUARDED_BY(mu_) = false;
   WriterCounters counters_ ABSL_GUARDED_BY(mu_);
+  // Watched LSNs and, once set aside, why (WatchRefusal).
+  absl::flat_hash_map<uint64_t, Status> refusals_ ABSL_GUARDED_BY(mu_);
   LatencyHistogram commit_hist_ ABSL_GUARDED_BY(mu_);
   LatencyHistogram e2d_hist_ ABSL_GUARDED_BY(mu_);
 };

@@ -71,6 +71,10 @@ class RecordingWritePath final : public internal::WritePath {
     ops_.push_back(*std::get<internal::Boxed<KeyOp>>(payload));
     return static_cast<uint64_t>(ops_.size());
   }
+  StatusOr<uint64_t> SubmitApplied(internal::WritePayload payload, size_t bytes,
+                                   milliseconds sync_timeout) override {
+    return Submit(std::move(payload), bytes, Durability::kSync, sync_timeout);
+  }
   Status Reserve(size_t bytes, Durability durability) override {
     (void)bytes;
     (void)durability;

@@ -12,6 +12,7 @@
 
 #include "backend_testutil.h"
 #include "clock.h"
+#include "sqlite_testutil.h"
 #include "testutil.h"
 
 namespace convstore {
@@ -457,6 +458,36 @@ TEST_CASE("no retention snapshot is held while its removals commit",
     CHECK(held == 0);
   }
   REQUIRE(b->Close().ok());
+}
+
+TEST_CASE("a batch the database refuses fails the run and stays in memory",
+          "[retention]") {
+  TempDir dir;
+  Options o = RetentionOptions(dir);
+  o.log_level = LogLevel::kOff;
+  {
+    auto store = OpenOrDie(o);
+    Fill(store.get(), "long", 9);  // seqs 1 (system) .. 10
+    REQUIRE(store->Close().ok());
+  }
+  test::RawExec(o.path,
+                "CREATE TRIGGER refuse_purge BEFORE DELETE ON messages"
+                " WHEN OLD.content = 'long #2'"
+                " BEGIN SELECT RAISE(ABORT, 'kept'); END;");
+  auto store = OpenOrDie(o);
+  REQUIRE(Seqs(Hist(store.get(), "long")).size() == 10);  // cached
+  MessageRetention r;
+  r.max_messages_per_conversation = 4;
+  r.batch_rows = 1;  // seqs 2, 3, then 4 ("long #2") is refused
+  auto report = store->PruneMessages(r);
+  INFO(report.status().ToString());
+  // The refused batch used to count as removed, and the run said OK.
+  CHECK_FALSE(report.ok());
+  CHECK(store->GetStats().dead_letters == 1);
+  const V left{1, 4, 5, 6, 7, 8, 9, 10};
+  CHECK(Seqs(Hist(store.get(), "long", FromStorage())) == left);
+  // Memory agrees with the disk: the refused message was not dropped.
+  CHECK(Seqs(Hist(store.get(), "long")) == left);
 }
 
 TEST_CASE("retention rejects bad options and does nothing without a rule",

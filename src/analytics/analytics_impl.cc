@@ -181,8 +181,17 @@ AnalyticsImpl::AnalyticsImpl(const Options& options, WritePath* write_path,
 
 Status AnalyticsImpl::Submit(AnalyticsOp op, size_t bytes,
                              Durability durability) {
-  StatusOr<uint64_t> lsn =
-      write_path_->Submit(WritePayload(std::move(op)), bytes, durability);
+  return Track(
+      write_path_->Submit(WritePayload(std::move(op)), bytes, durability));
+}
+
+Status AnalyticsImpl::SubmitUpkeep(AnalyticsOp op) {
+  return Track(write_path_->SubmitApplied(WritePayload(std::move(op)),
+                                          sizeof(AnalyticsOp),
+                                          std::chrono::seconds(30)));
+}
+
+Status AnalyticsImpl::Track(const StatusOr<uint64_t>& lsn) {
   if (!lsn.ok()) return lsn.status();
   uint64_t prev = last_lsn_.load(std::memory_order_relaxed);
   while (prev < *lsn && !last_lsn_.compare_exchange_weak(

@@ -73,8 +73,13 @@ class AnalyticsImpl final : public Analytics {
   void set_audit_sink(AuditSink* sink) { audit_sink_ = sink; }
 
  private:
-  // Queues `op` (kSync for upkeep steps) and records its LSN.
+  // Queues `op` and records its LSN.
   Status Submit(AnalyticsOp op, size_t bytes, Durability durability);
+  // An upkeep step (a purge, a repair, a shrink): queued and waited for; a
+  // step the database refuses is an error (WritePath::SubmitApplied).
+  Status SubmitUpkeep(AnalyticsOp op);
+  // Raises last_lsn_ to a submitted write's LSN; passes an error through.
+  Status Track(const StatusOr<uint64_t>& lsn);
   // Waits until every analytics write acknowledged so far is durable, and
   // checks that there is storage to query.
   Status BeforeQuery();

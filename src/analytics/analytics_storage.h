@@ -99,7 +99,10 @@ class AnalyticsStorage {
 
   // --- Retention.
   virtual Status MaxId(AnalyticsTable table, int64_t* out) = 0;
-  virtual Status CountPurgeable(const AnalyticsPurge& p, int64_t* out) = 0;
+  // Rows `p` would remove (all batches), counting no further than
+  // `at_most` (negative: no bound); *out is left alone on failure.
+  virtual Status CountPurgeable(const AnalyticsPurge& p, int64_t at_most,
+                                int64_t* out) = 0;
   // Calls `line` with one JSON object per purgeable row.
   virtual Status Export(const AnalyticsPurge& p,
                         const std::function<Status(std::string&&)>& line) = 0;

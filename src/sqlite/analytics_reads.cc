@@ -416,16 +416,21 @@ Status SqliteAnalytics::MaxId(AnalyticsTable table, int64_t* out) {
   });
 }
 
-Status SqliteAnalytics::CountPurgeable(const AnalyticsPurge& p, int64_t* out) {
+Status SqliteAnalytics::CountPurgeable(const AnalyticsPurge& p, int64_t at_most,
+                                       int64_t* out) {
   return Read([&](Db* db) {
+    // The LIMIT stops the walk of the time index: a count of 1 costs one
+    // probe however many rows are left.
     Stmt st;
-    Status s = db->Prepare(
-        std::string("SELECT count(*) FROM ") + AnalyticsTableName(p.table) +
-            " WHERE " + AnalyticsTimeColumn(p.table) + " < ? AND id <= ?",
-        &st);
+    Status s = db->Prepare(std::string("SELECT count(*) FROM (SELECT 1 FROM ") +
+                               AnalyticsTableName(p.table) + " WHERE " +
+                               AnalyticsTimeColumn(p.table) +
+                               " < ? AND id <= ? LIMIT ?)",
+                           &st);
     if (!s.ok()) return s;
     st.Bind(1, p.cutoff_us);
     st.Bind(2, p.max_id);
+    st.Bind(3, at_most < 0 ? int64_t{-1} : at_most);
     // *out is left alone on failure: Cleanup reports k.count - *out as
     // removed, and 0 would claim everything.
     if (st.Step(&s)) *out = st.Int(0);

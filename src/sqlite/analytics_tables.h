@@ -61,7 +61,8 @@ class SqliteAnalytics final : public AnalyticsStorage {
                     std::string_view session_id, int64_t from_us, int64_t to_us,
                     std::vector<std::pair<int64_t, double>>* out) override;
   Status MaxId(AnalyticsTable table, int64_t* out) override;
-  Status CountPurgeable(const AnalyticsPurge& p, int64_t* out) override;
+  Status CountPurgeable(const AnalyticsPurge& p, int64_t at_most,
+                        int64_t* out) override;
   Status Export(const AnalyticsPurge& p,
                 const std::function<Status(std::string&&)>& line) override;
   Status CountOrphans(ConsistencyReport* out) override;
