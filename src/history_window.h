@@ -56,7 +56,11 @@ Window ComputeWindow(size_t n, At at, const HistoryOptions& options,
     w.end = n < options.limit ? n : options.limit;
   } else if (options.last_n > 0 && n >= options.last_n) {
     w.begin = n - options.last_n;
-    open_start = false;
+    // Exactly last_n: the window runs to index 0 but takes nothing older.
+    // Older data decides only whether a tool result there is an orphan
+    // (its caller older) or starts the conversation (or the page after
+    // after_seq) and is kept.
+    open_start = n == options.last_n && at(0).role == Role::kTool;
   }
   const bool cuttable = options.after_seq == 0 && options.limit == 0 &&
                         (options.last_n > 0 || options.token_budget > 0);
@@ -82,9 +86,12 @@ Window ComputeWindow(size_t n, At at, const HistoryOptions& options,
       // older data, which wants_older below asks for.)
       // Saturating: validated counts (at most 2^41 a message) still add up
       // past int64 over millions of messages. used <= max(budget, 0).
+      // The pinned system message's tokens are reserved above already.
       int64_t tokens = 0;
-      for (size_t i = g; i < start; ++i)
+      for (size_t i = g; i < start; ++i) {
+        if (pin && at(i).seq == first_system->seq) continue;
         tokens = SatAdd(tokens, at(i).tokens());
+      }
       if (tokens > budget - used) {
         open_start = false;
         break;

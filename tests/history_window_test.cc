@@ -261,7 +261,9 @@ TEST_CASE("pin_system with token_budget reserves the system tokens",
   // Without pinning the same budget reaches one message further.
   CHECK(Describe(Run(v, Budget(20, false), sys)) == "[1,4) pin=0 older=0");
   CHECK(Describe(Run(v, Budget(19, true), sys)) == "[3,4) pin=1 older=0");
-  CHECK(Describe(Run(v, Budget(25, true), sys)) == "[1,4) pin=1 older=0");
+  // Everything fits, S1 in its reserve where it stands (it used to be
+  // charged twice, and was pinned in front instead: the same seqs).
+  CHECK(Describe(Run(v, Budget(25, true), sys)) == "[0,4) pin=0 older=1");
   CHECK(Describe(Run(v, Budget(35, true), sys)) == "[0,4) pin=0 older=1");
 }
 
@@ -307,6 +309,43 @@ TEST_CASE("last_n equal to the input size does not want older data",
           "[history_window]") {
   auto v = PlainConversation();
   CHECK(Describe(Run(v, LastN(5), nullptr)) == "[0,5) pin=0 older=0");
+}
+
+// Tool results right after after_seq (or at the conversation's start) are
+// returned as is. With exactly last_n of them left, the window was taken
+// for cut and they were dropped as orphans: last_n=2 returned nothing where
+// last_n=3 returned both.
+TEST_CASE("last_n equal to the input keeps tool results at its start",
+          "[history_window]") {
+  // seqs 3, 4 after after_seq=2 (their caller).
+  auto v = Conv({M(Role::kTool, 1, 0, "c"), M(Role::kTool, 1, 0, "c")}, 3);
+  HistoryOptions o = LastN(2);
+  o.after_seq = 2;
+  // The input may be a suffix: older data decides (wants_older).
+  CHECK(Describe(Run(v, o, nullptr)) == "[0,2) pin=0 older=1");
+  o.last_n = 3;
+  CHECK(Describe(Run(v, o, nullptr)) == "[0,2) pin=0 older=1");
+  // With the caller in the input, the same last_n cuts and drops them.
+  auto w = Conv({M(Role::kAssistant, 1, 0, "c"), M(Role::kTool, 1, 0, "c"),
+                 M(Role::kTool, 1, 0, "c")},
+                2);
+  CHECK(Describe(Run(w, LastN(2), nullptr)) == "[3,3) pin=0 older=0");
+}
+
+// A first system message inside the walked range was charged twice: once
+// reserved for the pin, once in its group, so pinning shrank the window.
+TEST_CASE("pin_system does not charge a system message inside the window",
+          "[history_window]") {
+  // seq 1 user (10), 2 system (100), 3 user (10).
+  auto v =
+      Conv({M(Role::kUser, 10), M(Role::kSystem, 100), M(Role::kUser, 10)});
+  CHECK(Seqs(v, Run(v, Budget(125, false), &v[1]), &v[1]) ==
+        std::vector<int64_t>{1, 2, 3});
+  CHECK(Seqs(v, Run(v, Budget(125, true), &v[1]), &v[1]) ==
+        std::vector<int64_t>{1, 2, 3});
+  // Too small for all: the pinned prompt plus the newest message that fit.
+  CHECK(Seqs(v, Run(v, Budget(115, true), &v[1]), &v[1]) ==
+        std::vector<int64_t>{2, 3});
 }
 
 // A conversation may begin with a role=tool message (Append accepts it).
