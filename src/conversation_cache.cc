@@ -268,13 +268,10 @@ void ConversationCache::Shard::Trim(CachedConversation* c,
 }
 
 void ConversationCache::Shard::DropThrough(CachedConversation* c, int64_t seq,
-                                           bool drop_system,
+                                           bool system_removed,
                                            uint64_t durable_lsn) {
   c->only_system_before = false;
-  if (drop_system && c->first_system != nullptr &&
-      c->first_system->seq <= seq) {
-    c->first_system.reset();
-  }
+  if (system_removed) c->first_system.reset();
   while (!c->messages.empty() && c->messages.front().message->seq <= seq &&
          c->messages.front().lsn <= durable_lsn) {
     PopFront(c);

@@ -156,10 +156,10 @@ class ConversationCache {
     void Enforce(uint64_t durable_lsn, const CachedConversation* keep)
         ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
     // Drops the cached durable messages with seq <= `seq` (retention removed
-    // them from the database); the entry stays a suffix, now incomplete.
-    // With `drop_system`, the pinned first system message goes too if it is
-    // among them.
-    void DropThrough(CachedConversation* c, int64_t seq, bool drop_system,
+    // them, or some of them, from the database); the entry stays a suffix,
+    // now incomplete, and reads the kept ones through. The pinned first
+    // system message goes too only if `system_removed`.
+    void DropThrough(CachedConversation* c, int64_t seq, bool system_removed,
                      uint64_t durable_lsn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
     // Entries with writes above durable_lsn (their summaries are newer than
     // the database's).

@@ -26,6 +26,7 @@ constexpr size_t kMaxBatchRows = 100'000;
 struct Touched {
   std::string conversation_id;
   int64_t max_seq = 0;
+  std::vector<int64_t> seqs;  // removed, for the pinned system message
 };
 
 }  // namespace
@@ -80,8 +81,14 @@ StatusOr<RetentionReport> StoreImpl::PruneMessages(
       ConversationCache::Shard& shard = cache_.ShardFor(t.conversation_id);
       MutexLock lock(&shard.mu);
       CachedConversation* c = shard.Peek(t.conversation_id);
-      if (c != nullptr)
-        shard.DropThrough(c, t.max_seq, !retention.keep_first_system, durable);
+      if (c == nullptr) continue;
+      // The age rule removes by created_at, wherever a message sits: a
+      // pinned prompt below max_seq may have been kept.
+      const bool system_removed =
+          !retention.keep_first_system && c->first_system != nullptr &&
+          std::find(t.seqs.begin(), t.seqs.end(), c->first_system->seq) !=
+              t.seqs.end();
+      shard.DropThrough(c, t.max_seq, system_removed, durable);
     }
     touched.clear();
     return Status::OK();
@@ -94,9 +101,10 @@ StatusOr<RetentionReport> StoreImpl::PruneMessages(
     for (const StoredMessageRef& r : c.rows) {
       if (touched.empty() ||
           touched.back().conversation_id != c.conversation_id) {
-        touched.push_back({c.conversation_id, 0});
+        touched.push_back({c.conversation_id, 0, {}});
       }
       touched.back().max_seq = std::max(touched.back().max_seq, r.seq);
+      touched.back().seqs.push_back(r.seq);
       batch.rows.push_back(r);
       if (batch.rows.size() >= retention.batch_rows) {
         failed = submit();

@@ -177,6 +177,41 @@ TEST_CASE("keep_first_system = false removes the prompt too", "[retention]") {
   REQUIRE(store->Close().ok());
 }
 
+TEST_CASE(
+    "keep_first_system = false drops a kept prompt from memory only "
+    "if removed",
+    "[retention]") {
+  // The age rule removes by created_at: a recent prompt at seq 1 stays
+  // while older messages after it go. The cache used to drop the pinned
+  // prompt whenever its seq was below a removed one.
+  TempDir dir;
+  auto store = OpenOrDie(RetentionOptions(dir));
+  const int64_t now = internal::WallMicros();
+  Message sys = Msg(Role::kSystem, "prompt");
+  sys.created_at_us = now;
+  REQUIRE(store->Append("c", sys).ok());
+  for (int i = 0; i < 3; ++i) {
+    Message m = Msg(Role::kUser, "old #" + std::to_string(i));
+    m.created_at_us = now - 100 * kHourUs;  // seqs 2..4
+    REQUIRE(store->Append("c", m).ok());
+  }
+  REQUIRE(store->Append("c", Msg(Role::kUser, "new")).ok());  // seq 5
+  REQUIRE(store->Flush().ok());
+  MessageRetention r;
+  r.max_age = std::chrono::hours(24);
+  r.keep_first_system = false;
+  auto report = store->PruneMessages(r);
+  REQUIRE(report.ok());
+  CHECK(report->messages_removed == 3);
+  HistoryOptions last1;
+  last1.last_n = 1;
+  HistoryOptions stored_last1 = FromStorage();
+  stored_last1.last_n = 1;
+  CHECK(Seqs(Hist(store.get(), "c", stored_last1)) == V{1, 5});
+  CHECK(Seqs(Hist(store.get(), "c", last1)) == V{1, 5});
+  CHECK(Seqs(Hist(store.get(), "c")) == V{1, 5});
+}
+
 TEST_CASE("both rules together remove each message once", "[retention]") {
   TempDir dir;
   auto store = OpenOrDie(RetentionOptions(dir));
