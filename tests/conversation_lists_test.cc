@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -392,6 +393,27 @@ TEST_CASE("equal last_at_us: the larger id first, lagging or not",
   CHECK(Recent(b.get(), 3) == S{"e", "d", "a"});
   RequireMaintain(b.get());
   CHECK(AllPages(b.get(), 1) == S{"e", "d", "a", "c", "b"});
+}
+
+TEST_CASE("a conversation last active at INT64_MAX is listed",
+          "[conversation_lists]") {
+  // created_at_us may be any non-negative value. The first page's bound
+  // was (INT64_MAX, ""), which no such row is below.
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  TempDir dir;
+  const Options o = MergeOnDemand(dir);
+  auto b = OpenBackend(o);
+  BatchBuilder bb;
+  bb.Append("late", Make(1, Role::kUser, "l1", kMax))
+      .Append("normal", Make(1, Role::kUser, "n1", 100));
+  RequireCommit(&bb, b.get());
+  for (bool merged : {false, true}) {
+    INFO((merged ? "merged" : "lagging"));
+    if (merged) RequireMaintain(b.get());
+    CHECK(Page(b.get(), 10) == S{"late", "normal"});
+    CHECK(AllPages(b.get(), 1) == S{"late", "normal"});
+    CHECK(Recent(b.get(), 5) == S{"late", "normal"});
+  }
 }
 
 TEST_CASE("limit 0 lists nothing; SIZE_MAX lists everything",

@@ -123,10 +123,14 @@ Status SqliteBackend::RecentWith(Reader* r, const ListQuery& q,
     return a.bound < b.bound;
   };
   std::make_heap(lagging.begin(), lagging.end(), lower_bound_first);
+  // Without a cursor the bound is (INT64_MAX, "\xff"), above every row: a
+  // valid (UTF-8) id never holds the byte 0xFF, and SQLite compares TEXT
+  // bytewise, as std::string does. With "" a conversation last active at
+  // INT64_MAX (a valid created_at_us) was never listed.
   ConversationInfo bound;
   bound.last_at_us =
       q.has_cursor ? q.cursor_last_at_us : std::numeric_limits<int64_t>::max();
-  bound.conversation_id = q.has_cursor ? q.cursor_id : "";
+  bound.conversation_id = q.has_cursor ? q.cursor_id : std::string(1, '\xff');
   auto wanted = [&](const ConversationInfo& c) {
     return c.message_count > 0 &&
            (q.user_id.empty() || c.user_id == q.user_id) &&
@@ -146,7 +150,6 @@ Status SqliteBackend::RecentWith(Reader* r, const ListQuery& q,
     st.BindText(1, q.user_id);
   }
   st.Bind(2, bound.last_at_us);
-  // Without a cursor the bound is (INT64_MAX, ""): every row is below it.
   st.BindText(3, bound.conversation_id);
   st.Bind(4, -1);  // no LIMIT: stepped only as far as the page needs
   auto older = [](const ListedConversation& a, const ListedConversation& b) {
