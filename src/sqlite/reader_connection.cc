@@ -28,11 +28,10 @@ Status ReaderConnection::Read(const std::function<Status(Db*)>& fn) {
   Status s = db_->Exec("BEGIN");
   if (!s.ok()) return s;
   s = fn(db_.get());
-  if (s.ok()) {
-    s = db_->Exec("COMMIT");
-  } else {
-    (void)db_->Exec("ROLLBACK");
-  }
+  if (s.ok()) s = db_->Exec("COMMIT");
+  // A failed COMMIT leaves the transaction open too, and every later
+  // BEGIN on this connection would fail.
+  if (!s.ok()) (void)db_->Exec("ROLLBACK");
   return s;
 }
 
