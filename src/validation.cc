@@ -188,6 +188,15 @@ Status ValidateStoreOptions(const Options& o) {
         "keys_default_rate_per_s must be finite and not negative, and "
         "keys_default_burst not negative");
   }
+  // A message is one row, and SQLite refuses a value or row longer than
+  // its default SQLITE_MAX_LENGTH (1e9 bytes): a bigger one would be
+  // acknowledged, then refused at every commit and set aside.
+  if (o.max_content_bytes > kMaxContentBytesLimit ||
+      o.max_metadata_bytes > kMaxMetadataBytesLimit) {
+    return invalid(
+        "max_content_bytes must be at most 512 MiB and max_metadata_bytes at "
+        "most 64 MiB");
+  }
   if (o.queue_max_items == 0 || o.queue_max_bytes == 0) {
     return invalid("queue_max_items and queue_max_bytes must be at least 1");
   }
@@ -222,7 +231,10 @@ Status ValidateStoreOptions(const Options& o) {
         {"retry_max_backoff", o.retry_max_backoff},
         {"retry_budget", o.retry_budget},
         {"queue_full_wait", o.queue_full_wait},
-        {"busy_timeout", o.busy_timeout}}) {
+        {"busy_timeout", o.busy_timeout},
+        {"release_memory_interval", o.release_memory_interval},
+        {"cache_sweep_interval", o.cache_sweep_interval},
+        {"keys_usage_flush_interval", o.keys_usage_flush_interval}}) {
     if (d.count() > kMaxMs) {
       return invalid(std::string(name) + " must be at most 2^31 - 1 ms");
     }

@@ -36,6 +36,10 @@ Status ValidateStoreOptions(const Options& options);
 // up to 2^23 such messages fit int64 (with the default, 10^7, up to 9 * 10^11
 // messages).
 inline constexpr int64_t kMaxTokensPerMessage = int64_t{1} << 40;
+// The largest Options::max_content_bytes and max_metadata_bytes: together
+// under SQLite's default SQLITE_MAX_LENGTH (1e9 bytes) for one row.
+inline constexpr size_t kMaxContentBytesLimit = size_t{512} << 20;
+inline constexpr size_t kMaxMetadataBytesLimit = size_t{64} << 20;
 
 }  // namespace convstore::internal
 

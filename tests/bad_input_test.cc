@@ -830,6 +830,24 @@ TEST_CASE("Options that would hang, spin or overflow are refused at Open",
        [](Options* o) {
          o->busy_timeout = std::chrono::milliseconds(int64_t{1} << 31);
        }},
+      // The background threads' intervals overflowed their wake-up time.
+      {"release_memory_interval milliseconds::max()",
+       [](Options* o) {
+         o->release_memory_interval = std::chrono::milliseconds::max();
+       }},
+      {"cache_sweep_interval 2^31 ms",
+       [](Options* o) {
+         o->cache_sweep_interval = std::chrono::milliseconds(int64_t{1} << 31);
+       }},
+      {"keys_usage_flush_interval milliseconds::max()",
+       [](Options* o) {
+         o->keys_usage_flush_interval = std::chrono::milliseconds::max();
+       }},
+      // A message SQLite would refuse at every commit.
+      {"max_content_bytes 512 MiB + 1",
+       [](Options* o) { o->max_content_bytes = (size_t{512} << 20) + 1; }},
+      {"max_metadata_bytes 64 MiB + 1",
+       [](Options* o) { o->max_metadata_bytes = (size_t{64} << 20) + 1; }},
   };
   for (const Case& c : cases) {
     INFO(c.what);
@@ -850,6 +868,9 @@ TEST_CASE("Options that would hang, spin or overflow are refused at Open",
   o.max_flush_delay = std::chrono::milliseconds(1);
   o.retry_initial_backoff = std::chrono::milliseconds(1);
   o.retry_max_backoff = std::chrono::milliseconds(1);
+  o.max_content_bytes = size_t{512} << 20;
+  o.max_metadata_bytes = size_t{64} << 20;
+  o.release_memory_interval = std::chrono::milliseconds(-1);  // off
   auto store = Store::Open(o);
   INFO(store.status().ToString());
   REQUIRE(store.ok());

@@ -119,9 +119,10 @@ struct Options {
   // Conversation and user ids: 1..max_id_bytes bytes of UTF-8, no NUL
   // (user_id may be empty). Default: 256.
   size_t max_id_bytes = 256;
-  // Message content in bytes. Default: 4 MiB.
+  // Message content in bytes. Default: 4 MiB; at most 512 MiB (a message is
+  // one SQLite row, and SQLite refuses rows over 1e9 bytes).
   size_t max_content_bytes = 4 << 20;
-  // Metadata JSON text in bytes. Default: 64 KiB.
+  // Metadata JSON text in bytes. Default: 64 KiB; at most 64 MiB.
   size_t max_metadata_bytes = 64 << 10;
   // tokens_in and tokens_out each must be in [0, max_tokens_per_message].
   // At most 2^40 (Open refuses more with InvalidArgument): token sums over
