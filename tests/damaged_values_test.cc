@@ -291,6 +291,49 @@ TEST_CASE("A summary the store cannot have written reads as Corruption",
   }
 }
 
+TEST_CASE("A damaged message seq stays out of the index and stops nothing",
+          "[bad_input]") {
+  // A merge wrote such a seq into the packed index, whose reader refuses
+  // it (or overflowed encoding it): every later merge and delete of the
+  // conversation failed, and with it every batch: the writer stopped.
+  TempDir dir;
+  const std::string seed = dir.File("seed.db");
+  MakeSeed(seed, /*merged=*/false);
+  for (const char* value :
+       {"-5", "0", "-9223372036854775808", "9223372036854775807"}) {
+    INFO("seq " << value);
+    const std::string path = dir.File("victim.db");
+    std::filesystem::remove(path + "-wal");
+    std::filesystem::remove(path + "-shm");
+    std::filesystem::copy_file(
+        seed, path, std::filesystem::copy_options::overwrite_existing);
+    REQUIRE(
+        ChangedRows(path, std::string("UPDATE messages SET seq = ") + value +
+                              " WHERE id = (SELECT max(id) FROM messages WHERE "
+                              "conv_key = (SELECT conv_key FROM conversations "
+                              "WHERE conversation_id = 'victim'))") == 1);
+    Options o = Quiet(path);
+    o.index_merge_rows = 1;  // a merge after every batch
+    auto store = OpenOrDie(o);
+    REQUIRE(store->Append(kBystander, Numbered(Role::kUser, 7)).ok());
+    Status f = store->Flush();
+    INFO(f.ToString());
+    REQUIRE(f.ok());
+    (void)store->DeleteConversation(kVictim);
+    REQUIRE(store->Append(kBystander, Numbered(Role::kUser, 8)).ok());
+    f = store->Flush();
+    INFO(f.ToString());
+    REQUIRE(f.ok());
+    CHECK(store->Health().ok());
+    HistoryOptions h;
+    h.from_storage = true;
+    StatusOr<std::vector<MessagePtr>> got = store->History(kBystander, h);
+    REQUIRE(got.ok());
+    CHECK(Contents(*got) == Expected(8));
+    REQUIRE(store->Close().ok());
+  }
+}
+
 TEST_CASE("Token counts beyond what Append takes read back held to its range",
           "[bad_input]") {
   TempDir dir;

@@ -267,6 +267,10 @@ Status MessageChunks::Write(int64_t key, std::span<const IndexEntry> entries,
 
 Status MessageChunks::Add(int64_t key, std::span<const IndexEntry> entries) {
   if (entries.empty()) return Status::OK();
+  if (!IndexableSeq(entries.front().seq) || !IndexableSeq(entries.back().seq)) {
+    return Status::Corruption("message index of conversation key " +
+                              std::to_string(key) + ": seq out of range");
+  }
   // A repeated seq would encode as a pair no reader accepts.
   for (size_t i = 1; i < entries.size(); ++i) {
     if (entries[i].seq <= entries[i - 1].seq) {
@@ -404,8 +408,10 @@ Status MessageChunks::Rebuild(int64_t key, int64_t through) {
   std::vector<IndexEntry> entries;
   rebuild_.Bind(1, key);
   rebuild_.Bind(2, through);
-  while (rebuild_.Step(&s))
-    entries.push_back({rebuild_.Int(0), rebuild_.Int(1)});
+  while (rebuild_.Step(&s)) {
+    if (IndexableSeq(rebuild_.Int(0)))
+      entries.push_back({rebuild_.Int(0), rebuild_.Int(1)});
+  }
   rebuild_.Reset();
   if (s.ok()) s = RemoveAll(key);
   if (s.ok()) s = Add(key, entries);

@@ -46,6 +46,16 @@ struct IndexEntry {
   int64_t id = 0;
 };
 
+// The seqs the index holds: 1 to 2^62 (a conversation's summary can reach
+// no further, message_rows.h). A message row with another seq is damage
+// (the store numbers from 1); callers leave it out, since a row encoded
+// with it would fail every later read and rewrite of the conversation's
+// index, and with them the writer's batches.
+inline constexpr int64_t kMaxIndexedSeq = int64_t{1} << 62;
+inline bool IndexableSeq(int64_t seq) {
+  return seq >= 1 && seq <= kMaxIndexedSeq;
+}
+
 // Pairs per row at most. With 10,000 interleaved conversations a pair
 // takes about 4 bytes.
 inline constexpr size_t kMaxChunkEntries = 128;

@@ -369,15 +369,26 @@ Status SqliteBackend::MergeUnmerged() {
   if (s.ok() && last_id > merged_through) {
     s = MergeInput(merged_through, last_id);
     const MessageOverlay::Grouped& in = merge_input_;
+    size_t damaged = 0;
     for (size_t i = 0; s.ok() && i < in.conv_keys.size(); ++i) {
       const int64_t key = in.conv_keys[i];
       merge_run_.clear();
       for (size_t j = in.starts[i]; j < in.starts[i + 1]; ++j) {
+        if (!IndexableSeq(in.entries[j].seq)) {
+          ++damaged;  // a damaged row: left out (message_chunks.h)
+          continue;
+        }
         merge_run_.push_back({in.entries[j].seq, in.entries[j].id});
       }
       s = Mended(key, merged_through,
                  [&] { return chunks_.Add(key, merge_run_); });
       if (s.ok() && merge_hook_) merge_hook_();
+    }
+    if (damaged > 0 && log_ != nullptr) {
+      log_->warn(
+          "merge: {} message rows with a seq outside 1..2^62 (damaged) left "
+          "out of the index",
+          damaged);
     }
     if (s.ok()) {
       Stmt st;
