@@ -113,8 +113,12 @@ StatusOr<RetentionReport> StoreImpl::PruneMessages(
     }
     return true;
   });
-  if (s.ok()) s = failed;
-  if (s.ok()) s = submit();
+  // Corruption: the backend skipped a damaged conversation and chose the
+  // others' rows all the same; they are removed too.
+  if (s.ok() || s.IsCorruption()) {
+    Status rest = failed.ok() ? submit() : failed;
+    if (!rest.ok()) s = rest;
+  }
   report.conversations_touched = static_cast<int64_t>(conversations.size());
   // Every run that got this far is audited, a failed one too (it may have
   // removed some batches).

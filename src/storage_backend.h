@@ -160,7 +160,9 @@ class StorageBackend {
   // through Apply (PurgeMessagesOp). The choice is made in read
   // transactions of bounded size, none open while `visit` runs (it commits
   // the removals; a snapshot held across them would keep the WAL from being
-  // checkpointed), so a conversation may come in several visits.
+  // checkpointed), so a conversation may come in several visits. A
+  // conversation whose stored index or summary is damaged is skipped and
+  // the others are visited; the result is then the first such Corruption.
   virtual Status SelectPurgeable(
       const PurgeQuery& query,
       const std::function<bool(PurgeCandidates&&)>& visit) {

@@ -334,6 +334,35 @@ TEST_CASE("A damaged message seq stays out of the index and stops nothing",
   }
 }
 
+TEST_CASE("A damaged index row skips one conversation of a retention run",
+          "[bad_input]") {
+  // The retention connection does not mend the packed index: a Corruption
+  // there stopped the whole run, every time, for every conversation.
+  TempDir dir;
+  const std::string path = dir.File("chunks.db");
+  MakeSeed(path, /*merged=*/true);
+  REQUIRE(ChangedRows(path,
+                      "UPDATE message_chunks SET n = 0 WHERE conv_key = "
+                      "(SELECT conv_key FROM conversations WHERE "
+                      "conversation_id = 'victim')") > 0);
+  auto store = OpenOrDie(Quiet(path));
+  MessageRetention by_count;
+  by_count.max_messages_per_conversation = 3;
+  StatusOr<RetentionReport> r = store->PruneMessages(by_count);
+  INFO(r.status().ToString());
+  CHECK(r.status().code() == StatusCode::kCorruption);
+  CHECK(r.status().message().find("skipped by the count rule") !=
+        std::string::npos);
+  HistoryOptions h;
+  h.from_storage = true;
+  StatusOr<std::vector<MessagePtr>> b = store->History(kBystander, h);
+  REQUIRE(b.ok());
+  // The prompt and the newest 3.
+  CHECK(Contents(*b) == std::vector<std::string>{"message 1", "message 4",
+                                                 "message 5", "message 6"});
+  REQUIRE(store->Close().ok());
+}
+
 TEST_CASE("Token counts beyond what Append takes read back held to its range",
           "[bad_input]") {
   TempDir dir;

@@ -6,6 +6,7 @@
 
 #include <absl/container/flat_hash_map.h>
 #include <absl/container/flat_hash_set.h>
+#include <spdlog/logger.h>
 
 #include <algorithm>
 #include <limits>
@@ -177,6 +178,7 @@ Status SqliteBackend::SelectPurgeable(
   // stores at most keep_newest messages (rows count at least what is
   // stored), so its cut is 0.
   absl::flat_hash_map<int64_t, int64_t> cuts;
+  Status damaged;  // the first conversation the count rule had to skip
   if (query.keep_newest > 0) {
     Stmt convs;
     s = db->Prepare(kOverCount, &convs);
@@ -231,6 +233,19 @@ Status SqliteBackend::SelectPurgeable(
       for (; s.ok() && i < by_row.size() && rows < kSegmentRows; ++i) {
         const size_t before = chosen.size();
         choose(by_row[i]);
+        if (s.IsCorruption()) {
+          // One conversation's damaged index or summary (this connection
+          // does not mend it; the writer does when it next rewrites it):
+          // the others are chosen as usual, and the run reports it.
+          if (damaged.ok()) {
+            damaged =
+                s.WithPrefix("conversation key " + std::to_string(by_row[i]) +
+                             " skipped by the count rule");
+          }
+          if (log_ != nullptr) log_->warn("retention: {}", s.ToString());
+          s = Status::OK();
+          continue;
+        }
         if (chosen.size() > before) rows += chosen.back().rows.size();
       }
       if (s.ok()) s = hand_out();
@@ -293,7 +308,7 @@ Status SqliteBackend::SelectPurgeable(
       if (!s.ok()) return s;
     }
   }
-  return Status::OK();
+  return damaged;
 }
 
 Status SqliteBackend::ApplyPurge(const PurgeMessagesOp& op,
