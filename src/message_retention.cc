@@ -64,18 +64,7 @@ StatusOr<RetentionReport> StoreImpl::PruneMessages(
 
   PurgeMessagesOp batch;
   std::vector<Touched> touched;
-  auto submit = [&]() -> Status {
-    if (batch.rows.empty()) return Status::OK();
-    const size_t bytes =
-        sizeof(WriteOp) + batch.rows.size() * sizeof(StoredMessageRef);
-    const int64_t rows = static_cast<int64_t>(batch.rows.size());
-    // A batch the database refuses removed nothing: an error, not a count.
-    StatusOr<uint64_t> lsn = SubmitApplied(WritePayload(std::move(batch)),
-                                           bytes, std::chrono::seconds(60));
-    batch = PurgeMessagesOp();
-    if (!lsn.ok()) return lsn.status();
-    report.messages_removed += rows;
-    ++report.batches;
+  auto drop_from_cache = [&]() {
     const uint64_t durable = writer_->durable_lsn();
     for (const Touched& t : touched) {
       ConversationCache::Shard& shard = cache_.ShardFor(t.conversation_id);
@@ -90,8 +79,30 @@ StatusOr<RetentionReport> StoreImpl::PruneMessages(
               t.seqs.end();
       shard.DropThrough(c, t.max_seq, system_removed, durable);
     }
+  };
+  auto submit = [&]() -> Status {
+    if (batch.rows.empty()) return Status::OK();
+    const size_t bytes =
+        sizeof(WriteOp) + batch.rows.size() * sizeof(StoredMessageRef);
+    const int64_t rows = static_cast<int64_t>(batch.rows.size());
+    // A batch the database refuses removed nothing: an error, not a count.
+    Submitted done;
+    StatusOr<uint64_t> lsn = SubmitAndWait(
+        WritePayload(std::move(batch)), bytes, Durability::kSync,
+        std::chrono::seconds(60), /*refusal_is_error=*/true, &done);
+    batch = PurgeMessagesOp();
+    if (lsn.ok()) {
+      report.messages_removed += rows;
+      ++report.batches;
+    }
+    // A queued batch the database did not refuse commits, if not yet (the
+    // wait timed out, or the writer is degraded: it commits once the writer
+    // recovers, or at Close). Its messages leave memory now either way, so
+    // that memory does not go on showing them once the disk dropped them
+    // (one read through before that commit would cache them again).
+    if (done.queued && !done.refused) drop_from_cache();
     touched.clear();
-    return Status::OK();
+    return lsn.status();
   };
 
   Status failed;

@@ -578,19 +578,23 @@ StatusOr<uint64_t> StoreImpl::Submit(WritePayload payload, size_t bytes,
                                      Durability durability,
                                      std::chrono::milliseconds sync_timeout) {
   return SubmitAndWait(std::move(payload), bytes, durability, sync_timeout,
-                       /*refusal_is_error=*/false);
+                       /*refusal_is_error=*/false, nullptr);
 }
 
 StatusOr<uint64_t> StoreImpl::SubmitApplied(
     WritePayload payload, size_t bytes,
     std::chrono::milliseconds sync_timeout) {
   return SubmitAndWait(std::move(payload), bytes, Durability::kSync,
-                       sync_timeout, /*refusal_is_error=*/true);
+                       sync_timeout, /*refusal_is_error=*/true, nullptr);
 }
 
 StatusOr<uint64_t> StoreImpl::SubmitAndWait(
     WritePayload payload, size_t bytes, Durability durability,
-    std::chrono::milliseconds sync_timeout, bool refusal_is_error) {
+    std::chrono::milliseconds sync_timeout, bool refusal_is_error,
+    Submitted* out) {
+  Submitted ignored;
+  if (out == nullptr) out = &ignored;
+  *out = Submitted();
   InflightGuard guard(this);
   if (guard.closed()) return Status::FailedPrecondition("store is closed");
   Status s = Reserve(bytes, durability);
@@ -598,12 +602,14 @@ StatusOr<uint64_t> StoreImpl::SubmitAndWait(
   StatusOr<uint64_t> pushed =
       Enqueue(std::move(payload), bytes, refusal_is_error);
   if (!pushed.ok()) return pushed;
+  out->queued = true;
   const uint64_t lsn = *pushed;
   if (durability == Durability::kSync) {
     s = writer_->WaitDurable(lsn, absl::Now() + absl::FromChrono(sync_timeout));
     // Taken whatever the wait's outcome, so the LSN is forgotten.
     Status refused =
         refusal_is_error ? writer_->TakeRefusal(lsn) : Status::OK();
+    out->refused = !refused.ok();
     if (!s.ok()) {
       return s.WithPrefix("acknowledged as lsn " + std::to_string(lsn) +
                           ", but not yet durable");

@@ -99,12 +99,18 @@ class StoreImpl final : public Store, public WritePath {
   class InflightGuard;
 
   Status Warm();
+  // What became of a write SubmitAndWait took, whatever it returned.
+  struct Submitted {
+    bool queued = false;   // it has an LSN: it commits or is set aside
+    bool refused = false;  // set aside as a dead letter (kSync, watched)
+  };
   // Submit and SubmitApplied: waits for room, enqueues, and for kSync waits
-  // for the commit; `refusal_is_error` as SubmitApplied.
+  // for the commit. With `refusal_is_error` as SubmitApplied. `out` may be
+  // null.
   StatusOr<uint64_t> SubmitAndWait(WritePayload payload, size_t bytes,
                                    Durability durability,
                                    std::chrono::milliseconds sync_timeout,
-                                   bool refusal_is_error);
+                                   bool refusal_is_error, Submitted* out);
   // SubmitReserved; with `watch`, the writer remembers a refusal of the
   // write for TakeRefusal (watched before the write is pushed).
   StatusOr<uint64_t> Enqueue(WritePayload payload, size_t bytes, bool watch);

@@ -5,14 +5,20 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <memory>
+#include <span>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "backend_testutil.h"
 #include "clock.h"
+#include "forwarding_backend.h"
 #include "sqlite_testutil.h"
+#include "store_impl.h"
 #include "testutil.h"
 
 namespace convstore {
@@ -522,6 +528,51 @@ TEST_CASE("a batch the database refuses fails the run and stays in memory",
   const V left{1, 4, 5, 6, 7, 8, 9, 10};
   CHECK(Seqs(Hist(store.get(), "long", FromStorage())) == left);
   // Memory agrees with the disk: the refused message was not dropped.
+  CHECK(Seqs(Hist(store.get(), "long")) == left);
+}
+
+// Fails every purge with a transient error while `fail` is set.
+class FlakyPurgeBackend final : public internal::ForwardingBackend {
+ public:
+  using ForwardingBackend::ForwardingBackend;
+  std::atomic<bool> fail{true};
+  Status Apply(std::span<const internal::WriteOp> batch) override {
+    for (const internal::WriteOp& op : batch) {
+      if (fail.load() &&
+          std::holds_alternative<internal::PurgeMessagesOp>(op.payload)) {
+        return Status::IOError("disk I/O error (sqlite code 10)");
+      }
+    }
+    return ForwardingBackend::Apply(batch);
+  }
+};
+
+TEST_CASE("a batch whose wait fails leaves memory when it commits later",
+          "[retention]") {
+  // The wait for a batch fails once the writer is degraded (after
+  // retry_budget); the batch stays queued and commits when the writer
+  // recovers. Its messages used to stay in memory for good.
+  TempDir dir;
+  Options o = RetentionOptions(dir);
+  o.log_level = LogLevel::kOff;
+  o.retry_budget = std::chrono::milliseconds(50);
+  auto backend = std::make_unique<FlakyPurgeBackend>(
+      internal::backend_test::OpenBackend(o));
+  FlakyPurgeBackend* flaky = backend.get();
+  auto opened = internal::StoreImpl::OpenWithBackend(o, std::move(backend));
+  REQUIRE(opened.ok());
+  auto store = std::move(opened).value();
+  Fill(store.get(), "long", 9);  // seqs 1 (system) .. 10, cached whole
+  REQUIRE(store->Flush().ok());
+  MessageRetention r;
+  r.max_messages_per_conversation = 4;
+  auto report = store->PruneMessages(r);
+  INFO(report.status().ToString());
+  REQUIRE_FALSE(report.ok());
+  flaky->fail = false;
+  REQUIRE(store->Flush().ok());  // the queued batch commits
+  const V left{1, 7, 8, 9, 10};
+  CHECK(Seqs(Hist(store.get(), "long", FromStorage())) == left);
   CHECK(Seqs(Hist(store.get(), "long")) == left);
 }
 
