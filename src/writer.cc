@@ -197,14 +197,16 @@ bool Writer::StopDeadlinePassed() {
   return stopping_ && CondVar::Clock::now() >= stop_deadline_;
 }
 
-void Writer::Pull() {
+size_t Writer::Pull() {
   // Out of memory here must lose no op (Run catches it and comes back):
   // - inbox_ has room for kPullMax ops, so the dequeue never allocates
   //   (moodycamel's bulk dequeue destroys what it dequeued if the output
   //   throws); ops a failed Pull left in inbox_ go first next time;
   // - ReorderBuffer::Put allocates before it takes the op, and batch_ grows
   //   before an op is taken out of reorder_.
+  const size_t held = inbox_.size();
   queue_->PopBulk(&inbox_, kPullMax - inbox_.size());
+  const size_t pulled = inbox_.size() - held;
   size_t put = 0;
   try {
     for (; put < inbox_.size(); ++put) {
@@ -234,6 +236,7 @@ void Writer::Pull() {
     oldest = first->enqueued_mono_us;
   }
   oldest_pending_.store(oldest, std::memory_order_relaxed);
+  return pulled;
 }
 
 void Writer::Run() {
@@ -267,8 +270,9 @@ void Writer::Run() {
     if (sticky_from_oom_) ClearSticky();
   };
   for (;;) {
+    size_t pulled = 0;
     try {
-      Pull();
+      pulled = Pull();
     } catch (const std::exception& e) {
       if (!ran_out("taking queued writes", e)) break;
       continue;
@@ -327,8 +331,16 @@ void Writer::Run() {
     sleeping_.store(true, std::memory_order_seq_cst);
     // Re-check the queue after announcing sleep: a producer that saw
     // sleeping_ false did not nudge.
-    if (!wake_ && queue_->items() < options_.max_batch_ops) {
-      wake_cv_.WaitUntil(&mu_, DeadlineAfter(timeout));
+    // A full batch's worth of items in the queue skips the wait, unless
+    // this turn pulled none: then they are room reserved for writes not
+    // pushed yet (an Append reading its conversation from disk), or writes
+    // in reorder_ behind an LSN in flight, and skipping would spin until
+    // they come. The wait is short then: a push of a full batch that
+    // missed sleeping_ waits at most kGapWait.
+    const bool full = queue_->items() >= options_.max_batch_ops;
+    if (!wake_ && (!full || pulled == 0)) {
+      wake_cv_.WaitUntil(
+          &mu_, DeadlineAfter(full ? std::min(timeout, kGapWait) : timeout));
     }
     sleeping_.store(false, std::memory_order_relaxed);
   }

@@ -124,8 +124,8 @@ class Writer {
  private:
   void Run();
   // Pulls queued ops into reorder_ and moves the contiguous run into batch_
-  // (up to the batch bounds).
-  void Pull();
+  // (up to the batch bounds). Returns how many it took off the queue.
+  size_t Pull();
   enum class Outcome { kCommitted, kRejected, kGaveUp };
   // Applies `ops` as one transaction, retrying transient failures with
   // backoff (and turning a long episode into the sticky error). kRejected:

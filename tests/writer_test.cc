@@ -8,6 +8,7 @@
 
 #include <absl/time/clock.h>
 #include <absl/time/time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -16,6 +17,8 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -24,6 +27,7 @@
 #include <numeric>
 #include <random>
 #include <span>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -533,6 +537,56 @@ TEST_CASE("a batch closes when it reaches max_batch_ops or max_batch_bytes",
     for (const Lsns& b : batches) CHECK(b.size() == 3);
     CHECK(h.writer().Stop(30, In(absl::Seconds(30))).ok());
   }
+}
+
+// CPU time (user + system) of this process's thread named `name`, in
+// milliseconds (at the kernel's clock-tick granularity), or -1.
+int64_t ThreadCpuMs(const std::string& name) {
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string n;
+    std::getline(comm, n);
+    if (n != name) continue;
+    std::ifstream stat(task.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    // Fields after the ")" that ends the name: state is the 3rd field,
+    // utime and stime the 14th and 15th.
+    std::istringstream rest(line.substr(line.rfind(')') + 2));
+    std::string field;
+    int64_t utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i) {
+      if (i == 14) utime = std::stoll(field);
+      if (i == 15) stime = std::stoll(field);
+    }
+    return (utime + stime) * 1000 / sysconf(_SC_CLK_TCK);
+  }
+  return -1;
+}
+
+TEST_CASE("the writer does not spin while a write is reserved but not pushed",
+          "[writer]") {
+  // With max_batch_ops = 1, one reserved write (an Append reading its
+  // conversation from disk holds room before it pushes), or one write
+  // waiting behind it, made queue items() reach a full batch: the writer
+  // skipped its wait every turn and spun until the push came.
+  Options o = WriterOptions();
+  o.max_batch_ops = 1;
+  Harness h(o);
+  REQUIRE(h.queue().Reserve(100, milliseconds(0)).ok());  // LSN 1's room
+  REQUIRE(h.Push(2));  // waits in the reorder buffer for LSN 1
+  h.writer().Start();
+  REQUIRE(Eventually([] { return ThreadCpuMs("convstore-wr") >= 0; }));
+  const int64_t before = ThreadCpuMs("convstore-wr");
+  std::this_thread::sleep_for(milliseconds(400));
+  const int64_t used = ThreadCpuMs("convstore-wr") - before;
+  INFO("writer CPU over 400 ms: " << used << " ms");
+  CHECK(used < 150);
+  h.queue().Cancel(100);
+  REQUIRE(h.Push(1));
+  REQUIRE(Eventually([&] { return h.writer().durable_lsn() == 2; }));
+  CHECK(h.writer().Stop(2, In(absl::Seconds(30))).ok());
 }
 
 TEST_CASE("a batch closes when its oldest write reaches max_flush_delay",
