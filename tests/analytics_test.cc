@@ -171,6 +171,36 @@ TEST_CASE("a session end recorded before its start is merged", "[analytics]") {
   CHECK(*d->summary.duration_ms == Catch::Detail::Approx(90000));
 }
 
+TEST_CASE("a session that ends before it starts has no duration",
+          "[analytics]") {
+  // Clocks that disagree (the end stamped by another host): the duration
+  // used to be negative and was averaged into duration_by_final_state.
+  TempDir dir;
+  auto store = OpenOrDie(TestOptions(dir));
+  Analytics& a = store->analytics();
+  RequireOk(a.StartSession({"skew", "", "", "t", "", "", kT0 + 10 * kSec}));
+  RequireOk(
+      a.EndSession({"skew", SessionStatus::kCompleted, "done", kT0 + kSec}));
+  RequireOk(a.StartSession({"ok", "", "", "t", "", "", kT0}));
+  RequireOk(
+      a.EndSession({"ok", SessionStatus::kCompleted, "done", kT0 + 4 * kSec}));
+  auto d = a.GetSession("skew");
+  RequireOk(d.status());
+  CHECK(d->summary.status == SessionStatus::kCompleted);
+  CHECK_FALSE(d->summary.duration_ms.has_value());
+  AggregateQuery q;
+  q.range.from_us = kT0;
+  q.range.to_us = kT0 + 3600 * kSec;
+  auto agg = a.Aggregate(q);
+  RequireOk(agg.status());
+  REQUIRE(agg->groups.size() == 1);
+  const GroupAggregate& g = agg->groups[0];
+  REQUIRE(g.duration_by_final_state.size() == 1);
+  CHECK(g.duration_by_final_state[0].avg_duration_ms ==
+        Catch::Detail::Approx(4000));
+  CHECK(g.completed == 2);
+}
+
 TEST_CASE("CheckConsistency reports orphans and repairs them", "[analytics]") {
   TempDir dir;
   auto store = OpenOrDie(TestOptions(dir));

@@ -153,7 +153,8 @@ struct SessionSummary {
   SessionStatus status = SessionStatus::kActive;
   std::string final_state;
   int64_t ended_at_us = 0;  // 0 while active
-  // ended - started, in ms; empty while active or without a start.
+  // ended - started, in ms; empty while active, without a start, or when
+  // the end is before the start (clocks that disagree).
   std::optional<double> duration_ms;
   int64_t turns = 0;
   int64_t errors = 0;

@@ -38,7 +38,10 @@ SessionSummary ReadSession(const Stmt& st) {
   r.ended_at_us = st.Int(7);
   r.status = static_cast<SessionStatus>(st.Int(8));
   r.final_state = st.Text(9);
-  if (r.ended_at_us != 0 && r.start.started_at_us != 0) {
+  // An end before the start (clocks that disagree) has no duration: a
+  // negative one would pull averages down.
+  if (r.ended_at_us != 0 && r.start.started_at_us != 0 &&
+      r.ended_at_us >= r.start.started_at_us) {
     // In double: the difference of two times from the file may not fit
     // int64.
     r.duration_ms = (static_cast<double>(r.ended_at_us) -
