@@ -122,6 +122,51 @@ void CheckOthersStored(const Options& o) {
   REQUIRE(store->Close().ok());
 }
 
+TEST_CASE("A poison record's seq is not handed out again", "[dead_letter]") {
+  // Its seq was acknowledged. The stored last_seq stayed below it, so after
+  // a restart (or an eviction) the next append got the same seq.
+  TempDir dir;
+  Logs logs;
+  Options o = PoisonOptions(dir, &logs);
+  {
+    auto store = OpenPoison(o, false);
+    REQUIRE(store->Append("a", Msg(Role::kUser, "c-0")).ok());
+    StatusOr<AppendResult> p = store->Append("a", Msg(Role::kUser, "POISON"));
+    REQUIRE(p.ok());
+    CHECK(p->seq == 2);
+    // A conversation whose only message is refused.
+    StatusOr<AppendResult> q = store->Append("new", Msg(Role::kUser, "POISON"));
+    REQUIRE(q.ok());
+    CHECK(q->seq == 1);
+    REQUIRE(store->Flush().ok());
+    CHECK(store->GetStats().dead_letters == 2);
+    REQUIRE(store->Close().ok());
+  }
+  auto store = OpenOrDie(o);
+  // Listed only once it holds a message.
+  StatusOr<ConversationPage> page = store->ListConversations(ListOptions());
+  REQUIRE(page.ok());
+  REQUIRE(page->conversations.size() == 1);
+  CHECK(page->conversations[0].conversation_id == "a");
+  StatusOr<AppendResult> a = store->Append("a", Msg(Role::kUser, "c-1"));
+  REQUIRE(a.ok());
+  CHECK(a->seq == 3);
+  StatusOr<AppendResult> n = store->Append("new", Msg(Role::kUser, "n-1"));
+  REQUIRE(n.ok());
+  CHECK(n->seq == 2);
+  REQUIRE(store->Flush().ok());
+  HistoryOptions h;
+  h.from_storage = true;
+  CHECK(test::Contents(Hist(store.get(), "a", h)) ==
+        std::vector<std::string>{"c-0", "c-1"});
+  CHECK(test::Contents(Hist(store.get(), "new", h)) ==
+        std::vector<std::string>{"n-1"});
+  page = store->ListConversations(ListOptions());
+  REQUIRE(page.ok());
+  CHECK(page->conversations.size() == 2);
+  REQUIRE(store->Close().ok());
+}
+
 TEST_CASE(
     "A poison record goes to the dead_letters table and the queue goes on",
     "[dead_letter]") {

@@ -2,9 +2,37 @@
 
 #include "sqlite/dead_letter_table.h"
 
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace convstore::internal {
+namespace {
+
+// The seq of a message dead letter's payload (MessageJson), or 0.
+int64_t MessageSeq(const DeadLetter& d) {
+  if (d.kind != "message") return 0;
+  const nlohmann::json j = nlohmann::json::parse(d.payload, nullptr, false);
+  if (!j.is_object()) return 0;
+  auto it = j.find("seq");
+  return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
+}
+
+// Raises the conversation's last_seq to `seq`, creating its row (with no
+// messages, so listings skip it) if it has none.
+Status ReserveSeq(Db* db, const std::string& conversation_id, int64_t seq) {
+  Stmt st;
+  Status s = db->Prepare(
+      "INSERT INTO conversations(conversation_id, last_seq) VALUES (?1, ?2)"
+      " ON CONFLICT(conversation_id) DO UPDATE SET"
+      " last_seq = max(last_seq, excluded.last_seq)",
+      &st);
+  if (!s.ok()) return s;
+  st.BindText(1, conversation_id);
+  st.Bind(2, seq);
+  return st.Exec();
+}
+
+}  // namespace
 
 Status InsertDeadLetter(Db* db, const DeadLetter& d) {
   Status s = db->Exec("BEGIN IMMEDIATE");
@@ -32,6 +60,9 @@ Status InsertDeadLetter(Db* db, const DeadLetter& d) {
       lsn.Bind(1, static_cast<int64_t>(d.lsn));
       s = lsn.Exec();
     }
+  }
+  if (const int64_t seq = MessageSeq(d); s.ok() && seq > 0) {
+    s = ReserveSeq(db, d.key, seq);
   }
   if (s.ok()) s = db->Exec("COMMIT");
   if (!s.ok()) {

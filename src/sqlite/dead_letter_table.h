@@ -10,6 +10,7 @@
 #define CONVSTORE_SRC_SQLITE_DEAD_LETTER_TABLE_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "convstore/dead_letter.h"
@@ -18,9 +19,11 @@
 
 namespace convstore::internal {
 
-// In one transaction: inserts `d` and raises store_meta.last_lsn to d.lsn
-// (the write is settled, so a later session does not reuse its LSN). On
-// failure nothing is written.
+// In one transaction: inserts `d`, raises store_meta.last_lsn to d.lsn
+// (the write is settled, so a later session does not reuse its LSN) and,
+// for a message, its conversation's last_seq to the message's seq (the seq
+// was acknowledged: a later append must not be given it again). On failure
+// nothing is written.
 Status InsertDeadLetter(Db* db, const DeadLetter& d);
 
 // The newest `limit` dead letters, newest first.

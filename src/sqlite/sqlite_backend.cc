@@ -777,7 +777,12 @@ Status SqliteBackend::LoadWith(Reader* r, std::string_view id,
   if (!r->db->Exec("COMMIT").ok()) (void)r->db->Exec("ROLLBACK");
   // An empty summary row is a conversation whose creating batch held only
   // messages that a later delete in the same batch removed; treat as absent.
-  if (out->exists && out->info.message_count == 0) *out = StoredConversation();
+  // One with a last_seq holds no message but has handed seqs out (messages
+  // set aside as dead letters, InsertDeadLetter): it exists, so the next
+  // append continues after them.
+  if (out->exists && out->info.message_count == 0 && out->info.last_seq == 0) {
+    *out = StoredConversation();
+  }
   return s;
 }
 
@@ -856,7 +861,12 @@ Status SqliteBackend::WriteDeadLetter(const DeadLetter& d) {
   WriterExceptionGuard guard(this);
   Status s = InsertDeadLetter(writer_.get(), d);
   guard.Dismiss();
-  if (s.ok()) last_lsn_ = std::max<uint64_t>(last_lsn_, d.lsn);
+  if (s.ok()) {
+    last_lsn_ = std::max<uint64_t>(last_lsn_, d.lsn);
+    // A message's dead letter may have made its conversation's row, or
+    // raised its last_seq: read both afresh (dead letters are rare).
+    if (d.kind == "message") ForgetCachedRows();
+  }
   return s;
 }
 
