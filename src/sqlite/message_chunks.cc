@@ -191,24 +191,35 @@ Status MessageChunks::Newest(int64_t key, int64_t after, int64_t before,
 
 Status MessageChunks::UpTo(int64_t key, int64_t up_to,
                            std::vector<IndexEntry>* out) {
+  return Range(key, std::numeric_limits<int64_t>::min(), up_to, 0, out);
+}
+
+Status MessageChunks::Range(int64_t key, int64_t after, int64_t up_to,
+                            size_t limit, std::vector<IndexEntry>* out) {
   Status s;
+  const size_t room = limit == 0 ? std::numeric_limits<size_t>::max() : limit;
+  size_t taken = 0;
   asc_.Bind(1, key);
   asc_.Bind(2, up_to);
   std::vector<IndexEntry> run;
   auto take = [&] {
     for (const IndexEntry& e : run) {
-      if (e.seq <= up_to) out->push_back(e);
+      if (taken == room) return;
+      if (e.seq > after && e.seq <= up_to) {
+        out->push_back(e);
+        ++taken;
+      }
     }
   };
-  while (asc_.Step(&s)) {
+  while (taken < room && asc_.Step(&s)) {
     s = DecodeRow(asc_, key, &run);
     if (!s.ok()) break;
     take();
   }
   asc_.Reset();
   int64_t first = 0;
-  if (s.ok()) s = Tail(key, &first, &run);
-  if (s.ok() && first <= up_to) take();
+  if (s.ok() && taken < room) s = Tail(key, &first, &run);
+  if (s.ok() && taken < room && first <= up_to) take();
   return s;
 }
 

@@ -93,6 +93,12 @@ class MessageChunks {
                 std::vector<IndexEntry>* out);
   // Appends the entries with seq <= up_to, oldest first.
   Status UpTo(int64_t key, int64_t up_to, std::vector<IndexEntry>* out);
+  // Appends the entries with after < seq <= up_to, oldest first, at most
+  // `limit` of them (0: all). Reads every row up to the last one it takes
+  // (rows before `after` too: the caller keeps those few, as retention's
+  // slices do, where the entries before `after` are gone or about to go).
+  Status Range(int64_t key, int64_t after, int64_t up_to, size_t limit,
+               std::vector<IndexEntry>* out);
   // The message id indexed at (key, seq), or 0.
   Status Find(int64_t key, int64_t seq, int64_t* id);
 

@@ -183,34 +183,46 @@ Status SqliteBackend::SelectPurgeable(
     Stmt convs;
     s = db->Prepare(kOverCount, &convs);
     if (!s.ok()) return s;
-    auto choose = [&](int64_t key) {
+    // Chooses the conversation's rows with seq above `after`: at most
+    // `limit` merged ones, oldest first, then, once those are all taken,
+    // the unmerged ones. Returns the last seq taken when it stopped at
+    // `limit` (the conversation goes on in the next segment, above it:
+    // what this one chose is removed, or pending in the caller's batch, by
+    // then), else 0.
+    auto choose = [&](int64_t key, int64_t after, size_t limit) -> int64_t {
       RetentionRow conv;
       effective(key, &conv);
-      if (!s.ok() || !conv.exists) return;
+      if (!s.ok() || !conv.exists) return 0;
       const int64_t cut = newest_cut(key);
-      if (!s.ok() || cut <= 1) return;
+      if (!s.ok() || cut <= 1) return 0;
       cuts.emplace(key, cut);
       PurgeCandidates c;
       c.conversation_id = std::move(conv.conversation_id);
       const int64_t spare = query.keep_first_system ? conv.first_system_seq : 0;
       const int64_t up_to = cut - 1;
-      // The merged ones, oldest first.
       merged.clear();
-      s = index.UpTo(key, up_to, &merged);
-      if (!s.ok()) return;
+      s = index.Range(key, after, up_to, limit, &merged);
+      if (!s.ok()) return 0;
       for (const IndexEntry& e : merged) {
         if (e.seq != spare) c.rows.push_back({e.id, key, e.seq});
       }
-      unmerged.clear();
-      s = Unmerged(&unmerged_reads, key, 0, up_to + 1, &unmerged);
-      if (!s.ok()) return;
-      for (const OverlayEntry& e : unmerged) {
-        if (e.seq == spare) continue;
-        const bool found = stored(key, e);
-        if (!s.ok()) return;
-        if (found) c.rows.push_back({e.id, key, e.seq});
+      int64_t resume = 0;
+      if (merged.size() == limit) {
+        resume = merged.back().seq;
+      } else {
+        unmerged.clear();
+        s = Unmerged(&unmerged_reads, key, std::max<int64_t>(after, 0),
+                     up_to + 1, &unmerged);
+        if (!s.ok()) return 0;
+        for (const OverlayEntry& e : unmerged) {
+          if (e.seq == spare) continue;
+          const bool found = stored(key, e);
+          if (!s.ok()) return 0;
+          if (found) c.rows.push_back({e.id, key, e.seq});
+        }
       }
       if (!c.rows.empty()) chosen.push_back(std::move(c));
+      return resume;
     };
     // By their rows first, then those whose unmerged messages may put them
     // over (the rows of the first kind with unmerged messages included).
@@ -226,13 +238,15 @@ Status SqliteBackend::SelectPurgeable(
     if (!s.ok()) return s;
     for (const auto& k : keys) by_row.push_back(k.conv_key);
     std::sort(by_row.begin(), by_row.end());
-    // Segments: choose up to kSegmentRows rows, end the transaction and
-    // hand them out, begin the next.
+    // Segments: choose up to kSegmentRows merged rows, end the transaction
+    // and hand them out, begin the next. A conversation with more goes on
+    // in the next segment, above the last seq chosen (`resume`).
+    int64_t resume = 0;
     for (size_t i = 0;;) {
       size_t rows = 0;
-      for (; s.ok() && i < by_row.size() && rows < kSegmentRows; ++i) {
+      while (s.ok() && i < by_row.size() && rows < kSegmentRows) {
         const size_t before = chosen.size();
-        choose(by_row[i]);
+        const int64_t next = choose(by_row[i], resume, kSegmentRows - rows);
         if (s.IsCorruption()) {
           // One conversation's damaged index or summary (this connection
           // does not mend it; the writer does when it next rewrites it):
@@ -244,9 +258,15 @@ Status SqliteBackend::SelectPurgeable(
           }
           if (log_ != nullptr) log_->warn("retention: {}", s.ToString());
           s = Status::OK();
+          resume = 0;
+          ++i;
           continue;
         }
+        if (!s.ok()) break;
         if (chosen.size() > before) rows += chosen.back().rows.size();
+        resume = next;
+        if (resume != 0) break;  // the segment is full
+        ++i;
       }
       if (s.ok()) s = hand_out();
       if (!s.ok()) return s;
