@@ -390,9 +390,13 @@ Status StoreImpl::Answer(ConversationCache::Shard& shard, CachedConversation* c,
   } else {
     // The newest of the older messages, in reads that double until the
     // window stops short of what was read (or everything was). last_n
-    // alone needs exactly last_n - cached of them; no bound reads all.
+    // alone needs last_n - cached of them; with exactly last_n cached it
+    // asks only whether a tool result at the window's start is an orphan,
+    // which the one message before it answers. No bound reads all.
     size_t newest = 0;  // all
-    if (options.last_n > msgs.size()) newest = options.last_n - msgs.size();
+    if (options.last_n > 0) {
+      newest = options.last_n > msgs.size() ? options.last_n - msgs.size() : 1;
+    }
     if (options.token_budget > 0) newest = std::max(newest, kFirstOlderRead);
     for (;;) {
       s = backend_->LoadMessages(c->id, options.after_seq, first_seq, newest,
@@ -599,8 +603,10 @@ StatusOr<uint64_t> StoreImpl::SubmitAndWait(
   if (guard.closed()) return Status::FailedPrecondition("store is closed");
   Status s = Reserve(bytes, durability);
   if (!s.ok()) return s;
+  // Watched only when waited for: TakeRefusal forgets the LSN.
   StatusOr<uint64_t> pushed =
-      Enqueue(std::move(payload), bytes, refusal_is_error);
+      Enqueue(std::move(payload), bytes,
+              refusal_is_error && durability == Durability::kSync);
   if (!pushed.ok()) return pushed;
   out->queued = true;
   const uint64_t lsn = *pushed;

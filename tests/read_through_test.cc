@@ -252,6 +252,39 @@ TEST_CASE("A read-through reads only what the window can take",
   }
 }
 
+TEST_CASE("last_n over cached tool results reads one message more and not all",
+          "[read_through]") {
+  // With exactly last_n cached and a tool result first, the window asks
+  // whether that result's caller is older; the read-through then read the
+  // whole older part of the conversation under the shard lock.
+  TempDir dir;
+  {
+    auto s = OpenOrDie(TestOptions(dir));
+    for (int i = 1; i <= 2000; ++i) {
+      REQUIRE(
+          s->Append("long", Msg(Role::kUser, "m" + std::to_string(i))).ok());
+    }
+    Message call = Msg(Role::kAssistant, "call");
+    call.tool_call_id = "c";
+    REQUIRE(s->Append("long", call).ok());  // seq 2001
+    for (int i = 0; i < 2; ++i) {
+      Message r = Msg(Role::kTool, "result");
+      r.tool_call_id = "c";
+      REQUIRE(s->Append("long", r).ok());  // seqs 2002, 2003
+    }
+    REQUIRE(s->Close().ok());
+  }
+  CountingBackend* counting = nullptr;
+  auto s = OpenCounted(dir, &counting);
+  // Loads the newest 2: both tool results; their caller is older.
+  HistoryOptions last2{.last_n = 2, .pin_system = false};
+  CHECK(Seqs(Hist(s.get(), "long", last2)).empty());
+  CHECK(counting->read == 1);
+  // The caller is in the window with last_n = 3.
+  CHECK(Seqs(Hist(s.get(), "long", {.last_n = 3, .pin_system = false})) ==
+        std::vector<int64_t>{2001, 2002, 2003});
+}
+
 TEST_CASE("A forward page over a retention gap reads through the gap",
           "[read_through]") {
   TempDir dir;
