@@ -64,7 +64,8 @@ StatusOr<RetentionReport> StoreImpl::PruneMessages(
 
   PurgeMessagesOp batch;
   std::vector<Touched> touched;
-  auto drop_from_cache = [&]() {
+  // `prompt_too`: the pinned prompt may go, if its seq was removed.
+  auto drop_from_cache = [&](bool prompt_too) {
     const uint64_t durable = writer_->durable_lsn();
     for (const Touched& t : touched) {
       ConversationCache::Shard& shard = cache_.ShardFor(t.conversation_id);
@@ -74,7 +75,8 @@ StatusOr<RetentionReport> StoreImpl::PruneMessages(
       // The age rule removes by created_at, wherever a message sits: a
       // pinned prompt below max_seq may have been kept.
       const bool system_removed =
-          !retention.keep_first_system && c->first_system != nullptr &&
+          prompt_too && !retention.keep_first_system &&
+          c->first_system != nullptr &&
           std::find(t.seqs.begin(), t.seqs.end(), c->first_system->seq) !=
               t.seqs.end();
       shard.DropThrough(c, t.max_seq, system_removed, durable);
@@ -99,8 +101,10 @@ StatusOr<RetentionReport> StoreImpl::PruneMessages(
     // wait timed out, or the writer is degraded: it commits once the writer
     // recovers, or at Close). Its messages leave memory now either way, so
     // that memory does not go on showing them once the disk dropped them
-    // (one read through before that commit would cache them again).
-    if (done.queued && !done.refused) drop_from_cache();
+    // (one read through before that commit would cache them again). Not yet
+    // committed, it may still be refused: the pinned prompt stays then (the
+    // messages read back through if they stay on disk; it would not).
+    if (done.queued && !done.refused) drop_from_cache(lsn.ok());
     touched.clear();
     return lsn.status();
   };

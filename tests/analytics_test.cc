@@ -380,6 +380,29 @@ void RecordOldTurns(Analytics& a, int n) {
   }
 }
 
+// Records `turns` old turns into a new store at o.path, closes it, and
+// reopens it with `trigger` (SQL) installed on the file.
+std::unique_ptr<Store> OldTurnsWithTrigger(const Options& o, int turns,
+                                           const std::string& trigger) {
+  {
+    auto store = OpenOrDie(o);
+    RecordOldTurns(store->analytics(), turns);
+    RequireOk(store->Close().status());
+  }
+  RawExec(o.path, trigger);
+  return OpenOrDie(o);
+}
+
+// The one retention.analytics audit record's details; *outcome its outcome.
+nlohmann::json CleanupAudit(Store* store, std::string* outcome) {
+  AuditQuery q;
+  q.action = "retention.analytics";
+  AuditPage page = audit_test::QueryOrDie(store, q);
+  REQUIRE(page.records.size() == 1);
+  *outcome = page.records[0].event.outcome;
+  return nlohmann::json::parse(page.records[0].event.details_json);
+}
+
 TEST_CASE("Cleanup counts what is left in one probe per batch", "[analytics]") {
   TempDir dir;
   Options o = TestOptions(dir);
@@ -413,17 +436,11 @@ TEST_CASE("a Cleanup that fails partway audits what it removed",
   TempDir dir;
   Options o = TestOptions(dir);
   o.log_level = LogLevel::kOff;
-  {
-    auto store = OpenOrDie(o);
-    RecordOldTurns(store->analytics(), 400);
-    RequireOk(store->Close().status());
-  }
   // The fourth batch of 50 (turns 150..199, oldest first) is refused.
-  RawExec(o.path,
-          "CREATE TRIGGER refuse_purge BEFORE DELETE ON analytics_turns"
-          " WHEN OLD.turn_number >= 150 BEGIN SELECT RAISE(ABORT, 'no'); "
-          "END;");
-  auto store = OpenOrDie(o);
+  auto store = OldTurnsWithTrigger(
+      o, 400,
+      "CREATE TRIGGER refuse_purge BEFORE DELETE ON analytics_turns"
+      " WHEN OLD.turn_number >= 150 BEGIN SELECT RAISE(ABORT, 'no'); END;");
   CleanupOptions c;
   c.batch_rows = 50;
   StatusOr<CleanupReport> r = store->analytics().Cleanup(c);
@@ -433,12 +450,9 @@ TEST_CASE("a Cleanup that fails partway audits what it removed",
   // batch refused in turn and set aside.
   CHECK(store->GetStats().dead_letters == 1);
 
-  AuditQuery q;
-  q.action = "retention.analytics";
-  AuditPage page = audit_test::QueryOrDie(store.get(), q);
-  REQUIRE(page.records.size() == 1);
-  CHECK(page.records[0].event.outcome == "failure");
-  nlohmann::json d = nlohmann::json::parse(page.records[0].event.details_json);
+  std::string outcome;
+  nlohmann::json d = CleanupAudit(store.get(), &outcome);
+  CHECK(outcome == "failure");
   CHECK(d["turns"] == 150);
   CHECK(d["sessions"] == 0);
   auto left = store->analytics().GetSession("old");
@@ -448,17 +462,11 @@ TEST_CASE("a Cleanup that fails partway audits what it removed",
 
 TEST_CASE("a Cleanup that leaves old rows behind says so", "[analytics]") {
   TempDir dir;
-  Options o = TestOptions(dir);
-  {
-    auto store = OpenOrDie(o);
-    RecordOldTurns(store->analytics(), 100);
-    RequireOk(store->Close().status());
-  }
   // Every batch commits, but one row is silently kept.
-  RawExec(o.path,
-          "CREATE TRIGGER keep_one BEFORE DELETE ON analytics_turns"
-          " WHEN OLD.turn_number = 5 BEGIN SELECT RAISE(IGNORE); END;");
-  auto store = OpenOrDie(o);
+  auto store = OldTurnsWithTrigger(
+      TestOptions(dir), 100,
+      "CREATE TRIGGER keep_one BEFORE DELETE ON analytics_turns"
+      " WHEN OLD.turn_number = 5 BEGIN SELECT RAISE(IGNORE); END;");
   CleanupOptions c;
   c.batch_rows = 30;
   StatusOr<CleanupReport> r = store->analytics().Cleanup(c);
@@ -467,12 +475,9 @@ TEST_CASE("a Cleanup that leaves old rows behind says so", "[analytics]") {
   REQUIRE_FALSE(r.ok());
   CHECK(r.status().message().find("1 turns older than the cut-off") !=
         std::string::npos);
-  AuditQuery q;
-  q.action = "retention.analytics";
-  AuditPage page = audit_test::QueryOrDie(store.get(), q);
-  REQUIRE(page.records.size() == 1);
-  CHECK(page.records[0].event.outcome == "failure");
-  nlohmann::json d = nlohmann::json::parse(page.records[0].event.details_json);
+  std::string outcome;
+  nlohmann::json d = CleanupAudit(store.get(), &outcome);
+  CHECK(outcome == "failure");
   CHECK(d["turns"] == 99);
 }
 

@@ -22,6 +22,7 @@
 
 #include "convstore/convstore.h"
 #include "testutil.h"
+#include "thread_testutil.h"
 
 namespace convstore {
 namespace {
@@ -1154,18 +1155,6 @@ TEST_CASE("Per-conversation message bound reads older messages through",
   CHECK(Hist(store.get(), "long").size() == kMsgs + 1);
 }
 
-// Thread id -> name of every thread of this process (Linux).
-std::map<std::string, std::string> ThreadNames() {
-  std::map<std::string, std::string> out;
-  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
-    std::ifstream comm(e.path() / "comm");
-    std::string name;
-    std::getline(comm, name);
-    out[e.path().filename().string()] = name;
-  }
-  return out;
-}
-
 TEST_CASE("Every background thread of a store is named and ends at Close",
           "[store][threads]") {
   TempDir dir;
@@ -1175,12 +1164,12 @@ TEST_CASE("Every background thread of a store is named and ends at Close",
   // first thread, and keeps it: one started and joined here makes it exist
   // before the snapshot, so that only the store's threads count as new.
   std::thread([] {}).join();
-  const std::map<std::string, std::string> before = ThreadNames();
+  const std::map<std::string, std::string> before = test::ThreadNames();
   // Open starts every thread (StoreImpl::Open).
   auto store = OpenOrDie(o);
   REQUIRE(store->Append("c", Msg(Role::kUser, "hello")).ok());
   std::set<std::string> names;
-  for (const auto& [tid, name] : ThreadNames()) {
+  for (const auto& [tid, name] : test::ThreadNames()) {
     if (before.count(tid) > 0) continue;
     INFO("thread " << tid << " is named '" << name << "'");
     CHECK(name.rfind("convstore-", 0) == 0);
@@ -1197,7 +1186,7 @@ TEST_CASE("Every background thread of a store is named and ends at Close",
   CHECK(names == expected);
   REQUIRE(store->Close().ok());
   store.reset();
-  for (const auto& [tid, name] : ThreadNames()) {
+  for (const auto& [tid, name] : test::ThreadNames()) {
     INFO("thread " << tid << " ('" << name << "') outlived Close");
     CHECK(before.count(tid) == 1);
   }

@@ -8,7 +8,6 @@
 
 #include <absl/time/clock.h>
 #include <absl/time/time.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -17,8 +16,6 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -27,7 +24,6 @@
 #include <numeric>
 #include <random>
 #include <span>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -36,6 +32,7 @@
 #include "clock.h"
 #include "logging.h"
 #include "storage_backend.h"
+#include "thread_testutil.h"
 #include "write_op.h"
 #include "write_queue.h"
 
@@ -539,32 +536,6 @@ TEST_CASE("a batch closes when it reaches max_batch_ops or max_batch_bytes",
   }
 }
 
-// CPU time (user + system) of this process's thread named `name`, in
-// milliseconds (at the kernel's clock-tick granularity), or -1.
-int64_t ThreadCpuMs(const std::string& name) {
-  for (const auto& task :
-       std::filesystem::directory_iterator("/proc/self/task")) {
-    std::ifstream comm(task.path() / "comm");
-    std::string n;
-    std::getline(comm, n);
-    if (n != name) continue;
-    std::ifstream stat(task.path() / "stat");
-    std::string line;
-    std::getline(stat, line);
-    // Fields after the ")" that ends the name: state is the 3rd field,
-    // utime and stime the 14th and 15th.
-    std::istringstream rest(line.substr(line.rfind(')') + 2));
-    std::string field;
-    int64_t utime = 0, stime = 0;
-    for (int i = 3; i <= 15 && rest >> field; ++i) {
-      if (i == 14) utime = std::stoll(field);
-      if (i == 15) stime = std::stoll(field);
-    }
-    return (utime + stime) * 1000 / sysconf(_SC_CLK_TCK);
-  }
-  return -1;
-}
-
 TEST_CASE("the writer does not spin while a write is reserved but not pushed",
           "[writer]") {
   // With max_batch_ops = 1, one reserved write (an Append reading its
@@ -577,10 +548,10 @@ TEST_CASE("the writer does not spin while a write is reserved but not pushed",
   REQUIRE(h.queue().Reserve(100, milliseconds(0)).ok());  // LSN 1's room
   REQUIRE(h.Push(2));  // waits in the reorder buffer for LSN 1
   h.writer().Start();
-  REQUIRE(Eventually([] { return ThreadCpuMs("convstore-wr") >= 0; }));
-  const int64_t before = ThreadCpuMs("convstore-wr");
+  REQUIRE(Eventually([] { return test::ThreadCpuMs("convstore-wr") >= 0; }));
+  const int64_t before = test::ThreadCpuMs("convstore-wr");
   std::this_thread::sleep_for(milliseconds(400));
-  const int64_t used = ThreadCpuMs("convstore-wr") - before;
+  const int64_t used = test::ThreadCpuMs("convstore-wr") - before;
   INFO("writer CPU over 400 ms: " << used << " ms");
   CHECK(used < 150);
   h.queue().Cancel(100);

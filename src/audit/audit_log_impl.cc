@@ -164,12 +164,13 @@ StatusOr<AuditPruneReport> AuditLogImpl::Prune(int64_t before_us) {
   auto result = std::make_shared<AuditPruneResult>();
   AuditOp op{AuditPrune{before_us, now_(), result}};
   // Always sync: the report is read back from the committed op.
-  StatusOr<uint64_t> lsn = write_path_->Submit(
+  StatusOr<uint64_t> lsn = write_path_->SubmitApplied(
       WritePayload(std::move(op)), sizeof(WriteOp) + sizeof(AuditOp),
-      Durability::kSync, std::chrono::seconds(60));
+      std::chrono::seconds(60));
   if (!lsn.ok()) return lsn.status();
   if (result->prune_record_id == 0) {
-    // The database refused the op for good and the writer set it aside.
+    // Refused and set aside, where the writer could not note the refusal
+    // (out of memory in WatchRefusal): SubmitApplied said OK.
     return Status::Internal(
         "audit prune was refused by the database (see DeadLetters)");
   }

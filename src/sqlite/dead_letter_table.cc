@@ -62,7 +62,17 @@ Status InsertDeadLetter(Db* db, const DeadLetter& d) {
     }
   }
   if (const int64_t seq = MessageSeq(d); s.ok() && seq > 0) {
-    s = ReserveSeq(db, d.key, seq);
+    // Best effort, in a savepoint: a conversations row that cannot take it
+    // (a full disk, a trigger) must not send the dead letter to the file.
+    s = db->Exec("SAVEPOINT reserve_seq");
+    if (s.ok()) {
+      if (ReserveSeq(db, d.key, seq).ok()) {
+        s = db->Exec("RELEASE reserve_seq");
+      } else {
+        s = db->Exec("ROLLBACK TO reserve_seq");
+        if (s.ok()) s = db->Exec("RELEASE reserve_seq");
+      }
+    }
   }
   if (s.ok()) s = db->Exec("COMMIT");
   if (!s.ok()) {

@@ -22,8 +22,8 @@ namespace convstore::internal {
 // In one transaction: inserts `d`, raises store_meta.last_lsn to d.lsn
 // (the write is settled, so a later session does not reuse its LSN) and,
 // for a message, its conversation's last_seq to the message's seq (the seq
-// was acknowledged: a later append must not be given it again). On failure
-// nothing is written.
+// was acknowledged: a later append must not be given it again; best effort,
+// the dead letter is written without it). On failure nothing is written.
 Status InsertDeadLetter(Db* db, const DeadLetter& d);
 
 // The newest `limit` dead letters, newest first.

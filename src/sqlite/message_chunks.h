@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "convstore/status.h"
+#include "sqlite/message_rows.h"
 #include "sqlite/sqlite_handle.h"
 
 namespace convstore::internal {
@@ -51,7 +52,7 @@ struct IndexEntry {
 // (the store numbers from 1); callers leave it out, since a row encoded
 // with it would fail every later read and rewrite of the conversation's
 // index, and with them the writer's batches.
-inline constexpr int64_t kMaxIndexedSeq = int64_t{1} << 62;
+inline constexpr int64_t kMaxIndexedSeq = kMaxSummaryValue;
 inline bool IndexableSeq(int64_t seq) {
   return seq >= 1 && seq <= kMaxIndexedSeq;
 }

@@ -195,7 +195,9 @@ Status SqliteBackend::SelectPurgeable(
       if (!s.ok() || !conv.exists) return 0;
       const int64_t cut = newest_cut(key);
       if (!s.ok() || cut <= 1) return 0;
-      cuts.emplace(key, cut);
+      // The latest slice's cut: the age rule spares what the count rule
+      // chose, up to the cut of the slice that chose last.
+      cuts.insert_or_assign(key, cut);
       PurgeCandidates c;
       c.conversation_id = std::move(conv.conversation_id);
       const int64_t spare = query.keep_first_system ? conv.first_system_seq : 0;
@@ -247,10 +249,11 @@ Status SqliteBackend::SelectPurgeable(
       while (s.ok() && i < by_row.size() && rows < kSegmentRows) {
         const size_t before = chosen.size();
         const int64_t next = choose(by_row[i], resume, kSegmentRows - rows);
-        if (s.IsCorruption()) {
+        if (s.IsCorruption() && !IsSqliteError(s)) {
           // One conversation's damaged index or summary (this connection
           // does not mend it; the writer does when it next rewrites it):
-          // the others are chosen as usual, and the run reports it.
+          // the others are chosen as usual, and the run reports it. SQLite's
+          // own Corruption (a damaged page) ends the run.
           if (damaged.ok()) {
             damaged =
                 s.WithPrefix("conversation key " + std::to_string(by_row[i]) +

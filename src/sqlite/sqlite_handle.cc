@@ -6,6 +6,10 @@
 
 namespace convstore::internal {
 
+bool IsSqliteError(const Status& s) {
+  return !s.ok() && s.message().find("(sqlite code ") != std::string::npos;
+}
+
 Status SqliteStatus(int rc, std::string_view what, sqlite3* db) {
   if (rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW) {
     return Status::OK();

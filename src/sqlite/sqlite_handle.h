@@ -24,6 +24,10 @@ namespace convstore::internal {
 // IOERR/FULL/CANTOPEN/READONLY/PERM -> IOError, CORRUPT/NOTADB -> Corruption,
 // CONSTRAINT/TOOBIG/MISMATCH/RANGE -> InvalidArgument, others -> Internal.
 Status SqliteStatus(int rc, std::string_view what, sqlite3* db);
+// Whether `s` is an error SqliteStatus made (SQLite's own; its message
+// carries "(sqlite code N)"), not one the store's checks of the values it
+// read made (a damaged index row, an implausible summary).
+bool IsSqliteError(const Status& s);
 
 class Stmt {
  public:

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "clock.h"
@@ -370,12 +371,14 @@ Status SqliteBackend::MergeUnmerged() {
     s = MergeInput(merged_through, last_id);
     const MessageOverlay::Grouped& in = merge_input_;
     size_t damaged = 0;
+    std::pair<int64_t, int64_t> damaged_at;  // the first: conv_key, row id
     for (size_t i = 0; s.ok() && i < in.conv_keys.size(); ++i) {
       const int64_t key = in.conv_keys[i];
       merge_run_.clear();
       for (size_t j = in.starts[i]; j < in.starts[i + 1]; ++j) {
         if (!IndexableSeq(in.entries[j].seq)) {
-          ++damaged;  // a damaged row: left out (message_chunks.h)
+          // A damaged row: left out (message_chunks.h).
+          if (damaged++ == 0) damaged_at = {key, in.entries[j].id};
           continue;
         }
         merge_run_.push_back({in.entries[j].seq, in.entries[j].id});
@@ -387,8 +390,8 @@ Status SqliteBackend::MergeUnmerged() {
     if (damaged > 0 && log_ != nullptr) {
       log_->warn(
           "merge: {} message rows with a seq outside 1..2^62 (damaged) left "
-          "out of the index",
-          damaged);
+          "out of the index, the first conv_key {} row id {}",
+          damaged, damaged_at.first, damaged_at.second);
     }
     if (s.ok()) {
       Stmt st;
