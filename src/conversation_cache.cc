@@ -234,6 +234,16 @@ void ConversationCache::Shard::Clear(CachedConversation* c, uint64_t lsn) {
   c->pending_lsn = std::max(c->pending_lsn, lsn);
 }
 
+bool ConversationCache::Shard::ForgetRefusedDelete(CachedConversation* c,
+                                                   uint64_t lsn) {
+  if (c->pending_lsn != lsn) return false;
+  Erase(c);
+  // The walks remembered compare entry addresses; start afresh.
+  futile_walk_lsn_ = kNoFutileWalk;
+  evict_futile_lsn_ = kNoFutileWalk;
+  return true;
+}
+
 void ConversationCache::Shard::PopFront(CachedConversation* c) {
   size_t b = CachedMessageBytes(*c->messages.front().message);
   c->bytes -= b;

@@ -148,6 +148,11 @@ class ConversationCache {
     // Empties the entry: the conversation was deleted at `lsn`.
     void Clear(CachedConversation* c, uint64_t lsn)
         ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+    // The delete at `lsn` was refused by the database: the conversation is
+    // still stored. Drops the entry, so the next call loads it, unless
+    // something was written to it since (true: dropped).
+    bool ForgetRefusedDelete(CachedConversation* c, uint64_t lsn)
+        ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
     // Trims durable messages over the per-conversation bound and evicts
     // least recently used durable conversations (never `keep`) until the
     // shard is within its bounds or nothing more may go. Then, while bytes

@@ -115,6 +115,23 @@ StoreImpl::StoreImpl(const Options& options,
       next_lsn_(backend_->LastCommittedLsn() + 1) {
   writer_ = std::make_unique<Writer>(backend_.get(), &queue_, options_, log_,
                                      next_lsn_.load());
+  // A delete the database refused leaves the conversation stored: its
+  // emptied entry must not stand for it (it would answer History with
+  // nothing and hand out seq 1 again). Shard locks are never held while
+  // waiting for the writer, so the writer may take one here.
+  writer_->OnSetAside([this](const WriteOp& op) {
+    const auto* d = std::get_if<DeleteConversationOp>(&op.payload);
+    if (d == nullptr) return;
+    ConversationCache::Shard& shard = cache_.ShardFor(d->conversation_id);
+    MutexLock lock(&shard.mu);
+    CachedConversation* c = shard.Peek(d->conversation_id);
+    if (c != nullptr && !shard.ForgetRefusedDelete(c, op.lsn)) {
+      log_->error(
+          "delete of '{}' (lsn {}) refused by the database, and written to "
+          "since: memory and disk disagree about it until it is evicted",
+          d->conversation_id, op.lsn);
+    }
+  });
   analytics_ = std::make_unique<AnalyticsImpl>(
       options_, this, backend_->analytics(),
       [this](std::string_view id) { return History(id, HistoryOptions{}); },

@@ -509,6 +509,13 @@ void Writer::SetAside(const WriteOp& op, const Status& error) {
         "counted in writes_failed only",
         op.lsn, e.what());
   }
+  if (on_set_aside_) {
+    try {
+      on_set_aside_(op);
+    } catch (const std::exception& e) {
+      log_->error("after setting aside write lsn {}: {}", op.lsn, e.what());
+    }
+  }
   MutexLock lock(&mu_);
   if (saved) ++counters_.dead_letters;
   if (to_file) ++counters_.dead_letters_in_file;

@@ -45,6 +45,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <random>
 #include <thread>
@@ -107,6 +108,13 @@ class Writer {
   // (it is called between taking an LSN and pushing it, and never throws).
   void WatchRefusal(uint64_t lsn) noexcept;
   Status TakeRefusal(uint64_t lsn);
+  // Called on the writer thread for each write set aside, after its dead
+  // letter and before durable_lsn passes it, so that memory can forget
+  // what the database refused (a delete). Must not wait for the writer;
+  // an exception from it is logged. Set before Start.
+  void OnSetAside(std::function<void(const WriteOp&)> fn) {
+    on_set_aside_ = std::move(fn);
+  }
   // Commits everything up to `final_lsn`, then stops the thread. Gives up
   // at `deadline`. Returns OK if all of it was committed.
   Status Stop(uint64_t final_lsn, absl::Time deadline);
@@ -203,6 +211,7 @@ class Writer {
   // while nothing is queued).
   bool sticky_from_oom_ ABSL_GUARDED_BY(mu_) = false;
   WriterCounters counters_ ABSL_GUARDED_BY(mu_);
+  std::function<void(const WriteOp&)> on_set_aside_;  // OnSetAside
   // Watched LSNs and, once set aside, why (WatchRefusal).
   absl::flat_hash_map<uint64_t, Status> refusals_ ABSL_GUARDED_BY(mu_);
   LatencyHistogram commit_hist_ ABSL_GUARDED_BY(mu_);

@@ -47,6 +47,11 @@ class PoisonBackend final : public ForwardingBackend {
         return Status::InvalidArgument(
             "INSERT: CHECK constraint failed (sqlite code 275)");
       }
+      const auto* d = std::get_if<DeleteConversationOp>(&op.payload);
+      if (d != nullptr && d->conversation_id.rfind("POISON", 0) == 0) {
+        return Status::InvalidArgument(
+            "DELETE: constraint failed (sqlite code 19)");
+      }
     }
     return ForwardingBackend::Apply(batch);
   }
@@ -119,6 +124,35 @@ void CheckOthersStored(const Options& o) {
   for (int i = 0; i < 10; ++i) want.push_back("c-" + std::to_string(i));
   CHECK(test::Contents(Hist(store.get(), "a", h)) == want);
   CHECK(Hist(store.get(), "b", h).size() == 5);
+  REQUIRE(store->Close().ok());
+}
+
+TEST_CASE("A delete the database refuses leaves the conversation readable",
+          "[dead_letter]") {
+  // The emptied cache entry stood for the conversation after the refusal:
+  // History answered nothing and the next append was given seq 1 (refused
+  // in turn as a duplicate), while the file kept every message.
+  TempDir dir;
+  Logs logs;
+  Options o = PoisonOptions(dir, &logs);
+  auto store = OpenPoison(o, false);
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(
+        store->Append("POISON-conv", Msg(Role::kUser, "m" + std::to_string(i)))
+            .ok());
+  }
+  REQUIRE(store->Flush().ok());
+  REQUIRE(store->DeleteConversation("POISON-conv").ok());
+  REQUIRE(store->Flush().ok());
+  CHECK(store->GetStats().dead_letters == 1);
+  CHECK(test::Contents(Hist(store.get(), "POISON-conv")) ==
+        std::vector<std::string>{"m0", "m1", "m2"});
+  StatusOr<AppendResult> r =
+      store->Append("POISON-conv", Msg(Role::kUser, "m3"));
+  REQUIRE(r.ok());
+  CHECK(r->seq == 4);
+  REQUIRE(store->Flush().ok());
+  CHECK(store->GetStats().dead_letters == 1);
   REQUIRE(store->Close().ok());
 }
 
