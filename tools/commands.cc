@@ -135,6 +135,9 @@ json StatsToJson(const Stats& s) {
               {"cache_hits", s.cache_hits},
               {"cache_misses", s.cache_misses},
               {"cache_evictions", s.cache_evictions},
+              {"cache_pinned_drops", s.cache_pinned_drops},
+              {"cache_eviction_walks", s.cache_eviction_walks},
+              {"cache_bound_bytes", s.cache_bound_bytes},
               {"db_conversations", s.db_conversations},
               {"db_messages", s.db_messages},
               {"queue_items", s.queue_items},
@@ -252,8 +255,12 @@ void PrintStatsText(const Stats& s, std::ostream& out,
             {"messages", std::to_string(s.cached_messages)},
             {"bytes", std::to_string(s.cached_bytes) + " (" +
                           FormatBytes(s.cached_bytes) + ")"},
+            {"bound", std::to_string(s.cache_bound_bytes) + " (" +
+                          FormatBytes(s.cache_bound_bytes) + ")"},
             {"hits / misses", Pair(s.cache_hits, s.cache_misses)},
-            {"evictions", std::to_string(s.cache_evictions)}}},
+            {"evictions / pinned drops",
+             Pair(s.cache_evictions, s.cache_pinned_drops)},
+            {"eviction walks", std::to_string(s.cache_eviction_walks)}}},
           {"database",
            {{"conversations", std::to_string(s.db_conversations)},
             {"messages", std::to_string(s.db_messages)}}},
@@ -386,6 +393,12 @@ Status RunHistory(const HistoryArgs& args, std::ostream& out) {
 }
 
 Status RunPrune(const PruneArgs& args, std::ostream& out) {
+  // Checked before the file is opened: without a rule the run would remove
+  // nothing and say so as if it had looked.
+  if (args.max_age_hours == 0 && args.max_messages == 0) {
+    return Status::InvalidArgument(
+        "give --max-age-hours or --max-messages (or both)");
+  }
   StatusOr<std::unique_ptr<Store>> store = OpenExisting(args.db);
   if (!store.ok()) return store.status();
   MessageRetention r;

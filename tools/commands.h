@@ -6,8 +6,10 @@
 // Every Run* function writes its result to `out` and returns a Status; it
 // never throws. The read commands open the database with
 // create_if_missing=false and warm_conversations=0, so a mistyped path is a
-// NotFound error rather than a new empty file, and opening costs nothing
-// beyond the schema check.
+// NotFound error rather than a new empty file. Otherwise the open is the
+// whole of Store::Open (migrations, the key-value cache's reload and
+// expiry, the writer): the user guide tells users to run the commands on a
+// file no other process has open.
 
 #ifndef CONVSTORE_TOOLS_COMMANDS_H_
 #define CONVSTORE_TOOLS_COMMANDS_H_

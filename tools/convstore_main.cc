@@ -17,6 +17,19 @@
 int main(int argc, char** argv) {
   using convstore::Status;
   namespace tools = convstore::tools;
+  // A count as people write it: decimal digits, no sign, no leading zero.
+  // CLI11 converts in base 0, so "010" read as 8 and "0x3" as 3, and "-1"
+  // became the largest size_t.
+  const CLI::Validator kDecimal(
+      [](std::string& v) -> std::string {
+        const bool digits = !v.empty() && v.find_first_not_of("0123456789") ==
+                                              std::string::npos;
+        if (!digits || (v.size() > 1 && v[0] == '0')) {
+          return "'" + v + "' is not a decimal count";
+        }
+        return std::string();
+      },
+      "DECIMAL");
   try {
     CLI::App app{
         "convstore: a conversation memory for AI agents (in-memory cache, "
@@ -36,12 +49,12 @@ int main(int argc, char** argv) {
         ->add_option("--conversations", demo.conversations,
                      "Conversations to simulate")
         ->capture_default_str()
-        ->check(CLI::Range(1, 100000));
+        ->check(kDecimal & CLI::Range(1, 100000));
     demo_cmd
         ->add_option("--turns", demo.turns,
                      "Messages appended to each conversation")
         ->capture_default_str()
-        ->check(CLI::Range(1, 1000000));
+        ->check(kDecimal & CLI::Range(1, 1000000));
 
     tools::StatsArgs stats;
     CLI::App* stats_cmd =
@@ -60,7 +73,8 @@ int main(int argc, char** argv) {
         ->add_option("--last", history.last,
                      "Only the newest N messages (the first system message "
                      "stays pinned in front); 0 for all")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(kDecimal & CLI::Range(0, 1000000));
     history_cmd->add_flag("--json", history.json, "Print JSON");
 
     tools::ConversationsArgs list;
@@ -71,7 +85,7 @@ int main(int argc, char** argv) {
     list_cmd
         ->add_option("--limit", list.limit,
                      "At most N conversations (1..10000); default: all")
-        ->check(CLI::Range(1, 10000));
+        ->check(kDecimal & CLI::Range(1, 10000));
     list_cmd->add_flag("--json", list.json, "Print JSON");
 
     tools::PruneArgs prune;
@@ -81,12 +95,12 @@ int main(int argc, char** argv) {
     prune_cmd
         ->add_option("--max-age-hours", prune.max_age_hours,
                      "Remove messages older than N hours; 0: no age limit")
-        ->check(CLI::Range(0, 1000000000));
+        ->check(kDecimal & CLI::Range(0, 1000000000));
     prune_cmd
         ->add_option("--max-messages", prune.max_messages,
                      "Keep at most the newest N messages per conversation; "
                      "0: no limit")
-        ->check(CLI::Range(0, 1000000000));
+        ->check(kDecimal & CLI::Range(0, 1000000000));
     prune_cmd->add_flag("--drop-system", prune.drop_system,
                         "Also remove each conversation's first system message");
     prune_cmd->add_flag("--json", prune.json, "Print JSON");
@@ -98,7 +112,7 @@ int main(int argc, char** argv) {
     sessions_cmd->add_option("--tenant", sessions.tenant, "Only this tenant");
     sessions_cmd->add_option("--limit", sessions.limit, "At most N sessions")
         ->capture_default_str()
-        ->check(CLI::Range(1, 100000));
+        ->check(kDecimal & CLI::Range(1, 100000));
     sessions_cmd->add_flag("--json", sessions.json, "Print JSON");
 
     tools::SessionArgs session;
@@ -163,7 +177,7 @@ int main(int argc, char** argv) {
                                "Only this action");
     audit_list_cmd->add_option("--limit", audit_list.limit, "At most N")
         ->capture_default_str()
-        ->check(CLI::Range(1, 10000));
+        ->check(kDecimal & CLI::Range(1, 10000));
     audit_list_cmd->add_flag("--json", audit_list.json, "Print JSON");
 
     tools::KeysListArgs keys_list;
@@ -189,7 +203,13 @@ int main(int argc, char** argv) {
         ->required();
     cache_stats_cmd->add_flag("--json", cache_stats.json, "Print JSON");
 
-    CLI11_PARSE(app, argc, argv);
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+      // CLI11 prints the usage error (or the help, which exits 0); any
+      // other outcome is an error, which exits 1 like every other.
+      return app.exit(e) == 0 ? 0 : 1;
+    }
 
     Status s;
     if (*demo_cmd) {

@@ -267,10 +267,12 @@ Status RemovePreviousDemo(const std::string& path, bool* removed) {
     }
     ListOptions list;
     list.limit = 1000;
+    bool any = false;
     while (true) {
       StatusOr<ConversationPage> page = (*store)->ListConversations(list);
       if (!page.ok()) return CloseAfter(**store, page.status());
       for (const ConversationInfo& c : page->conversations) {
+        any = true;
         if (c.conversation_id.rfind(kIdPrefix, 0) != 0) {
           return CloseAfter(
               **store, Status::FailedPrecondition(
@@ -280,6 +282,15 @@ Status RemovePreviousDemo(const std::string& path, bool* removed) {
       }
       if (page->next_cursor.empty()) break;
       list.cursor = page->next_cursor;
+    }
+    // A store with no conversation may still hold keys, audit records,
+    // sessions or cache entries: the demo always writes conversations, so
+    // this is not one of its files.
+    if (!any) {
+      return CloseAfter(
+          **store,
+          Status::FailedPrecondition(
+              path + " holds no conversation the demo wrote" + refuse));
     }
     Status s = CloseAfter(**store, Status::OK());
     if (!s.ok()) return s;

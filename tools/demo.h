@@ -17,7 +17,7 @@ namespace convstore::tools {
 struct DemoArgs {
   // The demo's own database. It is deleted first (with its -wal and -shm
   // files) so every run starts clean; the demo refuses to delete a file that
-  // holds conversations it did not write.
+  // holds conversations it did not write, or none at all.
   std::string db = "./data/demo.db";
   size_t conversations = 8;
   // Messages appended to each conversation.
