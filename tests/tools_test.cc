@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 
+#include "audit_commands.h"
 #include "cache_commands.h"
 #include "commands.h"
 #include "convstore/convstore.h"
@@ -259,6 +260,39 @@ TEST_CASE("stats --json has every counter of the user guide's table",
     CHECK(j.contains(field));
   }
   CHECK(j["cache_bound_bytes"].get<uint64_t>() > 0);
+}
+
+TEST_CASE("audit list and keys list print control characters escaped",
+          "[tools]") {
+  // Audit fields and key names come from callers; an ESC in them reached
+  // the operator's terminal as an escape sequence.
+  TempDir dir;
+  Options o = TestOptions(dir);
+  {
+    auto store = OpenOrDie(o);
+    AuditEvent e;
+    e.actor = "mallory\x1b[2J";
+    e.action = "login";
+    e.outcome = "failure";
+    REQUIRE(store->audit().Record(e).ok());
+    KeySpec k = Spec("name\x1b]0;x\x07", "acme");
+    REQUIRE(store->keys().CreateKey(k).ok());
+    REQUIRE(store->Close().ok());
+  }
+  std::ostringstream audit;
+  tools::AuditListArgs list;
+  list.db = o.path;
+  REQUIRE(tools::RunAuditList(list, audit).ok());
+  CHECK(audit.str().find("mallory\\x1b[2J") != std::string::npos);
+  CHECK(audit.str().find('\x1b') == std::string::npos);
+  std::ostringstream keys;
+  tools::KeysListArgs klist;
+  klist.db = o.path;
+  Status ks = tools::RunKeysList(klist, keys);
+  INFO(ks.ToString());
+  REQUIRE(ks.ok());
+  CHECK(keys.str().find('\x1b') == std::string::npos);
+  CHECK(keys.str().find('\x07') == std::string::npos);
 }
 
 }  // namespace

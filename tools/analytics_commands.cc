@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "json_output.h"
+#include "printable.h"
 
 namespace convstore::tools {
 namespace {
@@ -187,12 +188,12 @@ Status RunSessions(const SessionsArgs& args, std::ostream& out) {
     out << "session  started  tenant  status  final_state  duration_ms  "
            "turns  errors  e2e_p50_ms  e2e_p95_ms\n";
     for (const SessionSummary& s : *r) {
-      out << s.start.session_id << "  "
-          << FormatTimestamp(s.start.started_at_us) << "  " << s.start.tenant
-          << "  " << SessionStatusName(s.status) << "  " << s.final_state
-          << "  " << OptNum(s.duration_ms) << "  " << s.turns << "  "
-          << s.errors << "  " << OptNum(s.e2e_p50_ms) << "  "
-          << OptNum(s.e2e_p95_ms) << "\n";
+      out << Printable(s.start.session_id) << "  "
+          << FormatTimestamp(s.start.started_at_us) << "  "
+          << Printable(s.start.tenant) << "  " << SessionStatusName(s.status)
+          << "  " << Printable(s.final_state) << "  " << OptNum(s.duration_ms)
+          << "  " << s.turns << "  " << s.errors << "  " << OptNum(s.e2e_p50_ms)
+          << "  " << OptNum(s.e2e_p95_ms) << "\n";
     }
   }
   return CloseAfter(**store, Status::OK());
@@ -270,11 +271,11 @@ Status RunAggregate(const AggregateArgs& args, std::ostream& out) {
         << FormatTimestamp(r->to_us) << ", by " << GroupByName(q.group_by)
         << "\n";
     for (const GroupAggregate& g : r->groups) {
-      out << "[" << (g.key.empty() ? "(none)" : g.key) << "] sessions "
-          << g.sessions << ", success " << Num(100 * g.success_rate)
-          << "%, turns " << g.turns << ", interrupted "
-          << Num(100 * g.interruption_rate) << "%, errors " << g.errors
-          << ", cost " << Num(g.cost, 4) << "\n";
+      out << "[" << (g.key.empty() ? "(none)" : Printable(g.key))
+          << "] sessions " << g.sessions << ", success "
+          << Num(100 * g.success_rate) << "%, turns " << g.turns
+          << ", interrupted " << Num(100 * g.interruption_rate) << "%, errors "
+          << g.errors << ", cost " << Num(g.cost, 4) << "\n";
       for (const LatencyStats& l : g.latencies) {
         out << "  " << l.field << ": p50 " << Num(l.p50) << "  p95 "
             << Num(l.p95) << "  p99 " << Num(l.p99) << "  (n=" << l.count

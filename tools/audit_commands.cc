@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "json_output.h"
+#include "printable.h"
 
 namespace convstore::tools {
 Status RunAuditVerify(const AuditVerifyArgs& args, std::ostream& out) {
@@ -29,7 +30,7 @@ Status RunAuditVerify(const AuditVerifyArgs& args, std::ostream& out) {
     out << "\nhead: id " << v->last_id << " hash " << v->last_hash << "\n";
   } else {
     out << "audit chain BROKEN at id " << v->broken_id << " ("
-        << AuditBreakName(v->reason) << "): " << v->detail << "\n";
+        << AuditBreakName(v->reason) << "): " << Printable(v->detail) << "\n";
   }
   Status s;
   if (!v->ok) {
@@ -65,10 +66,13 @@ Status RunAuditList(const AuditListArgs& args, std::ostream& out) {
     PrintJson(arr, out);
   } else {
     for (const AuditRecord& r : page->records) {
-      out << r.id << "  " << FormatTimestamp(r.ts_us) << "  " << r.event.actor
-          << "  " << r.event.action << "  " << r.event.resource << "  "
-          << r.event.outcome;
-      if (!r.event.details_json.empty()) out << "  " << r.event.details_json;
+      out << r.id << "  " << FormatTimestamp(r.ts_us) << "  "
+          << Printable(r.event.actor) << "  " << Printable(r.event.action)
+          << "  " << Printable(r.event.resource) << "  "
+          << Printable(r.event.outcome);
+      if (!r.event.details_json.empty()) {
+        out << "  " << Printable(r.event.details_json);
+      }
       out << "\n";
     }
   }

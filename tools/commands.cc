@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "json_output.h"
+#include "printable.h"
 
 namespace convstore::tools {
 namespace {
@@ -18,23 +19,6 @@ constexpr size_t kListPage = 1000;
 
 // Makes text safe for a terminal: control characters other than newline
 // and tab are shown as \r or \xNN.
-std::string Printable(const std::string& s) {
-  std::string r;
-  r.reserve(s.size());
-  for (unsigned char c : s) {
-    if (c == '\n' || c == '\t' || c >= 0x20) {
-      r.push_back(static_cast<char>(c));
-    } else if (c == '\r') {
-      r += "\\r";
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
-      r += buf;
-    }
-  }
-  return r;
-}
-
 // Display width of UTF-8 text (code points; good enough for ids and names).
 size_t Width(const std::string& s) {
   size_t n = 0;
@@ -359,8 +343,9 @@ Status RunStats(const StatsArgs& args, std::ostream& out) {
     PrintStatsText(stats, out);
     out << "dead letters in the database (newest " << dead->size() << ")\n";
     for (const DeadLetter& d : *dead) {
-      out << "  #" << d.id << " lsn " << d.lsn << " " << d.kind << " '" << d.key
-          << "' at " << FormatTimestamp(d.created_at_us) << ": " << d.error
+      out << "  #" << d.id << " lsn " << d.lsn << " " << Printable(d.kind)
+          << " '" << Printable(d.key) << "' at "
+          << FormatTimestamp(d.created_at_us) << ": " << Printable(d.error)
           << "\n";
     }
   }

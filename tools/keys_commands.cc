@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "json_output.h"
+#include "printable.h"
 
 namespace convstore::tools {
 namespace {
@@ -54,9 +55,9 @@ json KeyJson(const KeyInfo& k, int64_t now_us) {
 }
 
 void PrintKeyText(const KeyInfo& k, int64_t now_us, std::ostream& out) {
-  out << k.prefix << "  " << KeyStateName(k, now_us) << "  " << k.name
-      << "  owner " << k.owner << "\n";
-  out << "    scopes " << JoinScopes(k.scopes) << "; created "
+  out << Printable(k.prefix) << "  " << KeyStateName(k, now_us) << "  "
+      << Printable(k.name) << "  owner " << Printable(k.owner) << "\n";
+  out << "    scopes " << Printable(JoinScopes(k.scopes)) << "; created "
       << FormatTimestamp(k.created_at_us);
   if (k.expires_at_us > 0)
     out << "; expires " << FormatTimestamp(k.expires_at_us);
@@ -67,8 +68,12 @@ void PrintKeyText(const KeyInfo& k, int64_t now_us, std::ostream& out) {
     out << ", last " << FormatTimestamp(k.last_used_at_us);
   }
   out << "; rate " << RateText(k);
-  if (!k.rotated_from.empty()) out << "; replaces " << k.rotated_from;
-  if (!k.replaced_by.empty()) out << "; replaced by " << k.replaced_by;
+  if (!k.rotated_from.empty()) {
+    out << "; replaces " << Printable(k.rotated_from);
+  }
+  if (!k.replaced_by.empty()) {
+    out << "; replaced by " << Printable(k.replaced_by);
+  }
   out << "\n";
 }
 

@@ -1,0 +1,40 @@
+// Copyright 2026 The convstore Authors.
+//
+// Printable: stored text as the tool prints it to a terminal. Stored
+// strings come from callers (audit actors, key names, message content,
+// database errors), and a control character in them, such as ESC, would
+// otherwise reach the operator's terminal as a command.
+//
+// Thread-safety: stateless; safe from any thread.
+
+#ifndef CONVSTORE_TOOLS_PRINTABLE_H_
+#define CONVSTORE_TOOLS_PRINTABLE_H_
+
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+namespace convstore::tools {
+
+// `s` with every control character but newline and tab escaped: \r, and
+// \xNN for the others (DEL included). UTF-8 passes unchanged.
+inline std::string Printable(std::string_view s) {
+  std::string r;
+  r.reserve(s.size());
+  for (unsigned char c : s) {
+    if (c == '\n' || c == '\t' || (c >= 0x20 && c != 0x7f)) {
+      r.push_back(static_cast<char>(c));
+    } else if (c == '\r') {
+      r += "\\r";
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
+      r += buf;
+    }
+  }
+  return r;
+}
+
+}  // namespace convstore::tools
+
+#endif  // CONVSTORE_TOOLS_PRINTABLE_H_
