@@ -28,8 +28,10 @@ Status RunCacheStats(const CacheStatsArgs& args, std::ostream& out) {
         << "reloaded     " << s.reloaded << "\n"
         << "expirations  " << s.expirations << "\n"
         << "evictions    " << s.evictions << "\n"
+        << "shed         " << s.persist_shed << "\n"
         << "purge        " << s.purge_batches << " batches\n"
-        << "(hits, misses and evictions count this process only)\n";
+        << "(every count but entries and bytes covers this process only: "
+           "the reload and what it expired or evicted)\n";
   }
   return CloseAfter(**store, Status::OK());
 }
