@@ -127,9 +127,9 @@ StoreImpl::StoreImpl(const Options& options,
     CachedConversation* c = shard.Peek(d->conversation_id);
     if (c != nullptr && !shard.ForgetRefusedDelete(c, op.lsn)) {
       log_->error(
-          "delete of '{}' (lsn {}) refused by the database, and written to "
-          "since: memory and disk disagree about it until it is evicted",
-          d->conversation_id, op.lsn);
+          "delete of '{}' (lsn {}) refused by the database; its cache entry "
+          "has later writes (up to lsn {}) and is kept",
+          d->conversation_id, op.lsn, c->pending_lsn);
     }
   });
   analytics_ = std::make_unique<AnalyticsImpl>(

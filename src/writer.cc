@@ -482,6 +482,17 @@ bool Writer::CommitIsolated() {
           break;
         case Outcome::kRejected:
           SetAside(batch_[done], error);
+          // Only a write the database refused: one set aside for arriving
+          // out of order (SetAsideUnordered) may have its first copy still
+          // waiting to commit.
+          if (on_set_aside_) {
+            try {
+              on_set_aside_(batch_[done]);
+            } catch (const std::exception& e) {
+              log_->error("after setting aside write lsn {}: {}",
+                          batch_[done].lsn, e.what());
+            }
+          }
           MarkDurable(one, us, 1);
           break;
         case Outcome::kGaveUp:
@@ -508,13 +519,6 @@ void Writer::SetAside(const WriteOp& op, const Status& error) {
         "write lsn {} not committed and could not be set aside ({}); it is "
         "counted in writes_failed only",
         op.lsn, e.what());
-  }
-  if (on_set_aside_) {
-    try {
-      on_set_aside_(op);
-    } catch (const std::exception& e) {
-      log_->error("after setting aside write lsn {}: {}", op.lsn, e.what());
-    }
   }
   MutexLock lock(&mu_);
   if (saved) ++counters_.dead_letters;

@@ -108,10 +108,11 @@ class Writer {
   // (it is called between taking an LSN and pushing it, and never throws).
   void WatchRefusal(uint64_t lsn) noexcept;
   Status TakeRefusal(uint64_t lsn);
-  // Called on the writer thread for each write set aside, after its dead
-  // letter and before durable_lsn passes it, so that memory can forget
-  // what the database refused (a delete). Must not wait for the writer;
-  // an exception from it is logged. Set before Start.
+  // Called on the writer thread for each write the database refused for
+  // good, after its dead letter and before durable_lsn passes it, so that
+  // memory can forget what it refused (a delete); not for a write set
+  // aside for arriving out of order. Must not wait for the writer; an
+  // exception from it is logged. Set before Start.
   void OnSetAside(std::function<void(const WriteOp&)> fn) {
     on_set_aside_ = std::move(fn);
   }

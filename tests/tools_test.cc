@@ -271,7 +271,9 @@ TEST_CASE("audit list and keys list print control characters escaped",
   {
     auto store = OpenOrDie(o);
     AuditEvent e;
-    e.actor = "mallory\x1b[2J";
+    e.actor =
+        "mallory\x1b[2J\xc2\x9b"
+        "2J";  // ESC [, and CSI (U+009B)
     e.action = "login";
     e.outcome = "failure";
     REQUIRE(store->audit().Record(e).ok());
@@ -283,7 +285,7 @@ TEST_CASE("audit list and keys list print control characters escaped",
   tools::AuditListArgs list;
   list.db = o.path;
   REQUIRE(tools::RunAuditList(list, audit).ok());
-  CHECK(audit.str().find("mallory\\x1b[2J") != std::string::npos);
+  CHECK(audit.str().find("mallory\\x1b[2J\\u009b2J") != std::string::npos);
   CHECK(audit.str().find('\x1b') == std::string::npos);
   std::ostringstream keys;
   tools::KeysListArgs klist;

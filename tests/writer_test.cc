@@ -735,6 +735,12 @@ TEST_CASE("a poison write is isolated and the rest commit", "[writer]") {
   o.max_batch_ops = 1000;
   Harness h(o);
   h.backend().RejectBatchesWith(5);
+  std::vector<uint64_t> refused;  // OnSetAside, on the writer thread
+  std::mutex refused_mu;
+  h.writer().OnSetAside([&](const WriteOp& op) {
+    std::lock_guard<std::mutex> lock(refused_mu);
+    refused.push_back(op.lsn);
+  });
   h.PushRange(1, 10);
   h.writer().Start();
 
@@ -758,6 +764,10 @@ TEST_CASE("a poison write is isolated and the rest commit", "[writer]") {
   CHECK(h.writer().health().ok());  // a bad record is not a sick database
   CHECK(h.writer().durable_lsn() == 10);
   CHECK(h.queue().items() == 0);
+  {
+    std::lock_guard<std::mutex> lock(refused_mu);
+    CHECK(refused == std::vector<uint64_t>{5});
+  }
 
   // Afterwards, batches are whole again.
   h.PushRange(11, 15);
@@ -863,6 +873,11 @@ TEST_CASE("a write whose LSN is taken twice or far ahead is set aside",
   o.queue_max_items = 1000;  // LSNs 2,048 or more ahead are refused
   LogCapture log;
   Harness h(o, &log);
+  // Not the database's refusal: the hook that lets memory forget a refused
+  // delete must not run (the first copy of a write taken twice may still
+  // be waiting to commit).
+  std::atomic<int> hooked{0};
+  h.writer().OnSetAside([&](const WriteOp&) { ++hooked; });
   h.writer().Start();
   h.PushRange(1, 3);
   REQUIRE(h.writer().WaitDurable(3, In(absl::Seconds(60))).ok());
@@ -882,6 +897,7 @@ TEST_CASE("a write whose LSN is taken twice or far ahead is set aside",
   REQUIRE(Eventually([&] { return h.writer().counters().writes_failed == 3; }));
   CHECK(h.writer().counters().rows_committed == 6);
   CHECK(log.Count(LogLevel::kError, "outside the writer's window") == 3);
+  CHECK(hooked.load() == 0);
   CHECK(h.writer().health().ok());
   // The refused writes' room is given back: nothing is left reserved.
   REQUIRE(Eventually([&] { return h.queue().items() == 0; }));

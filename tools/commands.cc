@@ -17,8 +17,6 @@ namespace {
 // Page size used when listing every conversation.
 constexpr size_t kListPage = 1000;
 
-// Makes text safe for a terminal: control characters other than newline
-// and tab are shown as \r or \xNN.
 // Display width of UTF-8 text (code points; good enough for ids and names).
 size_t Width(const std::string& s) {
   size_t n = 0;
