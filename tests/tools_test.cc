@@ -297,5 +297,39 @@ TEST_CASE("audit list and keys list print control characters escaped",
   CHECK(keys.str().find('\x07') == std::string::npos);
 }
 
+TEST_CASE("conversations pages with --limit and --cursor", "[tools]") {
+  // A page printed a next_cursor the command had no option to take.
+  TempDir dir;
+  Options o = TestOptions(dir);
+  {
+    auto store = OpenOrDie(o);
+    for (int i = 0; i < 5; ++i) {
+      REQUIRE(
+          store->Append("c" + std::to_string(i), test::Msg(Role::kUser, "m"))
+              .ok());
+    }
+    REQUIRE(store->Close().ok());
+  }
+  tools::ConversationsArgs args;
+  args.db = o.path;
+  args.limit = 2;
+  args.json = true;
+  std::set<std::string> seen;
+  for (int page = 0; page < 5; ++page) {
+    std::ostringstream out;
+    REQUIRE(tools::RunConversations(args, out).ok());
+    const json j = json::parse(out.str());
+    for (const json& c : j["conversations"]) {
+      CHECK(seen.insert(c["conversation_id"].get<std::string>()).second);
+    }
+    if (!j.contains("next_cursor")) break;
+    args.cursor = j["next_cursor"].get<std::string>();
+  }
+  CHECK(seen.size() == 5);
+  args.cursor = "not a cursor";
+  std::ostringstream out;
+  CHECK(tools::RunConversations(args, out).IsInvalidArgument());
+}
+
 }  // namespace
 }  // namespace convstore

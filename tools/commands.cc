@@ -410,6 +410,7 @@ Status RunConversations(const ConversationsArgs& args, std::ostream& out) {
   ListOptions options;
   options.user_id = args.user;
   options.limit = args.limit > 0 ? args.limit : kListPage;
+  options.cursor = args.cursor;  // a malformed one is InvalidArgument
   std::string next_cursor;
   while (true) {
     StatusOr<ConversationPage> page = (*store)->ListConversations(options);
@@ -439,7 +440,9 @@ Status RunConversations(const ConversationsArgs& args, std::ostream& out) {
                {false, false, true, true, true, false, false}, rows, out, "");
     out << all.size() << (all.size() == 1 ? " conversation" : " conversations");
     if (!args.user.empty()) out << " of user " << Printable(args.user);
-    if (!next_cursor.empty()) out << " (more exist: raise or drop --limit)";
+    if (!next_cursor.empty()) {
+      out << " (more exist: --cursor " << next_cursor << " for the next page)";
+    }
     out << "\n";
   }
   return CloseAfter(**store, Status::OK());

@@ -41,6 +41,8 @@ struct ConversationsArgs {
   std::string db;
   std::string user;  // empty: every user
   size_t limit = 0;  // 0: all conversations (follows next_cursor)
+  // The next_cursor a page with --limit printed: the page after it.
+  std::string cursor;
   bool json = false;
 };
 

@@ -86,6 +86,9 @@ int main(int argc, char** argv) {
         ->add_option("--limit", list.limit,
                      "At most N conversations (1..10000); default: all")
         ->check(kDecimal & CLI::Range(1, 10000));
+    list_cmd->add_option("--cursor", list.cursor,
+                         "Start after this page: the next_cursor a page with "
+                         "--limit printed");
     list_cmd->add_flag("--json", list.json, "Print JSON");
 
     tools::PruneArgs prune;
