@@ -25,8 +25,7 @@ constexpr size_t kMaxBatchRows = 100'000;
 // What one batch removes from one conversation (for the cache).
 struct Touched {
   std::string conversation_id;
-  int64_t max_seq = 0;
-  std::vector<int64_t> seqs;  // removed, for the pinned system message
+  std::vector<int64_t> seqs;  // removed (at least one)
 };
 
 }  // namespace
@@ -73,13 +72,14 @@ StatusOr<RetentionReport> StoreImpl::PruneMessages(
       CachedConversation* c = shard.Peek(t.conversation_id);
       if (c == nullptr) continue;
       // The age rule removes by created_at, wherever a message sits: a
-      // pinned prompt below max_seq may have been kept.
+      // pinned prompt below the highest removed seq may have been kept.
       const bool system_removed =
           prompt_too && !retention.keep_first_system &&
           c->first_system != nullptr &&
           std::find(t.seqs.begin(), t.seqs.end(), c->first_system->seq) !=
               t.seqs.end();
-      shard.DropThrough(c, t.max_seq, system_removed, durable);
+      shard.DropThrough(c, *std::max_element(t.seqs.begin(), t.seqs.end()),
+                        system_removed, durable);
     }
   };
   auto submit = [&]() -> Status {
@@ -116,9 +116,8 @@ StatusOr<RetentionReport> StoreImpl::PruneMessages(
     for (const StoredMessageRef& r : c.rows) {
       if (touched.empty() ||
           touched.back().conversation_id != c.conversation_id) {
-        touched.push_back({c.conversation_id, 0, {}});
+        touched.push_back({c.conversation_id, {}});
       }
-      touched.back().max_seq = std::max(touched.back().max_seq, r.seq);
       touched.back().seqs.push_back(r.seq);
       batch.rows.push_back(r);
       if (batch.rows.size() >= retention.batch_rows) {

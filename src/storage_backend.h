@@ -111,10 +111,13 @@ class StorageBackend {
   // records: the writer keeps them and retries.
   virtual Status Apply(std::span<const WriteOp> batch) = 0;
   // Sets aside one write the database refused for good (after Apply of it
-  // alone returned InvalidArgument), in its own transaction. On failure
-  // nothing is written and the writer falls back to the dead-letter file.
-  virtual Status WriteDeadLetter(const DeadLetter& d) {
+  // alone returned InvalidArgument), in its own transaction. For a message,
+  // `message_seq` is its seq (0 otherwise): acknowledged, it must not be
+  // handed out again. On failure nothing is written and the writer falls
+  // back to the dead-letter file.
+  virtual Status WriteDeadLetter(const DeadLetter& d, int64_t message_seq) {
     (void)d;
+    (void)message_seq;
     return Status::NotSupported("this backend keeps no dead letters");
   }
   // Upkeep between batches (SQLite: merging unmerged messages into its index).

@@ -10,6 +10,7 @@
 #include <new>
 #include <string>
 #include <utility>
+#include <variant>
 
 #include "clock.h"
 #include "dead_letter.h"
@@ -482,17 +483,7 @@ bool Writer::CommitIsolated() {
           break;
         case Outcome::kRejected:
           SetAside(batch_[done], error);
-          // Only a write the database refused: one set aside for arriving
-          // out of order (SetAsideUnordered) may have its first copy still
-          // waiting to commit.
-          if (on_set_aside_) {
-            try {
-              on_set_aside_(batch_[done]);
-            } catch (const std::exception& e) {
-              log_->error("after setting aside write lsn {}: {}",
-                          batch_[done].lsn, e.what());
-            }
-          }
+          NoteRefused(batch_[done], error);
           MarkDurable(one, us, 1);
           break;
         case Outcome::kGaveUp:
@@ -523,24 +514,41 @@ void Writer::SetAside(const WriteOp& op, const Status& error) {
   MutexLock lock(&mu_);
   if (saved) ++counters_.dead_letters;
   if (to_file) ++counters_.dead_letters_in_file;
-  // Before MarkDurable moves durable_lsn past it: a waiter that wakes then
-  // finds the refusal.
-  if (auto it = refusals_.find(op.lsn); it != refusals_.end()) {
-    try {
-      it->second = error;
-    } catch (const std::bad_alloc&) {
-      it->second = Status::Internal({});  // still not OK; allocates nothing
-    }
-  }
   // The dead letter committed: the database takes writes again.
   if (saved && !to_file) ClearSticky();
+}
+
+void Writer::NoteRefused(const WriteOp& op, const Status& error) {
+  {
+    // Before MarkDurable moves durable_lsn past it: a waiter that wakes
+    // then finds the refusal.
+    MutexLock lock(&mu_);
+    if (auto it = refusals_.find(op.lsn); it != refusals_.end()) {
+      try {
+        it->second = error;
+      } catch (const std::bad_alloc&) {
+        it->second = Status::Internal({});  // still not OK; allocates nothing
+      }
+    }
+  }
+  if (on_set_aside_) {
+    try {
+      on_set_aside_(op);
+    } catch (const std::exception& e) {
+      log_->error("after setting aside write lsn {}: {}", op.lsn, e.what());
+    }
+  }
 }
 
 void Writer::TrySetAside(const WriteOp& op, const Status& error,
                          bool* saved_out, bool* to_file_out) {
   DeadLetter d = MakeDeadLetter(op, error);
+  const auto* append = std::get_if<AppendMessageOp>(&op.payload);
+  const int64_t seq = append != nullptr && append->message != nullptr
+                          ? append->message->seq
+                          : 0;
   Status s = Guarded(log_, "WriteDeadLetter",
-                     [&] { return backend_->WriteDeadLetter(d); });
+                     [&] { return backend_->WriteDeadLetter(d, seq); });
   bool saved = s.ok();
   bool to_file = false;
   if (!saved) {

@@ -101,7 +101,8 @@ class Writer {
   // FailedPrecondition if it stopped first; DeadlineExceeded at `deadline`.
   Status WaitDurable(uint64_t lsn, absl::Time deadline);
   // For a write whose effect is the point (a purge): WatchRefusal(lsn)
-  // before the write is pushed makes SetAside remember why it refused it;
+  // before the write is pushed makes the writer remember why the database
+  // refused it (NoteRefused);
   // TakeRefusal(lsn) after WaitDurable returns that error (OK if the write
   // committed, or has not been handled yet) and forgets the LSN. Every
   // watched LSN must be taken. Out of memory, WatchRefusal watches nothing
@@ -154,6 +155,10 @@ class Writer {
   // Never throws: out of memory on the way counts the op in writes_failed
   // only (logged), as when neither the table nor the file takes it.
   void SetAside(const WriteOp& op, const Status& error);
+  // For a write the database refused (not one set aside for arriving out
+  // of order, whose first copy may still commit): records the refusal for
+  // a watcher (WatchRefusal) and calls the OnSetAside hook. Never throws.
+  void NoteRefused(const WriteOp& op, const Status& error);
   // SetAside's work: *saved if the op was kept, *to_file if in the file
   // (both set before it logs).
   void TrySetAside(const WriteOp& op, const Status& error, bool* saved,

@@ -55,11 +55,11 @@ class PoisonBackend final : public ForwardingBackend {
     }
     return ForwardingBackend::Apply(batch);
   }
-  Status WriteDeadLetter(const DeadLetter& d) override {
+  Status WriteDeadLetter(const DeadLetter& d, int64_t message_seq) override {
     if (fail_dead_letters) {
       return Status::IOError("dead letter: database or disk is full");
     }
-    return ForwardingBackend::WriteDeadLetter(d);
+    return ForwardingBackend::WriteDeadLetter(d, message_seq);
   }
 };
 

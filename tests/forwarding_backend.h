@@ -29,8 +29,8 @@ class ForwardingBackend : public StorageBackend {
   Status Apply(std::span<const WriteOp> batch) override {
     return inner_->Apply(batch);
   }
-  Status WriteDeadLetter(const DeadLetter& d) override {
-    return inner_->WriteDeadLetter(d);
+  Status WriteDeadLetter(const DeadLetter& d, int64_t message_seq) override {
+    return inner_->WriteDeadLetter(d, message_seq);
   }
   Status Maintain() override { return inner_->Maintain(); }
   Status Checkpoint(bool truncate) override {

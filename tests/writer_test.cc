@@ -207,13 +207,15 @@ class FakeBackend final : public StorageBackend {
     std::lock_guard<std::mutex> lock(mu_);
     return maintain_calls_;
   }
-  Status WriteDeadLetter(const DeadLetter& d) override {
+  Status WriteDeadLetter(const DeadLetter& d, int64_t message_seq) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (throw_in_dead_letter_ > 0) {
       --throw_in_dead_letter_;
       throw std::bad_alloc();
     }
-    if (!accept_dead_letters_) return StorageBackend::WriteDeadLetter(d);
+    if (!accept_dead_letters_) {
+      return StorageBackend::WriteDeadLetter(d, message_seq);
+    }
     dead_letter_lsns_.push_back(d.lsn);
     return Status::OK();
   }

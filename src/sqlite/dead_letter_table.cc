@@ -2,20 +2,10 @@
 
 #include "sqlite/dead_letter_table.h"
 
-#include <nlohmann/json.hpp>
 #include <string>
 
 namespace convstore::internal {
 namespace {
-
-// The seq of a message dead letter's payload (MessageJson), or 0.
-int64_t MessageSeq(const DeadLetter& d) {
-  if (d.kind != "message") return 0;
-  const nlohmann::json j = nlohmann::json::parse(d.payload, nullptr, false);
-  if (!j.is_object()) return 0;
-  auto it = j.find("seq");
-  return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
-}
 
 // Raises the conversation's last_seq to `seq`, creating its row (with no
 // messages, so listings skip it) if it has none.
@@ -34,7 +24,7 @@ Status ReserveSeq(Db* db, const std::string& conversation_id, int64_t seq) {
 
 }  // namespace
 
-Status InsertDeadLetter(Db* db, const DeadLetter& d) {
+Status InsertDeadLetter(Db* db, const DeadLetter& d, int64_t message_seq) {
   Status s = db->Exec("BEGIN IMMEDIATE");
   if (!s.ok()) return s.WithPrefix("dead letter");
   Stmt ins;
@@ -61,12 +51,12 @@ Status InsertDeadLetter(Db* db, const DeadLetter& d) {
       s = lsn.Exec();
     }
   }
-  if (const int64_t seq = MessageSeq(d); s.ok() && seq > 0) {
+  if (s.ok() && message_seq > 0) {
     // Best effort, in a savepoint: a conversations row that cannot take it
     // (a full disk, a trigger) must not send the dead letter to the file.
     s = db->Exec("SAVEPOINT reserve_seq");
     if (s.ok()) {
-      if (ReserveSeq(db, d.key, seq).ok()) {
+      if (ReserveSeq(db, d.key, message_seq).ok()) {
         s = db->Exec("RELEASE reserve_seq");
       } else {
         s = db->Exec("ROLLBACK TO reserve_seq");

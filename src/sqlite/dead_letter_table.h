@@ -21,10 +21,11 @@ namespace convstore::internal {
 
 // In one transaction: inserts `d`, raises store_meta.last_lsn to d.lsn
 // (the write is settled, so a later session does not reuse its LSN) and,
-// for a message, its conversation's last_seq to the message's seq (the seq
-// was acknowledged: a later append must not be given it again; best effort,
-// the dead letter is written without it). On failure nothing is written.
-Status InsertDeadLetter(Db* db, const DeadLetter& d);
+// for a message (`message_seq` > 0), its conversation's last_seq to that
+// seq (it was acknowledged: a later append must not be given it again;
+// best effort, the dead letter is written without it). On failure nothing
+// is written.
+Status InsertDeadLetter(Db* db, const DeadLetter& d, int64_t message_seq);
 
 // The newest `limit` dead letters, newest first.
 Status SelectDeadLetters(Db* db, size_t limit, std::vector<DeadLetter>* out);

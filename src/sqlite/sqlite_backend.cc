@@ -857,15 +857,16 @@ Status SqliteBackend::Counts(StorageCounts* out) {
   return s;
 }
 
-Status SqliteBackend::WriteDeadLetter(const DeadLetter& d) {
+Status SqliteBackend::WriteDeadLetter(const DeadLetter& d,
+                                      int64_t message_seq) {
   WriterExceptionGuard guard(this);
-  Status s = InsertDeadLetter(writer_.get(), d);
+  Status s = InsertDeadLetter(writer_.get(), d, message_seq);
   guard.Dismiss();
   if (s.ok()) {
     last_lsn_ = std::max<uint64_t>(last_lsn_, d.lsn);
     // A message's dead letter may have made its conversation's row, or
     // raised its last_seq: read both afresh (dead letters are rare).
-    if (d.kind == "message") ForgetCachedRows();
+    if (message_seq > 0) ForgetCachedRows();
   }
   return s;
 }

@@ -81,7 +81,7 @@ class SqliteBackend final : public StorageBackend {
   Status SelectPurgeable(
       const PurgeQuery& query,
       const std::function<bool(PurgeCandidates&&)>& visit) override;
-  Status WriteDeadLetter(const DeadLetter& d) override;
+  Status WriteDeadLetter(const DeadLetter& d, int64_t message_seq) override;
   Status ReadDeadLetters(size_t limit, std::vector<DeadLetter>* out) override;
   AnalyticsStorage* analytics() override { return analytics_.get(); }
   CacheStorage* cache() override { return cache_entries_.get(); }
