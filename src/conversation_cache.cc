@@ -46,13 +46,28 @@ size_t StringHeap(const std::string& s) {
   return s.capacity() > inline_capacity ? Chunk(s.capacity() + 1) : 0;
 }
 
+// The message alone, without the ring slots that hold it.
+size_t MessageHeap(const Message& m) {
+  return Chunk(kControlBlock + sizeof(Message)) + StringHeap(m.content) +
+         StringHeap(m.user_id) + StringHeap(m.tool_call_id) +
+         StringHeap(m.tool_name) + StringHeap(m.metadata);
+}
+
+// Whether a slot of c's ring holds `m` itself (not a copy read again).
+bool RingHolds(const CachedConversation& c, const Message* m) {
+  if (c.messages.empty()) return false;
+  const int64_t front = c.messages.front().message->seq;
+  if (m->seq < front || m->seq > c.messages.back().message->seq) return false;
+  return c.messages[static_cast<size_t>(m->seq - front)].message.get() == m;
+}
+
 }  // namespace
 
 size_t CachedMessageBytes(const Message& m) {
-  return Chunk(kControlBlock + sizeof(Message)) + StringHeap(m.content) +
-         StringHeap(m.user_id) + StringHeap(m.tool_call_id) +
-         StringHeap(m.tool_name) + StringHeap(m.metadata) + kRingSlots;
+  return MessageHeap(m) + kRingSlots;
 }
+
+size_t HeldApartBytes(const Message& m) { return MessageHeap(m); }
 
 size_t CachedConversationBytes(std::string_view id) {
   const size_t inline_capacity = std::string().capacity();
@@ -191,6 +206,7 @@ void ConversationCache::Shard::Load(CachedConversation* c,
     ++messages_;
     c->messages.push_back({std::move(m), 0});
   }
+  ChargeSystemApart(c);
 }
 
 void ConversationCache::Shard::Prepend(CachedConversation* c,
@@ -231,6 +247,7 @@ void ConversationCache::Shard::Clear(CachedConversation* c, uint64_t lsn) {
   c->complete = true;
   c->only_system_before = false;
   c->first_system.reset();
+  ChargeSystemApart(c);
   c->pending_lsn = std::max(c->pending_lsn, lsn);
 }
 
@@ -251,7 +268,10 @@ void ConversationCache::Shard::PopFront(CachedConversation* c) {
   --messages_;
   c->complete = false;
   c->only_system_before = false;
+  const bool was_system =
+      c->messages.front().message.get() == c->first_system.get();
   c->messages.pop_front();
+  if (was_system) ChargeSystemApart(c);  // still held by first_system
 #if defined(__GNUC__)
   if (!c->messages.empty()) {
     // The next drop is likely this entry's new front, a message written
@@ -281,11 +301,23 @@ void ConversationCache::Shard::DropThrough(CachedConversation* c, int64_t seq,
                                            bool system_removed,
                                            uint64_t durable_lsn) {
   c->only_system_before = false;
-  if (system_removed) c->first_system.reset();
+  if (system_removed) {
+    c->first_system.reset();
+    ChargeSystemApart(c);
+  }
   while (!c->messages.empty() && c->messages.front().message->seq <= seq &&
          c->messages.front().lsn <= durable_lsn) {
     PopFront(c);
   }
+}
+
+void ConversationCache::Shard::ChargeSystemApart(CachedConversation* c) {
+  const Message* sys = c->first_system.get();
+  const size_t want =
+      sys != nullptr && !RingHolds(*c, sys) ? HeldApartBytes(*sys) : 0;
+  c->bytes = c->bytes - c->system_apart_bytes + want;
+  bytes_ = bytes_ - c->system_apart_bytes + want;
+  c->system_apart_bytes = want;
 }
 
 void ConversationCache::Shard::Erase(CachedConversation* c) {

@@ -17,7 +17,9 @@
 //     `complete` means it starts at seq 1 (nothing older exists). Stored
 //     seqs may have gaps (retention keeps the first system message and
 //     removes what follows it): Load keeps only the run after the last gap.
-//  3. Shard byte/count totals equal the sum over its entries.
+//  3. Shard byte/count totals equal the sum over its entries. An entry's
+//     bytes count every message it keeps alive: the ring's, and
+//     first_system when the ring no longer holds it.
 //  4. Each shard enforces 1/shards of every bound, evicting whole
 //     conversations least recently used first. If only pinned entries (1.)
 //     are left and the shard is still over its byte bound, they lose the
@@ -69,6 +71,10 @@ struct CachedConversation {
   bool only_system_before = false;
   // The conversation's first system message, kept even when trimmed.
   MessagePtr first_system;
+  // What first_system costs while no ring slot holds it (trimmed from
+  // `messages`, or loaded apart from the cached run): it stays in memory,
+  // so `bytes` counts it (invariant 3). 0 while the ring holds it.
+  size_t system_apart_bytes = 0;
   // LSN of the newest write that touched this conversation.
   uint64_t pending_lsn = 0;
   size_t bytes = 0;
@@ -182,6 +188,10 @@ class ConversationCache {
         ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
     // Drops the oldest cached message (the caller checked it is durable).
     void PopFront(CachedConversation* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+    // Sets c->system_apart_bytes (and the totals) to what first_system
+    // costs now: its message if no ring slot holds it, else nothing.
+    void ChargeSystemApart(CachedConversation* c)
+        ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
     void Erase(CachedConversation* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
     ConversationCache* owner_ = nullptr;
@@ -297,12 +307,15 @@ class ConversationCache {
 // and two slots of the entry's RingDeque (at most half empty while it
 // grows), each as glibc's malloc rounds it.
 size_t CachedMessageBytes(const Message& m);
+// The same message held apart from any ring (first_system once trimmed):
+// CachedMessageBytes without the ring slots.
+size_t HeldApartBytes(const Message& m);
 // An entry with no messages: the entry itself, its map slot, recency node
 // and shared id (charged from the start, though the first Append makes
 // it), and the copies of an id too long for the string's inline buffer.
-// Not counted: a conversation owner's user_id longer than that buffer, and
-// the first system message while it is held apart from the cached run
-// (trimmed from it, or loaded apart): it stays held for pinning, uncharged.
+// Not counted: a conversation owner's user_id longer than that buffer.
+// The first system message held apart from the cached run is charged on
+// its own (CachedConversation::system_apart_bytes).
 size_t CachedConversationBytes(std::string_view id);
 
 }  // namespace convstore::internal

@@ -182,7 +182,8 @@ TEST_CASE("Load takes the stored summary and sets complete",
   SECTION("a suffix is incomplete") {
     CachedConversation* c = s.Insert("c");
     StoredConversation st = Stored(8, 10, sys);
-    size_t want = c->bytes;
+    // The system message (seq 1) is held apart from the run and charged.
+    size_t want = c->bytes + HeldApartBytes(*sys);
     for (const MessagePtr& m : st.messages) want += CachedMessageBytes(*m);
     s.Load(c, std::move(st));
     CHECK_FALSE(c->complete);
@@ -255,16 +256,18 @@ TEST_CASE("Trim drops only durable messages and clears complete",
   CHECK(c->complete);
 
   // Only lsn 1 is durable: one message goes, the entry stays over bound.
+  // The system message leaves the ring but stays held (first_system), so
+  // only its ring slots stop being charged.
   s.Enforce(1, c);
   CHECK(Seqs(*c) == std::vector<int64_t>{2, 3, 4, 5});
   CHECK_FALSE(c->complete);
-  CHECK(c->bytes == full_bytes - CachedMessageBytes(*msgs[0]));
+  const size_t slots = CachedMessageBytes(*msgs[0]) - HeldApartBytes(*msgs[0]);
+  CHECK(c->bytes == full_bytes - slots);
 
   // Everything durable: trimmed to the bound of 3.
   s.Enforce(5, c);
   CHECK(Seqs(*c) == std::vector<int64_t>{3, 4, 5});
-  CHECK(c->bytes == full_bytes - CachedMessageBytes(*msgs[0]) -
-                        CachedMessageBytes(*msgs[1]));
+  CHECK(c->bytes == full_bytes - slots - CachedMessageBytes(*msgs[1]));
   // The summary and the first system message survive the trim.
   CHECK(c->info.message_count == 5);
   CHECK(c->info.last_seq == 5);
@@ -274,6 +277,76 @@ TEST_CASE("Trim drops only durable messages and clears complete",
   CHECK(k.messages == 3);
   CHECK(k.bytes == c->bytes);
   CHECK(cache.evictions() == 0);
+}
+
+TEST_CASE("A trimmed first system message stays charged while it is held",
+          "[conversation_cache]") {
+  // A 10 KB prompt and two short messages per conversation, at most two
+  // messages cached: every conversation trims its prompt from the ring but
+  // keeps it in first_system, so the prompt's heap must stay charged.
+  const std::string prompt(10'000, 'p');
+  const size_t entry =
+      EmptyEntryBytes(1) + HeldApartBytes(*Msg(1, Role::kSystem, prompt)) +
+      CachedMessageBytes(*Msg(2)) + CachedMessageBytes(*Msg(3));
+  // Room for three such conversations, not four.
+  ConversationCache cache(OneShard(1000, 3 * entry + entry / 2, 2));
+  Shard& s = cache.shard(0);
+  MutexLock lock(&s.mu);
+  auto fill = [&](const char* id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu) {
+    CachedConversation* c = s.Insert(id);
+    s.Add(c, Msg(1, Role::kSystem, prompt), 1);
+    s.Add(c, Msg(2), 1);
+    s.Add(c, Msg(3), 1);
+    s.Enforce(/*durable_lsn=*/1, c);
+    return c;
+  };
+  for (const char* id : {"a", "b", "c"}) {
+    CachedConversation* c = fill(id);
+    CHECK(Seqs(*c) == std::vector<int64_t>{2, 3});
+    REQUIRE(c->first_system != nullptr);
+    CHECK(c->first_system->seq == 1);
+    CHECK(c->system_apart_bytes == HeldApartBytes(*c->first_system));
+    CHECK(c->bytes == entry);
+  }
+  CHECK(s.Counters().bytes == 3 * entry);
+  CHECK(cache.evictions() == 0);
+  // A fourth no longer fits: without the prompts' charge all four would.
+  fill("d");
+  CHECK(cache.evictions() == 1);
+  CHECK(s.Find("a") == nullptr);
+  CHECK(s.Counters().bytes == 3 * entry);
+
+  SECTION("a removed system message is no longer charged") {
+    CachedConversation* b = s.Find("b");
+    s.DropThrough(b, 2, /*system_removed=*/true, 1);
+    CHECK(b->first_system == nullptr);
+    CHECK(b->system_apart_bytes == 0);
+    CHECK(b->bytes == EmptyEntryBytes(1) + CachedMessageBytes(*Msg(3)));
+    CHECK(s.Counters().bytes == 2 * entry + b->bytes);
+  }
+  SECTION("a cleared conversation is back to an empty entry") {
+    CachedConversation* c = s.Find("c");
+    s.Clear(c, 2);
+    CHECK(c->system_apart_bytes == 0);
+    CHECK(c->bytes == EmptyEntryBytes(1));
+    CHECK(s.Counters().bytes == 2 * entry + EmptyEntryBytes(1));
+  }
+  SECTION("a load charges the system message only when the run lacks it") {
+    MessagePtr sys = Msg(1, Role::kSystem, prompt);
+    CachedConversation* whole = s.Insert("w");
+    StoredConversation st = Stored(1, 3, sys);
+    st.messages[0] = sys;  // the run holds the very same message
+    s.Load(whole, std::move(st));
+    CHECK(whole->system_apart_bytes == 0);
+    CachedConversation* copy = s.Insert("x");
+    s.Load(copy, Stored(1, 3, sys));  // a copy of seq 1 in the run
+    CHECK(copy->system_apart_bytes == HeldApartBytes(*sys));
+    CachedConversation* apart = s.Insert("y");
+    s.Load(apart, Stored(2, 3, sys));
+    CHECK(apart->system_apart_bytes == HeldApartBytes(*sys));
+    CHECK(s.Counters().bytes ==
+          3 * entry + whole->bytes + copy->bytes + apart->bytes);
+  }
 }
 
 TEST_CASE("Trim stops at the oldest message that is not durable",
@@ -514,10 +587,18 @@ TEST_CASE("Over the byte bound, pinned entries drop their durable messages",
     MutexLock lock(&p.mu);
     return fill(p)->bytes;
   }();
+  // Dropping the system message frees only its ring slots: first_system
+  // still holds it, and it stays charged.
+  const size_t system_slots =
+      CachedMessageBytes(*Msg(1, Role::kSystem, std::string(1000, 's'))) -
+      HeldApartBytes(*Msg(1, Role::kSystem, std::string(1000, 's')));
+  // Over the bound by this much, exactly three durable drops are needed.
+  const size_t over = system_slots + 3 * msg_bytes / 2;
 
   SECTION("only as many as the bound needs, oldest first") {
-    // Room for the entry minus about 2.5 messages: three durable ones go.
-    ConversationCache cache(OneShard(10, full - 5 * msg_bytes / 2));
+    // Room for the entry minus the system message's slots and 1.5
+    // messages: three durable ones go.
+    ConversationCache cache(OneShard(10, full - over));
     Shard& s = cache.shard(0);
     MutexLock lock(&s.mu);
     CachedConversation* a = fill(s);
@@ -550,7 +631,7 @@ TEST_CASE("Over the byte bound, pinned entries drop their durable messages",
   SECTION("least recently used first, and only while over") {
     // Two pinned entries: dropping a's three durable messages is enough,
     // so the newer one keeps all of its.
-    ConversationCache cache(OneShard(10, 2 * full - 5 * msg_bytes / 2));
+    ConversationCache cache(OneShard(10, 2 * full - over));
     Shard& s = cache.shard(0);
     MutexLock lock(&s.mu);
     CachedConversation* a = fill(s);
