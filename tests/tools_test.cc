@@ -228,6 +228,22 @@ TEST_CASE("the demo with one message per conversation passes", "[tools]") {
   CHECK(tools::RunDemo(demo, out).ok());
 }
 
+TEST_CASE("the demo refuses more messages than it can hold to check",
+          "[tools]") {
+  // It keeps every script in memory: 1M messages peaked at about 1 GB, so
+  // the 10M it once took would need about 10 GB.
+  TempDir dir;
+  tools::DemoArgs demo;
+  demo.db = dir.File("demo.db");
+  demo.conversations = 1001;
+  demo.turns = 1000;
+  std::ostringstream out;
+  Status s = tools::RunDemo(demo, out);
+  CHECK(s.IsInvalidArgument());
+  CHECK(s.message().find("1000000") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(demo.db));
+}
+
 TEST_CASE("prune without a rule is refused before the file is opened",
           "[tools]") {
   TempDir dir;

@@ -24,7 +24,9 @@ using json = nlohmann::ordered_json;
 using Clock = std::chrono::steady_clock;
 
 constexpr char kIdPrefix[] = "demo-";
-constexpr size_t kMaxTotalMessages = 10'000'000;
+// The demo holds every script in memory to check what the store returns:
+// 1M messages took 0.97 GB of peak RSS (with the store) and 36 s here.
+constexpr size_t kMaxTotalMessages = 1'000'000;
 constexpr size_t kLastTurnsShown = 6;
 // Where the narration of a step starts, after "N. label".
 const std::string kIndent(16, ' ');
@@ -337,7 +339,8 @@ Status RunDemo(const DemoArgs& args, std::ostream& out) {
   if (args.conversations > kMaxTotalMessages / args.turns) {
     return Status::InvalidArgument(
         "--conversations x --turns must be at most " +
-        std::to_string(kMaxTotalMessages));
+        std::to_string(kMaxTotalMessages) +
+        " (the demo keeps every message in memory to check it)");
   }
   bool removed = false;
   Status s = RemovePreviousDemo(args.db, &removed);
