@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "store_impl.h"
+#include "validation.h"
 
 namespace convstore::internal {
 namespace {
@@ -33,6 +34,7 @@ struct Touched {
 StatusOr<RetentionReport> StoreImpl::PruneMessages(
     const MessageRetention& retention) {
   if (closed_.load()) return Status::FailedPrecondition("store is closed");
+  if (options_.read_only) return ReadOnlyRefusal();
   if (retention.max_age.count() < 0) {
     return Status::InvalidArgument("retention max_age must not be negative");
   }

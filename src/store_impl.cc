@@ -34,6 +34,10 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const Options& options) {
   std::error_code ec;
   fs::path path(options.path);
   bool exists = fs::exists(path, ec);
+  if (!exists && options.read_only) {
+    return Status::NotFound(options.path +
+                            " does not exist (a read-only open creates none)");
+  }
   if (!exists && !options.create_if_missing) {
     return Status::NotFound(options.path +
                             " does not exist and create_if_missing is false");
@@ -219,9 +223,13 @@ StatusOr<std::unique_ptr<Store>> StoreImpl::OpenWithBackend(
   log->info("opened {}: warmed {} conversations, {} messages in {} ms",
             options.path, c.conversations, c.messages,
             (MonoMicros() - t0) / 1000);
-  store->writer_->Start();
-  store->kv_cache_->Start();
-  store->keys_->Start();
+  // A read-only store writes nothing: no writer (Flush has nothing to
+  // wait for), no expiry sweep, no key-usage flush.
+  if (!options.read_only) {
+    store->writer_->Start();
+    store->kv_cache_->Start();
+    store->keys_->Start();
+  }
   store->releaser_->Start();
   store->governor_->Start();
   return std::unique_ptr<Store>(std::move(store));
@@ -284,6 +292,7 @@ StatusOr<AppendResult> StoreImpl::Append(std::string_view conversation_id,
                                          const AppendOptions& options) {
   InflightGuard guard(this);
   if (guard.closed()) return Status::FailedPrecondition("store is closed");
+  if (options_.read_only) return ReadOnlyRefusal();
   Status s = ValidateConversationId(conversation_id, options_);
   if (s.ok()) s = ValidateMessage(message, options_);
   if (!s.ok()) return s;
@@ -566,6 +575,7 @@ StatusOr<uint64_t> StoreImpl::DeleteConversation(
     std::string_view conversation_id) {
   InflightGuard guard(this);
   if (guard.closed()) return Status::FailedPrecondition("store is closed");
+  if (options_.read_only) return ReadOnlyRefusal();
   Status s = ValidateConversationId(conversation_id, options_);
   if (!s.ok()) return s;
   const size_t bytes = sizeof(WriteOp) + conversation_id.size();
@@ -649,6 +659,7 @@ StatusOr<uint64_t> StoreImpl::SubmitAndWait(
 uint64_t StoreImpl::DurableLsn() const { return writer_->durable_lsn(); }
 
 Status StoreImpl::Reserve(size_t bytes, Durability durability) {
+  if (options_.read_only) return ReadOnlyRefusal();
   return durability == Durability::kBestEffort
              ? queue_.ReserveBestEffort(bytes)
              : queue_.Reserve(bytes, options_.queue_full_wait);

@@ -86,6 +86,8 @@ class StoreImpl final : public Store, public WritePath {
       WritePayload payload, size_t bytes,
       std::chrono::milliseconds sync_timeout) override;
   uint64_t DurableLsn() const override;
+  // Refuses every write of a store opened with Options::read_only
+  // (FailedPrecondition), before it changes anything.
   Status Reserve(size_t bytes, Durability durability) override;
   StatusOr<uint64_t> SubmitReserved(WritePayload payload, size_t bytes,
                                     Durability durability) override;

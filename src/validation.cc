@@ -242,4 +242,10 @@ Status ValidateStoreOptions(const Options& o) {
   return Status::OK();
 }
 
+Status ReadOnlyRefusal() {
+  return Status::FailedPrecondition(
+      "the store was opened read-only (Options::read_only); it takes no "
+      "writes");
+}
+
 }  // namespace convstore::internal

@@ -32,6 +32,8 @@ Status ValidateHistoryOptions(const HistoryOptions& o);
 // (a writer that never commits, a backoff of 0, a per-conversation bound
 // of 0 messages, token sums that overflow).
 Status ValidateStoreOptions(const Options& options);
+// What every write of a store opened with Options::read_only returns.
+Status ReadOnlyRefusal();
 // The largest Options::max_tokens_per_message: sums over a conversation of
 // up to 2^23 such messages fit int64 (with the default, 10^7, up to 9 * 10^11
 // messages).

@@ -173,7 +173,7 @@ StatusOr<int64_t> ParseBucket(const std::string& text) {
 }
 
 Status RunSessions(const SessionsArgs& args, std::ostream& out) {
-  auto store = OpenExisting(args.db);
+  auto store = OpenForReading(args.db);
   if (!store.ok()) return store.status();
   SessionQuery q;
   q.limit = args.limit;
@@ -200,7 +200,7 @@ Status RunSessions(const SessionsArgs& args, std::ostream& out) {
 }
 
 Status RunSession(const SessionArgs& args, std::ostream& out) {
-  auto store = OpenExisting(args.db);
+  auto store = OpenForReading(args.db);
   if (!store.ok()) return store.status();
   auto d = (*store)->analytics().GetSession(args.session);
   if (!d.ok()) return CloseAfter(**store, d.status());
@@ -252,7 +252,7 @@ Status RunAggregate(const AggregateArgs& args, std::ostream& out) {
   }
   q.range.last_hours = args.hours;
   q.exact_percentiles = args.exact;
-  auto store = OpenExisting(args.db);
+  auto store = OpenForReading(args.db);
   if (!store.ok()) return store.status();
   auto r = (*store)->analytics().Aggregate(q);
   if (!r.ok()) return CloseAfter(**store, r.status());
@@ -294,7 +294,7 @@ Status RunSeries(const SeriesArgs& args, std::ostream& out) {
   q.range.last_hours = args.hours;
   q.bucket = std::chrono::microseconds(*bucket);
   q.session_id = args.session;
-  auto store = OpenExisting(args.db);
+  auto store = OpenForReading(args.db);
   if (!store.ok()) return store.status();
   auto r = (*store)->analytics().Series(q);
   if (!r.ok()) return CloseAfter(**store, r.status());

@@ -1,7 +1,7 @@
 // Copyright 2026 The convstore Authors.
 //
 // The analytics subcommands of the convstore tool: sessions, session,
-// aggregate, series. Each opens an existing database (OpenExisting), prints
+// aggregate, series. Each opens an existing database (OpenForReading), prints
 // text or (--json) JSON to `out`, and returns a Status; nothing throws.
 
 #ifndef CONVSTORE_TOOLS_ANALYTICS_COMMANDS_H_

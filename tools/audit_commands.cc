@@ -8,7 +8,7 @@
 
 namespace convstore::tools {
 Status RunAuditVerify(const AuditVerifyArgs& args, std::ostream& out) {
-  StatusOr<std::unique_ptr<Store>> store = OpenExisting(args.db);
+  StatusOr<std::unique_ptr<Store>> store = OpenForReading(args.db);
   if (!store.ok()) return store.status();
   StatusOr<AuditVerification> v = (*store)->audit().Verify();
   if (!v.ok()) return CloseAfter(**store, v.status());
@@ -41,7 +41,7 @@ Status RunAuditVerify(const AuditVerifyArgs& args, std::ostream& out) {
 }
 
 Status RunAuditList(const AuditListArgs& args, std::ostream& out) {
-  StatusOr<std::unique_ptr<Store>> store = OpenExisting(args.db);
+  StatusOr<std::unique_ptr<Store>> store = OpenForReading(args.db);
   if (!store.ok()) return store.status();
   AuditQuery q;
   if (!args.actor.empty()) q.actor = args.actor;

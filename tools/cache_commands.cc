@@ -8,7 +8,7 @@
 namespace convstore::tools {
 
 Status RunCacheStats(const CacheStatsArgs& args, std::ostream& out) {
-  StatusOr<std::unique_ptr<Store>> store = OpenExisting(args.db);
+  StatusOr<std::unique_ptr<Store>> store = OpenForReading(args.db);
   if (!store.ok()) return store.status();
   const CacheStats s = (*store)->cache().GetStats();
   if (args.json) {

@@ -220,6 +220,14 @@ StatusOr<std::unique_ptr<Store>> OpenExisting(const std::string& db) {
   return Store::Open(options);
 }
 
+StatusOr<std::unique_ptr<Store>> OpenForReading(const std::string& db) {
+  Options options;
+  options.path = db;
+  options.read_only = true;
+  options.warm_conversations = 0;
+  return Store::Open(options);
+}
+
 Status CloseAfter(Store& store, Status status) {
   StatusOr<CloseReport> closed = store.Close();
   if (!status.ok()) return status;
@@ -314,7 +322,7 @@ void PrintCloseReportText(const CloseReport& r, std::ostream& out) {
 }
 
 Status RunStats(const StatsArgs& args, std::ostream& out) {
-  StatusOr<std::unique_ptr<Store>> store = OpenExisting(args.db);
+  StatusOr<std::unique_ptr<Store>> store = OpenForReading(args.db);
   if (!store.ok()) return store.status();
   const Stats stats = (*store)->GetStats();
   // Dead letters kept in the database, newest first (the payload is left out:
@@ -351,7 +359,7 @@ Status RunStats(const StatsArgs& args, std::ostream& out) {
 }
 
 Status RunHistory(const HistoryArgs& args, std::ostream& out) {
-  StatusOr<std::unique_ptr<Store>> store = OpenExisting(args.db);
+  StatusOr<std::unique_ptr<Store>> store = OpenForReading(args.db);
   if (!store.ok()) return store.status();
   HistoryOptions options;
   options.last_n = args.last;
@@ -404,7 +412,7 @@ Status RunPrune(const PruneArgs& args, std::ostream& out) {
 }
 
 Status RunConversations(const ConversationsArgs& args, std::ostream& out) {
-  StatusOr<std::unique_ptr<Store>> store = OpenExisting(args.db);
+  StatusOr<std::unique_ptr<Store>> store = OpenForReading(args.db);
   if (!store.ok()) return store.status();
   std::vector<ConversationInfo> all;
   ListOptions options;

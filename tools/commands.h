@@ -60,7 +60,12 @@ Status RunPrune(const PruneArgs& args, std::ostream& out);
 Status RunHistory(const HistoryArgs& args, std::ostream& out);
 Status RunConversations(const ConversationsArgs& args, std::ostream& out);
 
-// Opens an existing database for the read commands (see above).
+// Opens an existing database for the read commands (see above): read-only
+// (Options::read_only), so they may run beside the application that has it
+// open, and never migrate or write it.
+StatusOr<std::unique_ptr<Store>> OpenForReading(const std::string& db);
+// Opens an existing database for a command that writes it (prune, and the
+// demo's check of a previous demo file).
 StatusOr<std::unique_ptr<Store>> OpenExisting(const std::string& db);
 
 // Closes `store` and returns `status` if it is an error, else the Close

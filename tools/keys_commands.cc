@@ -86,7 +86,7 @@ const char* KeyStateName(const KeyInfo& key, int64_t now_us) {
 }
 
 Status RunKeysList(const KeysListArgs& args, std::ostream& out) {
-  StatusOr<std::unique_ptr<Store>> store = OpenExisting(args.db);
+  StatusOr<std::unique_ptr<Store>> store = OpenForReading(args.db);
   if (!store.ok()) return store.status();
   std::optional<std::string> owner;
   if (!args.owner.empty()) owner = args.owner;

@@ -105,6 +105,21 @@ struct Options {
   // fails with NotFound for a missing file. Default: true.
   bool create_if_missing = true;
 
+  // Open an existing store to read it, as an inspection tool would beside
+  // the application that writes it: SQLite opens the file read-only, no
+  // migration runs, and no writer, checkpoint, expiry-sweep or key-usage
+  // thread starts. Every call that writes (Append, DeleteConversation,
+  // PruneMessages, cache Set/Delete/Touch/Increment, key changes, audit
+  // records, analytics records and upkeep) fails with FailedPrecondition and
+  // changes nothing. Reads work as usual: a conversation loaded at Open
+  // answers from memory, and HistoryOptions::from_storage reads what another
+  // process committed since.
+  // Open fails with NotFound for a missing file (create_if_missing is
+  // ignored) and with FailedPrecondition for a file written by an older
+  // convstore (open it read-write once to migrate it). Cost: as a
+  // read-write open (warming, reloads), less the threads. Default: false.
+  bool read_only = false;
+
   // Durability of each batch commit; see SyncMode. Default: kNormal.
   SyncMode sync_mode = SyncMode::kNormal;
 

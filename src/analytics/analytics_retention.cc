@@ -9,12 +9,14 @@
 
 #include "analytics/analytics_impl.h"
 #include "clock.h"
+#include "validation.h"
 
 namespace convstore::internal {
 
 StatusOr<CleanupReport> AnalyticsImpl::Cleanup(const CleanupOptions& options) {
   Status s = BeforeQuery();
   if (!s.ok()) return s;
+  if (options_.read_only) return ReadOnlyRefusal();
   // As PruneMessages' batch_rows; a size_t past int64 used to become a
   // negative round count, and nothing was removed (with an OK).
   if (options.batch_rows == 0 || options.batch_rows > 100'000) {
@@ -155,6 +157,8 @@ StatusOr<CleanupReport> AnalyticsImpl::Cleanup(const CleanupOptions& options) {
 StatusOr<ConsistencyReport> AnalyticsImpl::CheckConsistency(bool repair) {
   Status s = BeforeQuery();
   if (!s.ok()) return s;
+  // Refused whether or not anything needs repair: the caller asked to write.
+  if (repair && options_.read_only) return ReadOnlyRefusal();
   ConsistencyReport report;
   s = storage_->CountOrphans(&report);
   if (!s.ok()) return s;

@@ -506,6 +506,8 @@ Status CacheImpl::Reload() {
   });
   if (!s.ok()) return s.WithPrefix("reloading cache entries");
   reloaded_.store(loaded, std::memory_order_relaxed);
+  // A read-only store leaves the rows it does not load where they are.
+  if (options_.read_only) return Status::OK();
   // Rows past the bound (their eviction's delete was shed): drop them now.
   for (auto& [ns, key] : over) {
     const size_t bytes = OpBytes(ns, key, 0);

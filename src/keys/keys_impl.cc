@@ -665,6 +665,8 @@ void KeysImpl::Stop() {
   // counted by a call that returned before Stop.
   if (stopped_.exchange(true, std::memory_order_seq_cst)) return;
   flusher_.Stop();
+  // A read-only store saves no usage: its counts live in memory only.
+  if (options_.read_only) return;
   (void)FlushUsage();
   (void)FlushDenials();
 }

@@ -291,26 +291,61 @@ Status CheckOwnership(Db* db) {
   return Status::OK();
 }
 
-Status Migrate(Db* db, int target) {
-  Status s = CheckOwnership(db);
+namespace {
+
+// The file's schema version as the bookkeeping table and user_version say
+// (the higher: a newer convstore sets user_version with each migration, so
+// a file whose table lags or was edited still counts as newer). NotSupported
+// when it is newer than this build knows.
+Status KnownSchemaVersion(Db* db, int64_t* current, int64_t* newest) {
+  Status s = SchemaVersion(db, current);
   if (!s.ok()) return s;
-  int64_t current = 0;
-  s = SchemaVersion(db, &current);
-  if (!s.ok()) return s;
-  // Checked before anything is written, so a newer file is refused byte
-  // for byte untouched. A newer convstore sets user_version with each
-  // migration it applies; trust it too, so a file whose bookkeeping table
-  // lags (or was edited) is still not written to by an older build.
   int64_t user_version = 0;
   s = db->QueryInt("PRAGMA user_version", &user_version);
   if (!s.ok()) return s;
-  const int64_t newest = std::max(current, user_version);
-  if (newest > LatestSchemaVersion()) {
+  *newest = std::max(*current, user_version);
+  if (*newest > LatestSchemaVersion()) {
     return Status::NotSupported(
-        "database schema version " + std::to_string(newest) +
+        "database schema version " + std::to_string(*newest) +
         " is newer than this build of convstore supports (" +
         std::to_string(LatestSchemaVersion()) + "); upgrade convstore");
   }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status CheckSchemaCurrent(Db* db) {
+  Status s = CheckOwnership(db);
+  if (!s.ok()) return s;
+  int64_t current = 0;
+  int64_t newest = 0;
+  s = KnownSchemaVersion(db, &current, &newest);
+  if (!s.ok()) return s;
+  if (current == 0) {
+    return Status::FailedPrecondition(
+        "the file holds no convstore store yet; a read-only open cannot "
+        "create one");
+  }
+  if (current < LatestSchemaVersion()) {
+    return Status::FailedPrecondition(
+        "database schema version " + std::to_string(current) +
+        " is older than this build's (" +
+        std::to_string(LatestSchemaVersion()) +
+        "); a read-only open does not migrate: open it read-write once");
+  }
+  return Status::OK();
+}
+
+Status Migrate(Db* db, int target) {
+  Status s = CheckOwnership(db);
+  if (!s.ok()) return s;
+  // Checked before anything is written, so a newer file is refused byte
+  // for byte untouched.
+  int64_t current = 0;
+  int64_t newest = 0;
+  s = KnownSchemaVersion(db, &current, &newest);
+  if (!s.ok()) return s;
   // Marking the file and creating the bookkeeping table are one
   // transaction, and the table is created whenever it is missing, so an
   // open interrupted at any point leaves a file the next open can finish.

@@ -44,6 +44,11 @@ Status Migrate(Db* db, int target);
 Status CheckOwnership(Db* db);
 // The applied schema version (0 for an empty file).
 Status SchemaVersion(Db* db, int64_t* out);
+// For a read-only open, which may not migrate: OK when `db` is a convstore
+// database at exactly LatestSchemaVersion(). NotSupported for a newer one
+// (as Migrate), FailedPrecondition for an older or empty one, Corruption for
+// another application's file. Reads only.
+Status CheckSchemaCurrent(Db* db);
 
 }  // namespace convstore::internal
 

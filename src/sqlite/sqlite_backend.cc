@@ -101,19 +101,7 @@ Status SqliteBackend::Configure(Db* db, bool writer) {
   return db->Exec(sql);
 }
 
-Status SqliteBackend::OpenWriter() {
-  Status s = Db::Open(options_.path, options_.create_if_missing, &writer_,
-                      options_.sqlite_vfs);
-  if (!s.ok()) return s;
-  // Before the first read: several processes opening a fresh file at once
-  // take turns on its locks instead of failing with SQLITE_BUSY.
-  sqlite3_busy_timeout(writer_->raw(),
-                       static_cast<int>(options_.busy_timeout.count()));
-  // The first real read is where SQLite notices a file that is not a
-  // database, and another application's database is refused before any
-  // PRAGMA below writes to it (journal_mode=WAL is stored in the file).
-  s = CheckOwnership(writer_.get());
-  if (!s.ok()) return s;
+Status SqliteBackend::ConfigureWriter() {
   // SQLite opens a file it may not write read-only without a word; the
   // store would then fail only at its first commit, retrying forever.
   if (sqlite3_db_readonly(writer_->raw(), "main") == 1) {
@@ -121,7 +109,7 @@ Status SqliteBackend::OpenWriter() {
                            " can only be opened read-only (file permissions "
                            "or attributes); the store must write to it");
   }
-  s = Configure(writer_.get(), /*writer=*/true);
+  Status s = Configure(writer_.get(), /*writer=*/true);
   // Switching a new file to WAL upgrades a read lock to a write lock, and
   // SQLite does not call the busy handler for an upgrade (it could
   // deadlock): when several processes create the file at once, all but one
@@ -142,7 +130,48 @@ Status SqliteBackend::OpenWriter() {
                            " to WAL mode (read-only or unsupported file "
                            "system?)");
   }
-  s = Migrate(writer_.get(), LatestSchemaVersion());
+  return Migrate(writer_.get(), LatestSchemaVersion());
+}
+
+Status SqliteBackend::OpenForReading() {
+  Status s = Configure(writer_.get(), /*writer=*/false);
+  if (!s.ok()) return s;
+  // A store's file is in WAL mode from its first open on; a read-only
+  // connection cannot switch it.
+  int64_t mode_ok = 0;
+  s = writer_->QueryInt("SELECT journal_mode = 'wal' FROM pragma_journal_mode",
+                        &mode_ok);
+  if (s.ok() && mode_ok == 0) {
+    return Status::FailedPrecondition(
+        options_.path +
+        " is not in WAL mode: not a store a read-write open "
+        "finished; a read-only open cannot set it up");
+  }
+  if (!s.ok()) return s;
+  return CheckSchemaCurrent(writer_.get());
+}
+
+Status SqliteBackend::OpenWriter() {
+  Status s =
+      options_.read_only
+          ? Db::OpenReadOnly(options_.path, &writer_, options_.sqlite_vfs)
+          : Db::Open(options_.path, options_.create_if_missing, &writer_,
+                     options_.sqlite_vfs);
+  if (!s.ok()) return s;
+  // Before the first read: several processes opening a fresh file at once
+  // take turns on its locks instead of failing with SQLITE_BUSY.
+  sqlite3_busy_timeout(writer_->raw(),
+                       static_cast<int>(options_.busy_timeout.count()));
+  // The first real read is where SQLite notices a file that is not a
+  // database, and another application's database is refused before any
+  // PRAGMA below writes to it (journal_mode=WAL is stored in the file).
+  s = CheckOwnership(writer_.get());
+  if (!s.ok()) return s;
+  if (options_.read_only) {
+    s = OpenForReading();
+  } else {
+    s = ConfigureWriter();
+  }
   if (!s.ok()) return s;
   if (options_.verify_on_open) {
     // A structural check of every page; a damaged file is refused, not
@@ -246,7 +275,9 @@ Status SqliteBackend::OpenWriter() {
   if (!writer_->Exec("COMMIT").ok()) (void)writer_->Exec("ROLLBACK");
   if (!s.ok()) return s.WithPrefix("loading the unmerged messages");
   s = audit_->LoadHead(writer_.get());
-  if (!s.ok() || options_.wal_autocheckpoint_pages <= 0) return s;
+  if (!s.ok() || options_.read_only || options_.wal_autocheckpoint_pages <= 0) {
+    return s;
+  }
   // From here on checkpoints run off the writer thread (WalCheckpointer);
   // the hook replaces SQLite's auto-checkpoint on the writer connection.
   s = WalCheckpointer::Start(options_.path, options_.sqlite_vfs,
@@ -564,7 +595,8 @@ Status SqliteBackend::Close() {
       WalCheckpointer::Uninstall(writer_->raw());
       checkpointer_.reset();  // a pass in progress finishes first
     }
-    s = Checkpoint(/*truncate=*/true);
+    // A read-only store wrote nothing, and may not write the file.
+    if (!options_.read_only) s = Checkpoint(/*truncate=*/true);
     // Busy readers of other processes can keep a truncating checkpoint from
     // finishing; that is not a failure of Close.
     if (s.IsUnavailable()) s = Status::OK();
@@ -623,8 +655,10 @@ Status SqliteBackend::AcquireReader(std::unique_ptr<Reader>* out) {
     ++open_readers_;
   }
   auto r = std::make_unique<Reader>();
-  Status s =
-      Db::Open(options_.path, /*create=*/false, &r->db, options_.sqlite_vfs);
+  Status s = options_.read_only
+                 ? Db::OpenReadOnly(options_.path, &r->db, options_.sqlite_vfs)
+                 : Db::Open(options_.path, /*create=*/false, &r->db,
+                            options_.sqlite_vfs);
   if (s.ok()) s = Configure(r->db.get(), /*writer=*/false);
   const std::string conv_sql =
       std::string("SELECT conv_key, first_system_seq, ") +

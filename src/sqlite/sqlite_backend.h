@@ -138,7 +138,13 @@ class SqliteBackend final : public StorageBackend {
   };
 
   explicit SqliteBackend(const Options& options);
+  // Opens the main connection: the writer's, or with Options::read_only
+  // one that only reads.
   Status OpenWriter();
+  // The writer's pragmas (WAL, sync mode) and migrations.
+  Status ConfigureWriter();
+  // A read-only open's checks: WAL mode and the current schema version.
+  Status OpenForReading();
   Status Configure(Db* db, bool writer);
   // Finds (or, if `create`, inserts) the integer key of a conversation.
   // Returns 0 when absent and not created.

@@ -81,9 +81,19 @@ std::string Stmt::Text(int col) const {
 
 Status Db::Open(const std::string& path, bool create, std::unique_ptr<Db>* out,
                 const std::string& vfs) {
-  sqlite3* raw = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
   if (create) flags |= SQLITE_OPEN_CREATE;
+  return OpenFlags(path, flags, out, vfs);
+}
+
+Status Db::OpenReadOnly(const std::string& path, std::unique_ptr<Db>* out,
+                        const std::string& vfs) {
+  return OpenFlags(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, out, vfs);
+}
+
+Status Db::OpenFlags(const std::string& path, int flags,
+                     std::unique_ptr<Db>* out, const std::string& vfs) {
+  sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &raw, flags,
                            vfs.empty() ? nullptr : vfs.c_str());
   if (rc != SQLITE_OK) {

@@ -110,6 +110,10 @@ class Db {
   // named SQLite VFS (empty: the default one).
   static Status Open(const std::string& path, bool create,
                      std::unique_ptr<Db>* out, const std::string& vfs = "");
+  // Opens an existing `path` for reading only (SQLITE_OPEN_READONLY): any
+  // statement that writes fails with SQLITE_READONLY.
+  static Status OpenReadOnly(const std::string& path, std::unique_ptr<Db>* out,
+                             const std::string& vfs = "");
   ~Db();
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;
@@ -123,6 +127,8 @@ class Db {
 
  private:
   explicit Db(sqlite3* db) : db_(db) {}
+  static Status OpenFlags(const std::string& path, int flags,
+                          std::unique_ptr<Db>* out, const std::string& vfs);
   sqlite3* db_;
 };
 
