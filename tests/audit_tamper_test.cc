@@ -66,6 +66,45 @@ TEST_CASE("tamper: an edited field breaks the chain at that record",
   }
 }
 
+TEST_CASE("tamper: a field retyped to hide a record from Query breaks",
+          "[audit]") {
+  // The bytes stay the same, so the hash does too; but a BLOB never equals
+  // the TEXT a filter binds, and a BLOB time is in no integer range:
+  // Query would skip the record while Verify said ok.
+  TempDir dir;
+  Options o = MakeClosedLog(dir, 5);
+  SECTION("actor and resource as BLOB") {
+    RawExec(o.path,
+            "UPDATE audit_log SET actor = CAST(actor AS BLOB),"
+            " resource = CAST(resource AS BLOB) WHERE id = 3");
+    {
+      auto store = OpenOrDie(o);
+      AuditQuery q;
+      q.actor = "alice";
+      CHECK(QueryOrDie(store.get(), q).records.size() == 4);  // hidden
+      REQUIRE(store->Close().ok());
+    }
+    ExpectBreak(o, 3, AuditBreak::kColumnType);
+  }
+  SECTION("the time as a BLOB") {
+    // (As text the column's integer affinity would turn it back.)
+    RawExec(o.path,
+            "UPDATE audit_log SET ts_us = CAST(CAST(ts_us AS TEXT) AS BLOB)"
+            " WHERE id = 2");
+    REQUIRE(SqlInt(o.path,
+                   "SELECT typeof(ts_us) = 'blob' FROM audit_log"
+                   " WHERE id = 2") == 1);
+    ExpectBreak(o, 2, AuditBreak::kColumnType);
+  }
+  SECTION("the hash as text") {
+    RawExec(o.path,
+            "UPDATE audit_log SET hash = CAST(hash AS TEXT) WHERE id = 5");
+    ExpectBreak(o, 5, AuditBreak::kColumnType);
+  }
+  CHECK(std::string(AuditBreakName(AuditBreak::kColumnType)) ==
+        "column type mismatch");
+}
+
 TEST_CASE("tamper: a deleted middle record is a gap at its successor",
           "[audit]") {
   TempDir dir;

@@ -125,10 +125,15 @@ enum class AuditBreak {
   // record, or anchor_id + 1 when there is none): old records were deleted
   // outside Prune, or the anchor was edited.
   kAnchor,
+  // A field is stored with another SQLite type than the store writes (a
+  // text field as a BLOB, the time as text): its bytes still hash the
+  // same, but Query's filters on it no longer match the record, which a
+  // retype thus hides from an investigator.
+  kColumnType,
 };
 
 // "ok", "content hash mismatch", "prev-hash mismatch", "gap in ids",
-// "anchor mismatch".
+// "anchor mismatch", "column type mismatch".
 const char* AuditBreakName(AuditBreak reason);
 
 struct AuditVerification {

@@ -22,6 +22,8 @@ const char* AuditBreakName(AuditBreak reason) {
       return "gap in ids";
     case AuditBreak::kAnchor:
       return "anchor mismatch";
+    case AuditBreak::kColumnType:
+      return "column type mismatch";
   }
   return "unknown";
 }
@@ -122,6 +124,11 @@ bool ChainChecker::Check(const AuditRow& row) {
     Break(row, first && anchored_ ? AuditBreak::kAnchor : AuditBreak::kPrevHash,
           "record " + std::to_string(row.id) + " has prev_hash " +
               HexOf(row.prev_hash) + ", expected " + HexOf(expected_prev_));
+    return false;
+  }
+  if (!row.type_error.empty()) {
+    Break(row, AuditBreak::kColumnType,
+          "record " + std::to_string(row.id) + ": " + row.type_error);
     return false;
   }
   const std::string computed =

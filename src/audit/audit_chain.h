@@ -46,6 +46,9 @@ struct AuditRow {
   AuditEvent event;
   std::string prev_hash;  // raw bytes
   std::string hash;       // raw bytes
+  // Empty, or which stored column does not have the SQLite type the store
+  // writes (ChainChecker reports it as AuditBreak::kColumnType).
+  std::string type_error;
 };
 
 // Checks rows fed in ascending id order against the chain rules; stops

@@ -43,8 +43,40 @@ const char* AuditWriterSql(int which) {
   }
 }
 
+const char* SqliteTypeName(int type) {
+  switch (type) {
+    case SQLITE_INTEGER:
+      return "INTEGER";
+    case SQLITE_FLOAT:
+      return "REAL";
+    case SQLITE_TEXT:
+      return "TEXT";
+    case SQLITE_BLOB:
+      return "BLOB";
+    default:
+      return "NULL";
+  }
+}
+
 AuditRow ReadRow(const Stmt& st) {
   AuditRow r;
+  // Bytes read the same whatever the type, so the hash alone would pass a
+  // retyped field that Query's filters (column = text) no longer match.
+  // Checked first: reading a value converts it, and its type is then lost.
+  static constexpr int kTypes[] = {
+      SQLITE_INTEGER, SQLITE_INTEGER, SQLITE_TEXT, SQLITE_TEXT, SQLITE_TEXT,
+      SQLITE_TEXT,    SQLITE_TEXT,    SQLITE_TEXT, SQLITE_BLOB, SQLITE_BLOB};
+  static constexpr const char* kNames[] = {
+      "id",      "ts_us",        "actor",          "action",    "resource",
+      "outcome", "details_json", "source_address", "prev_hash", "hash"};
+  for (int i = 0; i < 10; ++i) {
+    if (st.ColumnType(i) != kTypes[i]) {
+      r.type_error = std::string(kNames[i]) + " is stored as " +
+                     SqliteTypeName(st.ColumnType(i)) + ", not " +
+                     SqliteTypeName(kTypes[i]);
+      break;
+    }
+  }
   r.id = st.Int(0);
   r.ts_us = st.Int(1);
   r.event.actor = st.Text(2);
