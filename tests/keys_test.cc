@@ -603,6 +603,29 @@ TEST_CASE("RotateKey keeps the old key valid for the overlap only", "[keys]") {
   CHECK(h.keys->ValidateKey(again->secret).ok());
 }
 
+TEST_CASE("a key rotated already is refused before a new key is made",
+          "[keys]") {
+  // Within the overlap the old key is still live; rotating it again used
+  // to insert a third key, find the "race" and revoke that key: a stray
+  // revoked key in ListKeys and a key.revoke with no key.create.
+  Harness h;
+  CreatedKey a = h.Create(Spec());
+  StatusOr<CreatedKey> b = h.keys->RotateKey(a.info.id, std::chrono::hours(1));
+  REQUIRE(b.ok());
+  const size_t audited = h.audit.events().size();
+  StatusOr<CreatedKey> c = h.keys->RotateKey(a.info.id, std::chrono::hours(1));
+  INFO(c.status().ToString());
+  CHECK(c.status().IsFailedPrecondition());
+  CHECK(c.status().message().find("already rotated to " + b->info.id) !=
+        std::string::npos);
+  StatusOr<std::vector<KeyInfo>> list = h.keys->ListKeys(std::nullopt);
+  REQUIRE(list.ok());
+  CHECK(list->size() == 2);
+  CHECK(h.audit.events().size() == audited);
+  CHECK(h.keys->ValidateKey(a.secret).ok());  // still in its overlap
+  CHECK(h.keys->ValidateKey(b->secret).ok());
+}
+
 TEST_CASE("a rotated key with a lifetime gets the same lifetime again",
           "[keys]") {
   Harness h;

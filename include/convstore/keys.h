@@ -151,9 +151,10 @@ class Keys {
   // limits (and, if the old key had an expiry, the same lifetime from now). The
   // old key keeps validating for `overlap` more (zero: it expires at once;
   // never later than its own expiry), so clients can switch over. NotFound for
-  // an unknown id, FailedPrecondition for a revoked or expired one, and for
-  // one revoked or rotated by another call while this one ran (the new key
-  // it made is then revoked: a key has at most one live successor).
+  // an unknown id, FailedPrecondition for a revoked or expired one, for one
+  // rotated already (rotate its successor instead; nothing is made), and
+  // for one revoked or rotated by another call while this one ran (the new
+  // key it made is then revoked: a key has at most one live successor).
   virtual StatusOr<CreatedKey> RotateKey(std::string_view id,
                                          std::chrono::microseconds overlap) = 0;
 

@@ -479,6 +479,14 @@ StatusOr<CreatedKey> KeysImpl::RotateKey(std::string_view id,
     return Status::FailedPrecondition(
         "a revoked or expired key is not rotated");
   }
+  // Checked before the new key is made: otherwise it would be inserted,
+  // found raced below and revoked, leaving a stray key (and a key.revoke
+  // with no key.create) behind a refusal that blamed a concurrent call.
+  if (!old.replaced_by.empty()) {
+    return Status::FailedPrecondition(
+        "API key " + std::string(id) + " was already rotated to " +
+        old.replaced_by + "; rotate that key instead");
+  }
   KeyRow row;
   row.name = old.name;
   row.owner = old.owner;
