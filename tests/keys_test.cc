@@ -933,6 +933,34 @@ TEST_CASE("key changes are committed when the call returns (sync class)",
   CHECK(store->keys().ValidateKey(k.secret).status().IsFailedPrecondition());
 }
 
+TEST_CASE("a stored revocation outlives a put from an older copy of the key",
+          "[keys][store]") {
+  // Two stores on one file each hold their own copy of the keys. B, which
+  // has not seen A's revocation, rotates the key and writes its whole row:
+  // that put used to store revoked_us = 0, so after a reopen the revoked
+  // key validated again. The file keeps the key's end once stored.
+  TempDir dir;
+  Options o = TestOptions(dir);
+  CreatedKey k;
+  {
+    auto a = OpenOrDie(o);
+    k = MustCreate(a.get(), Spec());
+    auto b = OpenOrDie(o);
+    REQUIRE(a->keys().RevokeKey(k.info.id).ok());
+    REQUIRE(b->keys().RotateKey(k.info.id, std::chrono::hours(1)).ok());
+    REQUIRE(b->Close().ok());
+    REQUIRE(a->Close().ok());
+  }
+  auto c = OpenOrDie(o);
+  StatusOr<KeyInfo> r = c->keys().ValidateKey(k.secret);
+  CHECK(r.status().code() == StatusCode::kPermissionDenied);
+  StatusOr<std::vector<KeyInfo>> list = c->keys().ListKeys(std::nullopt);
+  REQUIRE(list.ok());
+  REQUIRE(list->size() == 2);
+  CHECK((*list)[0].revoked_at_us > 0);
+  REQUIRE(c->Close().ok());
+}
+
 TEST_CASE("keys, revocations and usage counts survive a restart",
           "[keys][store]") {
   TempDir dir;

@@ -23,13 +23,23 @@ const char* KeysWriterSql(int which) {
              " rotated_from, replaced_by, request_count, last_used_us)"
              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
              " ?14, ?15)"
+             // A key's end only ever comes closer: a revocation, a
+             // successor or a shortened expiry already stored stays, even
+             // when a put made from an older copy of the key (another
+             // store on the file) would undo it.
              " ON CONFLICT(id) DO UPDATE SET name = excluded.name,"
              " owner = excluded.owner, scopes_json = excluded.scopes_json,"
-             " hash = excluded.hash, expires_us = excluded.expires_us,"
-             " revoked_us = excluded.revoked_us,"
+             " hash = excluded.hash,"
+             " expires_us = CASE WHEN api_keys.expires_us = 0"
+             " THEN excluded.expires_us WHEN excluded.expires_us = 0"
+             " THEN api_keys.expires_us"
+             " ELSE min(api_keys.expires_us, excluded.expires_us) END,"
+             " revoked_us = CASE WHEN api_keys.revoked_us != 0"
+             " THEN api_keys.revoked_us ELSE excluded.revoked_us END,"
              " rate_per_s = excluded.rate_per_s, burst = excluded.burst,"
              " rotated_from = excluded.rotated_from,"
-             " replaced_by = excluded.replaced_by";
+             " replaced_by = CASE WHEN api_keys.replaced_by != ''"
+             " THEN api_keys.replaced_by ELSE excluded.replaced_by END";
     default:
       return "UPDATE api_keys SET request_count = ?2, last_used_us = ?3"
              " WHERE id = ?1";
