@@ -213,6 +213,41 @@ TEST_CASE("the chain survives a restart and grows on the old head", "[audit]") {
   CHECK(v.last_id == 7);
 }
 
+TEST_CASE("two stores on one file link their records onto one chain",
+          "[audit]") {
+  // Several processes may share a file (each writing its own
+  // conversations). Each store kept the head it had loaded at Open: the
+  // second one's records took ids the first had used, were refused as
+  // dead letters (while Record said OK), and so was every
+  // DeleteConversation it made, whose audit record rides on the delete.
+  TempDir dir;
+  Options o = TestOptions(dir);
+  auto a = OpenOrDie(o);
+  auto b = OpenOrDie(o);
+  REQUIRE(a->audit().Record(Ev("alice", "x1")).ok());
+  REQUIRE(b->audit().Record(Ev("bob", "y1")).ok());
+  REQUIRE(a->audit().Record(Ev("alice", "x2")).ok());
+  REQUIRE(b->Append("b-conv", Msg(Role::kUser, "hi")).ok());
+  REQUIRE(b->Flush().ok());
+  REQUIRE(b->DeleteConversation("b-conv").ok());
+  REQUIRE(b->Flush().ok());
+  REQUIRE(a->Flush().ok());
+  CHECK(a->GetStats().dead_letters == 0);
+  CHECK(b->GetStats().dead_letters == 0);
+  AuditPage page = QueryOrDie(a.get(), {});
+  CHECK(Ids(page) == std::vector<int64_t>{4, 3, 2, 1});
+  CHECK(page.records[0].event.action == "conversation.delete");
+  CHECK(VerifyOrDie(b.get()).ok);
+  CHECK(b->History("b-conv")->empty());
+  REQUIRE(a->Close().ok());
+  REQUIRE(b->Close().ok());
+  auto c = OpenOrDie(o);
+  CHECK(c->History("b-conv")->empty());
+  AuditVerification v = VerifyOrDie(c.get());
+  CHECK(v.ok);
+  CHECK(v.records_checked == 4);
+}
+
 TEST_CASE("RecordAsync queues; Flush makes it visible", "[audit]") {
   TempDir dir;
   Options o = TestOptions(dir);

@@ -264,9 +264,15 @@ Status SqliteBackend::SyncOverlay(int64_t* merged_through, int64_t* last_id) {
   if (!s.ok()) return s;
   if (version != seen_data_version_) {
     ForgetCachedRows();
-    // It may have removed rows the overlay has entries for. (The first
-    // reading, at open, follows no commit: the overlay was just read.)
-    if (seen_data_version_ != -1) overlay_exact_ = false;
+    // It may have removed rows the overlay has entries for, and linked
+    // audit records onto the chain: the next record of ours goes after
+    // its, not after our last. (The first reading, at open, follows no
+    // commit: the overlay was just read, and the head is read next.)
+    if (seen_data_version_ != -1) {
+      overlay_exact_ = false;
+      s = audit_->LoadHead(writer_.get());
+      if (!s.ok()) return s;
+    }
     seen_data_version_ = version;
   }
   const int64_t base = overlay_.base();
