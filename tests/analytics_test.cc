@@ -112,6 +112,26 @@ TEST_CASE("analytics input is validated and nothing bad is queued",
   CHECK(d->summary.start.started_at_us <= now);
 }
 
+TEST_CASE("analytics ids with DEL are refused as control characters",
+          "[analytics]") {
+  TempDir dir;
+  auto store = OpenOrDie(TestOptions(dir));
+  Analytics& a = store->analytics();
+  // 0x7F is a control character, refused in conversation ids too.
+  CHECK(a.StartSession({"s\x7f", "", "", "", "", "", 0}).IsInvalidArgument());
+  CHECK(
+      a.StartSession({"s", "", "", "acme\x7f", "", "", 0}).IsInvalidArgument());
+  TurnMetrics t = Turn("s", 1, 0, 10, "gpt\x7f", "");
+  CHECK(a.RecordTurn(t).IsInvalidArgument());
+  CHECK(a.RecordError({"s", 0, "x\x7f", Severity::kLow, "", "", false})
+            .IsInvalidArgument());
+  // Nothing reached the database.
+  auto sessions = a.RecentSessions({});
+  RequireOk(sessions.status());
+  CHECK(sessions->empty());
+  CHECK(a.GetSession("s").status().IsNotFound());
+}
+
 TEST_CASE("analytics survive a restart", "[analytics]") {
   TempDir dir;
   {

@@ -79,8 +79,8 @@ Status Invalid(std::string_view field, std::string_view why) {
   return Status::InvalidArgument(std::string(field) + " " + std::string(why));
 }
 
-// An id: 1..256 bytes of UTF-8 without control characters (empty allowed
-// unless `required`).
+// An id: 1..256 bytes of UTF-8 without control characters, DEL (0x7F)
+// included as for conversation ids (empty allowed unless `required`).
 Status CheckId(std::string_view field, std::string_view v, bool required) {
   if (v.empty()) {
     return required ? Invalid(field, "is required") : Status::OK();
@@ -90,7 +90,9 @@ Status CheckId(std::string_view field, std::string_view v, bool required) {
   }
   if (!IsValidUtf8(v)) return Invalid(field, "is not valid UTF-8");
   for (unsigned char c : v) {
-    if (c < 0x20) return Invalid(field, "contains a control character");
+    if (c < 0x20 || c == 0x7f) {
+      return Invalid(field, "contains a control character");
+    }
   }
   return Status::OK();
 }
