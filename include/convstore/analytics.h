@@ -117,7 +117,10 @@ struct CleanupOptions {
   // between them. Default 2000.
   size_t batch_rows = 2000;
   // Non-empty: first append every record to be removed to this file as
-  // JSON lines ({"kind": "turn", ...}); nothing is deleted if that fails.
+  // JSON lines, one object per row: "table" (the table it is removed from)
+  // then the row's columns by name, NULL ones left out
+  // ({"table":"analytics_turns","id":7,"session_id":"call-1",...});
+  // nothing is deleted if that fails.
   std::string archive_path;
   // Then return freed pages to the file system (PRAGMA incremental_vacuum;
   // the file shrinks at the next checkpoint). Databases created before
