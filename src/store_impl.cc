@@ -142,7 +142,7 @@ StoreImpl::StoreImpl(const Options& options,
       [this](uint64_t lsn) {
         return WaitDurable(lsn, std::chrono::seconds(30));
       },
-      log_);
+      [this] { return closed_.load(); }, log_);
   kv_cache_ = std::make_unique<CacheImpl>(
       options_, this, backend_->cache(),
       [this](uint64_t lsn) {

@@ -554,6 +554,78 @@ TEST_CASE("Cleanup truncates the WAL while another connection checkpoints",
   CHECK(wal_after < wal_before / 4);
 }
 
+// Descriptors of this process open on `path` or its -wal / -shm files.
+int OpenDescriptors(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path target = fs::weakly_canonical(path);
+  int n = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc/self/fd", ec)) {
+    const fs::path to = fs::read_symlink(e.path(), ec);
+    if (ec) continue;
+    if (to.string().rfind(target.string(), 0) == 0) ++n;
+  }
+  return n;
+}
+
+TEST_CASE("analytics calls after Close are FailedPrecondition", "[analytics]") {
+  // Queries checked for a closed store only while waiting for this store's
+  // own writes: a store that had recorded nothing answered them after
+  // Close, reopening the file.
+  TempDir dir;
+  const Options o = TestOptions(dir);
+  {
+    auto store = OpenOrDie(o);
+    RecordDataSet(store->analytics());
+    RequireOk(store->Close().status());
+  }
+  auto store = OpenOrDie(o);
+  Analytics& a = store->analytics();
+  auto before = a.RecentSessions({});
+  RequireOk(before.status());
+  CHECK(before->size() == 3);
+  RequireOk(store->Close().status());
+  CHECK(OpenDescriptors(o.path) == 0);
+
+  CHECK(a.RecentSessions({}).status().IsFailedPrecondition());
+  CHECK(a.GetSession("s1").status().IsFailedPrecondition());
+  CHECK(
+      a.Aggregate(DataSetHour(GroupBy::kNone)).status().IsFailedPrecondition());
+  AggregateQuery fast = DataSetHour(GroupBy::kModel);
+  fast.exact_percentiles = false;
+  CHECK(a.Aggregate(fast).status().IsFailedPrecondition());
+  SeriesQuery sq;
+  sq.metric = "e2e_ms";
+  sq.range = DataSetHour(GroupBy::kNone).range;
+  CHECK(a.Series(sq).status().IsFailedPrecondition());
+  CHECK(a.CheckConsistency(false).status().IsFailedPrecondition());
+  CHECK(a.CheckConsistency(true).status().IsFailedPrecondition());
+  CHECK(a.Cleanup({}).status().IsFailedPrecondition());
+  CHECK(a.StartSession({"s9", "", "", "", "", "", 0}).IsFailedPrecondition());
+  CHECK(a.RecordTurn(Turn("s9", 1, 0, 10, "m", "p")).IsFailedPrecondition());
+  // None of them opened the file again.
+  CHECK(OpenDescriptors(o.path) == 0);
+}
+
+TEST_CASE("the analytics reader is not reopened after the backend closes",
+          "[analytics]") {
+  // A query that passed the closed check just before Close reached the
+  // reader connection after it, which opened the file again and kept it
+  // open.
+  TempDir dir;
+  const Options o = internal::backend_test::BackendOptions(dir);
+  auto backend = internal::backend_test::OpenBackend(o);
+  internal::AnalyticsStorage* storage = backend->analytics();
+  std::vector<SessionSummary> out;
+  RequireOk(storage->ListSessions({}, &out));
+  RequireOk(backend->Close());
+  CHECK(OpenDescriptors(o.path) == 0);
+  CHECK(storage->ListSessions({}, &out).IsFailedPrecondition());
+  ConsistencyReport report;
+  CHECK(storage->CountOrphans(&report).IsFailedPrecondition());
+  CHECK(OpenDescriptors(o.path) == 0);
+}
+
 TEST_CASE("analytics record and query from many threads at once",
           "[analytics]") {
   TempDir dir;

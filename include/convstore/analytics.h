@@ -34,6 +34,8 @@
 // sees everything recorded before it (read-your-writes); records of other
 // processes are seen once they committed them.
 //
+// After (or during) Store::Close every call returns FailedPrecondition.
+//
 // Thread safety: every method may be called from any thread at once.
 
 #ifndef CONVSTORE_ANALYTICS_H_

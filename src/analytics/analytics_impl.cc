@@ -172,13 +172,14 @@ Durability AnalyticsDurability(const Options& options) {
 
 AnalyticsImpl::AnalyticsImpl(const Options& options, WritePath* write_path,
                              AnalyticsStorage* storage, HistoryFn history,
-                             WaitFn wait_durable,
+                             WaitFn wait_durable, ClosedFn closed,
                              std::shared_ptr<spdlog::logger> log)
     : options_(options),
       write_path_(write_path),
       storage_(storage),
       history_(std::move(history)),
       wait_durable_(std::move(wait_durable)),
+      closed_(std::move(closed)),
       log_(std::move(log)) {}
 
 Status AnalyticsImpl::Submit(AnalyticsOp op, size_t bytes,
@@ -346,6 +347,11 @@ Status AnalyticsImpl::RecordEvent(const Event& event) {
 }
 
 Status AnalyticsImpl::BeforeQuery() {
+  // Checked here, not only by WaitDurable: a store that recorded nothing
+  // itself has no write to wait for.
+  if (closed_ != nullptr && closed_()) {
+    return Status::FailedPrecondition("store is closed");
+  }
   if (storage_ == nullptr) {
     return Status::NotSupported("this storage backend keeps no analytics");
   }

@@ -44,12 +44,16 @@ class AnalyticsImpl final : public Analytics {
   using HistoryFn =
       std::function<StatusOr<std::vector<MessagePtr>>(std::string_view)>;
   using WaitFn = std::function<Status(uint64_t lsn)>;
+  using ClosedFn = std::function<bool()>;  // true once the store is closing
 
   // `storage` may be null (a backend without analytics tables): recording
-  // still queues, every query fails with NotSupported.
+  // still queues, every query fails with NotSupported. Once `closed`
+  // says true, every query and upkeep call fails with FailedPrecondition
+  // (recording does through the WritePath).
   AnalyticsImpl(const Options& options, WritePath* write_path,
                 AnalyticsStorage* storage, HistoryFn history,
-                WaitFn wait_durable, std::shared_ptr<spdlog::logger> log);
+                WaitFn wait_durable, ClosedFn closed,
+                std::shared_ptr<spdlog::logger> log);
 
   Status StartSession(const SessionStart& start) override;
   Status EndSession(const SessionEnd& end) override;
@@ -80,8 +84,8 @@ class AnalyticsImpl final : public Analytics {
   Status SubmitUpkeep(AnalyticsOp op);
   // Raises last_lsn_ to a submitted write's LSN; passes an error through.
   Status Track(const StatusOr<uint64_t>& lsn);
-  // Waits until every analytics write acknowledged so far is durable, and
-  // checks that there is storage to query.
+  // Checks that the store is open and that there is storage to query, then
+  // waits until every analytics write acknowledged so far is durable.
   Status BeforeQuery();
 
   const Options options_;
@@ -89,6 +93,7 @@ class AnalyticsImpl final : public Analytics {
   AnalyticsStorage* const storage_;
   const HistoryFn history_;
   const WaitFn wait_durable_;
+  const ClosedFn closed_;
   const std::shared_ptr<spdlog::logger> log_;  // the store's logger
   std::atomic<uint64_t> last_lsn_{0};
   AuditSink* audit_sink_ = nullptr;

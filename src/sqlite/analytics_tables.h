@@ -37,7 +37,8 @@ class SqliteAnalytics final : public AnalyticsStorage {
   Status Apply(Db* writer, const AnalyticsOp& op);
   // Writer thread: finalizes the statements prepared on the writer.
   void ReleaseWriter();
-  // Closes the reader connection; later reads reopen it.
+  // Closes the reader connection for good; later reads are
+  // FailedPrecondition.
   void CloseReader();
 
   Status ListSessions(const SessionQuery& q,

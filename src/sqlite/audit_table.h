@@ -51,7 +51,8 @@ class SqliteAudit final : public AuditStorage {
   Status Apply(Db* writer, const AuditOp& op);
   // Writer thread: finalizes the statements prepared on the writer.
   void ReleaseWriter();
-  // Closes the reader connection; later reads reopen it.
+  // Closes the reader connection for good; later reads are
+  // FailedPrecondition.
   void CloseReader();
 
   Status Select(const AuditQuery& query, std::vector<AuditRow>* out) override;

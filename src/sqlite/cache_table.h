@@ -32,7 +32,8 @@ class SqliteCache final : public CacheStorage {
   Status Apply(Db* writer, const CacheOp& op);
   // Writer thread: finalizes the statements prepared on the writer.
   void ReleaseWriter();
-  // Closes the reader connection; later reads reopen it.
+  // Closes the reader connection for good; later reads are
+  // FailedPrecondition.
   void CloseReader();
 
   Status ScanLive(int64_t now_us,

@@ -14,6 +14,7 @@ ReaderConnection::ReaderConnection(std::string path, std::string vfs,
 
 Status ReaderConnection::Read(const std::function<Status(Db*)>& fn) {
   MutexLock lock(&mu_);
+  if (closed_) return Status::FailedPrecondition("store is closed");
   if (db_ == nullptr) {
     Status s = Db::Open(path_, /*create=*/false, &db_, vfs_);
     if (s.ok()) {
@@ -43,6 +44,7 @@ Status ReaderConnection::IfOpen(const std::function<Status(Db*)>& fn) {
 
 void ReaderConnection::Close() {
   MutexLock lock(&mu_);
+  closed_ = true;
   db_.reset();
 }
 

@@ -2,7 +2,8 @@
 //
 // ReaderConnection: a table module's own read-only use of the database file
 // (analytics, audit log, cache entries), kept apart from the writer thread's
-// connection so queries never wait for a batch. Opened on first use.
+// connection so queries never wait for a batch. Opened on first use, closed
+// for good by Close.
 //
 // Thread safety: every method may be called from any thread; calls are
 // serialized on one connection.
@@ -31,11 +32,14 @@ class ReaderConnection {
 
   // Runs `fn` inside one read transaction (one snapshot), opening the
   // connection first if needed. A failed open is retried by the next call.
+  // FailedPrecondition after Close.
   Status Read(const std::function<Status(Db*)>& fn);
   // Runs `fn` outside a transaction if the connection is open (for a WAL
   // checkpoint); OK without calling it otherwise.
   Status IfOpen(const std::function<Status(Db*)>& fn);
-  // Closes the connection; a later Read opens it again.
+  // Closes the connection for good (the store is closing): a later Read
+  // fails, so a query that passed its module's closed check just before
+  // Close does not open the file again.
   void Close();
 
   const std::string& path() const { return path_; }
@@ -47,6 +51,7 @@ class ReaderConnection {
   const std::chrono::milliseconds busy_timeout_;
   Mutex mu_;
   std::unique_ptr<Db> db_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace convstore::internal
