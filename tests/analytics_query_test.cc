@@ -169,6 +169,57 @@ TEST_CASE("Aggregate honours the time range", "[analytics]") {
   }
 }
 
+TEST_CASE("Aggregate ranges at the int64 limits hold exactly their turns",
+          "[analytics]") {
+  // The start of the first whole hour of a range beginning in the last
+  // hour before INT64_MAX overflowed: it wrapped negative, and the rollup
+  // scan took every hour. The hour of a from_us near INT64_MIN overflowed
+  // too.
+  Fixture f;  // six turns at kT0 .. kT0 + 400 s
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  constexpr int64_t kHour = 3600 * kSec;
+  constexpr int64_t kLatest = int64_t{1} << 62;  // the latest record time
+  RequireOk(f.a.RecordTurn(Turn("s1", 5, kLatest, 500, "gpt", "openai")));
+  struct Case {
+    int64_t from, to, turns;
+  };
+  const Case cases[] = {
+      {kMax - 10, kMax, 0},
+      {kMax - 10 * kHour, kMax, 0},
+      {kMin, kMin + 10, 0},
+      {kMin, kMin + 10 * kHour, 0},
+      {kMin, kMax, 7},
+      {kMin + 1, kMax - 1, 7},
+      {-1, kMax, 7},
+      {kLatest, kMax, 1},
+      {kLatest - 1234 * kSec, kLatest + 3 * kHour + 5, 1},
+      {kMin, kLatest, 6},
+      {kT0 + 5 * kSec, kMax, 3},
+  };
+  for (const Case& c : cases) {
+    for (bool exact : {false, true}) {
+      INFO("[" << c.from << ", " << c.to << ") exact " << exact);
+      AggregateQuery q;
+      q.range.from_us = c.from;
+      q.range.to_us = c.to;
+      q.group_by = GroupBy::kModel;
+      q.exact_percentiles = exact;
+      auto r = f.a.Aggregate(q);
+      RequireOk(r.status());
+      int64_t turns = 0, e2e = 0;
+      for (const GroupAggregate& g : r->groups) {
+        turns += g.turns;
+        for (const LatencyStats& l : g.latencies) {
+          if (l.field == "e2e_ms") e2e += l.count;
+        }
+      }
+      CHECK(turns == c.turns);
+      CHECK(e2e == c.turns);
+    }
+  }
+}
+
 TEST_CASE("Series buckets a turn field and a named metric", "[analytics]") {
   Fixture f;
   RequireOk(

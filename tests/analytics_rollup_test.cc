@@ -270,6 +270,56 @@ TEST_CASE("a retention batch keeps the rollups of turns it did not remove",
   CheckAllGroupings(a, h0 - kHour, h0 + 6 * kHour);
 }
 
+TEST_CASE("rollups cover turns at the int64 limits", "[analytics][rollup]") {
+  // An older convstore took turns at INT64_MAX, and a damaged file can
+  // hold any time. The full rebuild read at_us < INT64_MAX, so such a
+  // turn's rollup was dropped and stayed stale after repair; the hour of
+  // a turn near INT64_MIN overflowed.
+  TempDir dir;
+  const Options o = TestOptions(dir);
+  {
+    auto store = OpenOrDie(o);
+    RequireOk(store->analytics().StartSession({"s", "", "", "", "", "", 0}));
+    RequireOk(store->analytics().RecordTurn(
+        Turn("s", 1, kH0 + 5 * kSec, 100, "gpt", "openai")));
+    REQUIRE(store->Close().ok());
+  }
+  RawExec(o.path,
+          "INSERT INTO analytics_turns (session_id, turn_number, at_us,"
+          " e2e_ms, llm_model, llm_provider) VALUES"
+          " ('s', 2, 9223372036854775807, 200, 'gpt', 'openai'),"
+          " ('s', 3, -9223372036854775807 - 1, 300, 'gpt', 'openai')");
+  auto store = OpenOrDie(o);
+  Analytics& a = store->analytics();
+  auto c = a.CheckConsistency(false);
+  RequireOk(c.status());
+  CHECK(c->stale_rollups == 2);
+  c = a.CheckConsistency(true);
+  RequireOk(c.status());
+  CHECK(c->repaired);
+  c = a.CheckConsistency(false);
+  RequireOk(c.status());
+  CHECK(c->stale_rollups == 0);
+  // The INT64_MIN turn and the kH0 one; INT64_MAX is past every range.
+  CheckAllGroupings(a, std::numeric_limits<int64_t>::min(),
+                    std::numeric_limits<int64_t>::max());
+  auto all = a.Aggregate({{std::numeric_limits<int64_t>::min(),
+                           std::numeric_limits<int64_t>::max(), 24},
+                          GroupBy::kNone,
+                          false});
+  RequireOk(all.status());
+  REQUIRE(all->groups.size() == 1);
+  CHECK(all->groups[0].turns == 2);
+  // Retention removes the two old turns and rebuilds their hours.
+  auto r = a.Cleanup({});
+  RequireOk(r.status());
+  CHECK(r->turns == 2);
+  c = a.CheckConsistency(false);
+  RequireOk(c.status());
+  CHECK(c->stale_rollups == 0);
+  CHECK(RawInt(o.path, "SELECT count(*) FROM analytics_turn_rollups") == 1);
+}
+
 TEST_CASE("the v8 migration backfills rollups from existing turns",
           "[analytics][rollup]") {
   TempDir dir;

@@ -132,6 +132,38 @@ TEST_CASE("analytics ids with DEL are refused as control characters",
   CHECK(a.GetSession("s").status().IsNotFound());
 }
 
+TEST_CASE("analytics times after 2^62 us are refused", "[analytics]") {
+  // A time at the top of the int64 range made the hour arithmetic of the
+  // rollups overflow, and a turn at INT64_MAX was in no query range at all
+  // (ranges end before to_us).
+  TempDir dir;
+  auto store = OpenOrDie(TestOptions(dir));
+  Analytics& a = store->analytics();
+  constexpr int64_t kLatest = int64_t{1} << 62;
+  for (int64_t at : {kLatest + 1, std::numeric_limits<int64_t>::max()}) {
+    INFO("at " << at);
+    CHECK(a.StartSession({"s", "", "", "", "", "", at}).IsInvalidArgument());
+    CHECK(a.EndSession({"s", SessionStatus::kCompleted, "", at})
+              .IsInvalidArgument());
+    CHECK(a.RecordTurn(Turn("s", 1, at, 10, "m", "p")).IsInvalidArgument());
+    CHECK(a.RecordSample({"s", at, 1.0, {}, {}, {}}).IsInvalidArgument());
+    CHECK(a.RecordMetric({"s", "m", 1, {}, at}).IsInvalidArgument());
+    CHECK(a.RecordError({"s", at, "t", Severity::kLow, "", "", false})
+              .IsInvalidArgument());
+    CHECK(a.RecordEvent({"s", at, Feedback{5, "", ""}}).IsInvalidArgument());
+  }
+  CHECK(a.GetSession("s").status().IsNotFound());
+  // 2^62 itself (about the year 148,000) is taken.
+  RequireOk(a.StartSession({"s", "", "", "", "", "", kLatest}));
+  RequireOk(a.RecordTurn(Turn("s", 1, kLatest, 10, "m", "p")));
+  RequireOk(a.EndSession({"s", SessionStatus::kCompleted, "", kLatest}));
+  auto d = a.GetSession("s");
+  RequireOk(d.status());
+  CHECK(d->summary.start.started_at_us == kLatest);
+  REQUIRE(d->turns.size() == 1);
+  CHECK(d->turns[0].at_us == kLatest);
+}
+
 TEST_CASE("analytics survive a restart", "[analytics]") {
   TempDir dir;
   {

@@ -6,8 +6,9 @@
 //
 // Units: durations and latencies in milliseconds (double), timestamps in
 // microseconds since the Unix epoch (a timestamp of 0 means "now" when
-// recording). Every metric field is optional: a field left empty is stored
-// as NULL and left out of every average and percentile.
+// recording; a recorded timestamp must be in [0, 2^62], up to about the
+// year 148,000, else InvalidArgument). Every metric field is optional: a field
+// left empty is stored as NULL and left out of every average and percentile.
 //
 // Thread safety: plain values; no shared state.
 

@@ -111,8 +111,17 @@ Status CheckJson(std::string_view field, std::string_view v) {
   return s;
 }
 
+// The latest time a record may carry: 2^62 us (about the year 148,000).
+// Above it the hour arithmetic of rollups and query ranges would near the
+// int64 limit, and a time at INT64_MAX lies in no query range (ranges end
+// before to_us).
+constexpr int64_t kMaxRecordMicros = int64_t{1} << 62;
+
 Status CheckTime(std::string_view field, int64_t* us) {
   if (*us < 0) return Invalid(field, "is negative");
+  if (*us > kMaxRecordMicros) {
+    return Invalid(field, "is after 2^62 us (about the year 148,000)");
+  }
   if (*us == 0) *us = WallMicros();
   return Status::OK();
 }

@@ -211,10 +211,9 @@ StatusOr<AggregateResult> AnalyticsImpl::Aggregate(
   // The whole hours inside the range come from the rollups, the partial
   // hours at its edges from the raw turns; oldest part first, so a
   // session's model/provider group is still decided by its first turn.
-  const int64_t first_hour =
-      RollupBucket(result.from_us) == result.from_us
-          ? result.from_us
-          : RollupBucket(result.from_us) + kRollupBucketUs;
+  // Both bounds saturate at the int64 limits instead of overflowing; a
+  // range without a whole hour inside reads raw turns only.
+  const int64_t first_hour = RollupBucketAtOrAfter(result.from_us);
   const int64_t end_hour = RollupBucket(result.to_us);
   if (exact || first_hour >= end_hour) {
     s = storage_->ScanTurns(result.from_us, result.to_us, with_keys, add_turn);

@@ -3,6 +3,7 @@
 #include "analytics/turn_rollup.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "analytics/turn_fields.h"
 #include "saturating.h"
@@ -10,12 +11,33 @@
 namespace convstore::internal {
 namespace {
 constexpr uint8_t kBlobVersion = 1;
+
+// at_us - RollupBucket(at_us) where that does not saturate: 0 .. 1 h - 1.
+int64_t IntoHour(int64_t at_us) {
+  const int64_t r = at_us % kRollupBucketUs;
+  return r < 0 ? r + kRollupBucketUs : r;
+}
+
 }  // namespace
 
 int64_t RollupBucket(int64_t at_us) {
-  int64_t r = at_us % kRollupBucketUs;
-  if (r < 0) r += kRollupBucketUs;
-  return at_us - r;
+  int64_t start = 0;
+  if (__builtin_sub_overflow(at_us, IntoHour(at_us), &start)) {
+    return std::numeric_limits<int64_t>::min();
+  }
+  return start;
+}
+
+int64_t RollupBucketAtOrAfter(int64_t at_us) {
+  const int64_t r = IntoHour(at_us);
+  return r == 0 ? at_us : SatAdd(at_us, kRollupBucketUs - r);
+}
+
+int64_t RollupBucketEnd(int64_t hour_us) {
+  if (hour_us == std::numeric_limits<int64_t>::min()) {
+    return RollupBucketAtOrAfter(hour_us);
+  }
+  return SatAdd(hour_us, kRollupBucketUs);
 }
 
 TurnRollup::TurnRollup() : latencies(TurnFields().size()) {}

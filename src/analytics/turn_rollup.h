@@ -32,8 +32,17 @@ namespace convstore::internal {
 // The width of a rollup bucket: one hour.
 inline constexpr int64_t kRollupBucketUs = int64_t{3600} * 1'000'000;
 
-// The start of the hour bucket holding `at_us` (floor, also below 0).
+// The start of the hour bucket holding `at_us` (floor, also below 0). The
+// times before the first whole hour of the int64 range (less than an hour
+// above INT64_MIN; never recorded, but a damaged file may hold them) share
+// the bucket INT64_MIN instead of overflowing.
 int64_t RollupBucket(int64_t at_us);
+// The first bucket start at or after `at_us` (ceiling); INT64_MAX when
+// there is none (`at_us` in the last partial hour below INT64_MAX).
+int64_t RollupBucketAtOrAfter(int64_t at_us);
+// The end (exclusive) of the bucket that RollupBucket numbers `hour_us`:
+// the next bucket's start, INT64_MAX for the last one.
+int64_t RollupBucketEnd(int64_t hour_us);
 
 struct TurnRollup {
   // The earliest turn's time: decides a session's model/provider group.

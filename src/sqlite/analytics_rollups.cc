@@ -101,7 +101,7 @@ Status AddTurnToRollup(Db* db, Stmt* get, Stmt* put, const TurnMetrics& t) {
     if (!MergeLatencyBlob(st.BlobView(7), r.latencies).ok()) {
       // The turn is already inserted: rebuilding the hour includes it.
       st.Reset();
-      return RebuildTurnRollups(db, k.hour_us, k.hour_us + kRollupBucketUs);
+      return RebuildTurnRollups(db, k.hour_us, RollupBucketEnd(k.hour_us));
     }
   }
   st.Reset();
@@ -110,24 +110,34 @@ Status AddTurnToRollup(Db* db, Stmt* get, Stmt* put, const TurnMetrics& t) {
   return Write(put, k, r);
 }
 
-Status RebuildTurnRollups(Db* db, int64_t from_us, int64_t to_us) {
+namespace {
+
+// RebuildTurnRollups, or with `every_row` every rollup from every turn
+// (a range cannot hold a turn at INT64_MAX).
+Status Rebuild(Db* db, bool every_row, int64_t from_us, int64_t to_us) {
   Stmt del;
-  Status s = db->Prepare(
-      "DELETE FROM analytics_turn_rollups WHERE hour_us >= ? AND hour_us < ?",
-      &del);
+  Status s =
+      db->Prepare(std::string("DELETE FROM analytics_turn_rollups") +
+                      (every_row ? "" : " WHERE hour_us >= ? AND hour_us < ?"),
+                  &del);
   if (!s.ok()) return s;
-  del.Bind(1, from_us);
-  del.Bind(2, to_us);
+  if (!every_row) {
+    del.Bind(1, from_us);
+    del.Bind(2, to_us);
+  }
   s = del.Exec();
   if (!s.ok()) return s;
   // Ordered by session so only one session's rollups are held at a time.
   Stmt st;
-  s = db->Prepare(
-      TurnSelect() + " WHERE at_us >= ? AND at_us < ? ORDER BY session_id",
-      &st);
+  s = db->Prepare(TurnSelect() +
+                      (every_row ? "" : " WHERE at_us >= ? AND at_us < ?") +
+                      " ORDER BY session_id",
+                  &st);
   if (!s.ok()) return s;
-  st.Bind(1, from_us);
-  st.Bind(2, to_us);
+  if (!every_row) {
+    st.Bind(1, from_us);
+    st.Bind(2, to_us);
+  }
   Stmt put;
   s = db->Prepare(kUpsertSql, &put);
   if (!s.ok()) return s;
@@ -156,16 +166,27 @@ Status RebuildTurnRollups(Db* db, int64_t from_us, int64_t to_us) {
   return flush();
 }
 
+}  // namespace
+
+Status RebuildTurnRollups(Db* db, int64_t from_us, int64_t to_us) {
+  return Rebuild(db, /*every_row=*/false, from_us, to_us);
+}
+
 Status BackfillTurnRollups(Db* db) {
-  return RebuildTurnRollups(db, std::numeric_limits<int64_t>::min(),
-                            std::numeric_limits<int64_t>::max());
+  return Rebuild(db, /*every_row=*/true, 0, 0);
 }
 
 Status CountStaleRollups(Db* db, int64_t* out) {
   const std::string h = std::to_string(kRollupBucketUs);
+  // RollupBucket in SQL: the times before the first whole hour share
+  // INT64_MIN (SQLite would turn the overflowing difference into a REAL).
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  const std::string first = std::to_string(RollupBucketAtOrAfter(kMin));
+  const std::string min = "(" + std::to_string(kMin + 1) + " - 1)";
   return db->QueryInt(
-      "WITH t AS (SELECT at_us - ((at_us % " + h + ") + " + h + ") % " + h +
-          " AS hour_us, session_id, coalesce(llm_model, '') AS m,"
+      "WITH t AS (SELECT CASE WHEN at_us < " + first + " THEN " + min +
+          " ELSE at_us - ((at_us % " + h + ") + " + h + ") % " + h +
+          " END AS hour_us, session_id, coalesce(llm_model, '') AS m,"
           " coalesce(llm_provider, '') AS p, count(*) AS n"
           " FROM analytics_turns GROUP BY 1, 2, 3, 4)"
           " SELECT count(*) FROM t FULL OUTER JOIN analytics_turn_rollups r"

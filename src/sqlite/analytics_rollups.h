@@ -51,11 +51,13 @@ const char* RollupPutSql();
 // A rollup row whose BLOB does not parse is rebuilt from the turns.
 Status AddTurnToRollup(Db* db, Stmt* get, Stmt* put, const TurnMetrics& t);
 
-// Deletes the rollups of the hours in [from_us, to_us) (hour-aligned) and
-// builds them again from analytics_turns. The v8 migration backfills with
-// it; retention and repair use it for the hours they touch.
+// Deletes the rollups of the buckets in [from_us, to_us) (bucket bounds:
+// RollupBucket / RollupBucketEnd values) and builds them again from the
+// turns in that range. Retention and AddTurnToRollup use it for the hours
+// they touch.
 Status RebuildTurnRollups(Db* db, int64_t from_us, int64_t to_us);
-// The v8 migration's backfill: every hour.
+// Every rollup again from every turn, whatever its time: the v8
+// migration's backfill and the consistency repair.
 Status BackfillTurnRollups(Db* db);
 
 // Rollup keys whose turn count disagrees with analytics_turns (including

@@ -10,7 +10,6 @@
 
 #include "analytics/turn_fields.h"
 #include "analytics/turn_rollup.h"
-#include "saturating.h"
 #include "sqlite/analytics_rollups.h"
 #include "sqlite/analytics_tables.h"
 
@@ -306,8 +305,7 @@ Status SqliteAnalytics::Apply(Db* writer, const AnalyticsOp& op) {
     bind(&del);
     s = del.Exec();
     for (size_t i = 0; s.ok() && i < hours.size(); ++i) {
-      s = RebuildTurnRollups(writer, hours[i],
-                             SatAdd(hours[i], kRollupBucketUs));
+      s = RebuildTurnRollups(writer, hours[i], RollupBucketEnd(hours[i]));
     }
     return s;
   }
