@@ -455,6 +455,66 @@ nlohmann::json CleanupAudit(Store* store, std::string* outcome) {
   return nlohmann::json::parse(page.records[0].event.details_json);
 }
 
+// Deletes every turn right after Cleanup's first count of them, as
+// another process's Cleanup running at the same time would.
+class RacingAnalytics final : public internal::ForwardingAnalytics {
+ public:
+  RacingAnalytics(internal::AnalyticsStorage* inner, std::string path)
+      : ForwardingAnalytics(inner), path_(std::move(path)) {}
+  Status CountPurgeable(const internal::AnalyticsPurge& p, int64_t at_most,
+                        int64_t* out) override {
+    Status s = ForwardingAnalytics::CountPurgeable(p, at_most, out);
+    if (!raced_ && p.table == internal::AnalyticsTable::kTurns && at_most < 0) {
+      raced_ = true;
+      RawExec(path_, "DELETE FROM analytics_turns");
+    }
+    return s;
+  }
+
+ private:
+  bool raced_ = false;
+  std::string path_;
+};
+
+class RacingBackend final : public internal::ForwardingBackend {
+ public:
+  RacingBackend(std::unique_ptr<internal::StorageBackend> inner,
+                std::string path)
+      : ForwardingBackend(std::move(inner)),
+        racing(ForwardingBackend::analytics(), std::move(path)) {}
+  internal::AnalyticsStorage* analytics() override { return &racing; }
+  RacingAnalytics racing;
+};
+
+TEST_CASE("Cleanup reports and audits only the rows it removed",
+          "[analytics]") {
+  // The report said count - remaining: rows another Cleanup deleted
+  // between the count and the batches were reported and audited as this
+  // run's.
+  TempDir dir;
+  Options o = TestOptions(dir);
+  auto backend = std::make_unique<RacingBackend>(
+      internal::backend_test::OpenBackend(o), o.path);
+  StatusOr<std::unique_ptr<Store>> opened =
+      internal::StoreImpl::OpenWithBackend(o, std::move(backend));
+  RequireOk(opened.status());
+  auto store = std::move(opened).value();
+  Analytics& a = store->analytics();
+  RecordOldTurns(a, 100);
+  RequireOk(store->Flush());
+  CleanupOptions c;
+  c.batch_rows = 30;
+  StatusOr<CleanupReport> r = a.Cleanup(c);
+  RequireOk(r.status());
+  CHECK(r->turns == 0);
+  CHECK(r->sessions == 1);  // "old" itself: nobody else removed it
+  std::string outcome;
+  nlohmann::json d = CleanupAudit(store.get(), &outcome);
+  CHECK(outcome == "success");
+  CHECK(d["turns"] == 0);
+  CHECK(d["sessions"] == 1);
+}
+
 TEST_CASE("Cleanup counts what is left in one probe per batch", "[analytics]") {
   TempDir dir;
   Options o = TestOptions(dir);

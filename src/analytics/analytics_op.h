@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <variant>
 #include <vector>
 
@@ -26,6 +27,11 @@ struct AnalyticsPurge {
   int64_t cutoff_us = 0;
   int64_t max_id = 0;
   size_t limit = 0;
+  // If set: the rows the delete removed (not those another connection
+  // removed first, nor those a trigger kept), filled in by the backend on
+  // the writer thread (each attempt overwrites it) and read by the caller
+  // once the op is durable (the writer's durable-LSN lock orders the two).
+  std::shared_ptr<int64_t> removed;
 };
 
 // Deletes turns, metrics, errors and events whose session does not exist.

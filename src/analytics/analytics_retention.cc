@@ -4,6 +4,7 @@
 // through the writer, shrink) and the orphan check.
 
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -87,32 +88,35 @@ StatusOr<CleanupReport> AnalyticsImpl::Cleanup(const CleanupOptions& options) {
   // Purge: one bounded delete per write op, each committed (kSync) before
   // the next is queued, so the writer interleaves other writes between.
   // After each batch only whether a row is left is asked (one probe of the
-  // time index); a full recount per batch made the run quadratic. What a
-  // run that stopped early removed is counted once, at the end.
+  // time index); a full recount per batch made the run quadratic. Each
+  // committed batch reports the rows its delete removed; the count before
+  // the run minus what is left would also claim the rows another Cleanup
+  // (another thread or process) removed meanwhile.
   for (Kind& k : kinds) {
     bool left = k.count > 0;
     const int64_t max_rounds =
         k.count / static_cast<int64_t>(options.batch_rows) + 2;
     for (int64_t round = 0; left && round < max_rounds; ++round) {
+      AnalyticsPurge batch = k.purge;
+      batch.removed = std::make_shared<int64_t>(0);
+      s = SubmitUpkeep({batch});
+      if (!s.ok()) break;
+      *k.removed += *batch.removed;
       int64_t any = 1;
-      s = SubmitUpkeep({k.purge});
-      if (s.ok()) s = storage_->CountPurgeable(k.purge, 1, &any);
+      s = storage_->CountPurgeable(k.purge, 1, &any);
       if (!s.ok()) break;
       left = any > 0;
     }
-    // A failed recount leaves `remaining` at k.count: nothing is claimed.
-    int64_t remaining = 0;
-    if (left) {
-      remaining = k.count;
-      (void)storage_->CountPurgeable(k.purge, -1, &remaining);
+    if (left && s.ok()) {
+      // Every batch committed, yet rows are left: the batches removed
+      // less than they chose (a trigger that ignores deletes).
+      int64_t remaining = 0;
+      s = storage_->CountPurgeable(k.purge, -1, &remaining);
       if (s.ok()) {
-        // Every batch committed, yet rows are left: the batches removed
-        // less than they chose (a trigger that ignores deletes).
         s = Status::Internal(std::to_string(remaining) + " " + k.name +
                              " older than the cut-off were not removed");
       }
     }
-    *k.removed = k.count - remaining;
     if (!s.ok()) break;
   }
 

@@ -3,6 +3,8 @@
 // SqliteAnalytics, write side: the v3 schema and the writer's inserts,
 // upserts and upkeep steps.
 
+#include <sqlite3.h>
+
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -304,6 +306,10 @@ Status SqliteAnalytics::Apply(Db* writer, const AnalyticsOp& op) {
     if (!s.ok()) return s;
     bind(&del);
     s = del.Exec();
+    // Before the rebuilds below, whose statements reset the count.
+    if (s.ok() && p->removed != nullptr) {
+      *p->removed = sqlite3_changes(writer->raw());
+    }
     for (size_t i = 0; s.ok() && i < hours.size(); ++i) {
       s = RebuildTurnRollups(writer, hours[i], RollupBucketEnd(hours[i]));
     }
