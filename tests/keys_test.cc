@@ -119,10 +119,17 @@ class RecordingWritePath final : public internal::WritePath {
                                     Durability durability) override {
     (void)bytes;
     (void)durability;
+    const KeyOp& op = *std::get<internal::Boxed<KeyOp>>(payload);
+    // A change's audit record rides on its op, committed with it: here the
+    // op counts as committed once queued, and the record as waited for.
+    if (op.audit != nullptr && audit_sink != nullptr) {
+      (void)audit_sink->Record(op.audit->event, /*wait=*/true);
+    }
     internal::MutexLock lock(&mu_);
-    ops_.push_back(*std::get<internal::Boxed<KeyOp>>(payload));
+    ops_.push_back(op);
     return static_cast<uint64_t>(ops_.size());
   }
+  internal::AuditSink* audit_sink = nullptr;
   void CancelReserved(size_t bytes) override { (void)bytes; }
   uint64_t DurableLsn() const override {
     internal::MutexLock lock(&mu_);
@@ -184,6 +191,7 @@ bool EventuallyTrue(const std::function<bool()>& pred) {
 // the test moves (wall and monotonic move together).
 struct Harness {
   explicit Harness(Options o = Options()) : options(std::move(o)) {
+    path.audit_sink = &audit;
     options.log_level = LogLevel::kError;
     options.keys_usage_flush_interval = milliseconds(0);  // tests flush
     keys = std::make_unique<KeysImpl>(
@@ -829,6 +837,30 @@ TEST_CASE("changes and failed validations are audited, never the secret",
       CHECK(all.find(RandomPart(secret)) == std::string::npos);
     }
   }
+}
+
+TEST_CASE("a key change whose wait failed is audited with the change",
+          "[keys][audit]") {
+  // The audit record used to be queued only after the commit wait
+  // succeeded. A revoke whose wait failed (a degraded disk) still commits
+  // later, and the retry returns OK at once as the key is revoked already:
+  // the revocation was never audited. It now rides on the change itself.
+  Harness h;
+  CreatedKey a = h.Create(Spec());
+  h.durable_fails = true;
+  CHECK_FALSE(h.keys->RevokeKey(a.info.id).ok());
+  StatusOr<CreatedKey> b = h.keys->CreateKey(Spec("b"));
+  CHECK_FALSE(b.ok());
+  h.durable_fails = false;
+  REQUIRE(h.keys->RevokeKey(a.info.id).ok());
+  std::vector<std::string> actions;
+  for (const auto& [e, wait] : h.audit.events()) actions.push_back(e.action);
+  CHECK(actions ==
+        std::vector<std::string>{"key.create", "key.revoke", "key.create"});
+  // Each change's op carries its own record; usage flushes carry none.
+  size_t carried = 0;
+  for (const KeyOp& op : h.path.ops()) carried += op.audit != nullptr;
+  CHECK(carried == 3);
 }
 
 TEST_CASE("a flood of failed validations is coalesced in the audit log",

@@ -10,9 +10,12 @@
 #define CONVSTORE_SRC_KEYS_KEY_OP_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <variant>
 #include <vector>
+
+#include "audit/audit_op.h"
 
 namespace convstore::internal {
 
@@ -54,6 +57,11 @@ struct KeyUsageFlush {
 
 struct KeyOp {
   std::variant<KeyPut, KeyUsageFlush> record;
+  // The audit record of a key change (key.create, key.revoke, key.rotate),
+  // linked onto the audit chain in the change's own transaction: it is
+  // written exactly when the change is, whether or not the caller's wait
+  // for the commit succeeded. Null: not audited. Immutable once queued.
+  std::shared_ptr<const AuditAppend> audit;
 };
 
 }  // namespace convstore::internal

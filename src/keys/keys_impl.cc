@@ -182,10 +182,11 @@ Status KeysImpl::Room::Reserve(size_t bytes) {
   return s;
 }
 
-StatusOr<uint64_t> KeysImpl::Room::Put(const KeyRow& row) {
+StatusOr<uint64_t> KeysImpl::Room::Put(
+    const KeyRow& row, std::shared_ptr<const AuditAppend> audit) {
   // Made first: if copying the row runs out of memory, the destructor still
   // gives the room back.
-  WritePayload payload(KeyOp{KeyPut{row}});
+  WritePayload payload(KeyOp{KeyPut{row}, std::move(audit)});
   held_ = false;  // SubmitReserved gives the room back itself on failure
   return keys_->write_path_->SubmitReserved(std::move(payload), bytes_,
                                             keys_->QueueClass());
@@ -202,6 +203,33 @@ Status KeysImpl::AfterWrite(uint64_t lsn, std::string_view id) {
   return s;
 }
 
+std::shared_ptr<const AuditAppend> KeysImpl::ChangeRecord(
+    std::string action, std::string resource, std::string details_json) {
+  if (audit_ == nullptr) return nullptr;
+  AuditAppend a;
+  a.event.actor = "system";
+  a.event.action = std::move(action);
+  a.event.resource = std::move(resource);
+  a.event.outcome = "success";
+  a.event.details_json = std::move(details_json);
+  a.ts_us = wall_();
+  return std::make_shared<const AuditAppend>(std::move(a));
+}
+
+namespace {
+
+// What key.create records of a key.
+std::string CreateDetails(const KeyInfo& k) {
+  return json{{"prefix", k.prefix},
+              {"name", k.name},
+              {"owner", k.owner},
+              {"scopes", k.scopes},
+              {"expires_at_us", k.expires_at_us}}
+      .dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace
+
 void KeysImpl::Audit(std::string action, std::string resource,
                      std::string outcome, std::string details_json, bool wait) {
   if (audit_ == nullptr) return;
@@ -215,7 +243,8 @@ void KeysImpl::Audit(std::string action, std::string resource,
   if (!s.ok()) log_->warn("API keys: audit record failed: {}", s.ToString());
 }
 
-StatusOr<CreatedKey> KeysImpl::Insert(KeyRow row, uint64_t* lsn) {
+StatusOr<CreatedKey> KeysImpl::Insert(KeyRow row, uint64_t* lsn,
+                                      bool audit_create) {
   // Ids and hashes have fixed sizes: the room fits whichever is drawn.
   row.id.assign(kKeyIdChars, 'x');
   row.hash.assign(kKeyHashBytes, 'x');
@@ -234,10 +263,13 @@ StatusOr<CreatedKey> KeysImpl::Insert(KeyRow row, uint64_t* lsn) {
     Shard& shard = ShardFor(key);
     MutexLock lock(&shard.mu);
     if (shard.keys.contains(key)) continue;
-    StatusOr<uint64_t> r = room.Put(row);
+    created.info = ToKeyInfo(row);
+    StatusOr<uint64_t> r =
+        room.Put(row, audit_create ? ChangeRecord("key.create", row.id,
+                                                  CreateDetails(created.info))
+                                   : nullptr);
     if (!r.ok()) return r.status();
     *lsn = *r;
-    created.info = ToKeyInfo(row);
     shard.keys[key].Set(std::move(row));
     return created;
   }
@@ -263,19 +295,12 @@ StatusOr<CreatedKey> KeysImpl::CreateKey(const KeySpec& spec) {
     row.burst = std::max<int64_t>(1, SatFromDouble(row.rate_per_s));
   }
   uint64_t lsn = 0;
-  StatusOr<CreatedKey> created = Insert(std::move(row), &lsn);
+  StatusOr<CreatedKey> created =
+      Insert(std::move(row), &lsn, /*audit_create=*/true);
   if (!created.ok()) return created.status();
   s = AfterWrite(lsn, created->info.id);
   if (!s.ok()) return s;
   const KeyInfo& k = created->info;
-  Audit("key.create", k.id, "success",
-        json{{"prefix", k.prefix},
-             {"name", k.name},
-             {"owner", k.owner},
-             {"scopes", k.scopes},
-             {"expires_at_us", k.expires_at_us}}
-            .dump(-1, ' ', false, json::error_handler_t::replace),
-        /*wait=*/true);
   log_->info("API key {} created for owner {}", k.prefix, k.owner);
   return created;
 }
@@ -440,7 +465,9 @@ Status KeysImpl::RevokeKey(std::string_view id) {
     if (!again) {
       KeyRow row = e.row;
       row.revoked_us = std::max<int64_t>(1, wall_());
-      StatusOr<uint64_t> r = room.Put(row);
+      StatusOr<uint64_t> r =
+          room.Put(row, ChangeRecord("key.revoke", std::string(id),
+                                     json{{"prefix", KeyPrefix(id)}}.dump()));
       if (!r.ok()) return r.status();
       lsn = *r;
       e.row.revoked_us = row.revoked_us;
@@ -452,8 +479,6 @@ Status KeysImpl::RevokeKey(std::string_view id) {
   s = AfterWrite(lsn, id);
   if (!s.ok()) return s;
   if (again) return Status::OK();
-  Audit("key.revoke", std::string(id), "success",
-        json{{"prefix", KeyPrefix(id)}}.dump(), /*wait=*/true);
   log_->info("API key {} revoked", KeyPrefix(id));
   return Status::OK();
 }
@@ -502,11 +527,11 @@ StatusOr<CreatedKey> KeysImpl::RotateKey(std::string_view id,
   row.burst = old.burst;
   row.rotated_from = old.id;
   uint64_t lsn = 0;
-  StatusOr<CreatedKey> created = Insert(std::move(row), &lsn);
+  StatusOr<CreatedKey> created =
+      Insert(std::move(row), &lsn, /*audit_create=*/false);
   if (!created.ok()) return created.status();
   const std::string new_id = created->info.id;
   const int64_t overlap_end = SatAdd(now, overlap.count());
-  int64_t old_expires = 0;
   Room room(this);
   KeyRow sized = old;
   sized.replaced_by = new_id;
@@ -533,12 +558,17 @@ StatusOr<CreatedKey> KeysImpl::RotateKey(std::string_view id,
                                : overlap_end;
       // An expiry of 0 means "never": a zero overlap at time 0 still ends.
       if (updated.expires_us == 0) updated.expires_us = 1;
-      StatusOr<uint64_t> r = room.Put(updated);
+      StatusOr<uint64_t> r = room.Put(
+          updated, ChangeRecord("key.rotate", std::string(id),
+                                json{{"prefix", KeyPrefix(id)},
+                                     {"new_key_id", new_id},
+                                     {"new_prefix", created->info.prefix},
+                                     {"old_expires_at_us", updated.expires_us}}
+                                    .dump()));
       if (r.ok()) {
         lsn = *r;
         e.row.replaced_by = updated.replaced_by;
         e.row.expires_us = updated.expires_us;
-        old_expires = updated.expires_us;
       } else {
         s = r.status().WithPrefix("new API key " + new_id +
                                   " made, but the old key " + std::string(id) +
@@ -559,13 +589,6 @@ StatusOr<CreatedKey> KeysImpl::RotateKey(std::string_view id,
   if (s.ok()) s = w;
   if (!s.ok()) return s;
   created->info.rotated_from = old.id;
-  Audit("key.rotate", std::string(id), "success",
-        json{{"prefix", KeyPrefix(id)},
-             {"new_key_id", new_id},
-             {"new_prefix", created->info.prefix},
-             {"old_expires_at_us", old_expires}}
-            .dump(),
-        /*wait=*/true);
   log_->info("API key {} rotated to {}", KeyPrefix(id), created->info.prefix);
   return created;
 }
@@ -623,8 +646,9 @@ size_t KeysImpl::FlushUsage() {
   std::vector<std::string> ids;
   ids.reserve(n);
   for (const KeyUsage& u : flush.keys) ids.push_back(u.id);
-  StatusOr<uint64_t> lsn = write_path_->Submit(
-      WritePayload(KeyOp{std::move(flush)}), bytes, Durability::kBatched);
+  StatusOr<uint64_t> lsn =
+      write_path_->Submit(WritePayload(KeyOp{std::move(flush), nullptr}), bytes,
+                          Durability::kBatched);
   if (lsn.ok()) return n;
   // Not queued: mark the keys dirty again so the next flush carries them.
   log_->warn("API key usage flush of {} keys not queued: {}", n,

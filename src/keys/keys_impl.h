@@ -157,8 +157,10 @@ class KeysImpl final : public Keys {
     Room& operator=(const Room&) = delete;
     // Before the lock: waits for room as the durability class says.
     Status Reserve(size_t bytes);
-    // Under the lock: queues `row` (charged the reserved bytes).
-    StatusOr<uint64_t> Put(const KeyRow& row);
+    // Under the lock: queues `row` (charged the reserved bytes), with the
+    // change's audit record when there is one.
+    StatusOr<uint64_t> Put(const KeyRow& row,
+                           std::shared_ptr<const AuditAppend> audit = nullptr);
 
    private:
     KeysImpl* const keys_;
@@ -171,8 +173,13 @@ class KeysImpl final : public Keys {
   // After unlocking: waits for `lsn` when the class is kSync.
   Status AfterWrite(uint64_t lsn, std::string_view id);
   // Makes a key from `spec`-like fields, stores and queues it; the LSN of
-  // its put in *lsn. Does not wait.
-  StatusOr<CreatedKey> Insert(KeyRow row, uint64_t* lsn);
+  // its put in *lsn. Does not wait. With `audit_create`, the put carries a
+  // key.create record.
+  StatusOr<CreatedKey> Insert(KeyRow row, uint64_t* lsn, bool audit_create);
+  // The audit record a key change carries (null without an audit log).
+  std::shared_ptr<const AuditAppend> ChangeRecord(std::string action,
+                                                  std::string resource,
+                                                  std::string details_json);
   // Audits (when there is a sink). Never fails the caller: a failure is
   // logged.
   void Audit(std::string action, std::string resource, std::string outcome,

@@ -393,6 +393,9 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       if (!s.ok()) return s;
     } else if (const auto* ko = std::get_if<Boxed<KeyOp>>(&op.payload)) {
       s = api_keys_->Apply(writer_.get(), **ko);
+      if (s.ok() && (*ko)->audit != nullptr) {
+        s = audit_->Apply(writer_.get(), AuditOp{*(*ko)->audit});
+      }
       if (!s.ok()) return s;
     } else {
       return Status::Internal("SqliteBackend cannot apply write kind " +
