@@ -435,6 +435,54 @@ TEST_CASE(
   for (int i : {1, 3, 4, 5}) CHECK(GetOr(c, "s", key(i)) == value);
 }
 
+TEST_CASE("Cache eviction drops expired entries before live ones", "[cache]") {
+  // The walk went by recency and the second-chance mark only: a live entry
+  // without expiry was evicted (its row deleted too) while an expired one,
+  // never to be served again, kept its bytes.
+  Options o;
+  o.cache_entries_shards = 1;
+  o.cache_sweep_interval = milliseconds(0);
+  const std::string value(200, 'x');
+  const size_t per = internal::CacheEntryBytes("n", "k0", value.size());
+  o.cache_entries_max_bytes = per * 2 + 10;  // two entries
+  Harness h(o);
+  Cache& c = *h.cache;
+  REQUIRE(c.Set("n", "k0", value, milliseconds(0)).ok());   // live, oldest
+  REQUIRE(c.Set("n", "k1", value, milliseconds(10)).ok());  // expires
+  REQUIRE(GetOr(c, "n", "k1") == value);  // marked: a second chance if live
+  h.Advance(milliseconds(20));            // k1 expired; no sweep removed it
+  REQUIRE(c.Set("n", "k2", value, milliseconds(0)).ok());
+  CacheStats st = c.GetStats();
+  CHECK(st.evictions == 0);
+  CHECK(st.expirations == 1);
+  CHECK(st.entries == 2);
+  CHECK(st.bytes <= o.cache_entries_max_bytes);
+  CHECK(GetOr(c, "n", "k0") == value);
+  CHECK(GetOr(c, "n", "k2") == value);
+  // No delete was queued: the expired row goes with the purges of expired
+  // rows, the live one stays on disk.
+  auto deletes = [&] {
+    std::vector<std::string> keys;
+    for (const CacheOp& op : h.path.ops()) {
+      if (const auto* d = std::get_if<CacheDelete>(&op.record)) {
+        keys.push_back(d->key);
+      }
+    }
+    return keys;
+  };
+  CHECK(deletes().empty());
+  // With nothing expired, live entries go by second chance as before: k0
+  // and k2 were both read just now, so the walk unmarks both and evicts
+  // the older, k0.
+  REQUIRE(c.Set("n", "k3", value, milliseconds(0)).ok());
+  st = c.GetStats();
+  CHECK(st.evictions == 1);
+  CHECK(st.expirations == 1);
+  CHECK(deletes() == std::vector<std::string>{"k0"});
+  CHECK(GetOr(c, "n", "k2") == value);
+  CHECK(GetOr(c, "n", "k3") == value);
+}
+
 TEST_CASE("Cache bound is cache-wide: a big entry evicts from other shards",
           "[cache]") {
   Options o;

@@ -34,13 +34,15 @@
 // NOTE: eviction is second chance (CLOCK), not exact LRU: a read or write
 // marks an entry, and the eviction walk, from the oldest entry, moves a
 // marked entry to the young end (unmarking it) and evicts the first
-// unmarked one. An entry read once since the walk last passed it survives
-// one more walk, however long ago that read was. Reads stay cheap: they
-// touch only the entry, not its neighbours in a list. Recency is kept per
-// lock shard (Options::cache_entries_shards): a write evicts from its own
-// shard first (keys hash evenly, so shards age alike) and from the others
-// only when its own has nothing else left, so one entry may take up to the
-// whole bound.
+// unmarked one. Expired entries are dropped (counted as expirations, not
+// evictions) before any live entry of their shard is evicted. An entry
+// read once since the walk last passed it survives one more walk, however
+// long ago that read was. Reads stay cheap: they touch only the entry, not
+// its neighbours in a list. Recency is kept per lock shard
+// (Options::cache_entries_shards): a write evicts from its own shard first
+// (keys hash evenly, so shards age alike) and from the others only when
+// its own has nothing else left, so one entry may take up to the whole
+// bound.
 //
 // DURABILITY (docs/durability.md, "Cache entries"): every Set, Touch,
 // Increment and Delete is applied to memory and queued as one ordered write
@@ -79,7 +81,8 @@ namespace convstore {
 struct CacheStats {
   uint64_t hits = 0;    // Get found a live entry
   uint64_t misses = 0;  // Get found nothing (or an expired entry)
-  // Entries removed because their time was up (on read or by the sweep).
+  // Entries removed because their time was up (on read, by the sweep, or
+  // ahead of live entries when the bound needs room).
   uint64_t expirations = 0;
   // Entries removed to stay within the bound (approximate LRU order).
   uint64_t evictions = 0;

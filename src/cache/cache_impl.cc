@@ -148,10 +148,13 @@ bool CacheImpl::OverBound() const {
   return total_bytes_.load(std::memory_order_relaxed) > max_bytes_;
 }
 
-void CacheImpl::Evict(EntryShard& shard, const CacheEntry* keep) {
+void CacheImpl::Evict(EntryShard& shard, const CacheEntry* keep,
+                      int64_t now_us) {
   if (!OverBound()) return;
   std::vector<std::pair<std::string, std::string>> evicted;
-  shard.EvictOver(max_bytes_, keep, &evicted);
+  // Expired entries go first (their rows with the next purge), so a live
+  // entry is never evicted while an expired one holds bytes here.
+  shard.EvictOver(max_bytes_, now_us, keep, &evicted);
   // The rows go too, so the file stays about as big as memory. Never
   // waiting: a shed delete leaves a row that a later Open reloads only if
   // it still has time left and fits.
@@ -162,7 +165,7 @@ void CacheImpl::Evict(EntryShard& shard, const CacheEntry* keep) {
   }
 }
 
-void CacheImpl::EvictElsewhere(const EntryShard* written) {
+void CacheImpl::EvictElsewhere(const EntryShard* written, int64_t now_us) {
   if (!OverBound()) return;
   const size_t n = shards_.size();
   const size_t start = evict_cursor_.fetch_add(1, std::memory_order_relaxed);
@@ -170,7 +173,7 @@ void CacheImpl::EvictElsewhere(const EntryShard* written) {
     EntryShard& shard = *shards_[(start + i) % n];
     if (&shard == written) continue;  // its own walk took what it could
     MutexLock lock(&shard.mu);
-    Evict(shard, nullptr);
+    Evict(shard, nullptr, now_us);
   }
 }
 
@@ -206,14 +209,14 @@ WritePayload CacheImpl::UpsertPayload(const HashedNsKey& k,
 StatusOr<uint64_t> CacheImpl::QueueUpsert(
     EntryShard& shard, const HashedNsKey& k, WritePayload payload,
     std::shared_ptr<const std::string> value, CacheEntryPtr fresh,
-    int64_t expires_at_us, size_t bytes, bool reserved,
+    int64_t expires_at_us, int64_t now_us, size_t bytes, bool reserved,
     CacheEntryPtr* replaced) {
   StatusOr<uint64_t> lsn =
       SubmitInto(std::move(payload), bytes, reserved, durability_);
   if (!lsn.ok()) return lsn;
   if (fresh == nullptr) fresh = CacheEntry::Create(k, value);
   CacheEntry* e = shard.Put(k, std::move(fresh), expires_at_us, replaced);
-  Evict(shard, e);
+  Evict(shard, e, now_us);
   return lsn;
 }
 
@@ -270,13 +273,13 @@ Status CacheImpl::Set(std::string_view ns, std::string_view key,
   EntryShard& shard = ShardFor(k);
   {
     MutexLock lock(&shard.mu);
-    StatusOr<uint64_t> r =
-        QueueUpsert(shard, k, std::move(payload), std::move(v),
-                    std::move(fresh), expires, bytes, *reserved, &replaced);
+    StatusOr<uint64_t> r = QueueUpsert(shard, k, std::move(payload),
+                                       std::move(v), std::move(fresh), expires,
+                                       now, bytes, *reserved, &replaced);
     if (!r.ok()) return r.status();
     lsn = *r;
   }
-  EvictElsewhere(&shard);
+  EvictElsewhere(&shard, now);
   return AfterWrite(lsn);
 }
 
@@ -387,11 +390,11 @@ Status CacheImpl::Touch(std::string_view ns, std::string_view key,
         *reserved ? UpsertPayload(k, value, expires, now) : WritePayload();
     StatusOr<uint64_t> r =
         QueueUpsert(shard, k, std::move(payload), std::move(value), nullptr,
-                    expires, bytes, *reserved, /*replaced=*/nullptr);
+                    expires, now, bytes, *reserved, /*replaced=*/nullptr);
     if (!r.ok()) return r.status();
     lsn = *r;
   }
-  EvictElsewhere(&shard);
+  EvictElsewhere(&shard, now);
   return AfterWrite(lsn);
 }
 
@@ -453,11 +456,11 @@ StatusOr<int64_t> CacheImpl::Increment(std::string_view ns,
         *reserved ? UpsertPayload(k, text, expires, now) : WritePayload();
     StatusOr<uint64_t> r =
         QueueUpsert(shard, k, std::move(payload), std::move(text), nullptr,
-                    expires, bytes, *reserved, /*replaced=*/nullptr);
+                    expires, now, bytes, *reserved, /*replaced=*/nullptr);
     if (!r.ok()) return r.status();
     lsn = *r;
   }
-  EvictElsewhere(&shard);
+  EvictElsewhere(&shard, now);
   s = AfterWrite(lsn);
   if (!s.ok()) return s;
   return result;

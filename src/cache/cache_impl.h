@@ -30,9 +30,10 @@
 //
 // So the lock shards are only lock striping: any entry up to the whole
 // bound fits, whatever the shard count. Recency is per shard, as it was
-// when each shard had its own share: an entry's write evicts the oldest
-// unmarked entries of its own shard (second chance, so when all there are
-// marked, marked ones go too) before colder ones elsewhere. Keys hash
+// when each shard had its own share: an entry's write drops the expired
+// entries of its own shard, then evicts its oldest unmarked entries
+// (second chance, so when all there are marked, marked ones go too),
+// before colder ones elsewhere (expired ones first there too). Keys hash
 // evenly, so shards stay about equally full and equally old; only an
 // entry bigger than what its shard holds reaches into the others. Writers
 // that find the total over at the same time may together evict a little
@@ -139,25 +140,27 @@ class CacheImpl final : public Cache {
                                     std::shared_ptr<const std::string> value,
                                     int64_t expires_at_us, int64_t now_us);
   // Submits `payload` (UpsertPayload of k, `value` and `expires_at_us`; see
-  // SubmitInto), then applies the upsert to memory and queues the deletes
-  // of whatever the bound evicts. `fresh` is the entry for memory if the
-  // caller made it before locking (else it is made here); a replaced entry
-  // goes to *replaced.
+  // SubmitInto), then applies the upsert, written at `now_us`, to memory
+  // and queues the deletes of whatever the bound evicts. `fresh` is the
+  // entry for memory if the caller made it before locking (else it is made
+  // here); a replaced entry goes to *replaced.
   StatusOr<uint64_t> QueueUpsert(EntryShard& shard, const HashedNsKey& k,
                                  WritePayload payload,
                                  std::shared_ptr<const std::string> value,
                                  CacheEntryPtr fresh, int64_t expires_at_us,
-                                 size_t bytes, bool reserved,
+                                 int64_t now_us, size_t bytes, bool reserved,
                                  CacheEntryPtr* replaced)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  // Evicts from `shard` (not `keep`, just written there) while the total is
-  // over the bound, queuing the evicted rows' deletes under its lock.
-  void Evict(EntryShard& shard, const CacheEntry* keep)
+  // Makes room in `shard` (never taking `keep`, just written there) while
+  // the total is over the bound: drops its entries expired at `now_us`
+  // first, then evicts live ones, queuing the evicted rows' deletes under
+  // its lock.
+  void Evict(EntryShard& shard, const CacheEntry* keep, int64_t now_us)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   // After a write to `written` is unlocked: if the total is still over the
-  // bound (that shard held too little else), evicts from the other shards
-  // in turn, from a rotating start, until it fits.
-  void EvictElsewhere(const EntryShard* written);
+  // bound (that shard held too little else), makes room in the other
+  // shards in turn (as Evict), from a rotating start, until it fits.
+  void EvictElsewhere(const EntryShard* written, int64_t now_us);
   // The entries' total is past Options::cache_entries_max_bytes.
   bool OverBound() const;
   // After unlocking: waits for `lsn` when the class is kSync.

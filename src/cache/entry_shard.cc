@@ -100,8 +100,19 @@ void EntryShard::Remove(CacheEntry* e) {
 }
 
 void EntryShard::EvictOver(
-    size_t budget, const CacheEntry* keep,
+    size_t budget, int64_t now_us, const CacheEntry* keep,
     std::vector<std::pair<std::string, std::string>>* evicted) {
+  // Expired entries first, from the expiry index: they are dead already,
+  // so no live entry may go while one of them holds bytes. (`keep` was
+  // just written with time left, so it is never among them; skipped all
+  // the same.)
+  while (TotalOver(budget)) {
+    auto it = by_expiry_.begin();
+    if (it != by_expiry_.end() && it->second == keep) ++it;
+    if (it == by_expiry_.end() || it->first > now_us) break;
+    Remove(it->second);
+    ++expirations;
+  }
   // A pass looks at each entry present when it starts once, oldest
   // first. The first may only clear flags (every entry referenced); the
   // second then finds them unreferenced, so the total fits the budget

@@ -23,7 +23,8 @@
 // sets `referenced` (no list splice, which would touch and write both
 // neighbours, cache misses on a large cache); the eviction walk moves a
 // referenced entry to the front, clearing the flag, and evicts the first
-// unreferenced one.
+// unreferenced one. Expired entries are dropped before any live one is
+// evicted: they can never be served again.
 
 #ifndef CONVSTORE_SRC_CACHE_ENTRY_SHARD_H_
 #define CONVSTORE_SRC_CACHE_ENTRY_SHARD_H_
@@ -75,10 +76,13 @@ class EntryShard {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Removes and destroys the entry.
   void Remove(CacheEntry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  // Evicts entries other than `keep`, oldest unreferenced first (second
-  // chance), until the cache-wide total is at most `budget` or nothing but
-  // `keep` is left here; appends each evicted (ns, key) to *evicted.
-  void EvictOver(size_t budget, const CacheEntry* keep,
+  // Makes room until the cache-wide total is at most `budget` or nothing
+  // but `keep` is left here. Entries expired at `now_us` go first, soonest
+  // expiry first (counted in `expirations`; their rows are left to the
+  // purges of expired rows, as for any expired entry); then entries other
+  // than `keep`, oldest unreferenced first (second chance), each evicted
+  // (ns, key) appended to *evicted.
+  void EvictOver(size_t budget, int64_t now_us, const CacheEntry* keep,
                  std::vector<std::pair<std::string, std::string>>* evicted)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Removes up to `limit` entries expired at `now_us`, soonest expiry
