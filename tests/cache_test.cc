@@ -747,6 +747,51 @@ TEST_CASE(
   CHECK(CountRows(o.path) == 4);
 }
 
+TEST_CASE("Store cache: Open without a sweep deletes every expired row",
+          "[cache][restart]") {
+  // Reload queued at most 64 purges of 256 rows, as one sweep tick does:
+  // with no sweep thread to delete the rest, 20,000 expired rows left
+  // 3,616 in the file for good.
+  TempDir dir;
+  Options o = TestOptions(dir);
+  o.durability.cache = Durability::kBatched;
+  o.cache_sweep_interval = milliseconds(0);
+  constexpr int kRows = 20'000;
+  constexpr uint64_t kBatches = (kRows + 255) / 256;  // 79
+  auto fill = [&] {
+    auto store = OpenOrDie(o);
+    for (int i = 0; i < kRows; ++i) {
+      REQUIRE(store->cache()
+                  .Set("n", std::to_string(i), "v", milliseconds(1))
+                  .ok());
+    }
+    REQUIRE(store->cache().Set("n", "keep", "v", milliseconds(0)).ok());
+    REQUIRE(store->Close().ok());
+    std::this_thread::sleep_for(milliseconds(20));  // all but one expired
+    REQUIRE(CountRows(o.path) == kRows + 1);
+  };
+  fill();
+  {
+    auto store = OpenOrDie(o);
+    CHECK(store->cache().GetStats().purge_batches == kBatches);
+    CHECK(store->cache().GetStats().reloaded == 1);
+    REQUIRE(store->Close().ok());
+  }
+  CHECK(CountRows(o.path) == 1);
+  // A queue too small for the purges before the writer starts: Reload
+  // queues what its best-effort room takes (12 of 16 items), Start the
+  // rest once the writer drains it.
+  fill();
+  {
+    Options small = o;
+    small.queue_max_items = 16;
+    auto store = OpenOrDie(small);
+    CHECK(store->cache().GetStats().purge_batches == kBatches);
+    REQUIRE(store->Close().ok());
+  }
+  CHECK(CountRows(o.path) == 1);
+}
+
 TEST_CASE("Store cache: a Delete after shed writes wins after a restart",
           "[cache][restart]") {
   StatusOr<internal::FaultVfs*> vfs = internal::FaultVfs::Install();

@@ -248,7 +248,9 @@ struct Options {
   // never served in between (Get checks the expiry); the sweep only gives
   // their memory back and keeps the file from growing. Shorter: memory
   // returns sooner, a little more CPU per tick. Zero: no sweep thread
-  // (expired entries then go only when read or evicted). Default: 1 s.
+  // (expired entries then go from memory only when read or when the bound
+  // needs room, and from the file at the next Open, which deletes every
+  // row expired by then). Default: 1 s.
   std::chrono::milliseconds cache_sweep_interval{1000};
 
   // API keys (keys.h, Store::keys()). Every key is held in memory (a few

@@ -44,6 +44,12 @@ size_t OpBytes(std::string_view ns, std::string_view key, size_t value) {
   return sizeof(WriteOp) + ns.size() + key.size() + value;
 }
 
+// Purges of kCachePurgeBatch rows that `rows` expired rows need.
+int64_t PurgeBatchesFor(int64_t rows) {
+  const auto batch = static_cast<int64_t>(kCachePurgeBatch);
+  return (rows + batch - 1) / batch;
+}
+
 // A counter's text: an optional '-' and decimal digits, nothing else (no
 // sign '+', no spaces), within int64.
 bool ParseCounter(std::string_view text, int64_t* out) {
@@ -521,9 +527,12 @@ Status CacheImpl::Reload() {
     log_->info("cache reload: {} rows over the bound queued for deletion",
                over.size());
   }
-  // Expired rows are never loaded; without a sweep thread nothing else
-  // would delete them, so they go now.
-  const int64_t expired = PurgeExpiredRows(now_());
+  // Expired rows are never loaded. The sweep deletes them, 64 batches a
+  // tick; without a sweep thread nothing else would, so all of them go now.
+  const int64_t now = now_();
+  const int64_t expired = options_.cache_sweep_interval.count() > 0
+                              ? PurgeExpiredRows(now)
+                              : PurgeAllExpiredRows(now);
   if (expired > 0) {
     log_->info("cache reload: {} expired rows queued for deletion", expired);
   }
@@ -531,6 +540,24 @@ Status CacheImpl::Reload() {
 }
 
 void CacheImpl::Start() {
+  // Only when there is no sweep: purges Reload had no room for, now that
+  // the writer drains the queue.
+  int64_t queued = 0;
+  while (reload_purges_left_ > 0 &&
+         QueuePurge(reload_cutoff_us_, Durability::kBatched)) {
+    --reload_purges_left_;
+    ++queued;
+  }
+  if (queued > 0) {
+    log_->info("cache: {} more purges of expired rows queued", queued);
+  }
+  if (reload_purges_left_ > 0) {
+    log_->warn(
+        "cache: {} purges of expired rows not queued (write queue full); "
+        "their rows stay until the next Open",
+        reload_purges_left_);
+    reload_purges_left_ = 0;
+  }
   sweeper_.Start("convstore-sweep", options_.cache_sweep_interval,
                  [this] { SweepOnce(); });
 }
@@ -580,18 +607,43 @@ int64_t CacheImpl::PurgeExpiredRows(int64_t now_us) {
     return 0;
   }
   constexpr int64_t kMaxPurgesPerCall = 64;
-  const int64_t batches = std::min<int64_t>(
-      kMaxPurgesPerCall, (rows + static_cast<int64_t>(kCachePurgeBatch) - 1) /
-                             static_cast<int64_t>(kCachePurgeBatch));
+  const int64_t batches =
+      std::min<int64_t>(kMaxPurgesPerCall, PurgeBatchesFor(rows));
   for (int64_t i = 0; i < batches; ++i) {
-    StatusOr<uint64_t> lsn =
-        Queue(CacheOp{CachePurgeExpired{now_us, kCachePurgeBatch}},
-              sizeof(WriteOp), Durability::kBestEffort, /*count_shed=*/false);
-    if (!lsn.ok() || *lsn == 0) break;
-    last_purge_lsn_.store(*lsn, std::memory_order_relaxed);
-    purge_batches_.fetch_add(1, std::memory_order_relaxed);
+    if (!QueuePurge(now_us, Durability::kBestEffort)) break;
   }
   return rows;
+}
+
+int64_t CacheImpl::PurgeAllExpiredRows(int64_t now_us) {
+  // Bounded batches all the same (one short statement each), as many as
+  // the rows need: every purge deletes up to kCachePurgeBatch of the rows
+  // expired at now_us, and rows written later expire after it.
+  int64_t rows = 0;
+  if (storage_ == nullptr) return 0;
+  Status s = storage_->CountExpired(now_us, &rows);
+  if (!s.ok()) {
+    log_->warn("cache: counting expired rows: {}", s.ToString());
+    return 0;
+  }
+  int64_t left = PurgeBatchesFor(rows);
+  // The writer has not started: the queue holds only this reload's
+  // writes, and its best-effort room (3/4 of queue_max_items, 196,608
+  // purges by default) takes some 50M rows. Start queues any left over.
+  while (left > 0 && QueuePurge(now_us, Durability::kBestEffort)) --left;
+  reload_purges_left_ = left;
+  reload_cutoff_us_ = now_us;
+  return rows;
+}
+
+bool CacheImpl::QueuePurge(int64_t cutoff_us, Durability d) {
+  StatusOr<uint64_t> lsn =
+      Queue(CacheOp{CachePurgeExpired{cutoff_us, kCachePurgeBatch}},
+            sizeof(WriteOp), d, /*count_shed=*/false);
+  if (!lsn.ok() || *lsn == 0) return false;
+  last_purge_lsn_.store(*lsn, std::memory_order_relaxed);
+  purge_batches_.fetch_add(1, std::memory_order_relaxed);
+  return true;
 }
 
 }  // namespace convstore::internal

@@ -91,9 +91,15 @@ class CacheImpl final : public Cache {
 
   // Loads the entries with time left from storage (before the writer
   // starts taking this store's writes is fine: deletes of rows over the
-  // bound are only queued).
+  // bound are only queued) and queues purges of the expired rows: up to 64
+  // batches when the sweep thread will delete the rest, else one batch for
+  // every kCachePurgeBatch of them (those the queue had no best-effort room
+  // for are left to Start).
   Status Reload();
-  // Starts the sweep thread (if Options::cache_sweep_interval > 0).
+  // Without a sweep thread (Options::cache_sweep_interval 0): queues the
+  // purges Reload had no room for, waiting for room as a batched write
+  // (the writer runs by now). Then starts the sweep thread, if there is
+  // one.
   void Start();
   // Stops and joins the sweep thread; later calls fail with
   // FailedPrecondition. Idempotent.
@@ -124,6 +130,14 @@ class CacheImpl final : public Cache {
   // Queues purges of the expired rows in storage (at most 64 batches), once
   // the previous purges are committed. Returns the rows counted.
   int64_t PurgeExpiredRows(int64_t now_us);
+  // Reload without a sweep thread: queues a purge for every
+  // kCachePurgeBatch rows expired at `now_us` while the queue has
+  // best-effort room; what it has none for is left in reload_purges_left_.
+  // Returns the rows counted.
+  int64_t PurgeAllExpiredRows(int64_t now_us);
+  // Queues one purge of up to kCachePurgeBatch rows expired at `cutoff_us`
+  // in class `d`. False when it was shed or refused.
+  bool QueuePurge(int64_t cutoff_us, Durability d);
   // Before the shard lock: reserves queue room for a write of `bytes` in
   // class `d` (waiting for room unless best-effort). True when reserved,
   // false when a best-effort write was shed (counted), or the error.
@@ -192,6 +206,11 @@ class CacheImpl final : public Cache {
   // LSN of the last purge queued; no new purges until it is durable (the
   // count of expired rows would still include what it deletes).
   std::atomic<uint64_t> last_purge_lsn_{0};
+  // Purges of expired rows Reload counted but could not queue (no sweep
+  // thread), and their cutoff: Start queues them. Open's thread only
+  // (Reload, then Start), so no lock.
+  int64_t reload_purges_left_ = 0;
+  int64_t reload_cutoff_us_ = 0;
 
   PeriodicThread sweeper_;
 };
