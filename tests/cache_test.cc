@@ -912,6 +912,23 @@ TEST_CASE("Store cache: Open refuses cache options that cannot work",
   REQUIRE((*s)->Close().ok());
 }
 
+TEST_CASE("Store cache: Open refuses zero cache_entries_shards", "[cache]") {
+  // Zero was taken silently and used as one shard, where every other
+  // option out of its range is refused.
+  TempDir dir;
+  Options o = TestOptions(dir);
+  o.cache_entries_shards = 0;
+  StatusOr<std::unique_ptr<Store>> s = Store::Open(o);
+  INFO(s.status().ToString());
+  CHECK(s.status().IsInvalidArgument());
+  CHECK(s.status().ToString().find("cache_entries_shards") !=
+        std::string::npos);
+  o.cache_entries_shards = 1;
+  s = Store::Open(o);
+  REQUIRE(s.ok());
+  REQUIRE((*s)->Close().ok());
+}
+
 TEST_CASE("Store cache: Increment takes only plain decimal counters",
           "[cache]") {
   TempDir dir;

@@ -237,7 +237,7 @@ struct Options {
   // each entry's recency is kept within its shard). More shards, less
   // waiting between threads on different keys; each costs about 200
   // bytes while empty (168 bytes of shard on x86-64 plus its heap block).
-  // At most 65536. Default: 256.
+  // 1 to 65536 (InvalidArgument at Open otherwise). Default: 256.
   size_t cache_entries_shards = 256;
   // Largest value Cache::Set takes, in bytes; bigger values are refused
   // with InvalidArgument. Default: 1 MiB.

@@ -77,6 +77,8 @@ CacheImpl::CacheImpl(const Options& options, WritePath* write_path,
       log_(std::move(log)),
       durability_(options.durability.cache),
       max_bytes_(options.cache_entries_max_bytes) {
+  // ValidateOptions refuses 0 at Open; a test's direct construction still
+  // gets one shard.
   const size_t n = std::max<size_t>(1, options.cache_entries_shards);
   shards_.reserve(n);
   for (size_t i = 0; i < n; ++i) {
@@ -99,10 +101,11 @@ Status CacheImpl::ValidateOptions(const Options& options) {
         std::to_string(options.cache_entries_max_bytes) + "; at least " +
         std::to_string(kCacheMinBytes) + " bytes are needed");
   }
-  if (options.cache_entries_shards > kCacheMaxShards) {
+  if (options.cache_entries_shards == 0 ||
+      options.cache_entries_shards > kCacheMaxShards) {
     return Status::InvalidArgument(
         "Options::cache_entries_shards is " +
-        std::to_string(options.cache_entries_shards) + "; at most " +
+        std::to_string(options.cache_entries_shards) + "; it must be 1 to " +
         std::to_string(kCacheMaxShards));
   }
   return Status::OK();

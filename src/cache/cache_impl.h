@@ -86,7 +86,7 @@ class CacheImpl final : public Cache {
 
   // InvalidArgument when the cache options cannot work: a value limit past
   // what SQLite stores in one row, a cache_entries_max_bytes too small for
-  // even a few small entries, or more than kCacheMaxShards shards.
+  // even a few small entries, or no shards or more than kCacheMaxShards.
   static Status ValidateOptions(const Options& options);
 
   // Loads the entries with time left from storage (before the writer
