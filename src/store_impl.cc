@@ -694,6 +694,13 @@ StatusOr<uint64_t> StoreImpl::Enqueue(WritePayload payload, size_t bytes,
 
 void StoreImpl::CancelReserved(size_t bytes) { queue_.Cancel(bytes); }
 
+Status StoreImpl::ReserveBestEffortUncounted(size_t bytes) {
+  if (options_.read_only) return ReadOnlyRefusal();
+  return queue_.ReserveBestEffortUncounted(bytes);
+}
+
+void StoreImpl::NoteShed() { queue_.NoteShed(); }
+
 Status StoreImpl::Flush(std::chrono::milliseconds timeout) {
   if (closed_.load()) return Status::FailedPrecondition("store is closed");
   return writer_->WaitDurable(appended_lsn(),

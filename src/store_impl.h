@@ -92,6 +92,8 @@ class StoreImpl final : public Store, public WritePath {
   StatusOr<uint64_t> SubmitReserved(WritePayload payload, size_t bytes,
                                     Durability durability) override;
   void CancelReserved(size_t bytes) override;
+  Status ReserveBestEffortUncounted(size_t bytes) override;
+  void NoteShed() override;
 
  private:
   StoreImpl(const Options& options, std::unique_ptr<StorageBackend> backend,

@@ -67,6 +67,15 @@ class WritePath {
   virtual StatusOr<uint64_t> SubmitReserved(WritePayload payload, size_t bytes,
                                             Durability durability) = 0;
   virtual void CancelReserved(size_t bytes) = 0;
+
+  // Step 1 for a best-effort write that may still turn out to change
+  // nothing (a cache Touch of a missing entry, a refused Increment): as
+  // Reserve(bytes, kBestEffort), except that a shed (ResourceExhausted) is
+  // not counted in Stats::best_effort_shed. The caller calls NoteShed()
+  // once it has applied the write without queuing it, and not at all if
+  // the write was refused.
+  virtual Status ReserveBestEffortUncounted(size_t bytes) = 0;
+  virtual void NoteShed() = 0;
 };
 
 }  // namespace convstore::internal

@@ -77,10 +77,15 @@ Status WriteQueue::Reserve(size_t bytes, std::chrono::milliseconds wait) {
 }
 
 Status WriteQueue::ReserveBestEffort(size_t bytes) {
+  Status s = ReserveBestEffortUncounted(bytes);
+  if (!s.ok()) NoteShed();
+  return s;
+}
+
+Status WriteQueue::ReserveBestEffortUncounted(size_t bytes) {
   if (TryReserve(bytes, max_items_ / 4 * 3, max_bytes_ / 4 * 3)) {
     return Status::OK();
   }
-  shed_.fetch_add(1, std::memory_order_relaxed);
   return Status::ResourceExhausted(
       "best-effort write shed: the write queue is past 3/4 of its bounds (" +
       std::to_string(items()) + " writes, " + std::to_string(this->bytes()) +

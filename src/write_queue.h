@@ -49,6 +49,10 @@ class WriteQueue {
   // otherwise (counted in shed(), not in rejections()), so best-effort
   // writes are the first to go and leave the last quarter to others.
   Status ReserveBestEffort(size_t bytes);
+  // As ReserveBestEffort, but a shed is not counted: the caller counts it
+  // with NoteShed() once the write it would have queued took effect.
+  Status ReserveBestEffortUncounted(size_t bytes);
+  void NoteShed() { shed_.fetch_add(1, std::memory_order_relaxed); }
   // Gives back room taken by Reserve for an op that will not be pushed.
   void Cancel(size_t bytes);
   // Enqueues an op whose room was reserved. Lock-free. Aborts the process

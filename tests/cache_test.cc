@@ -89,6 +89,10 @@ class RecordingWritePath final : public internal::WritePath {
     (void)bytes;
     outstanding.fetch_sub(1);
   }
+  Status ReserveBestEffortUncounted(size_t bytes) override {
+    return Reserve(bytes, Durability::kBestEffort);
+  }
+  void NoteShed() override { shed_notes.fetch_add(1); }
   uint64_t DurableLsn() const override {
     internal::MutexLock lock(&mu_);
     return ops_.size();
@@ -106,6 +110,8 @@ class RecordingWritePath final : public internal::WritePath {
   std::atomic<bool> shed{false};
   // Reservations neither submitted nor cancelled (0 between calls).
   std::atomic<int> outstanding{0};
+  // Shed writes reported applied (Stats::best_effort_shed in a store).
+  std::atomic<int> shed_notes{0};
 
  private:
   mutable internal::Mutex mu_;
@@ -663,6 +669,42 @@ TEST_CASE("Cache: a shed write is served from memory; a full queue fails",
   CHECK(GetOr(c, "s", "k2") == "v");
 }
 
+TEST_CASE("Cache counts a shed only for a write it applied", "[cache]") {
+  // The shed was counted when queue room was refused, before the call
+  // knew whether it would change anything: a Touch of a missing entry or a
+  // refused Increment counted in persist_shed (and best_effort_shed).
+  Harness h;
+  Cache& c = *h.cache;
+  REQUIRE(c.Set("n", "text", "abc", milliseconds(0)).ok());
+  REQUIRE(c.Set("n", "max", std::to_string(std::numeric_limits<int64_t>::max()),
+                milliseconds(0))
+              .ok());
+  REQUIRE(c.Set("n", "short", "v", milliseconds(10)).ok());
+  h.Advance(milliseconds(10));
+  h.path.shed = true;
+  // Refused: nothing changed, so nothing was shed.
+  CHECK(c.Touch("n", "missing", milliseconds(1000)).IsNotFound());
+  CHECK(c.Touch("n", "short", milliseconds(1000)).IsNotFound());
+  CHECK(c.Increment("n", "text", 1, milliseconds(0))
+            .status()
+            .IsFailedPrecondition());
+  CHECK(
+      c.Increment("n", "max", 1, milliseconds(0)).status().IsInvalidArgument());
+  CHECK(c.GetStats().persist_shed == 0);
+  CHECK(h.path.shed_notes.load() == 0);
+  // Applied in memory without being queued: each counts once.
+  REQUIRE(c.Set("n", "text", "def", milliseconds(0)).ok());
+  REQUIRE(c.Touch("n", "text", milliseconds(1000)).ok());
+  StatusOr<int64_t> n = c.Increment("n", "count", 5, milliseconds(0));
+  REQUIRE(n.ok());
+  CHECK(*n == 5);
+  CHECK(GetOr(c, "n", "text") == "def");
+  CHECK(c.GetStats().persist_shed == 3);
+  CHECK(h.path.shed_notes.load() == 3);
+  CHECK(h.path.ops().size() == 3);  // only the writes before shedding
+  CHECK(h.path.outstanding.load() == 0);
+}
+
 TEST_CASE("Cache calls fail with FailedPrecondition once stopped", "[cache]") {
   Harness h;
   REQUIRE(h.cache->Set("s", "k", "v", milliseconds(0)).ok());
@@ -835,6 +877,54 @@ TEST_CASE("Store cache: a Delete after shed writes wins after a restart",
   CHECK(GetOr(c, "ns", "new") == "<missing>");
   CHECK(GetOr(c, "fill", "11") == "x");
   CHECK(c.GetStats().reloaded == 12);
+  REQUIRE(store->Close().ok());
+}
+
+TEST_CASE("Store cache: refused writes while shedding count no shed",
+          "[cache]") {
+  // Stats::best_effort_shed and CacheStats::persist_shed counted a Touch
+  // of a missing entry and a refused Increment as shed writes.
+  StatusOr<internal::FaultVfs*> vfs = internal::FaultVfs::Install();
+  REQUIRE(vfs.ok());
+  (*vfs)->Reset();
+  TempDir dir;
+  Options o = TestOptions(dir);
+  o.sqlite_vfs = internal::FaultVfs::kName;
+  o.log_level = LogLevel::kOff;
+  o.retry_initial_backoff = milliseconds(2);
+  o.retry_max_backoff = milliseconds(20);
+  o.retry_budget = std::chrono::seconds(30);
+  o.queue_max_items = 16;
+  o.queue_full_wait = milliseconds(0);
+  o.cache_sweep_interval = milliseconds(0);
+  auto store = OpenOrDie(o);
+  Cache& c = store->cache();
+  REQUIRE(c.Set("n", "text", "abc", milliseconds(0)).ok());
+  REQUIRE(c.Set("n", "max", std::to_string(std::numeric_limits<int64_t>::max()),
+                milliseconds(0))
+              .ok());
+  REQUIRE(store->Flush().ok());
+  (*vfs)->FailWrites(internal::FaultVfs::Fault::kIoError);  // no commits
+  // Best-effort writes fill the queue up to 3/4 of its 16 items.
+  for (int i = 0; i < 12; ++i) {
+    REQUIRE(c.Set("fill", std::to_string(i), "x", milliseconds(0)).ok());
+  }
+  REQUIRE(store->GetStats().best_effort_shed == 0);
+  CHECK(c.Touch("n", "missing", milliseconds(1000)).IsNotFound());
+  CHECK(c.Increment("n", "text", 1, milliseconds(0))
+            .status()
+            .IsFailedPrecondition());
+  CHECK(
+      c.Increment("n", "max", 1, milliseconds(0)).status().IsInvalidArgument());
+  CHECK(store->GetStats().best_effort_shed == 0);
+  CHECK(c.GetStats().persist_shed == 0);
+  // Applied in memory, shed on the way to the database: counted.
+  REQUIRE(c.Touch("n", "text", milliseconds(0)).ok());
+  REQUIRE(c.Increment("n", "count", 1, milliseconds(0)).ok());
+  CHECK(store->GetStats().best_effort_shed == 2);
+  CHECK(c.GetStats().persist_shed == 2);
+  (*vfs)->Reset();
+  REQUIRE(store->Flush(std::chrono::seconds(20)).ok());
   REQUIRE(store->Close().ok());
 }
 

@@ -82,6 +82,10 @@ class RecordingWritePath final : public internal::WritePath {
     if (full.load()) return Status::ResourceExhausted("queue full");
     return Status::OK();
   }
+  Status ReserveBestEffortUncounted(size_t bytes) override {
+    return Reserve(bytes, Durability::kBestEffort);
+  }
+  void NoteShed() override {}
   // While `no_room` is set, Submit and Reserve wait (a full queue), and
   // `waiting` counts the callers doing so. After PauseAt(n), the n-th call
   // from then on (only that one) waits until Resume; `paused` counts it.

@@ -50,7 +50,9 @@ struct Stats {
   uint64_t queue_bytes_high_water = 0;
   uint64_t queue_rejections = 0;  // Appends refused because it was full
   // Best-effort writes (Durability::kBestEffort) shed because the queue was
-  // past 3/4 of its bounds; not counted in queue_rejections.
+  // past 3/4 of its bounds; not counted in queue_rejections. A cache call
+  // that turned out to change nothing (Touch of a missing entry, a refused
+  // Increment) is not a shed write.
   uint64_t best_effort_shed = 0;
   // Age of the oldest write acknowledged but not yet durable; 0 if none.
   int64_t oldest_unflushed_age_us = 0;

@@ -188,13 +188,22 @@ void CacheImpl::EvictElsewhere(const EntryShard* written, int64_t now_us) {
 
 StatusOr<bool> CacheImpl::ReserveRoom(size_t bytes, Durability d) {
   if (d == Durability::kSync) d = Durability::kBatched;
-  Status s = write_path_->Reserve(bytes, d);
-  if (s.ok()) return true;
-  if (d == Durability::kBestEffort && s.IsResourceExhausted()) {
-    shed_.fetch_add(1, std::memory_order_relaxed);
-    return false;
+  if (d != Durability::kBestEffort) {
+    Status s = write_path_->Reserve(bytes, d);
+    if (!s.ok()) return s;
+    return true;
   }
+  // Counted by CountShed, once the write is applied: a Touch of a missing
+  // entry or a refused Increment changes nothing, so nothing was shed.
+  Status s = write_path_->ReserveBestEffortUncounted(bytes);
+  if (s.ok()) return true;
+  if (s.IsResourceExhausted()) return false;
   return s;
+}
+
+void CacheImpl::CountShed() {
+  shed_.fetch_add(1, std::memory_order_relaxed);
+  write_path_->NoteShed();
 }
 
 StatusOr<uint64_t> CacheImpl::SubmitInto(WritePayload payload, size_t bytes,
@@ -225,6 +234,7 @@ StatusOr<uint64_t> CacheImpl::QueueUpsert(
   if (!lsn.ok()) return lsn;
   if (fresh == nullptr) fresh = CacheEntry::Create(k, value);
   CacheEntry* e = shard.Put(k, std::move(fresh), expires_at_us, replaced);
+  if (!reserved) CountShed();  // applied, not queued
   Evict(shard, e, now_us);
   return lsn;
 }

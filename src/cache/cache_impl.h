@@ -140,8 +140,13 @@ class CacheImpl final : public Cache {
   bool QueuePurge(int64_t cutoff_us, Durability d);
   // Before the shard lock: reserves queue room for a write of `bytes` in
   // class `d` (waiting for room unless best-effort). True when reserved,
-  // false when a best-effort write was shed (counted), or the error.
+  // false when a best-effort write was shed, or the error. A shed is not
+  // counted yet: the write may still be refused (Touch of a missing entry,
+  // a non-counter Increment); CountShed counts it once it is applied.
   StatusOr<bool> ReserveRoom(size_t bytes, Durability d);
+  // A shed write was applied in memory: counts it in CacheStats::
+  // persist_shed and Stats::best_effort_shed.
+  void CountShed();
   // Under the shard lock: submits `payload` into the room ReserveRoom took
   // (if `reserved`). The LSN, 0 when shed, or the error (room given back).
   StatusOr<uint64_t> SubmitInto(WritePayload payload, size_t bytes,
@@ -155,7 +160,8 @@ class CacheImpl final : public Cache {
                                     int64_t expires_at_us, int64_t now_us);
   // Submits `payload` (UpsertPayload of k, `value` and `expires_at_us`; see
   // SubmitInto), then applies the upsert, written at `now_us`, to memory
-  // and queues the deletes of whatever the bound evicts. `fresh` is the
+  // (counting the shed if it was not `reserved`) and queues the deletes of
+  // whatever the bound evicts. `fresh` is the
   // entry for memory if the caller made it before locking (else it is made
   // here); a replaced entry goes to *replaced.
   StatusOr<uint64_t> QueueUpsert(EntryShard& shard, const HashedNsKey& k,
