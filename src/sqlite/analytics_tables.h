@@ -30,7 +30,8 @@ class SqliteAnalytics final : public AnalyticsStorage {
   // Reads open `path` through `vfs` (Options::sqlite_vfs; empty: SQLite's
   // default), as every other connection of the store does.
   SqliteAnalytics(std::string path, std::string vfs,
-                  std::chrono::milliseconds busy_timeout);
+                  std::chrono::milliseconds busy_timeout,
+                  bool read_only = false);
   ~SqliteAnalytics() override;
 
   // Writer thread: applies `op` inside the writer's open transaction.

@@ -111,8 +111,9 @@ const char* AnalyticsTimeColumn(AnalyticsTable t) {
 }
 
 SqliteAnalytics::SqliteAnalytics(std::string path, std::string vfs,
-                                 std::chrono::milliseconds busy_timeout)
-    : reader_(std::move(path), std::move(vfs), busy_timeout) {}
+                                 std::chrono::milliseconds busy_timeout,
+                                 bool read_only)
+    : reader_(std::move(path), std::move(vfs), busy_timeout, read_only) {}
 
 SqliteAnalytics::~SqliteAnalytics() {
   ReleaseWriter();

@@ -100,8 +100,8 @@ Status StepOnce(Stmt* st, bool* found) {
 }  // namespace
 
 SqliteAudit::SqliteAudit(std::string path, std::string vfs,
-                         std::chrono::milliseconds busy_timeout)
-    : reader_(std::move(path), std::move(vfs), busy_timeout) {
+                         std::chrono::milliseconds busy_timeout, bool read_only)
+    : reader_(std::move(path), std::move(vfs), busy_timeout, read_only) {
   committed_.hash = GenesisHash();
   pending_ = committed_;
 }

@@ -36,7 +36,7 @@ namespace convstore::internal {
 class SqliteAudit final : public AuditStorage {
  public:
   SqliteAudit(std::string path, std::string vfs,
-              std::chrono::milliseconds busy_timeout);
+              std::chrono::milliseconds busy_timeout, bool read_only = false);
   ~SqliteAudit() override;
 
   // Writer thread: reads the chain head from the committed database (the

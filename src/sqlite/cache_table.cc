@@ -29,8 +29,8 @@ const char* CacheWriterSql(int which) {
 }  // namespace
 
 SqliteCache::SqliteCache(std::string path, std::string vfs,
-                         std::chrono::milliseconds busy_timeout)
-    : reader_(std::move(path), std::move(vfs), busy_timeout) {}
+                         std::chrono::milliseconds busy_timeout, bool read_only)
+    : reader_(std::move(path), std::move(vfs), busy_timeout, read_only) {}
 
 SqliteCache::~SqliteCache() {
   ReleaseWriter();

@@ -25,7 +25,7 @@ namespace convstore::internal {
 class SqliteCache final : public CacheStorage {
  public:
   SqliteCache(std::string path, std::string vfs,
-              std::chrono::milliseconds busy_timeout);
+              std::chrono::milliseconds busy_timeout, bool read_only = false);
   ~SqliteCache() override;
 
   // Writer thread: applies `op` inside the writer's open transaction.

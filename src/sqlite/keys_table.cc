@@ -49,10 +49,11 @@ const char* KeysWriterSql(int which) {
 }  // namespace
 
 SqliteKeys::SqliteKeys(std::string path, std::string vfs,
-                       std::chrono::milliseconds busy_timeout)
+                       std::chrono::milliseconds busy_timeout, bool read_only)
     : path_(std::move(path)),
       vfs_(std::move(vfs)),
-      busy_timeout_(busy_timeout) {}
+      busy_timeout_(busy_timeout),
+      read_only_(read_only) {}
 
 SqliteKeys::~SqliteKeys() { ReleaseWriter(); }
 
@@ -114,7 +115,8 @@ Status SqliteKeys::Apply(Db* writer, const KeyOp& op) {
 Status SqliteKeys::ScanAll(const std::function<bool(KeyRow&&)>& visit) {
   MutexLock lock(&mu_);
   std::unique_ptr<Db> db;
-  Status s = Db::Open(path_, /*create=*/false, &db, vfs_);
+  Status s = read_only_ ? Db::OpenReadOnly(path_, &db, vfs_)
+                        : Db::Open(path_, /*create=*/false, &db, vfs_);
   if (s.ok()) {
     s = db->Exec("PRAGMA busy_timeout = " +
                  std::to_string(busy_timeout_.count()));

@@ -24,7 +24,7 @@ namespace convstore::internal {
 class SqliteKeys final : public KeyStorage {
  public:
   SqliteKeys(std::string path, std::string vfs,
-             std::chrono::milliseconds busy_timeout);
+             std::chrono::milliseconds busy_timeout, bool read_only = false);
   ~SqliteKeys() override;
 
   // Writer thread: applies `op` inside the writer's open transaction.
@@ -41,6 +41,7 @@ class SqliteKeys final : public KeyStorage {
   const std::string path_;
   const std::string vfs_;
   const std::chrono::milliseconds busy_timeout_;
+  const bool read_only_;  // Options::read_only: opens SQLITE_OPEN_READONLY
 
   // Writer thread only.
   Stmt writer_stmts_[kNumWriterStmts];

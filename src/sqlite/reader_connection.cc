@@ -7,16 +7,19 @@
 namespace convstore::internal {
 
 ReaderConnection::ReaderConnection(std::string path, std::string vfs,
-                                   std::chrono::milliseconds busy_timeout)
+                                   std::chrono::milliseconds busy_timeout,
+                                   bool read_only)
     : path_(std::move(path)),
       vfs_(std::move(vfs)),
-      busy_timeout_(busy_timeout) {}
+      busy_timeout_(busy_timeout),
+      read_only_(read_only) {}
 
 Status ReaderConnection::Read(const std::function<Status(Db*)>& fn) {
   MutexLock lock(&mu_);
   if (closed_) return Status::FailedPrecondition("store is closed");
   if (db_ == nullptr) {
-    Status s = Db::Open(path_, /*create=*/false, &db_, vfs_);
+    Status s = read_only_ ? Db::OpenReadOnly(path_, &db_, vfs_)
+                          : Db::Open(path_, /*create=*/false, &db_, vfs_);
     if (s.ok()) {
       s = db_->Exec("PRAGMA busy_timeout = " +
                     std::to_string(busy_timeout_.count()));

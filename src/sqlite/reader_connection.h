@@ -28,7 +28,8 @@ class ReaderConnection {
  public:
   // `vfs` empty: SQLite's default VFS.
   ReaderConnection(std::string path, std::string vfs,
-                   std::chrono::milliseconds busy_timeout);
+                   std::chrono::milliseconds busy_timeout,
+                   bool read_only = false);
 
   // Runs `fn` inside one read transaction (one snapshot), opening the
   // connection first if needed. A failed open is retried by the next call.
@@ -49,6 +50,7 @@ class ReaderConnection {
   const std::string path_;
   const std::string vfs_;
   const std::chrono::milliseconds busy_timeout_;
+  const bool read_only_;  // Options::read_only: opens SQLITE_OPEN_READONLY
   Mutex mu_;
   std::unique_ptr<Db> db_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;

@@ -55,14 +55,20 @@ Delta Summarize(It first, It last) {
 
 SqliteBackend::SqliteBackend(const Options& options)
     : options_(options),
+      // With Options::read_only every connection opens read-only: the last
+      // one to close would otherwise checkpoint the WAL into the file.
       analytics_(std::make_unique<SqliteAnalytics>(
-          options.path, options.sqlite_vfs, options.busy_timeout)),
+          options.path, options.sqlite_vfs, options.busy_timeout,
+          options.read_only)),
       cache_entries_(std::make_unique<SqliteCache>(
-          options.path, options.sqlite_vfs, options.busy_timeout)),
+          options.path, options.sqlite_vfs, options.busy_timeout,
+          options.read_only)),
       audit_(std::make_unique<SqliteAudit>(options.path, options.sqlite_vfs,
-                                           options.busy_timeout)),
+                                           options.busy_timeout,
+                                           options.read_only)),
       api_keys_(std::make_unique<SqliteKeys>(options.path, options.sqlite_vfs,
-                                             options.busy_timeout)) {}
+                                             options.busy_timeout,
+                                             options.read_only)) {}
 
 SqliteBackend::~SqliteBackend() { (void)Close(); }
 
