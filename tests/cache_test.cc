@@ -51,7 +51,6 @@ class RecordingWritePath final : public internal::WritePath {
   StatusOr<uint64_t> Submit(internal::WritePayload payload, size_t bytes,
                             Durability durability,
                             milliseconds sync_timeout) override {
-    (void)bytes;
     (void)sync_timeout;
     if (full.load() || (shed.load() && durability == Durability::kBestEffort)) {
       return Status::ResourceExhausted("queue full");
@@ -59,6 +58,7 @@ class RecordingWritePath final : public internal::WritePath {
     internal::MutexLock lock(&mu_);
     ops_.push_back(*std::get<internal::Boxed<CacheOp>>(payload));
     durabilities_.push_back(durability);
+    bytes_.push_back(bytes);
     return static_cast<uint64_t>(ops_.size());
   }
   StatusOr<uint64_t> SubmitApplied(internal::WritePayload payload, size_t bytes,
@@ -78,11 +78,11 @@ class RecordingWritePath final : public internal::WritePath {
   StatusOr<uint64_t> SubmitReserved(internal::WritePayload payload,
                                     size_t bytes,
                                     Durability durability) override {
-    (void)bytes;
     outstanding.fetch_sub(1);
     internal::MutexLock lock(&mu_);
     ops_.push_back(*std::get<internal::Boxed<CacheOp>>(payload));
     durabilities_.push_back(durability);
+    bytes_.push_back(bytes);
     return static_cast<uint64_t>(ops_.size());
   }
   void CancelReserved(size_t bytes) override {
@@ -105,6 +105,11 @@ class RecordingWritePath final : public internal::WritePath {
     internal::MutexLock lock(&mu_);
     return durabilities_;
   }
+  // The queue bytes each op was charged, in LSN order.
+  std::vector<size_t> op_bytes() const {
+    internal::MutexLock lock(&mu_);
+    return bytes_;
+  }
 
   std::atomic<bool> full{false};
   std::atomic<bool> shed{false};
@@ -117,6 +122,7 @@ class RecordingWritePath final : public internal::WritePath {
   mutable internal::Mutex mu_;
   std::vector<CacheOp> ops_ ABSL_GUARDED_BY(mu_);
   std::vector<Durability> durabilities_ ABSL_GUARDED_BY(mu_);
+  std::vector<size_t> bytes_ ABSL_GUARDED_BY(mu_);
 };
 
 // A CacheImpl on a RecordingWritePath and a clock the test moves.
@@ -296,6 +302,48 @@ TEST_CASE("Cache Touch gives a live entry a new expiry", "[cache]") {
   const auto& touched = std::get<CacheUpsert>(ops[2].record);
   CHECK(*touched.value == "v");
   CHECK(touched.expires_at_us == 0);
+}
+
+TEST_CASE("Cache Touch charges the queue for the value it carries", "[cache]") {
+  // Touch reserved room for the names and 512 bytes whatever the value,
+  // while its upsert carries (and the writer rewrites) the whole value:
+  // Touches of large values went past the queue's and batches' byte
+  // bounds.
+  Harness h;
+  Cache& c = *h.cache;
+  auto last_charge = [&] {
+    const std::vector<CacheOp> ops = h.path.ops();
+    const std::vector<size_t> bytes = h.path.op_bytes();
+    REQUIRE(!ops.empty());
+    const auto& up = std::get<CacheUpsert>(ops.back().record);
+    INFO("value " << up.value->size() << " bytes, charged " << bytes.back());
+    CHECK(bytes.back() >= up.value->size());
+    return bytes.back();
+  };
+  const std::string big(100'000, 'b');
+  REQUIRE(c.Set("n", "k", big, milliseconds(0)).ok());
+  const size_t set_charge = last_charge();
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(c.Touch("n", "k", milliseconds(1000)).ok());
+    CHECK(last_charge() == set_charge);  // what Set charged for it
+  }
+  // A value grown while the Touch waited for room: the smaller room is
+  // given back and room for the new value taken.
+  REQUIRE(c.Set("n", "g", "small", milliseconds(0)).ok());
+  std::atomic<bool> grow{true};
+  h.path.on_reserve = [&] {
+    if (grow.exchange(false)) {
+      CHECK(c.Set("n", "g", big, milliseconds(0)).ok());
+    }
+  };
+  REQUIRE(c.Touch("n", "g", milliseconds(0)).ok());
+  h.path.on_reserve = nullptr;
+  CHECK(*std::get<CacheUpsert>(h.path.ops().back().record).value == big);
+  CHECK(last_charge() == set_charge);
+  CHECK(h.path.outstanding.load() == 0);
+  // Nothing to touch: no room taken at all.
+  CHECK(c.Touch("n", "missing", milliseconds(0)).IsNotFound());
+  CHECK(h.path.outstanding.load() == 0);
 }
 
 TEST_CASE("Cache values either side of the inline bound round-trip exactly",
@@ -923,6 +971,45 @@ TEST_CASE("Store cache: refused writes while shedding count no shed",
   REQUIRE(c.Increment("n", "count", 1, milliseconds(0)).ok());
   CHECK(store->GetStats().best_effort_shed == 2);
   CHECK(c.GetStats().persist_shed == 2);
+  (*vfs)->Reset();
+  REQUIRE(store->Flush(std::chrono::seconds(20)).ok());
+  REQUIRE(store->Close().ok());
+}
+
+TEST_CASE("Store cache: Touches of a large value are held to the queue bound",
+          "[cache]") {
+  // Each Touch was charged about 600 bytes while it queued the whole value:
+  // with the writer held back, a 1 MiB queue took any number of Touches of
+  // a 256 KiB value (and a batch as many), each rewriting all of it.
+  StatusOr<internal::FaultVfs*> vfs = internal::FaultVfs::Install();
+  REQUIRE(vfs.ok());
+  (*vfs)->Reset();
+  TempDir dir;
+  Options o = TestOptions(dir);
+  o.sqlite_vfs = internal::FaultVfs::kName;
+  o.log_level = LogLevel::kOff;
+  o.retry_initial_backoff = milliseconds(2);
+  o.retry_max_backoff = milliseconds(20);
+  o.retry_budget = std::chrono::seconds(30);
+  o.durability.cache = Durability::kBatched;  // waits, never shed
+  o.queue_max_bytes = 1 << 20;
+  o.queue_full_wait = milliseconds(0);
+  o.cache_sweep_interval = milliseconds(0);
+  auto store = OpenOrDie(o);
+  Cache& c = store->cache();
+  const std::string value(256 << 10, 'v');
+  REQUIRE(c.Set("n", "big", value, milliseconds(0)).ok());
+  REQUIRE(store->Flush().ok());
+  (*vfs)->FailWrites(internal::FaultVfs::Fault::kIoError);  // no commits
+  REQUIRE(store->GetStats().queue_bytes == 0);
+  for (int i = 1; i <= 3; ++i) {
+    REQUIRE(c.Touch("n", "big", milliseconds(60'000)).ok());
+    CHECK(store->GetStats().queue_bytes >= i * value.size());
+  }
+  // A fourth would take the queue past its 1 MiB: refused.
+  CHECK(c.Touch("n", "big", milliseconds(0)).IsResourceExhausted());
+  CHECK(store->GetStats().queue_bytes <= o.queue_max_bytes);
+  CHECK(GetOr(c, "n", "big") == value);
   (*vfs)->Reset();
   REQUIRE(store->Flush(std::chrono::seconds(20)).ok());
   REQUIRE(store->Close().ok());

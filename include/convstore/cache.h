@@ -122,7 +122,9 @@ class Cache {
   virtual Status Delete(std::string_view ns, std::string_view key) = 0;
 
   // Gives a live entry a new expiry, `ttl` from now (zero: never).
-  // NotFound if there is no live entry.
+  // NotFound if there is no live entry. The entry is written again whole,
+  // value included: a Touch costs the write queue and the database what a
+  // Set of the same value does.
   virtual Status Touch(std::string_view ns, std::string_view key,
                        std::chrono::milliseconds ttl) = 0;
 

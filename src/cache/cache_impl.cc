@@ -239,6 +239,18 @@ StatusOr<uint64_t> CacheImpl::QueueUpsert(
   return lsn;
 }
 
+CacheEntry* CacheImpl::FindLive(EntryShard& shard, const HashedNsKey& k,
+                                int64_t now_us) {
+  CacheEntry* e = shard.Find(k);
+  if (e != nullptr && IsExpired(e->expires_at_us, now_us)) {
+    // Its row goes with the next purge of expired rows.
+    shard.Remove(e);
+    ++shard.expirations;
+    e = nullptr;
+  }
+  return e;
+}
+
 Status CacheImpl::AfterWrite(uint64_t lsn) {
   if (durability_ != Durability::kSync || lsn == 0) return Status::OK();
   Status s = wait_durable_(lsn);
@@ -379,31 +391,46 @@ Status CacheImpl::Touch(std::string_view ns, std::string_view key,
   int64_t expires = 0;
   s = ExpiryFor(ttl, now_(), &expires);
   if (!s.ok()) return s;
-  // The queued upsert shares a large value with memory and copies a small
-  // one (at most kCacheInlineValueMax bytes, unknown before the lock), so
-  // it reserves room for the names and that bound.
-  const size_t bytes = OpBytes(ns, key, kCacheInlineValueMax);
-  StatusOr<bool> reserved = ReserveRoom(bytes, durability_);
-  if (!reserved.ok()) return reserved.status();
-  // Expiry is judged after waiting for room: an entry that expired during
-  // the wait is not revived.
-  const int64_t now = now_();
-  (void)ExpiryFor(ttl, now, &expires);
-  uint64_t lsn = 0;
   const HashedNsKey k(NsKeyView{ns, key});
   EntryShard& shard = ShardFor(k);
+  // The queued upsert carries the whole value, which the writer rewrites,
+  // so it takes queue room for all of it (as Set does), not for the names
+  // alone: the queue and batch byte bounds then bound Touches of large
+  // values too. The size is read under the lock first; room is reserved
+  // outside it (waiting for room never holds the shard).
+  size_t value_size = 0;
   {
     MutexLock lock(&shard.mu);
-    CacheEntry* e = shard.Find(k);
-    if (e != nullptr && IsExpired(e->expires_at_us, now)) {
-      shard.Remove(e);
-      ++shard.expirations;
-      e = nullptr;
-    }
+    CacheEntry* e = FindLive(shard, k, now_());
+    if (e == nullptr) return Status::NotFound("no live cache entry to touch");
+    value_size = e->value().size();
+  }
+  uint64_t lsn = 0;
+  int64_t now = 0;
+  for (;;) {
+    const size_t bytes = OpBytes(ns, key, value_size);
+    StatusOr<bool> reserved = ReserveRoom(bytes, durability_);
+    if (!reserved.ok()) return reserved.status();
+    // Expiry is judged after waiting for room: an entry that expired during
+    // the wait is not revived.
+    now = now_();
+    (void)ExpiryFor(ttl, now, &expires);
+    MutexLock lock(&shard.mu);
+    CacheEntry* e = FindLive(shard, k, now);
     if (e == nullptr) {
       if (*reserved) write_path_->CancelReserved(bytes);
       return Status::NotFound("no live cache entry to touch");
     }
+    if (*reserved && e->value().size() > value_size) {
+      // Rewritten with a larger value meanwhile: the room is too small for
+      // what the op would carry. Given back, and taken again for the new
+      // size after unlocking. (Only a concurrent Set that grows the value
+      // each time can make this go round again.)
+      write_path_->CancelReserved(bytes);
+      value_size = e->value().size();
+      continue;
+    }
+    // A smaller value now is charged the room taken (`bytes` must match).
     std::shared_ptr<const std::string> value = e->SharedValue();
     WritePayload payload =
         *reserved ? UpsertPayload(k, value, expires, now) : WritePayload();
@@ -412,6 +439,7 @@ Status CacheImpl::Touch(std::string_view ns, std::string_view key,
                     expires, now, bytes, *reserved, /*replaced=*/nullptr);
     if (!r.ok()) return r.status();
     lsn = *r;
+    break;
   }
   EvictElsewhere(&shard, now);
   return AfterWrite(lsn);

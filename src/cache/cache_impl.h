@@ -183,6 +183,10 @@ class CacheImpl final : public Cache {
   void EvictElsewhere(const EntryShard* written, int64_t now_us);
   // The entries' total is past Options::cache_entries_max_bytes.
   bool OverBound() const;
+  // k's entry in `shard` if it is live at `now_us`, else null (an expired
+  // one is dropped, counted in `expirations`).
+  CacheEntry* FindLive(EntryShard& shard, const HashedNsKey& k, int64_t now_us)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   // After unlocking: waits for `lsn` when the class is kSync.
   Status AfterWrite(uint64_t lsn);
   // Expiry for `ttl` from now; InvalidArgument for a negative ttl.
