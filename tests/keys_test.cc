@@ -969,6 +969,47 @@ TEST_CASE("key changes are committed when the call returns (sync class)",
   CHECK(store->keys().ValidateKey(k.secret).status().IsFailedPrecondition());
 }
 
+TEST_CASE("a revocation whose audit record the database refuses still holds",
+          "[keys][store]") {
+  // The record rides on the change; refused with it, the revocation became
+  // a dead letter while RevokeKey said OK, and the key validated again.
+  TempDir dir;
+  Options o = TestOptions(dir);
+  CreatedKey k;
+  {
+    auto store = OpenOrDie(o);
+    k = MustCreate(store.get(), Spec());
+    REQUIRE(store->Close().ok());
+  }
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(o.path.c_str(), &db) == SQLITE_OK);
+    const int rc =
+        sqlite3_exec(db,
+                     "CREATE TRIGGER refuse_revoke BEFORE INSERT ON audit_log"
+                     " WHEN NEW.action = 'key.revoke'"
+                     " BEGIN SELECT RAISE(ABORT, 'refused'); END",
+                     nullptr, nullptr, nullptr);
+    sqlite3_close_v2(db);
+    REQUIRE(rc == SQLITE_OK);
+  }
+  {
+    auto store = OpenOrDie(o);
+    REQUIRE(store->keys().RevokeKey(k.info.id).ok());
+    REQUIRE(store->Flush().ok());
+    CHECK(store->GetStats().dead_letters == 0);
+    CHECK_FALSE(store->keys().ValidateKey(k.secret).ok());
+    REQUIRE(store->Close().ok());
+  }
+  auto store = OpenOrDie(o);
+  StatusOr<KeyInfo> r = store->keys().ValidateKey(k.secret);
+  CHECK(r.status().code() == StatusCode::kPermissionDenied);
+  CHECK(QueryInt(o.path,
+                 "SELECT count(*) FROM audit_log"
+                 " WHERE action = 'key.revoke'") == 0);
+  CHECK(store->audit().Verify()->ok);
+}
+
 TEST_CASE("a stored revocation outlives a put from an older copy of the key",
           "[keys][store]") {
   // Two stores on one file each hold their own copy of the keys. B, which

@@ -507,6 +507,7 @@ StatusOr<CreatedKey> KeysImpl::RotateKey(std::string_view id,
   // Checked before the new key is made: otherwise it would be inserted,
   // found raced below and revoked, leaving a stray key (and a key.revoke
   // with no key.create) behind a refusal that blamed a concurrent call.
+  // (A rotation that really races another still ends that way, below.)
   if (!old.replaced_by.empty()) {
     return Status::FailedPrecondition(
         "API key " + std::string(id) + " was already rotated to " +

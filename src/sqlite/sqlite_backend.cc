@@ -399,9 +399,7 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       if (!s.ok()) return s;
     } else if (const auto* ko = std::get_if<Boxed<KeyOp>>(&op.payload)) {
       s = api_keys_->Apply(writer_.get(), **ko);
-      if (s.ok() && (*ko)->audit != nullptr) {
-        s = audit_->Apply(writer_.get(), AuditOp{*(*ko)->audit});
-      }
+      if (s.ok() && (*ko)->audit != nullptr) s = ApplyKeyAudit(**ko);
       if (!s.ok()) return s;
     } else {
       return Status::Internal("SqliteBackend cannot apply write kind " +
@@ -501,6 +499,23 @@ void SqliteBackend::BindMessageRow(Stmt* st, int row, int64_t id, int64_t key,
   st->BindTextOrNull(b + 12, m.metadata);
   st->Bind(b + 13, m.created_at_us);
   static_assert(kMessageRowValues == 13, "bind every value of the row");
+}
+
+Status SqliteBackend::ApplyKeyAudit(const KeyOp& op) {
+  // In a savepoint: a record the database refuses by its content must not
+  // take the key change with it (a revocation set aside as a dead letter
+  // would leave the key live while RevokeKey said OK). Any other error
+  // fails the batch, which the writer retries whole.
+  Status s = writer_->Exec("SAVEPOINT key_audit");
+  if (!s.ok()) return s;
+  Status a = audit_->Apply(writer_.get(), AuditOp{*op.audit});
+  if (a.ok()) return writer_->Exec("RELEASE key_audit");
+  if (!a.IsInvalidArgument()) return a;
+  log_->error("audit record {} of API key {} refused, the change kept: {}",
+              op.audit->event.action, op.audit->event.resource, a.ToString());
+  s = writer_->Exec("ROLLBACK TO key_audit");
+  if (s.ok()) s = writer_->Exec("RELEASE key_audit");
+  return s;
 }
 
 Status SqliteBackend::Apply(std::span<const WriteOp> batch) {

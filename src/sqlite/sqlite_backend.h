@@ -141,6 +141,10 @@ class SqliteBackend final : public StorageBackend {
   // Opens the main connection: the writer's, or with Options::read_only
   // one that only reads.
   Status OpenWriter();
+  // Links a key change's audit record onto the chain inside the change's
+  // transaction; a record refused by its content is dropped (logged), not
+  // the change.
+  Status ApplyKeyAudit(const KeyOp& op);
   // The writer's pragmas (WAL, sync mode) and migrations.
   Status ConfigureWriter();
   // A read-only open's checks: WAL mode and the current schema version.
