@@ -216,7 +216,10 @@ StatusOr<std::unique_ptr<Store>> StoreImpl::OpenWithBackend(
   if (s.ok()) s = store->keys_->Reload();
   if (!s.ok()) {
     (void)store->backend_->Close();
-    store->close_done_ = true;
+    {
+      MutexLock lock(&store->close_mu_);  // as annotated; nobody else has it
+      store->close_done_ = true;
+    }
     return s.WithPrefix("warming the caches");
   }
   CacheCounters c = store->cache_.Totals();

@@ -125,6 +125,23 @@ class RecordingWritePath final : public internal::WritePath {
   std::vector<size_t> bytes_ ABSL_GUARDED_BY(mu_);
 };
 
+// A store on the fault VFS whose commits a test can hold back
+// (FailWrites): quiet, and retrying quickly once they may go through.
+// Installs the VFS and resets its faults.
+Options HeldBackOptions(const TempDir& dir, internal::FaultVfs** vfs) {
+  StatusOr<internal::FaultVfs*> installed = internal::FaultVfs::Install();
+  REQUIRE(installed.ok());
+  *vfs = *installed;
+  (*vfs)->Reset();
+  Options o = TestOptions(dir);
+  o.sqlite_vfs = internal::FaultVfs::kName;
+  o.log_level = LogLevel::kOff;
+  o.retry_initial_backoff = milliseconds(2);
+  o.retry_max_backoff = milliseconds(20);
+  o.retry_budget = std::chrono::seconds(30);
+  return o;
+}
+
 // A CacheImpl on a RecordingWritePath and a clock the test moves.
 struct Harness {
   explicit Harness(Options o = Options()) : options(std::move(o)) {
@@ -884,16 +901,9 @@ TEST_CASE("Store cache: Open without a sweep deletes every expired row",
 
 TEST_CASE("Store cache: a Delete after shed writes wins after a restart",
           "[cache][restart]") {
-  StatusOr<internal::FaultVfs*> vfs = internal::FaultVfs::Install();
-  REQUIRE(vfs.ok());
-  (*vfs)->Reset();
   TempDir dir;
-  Options o = TestOptions(dir);
-  o.sqlite_vfs = internal::FaultVfs::kName;
-  o.log_level = LogLevel::kOff;
-  o.retry_initial_backoff = milliseconds(2);
-  o.retry_max_backoff = milliseconds(20);
-  o.retry_budget = std::chrono::seconds(30);
+  internal::FaultVfs* vfs = nullptr;
+  Options o = HeldBackOptions(dir, &vfs);
   o.queue_max_items = 16;
   o.queue_full_wait = milliseconds(0);
   o.cache_sweep_interval = milliseconds(0);
@@ -902,7 +912,7 @@ TEST_CASE("Store cache: a Delete after shed writes wins after a restart",
     Cache& c = store->cache();
     REQUIRE(c.Set("ns", "old", "v1", milliseconds(0)).ok());
     REQUIRE(store->Flush().ok());
-    (*vfs)->FailWrites(internal::FaultVfs::Fault::kIoError);  // no commits
+    vfs->FailWrites(internal::FaultVfs::Fault::kIoError);  // no commits
     // Best-effort writes fill the queue up to 3/4 of its 16 items.
     for (int i = 0; i < 12; ++i) {
       REQUIRE(c.Set("fill", std::to_string(i), "x", milliseconds(0)).ok());
@@ -915,7 +925,7 @@ TEST_CASE("Store cache: a Delete after shed writes wins after a restart",
     // Deletes are not shed: they take the last quarter of the queue.
     REQUIRE(c.Delete("ns", "old").ok());
     REQUIRE(c.Delete("ns", "new").ok());
-    (*vfs)->Reset();
+    vfs->Reset();
     REQUIRE(store->Flush(std::chrono::seconds(20)).ok());
     REQUIRE(store->Close().ok());
   }
@@ -932,16 +942,9 @@ TEST_CASE("Store cache: refused writes while shedding count no shed",
           "[cache]") {
   // Stats::best_effort_shed and CacheStats::persist_shed counted a Touch
   // of a missing entry and a refused Increment as shed writes.
-  StatusOr<internal::FaultVfs*> vfs = internal::FaultVfs::Install();
-  REQUIRE(vfs.ok());
-  (*vfs)->Reset();
   TempDir dir;
-  Options o = TestOptions(dir);
-  o.sqlite_vfs = internal::FaultVfs::kName;
-  o.log_level = LogLevel::kOff;
-  o.retry_initial_backoff = milliseconds(2);
-  o.retry_max_backoff = milliseconds(20);
-  o.retry_budget = std::chrono::seconds(30);
+  internal::FaultVfs* vfs = nullptr;
+  Options o = HeldBackOptions(dir, &vfs);
   o.queue_max_items = 16;
   o.queue_full_wait = milliseconds(0);
   o.cache_sweep_interval = milliseconds(0);
@@ -952,7 +955,7 @@ TEST_CASE("Store cache: refused writes while shedding count no shed",
                 milliseconds(0))
               .ok());
   REQUIRE(store->Flush().ok());
-  (*vfs)->FailWrites(internal::FaultVfs::Fault::kIoError);  // no commits
+  vfs->FailWrites(internal::FaultVfs::Fault::kIoError);  // no commits
   // Best-effort writes fill the queue up to 3/4 of its 16 items.
   for (int i = 0; i < 12; ++i) {
     REQUIRE(c.Set("fill", std::to_string(i), "x", milliseconds(0)).ok());
@@ -971,7 +974,7 @@ TEST_CASE("Store cache: refused writes while shedding count no shed",
   REQUIRE(c.Increment("n", "count", 1, milliseconds(0)).ok());
   CHECK(store->GetStats().best_effort_shed == 2);
   CHECK(c.GetStats().persist_shed == 2);
-  (*vfs)->Reset();
+  vfs->Reset();
   REQUIRE(store->Flush(std::chrono::seconds(20)).ok());
   REQUIRE(store->Close().ok());
 }
@@ -981,16 +984,9 @@ TEST_CASE("Store cache: Touches of a large value are held to the queue bound",
   // Each Touch was charged about 600 bytes while it queued the whole value:
   // with the writer held back, a 1 MiB queue took any number of Touches of
   // a 256 KiB value (and a batch as many), each rewriting all of it.
-  StatusOr<internal::FaultVfs*> vfs = internal::FaultVfs::Install();
-  REQUIRE(vfs.ok());
-  (*vfs)->Reset();
   TempDir dir;
-  Options o = TestOptions(dir);
-  o.sqlite_vfs = internal::FaultVfs::kName;
-  o.log_level = LogLevel::kOff;
-  o.retry_initial_backoff = milliseconds(2);
-  o.retry_max_backoff = milliseconds(20);
-  o.retry_budget = std::chrono::seconds(30);
+  internal::FaultVfs* vfs = nullptr;
+  Options o = HeldBackOptions(dir, &vfs);
   o.durability.cache = Durability::kBatched;  // waits, never shed
   o.queue_max_bytes = 1 << 20;
   o.queue_full_wait = milliseconds(0);
@@ -1000,7 +996,7 @@ TEST_CASE("Store cache: Touches of a large value are held to the queue bound",
   const std::string value(256 << 10, 'v');
   REQUIRE(c.Set("n", "big", value, milliseconds(0)).ok());
   REQUIRE(store->Flush().ok());
-  (*vfs)->FailWrites(internal::FaultVfs::Fault::kIoError);  // no commits
+  vfs->FailWrites(internal::FaultVfs::Fault::kIoError);  // no commits
   REQUIRE(store->GetStats().queue_bytes == 0);
   for (int i = 1; i <= 3; ++i) {
     REQUIRE(c.Touch("n", "big", milliseconds(60'000)).ok());
@@ -1010,23 +1006,16 @@ TEST_CASE("Store cache: Touches of a large value are held to the queue bound",
   CHECK(c.Touch("n", "big", milliseconds(0)).IsResourceExhausted());
   CHECK(store->GetStats().queue_bytes <= o.queue_max_bytes);
   CHECK(GetOr(c, "n", "big") == value);
-  (*vfs)->Reset();
+  vfs->Reset();
   REQUIRE(store->Flush(std::chrono::seconds(20)).ok());
   REQUIRE(store->Close().ok());
 }
 
 TEST_CASE("Store cache: a Delete waiting for queue room does not block Get",
           "[cache]") {
-  StatusOr<internal::FaultVfs*> vfs = internal::FaultVfs::Install();
-  REQUIRE(vfs.ok());
-  (*vfs)->Reset();
   TempDir dir;
-  Options o = TestOptions(dir);
-  o.sqlite_vfs = internal::FaultVfs::kName;
-  o.log_level = LogLevel::kOff;
-  o.retry_initial_backoff = milliseconds(2);
-  o.retry_max_backoff = milliseconds(20);
-  o.retry_budget = std::chrono::seconds(30);
+  internal::FaultVfs* vfs = nullptr;
+  Options o = HeldBackOptions(dir, &vfs);
   o.queue_max_items = 8;
   o.queue_full_wait = std::chrono::seconds(20);
   o.cache_entries_shards = 1;  // every key on the Delete's shard
@@ -1034,7 +1023,7 @@ TEST_CASE("Store cache: a Delete waiting for queue room does not block Get",
   Cache& c = store->cache();
   REQUIRE(c.Set("ns", "k", "v", milliseconds(0)).ok());
   REQUIRE(store->Flush().ok());
-  (*vfs)->FailWrites(internal::FaultVfs::Fault::kIoError);  // no commits
+  vfs->FailWrites(internal::FaultVfs::Fault::kIoError);  // no commits
   Message m;
   m.role = Role::kUser;
   m.content = "fill";
@@ -1048,7 +1037,7 @@ TEST_CASE("Store cache: a Delete waiting for queue room does not block Get",
   // Served while the Delete waits: the shard lock is not held meanwhile.
   CHECK(GetOr(c, "ns", "k") == "v");
   CHECK_FALSE(deleted.load());
-  (*vfs)->Reset();  // commits resume, room returns, the Delete goes in
+  vfs->Reset();  // commits resume, room returns, the Delete goes in
   deleter.join();
   CHECK(GetOr(c, "ns", "k") == "<missing>");
   REQUIRE(store->Close().ok());

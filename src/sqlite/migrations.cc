@@ -293,20 +293,23 @@ Status CheckOwnership(Db* db) {
 
 namespace {
 
-// The file's schema version as the bookkeeping table and user_version say
-// (the higher: a newer convstore sets user_version with each migration, so
-// a file whose table lags or was edited still counts as newer). NotSupported
-// when it is newer than this build knows.
-Status KnownSchemaVersion(Db* db, int64_t* current, int64_t* newest) {
-  Status s = SchemaVersion(db, current);
+// The schema version of a convstore file (Corruption for another
+// application's), as its bookkeeping table says. NotSupported when the
+// table or user_version, which a newer convstore sets with each migration
+// it applies (so a file whose table lags or was edited still counts as
+// newer), is past what this build knows.
+Status OwnedSchemaVersion(Db* db, int64_t* current) {
+  Status s = CheckOwnership(db);
+  if (!s.ok()) return s;
+  s = SchemaVersion(db, current);
   if (!s.ok()) return s;
   int64_t user_version = 0;
   s = db->QueryInt("PRAGMA user_version", &user_version);
   if (!s.ok()) return s;
-  *newest = std::max(*current, user_version);
-  if (*newest > LatestSchemaVersion()) {
+  const int64_t newest = std::max(*current, user_version);
+  if (newest > LatestSchemaVersion()) {
     return Status::NotSupported(
-        "database schema version " + std::to_string(*newest) +
+        "database schema version " + std::to_string(newest) +
         " is newer than this build of convstore supports (" +
         std::to_string(LatestSchemaVersion()) + "); upgrade convstore");
   }
@@ -316,11 +319,8 @@ Status KnownSchemaVersion(Db* db, int64_t* current, int64_t* newest) {
 }  // namespace
 
 Status CheckSchemaCurrent(Db* db) {
-  Status s = CheckOwnership(db);
-  if (!s.ok()) return s;
   int64_t current = 0;
-  int64_t newest = 0;
-  s = KnownSchemaVersion(db, &current, &newest);
+  Status s = OwnedSchemaVersion(db, &current);
   if (!s.ok()) return s;
   if (current == 0) {
     return Status::FailedPrecondition(
@@ -338,13 +338,10 @@ Status CheckSchemaCurrent(Db* db) {
 }
 
 Status Migrate(Db* db, int target) {
-  Status s = CheckOwnership(db);
-  if (!s.ok()) return s;
   // Checked before anything is written, so a newer file is refused byte
   // for byte untouched.
   int64_t current = 0;
-  int64_t newest = 0;
-  s = KnownSchemaVersion(db, &current, &newest);
+  Status s = OwnedSchemaVersion(db, &current);
   if (!s.ok()) return s;
   // Marking the file and creating the bookkeeping table are one
   // transaction, and the table is created whenever it is missing, so an
