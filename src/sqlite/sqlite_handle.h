@@ -107,7 +107,10 @@ class Stmt {
 class Db {
  public:
   // Opens `path` read-write (creating it if `create`), in WAL mode, on the
-  // named SQLite VFS (empty: the default one).
+  // named SQLite VFS (empty: the default one). The connection has
+  // secure_delete on: what it deletes is overwritten with zeros, not only
+  // unlinked (docs/durability.md, "Erasure"), whatever the SQLite build's
+  // default.
   static Status Open(const std::string& path, bool create,
                      std::unique_ptr<Db>* out, const std::string& vfs = "");
   // Opens an existing `path` for reading only (SQLITE_OPEN_READONLY): any
