@@ -13,6 +13,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -252,6 +253,42 @@ TEST_CASE(
   REQUIRE(r.ok());
   CHECK(r->lsn > poison_lsn);
   REQUIRE(store->Close().ok());
+}
+
+TEST_CASE("DeleteConversation removes the conversation's dead letters",
+          "[dead_letter]") {
+  TempDir dir;
+  Logs logs;
+  Options o = PoisonOptions(dir, &logs);
+  {
+    auto store = OpenPoison(o, false);
+    (void)AppendWithPoison(store.get());
+    // "p" has no stored row at all: its only message was refused.
+    REQUIRE(store->Append("p", Msg(Role::kUser, "POISON alone")).ok());
+    REQUIRE(store->Append("b", Msg(Role::kUser, "POISON of b")).ok());
+    REQUIRE(store->Flush().ok());
+    StatusOr<std::vector<DeadLetter>> dl = store->DeadLetters(10);
+    REQUIRE(dl.ok());
+    REQUIRE(dl->size() == 3);
+    for (const char* id : {"a", "p"}) {
+      StatusOr<uint64_t> del = store->DeleteConversation(id);
+      REQUIRE(del.ok());
+      REQUIRE(store->WaitDurable(*del).ok());
+    }
+    dl = store->DeadLetters(10);
+    REQUIRE(dl.ok());
+    REQUIRE(dl->size() == 1);  // "b"'s stays
+    CHECK(dl->front().key == "b");
+    CHECK(dl->front().payload.find("POISON of b") != std::string::npos);
+    REQUIRE(store->Close().ok());
+  }
+  // Gone from the file, not only from the table (secure_delete).
+  std::ifstream in(o.path, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)),
+                          std::istreambuf_iterator<char>());
+  CHECK(bytes.find("POISON payload") == std::string::npos);
+  CHECK(bytes.find("POISON alone") == std::string::npos);
+  CHECK(bytes.find("POISON of b") != std::string::npos);
 }
 
 TEST_CASE("A poison record the table cannot take goes to the file",

@@ -112,7 +112,10 @@ class Store {
   // ordered write path. Returns the LSN of the delete (usable with
   // WaitDurable). Deleting a conversation that does not exist is OK. The
   // delete carries a "conversation.delete" audit record (audit.h), committed
-  // in the same transaction as the delete.
+  // in the same transaction as the delete, which also removes the
+  // conversation's dead letters from the table (not from the fallback
+  // file). Deleted bytes are zeroed in the file; copies in the WAL last
+  // until it is truncated at Close (docs/durability.md, "Erasure").
   virtual StatusOr<uint64_t> DeleteConversation(
       std::string_view conversation_id) = 0;
 

@@ -235,6 +235,9 @@ Status SqliteBackend::OpenWriter() {
        " WHERE conv_key = ?2 AND user_id = ''"},
       {&delete_msg_, "DELETE FROM messages WHERE id = ?1 AND conv_key = ?2"},
       {&delete_conv_, "DELETE FROM conversations WHERE conv_key = ?"},
+      // No index: the table holds only writes the database refused.
+      {&delete_dead_msgs_,
+       "DELETE FROM dead_letters WHERE kind = 'message' AND record_key = ?"},
       {&set_lsn_,
        "UPDATE store_meta SET value = max(value, ?) WHERE key = 'last_lsn'"},
       {&read_meta_, kReadMergeState},
@@ -351,6 +354,12 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
         s = audit_->Apply(writer_.get(), AuditOp{*del.audit});
         if (!s.ok()) return s;
       }
+      // Its messages set aside as dead letters go too (even with no row
+      // left: every one of them may have been refused); the delete is an
+      // erasure (docs/durability.md, "Erasure").
+      delete_dead_msgs_.BindText(1, del.conversation_id);
+      s = delete_dead_msgs_.Exec();
+      if (!s.ok()) return s;
       if (key == 0) continue;
       deleted[key] = true;
       // The merged messages through the index, the unmerged ones through
@@ -643,6 +652,7 @@ Status SqliteBackend::Close() {
     count_purged_ = Stmt();
     unpin_system_ = Stmt();
     delete_conv_ = Stmt();
+    delete_dead_msgs_ = Stmt();
     set_lsn_ = Stmt();
     analytics_->ReleaseWriter();
     cache_entries_->ReleaseWriter();

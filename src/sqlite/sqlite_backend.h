@@ -281,8 +281,8 @@ class SqliteBackend final : public StorageBackend {
   // Writer thread only.
   std::unique_ptr<Db> writer_;
   Stmt find_key_, insert_conv_, insert_msg_, set_user_, delete_msg_,
-      delete_conv_, set_lsn_, read_meta_, scan_tail_, set_last_id_, fold_,
-      row_state_, data_version_, merge_rows_;
+      delete_conv_, delete_dead_msgs_, set_lsn_, read_meta_, scan_tail_,
+      set_last_id_, fold_, row_state_, data_version_, merge_rows_;
   // A batch's messages go kInsertGroup rows to one INSERT (insert_msgs_),
   // the rest one to a statement (insert_msg_): one statement run and reset
   // per group instead of per row (docs/benchmarks.md, "Rows inserted 32 to
