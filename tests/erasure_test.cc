@@ -1,6 +1,7 @@
 // Copyright 2026 The convstore Authors.
 //
-// Erasure: what DeleteConversation, PruneMessages and Cache::Delete remove
+// Erasure: what DeleteConversation, PruneMessages, Cache::Delete and
+// Analytics::DeleteSession remove
 // must leave the files, not only the tables. SQLite frees a deleted row's
 // cell (and its overflow pages) but leaves the bytes where they were unless
 // secure_delete is on, and the WAL keeps earlier frames until they are
@@ -20,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "analytics_testutil.h"
+#include "audit_testutil.h"
 #include "clock.h"
 #include "testutil.h"
 
@@ -135,6 +138,90 @@ TEST_CASE("PruneMessages leaves no byte of what it removed in the files",
   CHECK(FilesContaining(dir, "ERASEDTAG-tail").empty());
   CHECK(FilesContaining(dir, "KEPTTAG-content-3") ==
         std::vector<std::string>{"test.db"});
+}
+
+// A session of every kind of record, each carrying `tag`.
+void RecordTaggedSession(Analytics& a, const std::string& session,
+                         const std::string& tag) {
+  using test::RequireOk;
+  RequireOk(
+      a.StartSession({session, "conv-" + tag, "user-" + tag, "acme", "phone",
+                      "{\"note\":\"" + tag + "-start\"}", test::kT0}));
+  for (int i = 1; i <= 3; ++i) {
+    TurnMetrics t = test::Turn(session, i, test::kT0 + i * test::kSec,
+                               100.0 * i, "gpt", "openai");
+    t.stt_model = tag + "-stt";
+    RequireOk(a.RecordTurn(t));
+  }
+  RequireOk(a.RecordMetric({session, tag + "-metric", 1, {}, test::kT0}));
+  RequireOk(a.RecordError({session, test::kT0 + 5 * test::kSec, "llm_error",
+                           Severity::kHigh, tag + "-error", "", false}));
+  RequireOk(a.RecordEvent(
+      {session, test::kT0 + 6 * test::kSec, SystemEvent{tag + "-event", ""}}));
+  RequireOk(a.EndSession({session, SessionStatus::kCompleted, "done",
+                          test::kT0 + 60 * test::kSec}));
+}
+
+TEST_CASE("Analytics::DeleteSession erases the session and nothing else",
+          "[erasure]") {
+  TempDir dir;
+  const Options o = TestOptions(dir);
+  {
+    auto store = OpenOrDie(o);
+    RecordTaggedSession(store->analytics(), "gone", "ERASEDTAG");
+    RecordTaggedSession(store->analytics(), "stays", "KEPTTAG");
+    REQUIRE(store->Close().ok());  // into the main file, not only the WAL
+  }
+  {
+    auto store = OpenOrDie(o);
+    Analytics& a = store->analytics();
+    StatusOr<int64_t> removed = a.DeleteSession("gone");
+    INFO(removed.status().ToString());
+    REQUIRE(removed.ok());
+    // The session row, 3 turns, a metric, an error and an event.
+    CHECK(*removed == 7);
+    CHECK(a.GetSession("gone").status().IsNotFound());
+    StatusOr<SessionDetail> kept = a.GetSession("stays");
+    REQUIRE(kept.ok());
+    CHECK(kept->turns.size() == 3);
+    StatusOr<AggregateResult> agg =
+        a.Aggregate(test::DataSetHour(GroupBy::kNone));
+    REQUIRE(agg.ok());
+    REQUIRE(agg->groups.size() == 1);
+    CHECK(agg->groups[0].turns == 3);  // from the rollups: only "stays"
+    StatusOr<ConsistencyReport> c = a.CheckConsistency(false);
+    REQUIRE(c.ok());
+    CHECK(c->stale_rollups == 0);
+    CHECK(c->orphan_turns + c->orphan_metrics + c->orphan_errors +
+              c->orphan_events ==
+          0);
+    // Again: nothing left, not an error.
+    removed = a.DeleteSession("gone");
+    REQUIRE(removed.ok());
+    CHECK(*removed == 0);
+    CHECK(a.DeleteSession("").status().IsInvalidArgument());
+    CHECK(a.DeleteSession(std::string(257, 'x')).status().IsInvalidArgument());
+    AuditQuery q;
+    q.action = "analytics.session.delete";
+    AuditPage page = audit_test::QueryOrDie(store.get(), q);
+    REQUIRE(page.records.size() == 2);
+    CHECK(page.records[0].event.resource == "gone");
+    CHECK(page.records[0].event.outcome == "success");
+    REQUIRE(store->Close().ok());
+    CHECK(a.DeleteSession("stays").status().IsFailedPrecondition());
+  }
+  CHECK(FilesContaining(dir, "ERASEDTAG").empty());
+  CHECK(FilesContaining(dir, "KEPTTAG-error") ==
+        std::vector<std::string>{"test.db"});
+  Options ro = o;
+  ro.read_only = true;
+  auto store = OpenOrDie(ro);
+  CHECK(store->analytics()
+            .DeleteSession("stays")
+            .status()
+            .IsFailedPrecondition());
+  REQUIRE(store->analytics().GetSession("stays").ok());
+  REQUIRE(store->Close().ok());
 }
 
 }  // namespace

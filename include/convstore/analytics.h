@@ -172,6 +172,17 @@ class Analytics {
   // Counts turns, metrics, errors and events whose session does not exist;
   // with `repair`, deletes them (through the writer).
   virtual StatusOr<ConsistencyReport> CheckConsistency(bool repair) = 0;
+  // Erases one session: its session row, turns (and their hourly rollups),
+  // metrics, errors and events, in one write op ordered after every record
+  // of it acknowledged before the call, committed before the call returns.
+  // For erasure requests: the rows' bytes are zeroed in the file; copies in
+  // the WAL last until Close truncates it (docs/durability.md, "Erasure").
+  // Records of the session made after the call are kept. Returns the rows
+  // removed (0 for a session with none: not an error). Audited as
+  // "analytics.session.delete" with the session id and the count.
+  // InvalidArgument for a bad id; FailedPrecondition after Close or on a
+  // read-only store. Cost: one indexed delete per table, on the writer.
+  virtual StatusOr<int64_t> DeleteSession(std::string_view session_id) = 0;
 };
 
 }  // namespace convstore

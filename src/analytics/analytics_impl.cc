@@ -5,6 +5,8 @@
 #include "analytics/analytics_impl.h"
 
 #include <cmath>
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 
@@ -353,6 +355,37 @@ Status AnalyticsImpl::RecordEvent(const Event& event) {
   }
   if (!s.ok()) return s;
   return Submit({std::move(r)}, bytes, AnalyticsDurability(options_));
+}
+
+StatusOr<int64_t> AnalyticsImpl::DeleteSession(std::string_view session_id) {
+  Status s = BeforeQuery();
+  if (!s.ok()) return s;
+  if (options_.read_only) return ReadOnlyRefusal();
+  s = CheckId("session_id", session_id, true);
+  if (!s.ok()) return s;
+  AnalyticsSessionDelete del{std::string(session_id),
+                             std::make_shared<int64_t>(0)};
+  std::shared_ptr<int64_t> removed = del.removed;
+  s = SubmitUpkeep({std::move(del)});
+  if (audit_sink_ != nullptr) {
+    AuditEvent e;
+    e.actor = "system";
+    e.action = "analytics.session.delete";
+    e.resource = std::string(session_id);
+    e.outcome = s.ok() ? "success" : "failure";
+    nlohmann::json details{{"removed", s.ok() ? *removed : 0}};
+    if (!s.ok()) details["error"] = s.ToString();
+    e.details_json =
+        details.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    Status as = audit_sink_->Record(std::move(e), /*wait=*/true);
+    if (!as.ok()) {
+      log_->error(
+          "audit record for an analytics session delete not written: {}",
+          as.ToString());
+    }
+  }
+  if (!s.ok()) return s;
+  return *removed;
 }
 
 Status AnalyticsImpl::BeforeQuery() {

@@ -71,6 +71,7 @@ class AnalyticsImpl final : public Analytics {
 
   StatusOr<CleanupReport> Cleanup(const CleanupOptions& options) override;
   StatusOr<ConsistencyReport> CheckConsistency(bool repair) override;
+  StatusOr<int64_t> DeleteSession(std::string_view session_id) override;
 
   // Where Cleanup records its "retention.analytics" audit event. Set once
   // by the Store before the object is shared; null: not audited.

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <variant>
 #include <vector>
 
@@ -43,10 +44,19 @@ struct AnalyticsRollupRebuild {};
 // PRAGMA incremental_vacuum: frees the pages purges left empty.
 struct AnalyticsShrink {};
 
+// Deletes every row of one session: the session row, its turns and their
+// rollups, metrics, errors and events (Analytics::DeleteSession).
+struct AnalyticsSessionDelete {
+  std::string session_id;
+  // If set: the rows removed (rollups not counted), filled in by the
+  // backend on the writer thread as AnalyticsPurge::removed is.
+  std::shared_ptr<int64_t> removed;
+};
+
 struct AnalyticsOp {
   std::variant<SessionStart, SessionEnd, TurnMetrics, std::vector<Metric>,
                ErrorRecord, Event, AnalyticsPurge, AnalyticsRepair,
-               AnalyticsRollupRebuild, AnalyticsShrink>
+               AnalyticsRollupRebuild, AnalyticsShrink, AnalyticsSessionDelete>
       record;
 };
 

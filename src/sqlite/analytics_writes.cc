@@ -332,6 +332,28 @@ Status SqliteAnalytics::Apply(Db* writer, const AnalyticsOp& op) {
   if (std::holds_alternative<AnalyticsRollupRebuild>(op.record)) {
     return BackfillTurnRollups(writer);
   }
+  if (const auto* d = std::get_if<AnalyticsSessionDelete>(&op.record)) {
+    // Every table has an index on session_id. The rollups are per
+    // (hour, session, model, provider): the session's go whole, and no
+    // other session's rollup changes.
+    int64_t removed = 0;
+    for (const char* table :
+         {"analytics_turns", "analytics_metrics", "analytics_errors",
+          "analytics_events", "analytics_sessions", "analytics_turn_rollups"}) {
+      Stmt del;
+      s = writer->Prepare(
+          std::string("DELETE FROM ") + table + " WHERE session_id = ?1", &del);
+      if (!s.ok()) return s;
+      del.BindText(1, d->session_id);
+      s = del.Exec();
+      if (!s.ok()) return s;
+      if (std::string_view(table) != "analytics_turn_rollups") {
+        removed += sqlite3_changes(writer->raw());
+      }
+    }
+    if (d->removed != nullptr) *d->removed = removed;
+    return Status::OK();
+  }
   if (std::holds_alternative<AnalyticsShrink>(op.record)) {
     // Runs to completion (the pragma returns no rows we need).
     return writer->Exec("PRAGMA incremental_vacuum");
