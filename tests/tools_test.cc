@@ -1,8 +1,9 @@
 // Copyright 2026 The convstore Authors.
 //
-// The convstore tool's keys and cache subcommands, called as functions on a
-// database a store wrote and closed: what they print (text and JSON), their
-// filters, that no secret is printed, and errors for a missing file.
+// The convstore tool's subcommands (keys, cache, erase, the read commands,
+// the demo), called as functions on a database a store wrote and closed:
+// what they print (text and JSON), their filters, that no secret is
+// printed, what erase leaves in the files, and errors for a missing file.
 
 #include <sqlite3.h>
 
@@ -23,6 +24,7 @@
 #include "commands.h"
 #include "convstore/convstore.h"
 #include "demo.h"
+#include "erase_command.h"
 #include "keys_commands.h"
 #include "testutil.h"
 
@@ -322,6 +324,84 @@ TEST_CASE("prune without a rule is refused before the file is opened",
   std::ostringstream out;
   CHECK(tools::RunPrune(prune, out).IsInvalidArgument());
   CHECK(out.str().empty());
+}
+
+// The whole file, as bytes.
+std::string FileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)),
+                     std::istreambuf_iterator<char>());
+}
+
+TEST_CASE("erase deletes conversations and sessions down to the bytes",
+          "[tools]") {
+  TempDir dir;
+  const Options o = TestOptions(dir);
+  {
+    std::unique_ptr<Store> store = OpenOrDie(o);
+    for (const char* id : {"gone", "kept"}) {
+      for (int i = 0; i < 5; ++i) {
+        REQUIRE(
+            store
+                ->Append(id, test::Msg(Role::kUser, std::string(id) + "-said-" +
+                                                        std::to_string(i)))
+                .ok());
+      }
+      SessionStart start;
+      start.session_id = std::string("call-") + id;
+      start.conversation_id = id;
+      start.metadata = std::string("{\"who\":\"") + id + "-meta\"}";
+      start.started_at_us = 1'600'000'000'000'000;
+      REQUIRE(store->analytics().StartSession(start).ok());
+    }
+    REQUIRE(store->Close().ok());
+  }
+  REQUIRE(FileBytes(o.path).find("gone-said-3") != std::string::npos);
+  REQUIRE(FileBytes(o.path).find("gone-meta") != std::string::npos);
+
+  tools::EraseArgs args;
+  args.db = o.path;
+  args.conversations = {"gone", "never-was"};
+  args.sessions = {"call-gone", "call-none"};
+  args.json = true;
+  std::ostringstream out;
+  Status s = tools::RunErase(args, out);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  const json j = json::parse(out.str());
+  CHECK(j["conversations"] == json::array({"gone", "never-was"}));
+  CHECK(j["sessions"][0]["id"] == "call-gone");
+  CHECK(j["sessions"][0]["records"] == 1);
+  CHECK(j["sessions"][1]["records"] == 0);
+
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    const std::string bytes = FileBytes(entry.path().string());
+    INFO(entry.path().string());
+    CHECK(bytes.find("gone-said") == std::string::npos);
+    CHECK(bytes.find("gone-meta") == std::string::npos);
+  }
+  const std::string bytes = FileBytes(o.path);
+  CHECK(bytes.find("kept-said-3") != std::string::npos);
+  CHECK(bytes.find("kept-meta") != std::string::npos);
+  std::unique_ptr<Store> store = OpenOrDie(o);
+  CHECK(test::Hist(store.get(), "gone").empty());
+  CHECK(test::Hist(store.get(), "kept").size() == 5);
+  CHECK(store->analytics().GetSession("call-gone").status().IsNotFound());
+  CHECK(store->analytics().GetSession("call-kept").ok());
+  REQUIRE(store->Close().ok());
+}
+
+TEST_CASE("erase refuses an empty list before and a missing file at opening",
+          "[tools]") {
+  TempDir dir;
+  tools::EraseArgs args;
+  args.db = dir.File("missing.db");
+  std::ostringstream out;
+  CHECK(tools::RunErase(args, out).IsInvalidArgument());
+  args.conversations = {"c"};
+  CHECK(tools::RunErase(args, out).IsNotFound());
+  CHECK(out.str().empty());
+  CHECK_FALSE(std::filesystem::exists(args.db));
 }
 
 TEST_CASE("stats --json has every counter of the user guide's table",

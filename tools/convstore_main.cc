@@ -12,6 +12,7 @@
 #include "cache_commands.h"
 #include "commands.h"
 #include "demo.h"
+#include "erase_command.h"
 #include "keys_commands.h"
 
 int main(int argc, char** argv) {
@@ -107,6 +108,18 @@ int main(int argc, char** argv) {
     prune_cmd->add_flag("--drop-system", prune.drop_system,
                         "Also remove each conversation's first system message");
     prune_cmd->add_flag("--json", prune.json, "Print JSON");
+
+    tools::EraseArgs erase;
+    CLI::App* erase_cmd = app.add_subcommand(
+        "erase",
+        "Delete conversations and analytics sessions, and leave no byte of "
+        "them in the files (run it while no application has the file open)");
+    erase_cmd->add_option("--db", erase.db, "Database file")->required();
+    erase_cmd->add_option("--conversation", erase.conversations,
+                          "A conversation id (repeatable)");
+    erase_cmd->add_option("--session", erase.sessions,
+                          "An analytics session id (repeatable)");
+    erase_cmd->add_flag("--json", erase.json, "Print JSON");
 
     tools::SessionsArgs sessions;
     CLI::App* sessions_cmd = app.add_subcommand(
@@ -225,6 +238,8 @@ int main(int argc, char** argv) {
       s = tools::RunConversations(list, std::cout);
     } else if (*prune_cmd) {
       s = tools::RunPrune(prune, std::cout);
+    } else if (*erase_cmd) {
+      s = tools::RunErase(erase, std::cout);
     } else if (*sessions_cmd) {
       s = tools::RunSessions(sessions, std::cout);
     } else if (*session_cmd) {
