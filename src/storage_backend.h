@@ -173,6 +173,13 @@ class StorageBackend {
     (void)visit;
     return Status::NotSupported("this backend has no message retention");
   }
+  // Copies the write-ahead log into the database and truncates the log
+  // file to zero bytes (Store::TruncateWal), waiting up to `timeout` for
+  // the connections that keep it; Unavailable when they still do.
+  virtual Status TruncateWal(std::chrono::milliseconds timeout) {
+    (void)timeout;
+    return Status::NotSupported("this backend keeps no write-ahead log file");
+  }
   // The newest `limit` dead letters, newest first.
   virtual Status ReadDeadLetters(size_t limit, std::vector<DeadLetter>* out) {
     (void)limit;

@@ -825,6 +825,15 @@ StatusOr<std::vector<DeadLetter>> StoreImpl::DeadLetters(size_t limit) {
   return out;
 }
 
+Status StoreImpl::TruncateWal(std::chrono::milliseconds timeout) {
+  if (closed_.load()) return Status::FailedPrecondition("store is closed");
+  if (options_.read_only) return ReadOnlyRefusal();
+  if (timeout.count() < 0 || timeout.count() > INT32_MAX) {
+    return Status::InvalidArgument("timeout must be 0..2^31-1 ms");
+  }
+  return backend_->TruncateWal(timeout);
+}
+
 Status StoreImpl::Health() { return writer_->health(); }
 
 }  // namespace internal

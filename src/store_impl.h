@@ -65,6 +65,7 @@ class StoreImpl final : public Store, public WritePath {
   Status WaitDurable(uint64_t lsn, std::chrono::milliseconds timeout) override;
   StatusOr<CloseReport> Close(std::chrono::milliseconds timeout) override;
   StatusOr<std::vector<DeadLetter>> DeadLetters(size_t limit) override;
+  Status TruncateWal(std::chrono::milliseconds timeout) override;
   StatusOr<RetentionReport> PruneMessages(
       const MessageRetention& retention) override;
   Stats GetStats() override;

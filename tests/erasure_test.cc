@@ -140,6 +140,54 @@ TEST_CASE("PruneMessages leaves no byte of what it removed in the files",
         std::vector<std::string>{"test.db"});
 }
 
+TEST_CASE("TruncateWal leaves no erased byte while the store stays open",
+          "[erasure]") {
+  TempDir dir;
+  Options o = TestOptions(dir);
+  auto store = OpenOrDie(o);
+  // Written and deleted in this session: the content is in WAL frames.
+  AppendTagged(store.get(), "erased", "ERASEDTAG", 40);
+  AppendTagged(store.get(), "kept", "KEPTTAG", 10);
+  REQUIRE(store->Flush().ok());
+  StatusOr<uint64_t> del = store->DeleteConversation("erased");
+  REQUIRE(del.ok());
+  REQUIRE(store->WaitDurable(*del).ok());
+
+  // A reader of another connection holding a snapshot keeps the WAL.
+  sqlite3* reader = nullptr;
+  REQUIRE(sqlite3_open_v2(o.path.c_str(), &reader, SQLITE_OPEN_READONLY,
+                          nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM messages;", nullptr,
+                       nullptr, nullptr) == SQLITE_OK);
+  Status busy = store->TruncateWal(std::chrono::milliseconds(50));
+  INFO(busy.ToString());
+  CHECK(busy.IsUnavailable());
+  REQUIRE(sqlite3_exec(reader, "COMMIT", nullptr, nullptr, nullptr) ==
+          SQLITE_OK);
+  sqlite3_close_v2(reader);
+
+  Status s = store->TruncateWal();
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  CHECK(std::filesystem::file_size(o.path + "-wal") == 0);
+  CHECK(FilesContaining(dir, "ERASEDTAG").empty());
+  CHECK(FilesContaining(dir, "KEPTTAG-content-3") ==
+        std::vector<std::string>{"test.db"});
+  // The store goes on writing.
+  REQUIRE(store->Append("kept", Msg(Role::kUser, "after")).ok());
+  REQUIRE(store->Flush().ok());
+  CHECK(store->TruncateWal(std::chrono::milliseconds(-1)).IsInvalidArgument());
+  REQUIRE(store->Close().ok());
+  CHECK(store->TruncateWal().IsFailedPrecondition());
+
+  Options ro = o;
+  ro.read_only = true;
+  auto reading = OpenOrDie(ro);
+  CHECK(reading->TruncateWal().IsFailedPrecondition());
+  CHECK(test::Hist(reading.get(), "kept").size() == 11);
+  REQUIRE(reading->Close().ok());
+}
+
 // A session of every kind of record, each carrying `tag`.
 void RecordTaggedSession(Analytics& a, const std::string& session,
                          const std::string& tag) {

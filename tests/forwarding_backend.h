@@ -65,6 +65,9 @@ class ForwardingBackend : public StorageBackend {
       const std::function<bool(PurgeCandidates&&)>& visit) override {
     return inner_->SelectPurgeable(query, visit);
   }
+  Status TruncateWal(std::chrono::milliseconds timeout) override {
+    return inner_->TruncateWal(timeout);
+  }
   Status ReadDeadLetters(size_t limit, std::vector<DeadLetter>* out) override {
     return inner_->ReadDeadLetters(limit, out);
   }

@@ -130,6 +130,19 @@ class Store {
   virtual Status WaitDurable(uint64_t lsn, std::chrono::milliseconds timeout =
                                                std::chrono::seconds(30)) = 0;
 
+  // Copies the write-ahead log into the database file and truncates the
+  // log to zero bytes. After DeleteConversation, PruneMessages or
+  // Analytics::DeleteSession have committed, the WAL may still hold earlier
+  // copies of what they removed; once this returns OK it holds none
+  // (docs/durability.md, "Erasure"), without closing the store. Waits up to
+  // `timeout` for a transaction in progress and for readers (of this or
+  // another process) of older frames; Unavailable if they still hold the
+  // WAL then (nothing is lost; call again). While it waits, the writer's
+  // next commit waits too. InvalidArgument for a negative timeout,
+  // FailedPrecondition after Close or on a read-only store.
+  virtual Status TruncateWal(
+      std::chrono::milliseconds timeout = std::chrono::seconds(5)) = 0;
+
   // Stops taking writes, drains the queue, commits, checkpoints and
   // truncates the WAL, closes the database. Returns the report, or the error
   // that kept some writes from being committed (they are counted in

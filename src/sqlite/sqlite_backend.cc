@@ -947,4 +947,39 @@ Status SqliteBackend::ReadDeadLetters(size_t limit,
   return SelectDeadLetters(r->db.get(), limit, out);
 }
 
+Status SqliteBackend::TruncateWal(std::chrono::milliseconds timeout) {
+  // On a pooled reader connection: the writer thread keeps committing. A
+  // TRUNCATE checkpoint takes the write lock (waiting for a transaction in
+  // progress, during which the writer's next batch waits in turn), waits
+  // for readers of older frames, copies the WAL and truncates the file.
+  // SQLite returns BUSY at once, without the busy handler, while another
+  // connection holds the checkpoint lock (the checkpoint thread in a
+  // pass): try again until the deadline.
+  ReaderLease r(this);
+  Status s = r.Acquire();
+  if (!s.ok()) return s;
+  sqlite3* db = r->db->raw();
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int rc = SQLITE_OK;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    sqlite3_busy_timeout(db,
+                         static_cast<int>(std::max<int64_t>(
+                             0, std::min<int64_t>(left.count(), INT32_MAX))));
+    rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE,
+                                   nullptr, nullptr);
+    if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) break;
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  sqlite3_busy_timeout(db, static_cast<int>(options_.busy_timeout.count()));
+  if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) {
+    return Status::Unavailable(
+        "the WAL was not truncated within " + std::to_string(timeout.count()) +
+        " ms: another connection holds the write lock or reads older frames");
+  }
+  return SqliteStatus(rc, "wal checkpoint (truncate)", db);
+}
+
 }  // namespace convstore::internal

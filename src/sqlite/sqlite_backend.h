@@ -83,6 +83,7 @@ class SqliteBackend final : public StorageBackend {
       const std::function<bool(PurgeCandidates&&)>& visit) override;
   Status WriteDeadLetter(const DeadLetter& d, int64_t message_seq) override;
   Status ReadDeadLetters(size_t limit, std::vector<DeadLetter>* out) override;
+  Status TruncateWal(std::chrono::milliseconds timeout) override;
   AnalyticsStorage* analytics() override { return analytics_.get(); }
   CacheStorage* cache() override { return cache_entries_.get(); }
   AuditStorage* audit() override { return audit_.get(); }
