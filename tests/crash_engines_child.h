@@ -145,6 +145,11 @@ class Child {
             cache.Increment("ctr", "hits", 1, std::chrono::milliseconds(0));
         Check("increment", v.status());
         if (*v != done_.counter + 1) Fail("increment value", Status());
+        // The same count in a counter with a window (a TTL that outlives
+        // the test): it must keep both its count and its expiry.
+        v = cache.Increment("ctr", "window", 1, ce::kLongTtl);
+        Check("increment window", v.status());
+        if (*v != done_.counter + 1) Fail("window value", Status());
         break;
       }
       case OpKind::kAuditSync:

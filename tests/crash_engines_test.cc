@@ -221,13 +221,47 @@ void CheckConversations(uint64_t seed, Store* store, const Window& w) {
   CHECK(listed == present);
 }
 
-void CheckCache(uint64_t seed, Store* store, const Window& w) {
+// The rows of namespace `ns` in the file: key -> (value, expires_at_us).
+std::map<std::string, std::pair<std::string, int64_t>> CacheRows(
+    const std::string& path, const std::string& ns) {
+  std::map<std::string, std::pair<std::string, int64_t>> rows;
+  sqlite3* db = nullptr;
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) ==
+          SQLITE_OK);
+  REQUIRE(sqlite3_prepare_v2(db,
+                             "SELECT key, value, expires_at_us FROM "
+                             "cache_entries WHERE ns = ?",
+                             -1, &st, nullptr) == SQLITE_OK);
+  sqlite3_bind_text(st, 1, ns.data(), static_cast<int>(ns.size()),
+                    SQLITE_TRANSIENT);
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    const auto* value = static_cast<const char*>(sqlite3_column_blob(st, 1));
+    rows[reinterpret_cast<const char*>(sqlite3_column_text(st, 0))] = {
+        std::string(value == nullptr ? "" : value,
+                    static_cast<size_t>(sqlite3_column_bytes(st, 1))),
+        sqlite3_column_int64(st, 2)};
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return rows;
+}
+
+void CheckCache(uint64_t seed, Store* store, const std::string& path,
+                const Window& w) {
   Cache& cache = store->cache();
+  const auto rows = CacheRows(path, "kv");
+  const int64_t now_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count();
   for (int k = 0; k < ce::kCacheKeys; ++k) {
     INFO("cache key " << k);
     StatusOr<std::string> v = cache.Get("kv", ce::CacheKey(k));
+    auto row = rows.find(ce::CacheKey(k));
     if (!v.ok()) {
       REQUIRE(v.status().code() == StatusCode::kNotFound);
+      CHECK(row == rows.end());  // nothing expires here: no row left behind
       CHECK(Any(w, [&](const State& s) {
         const uint32_t j = s.cache_ops[k];
         return j == 0 || ce::CacheOpIsDelete(seed, k, j);
@@ -240,6 +274,16 @@ void CheckCache(uint64_t seed, Store* store, const Window& w) {
     CHECK(*v == ce::CacheValue(seed, k, j));  // never torn or mixed
     CHECK_FALSE(ce::CacheOpIsDelete(seed, k, j));
     CHECK(Any(w, [&](const State& s) { return s.cache_ops[k] == j; }));
+    // The file holds what memory reloaded, with the op's expiry.
+    REQUIRE(row != rows.end());
+    CHECK(row->second.first == *v);
+    if (ce::CacheTtl(seed, k, j).count() == 0) {
+      CHECK(row->second.second == 0);
+    } else {
+      CHECK(row->second.second > now_us);
+      CHECK(row->second.second <=
+            now_us + std::chrono::microseconds(ce::kLongTtl).count());
+    }
   }
   for (int k = 0; k < ce::kShortKeys; ++k) {
     CHECK(cache.Get("short", ce::CacheKey(k)).status().code() ==
@@ -249,6 +293,20 @@ void CheckCache(uint64_t seed, Store* store, const Window& w) {
   const int64_t counter = ctr.ok() ? std::stoll(*ctr) : 0;
   INFO("counter " << counter << " (" << ctr.status().ToString() << ")");
   CHECK(Any(w, [&](const State& s) { return s.counter == counter; }));
+  // The window counter is written right after "hits": a kill between the
+  // two leaves it one behind.
+  StatusOr<std::string> window = cache.Get("ctr", "window");
+  const auto counters = CacheRows(path, "ctr");
+  if (window.ok()) {
+    REQUIRE(counters.count("window") == 1);
+    CHECK(counters.at("window").second > now_us);
+  }
+  const int64_t windowed = window.ok() ? std::stoll(*window) : 0;
+  INFO("window counter " << windowed << " (" << window.status().ToString()
+                         << ")");
+  CHECK(Any(w, [&](const State& s) {
+    return s.counter == windowed || s.counter == windowed + 1;
+  }));
 }
 
 void CheckAudit(uint64_t seed, Store* store, const Window& w) {
@@ -271,7 +329,7 @@ void CheckAudit(uint64_t seed, Store* store, const Window& w) {
     INFO("record " << i + 1 << " id " << mine[i].id);
     const AuditEvent want =
         ce::AuditRecordFor(seed, static_cast<uint32_t>(i + 1));
-    CHECK(mine[i].event.resource == want.resource);  // in order, no gap
+    REQUIRE(mine[i].event.resource == want.resource);  // in order, no gap
     CHECK(mine[i].event.details_json == want.details_json);
     CHECK(mine[i].event.action == want.action);
     if (i > 0) CHECK(mine[i].id > mine[i - 1].id);
@@ -332,10 +390,10 @@ void CheckAnalytics(uint64_t seed, Store* store, const Window& w) {
     ++present;
     REQUIRE(d->turns.size() <= want_turns);
     for (size_t t = 0; t < d->turns.size(); ++t) {
-      CHECK(d->turns[t].turn_number == static_cast<int64_t>(t + 1));
+      REQUIRE(d->turns[t].turn_number == static_cast<int64_t>(t + 1));
       CHECK(d->turns[t].e2e_ms ==
             ce::E2eMs(seed, s, static_cast<uint32_t>(t + 1)));
-      CHECK(d->turns[t].at_us == ce::AnalyticsAt(present + 1));
+      REQUIRE(d->turns[t].at_us == ce::AnalyticsAt(present + 1));
       ++present;
     }
     turns_present += static_cast<uint32_t>(d->turns.size());
@@ -487,7 +545,7 @@ void CrashOnce(uint64_t seed) {
     auto store = OpenOrDie(o);
     CHECK(IntegrityCheck(path) == "ok");
     CheckConversations(seed, store.get(), w);
-    CheckCache(seed, store.get(), w);
+    CheckCache(seed, store.get(), path, w);
     CheckAudit(seed, store.get(), w);
     CheckKeys(store.get(), w);
     CheckAnalytics(seed, store.get(), w);
