@@ -23,6 +23,7 @@
 //    field, with m at least the acknowledged count;
 //  * keys: every acknowledged key validates unless a revoke or rotation of
 //    it may have happened; an acknowledged revoke or rotation stays done;
+//    every stored key has its audit record, and no rotation is half stored;
 //  * analytics: CheckConsistency finds no orphans or stale rollups; the
 //    sessions, turns and ends present are a prefix of the workload's, and
 //    Aggregate counts them;
