@@ -103,27 +103,16 @@ void KeyDeadLetter(const KeyOp& op, DeadLetter* d) {
     const KeyRow& r = put->row;
     d->kind = "key_put";
     d->key = r.id;
-    json payload = json{{"name", r.name},
-                        {"owner", r.owner},
-                        {"scopes", r.scopes},
-                        {"created_us", r.created_us},
-                        {"expires_us", r.expires_us},
-                        {"revoked_us", r.revoked_us},
-                        {"rate_per_s", r.rate_per_s},
-                        {"burst", r.burst},
-                        {"rotated_from", r.rotated_from},
-                        {"replaced_by", r.replaced_by}};
-    // A rotation's new key, refused with the old key's end: its name,
-    // owner, scopes and limits are the old key's; its id and times are its
-    // own.
-    if (put->successor.has_value()) {
-      const KeyRow& n = *put->successor;
-      d->key += "," + n.id;
-      payload["successor"] = json{{"id", n.id},
-                                  {"created_us", n.created_us},
-                                  {"expires_us", n.expires_us}};
-    }
-    d->payload = Dump(payload);
+    d->payload = Dump(json{{"name", r.name},
+                           {"owner", r.owner},
+                           {"scopes", r.scopes},
+                           {"created_us", r.created_us},
+                           {"expires_us", r.expires_us},
+                           {"revoked_us", r.revoked_us},
+                           {"rate_per_s", r.rate_per_s},
+                           {"burst", r.burst},
+                           {"rotated_from", r.rotated_from},
+                           {"replaced_by", r.replaced_by}});
     return;
   }
   const auto& flush = std::get<KeyUsageFlush>(op.record);

@@ -30,16 +30,13 @@
 #include <vector>
 
 #include "audit_sink.h"
-#include "backend_testutil.h"
 #include "convstore/convstore.h"
 #include "dead_letter.h"
-#include "forwarding_backend.h"
 #include "keys/key_secret.h"
 #include "keys/keys_impl.h"
 #include "logging.h"
 #include "mutex.h"
 #include "sqlite/migrations.h"
-#include "store_impl.h"
 #include "testutil.h"
 #include "write_path.h"
 
@@ -470,9 +467,9 @@ TEST_CASE("a key revoked or rotated during its rotation gets no live successor",
   // rotations at once both succeeded with two live successors.
   Harness h;
   CreatedKey a = h.Create(Spec());
-  // RotateKey's reservation (for the new key and the old key's end, one
-  // write) waits, after the checks made without the keys' locks.
-  h.path.PauseAt(1);
+  // RotateKey's second reservation (for the old key's end) waits, after
+  // the new key is in.
+  h.path.PauseAt(2);
   StatusOr<CreatedKey> rotated = Status::Internal("not run");
   std::thread rotate(
       [&] { rotated = h.keys->RotateKey(a.info.id, microseconds(0)); });
@@ -1303,84 +1300,6 @@ TEST_CASE("validation runs in parallel with creates and revokes",
   int64_t counted = 0;
   for (auto& n : ok_counts) counted += n.load();
   CHECK(stored >= counted);  // churn keys add their successes on top
-}
-
-// Commits batches until one carries a rotation's new key, then fails every
-// later one: the file is left as a crash right after that commit would
-// leave it.
-class StopAfterRotationBackend final : public internal::ForwardingBackend {
- public:
-  using ForwardingBackend::ForwardingBackend;
-
-  std::atomic<bool> stopped{false};
-
-  Status Apply(std::span<const internal::WriteOp> batch) override {
-    if (stopped.load()) return Status::IOError("disk I/O error (stopped)");
-    Status s = ForwardingBackend::Apply(batch);
-    for (const internal::WriteOp& op : batch) {
-      const auto* k = std::get_if<internal::Boxed<KeyOp>>(&op.payload);
-      if (k == nullptr) continue;
-      const auto* put = std::get_if<KeyPut>(&(*k)->record);
-      if (s.ok() && put != nullptr &&
-          (!put->row.rotated_from.empty() || put->successor.has_value())) {
-        stopped = true;
-      }
-    }
-    return s;
-  }
-};
-
-TEST_CASE("a rotation commits whole: no new key without the old key's end",
-          "[keys][store]") {
-  TempDir dir;
-  Options o = TestOptions(dir);
-  CreatedKey old;
-  {
-    auto store = OpenOrDie(o);
-    old = MustCreate(store.get(), Spec("old"));
-    REQUIRE(store->Close().ok());
-  }
-  // One write per transaction, so a rotation made of several writes would
-  // be cut between them; kBatched, so RotateKey does not wait for commits
-  // that never come.
-  o.max_batch_ops = 1;
-  o.durability.keys = Durability::kBatched;
-  o.retry_budget = std::chrono::milliseconds(100);
-  auto backend = std::make_unique<StopAfterRotationBackend>(
-      internal::backend_test::OpenBackend(o));
-  StopAfterRotationBackend* stop = backend.get();
-  StatusOr<std::unique_ptr<Store>> opened =
-      internal::StoreImpl::OpenWithBackend(o, std::move(backend));
-  REQUIRE(opened.ok());
-  std::unique_ptr<Store> store = std::move(opened).value();
-  StatusOr<CreatedKey> rotated =
-      store->keys().RotateKey(old.info.id, std::chrono::hours(0));
-  REQUIRE(rotated.ok());
-  for (int i = 0; i < 500 && !stop->stopped.load(); ++i) {
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  REQUIRE(stop->stopped.load());
-
-  // What a restart would load: the file as the last commit left it.
-  Options ro = TestOptions(dir);
-  ro.read_only = true;
-  auto reader = OpenOrDie(ro);
-  StatusOr<std::vector<KeyInfo>> list = reader->keys().ListKeys(std::nullopt);
-  REQUIRE(list.ok());
-  REQUIRE(list->size() == 2);  // the new key's commit was let through
-  const KeyInfo& stored_old =
-      (*list)[0].id == old.info.id ? (*list)[0] : (*list)[1];
-  CHECK(stored_old.replaced_by == rotated->info.id);
-  CHECK(reader->keys().ValidateKey(old.secret).status().code() ==
-        StatusCode::kPermissionDenied);
-  AuditQuery q;
-  q.action = "key.rotate";
-  q.resource = old.info.id;
-  StatusOr<AuditPage> audited = reader->audit().Query(q);
-  REQUIRE(audited.ok());
-  CHECK(audited->records.size() == 1);
-  REQUIRE(reader->Close().ok());
-  (void)store->Close(milliseconds(200));
 }
 
 }  // namespace

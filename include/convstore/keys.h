@@ -153,10 +153,8 @@ class Keys {
   // never later than its own expiry), so clients can switch over. NotFound for
   // an unknown id, FailedPrecondition for a revoked or expired one, for one
   // rotated already (rotate its successor instead; nothing is made), and
-  // for one revoked or rotated by another call while this one ran (nothing
-  // is made: a key has at most one live successor). The new key and the old
-  // key's end are one write, committed together: a crash leaves both or
-  // neither.
+  // for one revoked or rotated by another call while this one ran (the new
+  // key it made is then revoked: a key has at most one live successor).
   virtual StatusOr<CreatedKey> RotateKey(std::string_view id,
                                          std::chrono::microseconds overlap) = 0;
 

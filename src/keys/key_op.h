@@ -11,7 +11,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -40,14 +39,9 @@ struct KeyRow {
 };
 
 // Insert key `row`, or update its definition (name .. replaced_by); the
-// usage columns of an existing row are left alone. A rotation also puts
-// the new key, `successor`, in the same transaction: written apart, a crash
-// between the two commits left a new key whose old key was never given its
-// end (still live, with no replaced_by, so rotatable again) and no audit
-// record of the new key at all.
+// usage columns of an existing row are left alone.
 struct KeyPut {
   KeyRow row;
-  std::optional<KeyRow> successor;
 };
 
 struct KeyUsage {

@@ -184,14 +184,9 @@ Status KeysImpl::Room::Reserve(size_t bytes) {
 
 StatusOr<uint64_t> KeysImpl::Room::Put(
     const KeyRow& row, std::shared_ptr<const AuditAppend> audit) {
-  return Put(KeyPut{row, std::nullopt}, std::move(audit));
-}
-
-StatusOr<uint64_t> KeysImpl::Room::Put(
-    KeyPut put, std::shared_ptr<const AuditAppend> audit) {
   // Made first: if copying the row runs out of memory, the destructor still
   // gives the room back.
-  WritePayload payload(KeyOp{std::move(put), std::move(audit)});
+  WritePayload payload(KeyOp{KeyPut{row}, std::move(audit)});
   held_ = false;  // SubmitReserved gives the room back itself on failure
   return keys_->write_path_->SubmitReserved(std::move(payload), bytes_,
                                             keys_->QueueClass());
@@ -532,79 +527,70 @@ StatusOr<CreatedKey> KeysImpl::RotateKey(std::string_view id,
   row.rate_per_s = old.rate_per_s;
   row.burst = old.burst;
   row.rotated_from = old.id;
-  // Ids and hashes have fixed sizes: the room fits whichever is drawn.
-  row.id.assign(kKeyIdChars, 'x');
-  row.hash.assign(kKeyHashBytes, 'x');
-  KeyRow sized = old;
-  sized.replaced_by = row.id;
-  // The new key and the old key's end are one write (KeyPut::successor),
-  // committed together with the key.rotate record: a crash never leaves
-  // one without the other.
-  Room room(this);
-  s = room.Reserve(RowBytes(row) + RowBytes(sized));
-  if (!s.ok()) return s;
-  const int64_t overlap_end = SatAdd(now, overlap.count());
   uint64_t lsn = 0;
-  CreatedKey created;
-  bool made = false;
-  // An id collision (1 in 2.8e12 per pair) just draws again.
-  for (int attempt = 0; attempt < 16 && !made; ++attempt) {
-    s = NewKeyId(&row.id);
-    if (!s.ok()) return s;
-    s = NewSecret(row.id, &created.secret);
-    if (!s.ok()) return s;
-    row.hash = HashSecret(created.secret);
-    const uint64_t new_key = PackId(row.id);
-    Shard& old_shard = ShardFor(PackId(id));
-    Shard& new_shard = ShardFor(new_key);
-    // Both keys' shards, in one order for every caller (no deadlock between
-    // two rotations), so neither key changes between the checks and the
-    // write, and memory applies the two rows in the write's order.
-    Shard* first = &old_shard < &new_shard ? &old_shard : &new_shard;
-    Shard* second = &old_shard < &new_shard ? &new_shard : &old_shard;
-    MutexLock lock(&first->mu);
-    std::optional<MutexLock> lock2;
-    if (second != first) lock2.emplace(&second->mu);
-    if (new_shard.keys.contains(new_key)) continue;
-    auto it = old_shard.keys.find(PackId(id));
-    if (it == old_shard.keys.end()) return Status::NotFound("no such API key");
-    Entry& e = it->second;
-    // Revoked, or rotated by another call, since the check above: nothing
-    // is made, so no key outlives that.
-    if (e.row.revoked_us != 0 || !e.row.replaced_by.empty()) {
-      return Status::FailedPrecondition(
-          "API key " + std::string(id) +
-          " was revoked or rotated while this rotation ran; no new key was "
-          "made");
-    }
-    KeyRow updated = e.row;
-    updated.replaced_by = row.id;
-    updated.expires_us = updated.expires_us > 0
-                             ? std::min(updated.expires_us, overlap_end)
-                             : overlap_end;
-    // An expiry of 0 means "never": a zero overlap at time 0 still ends.
-    if (updated.expires_us == 0) updated.expires_us = 1;
-    created.info = ToKeyInfo(row);
-    StatusOr<uint64_t> r =
-        room.Put(KeyPut{updated, row},
-                 ChangeRecord("key.rotate", std::string(id),
-                              json{{"prefix", KeyPrefix(id)},
-                                   {"new_key_id", row.id},
-                                   {"new_prefix", created.info.prefix},
-                                   {"old_expires_at_us", updated.expires_us}}
-                                  .dump()));
-    if (!r.ok()) return r.status();
-    lsn = *r;
-    e.row.replaced_by = updated.replaced_by;
-    e.row.expires_us = updated.expires_us;
-    new_shard.keys[new_key].Set(row);
-    made = true;
+  StatusOr<CreatedKey> created =
+      Insert(std::move(row), &lsn, /*audit_create=*/false);
+  if (!created.ok()) return created.status();
+  const std::string new_id = created->info.id;
+  const int64_t overlap_end = SatAdd(now, overlap.count());
+  Room room(this);
+  KeyRow sized = old;
+  sized.replaced_by = new_id;
+  s = room.Reserve(RowBytes(sized));
+  if (!s.ok()) {
+    s = s.WithPrefix("new API key " + new_id + " made, but the old key " +
+                     std::string(id) + " was not given its end");
   }
-  if (!made) return Status::Internal("could not draw an unused API key id");
-  s = AfterWrite(lsn, row.id);
+  bool raced = false;
+  if (s.ok()) {
+    Shard& shard = ShardFor(PackId(id));
+    MutexLock lock(&shard.mu);
+    auto it = shard.keys.find(PackId(id));
+    // Revoked, or rotated by another call, since the check above: the new
+    // key must not outlive that (below).
+    raced = it != shard.keys.end() && (it->second.row.revoked_us != 0 ||
+                                       !it->second.row.replaced_by.empty());
+    if (it != shard.keys.end() && !raced) {
+      Entry& e = it->second;
+      KeyRow updated = e.row;
+      updated.replaced_by = new_id;
+      updated.expires_us = updated.expires_us > 0
+                               ? std::min(updated.expires_us, overlap_end)
+                               : overlap_end;
+      // An expiry of 0 means "never": a zero overlap at time 0 still ends.
+      if (updated.expires_us == 0) updated.expires_us = 1;
+      StatusOr<uint64_t> r = room.Put(
+          updated, ChangeRecord("key.rotate", std::string(id),
+                                json{{"prefix", KeyPrefix(id)},
+                                     {"new_key_id", new_id},
+                                     {"new_prefix", created->info.prefix},
+                                     {"old_expires_at_us", updated.expires_us}}
+                                    .dump()));
+      if (r.ok()) {
+        lsn = *r;
+        e.row.replaced_by = updated.replaced_by;
+        e.row.expires_us = updated.expires_us;
+      } else {
+        s = r.status().WithPrefix("new API key " + new_id +
+                                  " made, but the old key " + std::string(id) +
+                                  " was not given its end");
+      }
+    }
+  }
+  if (raced) {
+    Status revoked = RevokeKey(new_id);
+    return Status::FailedPrecondition(
+        "API key " + std::string(id) +
+        " was revoked or rotated while this rotation ran; its new key " +
+        new_id +
+        (revoked.ok() ? " was revoked"
+                      : " could not be revoked: " + revoked.ToString()));
+  }
+  Status w = AfterWrite(lsn, new_id);
+  if (s.ok()) s = w;
   if (!s.ok()) return s;
-  created.info.rotated_from = old.id;
-  log_->info("API key {} rotated to {}", KeyPrefix(id), created.info.prefix);
+  created->info.rotated_from = old.id;
+  log_->info("API key {} rotated to {}", KeyPrefix(id), created->info.prefix);
   return created;
 }
 

@@ -161,9 +161,6 @@ class KeysImpl final : public Keys {
     // change's audit record when there is one.
     StatusOr<uint64_t> Put(const KeyRow& row,
                            std::shared_ptr<const AuditAppend> audit = nullptr);
-    // As above, for a put that may carry a successor (a rotation).
-    StatusOr<uint64_t> Put(KeyPut put,
-                           std::shared_ptr<const AuditAppend> audit = nullptr);
 
    private:
     KeysImpl* const keys_;

@@ -71,37 +71,32 @@ Status SqliteKeys::Prepared(Db* writer, WriterStmt which, Stmt** out) {
   return Status::OK();
 }
 
-Status SqliteKeys::Put(Db* writer, const KeyRow& r) {
-  Stmt* st = nullptr;
-  Status s = Prepared(writer, kPut, &st);
-  if (!s.ok()) return s;
-  // Bound text must outlive Exec: keep these locals alive until then.
-  const std::string prefix = KeyPrefix(r.id);
-  const std::string scopes =
-      json(r.scopes).dump(-1, ' ', false, json::error_handler_t::replace);
-  st->BindText(1, r.id);
-  st->BindText(2, prefix);
-  st->BindText(3, r.name);
-  st->BindText(4, r.owner);
-  st->BindText(5, scopes);
-  st->BindBlob(6, r.hash);
-  st->Bind(7, r.created_us);
-  st->Bind(8, r.expires_us);
-  st->Bind(9, r.revoked_us);
-  st->BindDouble(10, r.rate_per_s);
-  st->Bind(11, r.burst);
-  st->BindText(12, r.rotated_from);
-  st->BindText(13, r.replaced_by);
-  st->Bind(14, r.request_count);
-  st->Bind(15, r.last_used_us);
-  return st->Exec();
-}
-
 Status SqliteKeys::Apply(Db* writer, const KeyOp& op) {
   if (const auto* put = std::get_if<KeyPut>(&op.record)) {
-    Status s = Put(writer, put->row);
-    if (s.ok() && put->successor.has_value()) s = Put(writer, *put->successor);
-    return s;
+    Stmt* st = nullptr;
+    Status s = Prepared(writer, kPut, &st);
+    if (!s.ok()) return s;
+    const KeyRow& r = put->row;
+    // Bound text must outlive Exec: keep these locals alive until then.
+    const std::string prefix = KeyPrefix(r.id);
+    const std::string scopes =
+        json(r.scopes).dump(-1, ' ', false, json::error_handler_t::replace);
+    st->BindText(1, r.id);
+    st->BindText(2, prefix);
+    st->BindText(3, r.name);
+    st->BindText(4, r.owner);
+    st->BindText(5, scopes);
+    st->BindBlob(6, r.hash);
+    st->Bind(7, r.created_us);
+    st->Bind(8, r.expires_us);
+    st->Bind(9, r.revoked_us);
+    st->BindDouble(10, r.rate_per_s);
+    st->Bind(11, r.burst);
+    st->BindText(12, r.rotated_from);
+    st->BindText(13, r.replaced_by);
+    st->Bind(14, r.request_count);
+    st->Bind(15, r.last_used_us);
+    return st->Exec();
   }
   const auto& flush = std::get<KeyUsageFlush>(op.record);
   Stmt* st = nullptr;

@@ -37,8 +37,6 @@ class SqliteKeys final : public KeyStorage {
  private:
   enum WriterStmt { kPut, kUsage, kNumWriterStmts };
   Status Prepared(Db* writer, WriterStmt which, Stmt** out);
-  // Inserts `r`, or updates its definition (not its usage columns).
-  Status Put(Db* writer, const KeyRow& r);
 
   const std::string path_;
   const std::string vfs_;
