@@ -98,21 +98,33 @@ void AuditDeadLetter(const AuditOp& op, DeadLetter* d) {
 // hash is left out (it is enough to validate nothing, but a dead letter is
 // for people to read, and there is no reason to spread it); the secret is
 // never in an op to begin with.
+json KeyRowJson(const KeyRow& r) {
+  return json{{"name", r.name},
+              {"owner", r.owner},
+              {"scopes", r.scopes},
+              {"created_us", r.created_us},
+              {"expires_us", r.expires_us},
+              {"revoked_us", r.revoked_us},
+              {"rate_per_s", r.rate_per_s},
+              {"burst", r.burst},
+              {"rotated_from", r.rotated_from},
+              {"replaced_by", r.replaced_by}};
+}
+
 void KeyDeadLetter(const KeyOp& op, DeadLetter* d) {
   if (const auto* put = std::get_if<KeyPut>(&op.record)) {
-    const KeyRow& r = put->row;
     d->kind = "key_put";
-    d->key = r.id;
-    d->payload = Dump(json{{"name", r.name},
-                           {"owner", r.owner},
-                           {"scopes", r.scopes},
-                           {"created_us", r.created_us},
-                           {"expires_us", r.expires_us},
-                           {"revoked_us", r.revoked_us},
-                           {"rate_per_s", r.rate_per_s},
-                           {"burst", r.burst},
-                           {"rotated_from", r.rotated_from},
-                           {"replaced_by", r.replaced_by}});
+    d->key = put->row.id;
+    d->payload = Dump(KeyRowJson(put->row));
+    return;
+  }
+  if (const auto* rot = std::get_if<KeyRotate>(&op.record)) {
+    // key: the old key (the one a person would look for), then the new one.
+    d->kind = "key_rotate";
+    d->key = rot->old_end.id + "," + rot->successor.id;
+    d->payload = Dump(json{{"old", KeyRowJson(rot->old_end)},
+                           {"new_id", rot->successor.id},
+                           {"new", KeyRowJson(rot->successor)}});
     return;
   }
   const auto& flush = std::get<KeyUsageFlush>(op.record);

@@ -227,12 +227,13 @@ StatusOr<std::unique_ptr<Store>> StoreImpl::OpenWithBackend(
             options.path, c.conversations, c.messages,
             (MonoMicros() - t0) / 1000);
   // A read-only store writes nothing: no writer (Flush has nothing to
-  // wait for), no expiry sweep, no key-usage flush.
+  // wait for), no expiry sweep, no key-usage flush; its keys thread only
+  // refreshes.
   if (!options.read_only) {
     store->writer_->Start();
     store->kv_cache_->Start();
-    store->keys_->Start();
   }
+  store->keys_->Start();
   store->releaser_->Start();
   store->governor_->Start();
   return std::unique_ptr<Store>(std::move(store));

@@ -234,7 +234,8 @@ Status ValidateStoreOptions(const Options& o) {
         {"busy_timeout", o.busy_timeout},
         {"release_memory_interval", o.release_memory_interval},
         {"cache_sweep_interval", o.cache_sweep_interval},
-        {"keys_usage_flush_interval", o.keys_usage_flush_interval}}) {
+        {"keys_usage_flush_interval", o.keys_usage_flush_interval},
+        {"keys_refresh_interval", o.keys_refresh_interval}}) {
     if (d.count() > kMaxMs) {
       return invalid(std::string(name) + " must be at most 2^31 - 1 ms");
     }

@@ -843,6 +843,10 @@ TEST_CASE("Options that would hang, spin or overflow are refused at Open",
        [](Options* o) {
          o->keys_usage_flush_interval = std::chrono::milliseconds::max();
        }},
+      {"keys_refresh_interval milliseconds::max()",
+       [](Options* o) {
+         o->keys_refresh_interval = std::chrono::milliseconds::max();
+       }},
       // A message SQLite would refuse at every commit.
       {"max_content_bytes 512 MiB + 1",
        [](Options* o) { o->max_content_bytes = (size_t{512} << 20) + 1; }},

@@ -129,11 +129,12 @@ TEST_CASE("A read-only store reads a live file and refuses every write",
   Options ro = o;
   ro.read_only = true;
   std::unique_ptr<Store> r = OpenOrDie(ro);
-  // No writer, checkpoint, sweep or key-usage thread of its own.
+  // No writer, checkpoint or sweep thread of its own. Its keys thread
+  // only refreshes (keys_refresh_interval): it flushes no usage.
   CHECK(ThreadsNamed("convstore-wr") == writers);
   CHECK(ThreadsNamed("convstore-ckpt") == checkpointers);
   CHECK(ThreadsNamed("convstore-sweep") == sweepers);
-  CHECK(ThreadsNamed("convstore-keys") == flushers);
+  CHECK(ThreadsNamed("convstore-keys") == flushers + 1);
 
   // Reads.
   std::vector<MessagePtr> h = Hist(r.get(), "c1");

@@ -24,8 +24,9 @@
 // hash: it never writes the secret to the database, a log line, an audit
 // event or an error message, and cannot show it again.
 //
-// VALIDATION is answered from memory (every key is loaded at Open) in
-// about a microsecond: the id is read from the secret, the key looked up,
+// VALIDATION is answered from memory (every key is loaded at Open, and
+// read again when another store changes one: SEVERAL STORES) in about a
+// microsecond: the id is read from the secret, the key looked up,
 // and the hash compared in constant time. A failure says why only by its
 // code: kUnauthenticated (malformed text, unknown id, wrong secret - one
 // message for all three), kPermissionDenied (revoked or expired: "not
@@ -40,10 +41,28 @@
 // loses at most the last interval of counts. Rate-limit buckets are memory
 // only (a restart refills them).
 //
+// SEVERAL STORES on one file (other processes, or other Stores in this
+// one) each hold their own copy of the keys. A store looks every
+// Options::keys_refresh_interval (default 1 s) whether a key was created,
+// revoked or rotated in the file, and if so reads every key again. So a
+// key revoked by another store stops validating here, and a key created
+// by another store starts, within about that interval (plus one read of
+// the keys table); never sooner than the other store's commit. A store's
+// own changes not yet committed are kept, and a key revoked here is never
+// made live again by a refresh. RevokeKey and RotateKey of an id this
+// store does not know look at the file first. A rotation is decided on
+// the file: the transaction that would store it reads the old key's row,
+// and if another store revoked or rotated the key meanwhile, nothing is
+// stored (with the default kSync class RotateKey then returns
+// FailedPrecondition saying which; with kBatched/kAsync the new key it
+// returned is dropped at this store's next refresh). Usage counts are
+// not summed across stores: each writes its own, and a refresh keeps the
+// larger. Rate-limit buckets are per store.
+//
 // Thread safety: every method may be called from any thread at once.
 // Validation of different keys runs in parallel (the key table is
-// sharded); a revocation is seen by every validation that starts after
-// RevokeKey returns.
+// sharded); a revocation is seen by every validation of this store that
+// starts after RevokeKey returns (other stores: SEVERAL STORES above).
 
 #ifndef CONVSTORE_KEYS_H_
 #define CONVSTORE_KEYS_H_
@@ -152,9 +171,11 @@ class Keys {
   // old key keeps validating for `overlap` more (zero: it expires at once;
   // never later than its own expiry), so clients can switch over. NotFound for
   // an unknown id, FailedPrecondition for a revoked or expired one, for one
-  // rotated already (rotate its successor instead; nothing is made), and
-  // for one revoked or rotated by another call while this one ran (the new
-  // key it made is then revoked: a key has at most one live successor).
+  // rotated already (rotate its successor instead), and for one revoked or
+  // rotated by another call or another store on the file while this one
+  // ran (checked on the stored row when the rotation commits). Refused,
+  // nothing is made: a key has at most one successor, and a revoked key
+  // none.
   virtual StatusOr<CreatedKey> RotateKey(std::string_view id,
                                          std::chrono::microseconds overlap) = 0;
 

@@ -270,6 +270,21 @@ struct Options {
   // Close. Longer: fewer writes; a crash loses up to this much usage.
   // Zero: no periodic flush (only at Close). Default: 1 s.
   std::chrono::milliseconds keys_usage_flush_interval{1000};
+  // How often this store looks whether another store on the same file (in
+  // this process or another) created, revoked or rotated a key, and if so
+  // reads every key again. That bounds how long a key revoked elsewhere
+  // keeps validating here, and how long a key created elsewhere is unknown
+  // here: about this interval plus one read of the keys table (see
+  // keys.h, "SEVERAL STORES"). A read-only store refreshes too. Each look
+  // is PRAGMA data_version on a connection kept open (about a microsecond);
+  // only after a commit anywhere on the file does it read one row
+  // (store_meta 'keys_version'), and only after a key change the whole
+  // table (a few milliseconds for 10,000 keys), on the background thread
+  // that flushes usage: ValidateKey never waits for it. Shorter: a smaller
+  // window, more wake-ups. Zero: keys are read at Open only, as for a store
+  // that is the file's only user (a rotation is still checked against the
+  // file when it commits). Default: 1 s.
+  std::chrono::milliseconds keys_refresh_interval{1000};
 
   // Bounds of the write queue between Append and the background writer.
   // Items: default 262,144. Bytes (message payload): default 64 MiB. Each at

@@ -184,9 +184,13 @@ Status KeysImpl::Room::Reserve(size_t bytes) {
 
 StatusOr<uint64_t> KeysImpl::Room::Put(
     const KeyRow& row, std::shared_ptr<const AuditAppend> audit) {
-  // Made first: if copying the row runs out of memory, the destructor still
+  return Submit(KeyOp{KeyPut{row}, std::move(audit), nullptr});
+}
+
+StatusOr<uint64_t> KeysImpl::Room::Submit(KeyOp op) {
+  // Made first: if moving the op runs out of memory, the destructor still
   // gives the room back.
-  WritePayload payload(KeyOp{KeyPut{row}, std::move(audit)});
+  WritePayload payload(std::move(op));
   held_ = false;  // SubmitReserved gives the room back itself on failure
   return keys_->write_path_->SubmitReserved(std::move(payload), bytes_,
                                             keys_->QueueClass());
@@ -270,7 +274,9 @@ StatusOr<CreatedKey> KeysImpl::Insert(KeyRow row, uint64_t* lsn,
                                    : nullptr);
     if (!r.ok()) return r.status();
     *lsn = *r;
-    shard.keys[key].Set(std::move(row));
+    Entry& e = shard.keys[key];
+    e.Set(std::move(row));
+    e.put_lsn = *r;
     return created;
   }
   return Status::Internal("could not draw an unused API key id");
@@ -440,6 +446,7 @@ Status KeysImpl::RevokeKey(std::string_view id) {
   Status s = CheckOpen();
   if (!s.ok()) return s;
   if (!IsKeyId(id)) return Status::NotFound("no such API key");
+  RefreshIfUnknown(PackId(id));
   Shard& shard = ShardFor(PackId(id));
   uint64_t lsn = 0;
   bool again = false;
@@ -472,6 +479,7 @@ Status KeysImpl::RevokeKey(std::string_view id) {
       lsn = *r;
       e.row.revoked_us = row.revoked_us;
       e.revoke_lsn = lsn;
+      e.put_lsn = lsn;
     }
   }
   // Revoked already: by an earlier call, whose commit may not have been
@@ -483,6 +491,28 @@ Status KeysImpl::RevokeKey(std::string_view id) {
   return Status::OK();
 }
 
+namespace {
+
+std::string RotationRefused(std::string_view id, const KeyOutcome& outcome) {
+  const std::string key = "API key " + std::string(id);
+  switch (outcome.refusal()) {
+    case KeyOutcome::kRevoked:
+      return key +
+             " was revoked in the database (by another store on the file) "
+             "before this rotation committed; no new key was made";
+    case KeyOutcome::kRotated:
+      return key + " was already rotated to " + outcome.replaced_by() +
+             " in the database (by another store on the file); rotate that "
+             "key instead; no new key was made";
+    default:
+      return key +
+             " is not in the database (its creation did not commit); no new "
+             "key was made";
+  }
+}
+
+}  // namespace
+
 StatusOr<CreatedKey> KeysImpl::RotateKey(std::string_view id,
                                          std::chrono::microseconds overlap) {
   Status s = CheckOpen();
@@ -491,23 +521,22 @@ StatusOr<CreatedKey> KeysImpl::RotateKey(std::string_view id,
     return Status::InvalidArgument("rotation overlap is negative");
   }
   if (!IsKeyId(id)) return Status::NotFound("no such API key");
+  const uint64_t old_key = PackId(id);
+  RefreshIfUnknown(old_key);
   const int64_t now = wall_();
+  Shard& old_shard = ShardFor(old_key);
   KeyRow old;
   {
-    Shard& shard = ShardFor(PackId(id));
-    MutexLock lock(&shard.mu);
-    auto it = shard.keys.find(PackId(id));
-    if (it == shard.keys.end()) return Status::NotFound("no such API key");
+    MutexLock lock(&old_shard.mu);
+    auto it = old_shard.keys.find(old_key);
+    if (it == old_shard.keys.end()) return Status::NotFound("no such API key");
     old = it->second.row;
   }
   if (old.revoked_us != 0 || IsExpired(old, now)) {
     return Status::FailedPrecondition(
         "a revoked or expired key is not rotated");
   }
-  // Checked before the new key is made: otherwise it would be inserted,
-  // found raced below and revoked, leaving a stray key (and a key.revoke
-  // with no key.create) behind a refusal that blamed a concurrent call.
-  // (A rotation that really races another still ends that way, below.)
+  // Checked before anything is reserved or drawn, for the plain answer.
   if (!old.replaced_by.empty()) {
     return Status::FailedPrecondition(
         "API key " + std::string(id) + " was already rotated to " +
@@ -527,71 +556,116 @@ StatusOr<CreatedKey> KeysImpl::RotateKey(std::string_view id,
   row.rate_per_s = old.rate_per_s;
   row.burst = old.burst;
   row.rotated_from = old.id;
-  uint64_t lsn = 0;
-  StatusOr<CreatedKey> created =
-      Insert(std::move(row), &lsn, /*audit_create=*/false);
-  if (!created.ok()) return created.status();
-  const std::string new_id = created->info.id;
-  const int64_t overlap_end = SatAdd(now, overlap.count());
-  Room room(this);
+  // Ids and hashes have fixed sizes: the room fits whichever is drawn.
+  row.id.assign(kKeyIdChars, 'x');
+  row.hash.assign(kKeyHashBytes, 'x');
   KeyRow sized = old;
-  sized.replaced_by = new_id;
-  s = room.Reserve(RowBytes(sized));
-  if (!s.ok()) {
-    s = s.WithPrefix("new API key " + new_id + " made, but the old key " +
-                     std::string(id) + " was not given its end");
+  sized.replaced_by = row.id;
+  Room room(this);
+  s = room.Reserve(RowBytes(row) + RowBytes(sized) + sizeof(KeyOutcome));
+  if (!s.ok()) return s;
+  const int64_t overlap_end = SatAdd(now, overlap.count());
+  auto outcome = std::make_shared<KeyOutcome>();
+  CreatedKey created;
+  uint64_t lsn = 0;
+  uint64_t new_key = 0;
+  int64_t old_expires_us = 0;
+  // An id collision (1 in 2.8e12 per pair) just draws again.
+  for (int attempt = 0; attempt < 16 && lsn == 0; ++attempt) {
+    s = NewKeyId(&row.id);
+    if (!s.ok()) return s;
+    s = NewSecret(row.id, &created.secret);
+    if (!s.ok()) return s;
+    row.hash = HashSecret(created.secret);
+    new_key = PackId(row.id);
+    {
+      Shard& shard = ShardFor(new_key);
+      MutexLock lock(&shard.mu);
+      if (shard.keys.contains(new_key)) continue;
+    }
+    // One op writes both keys, queued under the old key's lock: a revoke
+    // or rotation of it by this store is then ordered before or after the
+    // whole rotation, and the writer decides on the stored row (another
+    // store's changes) in the transaction that would write it.
+    MutexLock lock(&old_shard.mu);
+    auto it = old_shard.keys.find(old_key);
+    if (it == old_shard.keys.end()) return Status::NotFound("no such API key");
+    Entry& e = it->second;
+    if (e.row.revoked_us != 0 || !e.row.replaced_by.empty()) {
+      return Status::FailedPrecondition(
+          "API key " + std::string(id) +
+          " was revoked or rotated while this rotation ran; no new key was "
+          "made");
+    }
+    KeyRow updated = e.row;
+    updated.replaced_by = row.id;
+    updated.expires_us = updated.expires_us > 0
+                             ? std::min(updated.expires_us, overlap_end)
+                             : overlap_end;
+    // An expiry of 0 means "never": a zero overlap at time 0 still ends.
+    if (updated.expires_us == 0) updated.expires_us = 1;
+    created.info = ToKeyInfo(row);
+    std::shared_ptr<const AuditAppend> record =
+        ChangeRecord("key.rotate", std::string(id),
+                     json{{"prefix", KeyPrefix(id)},
+                          {"new_key_id", row.id},
+                          {"new_prefix", created.info.prefix},
+                          {"old_expires_at_us", updated.expires_us}}
+                         .dump());
+    const int64_t new_expiry = updated.expires_us;
+    StatusOr<uint64_t> r = room.Submit(
+        KeyOp{KeyRotate{std::move(updated), row}, std::move(record), outcome});
+    if (!r.ok()) return r.status();
+    lsn = *r;
+    old_expires_us = e.row.expires_us;
+    e.row.replaced_by = row.id;
+    e.row.expires_us = new_expiry;
+    e.put_lsn = lsn;
   }
-  bool raced = false;
-  if (s.ok()) {
-    Shard& shard = ShardFor(PackId(id));
+  if (lsn == 0) return Status::Internal("could not draw an unused API key id");
+  const std::string new_id = row.id;
+  {
+    Shard& shard = ShardFor(new_key);
     MutexLock lock(&shard.mu);
-    auto it = shard.keys.find(PackId(id));
-    // Revoked, or rotated by another call, since the check above: the new
-    // key must not outlive that (below).
-    raced = it != shard.keys.end() && (it->second.row.revoked_us != 0 ||
-                                       !it->second.row.replaced_by.empty());
-    if (it != shard.keys.end() && !raced) {
-      Entry& e = it->second;
-      KeyRow updated = e.row;
-      updated.replaced_by = new_id;
-      updated.expires_us = updated.expires_us > 0
-                               ? std::min(updated.expires_us, overlap_end)
-                               : overlap_end;
-      // An expiry of 0 means "never": a zero overlap at time 0 still ends.
-      if (updated.expires_us == 0) updated.expires_us = 1;
-      StatusOr<uint64_t> r = room.Put(
-          updated, ChangeRecord("key.rotate", std::string(id),
-                                json{{"prefix", KeyPrefix(id)},
-                                     {"new_key_id", new_id},
-                                     {"new_prefix", created->info.prefix},
-                                     {"old_expires_at_us", updated.expires_us}}
-                                    .dump()));
-      if (r.ok()) {
-        lsn = *r;
-        e.row.replaced_by = updated.replaced_by;
-        e.row.expires_us = updated.expires_us;
-      } else {
-        s = r.status().WithPrefix("new API key " + new_id +
-                                  " made, but the old key " + std::string(id) +
-                                  " was not given its end");
-      }
+    Entry& e = shard.keys[new_key];
+    e.Set(std::move(row));
+    e.put_lsn = lsn;
+  }
+  s = AfterWrite(lsn, new_id);
+  if (!s.ok()) return s;
+  // Committed (kSync): the writer's decision is known. In the other
+  // classes a refusal comes after the call; Refresh then drops the new key.
+  if (durability_ == Durability::kSync &&
+      outcome->refusal() != KeyOutcome::kNone) {
+    UndoRotation(old_key, new_key, lsn, old_expires_us);
+    // Learns what the other store did (a revocation then holds here at
+    // once).
+    Status r = Refresh(/*force=*/true);
+    if (!r.ok()) log_->warn("API keys: refresh failed: {}", r.ToString());
+    return Status::FailedPrecondition(RotationRefused(id, *outcome));
+  }
+  created.info.rotated_from = old.id;
+  log_->info("API key {} rotated to {}", KeyPrefix(id), created.info.prefix);
+  return created;
+}
+
+void KeysImpl::UndoRotation(uint64_t old_key, uint64_t new_key, uint64_t lsn,
+                            int64_t old_expires_us) {
+  {
+    Shard& shard = ShardFor(new_key);
+    MutexLock lock(&shard.mu);
+    auto it = shard.keys.find(new_key);
+    if (it != shard.keys.end() && it->second.put_lsn == lsn) {
+      shard.keys.erase(it);
     }
   }
-  if (raced) {
-    Status revoked = RevokeKey(new_id);
-    return Status::FailedPrecondition(
-        "API key " + std::string(id) +
-        " was revoked or rotated while this rotation ran; its new key " +
-        new_id +
-        (revoked.ok() ? " was revoked"
-                      : " could not be revoked: " + revoked.ToString()));
+  Shard& shard = ShardFor(old_key);
+  MutexLock lock(&shard.mu);
+  auto it = shard.keys.find(old_key);
+  if (it != shard.keys.end() && it->second.put_lsn == lsn) {
+    it->second.row.replaced_by.clear();
+    it->second.row.expires_us = old_expires_us;
   }
-  Status w = AfterWrite(lsn, new_id);
-  if (s.ok()) s = w;
-  if (!s.ok()) return s;
-  created->info.rotated_from = old.id;
-  log_->info("API key {} rotated to {}", KeyPrefix(id), created->info.prefix);
-  return created;
 }
 
 StatusOr<std::vector<KeyInfo>> KeysImpl::ListKeys(
@@ -647,9 +721,9 @@ size_t KeysImpl::FlushUsage() {
   std::vector<std::string> ids;
   ids.reserve(n);
   for (const KeyUsage& u : flush.keys) ids.push_back(u.id);
-  StatusOr<uint64_t> lsn =
-      write_path_->Submit(WritePayload(KeyOp{std::move(flush), nullptr}), bytes,
-                          Durability::kBatched);
+  StatusOr<uint64_t> lsn = write_path_->Submit(
+      WritePayload(KeyOp{std::move(flush), nullptr, nullptr}), bytes,
+      Durability::kBatched);
   if (lsn.ok()) return n;
   // Not queued: mark the keys dirty again so the next flush carries them.
   log_->warn("API key usage flush of {} keys not queued: {}", n,
@@ -664,33 +738,6 @@ size_t KeysImpl::FlushUsage() {
     shard.dirty.push_back(key);
   }
   return 0;
-}
-
-Status KeysImpl::Reload() {
-  if (storage_ == nullptr) return Status::OK();
-  size_t loaded = 0;
-  Status s = storage_->ScanAll([&](KeyRow&& row) {
-    if (!IsKeyId(row.id)) {
-      log_->warn("API keys: skipping a stored key with a malformed id");
-      return true;
-    }
-    const uint64_t key = PackId(row.id);
-    Shard& shard = ShardFor(key);
-    MutexLock lock(&shard.mu);
-    shard.keys[key].Set(std::move(row));
-    ++loaded;
-    return true;
-  });
-  if (!s.ok()) return s.WithPrefix("loading API keys");
-  if (loaded > 0) log_->info("loaded {} API keys", loaded);
-  return Status::OK();
-}
-
-void KeysImpl::Start() {
-  flusher_.Start("convstore-keys", options_.keys_usage_flush_interval, [this] {
-    (void)FlushUsage();
-    (void)FlushDenials();
-  });
 }
 
 void KeysImpl::Stop() {

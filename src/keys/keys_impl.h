@@ -6,6 +6,16 @@
 // the shard lock is held, so the LSN order of one key's writes is the order
 // memory saw them. Validation never touches the database.
 //
+// Other stores on the file: Refresh reads every key again when a key's
+// definition changed in the file since the last read (another store's
+// create, revoke or rotate, or this store's own), and merges: a key with a
+// put of this store still queued (put_lsn above the durable LSN) keeps its
+// definition and takes every end the file has (revoked, successor, earlier
+// expiry); any other key takes the file's definition, except that a key
+// revoked in memory stays revoked. Usage counts keep the larger of the two.
+// The background thread calls it every Options::keys_refresh_interval. A
+// rotation is decided by the writer on the stored row (KeyRotate).
+//
 // Usage counts are bumped in memory on each successful validation and the
 // key's id is put on its shard's dirty list; FlushUsage drains the lists
 // into one KeyUsageFlush op holding each used key once. A small thread
@@ -26,6 +36,10 @@
 //     set (or the entry is gone).
 //  3. No secret is stored, logged or audited: only its hash (in KeyRow)
 //     and its id/prefix leave CreateKey.
+//  4. An entry's put_lsn is the LSN of the last op of this store that
+//     writes its definition (0: none since it was read from the file). A
+//     rotation's op writes both keys; it is queued under the old key's
+//     shard lock, and the new key's entry is made after it, under its own.
 
 #ifndef CONVSTORE_SRC_KEYS_KEYS_IMPL_H_
 #define CONVSTORE_SRC_KEYS_KEYS_IMPL_H_
@@ -85,7 +99,14 @@ class KeysImpl final : public Keys {
 
   // Loads every stored key.
   Status Reload();
-  // Starts the usage flush thread (if keys_usage_flush_interval > 0).
+  // Reads every key again if a key's definition changed in the file since
+  // the last read (always, with `force`), and merges them into memory (see
+  // above). OK without storage. Called by the background thread; tests
+  // call it directly.
+  Status Refresh(bool force = false);
+  // Starts the background thread: usage flush every
+  // keys_usage_flush_interval (not for a read-only store), Refresh every
+  // keys_refresh_interval (with storage). Nothing if both are off.
   void Start();
   // Stops the flush thread, flushes usage a last time; later calls fail
   // with FailedPrecondition. Idempotent.
@@ -129,6 +150,9 @@ class KeysImpl final : public Keys {
     // revoked before the store opened). A RevokeKey repeated after one
     // that could not wait out its commit waits for this one.
     uint64_t revoke_lsn = 0;
+    // Invariant 4: a Refresh leaves this entry's definition to memory
+    // while this LSN is not yet durable.
+    uint64_t put_lsn = 0;
     TokenBucket bucket;
   };
   // Keys are ids packed by PackId: a lookup hashes one integer and builds
@@ -144,6 +168,17 @@ class KeysImpl final : public Keys {
   static std::string UnpackId(uint64_t key);
   Shard& ShardFor(uint64_t key);
   Status CheckOpen() const;
+  // Refreshes (not forced) when key `key` is not in memory: a key another
+  // store made since the last refresh can then be revoked or rotated here
+  // at once. Only for RevokeKey and RotateKey, never ValidateKey (a flood
+  // of unknown ids must not become a flood of reads).
+  void RefreshIfUnknown(uint64_t key);
+  // Merges `file`, the stored row of entry `e`, into it (see above).
+  static void Merge(Entry* e, KeyRow file, uint64_t durable);
+  // A rotation the writer refused: drops the new key `new_key` and gives
+  // the old key back the end it had, where op `lsn` is still their last.
+  void UndoRotation(uint64_t old_key, uint64_t new_key, uint64_t lsn,
+                    int64_t old_expires_us);
   // Queues a put of `row` (kSync as kBatched: the caller waits after
   // unlocking). Returns the LSN.
   // Queue room for one put of about `bytes`, reserved before a shard lock
@@ -161,6 +196,8 @@ class KeysImpl final : public Keys {
     // change's audit record when there is one.
     StatusOr<uint64_t> Put(const KeyRow& row,
                            std::shared_ptr<const AuditAppend> audit = nullptr);
+    // Under the lock: queues `op` (charged the reserved bytes).
+    StatusOr<uint64_t> Submit(KeyOp op);
 
    private:
     KeysImpl* const keys_;
@@ -205,6 +242,11 @@ class KeysImpl final : public Keys {
   std::vector<std::unique_ptr<Shard>> shards_;
 
   std::atomic<bool> stopped_{false};
+
+  // Serializes Refresh; taken before any shard lock, never under one.
+  Mutex refresh_mu_;
+  // The DefinitionsVersion the keys in memory were last read at.
+  int64_t loaded_version_ ABSL_GUARDED_BY(refresh_mu_) = -1;
 
   // Failed validations since the last FlushDenials, by kind.
   struct DenialKind {

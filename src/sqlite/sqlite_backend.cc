@@ -407,8 +407,11 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       s = audit_->Apply(writer_.get(), **au);
       if (!s.ok()) return s;
     } else if (const auto* ko = std::get_if<Boxed<KeyOp>>(&op.payload)) {
-      s = api_keys_->Apply(writer_.get(), **ko);
-      if (s.ok() && (*ko)->audit != nullptr) s = ApplyKeyAudit(**ko);
+      bool applied = false;
+      s = api_keys_->Apply(writer_.get(), **ko, &applied);
+      if (s.ok() && applied && (*ko)->audit != nullptr) {
+        s = ApplyKeyAudit(**ko);
+      }
       if (!s.ok()) return s;
     } else {
       return Status::Internal("SqliteBackend cannot apply write kind " +
@@ -663,6 +666,7 @@ Status SqliteBackend::Close() {
   analytics_->CloseReader();
   cache_entries_->CloseReader();
   audit_->CloseReader();
+  api_keys_->CloseReader();
   MutexLock lock(&pool_mu_);
   pool_closed_ = true;
   open_readers_ -= idle_readers_.size();
