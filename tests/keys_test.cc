@@ -467,9 +467,9 @@ TEST_CASE("a key revoked or rotated during its rotation gets no live successor",
   // rotations at once both succeeded with two live successors.
   Harness h;
   CreatedKey a = h.Create(Spec());
-  // RotateKey's second reservation (for the old key's end) waits, after
-  // the new key is in.
-  h.path.PauseAt(2);
+  // RotateKey's reservation (for both keys' rows) waits, after its first
+  // look at the old key.
+  h.path.PauseAt(1);
   StatusOr<CreatedKey> rotated = Status::Internal("not run");
   std::thread rotate(
       [&] { rotated = h.keys->RotateKey(a.info.id, microseconds(0)); });
@@ -1022,9 +1022,23 @@ TEST_CASE("a stored revocation outlives a put from an older copy of the key",
   {
     auto a = OpenOrDie(o);
     k = MustCreate(a.get(), Spec());
-    auto b = OpenOrDie(o);
+    Options stale = o;
+    stale.keys_refresh_interval = milliseconds(0);
+    auto b = OpenOrDie(stale);
     REQUIRE(a->keys().RevokeKey(k.info.id).ok());
-    REQUIRE(b->keys().RotateKey(k.info.id, std::chrono::hours(1)).ok());
+    // The writer now refuses the rotation on the stored row, so the put of
+    // the old copy never reaches the upsert; B's revocation of its stale
+    // copy does, and must not move the first revocation's time either.
+    const int64_t revoked_at =
+        QueryInt(o.path, "SELECT revoked_us FROM api_keys WHERE id = '" +
+                             k.info.id + "'");
+    CHECK(b->keys()
+              .RotateKey(k.info.id, std::chrono::hours(1))
+              .status()
+              .IsFailedPrecondition());
+    REQUIRE(b->keys().RevokeKey(k.info.id).ok());
+    CHECK(QueryInt(o.path, "SELECT revoked_us FROM api_keys WHERE id = '" +
+                               k.info.id + "'") == revoked_at);
     REQUIRE(b->Close().ok());
     REQUIRE(a->Close().ok());
   }
@@ -1033,7 +1047,7 @@ TEST_CASE("a stored revocation outlives a put from an older copy of the key",
   CHECK(r.status().code() == StatusCode::kPermissionDenied);
   StatusOr<std::vector<KeyInfo>> list = c->keys().ListKeys(std::nullopt);
   REQUIRE(list.ok());
-  REQUIRE(list->size() == 2);
+  REQUIRE(list->size() == 1);
   CHECK((*list)[0].revoked_at_us > 0);
   REQUIRE(c->Close().ok());
 }
@@ -1300,6 +1314,235 @@ TEST_CASE("validation runs in parallel with creates and revokes",
   int64_t counted = 0;
   for (auto& n : ok_counts) counted += n.load();
   CHECK(stored >= counted);  // churn keys add their successes on top
+}
+
+// ------------------------------------------- Several stores on one file
+//
+// Each store holds its own copy of the keys. These open two on one file
+// (as two processes would) and check that one sees the other's changes
+// within keys_refresh_interval, and that rotations are decided on the file.
+
+// A store on `o`'s file that looks for other stores' key changes every
+// 20 ms, or never (`refresh` 0: it stays as stale as the test needs).
+std::unique_ptr<Store> OpenSharing(Options o, milliseconds refresh) {
+  o.keys_refresh_interval = refresh;
+  return OpenOrDie(o);
+}
+
+constexpr milliseconds kShortRefresh(20);
+
+StatusCode ValidateCode(Store* store, const std::string& secret) {
+  return store->keys().ValidateKey(secret).status().code();
+}
+
+TEST_CASE(
+    "a key another store revoked stops validating here within the "
+    "refresh interval",
+    "[keys][store][shared_file]") {
+  // Keys were read at Open only: a key revoked by another process kept
+  // validating here until this one reopened the file.
+  TempDir dir;
+  Options o = TestOptions(dir);
+  auto a = OpenSharing(o, kShortRefresh);
+  CreatedKey k = MustCreate(a.get(), Spec());
+  auto b = OpenSharing(o, kShortRefresh);
+  REQUIRE(a->keys().ValidateKey(k.secret).ok());
+  REQUIRE(b->keys().RevokeKey(k.info.id).ok());
+  // Bounded poll: the window is 20 ms plus a read; 10 s is only the cap.
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(EventuallyTrue([&] {
+    return ValidateCode(a.get(), k.secret) == StatusCode::kPermissionDenied;
+  }));
+  INFO("seen after " << std::chrono::duration_cast<milliseconds>(
+                            std::chrono::steady_clock::now() - t0)
+                            .count()
+                     << " ms");
+  StatusOr<std::vector<KeyInfo>> list = a->keys().ListKeys(std::nullopt);
+  REQUIRE(list.ok());
+  REQUIRE(list->size() == 1);
+  CHECK((*list)[0].revoked_at_us > 0);
+  REQUIRE(b->Close().ok());
+  REQUIRE(a->Close().ok());
+}
+
+TEST_CASE(
+    "a key another store created validates here within the refresh "
+    "interval",
+    "[keys][store][shared_file]") {
+  TempDir dir;
+  Options o = TestOptions(dir);
+  auto a = OpenSharing(o, kShortRefresh);
+  auto b = OpenSharing(o, kShortRefresh);
+  CreatedKey k = MustCreate(b.get(), Spec("from-b", "tenant-b", {"x"}));
+  CHECK(EventuallyTrue([&] { return a->keys().ValidateKey(k.secret).ok(); }));
+  StatusOr<KeyInfo> r = a->keys().ValidateKey(k.secret, "x");
+  REQUIRE(r.ok());
+  CHECK(r->owner == "tenant-b");
+  REQUIRE(b->Close().ok());
+  REQUIRE(a->Close().ok());
+}
+
+TEST_CASE("a key another store created can be revoked here at once",
+          "[keys][store][shared_file]") {
+  // No periodic refresh: RevokeKey of an id this store does not know reads
+  // the keys again first, instead of answering NotFound.
+  TempDir dir;
+  Options o = TestOptions(dir);
+  auto a = OpenSharing(o, milliseconds(0));
+  auto b = OpenSharing(o, milliseconds(0));
+  CreatedKey k = MustCreate(b.get(), Spec());
+  REQUIRE(a->keys().RevokeKey(k.info.id).ok());
+  CHECK(QueryInt(o.path, "SELECT revoked_us > 0 FROM api_keys WHERE id = '" +
+                             k.info.id + "'") == 1);
+  CHECK(a->keys().RevokeKey("zzzzzzzz").IsNotFound());
+  REQUIRE(b->Close().ok());
+  REQUIRE(a->Close().ok());
+}
+
+TEST_CASE(
+    "a stale store's rotation of a key another store revoked is "
+    "refused, and no successor is stored",
+    "[keys][store][shared_file]") {
+  // A, which had not seen B's revocation, rotated the key: the successor
+  // was inserted and lived, a live key descended from a revoked one.
+  TempDir dir;
+  Options o = TestOptions(dir);
+  auto a = OpenSharing(o, milliseconds(0));  // never refreshes by itself
+  CreatedKey k = MustCreate(a.get(), Spec());
+  auto b = OpenSharing(o, milliseconds(0));
+  REQUIRE(b->keys().RevokeKey(k.info.id).ok());
+  REQUIRE(a->keys().ValidateKey(k.secret).ok());  // stale, as intended
+  StatusOr<CreatedKey> r =
+      a->keys().RotateKey(k.info.id, std::chrono::hours(1));
+  INFO(r.status().ToString());
+  CHECK(r.status().IsFailedPrecondition());
+  CHECK(r.status().message().find("revoked") != std::string::npos);
+  CHECK(QueryInt(o.path, "SELECT count(*) FROM api_keys") == 1);
+  CHECK(QueryInt(o.path,
+                 "SELECT count(*) FROM api_keys WHERE replaced_by"
+                 " != '' OR rotated_from != ''") == 0);
+  CHECK(QueryInt(o.path,
+                 "SELECT count(*) FROM audit_log"
+                 " WHERE action = 'key.rotate'") == 0);
+  // The refusal taught A the revocation, and it holds no successor.
+  CHECK(ValidateCode(a.get(), k.secret) == StatusCode::kPermissionDenied);
+  StatusOr<std::vector<KeyInfo>> list = a->keys().ListKeys(std::nullopt);
+  REQUIRE(list.ok());
+  REQUIRE(list->size() == 1);
+  CHECK(list->front().replaced_by.empty());
+  REQUIRE(b->Close().ok());
+  REQUIRE(a->Close().ok());
+  CHECK(OpenOrDie(o)->audit().Verify()->ok);
+}
+
+TEST_CASE("two stores rotating one key: exactly one rotation succeeds",
+          "[keys][store][shared_file]") {
+  // Each store checked only its own copy, so both rotated the key and it
+  // had two live successors.
+  TempDir dir;
+  Options o = TestOptions(dir);
+  auto a = OpenSharing(o, milliseconds(0));
+  CreatedKey k = MustCreate(a.get(), Spec());
+  auto b = OpenSharing(o, milliseconds(0));
+  std::vector<StatusOr<CreatedKey>> results;
+  SECTION("one after the other") {
+    results.push_back(a->keys().RotateKey(k.info.id, std::chrono::hours(1)));
+    results.push_back(b->keys().RotateKey(k.info.id, std::chrono::hours(1)));
+    REQUIRE(results[0].ok());
+    INFO(results[1].status().ToString());
+    CHECK(results[1].status().message().find("already rotated to " +
+                                             results[0]->info.id) !=
+          std::string::npos);
+  }
+  SECTION("at once") {
+    auto rotate = [&](Store* s) {
+      return s->keys().RotateKey(k.info.id, std::chrono::hours(1));
+    };
+    std::future<StatusOr<CreatedKey>> fa =
+        std::async(std::launch::async, rotate, a.get());
+    std::future<StatusOr<CreatedKey>> fb =
+        std::async(std::launch::async, rotate, b.get());
+    results.push_back(fa.get());
+    results.push_back(fb.get());
+  }
+  int succeeded = 0;
+  std::string winner_secret, loser_store_secret;
+  for (const StatusOr<CreatedKey>& r : results) {
+    if (r.ok()) {
+      ++succeeded;
+      winner_secret = r->secret;
+    } else {
+      INFO(r.status().ToString());
+      CHECK(r.status().IsFailedPrecondition());
+    }
+  }
+  CHECK(succeeded == 1);
+  CHECK(
+      QueryInt(o.path, "SELECT count(*) FROM api_keys WHERE rotated_from = '" +
+                           k.info.id + "'") == 1);
+  CHECK(QueryInt(o.path, "SELECT count(*) FROM api_keys") == 2);
+  // Both stores end up holding just the winner's successor.
+  for (Store* s : {a.get(), b.get()}) {
+    REQUIRE(s->Close().ok());
+  }
+  auto c = OpenOrDie(o);
+  if (!winner_secret.empty()) CHECK(c->keys().ValidateKey(winner_secret).ok());
+  CHECK(c->audit().Verify()->ok);
+}
+
+TEST_CASE("a read-only store sees a revocation within the refresh interval",
+          "[keys][store][shared_file][read_only]") {
+  TempDir dir;
+  Options o = TestOptions(dir);
+  auto w = OpenSharing(o, kShortRefresh);
+  CreatedKey k = MustCreate(w.get(), Spec());
+  Options ro = o;
+  ro.read_only = true;
+  auto r = OpenSharing(ro, kShortRefresh);
+  REQUIRE(r->keys().ValidateKey(k.secret).ok());
+  REQUIRE(w->keys().RevokeKey(k.info.id).ok());
+  CHECK(EventuallyTrue([&] {
+    return ValidateCode(r.get(), k.secret) == StatusCode::kPermissionDenied;
+  }));
+  REQUIRE(r->Close().ok());
+  REQUIRE(w->Close().ok());
+}
+
+TEST_CASE(
+    "a rotation refused after the call returned (batched) drops its "
+    "successor within the refresh interval",
+    "[keys][store][shared_file]") {
+  // With the keys class kBatched, RotateKey returns before the writer
+  // decides; the refused successor must not keep validating here.
+  TempDir dir;
+  Options o = TestOptions(dir);
+  Options batched = o;
+  batched.durability.keys = Durability::kBatched;
+  batched.keys_refresh_interval = kShortRefresh;
+  auto a = OpenOrDie(batched);
+  CreatedKey k = MustCreate(a.get(), Spec());
+  REQUIRE(a->Flush().ok());
+  batched.keys_refresh_interval = milliseconds(0);
+  auto b = OpenOrDie(batched);
+  // B is stale (it never refreshes); A revokes, then B rotates.
+  REQUIRE(a->keys().RevokeKey(k.info.id).ok());
+  REQUIRE(a->Flush().ok());
+  StatusOr<CreatedKey> r = b->keys().RotateKey(k.info.id, microseconds(0));
+  REQUIRE(r.ok());  // not decided yet
+  REQUIRE(b->Flush().ok());
+  CHECK(QueryInt(o.path, "SELECT count(*) FROM api_keys") == 1);
+  // B drops the successor at its next refresh: the refusal raised the
+  // file's keys version. B refreshes on no schedule; a RevokeKey of an id
+  // it does not know makes it look (as the background thread would).
+  CHECK(b->keys().RevokeKey("zzzzzzzz").IsNotFound());
+  CHECK(ValidateCode(b.get(), r->secret) == StatusCode::kUnauthenticated);
+  CHECK(ValidateCode(b.get(), k.secret) == StatusCode::kPermissionDenied);
+  StatusOr<std::vector<KeyInfo>> list = b->keys().ListKeys(std::nullopt);
+  REQUIRE(list.ok());
+  REQUIRE(list->size() == 1);
+  CHECK(list->front().replaced_by.empty());
+  REQUIRE(b->Close().ok());
+  REQUIRE(a->Close().ok());
 }
 
 }  // namespace
