@@ -30,13 +30,16 @@
 #include <vector>
 
 #include "audit_sink.h"
+#include "backend_testutil.h"
 #include "convstore/convstore.h"
 #include "dead_letter.h"
+#include "forwarding_backend.h"
 #include "keys/key_secret.h"
 #include "keys/keys_impl.h"
 #include "logging.h"
 #include "mutex.h"
 #include "sqlite/migrations.h"
+#include "store_impl.h"
 #include "testutil.h"
 #include "write_path.h"
 
@@ -1543,6 +1546,86 @@ TEST_CASE(
   CHECK(list->front().replaced_by.empty());
   REQUIRE(b->Close().ok());
   REQUIRE(a->Close().ok());
+}
+
+// Commits batches until one carries a rotation, then fails every later one:
+// the file is left as a crash right after that commit would leave it.
+class StopAfterRotationBackend final : public internal::ForwardingBackend {
+ public:
+  using ForwardingBackend::ForwardingBackend;
+
+  std::atomic<bool> stopped{false};
+
+  Status Apply(std::span<const internal::WriteOp> batch) override {
+    if (stopped.load()) return Status::IOError("disk I/O error (stopped)");
+    Status s = ForwardingBackend::Apply(batch);
+    for (const internal::WriteOp& op : batch) {
+      const auto* k = std::get_if<internal::Boxed<KeyOp>>(&op.payload);
+      if (k == nullptr) continue;
+      const auto* put = std::get_if<KeyPut>(&(*k)->record);
+      const bool rotation =
+          std::holds_alternative<internal::KeyRotate>((*k)->record) ||
+          (put != nullptr && !put->row.rotated_from.empty());
+      if (s.ok() && rotation) stopped = true;
+    }
+    return s;
+  }
+};
+
+TEST_CASE("a rotation commits whole: no new key without the old key's end",
+          "[keys][store]") {
+  // RotateKey used to queue the new key and the old key's end as two
+  // writes: a crash between their commits left a new key with no audit
+  // record beside an old key still live and rotatable again.
+  TempDir dir;
+  Options o = TestOptions(dir);
+  CreatedKey old;
+  {
+    auto store = OpenOrDie(o);
+    old = MustCreate(store.get(), Spec("old"));
+    REQUIRE(store->Close().ok());
+  }
+  // One write per transaction, so a rotation made of several writes would
+  // be cut between them; kBatched, so RotateKey does not wait for commits
+  // that never come.
+  o.max_batch_ops = 1;
+  o.durability.keys = Durability::kBatched;
+  o.retry_budget = std::chrono::milliseconds(100);
+  auto backend = std::make_unique<StopAfterRotationBackend>(
+      internal::backend_test::OpenBackend(o));
+  StopAfterRotationBackend* stop = backend.get();
+  StatusOr<std::unique_ptr<Store>> opened =
+      internal::StoreImpl::OpenWithBackend(o, std::move(backend));
+  REQUIRE(opened.ok());
+  std::unique_ptr<Store> store = std::move(opened).value();
+  StatusOr<CreatedKey> rotated =
+      store->keys().RotateKey(old.info.id, std::chrono::hours(0));
+  REQUIRE(rotated.ok());
+  for (int i = 0; i < 500 && !stop->stopped.load(); ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  REQUIRE(stop->stopped.load());
+
+  // What a restart would load: the file as the last commit left it.
+  Options ro = TestOptions(dir);
+  ro.read_only = true;
+  auto reader = OpenOrDie(ro);
+  StatusOr<std::vector<KeyInfo>> list = reader->keys().ListKeys(std::nullopt);
+  REQUIRE(list.ok());
+  REQUIRE(list->size() == 2);
+  const KeyInfo& stored_old =
+      (*list)[0].id == old.info.id ? (*list)[0] : (*list)[1];
+  CHECK(stored_old.replaced_by == rotated->info.id);
+  CHECK(reader->keys().ValidateKey(old.secret).status().code() ==
+        StatusCode::kPermissionDenied);
+  AuditQuery q;
+  q.action = "key.rotate";
+  q.resource = old.info.id;
+  StatusOr<AuditPage> audited = reader->audit().Query(q);
+  REQUIRE(audited.ok());
+  CHECK(audited->records.size() == 1);
+  REQUIRE(reader->Close().ok());
+  (void)store->Close(milliseconds(200));
 }
 
 }  // namespace
