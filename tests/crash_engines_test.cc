@@ -34,7 +34,6 @@
 //
 // The child uses no Catch2 macros and leaves with _exit.
 
-#include <poll.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/types.h>
@@ -57,6 +56,7 @@
 #include "convstore/convstore.h"
 #include "crash_engines_child.h"
 #include "crash_engines_workload.h"
+#include "crash_testutil.h"
 #include "testutil.h"
 
 namespace convstore {
@@ -74,49 +74,6 @@ using crash_engines::Workload;
 using test::OpenOrDie;
 using test::TempDir;
 namespace ce = crash_engines;
-
-// Reads whatever is in the pipe until `deadline` (or EOF).
-void ReadUntil(int fd, std::chrono::steady_clock::time_point deadline,
-               std::string* buf, bool* eof) {
-  char chunk[8192];
-  while (!*eof) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return;
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-    ssize_t n = ::read(fd, chunk, sizeof(chunk));
-    if (n <= 0) {
-      *eof = true;
-      return;
-    }
-    buf->append(chunk, static_cast<size_t>(n));
-  }
-}
-
-std::string IntegrityCheck(const std::string& path) {
-  sqlite3* db = nullptr;
-  std::string result;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) !=
-      SQLITE_OK) {
-    result = std::string("open: ") + sqlite3_errmsg(db);
-    sqlite3_close(db);
-    return result;
-  }
-  sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, nullptr) ==
-      SQLITE_OK) {
-    while (sqlite3_step(st) == SQLITE_ROW) {
-      if (!result.empty()) result += "; ";
-      result += reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
-    }
-  } else {
-    result = std::string("prepare: ") + sqlite3_errmsg(db);
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return result;
-}
 
 // What the parent knows after the kill: the states the workload passed
 // through from the last acknowledged point to the end of the round the
@@ -518,25 +475,11 @@ void CrashOnce(uint64_t seed) {
       std::chrono::milliseconds(static_cast<int64_t>(ce::Mix(seed) % 700));
   INFO("kill after " << delay.count() << " ms");
 
-  int fds[2];
-  REQUIRE(::pipe(fds) == 0);
-  std::fflush(nullptr);
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::close(fds[0]);
-    RunChild(path, seed, fds[1]);
-  }
-  ::close(fds[1]);
-  std::string buf;
-  bool eof = false;
-  ReadUntil(fds[0], std::chrono::steady_clock::now() + delay, &buf, &eof);
-  ::kill(pid, SIGKILL);
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  const auto killed = std::chrono::steady_clock::now();
-  ReadUntil(fds[0], killed + std::chrono::seconds(10), &buf, &eof);
-  ::close(fds[0]);
+  const crash_test::Killed k =
+      crash_test::RunAndKill([&](int fd) { RunChild(path, seed, fd); }, delay);
+  const std::string& buf = k.reports;
+  const int status = k.status;
+  const auto killed = k.at;
   INFO("child status " << status);
   REQUIRE(WIFSIGNALED(status));  // never finishes or fails on its own
   REQUIRE(WTERMSIG(status) == SIGKILL);
@@ -563,7 +506,7 @@ void CrashOnce(uint64_t seed) {
   o.path = path;
   {
     auto store = OpenOrDie(o);
-    CHECK(IntegrityCheck(path) == "ok");
+    CHECK(crash_test::IntegrityCheck(path) == "ok");
     CheckConversations(seed, store.get(), w);
     CheckCache(seed, store.get(), path, w);
     CheckAudit(seed, store.get(), w);
@@ -572,7 +515,7 @@ void CrashOnce(uint64_t seed) {
     REQUIRE(store->Close().ok());
   }
   WriteAfterCrash(o, w);
-  CHECK(IntegrityCheck(path) == "ok");
+  CHECK(crash_test::IntegrityCheck(path) == "ok");
 }
 
 uint64_t BaseSeed() {

@@ -16,7 +16,6 @@
 //
 // The child uses no Catch2 macros and leaves with _exit.
 
-#include <poll.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/types.h>
@@ -39,6 +38,7 @@
 #include <vector>
 
 #include "convstore/convstore.h"
+#include "crash_testutil.h"
 #include "testutil.h"
 
 namespace convstore {
@@ -163,26 +163,6 @@ Message Generate(uint64_t seed, int c, uint32_t epoch, int64_t seq) {
   ::_exit(0);
 }
 
-// Reads whatever is in the pipe until `deadline` (or EOF).
-void ReadUntil(int fd, std::chrono::steady_clock::time_point deadline,
-               std::string* buf, bool* eof) {
-  char chunk[8192];
-  while (!*eof) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return;
-    pollfd p{fd, POLLIN, 0};
-    int r = ::poll(&p, 1, static_cast<int>(left.count()));
-    if (r <= 0) continue;
-    ssize_t n = ::read(fd, chunk, sizeof(chunk));
-    if (n <= 0) {
-      *eof = true;
-      return;
-    }
-    buf->append(chunk, static_cast<size_t>(n));
-  }
-}
-
 std::string Describe(const Message& m) {
   return "seq=" + std::to_string(m.seq) + " role=" + RoleName(m.role) +
          " content=[" + m.content + "] user=[" + m.user_id +
@@ -190,37 +170,6 @@ std::string Describe(const Message& m) {
          " out=" + std::to_string(m.tokens_out) + " call=[" + m.tool_call_id +
          "] tool=[" + m.tool_name + "] meta=[" + m.metadata +
          "] at=" + std::to_string(m.created_at_us);
-}
-
-std::string IntegrityCheck(const std::string& path, int64_t* messages) {
-  sqlite3* db = nullptr;
-  std::string result;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) !=
-      SQLITE_OK) {
-    result = std::string("open: ") + sqlite3_errmsg(db);
-    sqlite3_close(db);
-    return result;
-  }
-  sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, nullptr) ==
-      SQLITE_OK) {
-    while (sqlite3_step(st) == SQLITE_ROW) {
-      if (!result.empty()) result += "; ";
-      result += reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
-    }
-  } else {
-    result = std::string("prepare: ") + sqlite3_errmsg(db);
-  }
-  sqlite3_finalize(st);
-  *messages = -1;
-  if (sqlite3_prepare_v2(db, "SELECT count(*) FROM messages", -1, &st,
-                         nullptr) == SQLITE_OK &&
-      sqlite3_step(st) == SQLITE_ROW) {
-    *messages = sqlite3_column_int64(st, 0);
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return result;
 }
 
 // One fork / random kill / reopen / verify cycle.
@@ -233,26 +182,10 @@ void CrashOnce(uint64_t seed) {
       std::chrono::milliseconds(static_cast<int64_t>(rng() % 600));
   INFO("kill after " << delay.count() << " ms");
 
-  int fds[2];
-  REQUIRE(::pipe(fds) == 0);
-  std::fflush(nullptr);
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::close(fds[0]);
-    CrashChild(path, seed, fds[1]);
-  }
-  ::close(fds[1]);
-  std::string buf;
-  bool eof = false;
-  ReadUntil(fds[0], std::chrono::steady_clock::now() + delay, &buf, &eof);
-  ::kill(pid, SIGKILL);
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  // The write end is closed now: drain what is left.
-  ReadUntil(fds[0], std::chrono::steady_clock::now() + std::chrono::seconds(10),
-            &buf, &eof);
-  ::close(fds[0]);
+  const crash_test::Killed k = crash_test::RunAndKill(
+      [&](int fd) { CrashChild(path, seed, fd); }, delay);
+  const std::string& buf = k.reports;
+  const int status = k.status;
   INFO("child status " << status);
   if (WIFEXITED(status)) {
     REQUIRE(WEXITSTATUS(status) == 0);  // finished every round (unlikely)
@@ -345,7 +278,8 @@ void CrashOnce(uint64_t seed) {
   store.reset();
 
   int64_t rows = -1;
-  CHECK(IntegrityCheck(path, &rows) == "ok");
+  CHECK(crash_test::IntegrityCheck(path, "SELECT count(*) FROM messages",
+                                   &rows) == "ok");
   CHECK(rows == total);
 }
 
