@@ -19,6 +19,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "analytics_testutil.h"
@@ -186,6 +187,43 @@ TEST_CASE("TruncateWal leaves no erased byte while the store stays open",
   CHECK(reading->TruncateWal().IsFailedPrecondition());
   CHECK(test::Hist(reading.get(), "kept").size() == 11);
   REQUIRE(reading->Close().ok());
+}
+
+TEST_CASE("TruncateWal waiting for a reader does not degrade the writer",
+          "[erasure]") {
+  // A TRUNCATE checkpoint holds the write lock while it waits for readers:
+  // one wait longer than busy_timeout failed the writer's batch, and Flush
+  // reported the store degraded.
+  TempDir dir;
+  Options o = TestOptions(dir);
+  o.busy_timeout = std::chrono::milliseconds(300);
+  o.retry_budget = std::chrono::milliseconds(300);
+  auto store = OpenOrDie(o);
+  AppendTagged(store.get(), "kept", "KEPTTAG", 10);
+  REQUIRE(store->Flush().ok());
+  sqlite3* reader = nullptr;
+  REQUIRE(sqlite3_open_v2(o.path.c_str(), &reader, SQLITE_OPEN_READONLY,
+                          nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM messages;", nullptr,
+                       nullptr, nullptr) == SQLITE_OK);
+  Status truncated;
+  std::thread t(
+      [&] { truncated = store->TruncateWal(std::chrono::seconds(2)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  for (int i = 0; i < 5; ++i) {
+    REQUIRE(store->Append("kept", Msg(Role::kUser, "during")).ok());
+    Status f = store->Flush(std::chrono::seconds(5));
+    INFO(f.ToString());
+    CHECK(f.ok());
+    CHECK(store->Health().ok());
+  }
+  t.join();
+  CHECK(truncated.IsUnavailable());  // the reader held it throughout
+  REQUIRE(sqlite3_exec(reader, "COMMIT", nullptr, nullptr, nullptr) ==
+          SQLITE_OK);
+  sqlite3_close_v2(reader);
+  CHECK(store->TruncateWal().ok());
+  REQUIRE(store->Close().ok());
 }
 
 // A session of every kind of record, each carrying `tag`.

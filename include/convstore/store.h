@@ -137,9 +137,11 @@ class Store {
   // (docs/durability.md, "Erasure"), without closing the store. Waits up to
   // `timeout` for a transaction in progress and for readers (of this or
   // another process) of older frames; Unavailable if they still hold the
-  // WAL then (nothing is lost; call again). While it waits, the writer's
-  // next commit waits too. InvalidArgument for a negative timeout,
-  // FailedPrecondition after Close or on a read-only store.
+  // WAL then (nothing is lost; call again). It tries in slices of at most
+  // 100 ms (a quarter of busy_timeout) a slice apart, holding the write
+  // lock only during a slice, so the writer's commits get through between
+  // them. InvalidArgument for a negative timeout, FailedPrecondition after
+  // Close or on a read-only store.
   virtual Status TruncateWal(
       std::chrono::milliseconds timeout = std::chrono::seconds(5)) = 0;
 

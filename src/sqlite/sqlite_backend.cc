@@ -965,17 +965,25 @@ Status SqliteBackend::TruncateWal(std::chrono::milliseconds timeout) {
   sqlite3* db = r->db->raw();
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   int rc = SQLITE_OK;
+  // Each attempt waits at most a short slice: while a TRUNCATE checkpoint
+  // waits for readers it holds the write lock, and a writer kept out for
+  // its whole busy_timeout would fail its batch and report the store
+  // degraded. Attempts are a slice apart, longer than the longest sleep of
+  // SQLite's busy handler (100 ms), so a waiting writer gets the lock.
+  const int64_t slice_ms =
+      std::clamp<int64_t>(options_.busy_timeout.count() / 4, 1, 100);
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     sqlite3_busy_timeout(db,
                          static_cast<int>(std::max<int64_t>(
-                             0, std::min<int64_t>(left.count(), INT32_MAX))));
+                             0, std::min<int64_t>(left.count(), slice_ms))));
     rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE,
                                    nullptr, nullptr);
     if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) break;
     if (std::chrono::steady_clock::now() >= deadline) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    std::this_thread::sleep_for(std::chrono::milliseconds(
+        std::min<int64_t>(std::max<int64_t>(slice_ms, 2), 110)));
   }
   sqlite3_busy_timeout(db, static_cast<int>(options_.busy_timeout.count()));
   if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) {
