@@ -119,6 +119,16 @@ int main(int argc, char** argv) {
                           "A conversation id (repeatable)");
     erase_cmd->add_option("--session", erase.sessions,
                           "An analytics session id (repeatable)");
+    int64_t erase_wal_timeout_ms = 30000;
+    erase_cmd
+        ->add_option("--wal-timeout-ms", erase_wal_timeout_ms,
+                     "How long to wait for other connections to let the WAL "
+                     "be truncated")
+        ->capture_default_str()
+        ->check(kDecimal & CLI::Range(0, 2147483647));
+    erase_cmd->add_flag("--vacuum", erase.vacuum,
+                        "Then rewrite the whole file (VACUUM), so that no "
+                        "old copy of a moved row is left in free space");
     erase_cmd->add_flag("--json", erase.json, "Print JSON");
 
     tools::SessionsArgs sessions;
@@ -239,6 +249,7 @@ int main(int argc, char** argv) {
     } else if (*prune_cmd) {
       s = tools::RunPrune(prune, std::cout);
     } else if (*erase_cmd) {
+      erase.wal_timeout = std::chrono::milliseconds(erase_wal_timeout_ms);
       s = tools::RunErase(erase, std::cout);
     } else if (*sessions_cmd) {
       s = tools::RunSessions(sessions, std::cout);

@@ -2,6 +2,8 @@
 
 #include "erase_command.h"
 
+#include <sqlite3.h>
+
 #include <chrono>
 #include <memory>
 #include <string>
@@ -10,6 +12,34 @@
 #include "json_output.h"
 
 namespace convstore::tools {
+namespace {
+
+// VACUUM on a connection of its own (the store is closed): every page is
+// written afresh, so no free space keeps an old copy of a row. Then the
+// WAL the VACUUM went through is copied back and truncated.
+Status Vacuum(const std::string& path, std::chrono::milliseconds timeout) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr);
+  Status s;
+  if (rc == SQLITE_OK) {
+    sqlite3_busy_timeout(db, static_cast<int>(timeout.count()));
+    rc = sqlite3_exec(db, "VACUUM", nullptr, nullptr, nullptr);
+  }
+  if (rc == SQLITE_OK) {
+    int log = -1;
+    int copied = -1;
+    rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE,
+                                   &log, &copied);
+  }
+  if (rc != SQLITE_OK) {
+    s = Status::Unavailable(std::string("VACUUM of ") + path + ": " +
+                            (db != nullptr ? sqlite3_errmsg(db) : "no memory"));
+  }
+  sqlite3_close_v2(db);
+  return s;
+}
+
+}  // namespace
 
 Status RunErase(const EraseArgs& args, std::ostream& out) {
   if (args.conversations.empty() && args.sessions.empty()) {
@@ -33,10 +63,20 @@ Status RunErase(const EraseArgs& args, std::ostream& out) {
     if (!removed.ok()) return CloseAfter(s, removed.status());
     sessions.push_back(json{{"id", id}, {"records", *removed}});
   }
-  // The WAL still holds earlier frames with the erased bytes until Close
-  // truncates it: the command succeeds only if Close does.
+  // The WAL still holds earlier frames with the erased bytes. Close
+  // truncates it too, but says OK when another connection blocks that
+  // (a clean close needs no truncation): TruncateWal says Unavailable.
+  Status truncated = s.TruncateWal(args.wal_timeout);
+  if (!truncated.ok()) {
+    return CloseAfter(
+        s, truncated.WithPrefix("deleted, but the WAL still holds copies"));
+  }
   Status closed = CloseAfter(s, Status::OK());
   if (!closed.ok()) return closed;
+  if (args.vacuum) {
+    Status v = Vacuum(args.db, args.wal_timeout);
+    if (!v.ok()) return v.WithPrefix("deleted, but not vacuumed");
+  }
   if (args.json) {
     PrintJson(json{{"conversations", conversations}, {"sessions", sessions}},
               out);

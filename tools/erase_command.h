@@ -5,13 +5,19 @@
 // (Analytics::DeleteSession) named on the command line, waits for each
 // delete to commit, and closes the store, which truncates the WAL: once it
 // returns OK no byte of what it erased is left in the database's files
-// (docs/durability.md, "Erasure"). Run it while no application has the
-// file open: a running store keeps serving what it holds in memory, and
-// its connections keep the WAL from being truncated. Never throws.
+// (docs/durability.md, "Erasure"): SQLite zeroes the deleted rows and the
+// pages they free, but copies of rows it moved between pages earlier (when
+// pages split or merged) can stay in pages' free space; `vacuum` rewrites
+// the whole file after the close so that none is left, at a cost in time
+// and temporary space proportional to the file's size. Run it while no
+// application has the file open: a running store keeps serving what it
+// holds in memory, and its connections keep the WAL from being truncated
+// (the command then fails with Unavailable). Never throws.
 
 #ifndef CONVSTORE_TOOLS_ERASE_COMMAND_H_
 #define CONVSTORE_TOOLS_ERASE_COMMAND_H_
 
+#include <chrono>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -24,10 +30,17 @@ struct EraseArgs {
   std::string db;
   std::vector<std::string> conversations;
   std::vector<std::string> sessions;
+  // How long Store::TruncateWal may wait for other connections (another
+  // process reading the file) before the command fails.
+  std::chrono::milliseconds wal_timeout{30000};
+  // After the close, VACUUM the file (then truncate its WAL): see above.
+  bool vacuum = false;
   bool json = false;
 };
 
-// InvalidArgument (before the file is opened) when nothing is named.
+// InvalidArgument (before the file is opened) when nothing is named;
+// Unavailable when another connection kept the WAL from being truncated
+// (the deletes are committed; run it again once that process is gone).
 Status RunErase(const EraseArgs& args, std::ostream& out);
 
 }  // namespace convstore::tools
