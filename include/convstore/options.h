@@ -276,11 +276,12 @@ struct Options {
   // keeps validating here, and how long a key created elsewhere is unknown
   // here: about this interval plus one read of the keys table (see
   // keys.h, "SEVERAL STORES"). A read-only store refreshes too. Each look
-  // is PRAGMA data_version on a connection kept open (about a microsecond);
-  // only after a commit anywhere on the file does it read one row
+  // is PRAGMA data_version on a connection kept open (not measured on its
+  // own); only after a commit anywhere on the file does it read one row
   // (store_meta 'keys_version'), and only after a key change the whole
-  // table (about 60 ms for 10,000 keys on a busy 2-core machine; at most
-  // once per interval however many keys changed), on the background
+  // table (about 60 ms for 10,000 keys, timed once by hand with a TSan
+  // build beside it, not a benchmark; at most once per interval however
+  // many keys changed), on the background
   // thread that flushes usage: ValidateKey never waits for it (it may wait
   // for one key's merge under its shard lock). Shorter: a smaller
   // window, more wake-ups. Zero: keys are read at Open only, as for a store

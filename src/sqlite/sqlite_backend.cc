@@ -982,8 +982,8 @@ Status SqliteBackend::TruncateWal(std::chrono::milliseconds timeout) {
                                    nullptr, nullptr);
     if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) break;
     if (std::chrono::steady_clock::now() >= deadline) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(
-        std::min<int64_t>(std::max<int64_t>(slice_ms, 2), 110)));
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::max<int64_t>(slice_ms, 2)));
   }
   sqlite3_busy_timeout(db, static_cast<int>(options_.busy_timeout.count()));
   if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) {
