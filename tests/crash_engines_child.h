@@ -193,29 +193,47 @@ class Child {
   void DoAnalytics(uint32_t a) {
     Analytics& an = s_->analytics();
     const uint32_t s = done_.an_session;
-    const uint32_t step = done_.an_step;
-    const uint32_t turns = ce::Turns(seed_, s);
-    if (step == 0) {
-      SessionStart st;
-      st.session_id = ce::SessionId(s);
-      st.tenant = "acme";
-      st.channel = "phone";
-      st.started_at_us = ce::AnalyticsAt(a);
-      Check("start session", an.StartSession(st));
-    } else if (step <= turns) {
-      TurnMetrics t;
-      t.session_id = ce::SessionId(s);
-      t.turn_number = step;
-      t.at_us = ce::AnalyticsAt(a);
-      t.e2e_ms = ce::E2eMs(seed_, s, step);
-      t.llm_model = "model-a";
-      Check("turn", an.RecordTurn(t));
-    } else {
-      SessionEnd e;
-      e.session_id = ce::SessionId(s);
-      e.final_state = "done";
-      e.ended_at_us = ce::AnalyticsAt(a);
-      Check("end session", an.EndSession(e));
+    const ce::Step step = ce::SessionSteps(seed_, s)[done_.an_step];
+    const std::string id = ce::SessionId(s);
+    const int64_t at = ce::AnalyticsAt(a);
+    switch (step.kind) {
+      case ce::StepKind::kStart: {
+        SessionStart st;
+        st.session_id = id;
+        st.tenant = "acme";
+        st.channel = "phone";
+        st.started_at_us = at;
+        Check("start session", an.StartSession(st));
+        break;
+      }
+      case ce::StepKind::kTurn: {
+        TurnMetrics t;
+        t.session_id = id;
+        t.turn_number = step.turn;
+        t.at_us = at;
+        t.e2e_ms = ce::E2eMs(seed_, s, step.turn);
+        t.llm_model = "model-a";
+        Check("turn", an.RecordTurn(t));
+        break;
+      }
+      case ce::StepKind::kError:
+        Check("error", an.RecordError(ce::ErrorFor(s, step.turn, at)));
+        break;
+      case ce::StepKind::kMetric:
+        Check("metric",
+              an.RecordMetric(ce::MetricFor(seed_, s, step.turn, at)));
+        break;
+      case ce::StepKind::kEvent:
+        Check("event", an.RecordEvent(ce::EventFor(s, step.turn, at)));
+        break;
+      case ce::StepKind::kEnd: {
+        SessionEnd e;
+        e.session_id = id;
+        e.final_state = "done";
+        e.ended_at_us = at;
+        Check("end session", an.EndSession(e));
+        break;
+      }
     }
   }
 

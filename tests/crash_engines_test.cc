@@ -25,8 +25,9 @@
 //    it may have happened; an acknowledged revoke or rotation stays done;
 //    every stored key has its audit record, and no rotation is half stored;
 //  * analytics: CheckConsistency finds no orphans or stale rollups; the
-//    sessions, turns and ends present are a prefix of the workload's, and
-//    Aggregate counts them;
+//    sessions, turns, errors, metrics, events and ends present are a prefix
+//    of the workload's, field for field, with no duplicate, and Aggregate
+//    counts them;
 //  * conversations: acknowledged appends are there, acknowledged deletes
 //    and prunes stay done;
 //  * PRAGMA integrity_check is ok, and the reopened store takes new writes
@@ -51,6 +52,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include "convstore/convstore.h"
@@ -345,10 +347,85 @@ void CheckKeys(Store* store, const Window& w) {
   }
 }
 
+// Whether `step` of a session is in `d`; checks its fields and time (the
+// `a`-th analytics op) when it is.
+bool StepPresent(uint64_t seed, uint32_t s, const ce::Step& step,
+                 const SessionDetail& d, uint32_t a) {
+  const int64_t at = ce::AnalyticsAt(a);
+  const std::string turn = std::to_string(step.turn);
+  switch (step.kind) {
+    case ce::StepKind::kStart:
+      CHECK(d.summary.start.session_id == ce::SessionId(s));
+      CHECK(d.summary.start.started_at_us == at);
+      return true;
+    case ce::StepKind::kTurn: {
+      if (d.turns.size() < step.turn) return false;
+      const TurnMetrics& t = d.turns[step.turn - 1];
+      REQUIRE(t.turn_number == static_cast<int64_t>(step.turn));
+      CHECK(t.e2e_ms == ce::E2eMs(seed, s, step.turn));
+      CHECK(t.at_us == at);
+      return true;
+    }
+    case ce::StepKind::kError: {
+      const ErrorRecord want = ce::ErrorFor(s, step.turn, at);
+      const auto n = std::count_if(
+          d.errors.begin(), d.errors.end(),
+          [&](const ErrorRecord& e) { return e.message == want.message; });
+      REQUIRE(n <= 1);
+      if (n == 0) return false;
+      const ErrorRecord& e = *std::find_if(
+          d.errors.begin(), d.errors.end(),
+          [&](const ErrorRecord& x) { return x.message == want.message; });
+      CHECK(e.at_us == at);
+      CHECK(e.type == want.type);
+      CHECK(e.severity == want.severity);
+      return true;
+    }
+    case ce::StepKind::kMetric: {
+      const Metric want = ce::MetricFor(seed, s, step.turn, at);
+      const auto n =
+          std::count_if(d.metrics.begin(), d.metrics.end(),
+                        [&](const Metric& m) { return m.tags == want.tags; });
+      REQUIRE(n <= 1);
+      if (n == 0) return false;
+      const Metric& m =
+          *std::find_if(d.metrics.begin(), d.metrics.end(),
+                        [&](const Metric& x) { return x.tags == want.tags; });
+      CHECK(m.name == want.name);
+      CHECK(m.value == want.value);
+      CHECK(m.at_us == at);
+      return true;
+    }
+    case ce::StepKind::kEvent: {
+      const std::string to = "s" + turn;
+      auto is_it = [&](const Event& e) {
+        const auto* st = std::get_if<StateTransition>(&e.body);
+        return st != nullptr && st->to_state == to;
+      };
+      const auto n = std::count_if(d.events.begin(), d.events.end(), is_it);
+      REQUIRE(n <= 1);
+      if (n == 0) return false;
+      const Event& e = *std::find_if(d.events.begin(), d.events.end(), is_it);
+      CHECK(e.at_us == at);
+      CHECK(std::get<StateTransition>(e.body).from_state ==
+            "s" + std::to_string(step.turn - 1));
+      return true;
+    }
+    case ce::StepKind::kEnd:
+      if (d.summary.status == SessionStatus::kActive) return false;
+      CHECK(d.summary.final_state == "done");
+      CHECK(d.summary.ended_at_us == at);
+      return true;
+  }
+  return false;
+}
+
 void CheckAnalytics(uint64_t seed, Store* store, const Window& w) {
   Analytics& an = store->analytics();
   // Walk the sessions the workload made, in order, and count the ops
-  // present; they must be a prefix of the workload's analytics ops.
+  // present; they must be a prefix of the workload's analytics ops: once
+  // one is missing, nothing after it (in this session or a later one) is
+  // there.
   uint32_t present = 0;
   uint32_t turns_present = 0;
   uint32_t sessions_present = 0;
@@ -361,26 +438,30 @@ void CheckAnalytics(uint64_t seed, Store* store, const Window& w) {
       break;
     }
     REQUIRE_FALSE(prefix_ended);  // nothing after a partial session
-    const uint32_t want_turns = ce::Turns(seed, s);
-    CHECK(d->summary.start.session_id == ce::SessionId(s));
     ++sessions_present;
-    ++present;
-    REQUIRE(d->turns.size() <= want_turns);
-    for (size_t t = 0; t < d->turns.size(); ++t) {
-      REQUIRE(d->turns[t].turn_number == static_cast<int64_t>(t + 1));
-      CHECK(d->turns[t].e2e_ms ==
-            ce::E2eMs(seed, s, static_cast<uint32_t>(t + 1)));
-      REQUIRE(d->turns[t].at_us == ce::AnalyticsAt(present + 1));
+    size_t turns = 0, errors = 0, metrics = 0, events = 0;
+    const std::vector<ce::Step> steps = ce::SessionSteps(seed, s);
+    for (size_t i = 0; i < steps.size(); ++i) {
+      INFO("step " << i << " (kind " << static_cast<int>(steps[i].kind)
+                   << ", turn " << steps[i].turn << ")");
+      const bool here = StepPresent(seed, s, steps[i], *d, present + 1);
+      if (!here) {
+        prefix_ended = true;
+        continue;
+      }
+      REQUIRE_FALSE(prefix_ended);  // a step after a missing one
       ++present;
+      turns += steps[i].kind == ce::StepKind::kTurn;
+      errors += steps[i].kind == ce::StepKind::kError;
+      metrics += steps[i].kind == ce::StepKind::kMetric;
+      events += steps[i].kind == ce::StepKind::kEvent;
     }
+    // Nothing besides the workload's own records.
+    CHECK(d->turns.size() == turns);
+    CHECK(d->errors.size() == errors);
+    CHECK(d->metrics.size() == metrics);
+    CHECK(d->events.size() == events);
     turns_present += static_cast<uint32_t>(d->turns.size());
-    if (d->summary.status != SessionStatus::kActive) {
-      CHECK(d->turns.size() == want_turns);
-      CHECK(d->summary.final_state == "done");
-      ++present;
-    } else {
-      prefix_ended = true;
-    }
   }
   INFO(present << " analytics ops present");
   CHECK(Any(w, [&](const State& s) { return s.analytics == present; }));

@@ -14,6 +14,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -173,14 +174,65 @@ inline AuditEvent AuditRecordFor(uint64_t seed, uint32_t n) {
 }
 
 // Analytics: sessions one after another; session s has a start, Turns(s)
-// turns and an end, one op each.
+// turns, some of them followed by an error, a metric or an event (each
+// of these on its own table), and an end, one op each.
 inline uint32_t Turns(uint64_t seed, uint32_t s) {
   return 1 + static_cast<uint32_t>(Hash(seed, 6, s, 0) % 6);
 }
+
+enum class StepKind : uint8_t { kStart, kTurn, kError, kMetric, kEvent, kEnd };
+
+struct Step {
+  StepKind kind = StepKind::kStart;
+  uint32_t turn = 0;  // the turn it follows (kTurn: its own number)
+};
+
+inline std::vector<Step> SessionSteps(uint64_t seed, uint32_t s) {
+  std::vector<Step> steps{{StepKind::kStart, 0}};
+  for (uint32_t t = 1; t <= Turns(seed, s); ++t) {
+    steps.push_back({StepKind::kTurn, t});
+    const uint64_t h = Hash(seed, 8, s, t);
+    if (h % 3 == 0) steps.push_back({StepKind::kError, t});
+    if ((h >> 8) % 4 == 0) steps.push_back({StepKind::kMetric, t});
+    if ((h >> 16) % 4 == 0) steps.push_back({StepKind::kEvent, t});
+  }
+  steps.push_back({StepKind::kEnd, Turns(seed, s)});
+  return steps;
+}
+
 inline std::string SessionId(uint32_t s) { return "call-" + std::to_string(s); }
 inline int64_t AnalyticsAt(uint32_t a) { return kT0 + int64_t{a} * 1000; }
 inline double E2eMs(uint64_t seed, uint32_t s, uint32_t turn) {
   return static_cast<double>(Hash(seed, 7, s, turn) % 5000) / 4.0;
+}
+
+// The error, metric and event that may follow turn `t` of session `s`,
+// recorded at `at_us`.
+inline ErrorRecord ErrorFor(uint32_t s, uint32_t t, int64_t at_us) {
+  ErrorRecord e;
+  e.session_id = SessionId(s);
+  e.at_us = at_us;
+  e.type = "crash_error";
+  e.severity = t % 2 == 0 ? Severity::kHigh : Severity::kLow;
+  e.message = "after turn " + std::to_string(t);
+  return e;
+}
+inline Metric MetricFor(uint64_t seed, uint32_t s, uint32_t t, int64_t at_us) {
+  Metric m;
+  m.session_id = SessionId(s);
+  m.name = "crash.metric";
+  m.value = static_cast<double>(Hash(seed, 9, s, t) % 1000) / 8.0;
+  m.tags = {{"turn", std::to_string(t)}};
+  m.at_us = at_us;
+  return m;
+}
+inline Event EventFor(uint32_t s, uint32_t t, int64_t at_us) {
+  Event e;
+  e.session_id = SessionId(s);
+  e.at_us = at_us;
+  e.body = StateTransition{"s" + std::to_string(t - 1), "s" + std::to_string(t),
+                           "turn", std::nullopt};
+  return e;
 }
 
 // --- The workload.
@@ -231,7 +283,7 @@ class Workload {
         break;
       case OpKind::kAnalytics:
         ++s->analytics;
-        if (++s->an_step > Turns(seed, s->an_session) + 1) {
+        if (++s->an_step >= SessionSteps(seed, s->an_session).size()) {
           ++s->an_session;
           s->an_step = 0;
         }
