@@ -4,9 +4,14 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <mutex>
 #include <thread>
+#include <utility>
+
+#include "mutex.h"
 
 namespace convstore::internal {
 
@@ -21,6 +26,8 @@ struct FaultVfsCallbacks {
     sqlite3_file base;
     sqlite3_file* real;
     bool faultable;  // the main database or its WAL
+    // SQLite keeps the name passed to xOpen valid until xClose.
+    const char* name;
   };
 
   static FaultVfs* ctl;
@@ -46,6 +53,7 @@ struct FaultVfsCallbacks {
     File* file = reinterpret_cast<File*>(f);
     if (file->faultable) {
       ctl->writes_.fetch_add(1);
+      if (ctl->cut_.load()) return SQLITE_IOERR_WRITE;
       Sleep(ctl->write_delay_ms_.load());
       int fault = ctl->write_fault_.load();
       if (fault != static_cast<int>(FaultVfs::Fault::kNone)) {
@@ -54,16 +62,55 @@ struct FaultVfsCallbacks {
                    ? SQLITE_FULL
                    : SQLITE_IOERR_WRITE;
       }
+      if (UnsyncedWrites* u = ctl->unsynced_.load()) {
+        MutexLock lock(u->mu());
+        UnsyncedWrites::Change c;
+        c.offset = off;
+        c.new_bytes.assign(static_cast<const char*>(buf),
+                           static_cast<size_t>(n));
+        int rc = Saved(file, off, off + n, &c);
+        if (rc != SQLITE_OK) return rc;
+        u->Record(file->name, std::move(c));
+        return file->real->pMethods->xWrite(file->real, buf, n, off);
+      }
     }
     return file->real->pMethods->xWrite(file->real, buf, n, off);
   }
   static int Truncate(sqlite3_file* f, sqlite3_int64 size) {
+    File* file = reinterpret_cast<File*>(f);
+    if (file->faultable) {
+      if (ctl->cut_.load()) return SQLITE_IOERR_TRUNCATE;
+      if (UnsyncedWrites* u = ctl->unsynced_.load()) {
+        MutexLock lock(u->mu());
+        UnsyncedWrites::Change c;
+        c.truncate = true;
+        c.offset = size;
+        int rc = Saved(file, size, INT64_MAX, &c);
+        if (rc != SQLITE_OK) return rc;
+        u->Record(file->name, std::move(c));
+        return file->real->pMethods->xTruncate(file->real, size);
+      }
+    }
     return Real(f)->pMethods->xTruncate(Real(f), size);
+  }
+  // Fills `c`'s old size and the bytes [from, to) the file holds now.
+  static int Saved(File* file, sqlite3_int64 from, sqlite3_int64 to,
+                   UnsyncedWrites::Change* c) {
+    sqlite3_int64 size = 0;
+    int rc = file->real->pMethods->xFileSize(file->real, &size);
+    if (rc != SQLITE_OK) return rc;
+    c->old_size = size;
+    to = std::min(to, size);
+    if (to <= from) return SQLITE_OK;
+    c->old_bytes.resize(static_cast<size_t>(to - from));
+    return file->real->pMethods->xRead(file->real, c->old_bytes.data(),
+                                       static_cast<int>(to - from), from);
   }
   static int Sync(sqlite3_file* f, int flags) {
     File* file = reinterpret_cast<File*>(f);
     if (file->faultable) {
       ctl->syncs_.fetch_add(1);
+      if (ctl->cut_.load()) return SQLITE_IOERR_FSYNC;
       Sleep(ctl->sync_delay_ms_.load());
       int fault = ctl->sync_fault_.load();
       if (fault != static_cast<int>(FaultVfs::Fault::kNone)) {
@@ -71,6 +118,12 @@ struct FaultVfsCallbacks {
         return fault == static_cast<int>(FaultVfs::Fault::kDiskFull)
                    ? SQLITE_FULL
                    : SQLITE_IOERR_FSYNC;
+      }
+      if (UnsyncedWrites* u = ctl->unsynced_.load()) {
+        MutexLock lock(u->mu());
+        int rc = file->real->pMethods->xSync(file->real, flags);
+        if (rc == SQLITE_OK) u->Synced(file->name);
+        return rc;
       }
     }
     return file->real->pMethods->xSync(file->real, flags);
@@ -140,6 +193,7 @@ struct FaultVfsCallbacks {
     file->base.pMethods = nullptr;
     file->real = reinterpret_cast<sqlite3_file*>(file + 1);
     file->faultable = (flags & (SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_WAL)) != 0;
+    file->name = name;
     if ((flags & SQLITE_OPEN_MAIN_DB) != 0) ctl->main_opens_.fetch_add(1);
     int rc = real_vfs->xOpen(real_vfs, name, file->real, flags, out_flags);
     // SQLite calls xClose only when pMethods is set; the real file may
@@ -148,6 +202,7 @@ struct FaultVfsCallbacks {
     return rc;
   }
   static int Delete(sqlite3_vfs*, const char* name, int sync_dir) {
+    if (ctl->cut_.load()) return SQLITE_IOERR_DELETE;
     return real_vfs->xDelete(real_vfs, name, sync_dir);
   }
   static int Access(sqlite3_vfs*, const char* name, int flags, int* out) {
@@ -198,6 +253,8 @@ void FaultVfs::Reset() {
   write_delay_ms_.store(0);
   sync_delay_ms_.store(0);
   busy_.store(false);
+  unsynced_.store(nullptr);
+  cut_.store(false);
   writes_.store(0);
   syncs_.store(0);
   failed_writes_.store(0);

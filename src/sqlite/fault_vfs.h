@@ -5,6 +5,8 @@
 // it makes writes or fsyncs fail (SQLITE_IOERR_WRITE / SQLITE_IOERR_FSYNC,
 // like EIO, or SQLITE_FULL, like ENOSPC), makes them slow, or makes write
 // lock requests return SQLITE_BUSY as if another process held the lock.
+// For power-loss tests it records what an fsync has not yet made durable
+// (unsynced_writes.h) and can cut the power: every later change fails.
 //
 // It is compiled into the library (it costs nothing unless a connection is
 // opened on it) but is internal: only tests include this header. A store
@@ -22,6 +24,7 @@
 #include <cstdint>
 
 #include "convstore/status.h"
+#include "sqlite/unsynced_writes.h"
 
 namespace convstore::internal {
 
@@ -54,6 +57,16 @@ class FaultVfs {
   // on the database file, an exclusive WAL shared-memory lock) returns
   // SQLITE_BUSY, as when another process holds the write lock.
   void HoldWriteLock(bool on) { busy_.store(on); }
+  // While set (not null), every write and truncation of a database or WAL
+  // file, and every fsync of one, is reported to `w`, which must outlive
+  // the recording. Set it before the store opens, so that no change goes
+  // unrecorded.
+  void RecordUnsynced(UnsyncedWrites* w) { unsynced_.store(w); }
+  // The power goes: from now on every write, truncation and fsync of a
+  // database or WAL file fails (SQLITE_IOERR_WRITE, _TRUNCATE, _FSYNC), so
+  // the files stay as they were at this moment until Reset. Then close
+  // every connection and call UnsyncedWrites::Rewind.
+  void CutPower() { cut_.store(true); }
   // Clears every command and counter.
   void Reset();
 
@@ -78,6 +91,8 @@ class FaultVfs {
   std::atomic<int64_t> write_delay_ms_{0};
   std::atomic<int64_t> sync_delay_ms_{0};
   std::atomic<bool> busy_{false};
+  std::atomic<UnsyncedWrites*> unsynced_{nullptr};
+  std::atomic<bool> cut_{false};
   std::atomic<uint64_t> writes_{0};
   std::atomic<uint64_t> syncs_{0};
   std::atomic<uint64_t> failed_writes_{0};
