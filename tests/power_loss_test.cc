@@ -3,19 +3,21 @@
 // Power loss (docs/durability.md, "Power loss"), simulated in one process:
 // the fault VFS records every change to the database and its WAL that no
 // fsync has covered yet (src/sqlite/unsynced_writes.h); at a random moment
-// of a workload of appends (over conversations, with Flushes) and audit
-// records, the power is cut (every later write fails), the store is
-// closed, and the files are put back the way a disk may hold them after
-// the cut: their last fsynced state plus none, some (chosen at random) or
-// a prefix of the writes that followed. Then the file is reopened with the
-// ordinary VFS and must hold:
+// of a workload of appends (over conversations, with Flushes), cache sets,
+// sync audit records and sync key creations, the power is cut (every later
+// write fails), the store is closed, and the files are put back the way a disk
+// may hold them after the cut: their last fsynced state plus none, some (chosen
+// at random) or a prefix of the writes that followed. Then the file is reopened
+// with the ordinary VFS and must hold:
 //  * a sound database (PRAGMA integrity_check) that the store opens;
 //  * an LSN prefix of what was acknowledged: each conversation a gap-free
 //    prefix of its appends, the audit chain verifiable with the workload's
-//    records 1..m, and all of them together a prefix of the workload's one
-//    order (no commit survives without the ones before it);
-//  * with SyncMode::kFull, everything a Flush or a sync audit Record
-//    returned OK for (with kNormal those may roll back: the contract);
+//    records 1..m, every cache value one the workload set, whole, the
+//    keys present the first ones created, and all of them together the
+//    state of one prefix of the workload's order (no commit survives
+//    without the ones before it);
+//  * with SyncMode::kFull, everything a Flush or a sync call returned OK
+//    for (with kNormal those may roll back: the contract);
 //  * a store that takes new writes and keeps them over a clean reopen.
 
 #include <sqlite3.h>
@@ -46,7 +48,7 @@ using test::OpenOrDie;
 using test::TempDir;
 
 constexpr int kConvs = 8;
-constexpr int kAuditTarget = -1;  // an op that records an audit event
+constexpr int kCacheKeys = 16;
 
 std::string ConvId(int c) { return "power-" + std::to_string(c); }
 
@@ -56,82 +58,146 @@ std::string Content(int c, int64_t seq) {
                      static_cast<char>('a' + (c + seq) % 26));
 }
 
+std::string CacheKey(int k) { return "key-" + std::to_string(k); }
+
+std::string CacheValue(int k, int64_t version) {
+  return "k" + std::to_string(k) + "/v" + std::to_string(version) + "/" +
+         std::string(static_cast<size_t>(20 + (k * 53 + version * 7) % 900),
+                     static_cast<char>('A' + (k + version) % 26));
+}
+
 // Which unsynced writes the disk kept.
 enum class Kept { kNone, kSome, kPrefix };
 
-// What the workload did before the cut: the order of its ops (a
-// conversation index, or kAuditTarget), and how many of them a Flush or a
-// sync Record had acknowledged as committed.
+// One op of the workload: an append to conversation `target`, a sync
+// audit record, a cache Set of key `target`, or a sync CreateKey.
+struct Op {
+  enum Kind { kAppend, kAudit, kCacheSet, kCreateKey } kind = kAppend;
+  int target = 0;
+};
+
+// What a prefix of the ops leaves: messages per conversation, audit
+// records, each cache key's version (0: never set) and keys created.
+struct State {
+  std::vector<int64_t> messages = std::vector<int64_t>(kConvs, 0);
+  int64_t audits = 0;
+  std::vector<int64_t> cache = std::vector<int64_t>(kCacheKeys, 0);
+  int64_t keys = 0;
+
+  void Apply(const Op& op) {
+    switch (op.kind) {
+      case Op::kAppend:
+        ++messages[op.target];
+        break;
+      case Op::kAudit:
+        ++audits;
+        break;
+      case Op::kCacheSet:
+        ++cache[op.target];
+        break;
+      case Op::kCreateKey:
+        ++keys;
+        break;
+    }
+  }
+  bool operator==(const State& o) const {
+    return messages == o.messages && audits == o.audits && cache == o.cache &&
+           keys == o.keys;
+  }
+};
+
+// What the workload did before the cut: its ops in order, how many of
+// them a Flush or a sync call had acknowledged as committed, and the
+// secrets of the keys it created.
 struct Done {
-  std::vector<int> ops;
+  std::vector<Op> ops;
   size_t acked = 0;
+  std::vector<std::string> secrets;
 };
 
 Done RunUntilCut(Store* store, FaultVfs* vfs, std::mt19937_64* rng,
                  size_t cut_at) {
   Done d;
-  std::vector<int64_t> count(kConvs, 0);
-  uint32_t audits = 0;
+  State s;
   while (d.ops.size() < cut_at) {
     const uint64_t r = (*rng)() % 100;
+    Op op;
     if (r < 3) {
+      op.kind = Op::kAudit;
       AuditEvent e;
       e.actor = "power";
       e.action = "power.record";
-      e.resource = "rec-" + std::to_string(++audits);
+      e.resource = "rec-" + std::to_string(s.audits + 1);
       e.outcome = "success";
-      d.ops.push_back(kAuditTarget);
-      // kSync: committed when it returns OK.
-      if (store->audit().Record(e).ok()) d.acked = d.ops.size();
-      continue;
+      // kSync by default: committed when it returns OK.
+      REQUIRE(store->audit().Record(e).ok());
+    } else if (r < 4) {
+      op.kind = Op::kCreateKey;
+      KeySpec spec;
+      spec.name = "power key " + std::to_string(s.keys);
+      spec.owner = "power";
+      spec.scopes = {"chat:write"};
+      StatusOr<CreatedKey> k = store->keys().CreateKey(spec);  // kSync
+      REQUIRE(k.ok());
+      d.secrets.push_back(k->secret);
+    } else if (r < 20) {
+      op.kind = Op::kCacheSet;
+      op.target = static_cast<int>((*rng)() % kCacheKeys);
+      REQUIRE(store->cache()
+                  .Set("power", CacheKey(op.target),
+                       CacheValue(op.target, s.cache[op.target] + 1),
+                       std::chrono::milliseconds(0))
+                  .ok());
+    } else {
+      op.target = static_cast<int>((*rng)() % kConvs);
+      const int64_t seq = s.messages[op.target] + 1;
+      Message m = test::Msg(Role::kUser, Content(op.target, seq));
+      m.created_at_us = 1'600'000'000'000'000 + seq;
+      StatusOr<AppendResult> a = store->Append(ConvId(op.target), m);
+      REQUIRE(a.ok());
+      REQUIRE(a->seq == seq);
     }
-    const int c = static_cast<int>((*rng)() % kConvs);
-    const int64_t seq = ++count[c];
-    Message m = test::Msg(Role::kUser, Content(c, seq));
-    m.created_at_us = 1'600'000'000'000'000 + seq;
-    StatusOr<AppendResult> a = store->Append(ConvId(c), m);
-    REQUIRE(a.ok());
-    REQUIRE(a->seq == seq);
-    d.ops.push_back(c);
-    if (r < 8 && store->Flush().ok()) d.acked = d.ops.size();
+    s.Apply(op);
+    d.ops.push_back(op);
+    if (op.kind == Op::kAudit || op.kind == Op::kCreateKey) {
+      d.acked = d.ops.size();
+    } else if (r % 20 == 7) {
+      REQUIRE(store->Flush().ok());
+      d.acked = d.ops.size();
+    }
   }
+  // A shed cache write may leave the older value by contract (best
+  // effort); the queue never gets near 3/4 full here.
+  REQUIRE(store->cache().GetStats().persist_shed == 0);
   vfs->CutPower();
   return d;
 }
 
-// The number of ops from the start of `ops` that the stored counts
-// (messages per conversation, audit records) are a prefix of, or -1 if
-// they are not the ops of any one prefix.
-int64_t PrefixLength(const std::vector<int>& ops,
-                     const std::vector<int64_t>& stored, int64_t audits) {
-  std::vector<int64_t> seen(kConvs, 0);
-  int64_t seen_audits = 0;
-  auto matches = [&] { return seen == stored && seen_audits == audits; };
+// The length of the prefix of `ops` whose state `stored` is, or -1 if it
+// is the state of no prefix.
+int64_t PrefixLength(const std::vector<Op>& ops, const State& stored) {
+  State s;
   for (size_t i = 0; i < ops.size(); ++i) {
-    if (matches()) return static_cast<int64_t>(i);
-    if (ops[i] == kAuditTarget) {
-      ++seen_audits;
-    } else {
-      ++seen[ops[i]];
-    }
+    if (s == stored) return static_cast<int64_t>(i);
+    s.Apply(ops[i]);
   }
-  return matches() ? static_cast<int64_t>(ops.size()) : -1;
+  return s == stored ? static_cast<int64_t>(ops.size()) : -1;
 }
 
-void CheckAfterCut(const Options& o, const Done& d, SyncMode mode) {
-  CHECK(crash_test::IntegrityCheck(o.path) == "ok");
-  auto store = OpenOrDie(o);
-  std::vector<int64_t> stored(kConvs, 0);
+// What the reopened store holds, each part checked for its own
+// soundness.
+State Stored(Store* store, const Done& d) {
+  State st;
   HistoryOptions all;
   all.from_storage = true;
   for (int c = 0; c < kConvs; ++c) {
     INFO("conversation " << c);
-    const std::vector<MessagePtr> h = test::Hist(store.get(), ConvId(c), all);
+    const std::vector<MessagePtr> h = test::Hist(store, ConvId(c), all);
     for (size_t i = 0; i < h.size(); ++i) {
       REQUIRE(h[i]->seq == static_cast<int64_t>(i + 1));  // gap-free prefix
       CHECK(h[i]->content == Content(c, h[i]->seq));
     }
-    stored[c] = static_cast<int64_t>(h.size());
+    st.messages[c] = static_cast<int64_t>(h.size());
   }
   StatusOr<AuditVerification> v = store->audit().Verify();
   REQUIRE(v.ok());
@@ -147,9 +213,36 @@ void CheckAfterCut(const Options& o, const Done& d, SyncMode mode) {
   for (size_t i = 0; i < records.size(); ++i) {
     CHECK(records[i].event.resource == "rec-" + std::to_string(i + 1));
   }
-  const auto audits = static_cast<int64_t>(records.size());
+  st.audits = static_cast<int64_t>(records.size());
+  for (int k = 0; k < kCacheKeys; ++k) {
+    INFO("cache key " << k);
+    StatusOr<std::string> got = store->cache().Get("power", CacheKey(k));
+    if (!got.ok()) {
+      REQUIRE(got.status().code() == StatusCode::kNotFound);
+      continue;
+    }
+    long long version = 0;
+    REQUIRE(std::sscanf(got->c_str(), "k%*d/v%lld/", &version) == 1);
+    CHECK(*got == CacheValue(k, version));  // never torn or mixed
+    st.cache[k] = version;
+  }
+  StatusOr<std::vector<KeyInfo>> keys = store->keys().ListKeys(std::nullopt);
+  REQUIRE(keys.ok());
+  st.keys = static_cast<int64_t>(keys->size());
+  for (size_t i = 0; i < d.secrets.size(); ++i) {
+    INFO("key " << i);
+    // The keys present are the first ones created.
+    CHECK(store->keys().ValidateKey(d.secrets[i], "chat:write").ok() ==
+          (static_cast<int64_t>(i) < st.keys));
+  }
+  return st;
+}
 
-  const int64_t prefix = PrefixLength(d.ops, stored, audits);
+void CheckAfterCut(const Options& o, const Done& d, SyncMode mode) {
+  CHECK(crash_test::IntegrityCheck(o.path) == "ok");
+  auto store = OpenOrDie(o);
+  const State stored = Stored(store.get(), d);
+  const int64_t prefix = PrefixLength(d.ops, stored);
   INFO("ops " << d.ops.size() << ", acknowledged " << d.acked
               << ", surviving prefix " << prefix);
   if (std::getenv("POWER_LOSS_VERBOSE") != nullptr) {
@@ -166,15 +259,23 @@ void CheckAfterCut(const Options& o, const Done& d, SyncMode mode) {
     StatusOr<AppendResult> a =
         store->Append(ConvId(c), test::Msg(Role::kUser, "after"));
     REQUIRE(a.ok());
-    CHECK(a->seq == stored[c] + 1);
+    CHECK(a->seq == stored.messages[c] + 1);
   }
+  REQUIRE(store->cache()
+              .Set("power", CacheKey(0), "after", std::chrono::milliseconds(0))
+              .ok());
   REQUIRE(store->Close().ok());
   store = OpenOrDie(o);
+  HistoryOptions all;
+  all.from_storage = true;
   for (int c = 0; c < kConvs; ++c) {
     const std::vector<MessagePtr> h = test::Hist(store.get(), ConvId(c), all);
-    REQUIRE(h.size() == static_cast<size_t>(stored[c] + 1));
+    REQUIRE(h.size() == static_cast<size_t>(stored.messages[c] + 1));
     CHECK(h.back()->content == "after");
   }
+  StatusOr<std::string> after = store->cache().Get("power", CacheKey(0));
+  REQUIRE(after.ok());
+  CHECK(*after == "after");
   StatusOr<AuditVerification> again = store->audit().Verify();
   REQUIRE(again.ok());
   CHECK(again->ok);
