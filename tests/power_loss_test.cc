@@ -3,7 +3,8 @@
 // Power loss (docs/durability.md, "Power loss"), simulated in one process:
 // the fault VFS records every change to the database and its WAL that no
 // fsync has covered yet (src/sqlite/unsynced_writes.h); at a random moment
-// of a workload of appends (over conversations, with Flushes), cache sets,
+// of a workload of appends (over conversations, with Flushes), deletes of
+// conversations, cache sets,
 // sync audit records and sync key creations, the power is cut (every later
 // write fails), the store is closed, and the files are put back the way a disk
 // may hold them after the cut: their last fsynced state plus none, some (chosen
@@ -52,8 +53,9 @@ constexpr int kCacheKeys = 16;
 
 std::string ConvId(int c) { return "power-" + std::to_string(c); }
 
-std::string Content(int c, int64_t seq) {
-  return "c" + std::to_string(c) + "/s" + std::to_string(seq) + "/" +
+std::string Content(int c, int64_t epoch, int64_t seq) {
+  return "c" + std::to_string(c) + "/e" + std::to_string(epoch) + "/s" +
+         std::to_string(seq) + "/" +
          std::string(static_cast<size_t>(40 + (c * 37 + seq * 11) % 300),
                      static_cast<char>('a' + (c + seq) % 26));
 }
@@ -69,17 +71,20 @@ std::string CacheValue(int k, int64_t version) {
 // Which unsynced writes the disk kept.
 enum class Kept { kNone, kSome, kPrefix };
 
-// One op of the workload: an append to conversation `target`, a sync
-// audit record, a cache Set of key `target`, or a sync CreateKey.
+// One op of the workload: an append to conversation `target` or its
+// deletion, a sync audit record, a cache Set of key `target`, or a sync
+// CreateKey.
 struct Op {
-  enum Kind { kAppend, kAudit, kCacheSet, kCreateKey } kind = kAppend;
+  enum Kind { kAppend, kDelete, kAudit, kCacheSet, kCreateKey } kind = kAppend;
   int target = 0;
 };
 
-// What a prefix of the ops leaves: messages per conversation, audit
-// records, each cache key's version (0: never set) and keys created.
+// What a prefix of the ops leaves: messages per conversation (and its
+// deletions so far), audit records, each cache key's version (0: never
+// set) and keys created.
 struct State {
   std::vector<int64_t> messages = std::vector<int64_t>(kConvs, 0);
+  std::vector<int64_t> epoch = std::vector<int64_t>(kConvs, 0);
   int64_t audits = 0;
   std::vector<int64_t> cache = std::vector<int64_t>(kCacheKeys, 0);
   int64_t keys = 0;
@@ -88,6 +93,10 @@ struct State {
     switch (op.kind) {
       case Op::kAppend:
         ++messages[op.target];
+        break;
+      case Op::kDelete:
+        ++epoch[op.target];
+        messages[op.target] = 0;
         break;
       case Op::kAudit:
         ++audits;
@@ -100,9 +109,15 @@ struct State {
         break;
     }
   }
-  bool operator==(const State& o) const {
-    return messages == o.messages && audits == o.audits && cache == o.cache &&
-           keys == o.keys;
+  // Whether `stored` (read back from a file) is this state. A
+  // conversation with no messages does not show how often it was deleted.
+  bool Matches(const State& stored) const {
+    for (int c = 0; c < kConvs; ++c) {
+      if (stored.messages[c] != messages[c]) return false;
+      if (messages[c] > 0 && stored.epoch[c] != epoch[c]) return false;
+    }
+    return audits == stored.audits && cache == stored.cache &&
+           keys == stored.keys;
   }
 };
 
@@ -140,6 +155,10 @@ Done RunUntilCut(Store* store, FaultVfs* vfs, std::mt19937_64* rng,
       StatusOr<CreatedKey> k = store->keys().CreateKey(spec);  // kSync
       REQUIRE(k.ok());
       d.secrets.push_back(k->secret);
+    } else if (r < 5) {
+      op.kind = Op::kDelete;
+      op.target = static_cast<int>((*rng)() % kConvs);
+      REQUIRE(store->DeleteConversation(ConvId(op.target)).ok());
     } else if (r < 20) {
       op.kind = Op::kCacheSet;
       op.target = static_cast<int>((*rng)() % kCacheKeys);
@@ -151,7 +170,8 @@ Done RunUntilCut(Store* store, FaultVfs* vfs, std::mt19937_64* rng,
     } else {
       op.target = static_cast<int>((*rng)() % kConvs);
       const int64_t seq = s.messages[op.target] + 1;
-      Message m = test::Msg(Role::kUser, Content(op.target, seq));
+      Message m =
+          test::Msg(Role::kUser, Content(op.target, s.epoch[op.target], seq));
       m.created_at_us = 1'600'000'000'000'000 + seq;
       StatusOr<AppendResult> a = store->Append(ConvId(op.target), m);
       REQUIRE(a.ok());
@@ -178,10 +198,10 @@ Done RunUntilCut(Store* store, FaultVfs* vfs, std::mt19937_64* rng,
 int64_t PrefixLength(const std::vector<Op>& ops, const State& stored) {
   State s;
   for (size_t i = 0; i < ops.size(); ++i) {
-    if (s == stored) return static_cast<int64_t>(i);
+    if (s.Matches(stored)) return static_cast<int64_t>(i);
     s.Apply(ops[i]);
   }
-  return s == stored ? static_cast<int64_t>(ops.size()) : -1;
+  return s.Matches(stored) ? static_cast<int64_t>(ops.size()) : -1;
 }
 
 // What the reopened store holds, each part checked for its own
@@ -193,11 +213,15 @@ State Stored(Store* store, const Done& d) {
   for (int c = 0; c < kConvs; ++c) {
     INFO("conversation " << c);
     const std::vector<MessagePtr> h = test::Hist(store, ConvId(c), all);
+    if (h.empty()) continue;
+    long long epoch = 0;
+    REQUIRE(std::sscanf(h[0]->content.c_str(), "c%*d/e%lld/", &epoch) == 1);
     for (size_t i = 0; i < h.size(); ++i) {
       REQUIRE(h[i]->seq == static_cast<int64_t>(i + 1));  // gap-free prefix
-      CHECK(h[i]->content == Content(c, h[i]->seq));
+      CHECK(h[i]->content == Content(c, epoch, h[i]->seq));
     }
     st.messages[c] = static_cast<int64_t>(h.size());
+    st.epoch[c] = epoch;
   }
   StatusOr<AuditVerification> v = store->audit().Verify();
   REQUIRE(v.ok());
