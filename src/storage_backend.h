@@ -91,6 +91,14 @@ struct UpkeepCounters {
   uint64_t unmerged_messages = 0;
 };
 
+// What StorageBackend::Close did besides closing (CloseReport).
+struct BackendCloseReport {
+  // The write-ahead log was copied into the database and truncated to zero
+  // bytes. False for a backend without a WAL file, a read-only one, and
+  // when other connections kept the WAL.
+  bool wal_truncated = false;
+};
+
 class StorageBackend {
  public:
   virtual ~StorageBackend() = default;
@@ -128,8 +136,11 @@ class StorageBackend {
   virtual Status Checkpoint(bool truncate) = 0;
   // The highest LSN ever committed (0 for a new database).
   virtual uint64_t LastCommittedLsn() = 0;
-  // Final checkpoint and close. No call may follow.
-  virtual Status Close() = 0;
+  // Final checkpoint and close. No call may follow. An error means the
+  // final checkpoint failed (every committed write stays in the database
+  // or the WAL); a checkpoint that another connection kept from truncating
+  // the WAL is not an error, only wal_truncated false.
+  virtual StatusOr<BackendCloseReport> Close() = 0;
 
   // --- Any thread.
 

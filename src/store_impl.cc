@@ -748,11 +748,14 @@ StatusOr<CloseReport> StoreImpl::Close(std::chrono::milliseconds timeout) {
   report.failed = wc.writes_failed;
   report.last_durable_lsn = writer_->durable_lsn();
   report.remaining = final_lsn - report.last_durable_lsn;
-  Status cs = backend_->Close();
-  if (s.ok()) s = cs;
-  log_->info("closed {}: {} written, {} failed, {} remaining, durable lsn {}",
-             options_.path, report.written, report.failed, report.remaining,
-             report.last_durable_lsn);
+  StatusOr<BackendCloseReport> closed = backend_->Close();
+  if (closed.ok()) report.wal_truncated = closed->wal_truncated;
+  if (s.ok()) s = closed.status();
+  log_->info(
+      "closed {}: {} written, {} failed, {} remaining, durable lsn {}, WAL {}",
+      options_.path, report.written, report.failed, report.remaining,
+      report.last_durable_lsn,
+      report.wal_truncated ? "truncated" : "not truncated");
   if (!s.ok()) {
     return s.WithPrefix("close: " + std::to_string(report.remaining) +
                         " acknowledged writes not committed (durable up to "

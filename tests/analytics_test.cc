@@ -710,7 +710,7 @@ TEST_CASE("the analytics reader is not reopened after the backend closes",
   internal::AnalyticsStorage* storage = backend->analytics();
   std::vector<SessionSummary> out;
   RequireOk(storage->ListSessions({}, &out));
-  RequireOk(backend->Close());
+  RequireOk(backend->Close().status());
   CHECK(OpenDescriptors(o.path) == 0);
   CHECK(storage->ListSessions({}, &out).IsFailedPrecondition());
   ConsistencyReport report;

@@ -7,12 +7,13 @@
 // secure_delete is on, and the WAL keeps earlier frames until they are
 // overwritten or the file is truncated. The store sets secure_delete on
 // every connection that writes, and Close truncates the WAL, so once the
-// store is closed no byte of erased content is left in the directory
-// (docs/durability.md, "Erasure"). While the store is open, copies may
-// remain in the WAL; these tests check the closed state only.
+// store is closed (with CloseReport::wal_truncated) no byte of erased
+// content is left in the directory (docs/durability.md, "Erasure"). While
+// the store is open, copies may remain in the WAL until TruncateWal.
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
@@ -224,6 +225,68 @@ TEST_CASE("TruncateWal waiting for a reader does not degrade the writer",
   sqlite3_close_v2(reader);
   CHECK(store->TruncateWal().ok());
   REQUIRE(store->Close().ok());
+}
+
+// A connection of its own that holds a read snapshot (as a reader in
+// another process would) until Release.
+class SnapshotReader {
+ public:
+  explicit SnapshotReader(const std::string& path) {
+    REQUIRE(sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY,
+                            nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db_, "BEGIN; SELECT count(*) FROM messages;", nullptr,
+                         nullptr, nullptr) == SQLITE_OK);
+  }
+  ~SnapshotReader() { Release(); }
+  void Release() {
+    if (db_ == nullptr) return;
+    (void)sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
+    sqlite3_close_v2(db_);
+    db_ = nullptr;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+TEST_CASE("Close reports whether it truncated the WAL", "[erasure][close]") {
+  // Close turns a truncation another connection blocks into OK (nothing is
+  // lost); the report must still say that the WAL kept the deleted bytes.
+  TempDir dir;
+  Options o = TestOptions(dir);
+  o.busy_timeout = std::chrono::milliseconds(200);  // Close's wait for it
+  {
+    auto store = OpenOrDie(o);
+    AppendTagged(store.get(), "erased", "ERASEDTAG", 20);
+    REQUIRE(store->Flush().ok());
+    StatusOr<uint64_t> del = store->DeleteConversation("erased");
+    REQUIRE(del.ok());
+    REQUIRE(store->WaitDurable(*del).ok());
+    SnapshotReader reader(o.path);
+    StatusOr<CloseReport> r = store->Close();
+    INFO(r.status().ToString());
+    REQUIRE(r.ok());  // every write is in the database
+    CHECK(r->remaining == 0);
+    CHECK_FALSE(r->wal_truncated);
+    const std::vector<std::string> holding =
+        FilesContaining(dir, "ERASEDTAG-content-3");
+    CHECK(std::find(holding.begin(), holding.end(), "test.db-wal") !=
+          holding.end());
+  }
+  {
+    auto store = OpenOrDie(o);
+    StatusOr<CloseReport> r = store->Close();
+    REQUIRE(r.ok());
+    CHECK(r->wal_truncated);
+  }
+  CHECK(FilesContaining(dir, "ERASEDTAG").empty());
+  // A read-only store never checkpoints.
+  Options ro = o;
+  ro.read_only = true;
+  auto reading = OpenOrDie(ro);
+  StatusOr<CloseReport> r = reading->Close();
+  REQUIRE(r.ok());
+  CHECK_FALSE(r->wal_truncated);
 }
 
 // A session of every kind of record, each carrying `tag`.

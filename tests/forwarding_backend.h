@@ -37,7 +37,7 @@ class ForwardingBackend : public StorageBackend {
     return inner_->Checkpoint(truncate);
   }
   uint64_t LastCommittedLsn() override { return inner_->LastCommittedLsn(); }
-  Status Close() override { return inner_->Close(); }
+  StatusOr<BackendCloseReport> Close() override { return inner_->Close(); }
   Status LoadConversation(std::string_view id, size_t max_messages,
                           StoredConversation* out) override {
     return inner_->LoadConversation(id, max_messages, out);

@@ -428,6 +428,34 @@ TEST_CASE("erase fails when another connection keeps the WAL", "[tools]") {
   }
 }
 
+TEST_CASE("erase fails when Close could not truncate the WAL", "[tools]") {
+  // TruncateWal succeeding is not enough: what Close commits after it (a
+  // queued write here; another process's write in general) can be kept in
+  // the WAL by a reader. Close says OK then, and erase exited 0 without
+  // looking at CloseReport::wal_truncated.
+  TempDir dir;
+  Options o = TestOptions(dir);
+  o.max_flush_delay = std::chrono::hours(1);  // the append waits for Close
+  o.busy_timeout = milliseconds(200);         // Close's wait for the reader
+  std::unique_ptr<Store> store = OpenOrDie(o);
+  REQUIRE(store->TruncateWal().ok());
+  // Begun on the empty WAL, the reader reads the main file, which no
+  // checkpoint may then change: TruncateWal still succeeds, Close's not.
+  sqlite3* reader = nullptr;
+  REQUIRE(sqlite3_open_v2(o.path.c_str(), &reader, SQLITE_OPEN_READONLY,
+                          nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM messages;", nullptr,
+                       nullptr, nullptr) == SQLITE_OK);
+  REQUIRE(store->Append("c", test::Msg(Role::kUser, "late")).ok());
+  Status s = tools::CloseErased(*store, milliseconds(200));
+  INFO(s.ToString());
+  CHECK(s.IsUnavailable());
+  CHECK(store->Close().status().IsFailedPrecondition());  // closed all the same
+  REQUIRE(sqlite3_exec(reader, "COMMIT", nullptr, nullptr, nullptr) ==
+          SQLITE_OK);
+  sqlite3_close_v2(reader);
+}
+
 TEST_CASE("erase --vacuum leaves no old copy of a moved row", "[tools]") {
   // A review found copies of moved cells left in pages' free space, which
   // secure_delete does not zero, with plain SQLite tables filled in random

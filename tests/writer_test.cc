@@ -125,7 +125,7 @@ class FakeBackend final : public StorageBackend {
     std::lock_guard<std::mutex> lock(mu_);
     return last_lsn_;
   }
-  Status Close() override { return Status::OK(); }
+  StatusOr<BackendCloseReport> Close() override { return BackendCloseReport(); }
   Status LoadConversation(std::string_view, size_t,
                           StoredConversation* out) override {
     *out = StoredConversation();

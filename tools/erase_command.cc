@@ -41,6 +41,28 @@ Status Vacuum(const std::string& path, std::chrono::milliseconds timeout) {
 
 }  // namespace
 
+Status CloseErased(Store& store, std::chrono::milliseconds wal_timeout) {
+  // The WAL still holds earlier frames with the erased bytes. Close
+  // truncates it too, but waits for other connections only busy_timeout,
+  // in one wait: TruncateWal waits wal_timeout, in slices that let the
+  // writer through. What Close commits after it (another process may
+  // write too) can still be kept by a reader: Close's report says whether
+  // it truncated.
+  Status truncated = store.TruncateWal(wal_timeout);
+  if (!truncated.ok()) {
+    return CloseAfter(
+        store, truncated.WithPrefix("deleted, but the WAL still holds copies"));
+  }
+  StatusOr<CloseReport> closed = store.Close();
+  if (!closed.ok()) return closed.status();
+  if (!closed->wal_truncated) {
+    return Status::Unavailable(
+        "deleted, but the WAL still holds copies: another connection kept "
+        "Close from truncating it");
+  }
+  return Status::OK();
+}
+
 Status RunErase(const EraseArgs& args, std::ostream& out) {
   if (args.conversations.empty() && args.sessions.empty()) {
     return Status::InvalidArgument(
@@ -63,15 +85,7 @@ Status RunErase(const EraseArgs& args, std::ostream& out) {
     if (!removed.ok()) return CloseAfter(s, removed.status());
     sessions.push_back(json{{"id", id}, {"records", *removed}});
   }
-  // The WAL still holds earlier frames with the erased bytes. Close
-  // truncates it too, but says OK when another connection blocks that
-  // (a clean close needs no truncation): TruncateWal says Unavailable.
-  Status truncated = s.TruncateWal(args.wal_timeout);
-  if (!truncated.ok()) {
-    return CloseAfter(
-        s, truncated.WithPrefix("deleted, but the WAL still holds copies"));
-  }
-  Status closed = CloseAfter(s, Status::OK());
+  Status closed = CloseErased(s, args.wal_timeout);
   if (!closed.ok()) return closed;
   if (args.vacuum) {
     Status v = Vacuum(args.db, args.wal_timeout);

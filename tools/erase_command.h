@@ -3,8 +3,9 @@
 // The erase subcommand of the convstore tool: deletes conversations
 // (Store::DeleteConversation) and analytics sessions
 // (Analytics::DeleteSession) named on the command line, waits for each
-// delete to commit, and closes the store, which truncates the WAL: once it
-// returns OK no byte of what it erased is left in the database's files
+// delete to commit, truncates the WAL and closes the store, which truncates
+// it again (CloseReport::wal_truncated): once it returns OK no byte of what
+// it erased is left in the database's files
 // (docs/durability.md, "Erasure"): SQLite zeroes the deleted rows and the
 // pages they free, but copies of rows it moved between pages earlier (when
 // pages split or merged) can stay in pages' free space; `vacuum` rewrites
@@ -42,6 +43,14 @@ struct EraseArgs {
 // Unavailable when another connection kept the WAL from being truncated
 // (the deletes are committed; run it again once that process is gone).
 Status RunErase(const EraseArgs& args, std::ostream& out);
+
+// RunErase's last step, on a store whose deletes have committed:
+// Store::TruncateWal (waiting up to `wal_timeout`), then Store::Close. OK
+// only if the close truncated the WAL too (CloseReport::wal_truncated);
+// Unavailable when another connection kept either truncation from
+// finishing; the close's error if it failed. The store is closed however
+// it ends.
+Status CloseErased(Store& store, std::chrono::milliseconds wal_timeout);
 
 }  // namespace convstore::tools
 

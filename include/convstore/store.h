@@ -115,7 +115,8 @@ class Store {
   // in the same transaction as the delete, which also removes the
   // conversation's dead letters from the table (not from the fallback
   // file). Deleted bytes are zeroed in the file; copies in the WAL last
-  // until it is truncated at Close (docs/durability.md, "Erasure").
+  // until it is truncated, by TruncateWal or by Close (see
+  // CloseReport::wal_truncated; docs/durability.md, "Erasure").
   virtual StatusOr<uint64_t> DeleteConversation(
       std::string_view conversation_id) = 0;
 

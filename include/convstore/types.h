@@ -156,6 +156,15 @@ struct CloseReport {
   uint64_t failed = 0;
   // Every write with lsn <= last_durable_lsn is in the database.
   uint64_t last_durable_lsn = 0;
+  // True if Close copied the write-ahead log into the database file and
+  // truncated it to zero bytes: the WAL then holds no earlier copy of what
+  // was deleted or pruned (docs/durability.md, "Erasure"). False when
+  // another connection (a reader in another process, say) kept older
+  // frames for longer than Options::busy_timeout: Close still returns OK,
+  // since every write is in the database, and the copies stay in the WAL
+  // until a later TruncateWal or a Close that truncates. Always false for a
+  // read-only store, which never checkpoints. Default false.
+  bool wal_truncated = false;
 };
 
 }  // namespace convstore

@@ -624,18 +624,32 @@ Status SqliteBackend::Checkpoint(bool truncate) {
   return SqliteStatus(rc, "wal checkpoint", writer_->raw());
 }
 
-Status SqliteBackend::Close() {
+StatusOr<BackendCloseReport> SqliteBackend::Close() {
   Status s;
+  BackendCloseReport report;
   if (writer_ != nullptr) {
     if (checkpointer_ != nullptr) {
       WalCheckpointer::Uninstall(writer_->raw());
       checkpointer_.reset();  // a pass in progress finishes first
     }
     // A read-only store wrote nothing, and may not write the file.
-    if (!options_.read_only) s = Checkpoint(/*truncate=*/true);
+    if (!options_.read_only) {
+      s = Checkpoint(/*truncate=*/true);
+      report.wal_truncated = s.ok();
+    }
     // Busy readers of other processes can keep a truncating checkpoint from
-    // finishing; that is not a failure of Close.
-    if (s.IsUnavailable()) s = Status::OK();
+    // finishing; that is not a failure of Close (every commit is in the
+    // database or the WAL), but the WAL keeps what it holds, deleted
+    // content included: the report says so.
+    if (s.IsUnavailable()) {
+      if (log_ != nullptr) {
+        log_->warn(
+            "close: the WAL of {} was not truncated (another connection "
+            "kept it): {}",
+            options_.path, s.ToString());
+      }
+      s = Status::OK();
+    }
     find_key_ = Stmt();
     insert_conv_ = Stmt();
     insert_msg_ = Stmt();
@@ -672,7 +686,8 @@ Status SqliteBackend::Close() {
   open_readers_ -= idle_readers_.size();
   idle_readers_.clear();
   pool_cv_.SignalAll();
-  return s;
+  if (!s.ok()) return s;
+  return report;
 }
 
 Status SqliteBackend::AcquireReader(std::unique_ptr<Reader>* out) {

@@ -64,7 +64,7 @@ class SqliteBackend final : public StorageBackend {
     log_ = std::move(log);
   }
   uint64_t LastCommittedLsn() override { return last_lsn_; }
-  Status Close() override;
+  StatusOr<BackendCloseReport> Close() override;
 
   Status LoadConversation(std::string_view conversation_id, size_t max_messages,
                           StoredConversation* out) override;
