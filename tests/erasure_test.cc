@@ -289,6 +289,37 @@ TEST_CASE("Close reports whether it truncated the WAL", "[erasure][close]") {
   CHECK_FALSE(r->wal_truncated);
 }
 
+TEST_CASE("TruncateWal waits for a pooled reader no longer than its timeout",
+          "[erasure]") {
+  // With every pooled reader leased, TruncateWal waited for one without
+  // its timeout (up to a day): here until the other TruncateWal let go.
+  TempDir dir;
+  Options o = TestOptions(dir);
+  o.read_connections = 1;
+  auto store = OpenOrDie(o);
+  AppendTagged(store.get(), "kept", "KEPTTAG", 10);
+  REQUIRE(store->Flush().ok());
+  SnapshotReader reader(o.path);
+  // Holds the only reader connection for its whole 3 s.
+  Status first;
+  std::thread t([&] { first = store->TruncateWal(std::chrono::seconds(3)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto t0 = std::chrono::steady_clock::now();
+  Status second = store->TruncateWal(std::chrono::milliseconds(200));
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  INFO(second.ToString());
+  CHECK(second.IsUnavailable());
+  CHECK(waited < std::chrono::milliseconds(1500));
+  t.join();
+  INFO(first.ToString());
+  CHECK(first.IsUnavailable());  // the reader held the WAL throughout
+  // Other reads still wait for a connection as before.
+  CHECK(test::Hist(store.get(), "kept").size() == 10);
+  reader.Release();
+  CHECK(store->TruncateWal().ok());
+  REQUIRE(store->Close().ok());
+}
+
 // A session of every kind of record, each carrying `tag`.
 void RecordTaggedSession(Analytics& a, const std::string& session,
                          const std::string& tag) {

@@ -10,6 +10,7 @@
 #ifndef CONVSTORE_SRC_SQLITE_BACKEND_READER_H_
 #define CONVSTORE_SRC_SQLITE_BACKEND_READER_H_
 
+#include <chrono>
 #include <memory>
 #include <utility>
 
@@ -41,7 +42,14 @@ class SqliteBackend::ReaderLease {
   ~ReaderLease() {
     if (r_ != nullptr) b_->ReleaseReader(std::move(r_));
   }
-  Status Acquire() { return b_->AcquireReader(&r_); }
+  // Waits for a reader as long as a read may (a day); AcquireUntil up to
+  // `deadline` (Unavailable then).
+  Status Acquire() {
+    return AcquireUntil(DeadlineAfter(std::chrono::hours(24)));
+  }
+  Status AcquireUntil(CondVar::Clock::time_point deadline) {
+    return b_->AcquireReader(&r_, deadline);
+  }
   Reader* operator->() { return r_.get(); }
   Reader* get() { return r_.get(); }
 

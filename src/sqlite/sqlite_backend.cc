@@ -690,16 +690,21 @@ StatusOr<BackendCloseReport> SqliteBackend::Close() {
   return report;
 }
 
-Status SqliteBackend::AcquireReader(std::unique_ptr<Reader>* out) {
+Status SqliteBackend::AcquireReader(std::unique_ptr<Reader>* out,
+                                    CondVar::Clock::time_point deadline) {
   {
     MutexLock lock(&pool_mu_);
     size_t cap = std::max<size_t>(1, options_.read_connections);
-    pool_cv_.AwaitUntil(
-        &pool_mu_, DeadlineAfter(std::chrono::hours(24)), [&]() {
-          pool_mu_.AssertHeld();
-          return pool_closed_ || !idle_readers_.empty() || open_readers_ < cap;
-        });
+    const bool free = pool_cv_.AwaitUntil(&pool_mu_, deadline, [&]() {
+      pool_mu_.AssertHeld();
+      return pool_closed_ || !idle_readers_.empty() || open_readers_ < cap;
+    });
     if (pool_closed_) return Status::FailedPrecondition("store is closed");
+    if (!free) {
+      return Status::Unavailable(
+          "all " + std::to_string(cap) +
+          " reader connections (Options::read_connections) stayed in use");
+    }
     if (!idle_readers_.empty()) {
       *out = std::move(idle_readers_.back());
       idle_readers_.pop_back();
@@ -974,11 +979,19 @@ Status SqliteBackend::TruncateWal(std::chrono::milliseconds timeout) {
   // SQLite returns BUSY at once, without the busy handler, while another
   // connection holds the checkpoint lock (the checkpoint thread in a
   // pass): try again until the deadline.
-  ReaderLease r(this);
-  Status s = r.Acquire();
-  if (!s.ok()) return s;
-  sqlite3* db = r->db->raw();
+  // The wait for a pooled reader counts against the timeout too: with
+  // every reader leased (long reads, other TruncateWal calls) it could
+  // otherwise take as long as any read's.
   const auto deadline = std::chrono::steady_clock::now() + timeout;
+  ReaderLease r(this);
+  Status s = r.AcquireUntil(deadline);
+  if (!s.ok()) {
+    return s.IsUnavailable()
+               ? s.WithPrefix("the WAL was not truncated within " +
+                              std::to_string(timeout.count()) + " ms")
+               : s;
+  }
+  sqlite3* db = r->db->raw();
   int rc = SQLITE_OK;
   // Each attempt waits at most a short slice: while a TRUNCATE checkpoint
   // waits for readers it holds the write lock, and a writer kept out for

@@ -167,7 +167,11 @@ class SqliteBackend final : public StorageBackend {
   // `last_id`: as SyncOverlay returned it.
   Status ApplyPurge(const PurgeMessagesOp& op, int64_t merged_through,
                     int64_t last_id);
-  Status AcquireReader(std::unique_ptr<Reader>* out);
+  // Takes an idle reader, or opens one while fewer than read_connections
+  // are open, waiting until `deadline` for one to come free: Unavailable
+  // then; FailedPrecondition once the backend is closed.
+  Status AcquireReader(std::unique_ptr<Reader>* out,
+                       CondVar::Clock::time_point deadline);
   void ReleaseReader(std::unique_ptr<Reader> reader);
   Status LoadWith(Reader* r, std::string_view id, int64_t after_seq,
                   int64_t before_seq, size_t max_messages,
