@@ -33,7 +33,11 @@ struct Touched {
 
 StatusOr<RetentionReport> StoreImpl::PruneMessages(
     const MessageRetention& retention) {
-  if (closed_.load()) return Status::FailedPrecondition("store is closed");
+  // Counted for Close, so that its checkpoint does not meet the selection's
+  // read transactions. Close waits for the run to stop: once it has begun,
+  // the next batch's submit fails, so that is at most one batch.
+  InflightGuard guard(this);
+  if (guard.closed()) return Status::FailedPrecondition("store is closed");
   if (options_.read_only) return ReadOnlyRefusal();
   if (retention.max_age.count() < 0) {
     return Status::InvalidArgument("retention max_age must not be negative");

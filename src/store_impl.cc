@@ -95,17 +95,6 @@ constexpr size_t kFirstOlderRead = 64;
 // The widest seq range ReadOldest reads at once.
 constexpr int64_t kMaxSpan = int64_t{1} << 20;
 
-class StoreImpl::InflightGuard {
- public:
-  explicit InflightGuard(StoreImpl* s) : s_(s), stripe_(s->inflight_.Enter()) {}
-  ~InflightGuard() { s_->inflight_.Exit(stripe_); }
-  bool closed() const { return s_->closed_.load(std::memory_order_seq_cst); }
-
- private:
-  StoreImpl* s_;
-  size_t stripe_;
-};
-
 StoreImpl::StoreImpl(const Options& options,
                      std::unique_ptr<StorageBackend> backend,
                      std::shared_ptr<spdlog::logger> log)
@@ -475,7 +464,10 @@ Status StoreImpl::ReadOldest(const std::string& id, int64_t after_seq,
 
 StatusOr<std::vector<MessagePtr>> StoreImpl::History(
     std::string_view conversation_id, const HistoryOptions& options) {
-  if (closed_.load()) return Status::FailedPrecondition("store is closed");
+  // Counted for Close: a read through holds a snapshot that would keep
+  // Close's checkpoint from truncating the WAL.
+  InflightGuard guard(this);
+  if (guard.closed()) return Status::FailedPrecondition("store is closed");
   Status s = ValidateConversationId(conversation_id, options_);
   if (s.ok()) s = ValidateHistoryOptions(options);
   if (!s.ok()) return s;
@@ -525,7 +517,8 @@ StatusOr<std::vector<MessagePtr>> StoreImpl::History(
 
 StatusOr<ConversationPage> StoreImpl::ListConversations(
     const ListOptions& options) {
-  if (closed_.load()) return Status::FailedPrecondition("store is closed");
+  InflightGuard guard(this);
+  if (guard.closed()) return Status::FailedPrecondition("store is closed");
   if (options.limit == 0 || options.limit > 10000) {
     return Status::InvalidArgument("limit must be in 1..10000");
   }
@@ -781,10 +774,13 @@ Stats StoreImpl::GetStats() {
   st.cache_pinned_drops = cache_.pinned_drops();
   st.cache_eviction_walks = cache_.walks();
   st.cache_bound_bytes = cache_.max_bytes();
-  StorageCounts counts;
-  if (!closed_.load() && backend_->Counts(&counts).ok()) {
-    st.db_conversations = counts.conversations;
-    st.db_messages = counts.messages;
+  {
+    StorageCounts counts;
+    InflightGuard guard(this);  // a read transaction, as in History
+    if (!guard.closed() && backend_->Counts(&counts).ok()) {
+      st.db_conversations = counts.conversations;
+      st.db_messages = counts.messages;
+    }
   }
   st.queue_items = queue_.items();
   st.queue_bytes = queue_.bytes();
@@ -819,7 +815,8 @@ Stats StoreImpl::GetStats() {
 }
 
 StatusOr<std::vector<DeadLetter>> StoreImpl::DeadLetters(size_t limit) {
-  if (closed_.load()) return Status::FailedPrecondition("store is closed");
+  InflightGuard guard(this);
+  if (guard.closed()) return Status::FailedPrecondition("store is closed");
   if (limit == 0 || limit > 10000) {
     return Status::InvalidArgument("limit must be in 1..10000");
   }
@@ -830,7 +827,12 @@ StatusOr<std::vector<DeadLetter>> StoreImpl::DeadLetters(size_t limit) {
 }
 
 Status StoreImpl::TruncateWal(std::chrono::milliseconds timeout) {
-  if (closed_.load()) return Status::FailedPrecondition("store is closed");
+  // Counted for Close, which waits for it (at most `timeout`) before its
+  // own checkpoint: a TruncateWal holding the write lock or a snapshot
+  // then could keep Close from truncating, and one still running after
+  // Close returned would work on a file the caller thinks closed.
+  InflightGuard guard(this);
+  if (guard.closed()) return Status::FailedPrecondition("store is closed");
   if (options_.read_only) return ReadOnlyRefusal();
   if (timeout.count() < 0 || timeout.count() > INT32_MAX) {
     return Status::InvalidArgument("timeout must be 0..2^31-1 ms");

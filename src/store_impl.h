@@ -11,8 +11,13 @@
 // Invariants:
 //  1. Every LSN handed out is pushed to the queue (room is reserved first;
 //     nothing after the LSN assignment can fail).
-//  2. An Append or Delete that passed the closed_ check is waited for by
-//     Close (inflight_), so final_lsn covers every acknowledged write.
+//  2. A call that passed the closed_ check under an InflightGuard is
+//     waited for by Close (inflight_) before the writer's drain: the writes
+//     (Append, Delete, Submit), so final_lsn covers every acknowledged
+//     write, and the calls that read the backend or checkpoint it (History,
+//     ListConversations, DeadLetters, PruneMessages, TruncateWal, the
+//     counts of GetStats), so none holds a snapshot or the write lock
+//     against Close's final checkpoint, or runs after the backend closed.
 //  3. Cache invariants: see conversation_cache.h.
 
 #ifndef CONVSTORE_SRC_STORE_IMPL_H_
@@ -169,6 +174,21 @@ class StoreImpl final : public Store, public WritePath {
 
   Mutex close_mu_;
   bool close_done_ ABSL_GUARDED_BY(close_mu_) = false;
+};
+
+// Counts a call in for Close (invariant 2); closed() says whether the call
+// must leave at once. Also used by message_retention.cc.
+class StoreImpl::InflightGuard {
+ public:
+  explicit InflightGuard(StoreImpl* s) : s_(s), stripe_(s->inflight_.Enter()) {}
+  ~InflightGuard() { s_->inflight_.Exit(stripe_); }
+  InflightGuard(const InflightGuard&) = delete;
+  InflightGuard& operator=(const InflightGuard&) = delete;
+  bool closed() const { return s_->closed_.load(std::memory_order_seq_cst); }
+
+ private:
+  StoreImpl* s_;
+  size_t stripe_;
 };
 
 }  // namespace convstore::internal

@@ -14,6 +14,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
@@ -287,6 +288,43 @@ TEST_CASE("Close reports whether it truncated the WAL", "[erasure][close]") {
   StatusOr<CloseReport> r = reading->Close();
   REQUIRE(r.ok());
   CHECK_FALSE(r->wal_truncated);
+}
+
+TEST_CASE("Close waits for a TruncateWal in progress", "[erasure][close]") {
+  // TruncateWal was not counted among the calls Close waits for: Close
+  // ran its own checkpoint while TruncateWal's reader connection held the
+  // checkpoint lock or waited for a reader, failed to truncate, and
+  // returned while TruncateWal still worked on the file.
+  TempDir dir;
+  Options o = TestOptions(dir);
+  o.busy_timeout = std::chrono::milliseconds(200);  // 50 ms slices
+  auto store = OpenOrDie(o);
+  AppendTagged(store.get(), "kept", "KEPTTAG", 10);
+  REQUIRE(store->Flush().ok());
+  SnapshotReader reader(o.path);
+  Status truncated = Status::Internal("not run");
+  std::atomic<bool> truncate_returned{false};
+  std::thread t([&] {
+    truncated = store->TruncateWal(std::chrono::seconds(5));
+    truncate_returned = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // inside
+  // The reader goes after Close has begun: the TruncateWal in progress
+  // gets the WAL, and Close, after it, truncates again.
+  std::thread release([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    reader.Release();
+  });
+  StatusOr<CloseReport> r = store->Close();
+  const bool returned_before_close = truncate_returned.load();
+  release.join();
+  t.join();
+  INFO(r.status().ToString());
+  REQUIRE(r.ok());
+  CHECK(returned_before_close);
+  INFO(truncated.ToString());
+  CHECK(truncated.ok());
+  CHECK(r->wal_truncated);
 }
 
 TEST_CASE("TruncateWal waits for a pooled reader no longer than its timeout",

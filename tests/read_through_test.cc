@@ -6,9 +6,11 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -348,6 +350,62 @@ TEST_CASE("A conversation reloaded over a retention gap reads through once",
   CHECK(Seqs(Hist(s.get(), "long")) == want);
   CHECK(counting->calls > calls);
   same_as_file({});
+}
+
+TEST_CASE("Close waits for a read through in progress", "[read_through]") {
+  // History checked closed_ without counting itself in: Close ran its
+  // final checkpoint while the read held a snapshot (so the WAL was not
+  // truncated) and returned while the read still used the file.
+  TempDir dir;
+  Options o = TestOptions(dir);
+  o.warm_conversations = 0;
+  o.busy_timeout = std::chrono::milliseconds(200);  // Close's wait for it
+  {
+    auto store = OpenOrDie(o);
+    for (int i = 0; i < 5; ++i) {
+      REQUIRE(store->Append("cold", Msg(Role::kUser, "m")).ok());
+    }
+    REQUIRE(store->Close().ok());
+  }
+  auto backend = internal::backend_test::OpenBackend(o);
+  std::atomic<bool> armed{false};
+  std::atomic<bool> inside{false};
+  std::atomic<bool> release{false};
+  backend->SetSnapshotHookForTest([&] {
+    if (!armed.exchange(false)) return;
+    inside = true;
+    while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  StatusOr<std::unique_ptr<Store>> opened =
+      internal::StoreImpl::OpenWithBackend(o, std::move(backend));
+  REQUIRE(opened.ok());
+  std::unique_ptr<Store> store = std::move(opened).value();
+  // Frames in the WAL, so that the read's snapshot holds some.
+  REQUIRE(store->Append("warm", Msg(Role::kUser, "w")).ok());
+  REQUIRE(store->Flush().ok());
+  armed = true;
+  StatusOr<std::vector<MessagePtr>> read = Status::Internal("not run");
+  std::atomic<bool> read_returned{false};
+  std::thread reading([&] {
+    read = store->History("cold");
+    read_returned = true;
+  });
+  while (!inside) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::thread releasing([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    release = true;
+  });
+  StatusOr<CloseReport> r = store->Close();
+  const bool read_before_close = read_returned.load();
+  releasing.join();
+  reading.join();
+  INFO(r.status().ToString());
+  REQUIRE(r.ok());
+  CHECK(read_before_close);
+  CHECK(r->wal_truncated);
+  INFO(read.status().ToString());
+  REQUIRE(read.ok());
+  CHECK(read->size() == 5);
 }
 
 }  // namespace

@@ -141,16 +141,23 @@ class Store {
   // WAL then (nothing is lost; call again). It tries in slices of at most
   // 100 ms (a quarter of busy_timeout) a slice apart, holding the write
   // lock only during a slice, so the writer's commits get through between
-  // them. InvalidArgument for a negative timeout, FailedPrecondition after
-  // Close or on a read-only store.
+  // them. The wait for one of the store's reader connections (all of
+  // Options::read_connections busy) counts against `timeout` too.
+  // InvalidArgument for a negative timeout, FailedPrecondition after Close
+  // or on a read-only store. A Close called meanwhile waits for it to
+  // return (so for at most `timeout`) before its own checkpoint.
   virtual Status TruncateWal(
       std::chrono::milliseconds timeout = std::chrono::seconds(5)) = 0;
 
-  // Stops taking writes, drains the queue, commits, checkpoints and
-  // truncates the WAL, closes the database. Returns the report, or the error
-  // that kept some writes from being committed (they are counted in
-  // `remaining`; as after a crash, they are lost). Waits at most `timeout`
-  // for the drain.
+  // Stops taking calls, waits for the calls already inside (a sync Append
+  // up to its sync_timeout, a TruncateWal up to its timeout, a read in
+  // progress), drains the queue, commits, checkpoints and truncates the
+  // WAL, closes the database. Returns the report, or the error that kept
+  // some writes from being committed (they are counted in `remaining`; as
+  // after a crash, they are lost). Waits at most `timeout` for the drain.
+  // A WAL another connection keeps from being truncated is not an error:
+  // the report says so (CloseReport::wal_truncated), which matters after
+  // an erasure.
   virtual StatusOr<CloseReport> Close(
       std::chrono::milliseconds timeout = std::chrono::seconds(60)) = 0;
 
