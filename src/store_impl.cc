@@ -699,18 +699,29 @@ Status StoreImpl::ReserveBestEffortUncounted(size_t bytes) {
 void StoreImpl::NoteShed() { queue_.NoteShed(); }
 
 Status StoreImpl::Flush(std::chrono::milliseconds timeout) {
-  if (closed_.load()) return Status::FailedPrecondition("store is closed");
-  return writer_->WaitDurable(appended_lsn(),
-                              absl::Now() + absl::FromChrono(timeout));
+  return AwaitDurable(appended_lsn(), timeout);
 }
 
 Status StoreImpl::WaitDurable(uint64_t lsn, std::chrono::milliseconds timeout) {
-  if (closed_.load()) return Status::FailedPrecondition("store is closed");
   if (lsn > appended_lsn()) {
     return Status::InvalidArgument("lsn " + std::to_string(lsn) +
                                    " has not been handed out yet");
   }
-  return writer_->WaitDurable(lsn, absl::Now() + absl::FromChrono(timeout));
+  return AwaitDurable(lsn, timeout);
+}
+
+Status StoreImpl::AwaitDurable(uint64_t lsn,
+                               std::chrono::milliseconds timeout) {
+  // No closed_ check: during Close the writer still commits every LSN
+  // handed out (or gives up at Close's timeout), and after it durable_lsn
+  // is final, so the answer is the truth either way.
+  Status s = writer_->WaitDurable(lsn, absl::Now() + absl::FromChrono(timeout));
+  if (s.ok() || !writer_->stopped()) return s;
+  const uint64_t durable = writer_->durable_lsn();
+  if (durable >= lsn) return Status::OK();  // committed as the writer stopped
+  return Status::FailedPrecondition(
+      "store closed before write lsn " + std::to_string(lsn) +
+      " was made durable (durable up to lsn " + std::to_string(durable) + ")");
 }
 
 StatusOr<CloseReport> StoreImpl::Close(std::chrono::milliseconds timeout) {

@@ -108,6 +108,10 @@ class StoreImpl final : public Store, public WritePath {
   // Counts a write in flight for Close; fails once the store is closing.
   class InflightGuard;
 
+  // Flush and WaitDurable: OK once `lsn` is durable. After (or during)
+  // Close, the same answer: FailedPrecondition once the writer has stopped
+  // short of `lsn`.
+  Status AwaitDurable(uint64_t lsn, std::chrono::milliseconds timeout);
   Status Warm();
   // What became of a write SubmitAndWait took, whatever it returned.
   struct Submitted {

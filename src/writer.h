@@ -121,6 +121,11 @@ class Writer {
   // at `deadline`. Returns OK if all of it was committed.
   Status Stop(uint64_t final_lsn, absl::Time deadline);
 
+  // True once Stop has returned: durable_lsn is final.
+  bool stopped() {
+    MutexLock lock(&mu_);
+    return stopped_;
+  }
   uint64_t durable_lsn() const {
     return durable_lsn_.load(std::memory_order_acquire);
   }

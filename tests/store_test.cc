@@ -5,6 +5,7 @@
 // paging, deletes, Flush/WaitDurable/Close, stats, input validation, Open
 // errors and the cache bounds with read-through.
 
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -667,16 +668,53 @@ TEST_CASE("Close reports what it wrote and closes the store",
   CHECK(store->GetStats().appended_lsn == last);
 }
 
-TEST_CASE("Flush and WaitDurable after Close are FailedPrecondition",
+TEST_CASE("WaitDurable after Close says whether Close made the write durable",
           "[store][close]") {
-  // store.h: "Close() may be called once; calls after (or during) it return
-  // FailedPrecondition."
+  // A caller that got an lsn and raced a shutdown asks whether its write
+  // is durable: it used to get FailedPrecondition even when Close had
+  // committed it.
   TempDir dir;
-  auto store = OpenOrDie(TestOptions(dir));
-  AppendResult a = Add(store.get(), "c", Msg(Role::kUser, "1"));
-  REQUIRE(store->Close().ok());
+  {
+    auto store = OpenOrDie(SlowFlushOptions(dir));  // queued until Close
+    AppendResult a = Add(store.get(), "c", Msg(Role::kUser, "1"));
+    StatusOr<CloseReport> r = store->Close();
+    REQUIRE(r.ok());
+    REQUIRE(r->last_durable_lsn >= a.lsn);
+    Status s = store->WaitDurable(a.lsn);
+    INFO(s.ToString());
+    CHECK(s.ok());
+    CHECK(store->Flush().ok());
+    CHECK(store->WaitDurable(a.lsn + 1).IsInvalidArgument());
+  }
+  // A Close that gives up with a write not committed: another connection
+  // holds the write lock.
+  Options o = TestOptions(dir);
+  o.log_level = LogLevel::kOff;
+  o.busy_timeout = std::chrono::milliseconds(50);
+  auto store = OpenOrDie(o);
+  AppendResult durable = Add(store.get(), "c", Msg(Role::kUser, "2"));
+  REQUIRE(store->Flush().ok());
+  sqlite3* other = nullptr;
+  REQUIRE(sqlite3_open_v2(o.path.c_str(), &other, SQLITE_OPEN_READWRITE,
+                          nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) ==
+          SQLITE_OK);
+  AppendResult pending = Add(store.get(), "c", Msg(Role::kUser, "3"));
+  StatusOr<CloseReport> r = store->Close(std::chrono::milliseconds(300));
+  CHECK_FALSE(r.ok());
+  CHECK(store->WaitDurable(durable.lsn).ok());
+  Status late = store->WaitDurable(pending.lsn);
+  INFO(late.ToString());
+  CHECK(late.IsFailedPrecondition());
+  CHECK(late.ToString().find("before write lsn " +
+                             std::to_string(pending.lsn)) != std::string::npos);
   CHECK(store->Flush().IsFailedPrecondition());
-  CHECK(store->WaitDurable(a.lsn).IsFailedPrecondition());
+  // The other calls stay refused.
+  CHECK(store->History("c").status().IsFailedPrecondition());
+  CHECK(store->TruncateWal().IsFailedPrecondition());
+  REQUIRE(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr) ==
+          SQLITE_OK);
+  sqlite3_close_v2(other);
 }
 
 TEST_CASE("The destructor writes what Close would", "[store][close]") {

@@ -41,7 +41,9 @@
 //
 // Thread safety: every method may be called from any number of threads at
 // once. Close() may be called once; calls after (or during) it return
-// FailedPrecondition. The destructor must not race other calls.
+// FailedPrecondition, except Flush and WaitDurable, which still say whether
+// the writes they cover were made durable (see there), and GetStats and
+// Health. The destructor must not race other calls.
 
 #ifndef CONVSTORE_STORE_H_
 #define CONVSTORE_STORE_H_
@@ -122,12 +124,20 @@ class Store {
 
   // Returns OK once every write acknowledged before the call is committed.
   // DeadlineExceeded if that takes longer than `timeout`; the sticky
-  // background error if the writer is failing.
+  // background error if the writer is failing. During and after Close it
+  // answers the same question: OK if Close committed every write
+  // acknowledged, FailedPrecondition if it gave up on some.
   virtual Status Flush(
       std::chrono::milliseconds timeout = std::chrono::seconds(30)) = 0;
 
   // Returns OK once the write with this LSN (and every earlier one) is
-  // committed. Same errors as Flush.
+  // committed. Same errors as Flush; InvalidArgument for an LSN not handed
+  // out yet. Also during and after Close, so that a caller whose write
+  // raced a shutdown learns whether it is durable: OK if
+  // lsn <= CloseReport::last_durable_lsn (during Close it waits, up to
+  // `timeout`, for the drain to commit it), else FailedPrecondition saying
+  // that the store closed before the write was made durable (it is lost,
+  // as after a crash).
   virtual Status WaitDurable(uint64_t lsn, std::chrono::milliseconds timeout =
                                                std::chrono::seconds(30)) = 0;
 
