@@ -517,7 +517,8 @@ Status SqliteAnalytics::TruncateWal() {
     Status s = reader_.IfOpen([](Db* db) {
       int rc = sqlite3_wal_checkpoint_v2(
           db->raw(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
-      return SqliteStatus(rc, "wal checkpoint", db->raw());
+      if (rc != SQLITE_OK) return SqliteStatus(rc, "wal checkpoint", db->raw());
+      return SyncWal(db->raw());
     });
     if (!s.IsUnavailable()) return s;
     if (std::chrono::steady_clock::now() >= deadline) return Status::OK();

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -203,6 +205,15 @@ struct FaultVfsCallbacks {
   }
   static int Delete(sqlite3_vfs*, const char* name, int sync_dir) {
     if (ctl->cut_.load()) return SQLITE_IOERR_DELETE;
+    if (UnsyncedWrites* u = ctl->unsynced_.load(); u != nullptr && !sync_dir) {
+      MutexLock lock(u->mu());
+      std::ifstream in(name, std::ios::binary);
+      if (in) {
+        u->Deleted(name, std::string(std::istreambuf_iterator<char>(in),
+                                     std::istreambuf_iterator<char>()));
+      }
+      return real_vfs->xDelete(real_vfs, name, sync_dir);
+    }
     return real_vfs->xDelete(real_vfs, name, sync_dir);
   }
   static int Access(sqlite3_vfs*, const char* name, int flags, int* out) {

@@ -621,7 +621,11 @@ Status SqliteBackend::Checkpoint(bool truncate) {
       writer_->raw(), nullptr,
       truncate ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE,
       nullptr, nullptr);
-  return SqliteStatus(rc, "wal checkpoint", writer_->raw());
+  if (rc != SQLITE_OK || !truncate) {
+    return SqliteStatus(rc, "wal checkpoint", writer_->raw());
+  }
+  // SQLite does not sync the truncation: make it survive a power loss.
+  return SyncWal(writer_->raw());
 }
 
 StatusOr<BackendCloseReport> SqliteBackend::Close() {
@@ -1019,7 +1023,9 @@ Status SqliteBackend::TruncateWal(std::chrono::milliseconds timeout) {
         "the WAL was not truncated within " + std::to_string(timeout.count()) +
         " ms: another connection holds the write lock or reads older frames");
   }
-  return SqliteStatus(rc, "wal checkpoint (truncate)", db);
+  if (rc != SQLITE_OK) return SqliteStatus(rc, "wal checkpoint (truncate)", db);
+  // SQLite does not sync the truncation: make it survive a power loss.
+  return SyncWal(db);
 }
 
 }  // namespace convstore::internal

@@ -95,6 +95,15 @@ Status Db::Open(const std::string& path, bool create, std::unique_ptr<Db>* out,
   return s;
 }
 
+Status SyncWal(sqlite3* db) {
+  sqlite3_file* wal = nullptr;
+  int rc = sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
+  if (rc != SQLITE_OK) return SqliteStatus(rc, "the WAL's file handle", db);
+  if (wal == nullptr || wal->pMethods == nullptr) return Status::OK();
+  rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL);
+  return SqliteStatus(rc, "fsync of the WAL", db);
+}
+
 Status Db::OpenReadOnly(const std::string& path, std::unique_ptr<Db>* out,
                         const std::string& vfs) {
   return OpenFlags(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, out, vfs);

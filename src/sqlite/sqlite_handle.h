@@ -28,6 +28,12 @@ Status SqliteStatus(int rc, std::string_view what, sqlite3* db);
 // carries "(sqlite code N)"), not one the store's checks of the values it
 // read made (a damaged index row, an implausible summary).
 bool IsSqliteError(const Status& s);
+// Fsyncs the WAL file of `db`'s main database, through the connection's
+// own handle (so through its VFS). SQLite does not sync the WAL after a
+// TRUNCATE checkpoint cuts it to zero bytes: until this, a power loss may
+// bring back the frames it cut (docs/durability.md, "Erasure"). OK when the
+// connection has no WAL file open.
+Status SyncWal(sqlite3* db);
 
 class Stmt {
  public:

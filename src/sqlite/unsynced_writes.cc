@@ -57,7 +57,16 @@ void UnsyncedWrites::Record(const std::string& path, Change change) {
   changes_[path].push_back(std::move(change));
 }
 
-void UnsyncedWrites::Synced(const std::string& path) { changes_.erase(path); }
+void UnsyncedWrites::Synced(const std::string& path) {
+  changes_.erase(path);
+  // An fsync commits the file system's journal, with every earlier change
+  // of a directory in it (ext4, xfs): earlier deletions stay done.
+  deleted_.clear();
+}
+
+void UnsyncedWrites::Deleted(const std::string& path, std::string bytes) {
+  deleted_[path] = std::move(bytes);
+}
 
 size_t UnsyncedWrites::pending() {
   MutexLock lock(&mu_);
@@ -69,15 +78,29 @@ size_t UnsyncedWrites::pending() {
 Status UnsyncedWrites::Rewind(
     const std::function<bool(const std::string&, size_t)>& keep) {
   std::map<std::string, std::vector<Change>> all;
+  std::map<std::string, std::string> deleted;
   {
     MutexLock lock(&mu_);
     all.swap(changes_);
+    deleted.swap(deleted_);
+  }
+  for (const auto& [path, bytes] : deleted) {
+    // The directory entry's removal was never synced: the file is back
+    // (its unsynced changes are taken back below).
+    const int fd =
+        ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      if (errno == EEXIST) continue;  // created again since
+      return Errno("create", path);
+    }
+    Status s = PutBytes(fd, path, 0, bytes);
+    ::close(fd);
+    if (!s.ok()) return s;
   }
   for (const auto& [path, changes] : all) {
     const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
     if (fd < 0) {
-      // Deleted since (SQLite removes the WAL at its last close): nothing
-      // of it to take back.
+      // Deleted with its directory synced: nothing of it comes back.
       if (errno == ENOENT) continue;
       return Errno("open", path);
     }

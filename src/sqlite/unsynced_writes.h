@@ -52,16 +52,24 @@ class UnsyncedWrites {
   // Before `path` changes.
   void Record(const std::string& path, Change change)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // `path` was fsynced: its changes so far are on the disk.
+  // `path` was fsynced: its changes so far are on the disk, and so is every
+  // deletion before it (see Deleted).
   void Synced(const std::string& path) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `path`, holding `bytes`, is about to be deleted without a sync of its
+  // directory (SQLite deletes the WAL so at its last close): a cut before
+  // the next fsync of any file (which commits the file system's journal)
+  // brings it back, with what an fsync had put on the disk.
+  void Deleted(const std::string& path, std::string bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Changes not yet synced, over all files.
   size_t pending() ABSL_LOCKS_EXCLUDED(mu_);
 
-  // After the cut, with no connection left open on the files: rewrites
-  // each file to its synced state plus the changes `keep` chooses (called
-  // once per change, in the order they were made, per file). Clears the
-  // record. IOError if a file cannot be rewritten.
+  // After the cut, with no connection left open on the files: recreates
+  // the files deleted since their last sync, rewrites each file to its
+  // synced state plus the changes `keep` chooses (called once per change,
+  // in the order they were made, per file). Clears the record. IOError if
+  // a file cannot be rewritten.
   Status Rewind(
       const std::function<bool(const std::string& path, size_t index)>& keep)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -69,6 +77,8 @@ class UnsyncedWrites {
  private:
   Mutex mu_;
   std::map<std::string, std::vector<Change>> changes_ ABSL_GUARDED_BY(mu_);
+  // Files deleted (path -> their bytes then) and not created again.
+  std::map<std::string, std::string> deleted_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace convstore::internal
