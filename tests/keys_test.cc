@@ -127,6 +127,7 @@ class RecordingWritePath final : public internal::WritePath {
     (void)bytes;
     (void)durability;
     const KeyOp& op = *std::get<internal::Boxed<KeyOp>>(payload);
+    if (op.outcome != nullptr) op.outcome->Set(refusal, refusal_replaced_by);
     // A change's audit record rides on its op, committed with it: here the
     // op counts as committed once queued, and the record as waited for.
     if (op.audit != nullptr && audit_sink != nullptr) {
@@ -137,6 +138,9 @@ class RecordingWritePath final : public internal::WritePath {
     return static_cast<uint64_t>(ops_.size());
   }
   internal::AuditSink* audit_sink = nullptr;
+  // What the "writer" decides about every rotation (set before it runs).
+  internal::KeyOutcome::Refusal refusal = internal::KeyOutcome::kNone;
+  std::string refusal_replaced_by;
   void CancelReserved(size_t bytes) override { (void)bytes; }
   uint64_t DurableLsn() const override {
     internal::MutexLock lock(&mu_);
@@ -194,16 +198,56 @@ bool EventuallyTrue(const std::function<bool()>& pred) {
   return true;
 }
 
+// The keys table of a file other stores share, as the test sets it: each
+// Set is a commit that changed a key (the version moves). While `fail` is
+// set, every read fails.
+class FakeKeyStorage final : public internal::KeyStorage {
+ public:
+  Status ScanAll(
+      const std::function<bool(internal::KeyRow&&)>& visit) override {
+    if (fail.load()) return Status::IOError("disk I/O error");
+    std::vector<internal::KeyRow> rows;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      rows = rows_;
+    }
+    for (internal::KeyRow& row : rows) {
+      if (!visit(std::move(row))) break;
+    }
+    return Status::OK();
+  }
+  StatusOr<int64_t> DefinitionsVersion() override {
+    if (fail.load()) return Status::IOError("disk I/O error");
+    std::lock_guard<std::mutex> lock(mu_);
+    return version_;
+  }
+  void Set(std::vector<internal::KeyRow> rows) {
+    std::lock_guard<std::mutex> lock(mu_);
+    rows_ = std::move(rows);
+    ++version_;
+  }
+  std::atomic<bool> fail{false};
+
+ private:
+  std::mutex mu_;
+  std::vector<internal::KeyRow> rows_;
+  int64_t version_ = 0;
+};
+
 // A KeysImpl on a RecordingWritePath, a recording audit sink and clocks
-// the test moves (wall and monotonic move together).
+// the test moves (wall and monotonic move together); with `storage`, a
+// file to refresh from.
 struct Harness {
-  explicit Harness(Options o = Options()) : options(std::move(o)) {
+  explicit Harness(Options o = Options(),
+                   internal::KeyStorage* storage = nullptr)
+      : options(std::move(o)) {
     path.audit_sink = &audit;
     options.log_level = LogLevel::kError;
     options.keys_usage_flush_interval = milliseconds(0);  // tests flush
     keys = std::make_unique<KeysImpl>(
-        options, &path, nullptr, &audit,
+        options, &path, storage, &audit,
         [this](uint64_t) {
+          if (on_wait) on_wait();
           return durable_fails.load() ? Status::IOError("disk full")
                                       : Status::OK();
         },
@@ -211,6 +255,16 @@ struct Harness {
         internal::MakeLogger(options));
   }
   void Advance(microseconds d) { now.fetch_add(d.count()); }
+  // The row the last put of key `id` wrote: what the file holds after it.
+  internal::KeyRow StoredRow(const std::string& id) {
+    internal::KeyRow row;
+    for (const KeyOp& op : path.ops()) {
+      const auto* put = std::get_if<KeyPut>(&op.record);
+      if (put != nullptr && put->row.id == id) row = put->row;
+    }
+    REQUIRE(row.id == id);
+    return row;
+  }
   CreatedKey Create(KeySpec spec) {
     StatusOr<CreatedKey> r = keys->CreateKey(spec);
     INFO(r.status().ToString());
@@ -222,6 +276,8 @@ struct Harness {
   RecordingWritePath path;
   RecordingAuditSink audit;
   std::atomic<bool> durable_fails{false};  // every commit wait fails
+  // Runs in every commit wait (set while no call runs).
+  std::function<void()> on_wait;
   std::atomic<int64_t> now{kT0};
   std::unique_ptr<KeysImpl> keys;
 };
@@ -496,6 +552,51 @@ TEST_CASE("a key revoked or rotated during its rotation gets no live successor",
   }
   CHECK(live == (other_secret.empty() ? 0 : 1));
   if (!other_secret.empty()) CHECK(h.keys->ValidateKey(other_secret).ok());
+}
+
+TEST_CASE("undoing a refused rotation keeps what a refresh loaded meanwhile",
+          "[keys][shared_file]") {
+  // Merge gave the key the file's row but left its put_lsn at the
+  // rotation's LSN, so the undo of the refused (kSync) rotation cleared
+  // the successor and the expiry another store had given it: the key
+  // validated past that store's overlap until the next forced refresh.
+  FakeKeyStorage file;
+  Harness h(Options(), &file);  // kSync
+  CreatedKey a = h.Create(Spec());
+  internal::KeyRow stored = h.StoredRow(a.info.id);
+  file.Set({stored});
+  REQUIRE(h.keys->Refresh().ok());
+  // Another store rotates the key with a one-second overlap; this one has
+  // not looked yet, and its writer refuses its own rotation.
+  internal::KeyRow successor = stored;
+  successor.id = "othrstor";
+  successor.rotated_from = stored.id;
+  stored.replaced_by = successor.id;
+  stored.expires_us = kT0 + kSecond;
+  file.Set({stored, successor});
+  h.path.refusal = internal::KeyOutcome::kRotated;
+  h.path.refusal_replaced_by = successor.id;
+  // While RotateKey waits for its commit, a refresh reads the file; then
+  // the file cannot be read (RotateKey's own forced refresh fails).
+  h.on_wait = [&] {
+    CHECK(h.keys->Refresh().ok());
+    file.fail = true;
+  };
+  StatusOr<CreatedKey> r = h.keys->RotateKey(a.info.id, std::chrono::hours(1));
+  h.on_wait = nullptr;
+  INFO(r.status().ToString());
+  CHECK(r.status().IsFailedPrecondition());
+  file.fail = false;
+  CHECK(h.keys->Refresh().ok());  // the next look: nothing changed
+  StatusOr<std::vector<KeyInfo>> list = h.keys->ListKeys(std::nullopt);
+  REQUIRE(list.ok());
+  REQUIRE(list->size() == 2);
+  const KeyInfo& old = (*list)[0].id == a.info.id ? (*list)[0] : (*list)[1];
+  CHECK(old.replaced_by == successor.id);
+  CHECK(old.expires_at_us == kT0 + kSecond);
+  h.Advance(microseconds(2 * kSecond));
+  CHECK(h.keys->ValidateKey(a.secret).status().code() ==
+        StatusCode::kPermissionDenied);
 }
 
 TEST_CASE("extreme expiries and rates neither overflow nor misreport",

@@ -37,8 +37,9 @@
 //  3. No secret is stored, logged or audited: only its hash (in KeyRow)
 //     and its id/prefix leave CreateKey.
 //  4. An entry's put_lsn is the LSN of the last op of this store that
-//     writes its definition (0: none since it was read from the file). A
-//     rotation's op writes both keys; it is queued under the old key's
+//     writes its definition, while memory holds that op's result (0: none
+//     since the entry last took the file's row, in Reload or a Refresh).
+//     A rotation's op writes both keys; it is queued under the old key's
 //     shard lock, and the new key's entry is made after it, under its own.
 
 #ifndef CONVSTORE_SRC_KEYS_KEYS_IMPL_H_

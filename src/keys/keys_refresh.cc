@@ -37,6 +37,10 @@ void KeysImpl::Merge(Entry* e, KeyRow file, uint64_t durable) {
   // undone in memory, even one the file lost (a dead letter).
   if (file.revoked_us == 0) file.revoked_us = mine.revoked_us;
   e->Set(std::move(file));
+  // Memory is the file's row now, no longer the result of this store's
+  // last op: an UndoRotation of that op (a refused kSync rotation) must
+  // not roll it back (invariant 4).
+  e->put_lsn = 0;
 }
 
 Status KeysImpl::Refresh(bool force) {
