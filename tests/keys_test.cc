@@ -554,6 +554,46 @@ TEST_CASE("a key revoked or rotated during its rotation gets no live successor",
   if (!other_secret.empty()) CHECK(h.keys->ValidateKey(other_secret).ok());
 }
 
+TEST_CASE(
+    "a batched rotation refused while a refresh runs gets no live "
+    "successor",
+    "[keys][shared_file]") {
+  // With kBatched, RotateKey queued the rotation and made the new key's
+  // entry after it: a Refresh in between saw the writer's refusal (the LSN
+  // durable, the key not in the file) before there was a key to drop, and
+  // marked the file as read, so the refused key validated here until
+  // another key changed on the file.
+  FakeKeyStorage file;
+  Options o;
+  o.durability.keys = Durability::kBatched;
+  Harness h(o, &file);
+  CreatedKey a = h.Create(Spec());
+  internal::KeyRow stored = h.StoredRow(a.info.id);
+  file.Set({stored});
+  REQUIRE(h.keys->Refresh().ok());
+  // Another store revokes the key; this one has not looked yet. The
+  // recording path commits on queuing, so the rotation is durable at once
+  // and, its successor not in the file, was refused.
+  stored.revoked_us = kT0;
+  file.Set({stored});
+  std::future<Status> refresh;
+  h.keys->SetRotationHookForTest([&] {
+    refresh = std::async(std::launch::async, [&] { return h.keys->Refresh(); });
+    // Time for it to finish, unless it is held off until the new key is in
+    // memory.
+    (void)refresh.wait_for(milliseconds(200));
+  });
+  StatusOr<CreatedKey> r = h.keys->RotateKey(a.info.id, microseconds(0));
+  REQUIRE(r.ok());  // kBatched: the refusal is not known to the call
+  REQUIRE(refresh.valid());
+  CHECK(refresh.get().ok());
+  CHECK(h.keys->Refresh().ok());  // the background thread's next look
+  CHECK(h.keys->ValidateKey(r->secret).status().code() ==
+        StatusCode::kUnauthenticated);
+  CHECK(h.keys->ValidateKey(a.secret).status().code() ==
+        StatusCode::kPermissionDenied);
+}
+
 TEST_CASE("undoing a refused rotation keeps what a refresh loaded meanwhile",
           "[keys][shared_file]") {
   // Merge gave the key the file's row but left its put_lsn at the

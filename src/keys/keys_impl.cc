@@ -583,54 +583,62 @@ StatusOr<CreatedKey> KeysImpl::RotateKey(std::string_view id,
       MutexLock lock(&shard.mu);
       if (shard.keys.contains(new_key)) continue;
     }
-    // One op writes both keys, queued under the old key's lock: a revoke
-    // or rotation of it by this store is then ordered before or after the
-    // whole rotation, and the writer decides on the stored row (another
-    // store's changes) in the transaction that would write it.
-    MutexLock lock(&old_shard.mu);
-    auto it = old_shard.keys.find(old_key);
-    if (it == old_shard.keys.end()) return Status::NotFound("no such API key");
-    Entry& e = it->second;
-    if (e.row.revoked_us != 0 || !e.row.replaced_by.empty()) {
-      return Status::FailedPrecondition(
-          "API key " + std::string(id) +
-          " was revoked or rotated while this rotation ran; no new key was "
-          "made");
+    // No Refresh from the queuing until the new key is in memory (invariant
+    // 5): one in between could see the writer refuse the rotation before
+    // there is a new key to drop, and mark the file as read, so the refused
+    // key would then validate until some other key changed on the file.
+    MutexLock refresh_lock(&refresh_mu_);
+    {
+      // One op writes both keys, queued under the old key's lock: a revoke
+      // or rotation of it by this store is then ordered before or after the
+      // whole rotation, and the writer decides on the stored row (another
+      // store's changes) in the transaction that would write it.
+      MutexLock lock(&old_shard.mu);
+      auto it = old_shard.keys.find(old_key);
+      if (it == old_shard.keys.end()) {
+        return Status::NotFound("no such API key");
+      }
+      Entry& e = it->second;
+      if (e.row.revoked_us != 0 || !e.row.replaced_by.empty()) {
+        return Status::FailedPrecondition(
+            "API key " + std::string(id) +
+            " was revoked or rotated while this rotation ran; no new key was "
+            "made");
+      }
+      KeyRow updated = e.row;
+      updated.replaced_by = row.id;
+      updated.expires_us = updated.expires_us > 0
+                               ? std::min(updated.expires_us, overlap_end)
+                               : overlap_end;
+      // An expiry of 0 means "never": a zero overlap at time 0 still ends.
+      if (updated.expires_us == 0) updated.expires_us = 1;
+      created.info = ToKeyInfo(row);
+      std::shared_ptr<const AuditAppend> record =
+          ChangeRecord("key.rotate", std::string(id),
+                       json{{"prefix", KeyPrefix(id)},
+                            {"new_key_id", row.id},
+                            {"new_prefix", created.info.prefix},
+                            {"old_expires_at_us", updated.expires_us}}
+                           .dump());
+      const int64_t new_expiry = updated.expires_us;
+      StatusOr<uint64_t> r = room.Submit(KeyOp{
+          KeyRotate{std::move(updated), row}, std::move(record), outcome});
+      if (!r.ok()) return r.status();
+      lsn = *r;
+      old_expires_us = e.row.expires_us;
+      e.row.replaced_by = row.id;
+      e.row.expires_us = new_expiry;
+      e.put_lsn = lsn;
     }
-    KeyRow updated = e.row;
-    updated.replaced_by = row.id;
-    updated.expires_us = updated.expires_us > 0
-                             ? std::min(updated.expires_us, overlap_end)
-                             : overlap_end;
-    // An expiry of 0 means "never": a zero overlap at time 0 still ends.
-    if (updated.expires_us == 0) updated.expires_us = 1;
-    created.info = ToKeyInfo(row);
-    std::shared_ptr<const AuditAppend> record =
-        ChangeRecord("key.rotate", std::string(id),
-                     json{{"prefix", KeyPrefix(id)},
-                          {"new_key_id", row.id},
-                          {"new_prefix", created.info.prefix},
-                          {"old_expires_at_us", updated.expires_us}}
-                         .dump());
-    const int64_t new_expiry = updated.expires_us;
-    StatusOr<uint64_t> r = room.Submit(
-        KeyOp{KeyRotate{std::move(updated), row}, std::move(record), outcome});
-    if (!r.ok()) return r.status();
-    lsn = *r;
-    old_expires_us = e.row.expires_us;
-    e.row.replaced_by = row.id;
-    e.row.expires_us = new_expiry;
+    if (rotation_hook_) rotation_hook_();
+    Shard& shard = ShardFor(new_key);
+    MutexLock lock(&shard.mu);
+    Entry& e = shard.keys[new_key];
+    e.Set(row);
     e.put_lsn = lsn;
   }
   if (lsn == 0) return Status::Internal("could not draw an unused API key id");
   const std::string new_id = row.id;
-  {
-    Shard& shard = ShardFor(new_key);
-    MutexLock lock(&shard.mu);
-    Entry& e = shard.keys[new_key];
-    e.Set(std::move(row));
-    e.put_lsn = lsn;
-  }
   s = AfterWrite(lsn, new_id);
   if (!s.ok()) return s;
   // Committed (kSync): the writer's decision is known. In the other

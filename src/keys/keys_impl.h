@@ -41,6 +41,9 @@
 //     since the entry last took the file's row, in Reload or a Refresh).
 //     A rotation's op writes both keys; it is queued under the old key's
 //     shard lock, and the new key's entry is made after it, under its own.
+//  5. No Refresh runs between a rotation's queuing and the making of its
+//     new key's entry (RotateKey holds refresh_mu_ across both), so a
+//     Refresh that sees the rotation's LSN durable also sees the new key.
 
 #ifndef CONVSTORE_SRC_KEYS_KEYS_IMPL_H_
 #define CONVSTORE_SRC_KEYS_KEYS_IMPL_H_
@@ -132,6 +135,13 @@ class KeysImpl final : public Keys {
   StatusOr<std::vector<KeyInfo>> ListKeys(
       std::optional<std::string> owner) override;
   StatusOr<RateDecision> CheckRateLimit(std::string_view id) override;
+
+  // Tests only: runs in RotateKey after the rotation is queued and before
+  // the new key's entry is made (refresh_mu_ held, no shard lock). Set
+  // before any rotation starts.
+  void SetRotationHookForTest(std::function<void()> hook) {
+    rotation_hook_ = std::move(hook);
+  }
 
  private:
   struct Entry {
@@ -244,7 +254,8 @@ class KeysImpl final : public Keys {
 
   std::atomic<bool> stopped_{false};
 
-  // Serializes Refresh; taken before any shard lock, never under one.
+  // Serializes Refresh, and holds it off while a rotation makes its new
+  // key (invariant 5); taken before any shard lock, never under one.
   Mutex refresh_mu_;
   // The DefinitionsVersion the keys in memory were last read at.
   int64_t loaded_version_ ABSL_GUARDED_BY(refresh_mu_) = -1;
@@ -261,6 +272,7 @@ class KeysImpl final : public Keys {
   int64_t denials_untracked_ ABSL_GUARDED_BY(deny_mu_) = 0;
 
   PeriodicThread flusher_;
+  std::function<void()> rotation_hook_;  // tests only
 };
 
 // The public view of a stored key (no hash).
