@@ -251,8 +251,16 @@ struct Harness {
           return durable_fails.load() ? Status::IOError("disk full")
                                       : Status::OK();
         },
-        [this] { return now.load(); }, [this] { return now.load() - kT0; },
-        internal::MakeLogger(options));
+        [this] {
+          if (hold_wall.load()) {
+            ++wall_waiters;
+            while (hold_wall.load()) {
+              std::this_thread::sleep_for(milliseconds(1));
+            }
+          }
+          return now.load();
+        },
+        [this] { return now.load() - kT0; }, internal::MakeLogger(options));
   }
   void Advance(microseconds d) { now.fetch_add(d.count()); }
   // The row the last put of key `id` wrote: what the file holds after it.
@@ -278,6 +286,9 @@ struct Harness {
   std::atomic<bool> durable_fails{false};  // every commit wait fails
   // Runs in every commit wait (set while no call runs).
   std::function<void()> on_wait;
+  // While set, every read of the wall clock waits; wall_waiters counts them.
+  std::atomic<bool> hold_wall{false};
+  std::atomic<int> wall_waiters{0};
   std::atomic<int64_t> now{kT0};
   std::unique_ptr<KeysImpl> keys;
 };
@@ -874,6 +885,37 @@ TEST_CASE("a usage flush the queue refuses is carried by the next one",
   const auto& f = std::get<KeyUsageFlush>(last.record);
   REQUIRE(f.keys.size() == 1);
   CHECK(f.keys[0].request_count == 2);
+}
+
+TEST_CASE("a validation racing Stop fails or counts a use the last flush has",
+          "[keys]") {
+  // A ValidateKey past its open check when Stop ran counted its use after
+  // Stop's last flush had read the key: a success whose use was never
+  // written.
+  Harness h;
+  CreatedKey a = h.Create(Spec());
+  REQUIRE(h.keys->ValidateKey(a.secret).ok());
+  // The racing validation waits at its clock read: past the open check,
+  // before the shard lock.
+  h.hold_wall = true;
+  StatusOr<KeyInfo> racing = Status::Internal("not run");
+  std::thread validate([&] { racing = h.keys->ValidateKey(a.secret); });
+  REQUIRE(EventuallyTrue([&] { return h.wall_waiters.load() == 1; }));
+  h.keys->Stop();
+  h.hold_wall = false;
+  validate.join();
+  INFO(racing.status().ToString());
+  CHECK((racing.ok() ||
+         racing.status().code() == StatusCode::kFailedPrecondition));
+  int64_t flushed = 0;
+  for (const KeyOp& op : h.path.ops()) {
+    const auto* flush = std::get_if<KeyUsageFlush>(&op.record);
+    if (flush == nullptr) continue;
+    for (const internal::KeyUsage& u : flush->keys) {
+      if (u.id == a.info.id) flushed = u.request_count;
+    }
+  }
+  CHECK(flushed == (racing.ok() ? 2 : 1));
 }
 
 TEST_CASE("the token bucket allows the burst, then one per 1/rate", "[keys]") {

@@ -38,8 +38,11 @@
 // they return once committed). Usage counts (request_count, last_used) are
 // kept in memory and written behind, coalesced: at most one small write
 // per key per Options::keys_usage_flush_interval, and at Close. A crash
-// loses at most the last interval of counts. Rate-limit buckets are memory
-// only (a restart refills them).
+// loses at most the last interval of counts. A ValidateKey that runs
+// while Close does either counts a use that Close writes, or fails with
+// FailedPrecondition as one after Close would: no successful validation
+// goes uncounted. Rate-limit buckets are memory only (a restart refills
+// them).
 //
 // SEVERAL STORES on one file (other processes, or other Stores in this
 // one) each hold their own copy of the keys. A store looks every
@@ -154,6 +157,7 @@ class Keys {
   // `required_scope` is not empty) holds that scope. Counts one use.
   //   kUnauthenticated: malformed, unknown, or wrong secret.
   //   kPermissionDenied: revoked, expired, or lacking the scope.
+  //   kFailedPrecondition: after Close, or during it (no use counted).
   // Messages are generic and never contain the secret.
   virtual StatusOr<KeyInfo> ValidateKey(std::string_view secret,
                                         std::string_view required_scope) = 0;

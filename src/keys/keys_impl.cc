@@ -402,6 +402,13 @@ StatusOr<KeyInfo> KeysImpl::ValidateKey(std::string_view secret,
   const char* reason = nullptr;
   {
     MutexLock lock(&shard.mu);
+    // Checked again under the lock that Stop's last usage flush takes
+    // after setting stopped_ (so relaxed is enough): a validation that
+    // gets here after that flush read this shard would count a use no one
+    // writes, so it fails as a call after Close does.
+    if (stopped_.load(std::memory_order_relaxed)) {
+      return Status::FailedPrecondition("store is closed");
+    }
     auto it = shard.keys.find(key);
     if (it == shard.keys.end()) {
       reason = "unknown_key";
@@ -749,8 +756,10 @@ size_t KeysImpl::FlushUsage() {
 }
 
 void KeysImpl::Stop() {
-  // New calls fail from here on, so the last flush carries every use
-  // counted by a call that returned before Stop.
+  // New calls fail from here on, and a ValidateKey already past its
+  // CheckOpen counts its use either before the flush below reads its
+  // shard, or not at all (it sees stopped_ under the shard lock): the last
+  // flush carries every use a successful validation counted.
   if (stopped_.exchange(true, std::memory_order_seq_cst)) return;
   flusher_.Stop();
   // A read-only store saves no usage: its counts live in memory only.

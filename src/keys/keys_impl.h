@@ -21,7 +21,8 @@
 // into one KeyUsageFlush op holding each used key once. A small thread
 // calls it every Options::keys_usage_flush_interval, and Stop calls it a
 // last time, so a million validations of one key between flushes cost one
-// UPDATE.
+// UPDATE. A validation that takes its shard lock after Stop began fails as
+// after Close instead of counting a use that last flush may have missed.
 //
 // Audit: with a sink, create/revoke/rotate are recorded and waited for
 // after their commit; failed validations are recorded without waiting.
@@ -113,7 +114,8 @@ class KeysImpl final : public Keys {
   // keys_refresh_interval (with storage). Nothing if both are off.
   void Start();
   // Stops the flush thread, flushes usage a last time; later calls fail
-  // with FailedPrecondition. Idempotent.
+  // with FailedPrecondition, and so does a ValidateKey under way that had
+  // not counted its use yet. Idempotent.
   void Stop();
   // Queues the usage of every key used since the last flush as one op.
   // Returns the number of keys in it (0: nothing queued). Called by the
