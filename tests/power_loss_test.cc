@@ -4,7 +4,7 @@
 // the fault VFS records every change to the database and its WAL that no
 // fsync has covered yet (src/sqlite/unsynced_writes.h); at a random moment
 // of a workload of appends (over conversations, with Flushes), deletes of
-// conversations, cache sets,
+// conversations, PruneMessages runs, cache sets,
 // sync audit records and sync key creations, the power is cut (every later
 // write fails), the store is closed, and the files are put back the way a disk
 // may hold them after the cut: their last fsynced state plus none, some (chosen
@@ -12,11 +12,11 @@
 // with the ordinary VFS and must hold:
 //  * a sound database (PRAGMA integrity_check) that the store opens;
 //  * an LSN prefix of what was acknowledged: each conversation a gap-free
-//    prefix of its appends, the audit chain verifiable with the workload's
-//    records 1..m, every cache value one the workload set, whole, the
-//    keys present the first ones created, and all of them together the
-//    state of one prefix of the workload's order (no commit survives
-//    without the ones before it);
+//    run of its appends (from the first seq the last prune left), the audit
+//    chain verifiable with the workload's records 1..m, every cache value one
+//    the workload set, whole, the keys present the first ones created, and all
+//    of them together the state of one prefix of the workload's order (no
+//    commit survives without the ones before it);
 //  * with SyncMode::kFull, everything a Flush or a sync call returned OK
 //    for (with kNormal those may roll back: the contract);
 //  * a store that takes new writes and keeps them over a clean reopen.
@@ -73,19 +73,31 @@ std::string CacheValue(int k, int64_t version) {
 // Which unsynced writes the disk kept.
 enum class Kept { kNone, kSome, kPrefix };
 
+// PruneMessages keeps this many newest messages of each conversation.
+constexpr int64_t kKeep = 5;
+
 // One op of the workload: an append to conversation `target` or its
-// deletion, a sync audit record, a cache Set of key `target`, or a sync
-// CreateKey.
+// deletion, a PruneMessages run (after a Flush), a sync audit record, a
+// cache Set of key `target`, or a sync CreateKey.
 struct Op {
-  enum Kind { kAppend, kDelete, kAudit, kCacheSet, kCreateKey } kind = kAppend;
+  enum Kind {
+    kAppend,
+    kDelete,
+    kPrune,
+    kAudit,
+    kCacheSet,
+    kCreateKey
+  } kind = kAppend;
   int target = 0;
 };
 
-// What a prefix of the ops leaves: messages per conversation (and its
-// deletions so far), audit records, each cache key's version (0: never
+// What a prefix of the ops leaves: messages appended to each conversation
+// (its last seq), how many of them were pruned (seqs 1..cut) and its
+// deletions so far, audit records, each cache key's version (0: never
 // set) and keys created.
 struct State {
   std::vector<int64_t> messages = std::vector<int64_t>(kConvs, 0);
+  std::vector<int64_t> cut = std::vector<int64_t>(kConvs, 0);
   std::vector<int64_t> epoch = std::vector<int64_t>(kConvs, 0);
   int64_t audits = 0;
   std::vector<int64_t> cache = std::vector<int64_t>(kCacheKeys, 0);
@@ -99,6 +111,12 @@ struct State {
       case Op::kDelete:
         ++epoch[op.target];
         messages[op.target] = 0;
+        cut[op.target] = 0;
+        break;
+      case Op::kPrune:
+        for (int c = 0; c < kConvs; ++c) {
+          cut[c] = std::max(cut[c], messages[c] - kKeep);
+        }
         break;
       case Op::kAudit:
         ++audits;
@@ -116,7 +134,10 @@ struct State {
   bool Matches(const State& stored) const {
     for (int c = 0; c < kConvs; ++c) {
       if (stored.messages[c] != messages[c]) return false;
-      if (messages[c] > 0 && stored.epoch[c] != epoch[c]) return false;
+      if (messages[c] == 0) continue;
+      if (stored.epoch[c] != epoch[c] || stored.cut[c] != cut[c]) {
+        return false;
+      }
     }
     return audits == stored.audits && cache == stored.cache &&
            keys == stored.keys;
@@ -161,6 +182,14 @@ Done RunUntilCut(Store* store, FaultVfs* vfs, std::mt19937_64* rng,
       op.kind = Op::kDelete;
       op.target = static_cast<int>((*rng)() % kConvs);
       REQUIRE(store->DeleteConversation(ConvId(op.target)).ok());
+    } else if (r < 6) {
+      op.kind = Op::kPrune;
+      REQUIRE(store->Flush().ok());  // it selects from the file
+      MessageRetention keep;
+      keep.max_messages_per_conversation = kKeep;
+      keep.keep_first_system = false;
+      keep.batch_rows = 100000;  // one transaction
+      REQUIRE(store->PruneMessages(keep).ok());
     } else if (r < 20) {
       op.kind = Op::kCacheSet;
       op.target = static_cast<int>((*rng)() % kCacheKeys);
@@ -181,7 +210,8 @@ Done RunUntilCut(Store* store, FaultVfs* vfs, std::mt19937_64* rng,
     }
     s.Apply(op);
     d.ops.push_back(op);
-    if (op.kind == Op::kAudit || op.kind == Op::kCreateKey) {
+    if (op.kind == Op::kAudit || op.kind == Op::kCreateKey ||
+        op.kind == Op::kPrune) {
       d.acked = d.ops.size();
     } else if (r % 20 == 7) {
       REQUIRE(store->Flush().ok());
@@ -218,11 +248,14 @@ State Stored(Store* store, const Done& d) {
     if (h.empty()) continue;
     long long epoch = 0;
     REQUIRE(std::sscanf(h[0]->content.c_str(), "c%*d/e%lld/", &epoch) == 1);
+    const int64_t first = h[0]->seq;
     for (size_t i = 0; i < h.size(); ++i) {
-      REQUIRE(h[i]->seq == static_cast<int64_t>(i + 1));  // gap-free prefix
+      // Gap-free, from the first seq a prune left.
+      REQUIRE(h[i]->seq == first + static_cast<int64_t>(i));
       CHECK(h[i]->content == Content(c, epoch, h[i]->seq));
     }
-    st.messages[c] = static_cast<int64_t>(h.size());
+    st.messages[c] = h.back()->seq;
+    st.cut[c] = first - 1;
     st.epoch[c] = epoch;
   }
   StatusOr<AuditVerification> v = store->audit().Verify();
@@ -296,7 +329,8 @@ void CheckAfterCut(const Options& o, const Done& d, SyncMode mode) {
   all.from_storage = true;
   for (int c = 0; c < kConvs; ++c) {
     const std::vector<MessagePtr> h = test::Hist(store.get(), ConvId(c), all);
-    REQUIRE(h.size() == static_cast<size_t>(stored.messages[c] + 1));
+    REQUIRE(h.size() ==
+            static_cast<size_t>(stored.messages[c] - stored.cut[c] + 1));
     CHECK(h.back()->content == "after");
   }
   StatusOr<std::string> after = store->cache().Get("power", CacheKey(0));
