@@ -161,7 +161,9 @@ class Store {
 
   // Stops taking calls, waits for the calls already inside (a sync Append
   // up to its sync_timeout, a TruncateWal up to its timeout, a read in
-  // progress), drains the queue, commits, checkpoints and truncates the
+  // progress: a History with from_storage up to its 30 s Flush, a
+  // PruneMessages run up to its first Flush (30 s) and the batch it is
+  // committing), drains the queue, commits, checkpoints and truncates the
   // WAL, closes the database. Returns the report, or the error that kept
   // some writes from being committed (they are counted in `remaining`; as
   // after a crash, they are lost). Waits at most `timeout` for the drain.

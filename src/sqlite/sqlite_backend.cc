@@ -617,15 +617,20 @@ Status SqliteBackend::Maintain() {
 
 Status SqliteBackend::Checkpoint(bool truncate) {
   if (writer_ == nullptr) return Status::FailedPrecondition("backend closed");
+  int log_frames = 0;
   int rc = sqlite3_wal_checkpoint_v2(
       writer_->raw(), nullptr,
       truncate ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE,
-      nullptr, nullptr);
+      &log_frames, nullptr);
   if (rc != SQLITE_OK || !truncate) {
     return SqliteStatus(rc, "wal checkpoint", writer_->raw());
   }
-  // SQLite does not sync the truncation: make it survive a power loss.
-  return SyncWal(writer_->raw());
+  // SQLite says OK with no frame count (-1) when it did nothing.
+  if (log_frames != 0) {
+    return Status::Unavailable("the WAL was not truncated (" +
+                               std::to_string(log_frames) + " frames)");
+  }
+  return Status::OK();
 }
 
 StatusOr<BackendCloseReport> SqliteBackend::Close() {
@@ -639,7 +644,15 @@ StatusOr<BackendCloseReport> SqliteBackend::Close() {
     // A read-only store wrote nothing, and may not write the file.
     if (!options_.read_only) {
       s = Checkpoint(/*truncate=*/true);
-      report.wal_truncated = s.ok();
+      // SQLite does not sync the truncation: without this a power loss
+      // could bring the cut frames back. Every commit is in the database
+      // already, so a failed fsync only means the WAL may come back.
+      Status synced = s.ok() ? SyncWal(writer_->raw()) : Status::OK();
+      if (!synced.ok() && log_ != nullptr) {
+        log_->warn("close: the truncated WAL of {} was not synced: {}",
+                   options_.path, synced.ToString());
+      }
+      report.wal_truncated = s.ok() && synced.ok();
     }
     // Busy readers of other processes can keep a truncating checkpoint from
     // finishing; that is not a failure of Close (every commit is in the
@@ -997,6 +1010,7 @@ Status SqliteBackend::TruncateWal(std::chrono::milliseconds timeout) {
   }
   sqlite3* db = r->db->raw();
   int rc = SQLITE_OK;
+  int log_frames = 0;
   // Each attempt waits at most a short slice: while a TRUNCATE checkpoint
   // waits for readers it holds the write lock, and a writer kept out for
   // its whole busy_timeout would fail its batch and report the store
@@ -1011,7 +1025,7 @@ Status SqliteBackend::TruncateWal(std::chrono::milliseconds timeout) {
                          static_cast<int>(std::max<int64_t>(
                              0, std::min<int64_t>(left.count(), slice_ms))));
     rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE,
-                                   nullptr, nullptr);
+                                   &log_frames, nullptr);
     if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) break;
     if (std::chrono::steady_clock::now() >= deadline) break;
     std::this_thread::sleep_for(
@@ -1024,6 +1038,11 @@ Status SqliteBackend::TruncateWal(std::chrono::milliseconds timeout) {
         " ms: another connection holds the write lock or reads older frames");
   }
   if (rc != SQLITE_OK) return SqliteStatus(rc, "wal checkpoint (truncate)", db);
+  // SQLite says OK with no frame count (-1) when it did nothing.
+  if (log_frames != 0) {
+    return Status::Internal("the WAL was not truncated (" +
+                            std::to_string(log_frames) + " frames)");
+  }
   // SQLite does not sync the truncation: make it survive a power loss.
   return SyncWal(db);
 }

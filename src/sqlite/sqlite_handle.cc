@@ -101,7 +101,8 @@ Status SyncWal(sqlite3* db) {
   if (rc != SQLITE_OK) return SqliteStatus(rc, "the WAL's file handle", db);
   if (wal == nullptr || wal->pMethods == nullptr) return Status::OK();
   rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL);
-  return SqliteStatus(rc, "fsync of the WAL", db);
+  // Not through the connection: its error message is not this call's.
+  return SqliteStatus(rc, "fsync of the WAL", nullptr);
 }
 
 Status Db::OpenReadOnly(const std::string& path, std::unique_ptr<Db>* out,

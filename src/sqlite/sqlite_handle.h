@@ -32,7 +32,8 @@ bool IsSqliteError(const Status& s);
 // own handle (so through its VFS). SQLite does not sync the WAL after a
 // TRUNCATE checkpoint cuts it to zero bytes: until this, a power loss may
 // bring back the frames it cut (docs/durability.md, "Erasure"). OK when the
-// connection has no WAL file open.
+// connection has no WAL file open (it never read: nothing to sync, and a
+// checkpoint on it truncated nothing either).
 Status SyncWal(sqlite3* db);
 
 class Stmt {
