@@ -153,6 +153,22 @@ struct Done {
   std::vector<std::string> secrets;
 };
 
+// Records unsynced changes into `unsynced` while alive; resets the fault
+// VFS (recording off, power back) when it goes, even if a REQUIRE throws.
+class Recording {
+ public:
+  Recording(FaultVfs* vfs, UnsyncedWrites* unsynced) : vfs_(vfs) {
+    vfs_->Reset();
+    vfs_->RecordUnsynced(unsynced);
+  }
+  ~Recording() { vfs_->Reset(); }
+  Recording(const Recording&) = delete;
+  Recording& operator=(const Recording&) = delete;
+
+ private:
+  FaultVfs* vfs_;
+};
+
 Done RunUntilCut(Store* store, FaultVfs* vfs, std::mt19937_64* rng,
                  size_t cut_at) {
   Done d;
@@ -225,17 +241,19 @@ Done RunUntilCut(Store* store, FaultVfs* vfs, std::mt19937_64* rng,
   return d;
 }
 
-// The length of the prefix of `ops` whose state `stored` is, or -1 if it
-// is the state of no prefix.
+// The length of the longest prefix of `ops` whose state `stored` is, or -1
+// if it is the state of no prefix. The longest: ops that change nothing (a
+// prune with nothing to remove, an append then the delete of that
+// conversation) make several prefixes leave the same state.
 int64_t PrefixLength(const std::vector<Op>& ops, const State& stored) {
   State s;
+  int64_t longest = s.Matches(stored) ? 0 : -1;
   for (size_t i = 0; i < ops.size(); ++i) {
-    if (s.Matches(stored)) return static_cast<int64_t>(i);
     s.Apply(ops[i]);
+    if (s.Matches(stored)) longest = static_cast<int64_t>(i + 1);
   }
-  return s.Matches(stored) ? static_cast<int64_t>(ops.size()) : -1;
+  return longest;
 }
-
 // What the reopened store holds, each part checked for its own
 // soundness.
 State Stored(Store* store, const Done& d) {
@@ -348,9 +366,8 @@ void CutOnce(uint64_t seed, SyncMode mode, Kept kept) {
   StatusOr<FaultVfs*> installed = FaultVfs::Install();
   REQUIRE(installed.ok());
   FaultVfs* vfs = *installed;
-  vfs->Reset();
   UnsyncedWrites unsynced;
-  vfs->RecordUnsynced(&unsynced);
+  Recording recording(vfs, &unsynced);
 
   TempDir dir;
   Options o = test::TestOptions(dir);
@@ -453,9 +470,8 @@ TEST_CASE("a WAL truncated for erasure stays truncated after a power cut",
   StatusOr<FaultVfs*> installed = FaultVfs::Install();
   REQUIRE(installed.ok());
   FaultVfs* vfs = *installed;
-  vfs->Reset();
   UnsyncedWrites unsynced;
-  vfs->RecordUnsynced(&unsynced);
+  Recording recording(vfs, &unsynced);
   TempDir dir;
   Options o = test::TestOptions(dir);
   o.sqlite_vfs = FaultVfs::kName;

@@ -6,7 +6,8 @@
 // like EIO, or SQLITE_FULL, like ENOSPC), makes them slow, or makes write
 // lock requests return SQLITE_BUSY as if another process held the lock.
 // For power-loss tests it records what an fsync has not yet made durable
-// (unsynced_writes.h) and can cut the power: every later change fails.
+// (unsynced_writes.h) and can cut the power: every later change, fsync or
+// delete fails.
 //
 // It is compiled into the library (it costs nothing unless a connection is
 // opened on it) but is internal: only tests include this header. A store
@@ -63,8 +64,9 @@ class FaultVfs {
   // unrecorded.
   void RecordUnsynced(UnsyncedWrites* w) { unsynced_.store(w); }
   // The power goes: from now on every write, truncation and fsync of a
-  // database or WAL file fails (SQLITE_IOERR_WRITE, _TRUNCATE, _FSYNC), so
-  // the files stay as they were at this moment until Reset. Then close
+  // database or WAL file, and every delete, fails (SQLITE_IOERR_WRITE,
+  // _TRUNCATE, _FSYNC, _DELETE), so the files stay as they were at this
+  // moment until Reset. Then close
   // every connection and call UnsyncedWrites::Rewind.
   void CutPower() { cut_.store(true); }
   // Clears every command and counter.

@@ -65,7 +65,12 @@ void UnsyncedWrites::Synced(const std::string& path) {
 }
 
 void UnsyncedWrites::Deleted(const std::string& path, std::string bytes) {
-  deleted_[path] = std::move(bytes);
+  DeletedFile& d = deleted_[path];
+  d.bytes = std::move(bytes);
+  auto it = changes_.find(path);
+  if (it == changes_.end()) return;
+  d.changes = std::move(it->second);
+  changes_.erase(it);
 }
 
 size_t UnsyncedWrites::pending() {
@@ -78,24 +83,26 @@ size_t UnsyncedWrites::pending() {
 Status UnsyncedWrites::Rewind(
     const std::function<bool(const std::string&, size_t)>& keep) {
   std::map<std::string, std::vector<Change>> all;
-  std::map<std::string, std::string> deleted;
+  std::map<std::string, DeletedFile> deleted;
   {
     MutexLock lock(&mu_);
     all.swap(changes_);
     deleted.swap(deleted_);
   }
-  for (const auto& [path, bytes] : deleted) {
-    // The directory entry's removal was never synced: the file is back
-    // (its unsynced changes are taken back below).
+  for (auto& [path, d] : deleted) {
+    // The directory entry's removal was never synced: the file is back,
+    // unless a new one took the name.
+    if (all.count(path) != 0) continue;
     const int fd =
         ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
-      if (errno == EEXIST) continue;  // created again since
+      if (errno == EEXIST) continue;
       return Errno("create", path);
     }
-    Status s = PutBytes(fd, path, 0, bytes);
+    Status s = PutBytes(fd, path, 0, d.bytes);
     ::close(fd);
     if (!s.ok()) return s;
+    all[path] = std::move(d.changes);  // taken back below
   }
   for (const auto& [path, changes] : all) {
     const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);

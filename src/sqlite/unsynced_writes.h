@@ -11,7 +11,8 @@
 // assumes no more than that, and that a write does not damage the bytes
 // around it).
 //
-// Only tests use it (power_loss_test.cc). Memory: every unsynced write is
+// Compiled into the library with the fault VFS; only tests use it
+// (power_loss_test.cc). Memory: every unsynced write is
 // kept twice (old and new bytes) until its file is synced.
 //
 // Thread safety: every method may be called from any thread; one mutex
@@ -57,8 +58,11 @@ class UnsyncedWrites {
   void Synced(const std::string& path) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // `path`, holding `bytes`, is about to be deleted without a sync of its
   // directory (SQLite deletes the WAL so at its last close): a cut before
-  // the next fsync of any file (which commits the file system's journal)
-  // brings it back, with what an fsync had put on the disk.
+  // the next fsync of any file brings it back, with what an fsync had put
+  // on the disk. (An assumption: on ext4 and xfs an fsync, or an fdatasync
+  // that changes a file's size, commits the file system's journal with the
+  // deletion in it; an fdatasync that only overwrites blocks may not.) If
+  // the name is created again before that, the new file is what comes back.
   void Deleted(const std::string& path, std::string bytes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -77,8 +81,14 @@ class UnsyncedWrites {
  private:
   Mutex mu_;
   std::map<std::string, std::vector<Change>> changes_ ABSL_GUARDED_BY(mu_);
-  // Files deleted (path -> their bytes then) and not created again.
-  std::map<std::string, std::string> deleted_ ABSL_GUARDED_BY(mu_);
+  // A file deleted since the last fsync of any file: its bytes then, and
+  // its changes not yet synced (taken out of changes_, so that a file
+  // created again under the name starts a record of its own).
+  struct DeletedFile {
+    std::string bytes;
+    std::vector<Change> changes;
+  };
+  std::map<std::string, DeletedFile> deleted_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace convstore::internal
