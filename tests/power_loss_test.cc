@@ -503,7 +503,15 @@ TEST_CASE("a WAL truncated for erasure stays truncated after a power cut",
   REQUIRE(
       unsynced.Rewind([](const std::string&, size_t) { return false; }).ok());
   vfs->Reset();
-  CHECK(FilesHolding(dir, "ERASEDTAG").empty());
+  // The WAL only: the main file may keep stale copies of deleted cells in
+  // the unallocated middle of a page SQLite rebuilt when it moved cells,
+  // which secure_delete does not zero (docs/durability.md, "Erasure"; with
+  // small commits on a loaded machine, about 1 run in 12 here).
+  const std::vector<std::string> holding = FilesHolding(dir, "ERASEDTAG");
+  std::string names;
+  for (const std::string& f : holding) names += f + " ";
+  INFO("files holding the deleted content: " << names);
+  CHECK(std::count(holding.begin(), holding.end(), "test.db-wal") == 0);
   // The scan finds what was kept, so an empty result above means something.
   CHECK(FilesHolding(dir, "KEPTTAG-199") ==
         std::vector<std::string>{"test.db"});
