@@ -18,8 +18,6 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,28 +30,13 @@
 namespace convstore {
 namespace {
 
+using test::FilesContaining;
 using test::Msg;
 using test::OpenOrDie;
 using test::TempDir;
 using test::TestOptions;
 
 constexpr int64_t kDayUs = 86'400'000'000;
-
-// Every file in `dir` whose bytes contain `needle`.
-std::vector<std::string> FilesContaining(const TempDir& dir,
-                                         const std::string& needle) {
-  std::vector<std::string> found;
-  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
-    if (!entry.is_regular_file()) continue;
-    std::ifstream in(entry.path(), std::ios::binary);
-    const std::string bytes((std::istreambuf_iterator<char>(in)),
-                            std::istreambuf_iterator<char>());
-    if (bytes.find(needle) != std::string::npos) {
-      found.push_back(entry.path().filename().string());
-    }
-  }
-  return found;
-}
 
 // A message whose every text field carries `tag`, with a content long
 // enough (6 KiB) to need an overflow page besides the short ones.

@@ -29,8 +29,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <random>
 #include <string>
@@ -361,20 +359,31 @@ void CheckAfterCut(const Options& o, const Done& d, SyncMode mode) {
   CHECK(crash_test::IntegrityCheck(o.path) == "ok");
 }
 
-void CutOnce(uint64_t seed, SyncMode mode, Kept kept) {
-  INFO("seed " << seed << ", kept " << static_cast<int>(kept));
+FaultVfs* Vfs() {
   StatusOr<FaultVfs*> installed = FaultVfs::Install();
   REQUIRE(installed.ok());
-  FaultVfs* vfs = *installed;
+  return *installed;
+}
+
+// A store in `dir` on the fault VFS, with `mode`; quiet, since the cut
+// makes every write fail.
+Options OnFaultVfs(const TempDir& dir, SyncMode mode) {
+  Options o = test::TestOptions(dir);
+  o.sqlite_vfs = FaultVfs::kName;
+  o.sync_mode = mode;
+  o.log_level = LogLevel::kOff;
+  return o;
+}
+
+void CutOnce(uint64_t seed, SyncMode mode, Kept kept) {
+  INFO("seed " << seed << ", kept " << static_cast<int>(kept));
+  FaultVfs* vfs = Vfs();
   UnsyncedWrites unsynced;
   Recording recording(vfs, &unsynced);
 
   TempDir dir;
-  Options o = test::TestOptions(dir);
-  o.sqlite_vfs = FaultVfs::kName;
-  o.sync_mode = mode;
+  Options o = OnFaultVfs(dir, mode);
   o.max_flush_delay = std::chrono::milliseconds(1);
-  o.log_level = LogLevel::kOff;  // the cut makes every write fail
   // Checkpoints, WAL restarts and index merges within a short run.
   o.wal_autocheckpoint_pages = 16;
   o.journal_size_limit = 64 << 10;
@@ -445,21 +454,6 @@ TEST_CASE("power loss cut 60 times at random", "[power_loss][slow]") {
   }
 }
 
-// The names of the files in `dir` whose bytes hold `needle`.
-std::vector<std::string> FilesHolding(const TempDir& dir,
-                                      const std::string& needle) {
-  std::vector<std::string> found;
-  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
-    std::ifstream in(entry.path(), std::ios::binary);
-    const std::string bytes((std::istreambuf_iterator<char>(in)),
-                            std::istreambuf_iterator<char>());
-    if (bytes.find(needle) != std::string::npos) {
-      found.push_back(entry.path().filename().string());
-    }
-  }
-  return found;
-}
-
 // Erasure across a power cut: once TruncateWal (or Close) has returned OK,
 // the WAL's old frames, which hold what a delete removed, must not come
 // back with a cut that takes back every write no fsync covered.
@@ -467,16 +461,11 @@ TEST_CASE("a WAL truncated for erasure stays truncated after a power cut",
           "[power_loss]") {
   const bool by_close = GENERATE(false, true);
   INFO((by_close ? "Close" : "TruncateWal"));
-  StatusOr<FaultVfs*> installed = FaultVfs::Install();
-  REQUIRE(installed.ok());
-  FaultVfs* vfs = *installed;
+  FaultVfs* vfs = Vfs();
   UnsyncedWrites unsynced;
   Recording recording(vfs, &unsynced);
   TempDir dir;
-  Options o = test::TestOptions(dir);
-  o.sqlite_vfs = FaultVfs::kName;
-  o.sync_mode = SyncMode::kFull;
-  o.log_level = LogLevel::kOff;
+  const Options o = OnFaultVfs(dir, SyncMode::kFull);
   {
     auto store = OpenOrDie(o);
     for (int i = 0; i < 200; ++i) {
@@ -507,13 +496,14 @@ TEST_CASE("a WAL truncated for erasure stays truncated after a power cut",
   // the unallocated middle of a page SQLite rebuilt when it moved cells,
   // which secure_delete does not zero (docs/durability.md, "Erasure"; with
   // small commits on a loaded machine, about 1 run in 12 here).
-  const std::vector<std::string> holding = FilesHolding(dir, "ERASEDTAG");
+  const std::vector<std::string> holding =
+      test::FilesContaining(dir, "ERASEDTAG");
   std::string names;
   for (const std::string& f : holding) names += f + " ";
   INFO("files holding the deleted content: " << names);
   CHECK(std::count(holding.begin(), holding.end(), "test.db-wal") == 0);
   // The scan finds what was kept, so an empty result above means something.
-  CHECK(FilesHolding(dir, "KEPTTAG-199") ==
+  CHECK(test::FilesContaining(dir, "KEPTTAG-199") ==
         std::vector<std::string>{"test.db"});
   CHECK(crash_test::IntegrityCheck(o.path) == "ok");
 }

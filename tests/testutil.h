@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -59,6 +61,27 @@ inline Options TestOptions(const TempDir& dir,
   o.log_level = LogLevel::kError;
   o.max_flush_delay = std::chrono::milliseconds(5);
   return o;
+}
+
+// The whole file at `path`, as bytes ("" if it cannot be read).
+inline std::string FileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)),
+                     std::istreambuf_iterator<char>());
+}
+
+// The names of the files in `dir` whose bytes contain `needle` (erasure
+// tests: a deleted marker must be in none of them).
+inline std::vector<std::string> FilesContaining(const TempDir& dir,
+                                                const std::string& needle) {
+  std::vector<std::string> found;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    if (!entry.is_regular_file()) continue;
+    if (FileBytes(entry.path().string()).find(needle) != std::string::npos) {
+      found.push_back(entry.path().filename().string());
+    }
+  }
+  return found;
 }
 
 inline Message Msg(Role role, std::string content, int64_t tokens_in = 0,

@@ -326,13 +326,6 @@ TEST_CASE("prune without a rule is refused before the file is opened",
   CHECK(out.str().empty());
 }
 
-// The whole file, as bytes.
-std::string FileBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)),
-                     std::istreambuf_iterator<char>());
-}
-
 TEST_CASE("erase deletes conversations and sessions down to the bytes",
           "[tools]") {
   TempDir dir;
@@ -356,8 +349,8 @@ TEST_CASE("erase deletes conversations and sessions down to the bytes",
     }
     REQUIRE(store->Close().ok());
   }
-  REQUIRE(FileBytes(o.path).find("gone-said-3") != std::string::npos);
-  REQUIRE(FileBytes(o.path).find("gone-meta") != std::string::npos);
+  REQUIRE(test::FileBytes(o.path).find("gone-said-3") != std::string::npos);
+  REQUIRE(test::FileBytes(o.path).find("gone-meta") != std::string::npos);
 
   tools::EraseArgs args;
   args.db = o.path;
@@ -375,12 +368,12 @@ TEST_CASE("erase deletes conversations and sessions down to the bytes",
   CHECK(j["sessions"][1]["records"] == 0);
 
   for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
-    const std::string bytes = FileBytes(entry.path().string());
+    const std::string bytes = test::FileBytes(entry.path().string());
     INFO(entry.path().string());
     CHECK(bytes.find("gone-said") == std::string::npos);
     CHECK(bytes.find("gone-meta") == std::string::npos);
   }
-  const std::string bytes = FileBytes(o.path);
+  const std::string bytes = test::FileBytes(o.path);
   CHECK(bytes.find("kept-said-3") != std::string::npos);
   CHECK(bytes.find("kept-meta") != std::string::npos);
   std::unique_ptr<Store> store = OpenOrDie(o);
@@ -423,7 +416,7 @@ TEST_CASE("erase fails when another connection keeps the WAL", "[tools]") {
   REQUIRE(tools::RunErase(args, out).ok());
   for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
     INFO(entry.path().string());
-    CHECK(FileBytes(entry.path().string()).find("gone-said") ==
+    CHECK(test::FileBytes(entry.path().string()).find("gone-said") ==
           std::string::npos);
   }
 }
@@ -505,7 +498,7 @@ TEST_CASE("erase --vacuum leaves no old copy of a moved row", "[tools]") {
   INFO(s.ToString());
   REQUIRE(s.ok());
   for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
-    const std::string bytes = FileBytes(entry.path().string());
+    const std::string bytes = test::FileBytes(entry.path().string());
     for (int c = 0; c <= 10; ++c) {  // every deleted conversation
       INFO(entry.path().string() << ", " << id(c));
       CHECK(bytes.find(id(c) + "-msg-") == std::string::npos);
@@ -520,7 +513,7 @@ TEST_CASE("erase --vacuum leaves no old copy of a moved row", "[tools]") {
     INFO(entry.path().string());
     CHECK(cache_left == 0);
   }
-  CHECK(FileBytes(o.path).find("conv-15-msg-299-") != std::string::npos);
+  CHECK(test::FileBytes(o.path).find("conv-15-msg-299-") != std::string::npos);
   std::unique_ptr<Store> store = OpenOrDie(o);
   CHECK(test::Hist(store.get(), "conv-15").size() == 300);
   CHECK(test::Hist(store.get(), "conv-0").empty());
