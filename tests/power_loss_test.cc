@@ -4,7 +4,7 @@
 // the fault VFS records every change to the database and its WAL that no
 // fsync has covered yet (src/sqlite/unsynced_writes.h); at a random moment
 // of a workload of appends (over conversations, with Flushes), deletes of
-// conversations, PruneMessages runs, cache sets,
+// conversations, PruneMessages runs, analytics turns, cache sets,
 // sync audit records and sync key creations, the power is cut (every later
 // write fails), the store is closed, and the files are put back the way a disk
 // may hold them after the cut: their last fsynced state plus none, some (chosen
@@ -14,7 +14,8 @@
 //  * an LSN prefix of what was acknowledged: each conversation a gap-free
 //    run of its appends (from the first seq the last prune left), the audit
 //    chain verifiable with the workload's records 1..m, every cache value one
-//    the workload set, whole, the keys present the first ones created, and all
+//    the workload set, whole, the keys present the first ones created, the
+//    session's turns a gap-free run with no orphan or stale rollup, and all
 //    of them together the state of one prefix of the workload's order (no
 //    commit survives without the ones before it);
 //  * with SyncMode::kFull, everything a Flush or a sync call returned OK
@@ -50,6 +51,9 @@ using test::TempDir;
 
 constexpr int kConvs = 8;
 constexpr int kCacheKeys = 16;
+// The analytics session the workload's turns go to, and its start.
+constexpr const char* kSession = "power-call";
+constexpr int64_t kTurnT0 = 1'600'000'000'000'000;
 
 std::string ConvId(int c) { return "power-" + std::to_string(c); }
 
@@ -84,7 +88,8 @@ struct Op {
     kPrune,
     kAudit,
     kCacheSet,
-    kCreateKey
+    kCreateKey,
+    kTurn
   } kind = kAppend;
   int target = 0;
 };
@@ -100,6 +105,7 @@ struct State {
   int64_t audits = 0;
   std::vector<int64_t> cache = std::vector<int64_t>(kCacheKeys, 0);
   int64_t keys = 0;
+  int64_t turns = 0;  // of the analytics session kSession
 
   void Apply(const Op& op) {
     switch (op.kind) {
@@ -125,6 +131,9 @@ struct State {
       case Op::kCreateKey:
         ++keys;
         break;
+      case Op::kTurn:
+        ++turns;
+        break;
     }
   }
   // Whether `stored` (read back from a file) is this state. A
@@ -138,7 +147,7 @@ struct State {
       }
     }
     return audits == stored.audits && cache == stored.cache &&
-           keys == stored.keys;
+           keys == stored.keys && turns == stored.turns;
   }
 };
 
@@ -171,6 +180,12 @@ Done RunUntilCut(Store* store, FaultVfs* vfs, std::mt19937_64* rng,
                  size_t cut_at) {
   Done d;
   State s;
+  // The session the turns go to, committed before the first op.
+  SessionStart start;
+  start.session_id = kSession;
+  start.started_at_us = kTurnT0;
+  REQUIRE(store->analytics().StartSession(start).ok());
+  REQUIRE(store->Flush().ok());
   while (d.ops.size() < cut_at) {
     const uint64_t r = (*rng)() % 100;
     Op op;
@@ -204,6 +219,15 @@ Done RunUntilCut(Store* store, FaultVfs* vfs, std::mt19937_64* rng,
       keep.keep_first_system = false;
       keep.batch_rows = 100000;  // one transaction
       REQUIRE(store->PruneMessages(keep).ok());
+    } else if (r < 10) {
+      op.kind = Op::kTurn;
+      TurnMetrics t;
+      t.session_id = kSession;
+      t.turn_number = s.turns + 1;
+      t.at_us = kTurnT0 + t.turn_number * 1000;
+      t.e2e_ms = static_cast<double>(t.turn_number % 997);
+      t.llm_model = "model-a";
+      REQUIRE(store->analytics().RecordTurn(t).ok());
     } else if (r < 20) {
       op.kind = Op::kCacheSet;
       op.target = static_cast<int>((*rng)() % kCacheKeys);
@@ -304,6 +328,24 @@ State Stored(Store* store, const Done& d) {
   StatusOr<std::vector<KeyInfo>> keys = store->keys().ListKeys(std::nullopt);
   REQUIRE(keys.ok());
   st.keys = static_cast<int64_t>(keys->size());
+  StatusOr<SessionDetail> session = store->analytics().GetSession(kSession);
+  if (session.ok()) {
+    for (size_t i = 0; i < session->turns.size(); ++i) {
+      const TurnMetrics& t = session->turns[i];
+      REQUIRE(t.turn_number == static_cast<int64_t>(i + 1));  // gap-free
+      CHECK(t.at_us == kTurnT0 + t.turn_number * 1000);
+      CHECK(t.e2e_ms == static_cast<double>(t.turn_number % 997));
+    }
+    st.turns = static_cast<int64_t>(session->turns.size());
+  } else {
+    REQUIRE(session.status().code() == StatusCode::kNotFound);
+  }
+  // The turns' hourly rollups were written in the same transactions.
+  StatusOr<ConsistencyReport> consistent =
+      store->analytics().CheckConsistency(false);
+  REQUIRE(consistent.ok());
+  CHECK(consistent->orphan_turns == 0);
+  CHECK(consistent->stale_rollups == 0);
   for (size_t i = 0; i < d.secrets.size(); ++i) {
     INFO("key " << i);
     // The keys present are the first ones created.
