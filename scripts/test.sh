@@ -68,7 +68,7 @@ build_and_test build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONVSTORE_SANITIZE
 
 step "libFuzzer targets (clang, ASan + UBSan)"
 # The library is built again with clang and -fsanitize=fuzzer-no-link,...;
-# only the two fuzz executables are built (a unity build, see above), then each
+# only the fuzz executables are built (a unity build, see above), then each
 # runs for a bounded time. Crash reproducers land in build-fuzz/.
 fuzz_seconds=${CONVSTORE_FUZZ_SECONDS:-45}
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ \
@@ -78,7 +78,7 @@ cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ \
 cmake --build build-fuzz
 seeds=build-fuzz/seeds
 rm -rf "$seeds"
-mkdir -p "$seeds/store_ops" "$seeds/open_corrupt"
+mkdir -p "$seeds/store_ops" "$seeds/open_corrupt" "$seeds/engines_ops"
 # store_ops: FuzzedDataProvider reads choices from the end and strings from
 # the front; a few fixed byte strings are enough to start from.
 printf 'hello\x00\x01\x02\x03\x04\x05\x06\x07' >"$seeds/store_ops/a"
@@ -91,7 +91,13 @@ printf '\x03\x00\x40\x00\x00\x00' >"$seeds/open_corrupt/truncated"
 printf '\x01\x1c\x00\x00\x00\xff\x00\x10\x00\x00\x00' >"$seeds/open_corrupt/patched"
 printf '\x00SQLite format 3\x00\x10\x00\x02\x02' >"$seeds/open_corrupt/header_only"
 printf '\x00this is not a database\n' >"$seeds/open_corrupt/text"
-for target in store_ops open_corrupt; do
+# engines_ops: byte 0 picks the options (bit 0 a tight cache bound, bit 1
+# the other durability classes); the rest feeds FuzzedDataProvider as above.
+printf '\x00ns\x00key{"a":1}\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b' >"$seeds/engines_ops/a"
+printf '\x01\xff\xfe\xed\xa0\x80csk_\x10\x20\x30\x40\x50\x60\x70\x80\x90' >"$seeds/engines_ops/b"
+printf '\x02s0\x00\x00\x00\x1e\x16\x07\x0c\x1a\x1b\x13\x1c\x18\x0e' >"$seeds/engines_ops/c"
+{ printf '\x03'; head -c 200 /dev/zero | tr '\0' z; } >"$seeds/engines_ops/d"
+for target in store_ops open_corrupt engines_ops; do
   ./build-fuzz/fuzz/${target}_fuzzer -max_total_time="$fuzz_seconds" \
     -print_final_stats=1 -artifact_prefix=build-fuzz/${target}- \
     "$seeds/$target"
