@@ -37,6 +37,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
@@ -116,8 +118,31 @@ class Run {
     Open();
   }
 
+  // CONVSTORE_FUZZ_VERBOSE=1 prints each step's call and time, to replay
+  // one input by hand.
   void Step() {
-    switch (in_.ConsumeIntegralInRange<int>(0, 29)) {
+    static const bool verbose =
+        std::getenv("CONVSTORE_FUZZ_VERBOSE") != nullptr;
+    const int op = in_.ConsumeIntegralInRange<int>(0, 29);
+    const auto start = std::chrono::steady_clock::now();
+    Do(op);
+    if (verbose) {
+      std::fprintf(
+          stderr, "op %d: %lld ms\n", op,
+          static_cast<long long>(std::chrono::duration_cast<milliseconds>(
+                                     std::chrono::steady_clock::now() - start)
+                                     .count()));
+    }
+  }
+
+  void Finish() {
+    Reopen();
+    Check(store_->Close().ok(), "last Close");
+  }
+
+ private:
+  void Do(int op) {
+    switch (op) {
       // clang-format off
       case 0: case 1: cache_.CacheSet(); break;
       case 2: case 3: cache_.CacheGet(); break;
@@ -144,17 +169,11 @@ class Run {
       case 26: messages_.Append(); break;
       case 27: messages_.PruneMessages(); break;
       case 28: Check(store_->Flush().ok(), "Flush"); break;
-      default: Reopen(); break;
+      default: if (++reopens_ <= 3) Reopen(); break;
         // clang-format on
     }
   }
 
-  void Finish() {
-    Reopen();
-    Check(store_->Close().ok(), "last Close");
-  }
-
- private:
   void Open() {
     StatusOr<std::unique_ptr<Store>> s = Store::Open(FuzzOptions(path_, mode_));
     Check(s.ok(), "open: " + s.status().ToString());
@@ -230,6 +249,9 @@ class Run {
   const std::string path_;
   const Mode mode_;
   std::unique_ptr<Store> store_;
+  // Reopens in this input: at most 3 (and the last one in Finish), since
+  // each costs an open and a full check (15-40 ms).
+  int reopens_ = 0;
   CacheOps cache_;
   KeyOps keys_;
   AuditOps audit_;
