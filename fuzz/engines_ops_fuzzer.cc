@@ -33,7 +33,9 @@
 
 #include <fuzzer/FuzzedDataProvider.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -42,6 +44,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "convstore/convstore.h"
@@ -259,6 +262,38 @@ class Run {
   MessageOps messages_;
 };
 
+// libFuzzer's -timeout does not work here: its SIGALRM mostly lands on one
+// of the store's threads, where libFuzzer ignores it. So a thread of our
+// own aborts an input that runs longer than CONVSTORE_FUZZ_TIMEOUT seconds
+// (default 120), after printing every thread's stack with gdb when
+// CONVSTORE_FUZZ_GDB is set.
+std::atomic<int64_t> input_started_s{0};
+
+void StartWatchdog() {
+  static const bool started = [] {
+    const char* env = std::getenv("CONVSTORE_FUZZ_TIMEOUT");
+    const int64_t limit = env != nullptr ? std::atoll(env) : 120;
+    std::thread([limit] {
+      for (;;) {
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        const int64_t started_s = input_started_s.load();
+        const int64_t now_s = Now() / 1'000'000;
+        if (started_s == 0 || now_s - started_s <= limit) continue;
+        std::fprintf(stderr, "fuzz check failed: input ran over %lld s\n",
+                     static_cast<long long>(limit));
+        if (std::getenv("CONVSTORE_FUZZ_GDB") != nullptr) {
+          const std::string cmd = "gdb -p " + std::to_string(getpid()) +
+                                  " -batch -ex 'thread apply all bt' >&2";
+          (void)std::system(cmd.c_str());
+        }
+        std::abort();
+      }
+    }).detach();
+    return true;
+  }();
+  (void)started;
+}
+
 }  // namespace
 }  // namespace convstore::fuzz
 
@@ -268,6 +303,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Mode mode;
   mode.tight_cache = (data[0] & 1) != 0;
   mode.other_classes = (data[0] & 2) != 0;
+  StartWatchdog();
+  input_started_s.store(Now() / 1'000'000);
   const std::string path = (ScratchDir() / "engines.db").string();
   ResetDb(path, EmptyStoreBytes());
   FuzzedDataProvider in(data + 1, size - 1);
@@ -276,5 +313,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     run.Step();
   }
   run.Finish();
+  input_started_s.store(0);
   return 0;
 }
