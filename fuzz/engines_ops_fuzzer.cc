@@ -283,8 +283,11 @@ void StartWatchdog() {
         std::fprintf(stderr, "fuzz check failed: input ran over %lld s\n",
                      static_cast<long long>(limit));
         if (std::getenv("CONVSTORE_FUZZ_GDB") != nullptr) {
-          const std::string cmd = "gdb -p " + std::to_string(getpid()) +
-                                  " -batch -ex 'thread apply all bt' >&2";
+          const std::string pid = std::to_string(getpid());
+          const std::string cmd = "(ls -li " + ScratchDir().string() +
+                                  "; ls -l /proc/" + pid +
+                                  "/fd; cat /proc/locks; gdb -p " + pid +
+                                  " -batch -ex 'thread apply all bt') >&2";
           (void)std::system(cmd.c_str());
         }
         std::abort();
