@@ -30,8 +30,8 @@ constexpr size_t kMapSlot =
     (sizeof(std::string_view) + sizeof(std::unique_ptr<int>) + 1) * 8 / 5;
 // std::list's node: two links and the pointer.
 constexpr size_t kLruNode = Chunk(3 * sizeof(void*));
-// SharedId's make_shared<const std::string>.
-constexpr size_t kSharedId = Chunk(kControlBlock + sizeof(std::string));
+// SharedId's make_shared of the id and the writer's memo.
+constexpr size_t kSharedId = Chunk(kControlBlock + SharedId::kRepBytes);
 constexpr size_t kPerConversationOverhead =
     Chunk(sizeof(CachedConversation)) + kMapSlot + kLruNode + kSharedId;
 // Copies of the id: the entry's id, its info's conversation_id and the

@@ -9,6 +9,7 @@
 #ifndef CONVSTORE_SRC_WRITE_OP_H_
 #define CONVSTORE_SRC_WRITE_OP_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -26,6 +27,17 @@
 
 namespace convstore::internal {
 
+// What a backend's writer remembers about a conversation id it resolved
+// (SqliteBackend: the conversation's key), kept with the id so that a batch
+// finds it without a lookup by string. Only the writer thread of the store
+// whose queue carries the id reads or writes it (the queue orders the
+// appending thread's construction before it). `generation` names the
+// writer's view of the file it came from; 0 is none.
+struct IdMemo {
+  int64_t key = 0;
+  uint64_t generation = 0;
+};
+
 // An immutable conversation id that copies share. The cache entry makes one
 // for all the appends to its conversation, so an Append copies a pointer
 // instead of allocating the id on the caller's thread for the writer's
@@ -35,24 +47,38 @@ class SharedId {
   SharedId() = default;  // null (reads as ""), without allocating
   // Implicit, so one-off ops (and tests) may pass a string.
   SharedId(std::string_view id)  // NOLINT(google-explicit-constructor)
-      : id_(std::make_shared<const std::string>(id)) {}
+      : rep_(std::make_shared<Rep>(id)) {}
   SharedId(const char* id)  // NOLINT(google-explicit-constructor)
       : SharedId(std::string_view(id)) {}
   SharedId(const std::string& id)  // NOLINT(google-explicit-constructor)
       : SharedId(std::string_view(id)) {}
 
-  explicit operator bool() const { return id_ != nullptr; }
-  const std::string& str() const { return id_ != nullptr ? *id_ : Empty(); }
+  explicit operator bool() const { return rep_ != nullptr; }
+  const std::string& str() const {
+    return rep_ != nullptr ? rep_->id : Empty();
+  }
   operator const std::string&() const {  // NOLINT(google-explicit-constructor)
     return str();
   }
+  // The writer's memo for this id (see IdMemo), shared by the copies; null
+  // for a null SharedId.
+  IdMemo* memo() const { return rep_ != nullptr ? &rep_->memo : nullptr; }
+
+  // What one id takes from the allocator besides its text's heap buffer:
+  // make_shared's control block and this.
+  static constexpr size_t kRepBytes = sizeof(std::string) + sizeof(IdMemo);
 
  private:
+  struct Rep {
+    explicit Rep(std::string_view s) : id(s) {}
+    const std::string id;
+    IdMemo memo;
+  };
   static const std::string& Empty() {
     static const std::string* const empty = new std::string();
     return *empty;
   }
-  std::shared_ptr<const std::string> id_;
+  std::shared_ptr<Rep> rep_;
 };
 
 // Append one message to a conversation. The message is shared with the

@@ -75,6 +75,16 @@ class BatchBuilder {
     batch_.push_back(std::move(op));
     return *this;
   }
+  // As Append, with an id the caller keeps: its copies share the writer's
+  // memo of the conversation's key, as a cache entry's appends do.
+  BatchBuilder& AppendShared(const SharedId& conv, const Message& m) {
+    WriteOp op;
+    op.lsn = next_lsn_++;
+    op.bytes = MessageBytes(m);
+    op.payload = AppendMessageOp{conv, std::make_shared<const Message>(m)};
+    batch_.push_back(std::move(op));
+    return *this;
+  }
   BatchBuilder& Delete(const std::string& conv) {
     WriteOp op;
     op.lsn = next_lsn_++;

@@ -625,6 +625,84 @@ TEST_CASE("first_system is returned when only a tail is loaded",
   CHECK(Load(b.get(), "none").first_system == nullptr);
 }
 
+// The writer remembers each conversation's key with the id its appends
+// share (IdMemo); whatever may change the key must make it look again.
+TEST_CASE("a remembered conversation key is not used after it may be wrong",
+          "[sqlite_backend]") {
+  TempDir dir;
+  Options o = BackendOptions(dir);
+  auto b = OpenBackend(o);
+  const SharedId c("c");
+  BatchBuilder bb;
+  bb.AppendShared(c, Make(1, Role::kUser, "old1", 100));
+  RequireCommit(&bb, b.get());
+  const int64_t old_key = RawInt(
+      o.path, "SELECT conv_key FROM conversations WHERE conversation_id = 'c'");
+  std::vector<std::string> want;
+
+  SECTION("a delete in the same batch") {
+    bb.Delete("c");
+    bb.AppendShared(c, Make(1, Role::kUser, "new1", 200));
+    RequireCommit(&bb, b.get());
+    want = {"new1"};
+  }
+  SECTION("a delete in an earlier batch") {
+    bb.Delete("c");
+    RequireCommit(&bb, b.get());
+    bb.AppendShared(c, Make(1, Role::kUser, "new1", 200));
+    RequireCommit(&bb, b.get());
+    want = {"new1"};
+  }
+  SECTION("a delete by another connection (another process)") {
+    {
+      auto other = OpenBackend(o);
+      BatchBuilder ob(bb.last_lsn() + 1);
+      ob.Delete("c");
+      RequireCommit(&ob, other.get());
+      REQUIRE(other->Close().ok());
+    }
+    BatchBuilder after(bb.last_lsn() + 2);
+    after.AppendShared(c, Make(1, Role::kUser, "new1", 200));
+    RequireCommit(&after, b.get());
+    want = {"new1"};
+  }
+  SECTION("a rolled-back batch that created the conversation") {
+    const SharedId fresh("fresh");
+    bb.AppendShared(fresh, Make(1, Role::kUser, "f1", 200));
+    bb.AppendShared(c, Make(1, Role::kUser, "dup", 201));  // seq 1 again
+    CHECK(bb.Commit(b.get()).IsInvalidArgument());
+    BatchBuilder retry(bb.last_lsn() - 1);
+    retry.AppendShared(fresh, Make(1, Role::kUser, "f1", 200));
+    RequireCommit(&retry, b.get());
+    StoredConversation f = Load(b.get(), "fresh");
+    REQUIRE(f.exists);
+    REQUIRE(f.messages.size() == 1);
+    CHECK(f.messages[0]->content == "f1");
+    want = {"old1"};
+  }
+
+  StoredConversation got = Load(b.get(), "c");
+  REQUIRE(got.exists);
+  std::vector<std::string> contents;
+  for (const MessagePtr& m : got.messages) contents.push_back(m->content);
+  CHECK(contents == want);
+  CHECK(got.info.message_count == static_cast<int64_t>(want.size()));
+  REQUIRE(b->Close().ok());
+  // Every message belongs to a conversation row, and a re-created
+  // conversation has a key of its own.
+  CHECK(RawInt(o.path,
+               "SELECT count(*) FROM messages WHERE conv_key NOT IN "
+               "(SELECT conv_key FROM conversations)") == 0);
+  if (want[0] == "new1") {
+    CHECK(
+        RawInt(
+            o.path,
+            "SELECT conv_key FROM conversations WHERE conversation_id = 'c'") !=
+        old_key);
+  }
+  CHECK(IntegrityCheck(o.path) == "ok");
+}
+
 TEST_CASE("a rejected batch applies nothing and the next one works",
           "[sqlite_backend]") {
   TempDir dir;

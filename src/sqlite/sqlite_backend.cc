@@ -296,6 +296,26 @@ Status SqliteBackend::OpenWriter() {
   return Status::OK();
 }
 
+uint64_t SqliteBackend::NewKeyGeneration() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+Status SqliteBackend::ResolveKey(const SharedId& id, bool create,
+                                 int64_t* key) {
+  IdMemo* memo = id.memo();
+  if (memo != nullptr && memo->generation == key_generation_ &&
+      memo->key != 0) {
+    *key = memo->key;
+    return Status::OK();
+  }
+  Status s = ResolveKey(id.str(), create, key);
+  if (s.ok() && memo != nullptr && *key != 0) {
+    *memo = IdMemo{*key, key_generation_};
+  }
+  return s;
+}
+
 Status SqliteBackend::ResolveKey(const std::string& id, bool create,
                                  int64_t* key) {
   auto it = key_cache_.find(id);
@@ -348,6 +368,7 @@ Status SqliteBackend::ApplyInTransaction(std::span<const WriteOp> batch) {
       s = ResolveKey(del.conversation_id, /*create=*/false, &key);
       if (!s.ok()) return s;
       key_cache_.erase(del.conversation_id);
+      key_generation_ = NewKeyGeneration();
       user_set_.erase(key);
       last_seq_.erase(key);
       if (del.audit != nullptr) {

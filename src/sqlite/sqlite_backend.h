@@ -154,6 +154,9 @@ class SqliteBackend final : public StorageBackend {
   // Finds (or, if `create`, inserts) the integer key of a conversation.
   // Returns 0 when absent and not created.
   Status ResolveKey(const std::string& id, bool create, int64_t* key);
+  // As above for an append's id, through the id's memo when it is of the
+  // current key_generation_ (no lookup by string), setting it otherwise.
+  Status ResolveKey(const SharedId& id, bool create, int64_t* key);
   Status ApplyInTransaction(std::span<const WriteOp> batch);
   // Binds message row `row` (0-based) of an INSERT into `messages` that
   // takes its rows' values in the order of insert_msg_.
@@ -347,6 +350,13 @@ class SqliteBackend final : public StorageBackend {
   // wal_autocheckpoint_pages is 0). Stopped before the writer closes.
   std::unique_ptr<WalCheckpointer> checkpointer_;
   absl::flat_hash_map<std::string, int64_t> key_cache_;
+  // Names the writer's current view of which id has which key: the
+  // IdMemo of a SharedId holds a key only for the generation it was set in.
+  // Every change that may make a cached key wrong (ForgetCachedRows, a
+  // delete) moves to a new one, taken from a process-wide counter so that
+  // no two backends ever share one.
+  uint64_t key_generation_ = NewKeyGeneration();
+  static uint64_t NewKeyGeneration();
   // Conversations whose stored user_id is known to be set (so a batch
   // need not try to set it); forgotten with key_cache_.
   absl::flat_hash_set<int64_t> user_set_;

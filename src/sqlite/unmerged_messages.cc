@@ -224,6 +224,7 @@ Status SqliteBackend::Mended(int64_t key, int64_t merged_through,
 
 void SqliteBackend::ForgetCachedRows() {
   key_cache_.clear();
+  key_generation_ = NewKeyGeneration();
   user_set_.clear();
   last_seq_.clear();
 }
