@@ -28,8 +28,11 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const Options& options) {
   if (options.path.find('\0') != std::string::npos) {
     return Status::InvalidArgument("Options::path contains a NUL byte");
   }
-  // Before anything touches the file: bad options create nothing.
+  // Before anything touches the file: bad options create nothing (the
+  // cache's options too: OpenWithBackend checks them again, too late for
+  // that, after the backend created and migrated the file).
   Status valid = internal::ValidateStoreOptions(options);
+  if (valid.ok()) valid = internal::CacheImpl::ValidateOptions(options);
   if (!valid.ok()) return valid;
   std::error_code ec;
   fs::path path(options.path);

@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <limits>
 #include <string>
@@ -1076,6 +1077,25 @@ TEST_CASE("Store cache: Open refuses cache options that cannot work",
             .ok());
   CHECK(GetOr((*s)->cache(), "ns", "k") == std::string(4000, 'v'));
   REQUIRE((*s)->Close().ok());
+}
+
+TEST_CASE("Store cache: bad cache options create no file or directory",
+          "[cache]") {
+  // Open refused these only after the backend had created the directory
+  // and the database file (and run the migrations), where every other
+  // option out of its range creates nothing (docs/user-guide.md, "Errors").
+  TempDir dir;
+  for (int which = 0; which < 3; ++which) {
+    INFO("case " << which);
+    Options o = TestOptions(dir, "sub/test.db");
+    if (which == 0) o.cache_entries_shards = 0;
+    if (which == 1) o.cache_entries_max_bytes = 10;
+    if (which == 2) o.cache_max_value_bytes = size_t{1} << 30;
+    StatusOr<std::unique_ptr<Store>> s = Store::Open(o);
+    CHECK(s.status().IsInvalidArgument());
+    CHECK_FALSE(std::filesystem::exists(o.path));
+    CHECK_FALSE(std::filesystem::exists(dir.File("sub")));
+  }
 }
 
 TEST_CASE("Store cache: Open refuses zero cache_entries_shards", "[cache]") {
