@@ -64,6 +64,26 @@ TEST_CASE("record and query: fields, ids, hashes, newest first", "[audit]") {
   CHECK(v.anchor_id == 0);
 }
 
+TEST_CASE("a query written as in audit.h's example builds warning-free",
+          "[audit]") {
+  // audit.h shows `audit.Query({.actor = "user-7"})`. With the optional
+  // filters left without a default member initializer, GCC's -Wextra
+  // (-Wmissing-field-initializers) warned for each filter not named, so
+  // the example failed a -Werror build; this test is such a build.
+  TempDir dir;
+  auto store = OpenOrDie(TestOptions(dir));
+  REQUIRE(store->audit().Record(Ev("user-7", "export.start")).ok());
+  REQUIRE(store->audit().Record(Ev("user-8", "export.start")).ok());
+  StatusOr<AuditPage> page = store->audit().Query({.actor = "user-7"});
+  REQUIRE(page.ok());
+  REQUIRE(page->records.size() == 1);
+  CHECK(page->records[0].event.actor == "user-7");
+  page = store->audit().Query({.action = "export.start", .limit = 1});
+  REQUIRE(page.ok());
+  CHECK(page->records.size() == 1);
+  CHECK(page->next_before_id != 0);
+}
+
 TEST_CASE("query filters each field and pages newest first", "[audit]") {
   TempDir dir;
   auto store = OpenOrDie(TestOptions(dir));

@@ -327,6 +327,22 @@ std::string Dump(const KeyInfo& k) {
   return s;
 }
 
+TEST_CASE("a spec written with designated initializers builds warning-free",
+          "[keys]") {
+  // `CreateKey({.name = ..., .owner = ...})`, as keys.h writes it but
+  // without scopes: KeySpec's strings and scopes had no default member
+  // initializer, so GCC's -Wextra warned for each one not named and a
+  // -Werror build (this one) failed.
+  TempDir dir;
+  auto store = OpenOrDie(TestOptions(dir));
+  StatusOr<CreatedKey> k =
+      store->keys().CreateKey({.name = "ci", .owner = "tenant-7"});
+  REQUIRE(k.ok());
+  CHECK(k->info.scopes.empty());
+  CHECK(store->keys().ValidateKey(k->secret).ok());
+  REQUIRE(store->Close().ok());
+}
+
 TEST_CASE("CreateKey returns a well-formed secret once and stores its hash",
           "[keys]") {
   Harness h;

@@ -101,6 +101,18 @@ Options SlowFlushOptions(const TempDir& dir) {
 
 // ----------------------------------------------------------------- Append
 
+TEST_CASE("Options written with designated initializers build warning-free",
+          "[store]") {
+  // Store::Open({.path = ...}): Options' durability, log_sink and
+  // sqlite_vfs had no default member initializer, so GCC's -Wextra warned
+  // for each and a -Werror build (this one) failed.
+  TempDir dir;
+  StatusOr<std::unique_ptr<Store>> store =
+      Store::Open({.path = dir.File("x.db"), .log_level = LogLevel::kError});
+  REQUIRE(store.ok());
+  REQUIRE((*store)->Close().ok());
+}
+
 TEST_CASE("Append assigns seq 1,2,3 per conversation and increasing LSNs",
           "[store]") {
   TempDir dir;

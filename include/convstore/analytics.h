@@ -9,13 +9,13 @@
 //   start.session_id = "call-1";
 //   start.conversation_id = "conv-1";  // its transcript
 //   start.tenant = "acme";
-//   a.StartSession(start);
+//   convstore::Status s = a.StartSession(start);  // InvalidArgument: bad input
 //   convstore::TurnMetrics t;
 //   t.session_id = "call-1";
 //   t.turn_number = 1;
 //   t.e2e_ms = 820;
 //   t.llm_model = "gpt-4o";
-//   a.RecordTurn(t);
+//   s = a.RecordTurn(t);
 //   convstore::AggregateQuery q;
 //   q.range.last_hours = 24;
 //   q.group_by = convstore::GroupBy::kModel;
@@ -56,7 +56,7 @@ struct SessionQuery {
   // At most this many sessions, newest start first. Default 50.
   size_t limit = 50;
   // Only this tenant's sessions; empty: all.
-  std::string tenant;
+  std::string tenant{};
   // Only sessions started at or after this time; 0: no bound.
   int64_t since_us = 0;
 };
@@ -76,7 +76,7 @@ struct TimeRange {
 };
 
 struct AggregateQuery {
-  TimeRange range;
+  TimeRange range{};
   // kModel / kProvider group turns by their llm_model / llm_provider; a
   // session, its errors and its events belong to the group of its first
   // turn in the range that names one (key "" otherwise). kTenant and
@@ -97,13 +97,13 @@ struct SeriesQuery {
   // A latency/number field of TurnMetrics ("e2e_ms", "llm_ttft_ms",
   // "cost", ...; see docs/user-guide.md) or the name of a recorded Metric
   // ("media.jitter_ms", any name passed to RecordMetric).
-  std::string metric;
-  TimeRange range;
+  std::string metric{};
+  TimeRange range{};
   // Bucket width; default 5 minutes. Buckets are aligned to multiples of
   // the width since the epoch; empty buckets are left out.
   std::chrono::microseconds bucket = std::chrono::minutes(5);
   // Only this session's values; empty: all.
-  std::string session_id;
+  std::string session_id{};
 };
 
 // What Cleanup removes. Every record older than its kind's cut-off (by its
@@ -123,7 +123,7 @@ struct CleanupOptions {
   // then the row's columns by name, NULL ones left out
   // ({"table":"analytics_turns","id":7,"session_id":"call-1",...});
   // nothing is deleted if that fails.
-  std::string archive_path;
+  std::string archive_path{};
   // Then return freed pages to the file system (PRAGMA incremental_vacuum;
   // the file shrinks at the next checkpoint). Databases created before
   // schema v3 do not have incremental auto-vacuum; for them this is a

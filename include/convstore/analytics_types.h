@@ -41,110 +41,110 @@ const char* SeverityName(Severity s);
 
 // A call or chat session, linked to the conversation holding its transcript.
 struct SessionStart {
-  std::string session_id;       // required, 1..256 bytes of UTF-8
-  std::string conversation_id;  // optional: the transcript's conversation
-  std::string user_id;
-  std::string tenant;         // organisation; a grouping key of Aggregate
-  std::string channel;        // "phone", "web", ...
-  std::string metadata;       // empty or a JSON object
+  std::string session_id{};       // required, 1..256 bytes of UTF-8
+  std::string conversation_id{};  // optional: the transcript's conversation
+  std::string user_id{};
+  std::string tenant{};       // organisation; a grouping key of Aggregate
+  std::string channel{};      // "phone", "web", ...
+  std::string metadata{};     // empty or a JSON object
   int64_t started_at_us = 0;  // 0: now
 };
 
 struct SessionEnd {
-  std::string session_id;
+  std::string session_id{};
   SessionStatus status = SessionStatus::kCompleted;  // not kActive
-  std::string final_state;  // the agent's state machine state at the end
-  int64_t ended_at_us = 0;  // 0: now
+  std::string final_state{};  // the agent's state machine state at the end
+  int64_t ended_at_us = 0;    // 0: now
 };
 
 // One turn's metrics: a superset of what Pipecat / LiveKit Agents emit.
 // Latencies (*_ms) must be finite and >= 0; token and character counts in
 // [0, 2^40], so that sums over turns fit int64.
 struct TurnMetrics {
-  std::string session_id;
+  std::string session_id{};
   int64_t turn_number = 0;  // >= 0
   int64_t at_us = 0;        // 0: now
-  std::optional<bool> interrupted;
-  std::optional<double> eou_delay_ms;  // end-of-utterance delay
-  std::optional<double> transcription_delay_ms;
-  std::optional<double> stt_ttfb_ms;
-  std::optional<double> stt_duration_ms;
-  std::optional<double> stt_audio_s;
-  std::optional<double> stt_confidence;  // 0..1
-  std::optional<double> llm_ttft_ms;
-  std::optional<double> llm_duration_ms;
-  std::optional<int64_t> prompt_tokens;
-  std::optional<int64_t> completion_tokens;
-  std::optional<int64_t> cached_tokens;
-  std::optional<double> tokens_per_s;
-  std::optional<double> tts_ttfb_ms;
-  std::optional<double> tts_duration_ms;
-  std::optional<int64_t> tts_characters;
-  std::optional<double> tts_audio_s;
+  std::optional<bool> interrupted{};
+  std::optional<double> eou_delay_ms{};  // end-of-utterance delay
+  std::optional<double> transcription_delay_ms{};
+  std::optional<double> stt_ttfb_ms{};
+  std::optional<double> stt_duration_ms{};
+  std::optional<double> stt_audio_s{};
+  std::optional<double> stt_confidence{};  // 0..1
+  std::optional<double> llm_ttft_ms{};
+  std::optional<double> llm_duration_ms{};
+  std::optional<int64_t> prompt_tokens{};
+  std::optional<int64_t> completion_tokens{};
+  std::optional<int64_t> cached_tokens{};
+  std::optional<double> tokens_per_s{};
+  std::optional<double> tts_ttfb_ms{};
+  std::optional<double> tts_duration_ms{};
+  std::optional<int64_t> tts_characters{};
+  std::optional<double> tts_audio_s{};
   // User stops speaking -> first agent audio.
-  std::optional<double> e2e_ms;
-  std::string stt_model, stt_provider;
-  std::string llm_model, llm_provider;  // the "model"/"provider" group keys
-  std::string tts_model, tts_provider;
-  std::optional<double> cost;  // in the caller's currency unit, >= 0
+  std::optional<double> e2e_ms{};
+  std::string stt_model{}, stt_provider{};
+  std::string llm_model{}, llm_provider{};  // the "model"/"provider" group keys
+  std::string tts_model{}, tts_provider{};
+  std::optional<double> cost{};  // in the caller's currency unit, >= 0
 };
 
 // Network/media quality at one moment; each present field is stored as the
 // named metric "media.<field>" (e.g. "media.jitter_ms").
 struct MediaSample {
-  std::string session_id;
+  std::string session_id{};
   int64_t at_us = 0;
-  std::optional<double> latency_ms;
-  std::optional<double> jitter_ms;
-  std::optional<double> packet_loss;  // fraction 0..1
-  std::optional<double> buffer_ms;
+  std::optional<double> latency_ms{};
+  std::optional<double> jitter_ms{};
+  std::optional<double> packet_loss{};  // fraction 0..1
+  std::optional<double> buffer_ms{};
 };
 
 // Any named numeric metric, as a time series.
 struct Metric {
-  std::string session_id;  // may be empty (not tied to a session)
-  std::string name;        // required, 1..128 bytes
-  double value = 0;        // finite
-  std::map<std::string, std::string> tags;
+  std::string session_id{};  // may be empty (not tied to a session)
+  std::string name{};        // required, 1..128 bytes
+  double value = 0;          // finite
+  std::map<std::string, std::string> tags{};
   int64_t at_us = 0;
 };
 
 struct ErrorRecord {
-  std::string session_id;
+  std::string session_id{};
   int64_t at_us = 0;
-  std::string type;  // required, e.g. "stt_timeout"
+  std::string type{};  // required, e.g. "stt_timeout"
   Severity severity = Severity::kMedium;
-  std::string message;
-  std::string context;  // empty or a JSON object
+  std::string message{};
+  std::string context{};  // empty or a JSON object
   bool resolved = false;
 };
 
 struct StateTransition {
-  std::string from_state, to_state;  // to_state required
-  std::string trigger;
-  std::optional<double> latency_ms;
+  std::string from_state{}, to_state{};  // to_state required
+  std::string trigger{};
+  std::optional<double> latency_ms{};
 };
 struct SlotExtraction {
-  std::string name;  // required
-  std::string value;
-  std::optional<double> confidence;  // 0..1
-  std::string method;                // "llm", "regex", ...
-  std::optional<bool> validated;
+  std::string name{};  // required
+  std::string value{};
+  std::optional<double> confidence{};  // 0..1
+  std::string method{};                // "llm", "regex", ...
+  std::optional<bool> validated{};
 };
 struct Feedback {
   int rating = 0;  // 1..5
-  std::string text;
-  std::string type;  // "thumbs", "csat", ...
+  std::string text{};
+  std::string type{};  // "thumbs", "csat", ...
 };
 struct SystemEvent {
-  std::string name;  // required
-  std::string data;  // empty or a JSON object
+  std::string name{};  // required
+  std::string data{};  // empty or a JSON object
 };
 
 struct Event {
-  std::string session_id;
+  std::string session_id{};
   int64_t at_us = 0;
-  std::variant<StateTransition, SlotExtraction, Feedback, SystemEvent> body;
+  std::variant<StateTransition, SlotExtraction, Feedback, SystemEvent> body{};
 };
 
 // --- Query results.

@@ -89,10 +89,10 @@ struct AuditQuery {
   // Records with from_us <= ts_us < to_us. 0: no bound on that side.
   int64_t from_us = 0;
   int64_t to_us = 0;
-  std::optional<std::string> actor;
-  std::optional<std::string> action;
-  std::optional<std::string> resource;
-  std::optional<std::string> outcome;
+  std::optional<std::string> actor{};
+  std::optional<std::string> action{};
+  std::optional<std::string> resource{};
+  std::optional<std::string> outcome{};
   // Records per page, 1..10000. Default 100.
   size_t limit = 100;
   // Paging: only records with id < before_id (pass the previous page's

@@ -6,7 +6,8 @@
 // rate limits. Get it from Store::cache().
 //
 //   convstore::Cache& cache = store->cache();
-//   cache.Set("tools", "weather:paris", "{\"c\":21}", std::chrono::minutes(5));
+//   convstore::Status s = cache.Set("tools", "weather:paris", "{\"c\":21}",
+//                                   std::chrono::minutes(5));
 //   auto hit = cache.Get("tools", "weather:paris");  // NotFound once expired
 //   // Fixed-window rate limit: at most 60 calls per user per minute.
 //   auto n = cache.Increment("rate", "user-7:" + minute, 1,

@@ -84,13 +84,13 @@ namespace convstore {
 // What CreateKey makes.
 struct KeySpec {
   // A label for people ("ci deploy key"). 1..256 bytes of UTF-8.
-  std::string name;
+  std::string name{};
   // The tenant (user, organisation) the key belongs to; ListKeys filters
   // on it. 1..256 bytes of UTF-8.
-  std::string owner;
+  std::string owner{};
   // What the key may do; ValidateKey checks a required scope against this
   // list (exact match). Each 1..128 bytes of UTF-8; at most 64 of them.
-  std::vector<std::string> scopes;
+  std::vector<std::string> scopes{};
   // Wall-clock expiry in microseconds since the Unix epoch; 0: never. Must
   // be in the future.
   int64_t expires_at_us = 0;

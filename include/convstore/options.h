@@ -99,7 +99,7 @@ struct Options {
   // Durability class per record kind; see DurabilityClasses. Defaults:
   // messages batched, audit and keys sync, cache best-effort, analytics
   // batched.
-  DurabilityClasses durability;
+  DurabilityClasses durability{};
 
   // Create the file (and its directory) if it does not exist. If false, Open
   // fails with NotFound for a missing file. Default: true.
@@ -161,7 +161,7 @@ struct Options {
   // Log lines at or above this level go to log_sink. Default: kWarn.
   LogLevel log_level = LogLevel::kWarn;
   // Where log lines go. Empty (the default): standard error.
-  LogSink log_sink;
+  LogSink log_sink{};
 
   // -------------------------------------------------------------- Performance
 
@@ -335,7 +335,7 @@ struct Options {
   // Name of a registered SQLite VFS to open the database with (every
   // connection of the store). Empty: SQLite's default (unix). Tests use it
   // to open a store on a fault-injecting VFS. Default: empty.
-  std::string sqlite_vfs;
+  std::string sqlite_vfs{};
 
   // SQLite page cache per connection, in MiB. Default: 64.
   int sqlite_cache_mib = 64;

@@ -131,9 +131,9 @@ struct ConversationInfo {
 
 struct ListOptions {
   // Only conversations owned by this user; empty means all users.
-  std::string user_id;
+  std::string user_id{};
   // Opaque cursor from a previous page's next_cursor; empty for the first.
-  std::string cursor;
+  std::string cursor{};
   // Page size, 1..10000.
   size_t limit = 100;
 };
