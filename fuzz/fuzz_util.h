@@ -14,8 +14,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
+
+#include "convstore/convstore.h"
 
 namespace convstore::fuzz {
 
@@ -66,6 +69,19 @@ inline void ResetDb(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   Check(out.good(), "write " + path);
+}
+
+// The bytes of a fresh store file opened with `options` (at `name` in
+// ScratchDir()) and closed: copying them is much cheaper than running the
+// migrations for every input.
+inline std::string NewStoreBytes(Options options, const std::string& name) {
+  options.path = (ScratchDir() / name).string();
+  {
+    StatusOr<std::unique_ptr<Store>> s = Store::Open(options);
+    Check(s.ok(), "open template: " + s.status().ToString());
+    Check((*s)->Close().ok(), "close template");
+  }
+  return ReadFile(options.path);
 }
 
 }  // namespace convstore::fuzz

@@ -50,15 +50,8 @@ Options FuzzOptions(const std::string& path) {
 // A fresh store file, made once: copying its bytes is much cheaper than
 // running the migrations for every input.
 const std::string& EmptyStoreBytes() {
-  static const std::string* const bytes = [] {
-    const std::string path = (ScratchDir() / "template.db").string();
-    {
-      StatusOr<std::unique_ptr<Store>> s = Store::Open(FuzzOptions(path));
-      Check(s.ok(), "open template: " + s.status().ToString());
-      Check((*s)->Close().ok(), "close template");
-    }
-    return new std::string(ReadFile(path));
-  }();
+  static const std::string* const bytes =
+      new std::string(NewStoreBytes(FuzzOptions(""), "template.db"));
   return *bytes;
 }
 

@@ -68,12 +68,7 @@ class BatchBuilder {
   explicit BatchBuilder(uint64_t first_lsn = 1) : next_lsn_(first_lsn) {}
 
   BatchBuilder& Append(const std::string& conv, const Message& m) {
-    WriteOp op;
-    op.lsn = next_lsn_++;
-    op.bytes = MessageBytes(m);
-    op.payload = AppendMessageOp{conv, std::make_shared<const Message>(m)};
-    batch_.push_back(std::move(op));
-    return *this;
+    return AppendShared(SharedId(conv), m);
   }
   // As Append, with an id the caller keeps: its copies share the writer's
   // memo of the conversation's key, as a cache entry's appends do.
