@@ -64,8 +64,8 @@ class SharedId {
   // for a null SharedId.
   IdMemo* memo() const { return rep_ != nullptr ? &rep_->memo : nullptr; }
 
-  // What one id takes from the allocator besides its text's heap buffer:
-  // make_shared's control block and this.
+  // What make_shared allocates for one id beside its control block (and
+  // the text's own heap buffer once it outgrows the inline one).
   static constexpr size_t kRepBytes = sizeof(std::string) + sizeof(IdMemo);
 
  private:
@@ -74,6 +74,7 @@ class SharedId {
     const std::string id;
     IdMemo memo;
   };
+  static_assert(sizeof(Rep) == kRepBytes, "kRepBytes is the size of Rep");
   static const std::string& Empty() {
     static const std::string* const empty = new std::string();
     return *empty;

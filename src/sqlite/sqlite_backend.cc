@@ -304,8 +304,9 @@ uint64_t SqliteBackend::NewKeyGeneration() {
 Status SqliteBackend::ResolveKey(const SharedId& id, bool create,
                                  int64_t* key) {
   IdMemo* memo = id.memo();
-  if (memo != nullptr && memo->generation == key_generation_ &&
-      memo->key != 0) {
+  // Generations start at 1 and a memo is set only with a key, so a memo of
+  // this generation holds one.
+  if (memo != nullptr && memo->generation == key_generation_) {
     *key = memo->key;
     return Status::OK();
   }
