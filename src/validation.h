@@ -30,7 +30,8 @@ Status ValidateHistoryOptions(const HistoryOptions& o);
 // The store's Options at Open, those whose out-of-range values would not
 // fail on their own but hang, spin, overflow or break an invariant
 // (a writer that never commits, a backoff of 0, a per-conversation bound
-// of 0 messages, token sums that overflow).
+// of 0 messages, token sums that overflow), or that the store would have
+// to clamp silently (0 shards or read connections, negative intervals).
 Status ValidateStoreOptions(const Options& options);
 // What every write of a store opened with Options::read_only returns.
 Status ReadOnlyRefusal();
@@ -42,6 +43,11 @@ inline constexpr int64_t kMaxTokensPerMessage = int64_t{1} << 40;
 // under SQLite's default SQLITE_MAX_LENGTH (1e9 bytes) for one row.
 inline constexpr size_t kMaxContentBytesLimit = size_t{512} << 20;
 inline constexpr size_t kMaxMetadataBytesLimit = size_t{64} << 20;
+// The most Options::cache_shards (as for the key-value cache's shards).
+inline constexpr size_t kMaxCacheShards = 65536;
+// The largest Options::sqlite_cache_mib (1 TiB): SQLite takes the size as
+// an int of KiB.
+inline constexpr int kMaxSqliteCacheMib = 1 << 20;
 
 }  // namespace convstore::internal
 

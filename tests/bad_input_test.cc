@@ -773,8 +773,9 @@ TEST_CASE("A message row deleted outside the store does not misplace the pin",
   REQUIRE(store->Close().ok());
 }
 
-TEST_CASE("Options that would hang, spin or overflow are refused at Open",
-          "[bad_input]") {
+TEST_CASE(
+    "Options that would hang, spin, overflow or be clamped are refused at Open",
+    "[bad_input]") {
   // Each of these used to open: a batch bound of 0 committed nothing (Flush
   // and Close timed out with every write pending), a flush delay or backoff
   // of 0 spun the writer, a per-conversation bound of 0 made std::clamp's
@@ -847,6 +848,39 @@ TEST_CASE("Options that would hang, spin or overflow are refused at Open",
        [](Options* o) {
          o->keys_refresh_interval = std::chrono::milliseconds::max();
        }},
+      // Values the store clamped or read as another value without a word.
+      {"release_memory_interval -1",
+       [](Options* o) {
+         o->release_memory_interval = std::chrono::milliseconds(-1);
+       }},
+      {"cache_sweep_interval -1",
+       [](Options* o) {
+         o->cache_sweep_interval = std::chrono::milliseconds(-1);
+       }},
+      {"keys_usage_flush_interval -1",
+       [](Options* o) {
+         o->keys_usage_flush_interval = std::chrono::milliseconds(-1);
+       }},
+      {"keys_refresh_interval -1",
+       [](Options* o) {
+         o->keys_refresh_interval = std::chrono::milliseconds(-1);
+       }},
+      {"cache_shards 0", [](Options* o) { o->cache_shards = 0; }},
+      {"cache_shards 65537", [](Options* o) { o->cache_shards = 65537; }},
+      {"read_connections 0", [](Options* o) { o->read_connections = 0; }},
+      {"index_merge_rows 0", [](Options* o) { o->index_merge_rows = 0; }},
+      {"index_merge_conversations 0",
+       [](Options* o) { o->index_merge_conversations = 0; }},
+      {"sqlite_cache_mib 0", [](Options* o) { o->sqlite_cache_mib = 0; }},
+      {"sqlite_cache_mib -5", [](Options* o) { o->sqlite_cache_mib = -5; }},
+      // Its size in KiB would overflow SQLite's int.
+      {"sqlite_cache_mib 2^21",
+       [](Options* o) { o->sqlite_cache_mib = 1 << 21; }},
+      {"wal_autocheckpoint_pages -1",
+       [](Options* o) { o->wal_autocheckpoint_pages = -1; }},
+      {"journal_size_limit -2", [](Options* o) { o->journal_size_limit = -2; }},
+      {"warm_conversations -2", [](Options* o) { o->warm_conversations = -2; }},
+      {"max_id_bytes 0", [](Options* o) { o->max_id_bytes = 0; }},
       // A message SQLite would refuse at every commit.
       {"max_content_bytes 512 MiB + 1",
        [](Options* o) { o->max_content_bytes = (size_t{512} << 20) + 1; }},
@@ -874,7 +908,19 @@ TEST_CASE("Options that would hang, spin or overflow are refused at Open",
   o.retry_max_backoff = std::chrono::milliseconds(1);
   o.max_content_bytes = size_t{512} << 20;
   o.max_metadata_bytes = size_t{64} << 20;
-  o.release_memory_interval = std::chrono::milliseconds(-1);  // off
+  o.release_memory_interval = std::chrono::milliseconds(0);  // off
+  o.cache_sweep_interval = std::chrono::milliseconds(0);
+  o.keys_usage_flush_interval = std::chrono::milliseconds(0);
+  o.keys_refresh_interval = std::chrono::milliseconds(0);
+  o.cache_shards = 1;
+  o.read_connections = 1;
+  o.index_merge_rows = 1;
+  o.index_merge_conversations = 1;
+  o.sqlite_cache_mib = 1;
+  o.wal_autocheckpoint_pages = 0;
+  o.journal_size_limit = -1;
+  o.warm_conversations = -1;
+  o.max_id_bytes = 1;
   auto store = Store::Open(o);
   INFO(store.status().ToString());
   REQUIRE(store.ok());

@@ -132,7 +132,7 @@ struct Options {
   // Input limits. Anything over them is refused with InvalidArgument and
   // nothing is written.
   // Conversation and user ids: 1..max_id_bytes bytes of UTF-8, no NUL
-  // (user_id may be empty). Default: 256.
+  // (user_id may be empty). At least 1. Default: 256.
   size_t max_id_bytes = 256;
   // Message content in bytes. Default: 4 MiB; at most 512 MiB (a message is
   // one SQLite row, and SQLite refuses rows over 1e9 bytes).
@@ -155,7 +155,8 @@ struct Options {
 
   // Conversations to load into memory on Open, most recently active first,
   // as long as they fit the cache bounds. -1: as many as fit; 0: none (every
-  // conversation loads on first use). Default: -1.
+  // conversation loads on first use). Open refuses values below -1.
+  // Default: -1.
   int64_t warm_conversations = -1;
 
   // Log lines at or above this level go to log_sink. Default: kWarn.
@@ -185,7 +186,8 @@ struct Options {
   // Independent lock shards of the cache. More shards, less contention
   // between threads touching different conversations; each shard enforces
   // 1/shards of the byte and conversation bounds (the per-conversation
-  // message bound applies to every conversation as is). Default: 32.
+  // message bound applies to every conversation as is). 1 to 65536.
+  // Default: 32.
   size_t cache_shards = 32;
   // How often, after conversations were evicted from the cache, a
   // background thread asks the allocator to return freed pages to the
@@ -196,7 +198,7 @@ struct Options {
   // allocator's free lists, off the Append and read paths (its time is not
   // measured on its own; the 4M-message soak ran at 24.6k msg/s with it and
   // 26.1k without, on a loaded machine). Zero: never (the process's own
-  // allocator policy applies). Default: 1 s.
+  // allocator policy applies). Not negative. Default: 1 s.
   std::chrono::milliseconds release_memory_interval{1000};
   // Resident memory (RSS) of the whole process to stay under, in bytes.
   // cache_max_bytes bounds what the cache counts; the allocator's slack on
@@ -250,7 +252,7 @@ struct Options {
   // returns sooner, a little more CPU per tick. Zero: no sweep thread
   // (expired entries then go from memory only when read or when the bound
   // needs room, and from the file at the next Open, which deletes every
-  // row expired by then). Default: 1 s.
+  // row expired by then). Not negative. Default: 1 s.
   std::chrono::milliseconds cache_sweep_interval{1000};
 
   // API keys (keys.h, Store::keys()). Every key is held in memory (a few
@@ -268,7 +270,7 @@ struct Options {
   // the last flush are written (one small UPDATE per used key, in one
   // write, however many validations happened). They are also written at
   // Close. Longer: fewer writes; a crash loses up to this much usage.
-  // Zero: no periodic flush (only at Close). Default: 1 s.
+  // Zero: no periodic flush (only at Close). Not negative. Default: 1 s.
   std::chrono::milliseconds keys_usage_flush_interval{1000};
   // How often this store looks whether another store on the same file (in
   // this process or another) created, revoked or rotated a key, and if so
@@ -286,7 +288,7 @@ struct Options {
   // for one key's merge under its shard lock). Shorter: a smaller
   // window, more wake-ups. Zero: keys are read at Open only, as for a store
   // that is the file's only user (a rotation is still checked against the
-  // file when it commits). Default: 1 s.
+  // file when it commits). Not negative. Default: 1 s.
   std::chrono::milliseconds keys_refresh_interval{1000};
 
   // Bounds of the write queue between Append and the background writer.
@@ -322,14 +324,14 @@ struct Options {
   // 1M messages over 10,000 conversations (13 messages each per merge). Where
   // most conversations receive one message per merge it gains nothing;
   // index_merge_conversations then starts the merge sooner, which bounds its
-  // pause. Default: 131,072.
+  // pause. At least 1. Default: 131,072.
   size_t index_merge_rows = 131'072;
   // The writer also merges once the messages indexed in memory span this
   // many conversations, whatever their count: a merge costs about 5.3 us
   // per conversation it touches, so this bounds its pause where most
   // conversations receive one message per merge (about 0.35 s at the
   // default, estimated from that cost, not timed). Larger: longer pauses
-  // there; smaller: more merges. Default: 65,536.
+  // there; smaller: more merges. At least 1. Default: 65,536.
   size_t index_merge_conversations = 65'536;
 
   // Name of a registered SQLite VFS to open the database with (every
@@ -337,7 +339,7 @@ struct Options {
   // to open a store on a fault-injecting VFS. Default: empty.
   std::string sqlite_vfs{};
 
-  // SQLite page cache per connection, in MiB. Default: 64.
+  // SQLite page cache per connection, in MiB. 1 to 2^20. Default: 64.
   int sqlite_cache_mib = 64;
   // How long SQLite waits on a lock held by another connection or process
   // before a statement reports busy. Default: 5 s.
@@ -352,15 +354,17 @@ struct Options {
   // snapshot (a long read transaction, here or in another process) keeps
   // the WAL from starting over, and it grows past 8x until the reader lets
   // go. Smaller: a smaller WAL file and faster WAL lookups for readers,
-  // more checkpoints. 0: SQLite checkpoints only at Close. Default: 4096
+  // more checkpoints. 0: SQLite checkpoints only at Close; not negative.
+  // Default: 4096
   // pages (16 MiB; the WAL file grows to about 64 MiB, about 128 MiB when
   // the checkpoints fall behind).
   int wal_autocheckpoint_pages = 4096;
   // After a checkpoint the WAL file is truncated to at most this many bytes.
+  // -1: no limit (SQLite's meaning); Open refuses values below -1.
   // Default: 64 MiB.
   int64_t journal_size_limit = 64 << 20;
   // Read connections kept for read-through (History misses, listing).
-  // Default: 4.
+  // At least 1. Default: 4.
   size_t read_connections = 4;
 
   // When a commit fails with a transient error (busy, I/O error, disk full),
