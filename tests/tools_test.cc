@@ -17,6 +17,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "analytics_commands.h"
 #include "audit_commands.h"
@@ -590,6 +591,61 @@ TEST_CASE("audit list and keys list print control characters escaped",
   REQUIRE(ks.ok());
   CHECK(keys.str().find('\x1b') == std::string::npos);
   CHECK(keys.str().find('\x07') == std::string::npos);
+}
+
+TEST_CASE("sessions and audit list print their columns aligned", "[tools]") {
+  // They printed each row's fields two spaces apart, so a longer id pushed
+  // the rest of its row out of line with the header.
+  TempDir dir;
+  Options o = TestOptions(dir);
+  const int64_t started = 1'600'000'000'000'000;
+  {
+    auto store = OpenOrDie(o);
+    for (const char* id : {"a", "a-much-longer-session-id"}) {
+      SessionStart start;
+      start.session_id = id;
+      start.tenant = id;
+      start.started_at_us = started;
+      REQUIRE(store->analytics().StartSession(start).ok());
+    }
+    for (const char* actor : {"al", "a-much-longer-actor-name"}) {
+      AuditEvent e;
+      e.actor = actor;
+      e.action = "login";
+      e.outcome = "success";
+      REQUIRE(store->audit().Record(e).ok());
+    }
+    REQUIRE(store->Close().ok());
+  }
+  auto lines = [](const std::string& text) {
+    std::vector<std::string> v;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) v.push_back(line);
+    return v;
+  };
+  // Every row has `cell` where the header has `column`.
+  auto check_column = [&](const std::string& text, const std::string& column,
+                          const std::string& cell) {
+    INFO(text);
+    std::vector<std::string> v = lines(text);
+    REQUIRE(v.size() == 3);
+    const size_t at = v[0].find(column);
+    REQUIRE(at != std::string::npos);
+    CHECK(v[1].find(cell) == at);
+    CHECK(v[2].find(cell) == at);
+  };
+  std::ostringstream sessions;
+  tools::SessionsArgs sargs;
+  sargs.db = o.path;
+  REQUIRE(tools::RunSessions(sargs, sessions).ok());
+  check_column(sessions.str(), "STARTED", tools::FormatTimestamp(started));
+  check_column(sessions.str(), "STATUS", "active");
+  std::ostringstream audit;
+  tools::AuditListArgs aargs;
+  aargs.db = o.path;
+  REQUIRE(tools::RunAuditList(aargs, audit).ok());
+  check_column(audit.str(), "ACTION", "login");
+  check_column(audit.str(), "OUTCOME", "success");
 }
 
 TEST_CASE("conversations pages with --limit and --cursor", "[tools]") {

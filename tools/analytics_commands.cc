@@ -5,10 +5,12 @@
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "commands.h"
 #include "json_output.h"
 #include "printable.h"
+#include "table.h"
 
 namespace convstore::tools {
 namespace {
@@ -185,16 +187,20 @@ Status RunSessions(const SessionsArgs& args, std::ostream& out) {
     for (const SessionSummary& s : *r) j.push_back(SummaryJson(s));
     PrintJson(j, out);
   } else {
-    out << "session  started  tenant  status  final_state  duration_ms  "
-           "turns  errors  e2e_p50_ms  e2e_p95_ms\n";
+    std::vector<std::vector<std::string>> rows;
     for (const SessionSummary& s : *r) {
-      out << Printable(s.start.session_id) << "  "
-          << FormatTimestamp(s.start.started_at_us) << "  "
-          << Printable(s.start.tenant) << "  " << SessionStatusName(s.status)
-          << "  " << Printable(s.final_state) << "  " << OptNum(s.duration_ms)
-          << "  " << s.turns << "  " << s.errors << "  " << OptNum(s.e2e_p50_ms)
-          << "  " << OptNum(s.e2e_p95_ms) << "\n";
+      rows.push_back({Printable(s.start.session_id),
+                      FormatTimestamp(s.start.started_at_us),
+                      Printable(s.start.tenant), SessionStatusName(s.status),
+                      Printable(s.final_state), OptNum(s.duration_ms),
+                      std::to_string(s.turns), std::to_string(s.errors),
+                      OptNum(s.e2e_p50_ms), OptNum(s.e2e_p95_ms)});
     }
+    PrintTable(
+        {"SESSION", "STARTED (UTC)", "TENANT", "STATUS", "FINAL STATE",
+         "DURATION MS", "TURNS", "ERRORS", "E2E P50 MS", "E2E P95 MS"},
+        {false, false, false, false, false, true, true, true, true, true}, rows,
+        out);
   }
   return CloseAfter(**store, Status::OK());
 }
@@ -312,12 +318,14 @@ Status RunSeries(const SeriesArgs& args, std::ostream& out) {
     }
     PrintJson(j, out);
   } else {
-    out << "bucket  count  mean  p50  p95  max\n";
+    std::vector<std::vector<std::string>> rows;
     for (const SeriesPoint& p : *r) {
-      out << FormatTimestamp(p.bucket_start_us) << "  " << p.count << "  "
-          << Num(p.mean) << "  " << Num(p.p50) << "  " << Num(p.p95) << "  "
-          << Num(p.max) << "\n";
+      rows.push_back({FormatTimestamp(p.bucket_start_us),
+                      std::to_string(p.count), Num(p.mean), Num(p.p50),
+                      Num(p.p95), Num(p.max)});
     }
+    PrintTable({"BUCKET (UTC)", "COUNT", "MEAN", "P50", "P95", "MAX"},
+               {false, true, true, true, true, true}, rows, out);
   }
   return CloseAfter(**store, Status::OK());
 }

@@ -2,9 +2,13 @@
 
 #include "audit_commands.h"
 
+#include <string>
+#include <vector>
+
 #include "commands.h"
 #include "json_output.h"
 #include "printable.h"
+#include "table.h"
 
 namespace convstore::tools {
 Status RunAuditVerify(const AuditVerifyArgs& args, std::ostream& out) {
@@ -65,16 +69,16 @@ Status RunAuditList(const AuditListArgs& args, std::ostream& out) {
     }
     PrintJson(arr, out);
   } else {
+    std::vector<std::vector<std::string>> rows;
     for (const AuditRecord& r : page->records) {
-      out << r.id << "  " << FormatTimestamp(r.ts_us) << "  "
-          << Printable(r.event.actor) << "  " << Printable(r.event.action)
-          << "  " << Printable(r.event.resource) << "  "
-          << Printable(r.event.outcome);
-      if (!r.event.details_json.empty()) {
-        out << "  " << Printable(r.event.details_json);
-      }
-      out << "\n";
+      rows.push_back({std::to_string(r.id), FormatTimestamp(r.ts_us),
+                      Printable(r.event.actor), Printable(r.event.action),
+                      Printable(r.event.resource), Printable(r.event.outcome),
+                      Printable(r.event.details_json)});
     }
+    PrintTable({"ID", "TIME (UTC)", "ACTOR", "ACTION", "RESOURCE", "OUTCOME",
+                "DETAILS"},
+               {true, false, false, false, false, false, false}, rows, out);
   }
   return CloseAfter(**store, Status::OK());
 }

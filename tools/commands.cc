@@ -10,67 +10,13 @@
 
 #include "json_output.h"
 #include "printable.h"
+#include "table.h"
 
 namespace convstore::tools {
 namespace {
 
 // Page size used when listing every conversation.
 constexpr size_t kListPage = 1000;
-
-// Display width of UTF-8 text (code points; good enough for ids and names).
-size_t Width(const std::string& s) {
-  size_t n = 0;
-  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
-  return n;
-}
-
-void Pad(std::ostream& out, const std::string& s, size_t width, bool right) {
-  const size_t w = Width(s);
-  const std::string fill(w < width ? width - w : 0, ' ');
-  if (right) {
-    out << fill << s;
-  } else {
-    out << s << fill;
-  }
-}
-
-// Prints rows under a header, columns separated by two spaces. The last
-// column is not padded; its continuation lines (after '\n') are indented to
-// where it starts.
-void PrintTable(const std::vector<std::string>& header,
-                const std::vector<bool>& right_align,
-                const std::vector<std::vector<std::string>>& rows,
-                std::ostream& out, const std::string& indent) {
-  const size_t cols = header.size();
-  std::vector<size_t> width(cols, 0);
-  for (size_t c = 0; c < cols; ++c) width[c] = Width(header[c]);
-  for (const auto& row : rows) {
-    for (size_t c = 0; c + 1 < cols; ++c) {
-      width[c] = std::max(width[c], Width(row[c]));
-    }
-  }
-  size_t last_col = indent.size();
-  for (size_t c = 0; c + 1 < cols; ++c) last_col += width[c] + 2;
-  const std::string continuation(last_col, ' ');
-  auto print_row = [&](const std::vector<std::string>& row) {
-    out << indent;
-    for (size_t c = 0; c + 1 < cols; ++c) {
-      Pad(out, row[c], width[c], right_align[c]);
-      out << "  ";
-    }
-    const std::string& tail = row[cols - 1];
-    size_t begin = 0;
-    while (true) {
-      size_t nl = tail.find('\n', begin);
-      out << tail.substr(begin, nl - begin) << "\n";
-      if (nl == std::string::npos) break;
-      begin = nl + 1;
-      out << continuation;
-    }
-  };
-  print_row(header);
-  for (const auto& row : rows) print_row(row);
-}
 
 json MessageToJson(const Message& m) {
   json j;
