@@ -37,11 +37,15 @@ inline const std::filesystem::path& ScratchDir() {
     std::filesystem::path base = std::filesystem::exists("/dev/shm")
                                      ? std::filesystem::path("/dev/shm")
                                      : std::filesystem::temp_directory_path();
-    auto* d = new std::filesystem::path(
-        base / ("convstore_fuzz_" + std::to_string(::getpid())));
-    std::filesystem::remove_all(*d);
-    std::filesystem::create_directories(*d);
-    return d;
+    // mkdtemp, not a name from the pid: two fuzzers in different pid
+    // namespaces (containers) sharing /dev/shm would otherwise share a
+    // directory, and each other's locks on the database in it.
+    std::string name = (base / "convstore_fuzz_XXXXXX").string();
+    if (::mkdtemp(name.data()) == nullptr) {
+      std::perror("mkdtemp");
+      std::abort();
+    }
+    return new std::filesystem::path(name);
   }();
   static const bool cleanup_registered = [] {
     std::atexit([] {
