@@ -216,23 +216,6 @@ Status ValidateStoreOptions(const Options& o) {
         "retry backoffs must satisfy 1 ms <= retry_initial_backoff <= "
         "retry_max_backoff");
   }
-  if (o.retry_budget.count() < 0 || o.queue_full_wait.count() < 0 ||
-      o.busy_timeout.count() < 0) {
-    return invalid(
-        "retry_budget, queue_full_wait and busy_timeout must not be negative");
-  }
-  // The background threads' intervals: 0 turns each off, and a negative
-  // one is refused rather than read as 0, so that a sign slip is told.
-  for (const auto& [name, d] :
-       {std::pair<const char*, std::chrono::milliseconds>{
-            "release_memory_interval", o.release_memory_interval},
-        {"cache_sweep_interval", o.cache_sweep_interval},
-        {"keys_usage_flush_interval", o.keys_usage_flush_interval},
-        {"keys_refresh_interval", o.keys_refresh_interval}}) {
-    if (d.count() < 0) {
-      return invalid(std::string(name) + " must not be negative (0 is off)");
-    }
-  }
   // Sizes the store would otherwise have to clamp silently: a cache, pool
   // or merge bound of 0, and a page cache whose size in KiB overflows int.
   if (o.cache_shards == 0 || o.cache_shards > kMaxCacheShards) {
@@ -241,7 +224,7 @@ Status ValidateStoreOptions(const Options& o) {
                    std::to_string(o.cache_shards));
   }
   if (o.read_connections == 0) {
-    return invalid("read_connections must be at least 1");
+    return invalid("read_connections must be at least 1, not 0");
   }
   if (o.index_merge_rows == 0 || o.index_merge_conversations == 0) {
     return invalid(
@@ -252,20 +235,28 @@ Status ValidateStoreOptions(const Options& o) {
                    std::to_string(kMaxSqliteCacheMib) + ", not " +
                    std::to_string(o.sqlite_cache_mib));
   }
-  if (o.wal_autocheckpoint_pages < 0) {
-    return invalid("wal_autocheckpoint_pages must not be negative (0 is off)");
+  if (o.wal_autocheckpoint_pages < 0 ||
+      o.wal_autocheckpoint_pages > kMaxWalAutocheckpointPages) {
+    return invalid("wal_autocheckpoint_pages must be 0 (off) to " +
+                   std::to_string(kMaxWalAutocheckpointPages) + ", not " +
+                   std::to_string(o.wal_autocheckpoint_pages));
   }
   if (o.journal_size_limit < -1) {
-    return invalid("journal_size_limit must be -1 (no limit) or more");
+    return invalid("journal_size_limit must be -1 (no limit) or more, not " +
+                   std::to_string(o.journal_size_limit));
   }
   if (o.warm_conversations < -1) {
-    return invalid("warm_conversations must be -1 (all that fit) or more");
+    return invalid(
+        "warm_conversations must be -1 (all that fit) or more, not " +
+        std::to_string(o.warm_conversations));
   }
   if (o.max_id_bytes == 0) {
-    return invalid("max_id_bytes must be at least 1");
+    return invalid("max_id_bytes must be at least 1, not 0");
   }
-  // SQLite takes its busy timeout as an int of ms, and the writer counts
-  // in microseconds: past about 24 days a duration would overflow.
+  // No duration is negative: the background threads' intervals (0 turns
+  // each off) used to read a negative one as 0 without a word. And SQLite
+  // takes its busy timeout as an int of ms, and the writer counts in
+  // microseconds: past about 24 days a duration would overflow.
   constexpr int64_t kMaxMs = std::numeric_limits<int32_t>::max();
   for (const auto& [name, d] :
        {std::pair<const char*, std::chrono::milliseconds>{"max_flush_delay",
@@ -279,8 +270,9 @@ Status ValidateStoreOptions(const Options& o) {
         {"cache_sweep_interval", o.cache_sweep_interval},
         {"keys_usage_flush_interval", o.keys_usage_flush_interval},
         {"keys_refresh_interval", o.keys_refresh_interval}}) {
-    if (d.count() > kMaxMs) {
-      return invalid(std::string(name) + " must be at most 2^31 - 1 ms");
+    if (d.count() < 0 || d.count() > kMaxMs) {
+      return invalid(std::string(name) + " must be 0 to 2^31 - 1 ms, not " +
+                     std::to_string(d.count()));
     }
   }
   return Status::OK();

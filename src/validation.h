@@ -9,6 +9,9 @@
 #ifndef CONVSTORE_SRC_VALIDATION_H_
 #define CONVSTORE_SRC_VALIDATION_H_
 
+#include <cstddef>
+#include <cstdint>
+#include <limits>
 #include <string_view>
 
 #include "convstore/options.h"
@@ -43,8 +46,14 @@ inline constexpr int64_t kMaxTokensPerMessage = int64_t{1} << 40;
 // under SQLite's default SQLITE_MAX_LENGTH (1e9 bytes) for one row.
 inline constexpr size_t kMaxContentBytesLimit = size_t{512} << 20;
 inline constexpr size_t kMaxMetadataBytesLimit = size_t{64} << 20;
-// The most Options::cache_shards (as for the key-value cache's shards).
-inline constexpr size_t kMaxCacheShards = 65536;
+// The most Options::cache_shards and Options::cache_entries_shards (a
+// key-value cache shard is 168 bytes on x86-64, plus its heap block and,
+// once used, its tables).
+inline constexpr size_t kMaxCacheShards = size_t{1} << 16;
+// The largest Options::wal_autocheckpoint_pages: the checkpointer counts
+// up to 8 times it (kWriterTakesOver) in an int.
+inline constexpr int kMaxWalAutocheckpointPages =
+    std::numeric_limits<int>::max() / 8;
 // The largest Options::sqlite_cache_mib (1 TiB): SQLite takes the size as
 // an int of KiB.
 inline constexpr int kMaxSqliteCacheMib = 1 << 20;

@@ -23,6 +23,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -878,6 +879,8 @@ TEST_CASE(
        [](Options* o) { o->sqlite_cache_mib = 1 << 21; }},
       {"wal_autocheckpoint_pages -1",
        [](Options* o) { o->wal_autocheckpoint_pages = -1; }},
+      {"wal_autocheckpoint_pages 2^28",
+       [](Options* o) { o->wal_autocheckpoint_pages = 1 << 28; }},
       {"journal_size_limit -2", [](Options* o) { o->journal_size_limit = -2; }},
       {"warm_conversations -2", [](Options* o) { o->warm_conversations = -2; }},
       {"max_id_bytes 0", [](Options* o) { o->max_id_bytes = 0; }},
@@ -894,6 +897,9 @@ TEST_CASE(
     auto store = Store::Open(o);
     INFO(store.status().ToString());
     CHECK(store.status().IsInvalidArgument());
+    // The message names the field (the case's first word).
+    const std::string field(c.what, std::strchr(c.what, ' '));
+    CHECK(store.status().message().find(field) != std::string::npos);
     // Nothing was created.
     CHECK_FALSE(std::filesystem::exists(path));
   }
@@ -912,12 +918,12 @@ TEST_CASE(
   o.cache_sweep_interval = std::chrono::milliseconds(0);
   o.keys_usage_flush_interval = std::chrono::milliseconds(0);
   o.keys_refresh_interval = std::chrono::milliseconds(0);
-  o.cache_shards = 1;
+  o.cache_shards = 65536;
   o.read_connections = 1;
   o.index_merge_rows = 1;
   o.index_merge_conversations = 1;
-  o.sqlite_cache_mib = 1;
-  o.wal_autocheckpoint_pages = 0;
+  o.sqlite_cache_mib = 1 << 20;  // SQLite allocates pages as it needs them
+  o.wal_autocheckpoint_pages = (1 << 28) - 1;
   o.journal_size_limit = -1;
   o.warm_conversations = -1;
   o.max_id_bytes = 1;

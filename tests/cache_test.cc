@@ -27,6 +27,7 @@
 #include "mutex.h"
 #include "sqlite/fault_vfs.h"
 #include "testutil.h"
+#include "validation.h"
 #include "write_path.h"
 
 namespace convstore {
@@ -1060,7 +1061,7 @@ TEST_CASE("Store cache: Open refuses cache options that cannot work",
   CHECK(s.status().ToString().find("cache_entries_max_bytes") !=
         std::string::npos);
   o = TestOptions(dir);
-  o.cache_entries_shards = internal::kCacheMaxShards + 1;
+  o.cache_entries_shards = internal::kMaxCacheShards + 1;
   s = Store::Open(o);
   CHECK(s.status().IsInvalidArgument());
   CHECK(s.status().ToString().find("cache_entries_shards") !=

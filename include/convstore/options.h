@@ -177,7 +177,9 @@ struct Options {
   // rounds them (a 200-byte message costs about 500 bytes, a conversation
   // about 400 more). Default: 256 MiB.
   size_t cache_max_bytes = 256 << 20;
-  // Conversations held in memory. Default: 100,000.
+  // Conversations held in memory. Each shard holds 1/cache_shards of it,
+  // and at least one: the bound in force is this rounded down to a
+  // multiple of cache_shards, and at least cache_shards. Default: 100,000.
   size_t cache_max_conversations = 100'000;
   // Newest messages held in memory per conversation; older ones stay on disk
   // and a History call that needs them reads through. At least 1 (Open
@@ -354,10 +356,9 @@ struct Options {
   // snapshot (a long read transaction, here or in another process) keeps
   // the WAL from starting over, and it grows past 8x until the reader lets
   // go. Smaller: a smaller WAL file and faster WAL lookups for readers,
-  // more checkpoints. 0: SQLite checkpoints only at Close; not negative.
-  // Default: 4096
-  // pages (16 MiB; the WAL file grows to about 64 MiB, about 128 MiB when
-  // the checkpoints fall behind).
+  // more checkpoints. 0: SQLite checkpoints only at Close. 0 to 2^28 - 1.
+  // Default: 4096 pages (16 MiB; the WAL file grows to about 64 MiB, about
+  // 128 MiB when the checkpoints fall behind).
   int wal_autocheckpoint_pages = 4096;
   // After a checkpoint the WAL file is truncated to at most this many bytes.
   // -1: no limit (SQLite's meaning); Open refuses values below -1.

@@ -102,11 +102,11 @@ Status CacheImpl::ValidateOptions(const Options& options) {
         std::to_string(kCacheMinBytes) + " bytes are needed");
   }
   if (options.cache_entries_shards == 0 ||
-      options.cache_entries_shards > kCacheMaxShards) {
+      options.cache_entries_shards > kMaxCacheShards) {
     return Status::InvalidArgument(
         "Options::cache_entries_shards is " +
         std::to_string(options.cache_entries_shards) + "; it must be 1 to " +
-        std::to_string(kCacheMaxShards));
+        std::to_string(kMaxCacheShards));
   }
   return Status::OK();
 }

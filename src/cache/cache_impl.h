@@ -69,9 +69,6 @@ inline constexpr size_t kCacheMaxNsBytes = 256;
 inline constexpr size_t kCacheMaxKeyBytes = 1024;
 // Rows one purge op deletes at most (one short statement in a batch).
 inline constexpr size_t kCachePurgeBatch = 256;
-// Most lock shards Open accepts (an EntryShard is 168 bytes on x86-64,
-// plus its heap block and, once used, its tables).
-inline constexpr size_t kCacheMaxShards = size_t{1} << 16;
 
 class CacheImpl final : public Cache {
  public:
@@ -86,7 +83,8 @@ class CacheImpl final : public Cache {
 
   // InvalidArgument when the cache options cannot work: a value limit past
   // what SQLite stores in one row, a cache_entries_max_bytes too small for
-  // even a few small entries, or no shards or more than kCacheMaxShards.
+  // even a few small entries, or no shards or more than kMaxCacheShards
+  // (validation.h).
   static Status ValidateOptions(const Options& options);
 
   // Loads the entries with time left from storage (before the writer

@@ -82,6 +82,8 @@ Status SqliteBackend::Open(const Options& options,
 }
 
 Status SqliteBackend::Configure(Db* db, bool writer) {
+  // Store::Open refuses the options below their floors here (validation.cc);
+  // the floors keep a backend built directly (tests) working.
   std::string sql =
       "PRAGMA busy_timeout = " + std::to_string(options_.busy_timeout.count()) +
       ";PRAGMA cache_size = -" +
@@ -733,6 +735,7 @@ Status SqliteBackend::AcquireReader(std::unique_ptr<Reader>* out,
                                     CondVar::Clock::time_point deadline) {
   {
     MutexLock lock(&pool_mu_);
+    // At least 1 for a backend built directly; Open refuses 0.
     size_t cap = std::max<size_t>(1, options_.read_connections);
     const bool free = pool_cv_.AwaitUntil(&pool_mu_, deadline, [&]() {
       pool_mu_.AssertHeld();

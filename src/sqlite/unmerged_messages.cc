@@ -358,7 +358,8 @@ Status SqliteBackend::MergeInput(int64_t merged_through, int64_t last_id) {
 
 Status SqliteBackend::MergeUnmerged() {
   // Enough entries, or enough conversations: the merge's time grows with
-  // both (Options::index_merge_conversations).
+  // both (Options::index_merge_conversations). Open refuses bounds of 0;
+  // the floors of 1 are for a backend built directly.
   if (overlay_.size() < std::max<size_t>(1, options_.index_merge_rows) &&
       overlay_.conversations() <
           std::max<size_t>(1, options_.index_merge_conversations)) {
