@@ -3,6 +3,7 @@
 #include "table.h"
 
 #include <algorithm>
+#include <sstream>
 
 namespace convstore::tools {
 
@@ -37,20 +38,29 @@ void PrintTable(const std::vector<std::string>& header,
   size_t last_col = indent.size();
   for (size_t c = 0; c + 1 < cols; ++c) last_col += width[c] + 2;
   const std::string continuation(last_col, ' ');
+  // Lines end without trailing spaces (an empty last cell left two, and
+  // padding before it).
+  auto emit = [&out](std::string line) {
+    line.erase(line.find_last_not_of(' ') + 1);
+    out << line << "\n";
+  };
   auto print_row = [&](const std::vector<std::string>& row) {
-    out << indent;
+    std::ostringstream line;
+    line << indent;
     for (size_t c = 0; c + 1 < cols; ++c) {
-      Pad(out, row[c], width[c], right_align[c]);
-      out << "  ";
+      Pad(line, row[c], width[c], right_align[c]);
+      line << "  ";
     }
     const std::string& tail = row[cols - 1];
     size_t begin = 0;
     while (true) {
       size_t nl = tail.find('\n', begin);
-      out << tail.substr(begin, nl - begin) << "\n";
+      line << tail.substr(begin, nl - begin);
+      emit(line.str());
       if (nl == std::string::npos) break;
       begin = nl + 1;
-      out << continuation;
+      line.str("");
+      line << continuation;
     }
   };
   print_row(header);
