@@ -34,9 +34,11 @@ fi
 
 # Every build keeps line tables only (-g1): sanitizer reports, crash
 # backtraces and perf still get functions, files and lines, and nothing here
-# debugs variables. Full -g made the compiler spend 20-40% longer per
-# library file on this 2-core host (keys_impl.cc at -O2: 17-25 s against
-# 12-14 s; under ASan 19-26 s against 17; under TSan 17 s against 13-14).
+# debugs variables (with GCC an inlined function's frame folds into its
+# caller's; configure with -g to see it). Full -g made the compiler spend
+# 20-40% longer per library file on this 2-core host (keys_impl.cc at -O2:
+# 17-25 s against 12-14 s; under ASan 19-26 s against 17; under TSan 17 s
+# against 13-14).
 debug_info=(-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
   -DCMAKE_CXX_FLAGS_DEBUG="-g1")
 
@@ -122,6 +124,8 @@ printf '\x02s0\x00\x00\x00\x1e\x16\x07\x0c\x1a\x1b\x13\x1c\x18\x0e' >"$seeds/eng
 # 75 s each makes about as many.
 targets=(store_ops open_corrupt engines_ops)
 pids=()
+# A script stopped early (an interrupt, a CI timeout) stops them too.
+trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
 for target in "${targets[@]}"; do
   ./build-fuzz/fuzz/${target}_fuzzer -max_total_time="$fuzz_seconds" \
     -print_final_stats=1 -artifact_prefix=build-fuzz/${target}- \
@@ -134,11 +138,17 @@ for i in "${!targets[@]}"; do
     echo "-- ${targets[$i]}: $(grep -E 'stat::number_of_executed_units' \
       "build-fuzz/${targets[$i]}.log")"
   else
-    echo "-- ${targets[$i]} FAILED; the end of build-fuzz/${targets[$i]}.log:"
-    tail -n 150 "build-fuzz/${targets[$i]}.log"
+    # From the first report on (the watchdog's comes before its gdb
+    # stacks), or the last lines when there is none.
+    log="build-fuzz/${targets[$i]}.log"
+    first=$(grep -n -m1 -E 'ERROR|fuzz check failed|deadly signal' "$log" |
+      cut -d: -f1 || true)
+    echo "-- ${targets[$i]} FAILED; $log from line ${first:-(last 150)}:"
+    if [ -n "$first" ]; then tail -n "+$first" "$log"; else tail -n 150 "$log"; fi
     failed=1
   fi
 done
+trap - EXIT
 if [ "$failed" != 0 ]; then exit 1; fi
 
 step "all test suites passed"
