@@ -640,6 +640,10 @@ TEST_CASE("sessions and audit list print their columns aligned", "[tools]") {
   REQUIRE(tools::RunSessions(sargs, sessions).ok());
   check_column(sessions.str(), "STARTED", tools::FormatTimestamp(started));
   check_column(sessions.str(), "STATUS", "active");
+  // Its last column, a number, is right-aligned too: every line as long.
+  const std::vector<std::string> rows = lines(sessions.str());
+  CHECK(rows[1].size() == rows[0].size());
+  CHECK(rows[2].size() == rows[0].size());
   std::ostringstream audit;
   tools::AuditListArgs aargs;
   aargs.db = o.path;

@@ -30,8 +30,11 @@ void PrintTable(const std::vector<std::string>& header,
   const size_t cols = header.size();
   std::vector<size_t> width(cols, 0);
   for (size_t c = 0; c < cols; ++c) width[c] = Width(header[c]);
+  // A right-aligned last column (a number) is padded too; a left-aligned
+  // one is not, and may hold several lines.
+  const size_t padded = right_align[cols - 1] ? cols : cols - 1;
   for (const auto& row : rows) {
-    for (size_t c = 0; c + 1 < cols; ++c) {
+    for (size_t c = 0; c < padded; ++c) {
       width[c] = std::max(width[c], Width(row[c]));
     }
   }
@@ -52,6 +55,11 @@ void PrintTable(const std::vector<std::string>& header,
       line << "  ";
     }
     const std::string& tail = row[cols - 1];
+    if (padded == cols) {
+      Pad(line, tail, width[cols - 1], true);
+      emit(line.str());
+      return;
+    }
     size_t begin = 0;
     while (true) {
       size_t nl = tail.find('\n', begin);

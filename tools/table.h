@@ -23,8 +23,9 @@ void Pad(std::ostream& out, const std::string& s, size_t width, bool right);
 
 // Prints rows under a header, each line starting with `indent` and columns
 // separated by two spaces; `right_align[c]` right-aligns column c (numbers).
-// The last column is not padded; its continuation lines (after '\n') are
-// indented to where it starts. Lines have no trailing spaces. Every row
+// A left-aligned last column is not padded; its continuation lines (after
+// '\n') are indented to where it starts. A right-aligned one is padded
+// like the others. Lines have no trailing spaces. Every row
 // has header.size() cells.
 void PrintTable(const std::vector<std::string>& header,
                 const std::vector<bool>& right_align,
