@@ -67,8 +67,8 @@ step "demo"
 # per test file).
 # They also register one ctest test per test file (CONVSTORE_CTEST_PER_FILE,
 # see tests/CMakeLists.txt): a sanitized process takes 0.12-0.25 s to start,
-# and the ASan suite ran in 116 s that way against 173 s case by case
-# (TSan: 162 s against 198 s). build-ci still runs every case in a process
+# and `ctest -j2 -LE slow` ran the ASan suite in 116 s that way against 173 s
+# case by case (TSan: 162 s against 198 s). build-ci still runs every case in a process
 # of its own, so a case that leans on an earlier one still fails there.
 unity=(-DCMAKE_UNITY_BUILD=ON)
 sanitizer_tests=("${unity[@]}" -DCONVSTORE_PRECOMPILE_TEST_HEADERS=ON
